@@ -1,0 +1,7 @@
+// Builds the feature service from its config and dependencies.
+import type { Config } from "../config.js";
+import type { PlatformContext, ServiceModule } from "../platform/module.js";
+
+export async function createFeatureModule(_config: Config, _ctx: PlatformContext): Promise<ServiceModule> {
+  return { serviceNames: [], routes() {}, async close() {} };
+}

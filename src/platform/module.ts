@@ -1,0 +1,26 @@
+// The shape every service folder hands to the composition root (src/server.ts).
+import type { ConnectRouter, Transport } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { Registry as MetricsRegistry } from "prom-client";
+
+export interface ServiceModule {
+  /** Fully-qualified gRPC service names this module serves (health and reflection list them). */
+  readonly serviceNames: readonly string[];
+  /** Mounts the service implementations on the router. */
+  routes(router: ConnectRouter): void;
+  /** Releases stores, timers and upstream connections; called once on shutdown. */
+  close(): Promise<void>;
+}
+
+/** What every module may use; passed to each module's factory by the composition root. */
+export interface PlatformContext {
+  readonly log: Logger;
+  readonly metrics: MetricsRegistry;
+  /**
+   * In-process transport to every service of this server, through the public contract.
+   * Services call each other with `createClient(OtherService, ctx.internal)`, so a call
+   * from the pipeline to the LLM gateway has the same validation, errors and deadlines
+   * as a call from outside, without a network hop or auth.
+   */
+  readonly internal: Transport;
+}

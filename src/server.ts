@@ -1,0 +1,54 @@
+// Composition root: config -> platform -> service modules -> router -> listener.
+import type { ConnectRouter, Transport } from "@connectrpc/connect";
+import { createRouterTransport } from "@connectrpc/connect";
+import { pino, type Logger } from "pino";
+import { Registry as MetricsRegistry } from "prom-client";
+import type { Config } from "./config.js";
+import type { PlatformContext, ServiceModule } from "./platform/module.js";
+import { createRegistryModule } from "./registry/module.js";
+import { createLlmModule } from "./llm/module.js";
+import { createFeatureModule } from "./feature/module.js";
+import { createFeedbackModule } from "./feedback/module.js";
+import { createPipelineModule } from "./pipeline/module.js";
+
+export interface Services {
+  readonly modules: readonly ServiceModule[];
+  readonly ctx: PlatformContext;
+  routes(router: ConnectRouter): void;
+  close(): Promise<void>;
+}
+
+/** Builds every service module, in dependency order; each reaches the others through ctx.internal. */
+export async function createServices(config: Config, log: Logger = pino({ level: config.log.level }), metrics = new MetricsRegistry()): Promise<Services> {
+  const modules: ServiceModule[] = [];
+  const routes = (router: ConnectRouter) => {
+    for (const m of modules) m.routes(router);
+  };
+  const ctx: PlatformContext = { log, metrics, internal: lazyTransport(() => createRouterTransport(routes)) };
+  try {
+    modules.push(await createRegistryModule(config, ctx));
+    modules.push(await createLlmModule(config, ctx));
+    modules.push(await createFeatureModule(config, ctx));
+    modules.push(await createFeedbackModule(config, ctx));
+    modules.push(await createPipelineModule(config, ctx));
+  } catch (err) {
+    await closeAll(modules);
+    throw err;
+  }
+  return { modules, ctx, routes, close: () => closeAll(modules) };
+}
+
+async function closeAll(modules: ServiceModule[]): Promise<void> {
+  // Reverse order: consumers stop before what they consume.
+  for (const m of [...modules].reverse()) await m.close();
+}
+
+// The in-process transport can only be built once every module has mounted its routes.
+function lazyTransport(make: () => Transport): Transport {
+  let real: Transport | undefined;
+  const get = () => (real ??= make());
+  return {
+    unary: (...args) => get().unary(...args),
+    stream: (...args) => get().stream(...args),
+  };
+}
