@@ -1,0 +1,80 @@
+// The one interface every LLM backend implements (remote APIs and in-process models alike).
+// Domain types are plain TypeScript; src/llm/service.ts maps them to the proto at the edge.
+
+export type ChatRole = "system" | "user" | "assistant";
+
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+
+export interface GenerateParams {
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  stop: string[];
+  seed?: number;
+}
+
+export interface ProviderRequest {
+  /** The model id the upstream knows (after catalog resolution). */
+  upstreamModel: string;
+  messages: ChatMessage[];
+  params: GenerateParams;
+  /** Aborted on client cancellation or deadline: the provider must stop upstream work at once. */
+  signal: AbortSignal;
+}
+
+export type FinishReason = "stop" | "length" | "content_filter" | "tool_calls" | "other";
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export type ProviderEvent =
+  | { type: "delta"; text: string }
+  | { type: "done"; finishReason: FinishReason; usage: Usage };
+
+export interface ProviderResult {
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+}
+
+export interface Provider {
+  /** The provider's name in the config file (e.g. "openai", "local"). */
+  readonly name: string;
+  /** Streams text deltas as they arrive upstream, then exactly one "done" event. */
+  stream(req: ProviderRequest): AsyncIterable<ProviderEvent>;
+  /** One-shot generation. */
+  generate(req: ProviderRequest): Promise<ProviderResult>;
+  /** Upstream model ids, for providers that can list them. */
+  listModels?(signal: AbortSignal): Promise<string[]>;
+  close?(): Promise<void>;
+}
+
+/** Why an upstream call failed, in terms the retry policy and the gRPC mapping understand. */
+export type ProviderErrorKind =
+  | "rate_limited" // 429: retry after backoff, then RESOURCE_EXHAUSTED
+  | "unavailable" // 5xx, connection refused/reset: retry, then UNAVAILABLE
+  | "auth" // upstream rejected our credentials: FAILED_PRECONDITION
+  | "bad_request" // upstream rejected the request: INVALID_ARGUMENT
+  | "not_found" // upstream does not know the model: NOT_FOUND
+  | "timeout" // deadline: DEADLINE_EXCEEDED
+  | "cancelled"; // caller went away: CANCELED
+
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly kind: ProviderErrorKind,
+    readonly options: { status?: number; retryAfterMs?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "ProviderError";
+  }
+
+  get retryable(): boolean {
+    return this.kind === "rate_limited" || this.kind === "unavailable";
+  }
+}
