@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { llmConfigSchema } from "./llm/config.js";
+import { llmConfigSchema, resolveLlmApiKeys } from "./llm/config.js";
 import { pipelineConfigSchema } from "./pipeline/config.js";
 import { registryConfigSchema } from "./registry/config.js";
 import { featureConfigSchema } from "./feature/config.js";
@@ -101,5 +101,6 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   out.server = server;
   if (env.OPENLOOP_DATA_DIR) out.dataDir = env.OPENLOOP_DATA_DIR;
   if (env.OPENLOOP_REDIS_URL) out.redis = { url: env.OPENLOOP_REDIS_URL };
+  resolveLlmApiKeys(out, env);
   return out;
 }
