@@ -1,7 +1,30 @@
 // Builds the registry service from its config and dependencies.
+import path from "node:path";
+import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import { FsRegistryStorage } from "./fs-storage.js";
+import { Registry } from "./registry.js";
+import { createRegistryService } from "./service.js";
 
-export async function createRegistryModule(_config: Config, _ctx: PlatformContext): Promise<ServiceModule> {
-  return { serviceNames: [], routes() {}, async close() {} };
+export async function createRegistryModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
+  const settings = config.registry;
+  const root = settings.dir ?? path.join(config.dataDir, "registry");
+  const log = ctx.log.child({ service: "registry" });
+  const storage = await FsRegistryStorage.open({
+    root,
+    maxArtifactBytes: settings.maxArtifactBytes,
+    maxConcurrentUploads: settings.maxConcurrentUploads,
+    verifyOnRead: settings.verifyOnDownload,
+    log,
+  });
+  const impl = createRegistryService(new Registry(storage), { downloadChunkBytes: settings.downloadChunkBytes, log, metrics: ctx.metrics });
+  log.info({ root: path.resolve(root) }, "registry: storage opened");
+  return {
+    serviceNames: [RegistryService.typeName],
+    routes(router) {
+      router.service(RegistryService, impl);
+    },
+    close: () => storage.close(),
+  };
 }
