@@ -30,6 +30,8 @@ const serverSchema = z
     defaultDeadlineMs: z.number().int().min(0).default(0),
     /** How long graceful shutdown waits for in-flight calls, in milliseconds. */
     shutdownGraceMs: z.number().int().min(0).default(10_000),
+    /** Directory of the web console's static files, relative to the working directory; served only if it exists. */
+    consoleDir: z.string().min(1).default("console/dist"),
   })
   .strict()
   .default({} as never);

@@ -1,0 +1,71 @@
+# Helpers shared by the project scripts (sourced after scripts/env.sh).
+# Each ensure_* installs what is missing, or stops with an error naming the tool.
+
+die() {
+  echo "openloop: $*" >&2
+  exit 1
+}
+
+# Runs apt-get as root (directly, or through sudo).
+apt_install() {
+  local as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "$1 is missing and installing it needs root: run 'apt-get install $*' as root"
+    as_root=(sudo)
+  fi
+  command -v apt-get >/dev/null || die "$1 is missing and this machine has no apt-get: install $* yourself"
+  echo "openloop: installing $* (apt-get)" >&2
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed; install $* yourself"
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || die "apt-get install $* failed"
+}
+
+# npm ci when node_modules is missing or older than package-lock.json.
+ensure_node_modules() {
+  command -v npm >/dev/null || die "npm is missing: install Node.js (22 or newer) with npm"
+  if [ ! -f "$OPENLOOP_ROOT/node_modules/.package-lock.json" ] || [ "$OPENLOOP_ROOT/package-lock.json" -nt "$OPENLOOP_ROOT/node_modules/.package-lock.json" ]; then
+    echo "openloop: installing npm dependencies (npm ci)" >&2
+    (cd "$OPENLOOP_ROOT" && flock /tmp/openloop-npm.lock npm ci --loglevel=error --no-audit --no-fund >&2) || die "npm ci failed"
+  fi
+}
+
+ensure_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  command -v redis-server >/dev/null || die "redis-server is still missing after apt-get install redis-server"
+}
+
+# ensure_go_tool NAME MODULE@VERSION: installs a Go command with `go install` when absent.
+ensure_go_tool() {
+  local name="$1" module="$2"
+  if command -v go >/dev/null; then
+    PATH="$PATH:$(go env GOPATH)/bin"
+    export PATH
+  fi
+  command -v "$name" >/dev/null && return 0
+  command -v go >/dev/null || die "$name is missing, and Go is not installed to build it: install Go (1.22+) or $name itself"
+  echo "openloop: installing $name (go install $module)" >&2
+  go install "$module" >&2 || die "go install $module failed"
+  command -v "$name" >/dev/null || die "$name is still missing after go install $module"
+}
+
+# A Python virtualenv .venv with grpcio and grpcio-tools, for the Python client example.
+ensure_python_venv() {
+  local venv="$OPENLOOP_ROOT/.venv"
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import grpc, grpc_tools" 2>/dev/null; then
+    return 0
+  fi
+  command -v python3 >/dev/null || die "python3 is missing: install Python 3.9+ (with venv) for the Python client test"
+  if ! python3 -m venv "$venv" >&2 2>/dev/null; then
+    apt_install python3-venv
+    python3 -m venv "$venv" >&2 || die "python3 -m venv failed: install python3-venv"
+  fi
+  echo "openloop: installing grpcio and grpcio-tools into .venv" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$OPENLOOP_ROOT/examples/python/requirements.txt" >&2 ||
+    die "pip install grpcio grpcio-tools failed"
+}
+
+# The local model used by the LLM service (scripts/fetch-model.sh), when that script exists.
+fetch_model() {
+  if [ -f "$OPENLOOP_ROOT/scripts/fetch-model.sh" ]; then
+    bash "$OPENLOOP_ROOT/scripts/fetch-model.sh" >&2 || die "scripts/fetch-model.sh failed"
+  fi
+}

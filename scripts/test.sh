@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# What `npm test` runs: installs everything the suite needs, then runs it.
+# Arguments are passed to vitest (e.g. `npm test -- test/platform`).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$OPENLOOP_ROOT/scripts/lib.sh"
+cd "$OPENLOOP_ROOT"
+
+ensure_node_modules
+ensure_redis
+ensure_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl@latest
+command -v buf >/dev/null || PATH="$OPENLOOP_ROOT/node_modules/.bin:$PATH"
+ensure_python_venv
+fetch_model
+
+mkdir -p test-output
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=test-output/vitest.json "$@" || status=$?
+# One plain closing line, whatever the reporter printed above.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync("test-output/vitest.json", "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ""}`);
+' 2>/dev/null || true
+exit "$status"

@@ -1,0 +1,55 @@
+// Entry point: read the config, start the server, shut down gracefully on SIGTERM/SIGINT.
+import { ConfigError, loadConfig, type Config } from "./config.js";
+import { createLogger, startServer } from "./platform/app.js";
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e?.code === "ENOENT") return fail(new ConfigError(`config file not found (OPENLOOP_CONFIG or ./openloop.yaml): ${e.path ?? e.message}`));
+    return fail(err);
+  }
+  const log = createLogger(config);
+  let server;
+  try {
+    server = await startServer(config, { log });
+  } catch (err) {
+    return fail(err);
+  }
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log.warn({ signal }, "second signal: exiting without waiting for in-flight calls");
+      process.exit(1);
+    }
+    log.info({ signal }, "signal received");
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+function fail(err: unknown): void {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`openloop: ${err.message}\n`);
+    process.exit(2);
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === "EADDRINUSE" || e?.code === "EACCES" || e?.code === "EADDRNOTAVAIL") {
+    process.stderr.write(`openloop: cannot listen (server.host/server.port): ${e.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`openloop: failed to start: ${e?.stack ?? String(err)}\n`);
+  process.exit(1);
+}
+
+void main();

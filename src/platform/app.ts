@@ -1,0 +1,163 @@
+// Builds the running server: service modules + health + reflection on one router,
+// with auth, metrics, logging and limits, behind the one-port listener.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { pino, type Logger } from "pino";
+import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
+import { ConfigError, type Config } from "../config.js";
+import { createServices, type Services } from "../server.js";
+import { createAuthGate, isLoopback } from "./auth.js";
+import { HealthState, healthRoutes } from "./health.js";
+import { metricsHandler, notFound, staticHandler, unimplemented, withCors, withDefaultDeadline } from "./http.js";
+import { createListener, type RequestHandler } from "./listener.js";
+import { createRpcObserver } from "./observe.js";
+import { DescriptorIndex, mountedServices, reflectionRoutes } from "./reflection.js";
+
+export interface StartOptions {
+  /** Logger to use; by default a pino logger at config.log.level writing JSON to stdout. */
+  log?: Logger;
+  /** Where to resolve relative paths (server.consoleDir); defaults to the working directory. */
+  cwd?: string;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly host: string;
+  /** Base URL of the server, e.g. http://127.0.0.1:50051. */
+  readonly url: string;
+  readonly services: Services;
+  readonly health: HealthState;
+  readonly log: Logger;
+  /**
+   * Graceful shutdown: health turns NOT_SERVING, the port stops accepting, in-flight
+   * calls get up to `graceMs` (default server.shutdownGraceMs) to finish, then are
+   * aborted; finally every module closes. Safe to call more than once.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function createLogger(config: Config): Logger {
+  return pino({ level: config.log.level, base: { pid: process.pid } });
+}
+
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
+  const log = opts.log ?? createLogger(config);
+  const { server: sc } = config;
+  checkExposure(config, log);
+  if (sc.tls) {
+    for (const [key, file] of [["certFile", sc.tls.certFile], ["keyFile", sc.tls.keyFile]] as const) {
+      if (!existsSync(file)) throw new ConfigError(`server.tls.${key}: file '${file}' does not exist`);
+    }
+  }
+
+  const metrics = new MetricsRegistry();
+  collectDefaultMetrics({ register: metrics });
+  const services = await createServices(config, log, metrics);
+  try {
+    const health = new HealthState(services.modules.flatMap((m) => m.serviceNames));
+    const observer = createRpcObserver(metrics, log);
+    const shutdown = new AbortController();
+
+    let index: DescriptorIndex | undefined;
+    const routes = (router: ConnectRouter) => {
+      services.routes(router);
+      healthRoutes(health)(router);
+      reflectionRoutes(() => index!)(router);
+    };
+    const gate = createAuthGate(sc.apiKeys);
+    const requestGate =
+      gate &&
+      ((ctx: HandlerContext) => {
+        try {
+          gate(ctx);
+        } catch (err) {
+          observer.record(ctx.service.typeName, ctx.method.name, Code.Unauthenticated, 0, err);
+          throw err;
+        }
+      });
+
+    let mounted: ReadonlySet<string> = new Set();
+    const consoleDir = path.resolve(opts.cwd ?? process.cwd(), sc.consoleDir);
+    const serveConsole = staticHandler(consoleDir);
+    const rpc = connectNodeAdapter({
+      routes: (router) => {
+        routes(router);
+        index = new DescriptorIndex(mountedServices(router));
+        mounted = new Set(index.serviceNames);
+      },
+      interceptors: [observer.interceptor],
+      requestGate,
+      readMaxBytes: sc.maxMessageBytes,
+      writeMaxBytes: sc.maxMessageBytes,
+      shutdownSignal: shutdown.signal,
+      fallback(req, res) {
+        const looksLikeRpc = /^\/[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+\/[^/]*$/.test((req.url ?? "").split("?")[0]);
+        if ((req.method === "GET" || req.method === "HEAD") && !looksLikeRpc) {
+          if (!serveConsole) return notFound(req, res);
+          serveConsole(req, res).then(
+            (served) => served || notFound(req, res),
+            (err: unknown) => {
+              log.warn({ err, url: req.url }, "serving console file failed");
+              if (res.headersSent) return void res.destroy();
+              res.writeHead(500);
+              res.end();
+            },
+          );
+          return;
+        }
+        unimplemented(req, res, mounted);
+      },
+    });
+    for (const name of mounted) if (health.get(name) === undefined) health.set(name, "SERVING");
+
+    const serveMetrics = metricsHandler(metrics, log);
+    const handler: RequestHandler = withCors(
+      sc.corsOrigins,
+      withDefaultDeadline(sc.defaultDeadlineMs, (req, res) => {
+        if ((req.method === "GET" || req.method === "HEAD") && (req.url === "/metrics" || req.url?.startsWith("/metrics?"))) {
+          return serveMetrics(req, res);
+        }
+        rpc(req, res);
+      }),
+    );
+
+    const listener = createListener({ handler, log, tls: sc.tls });
+    const port = await listener.listen(sc.port, sc.host);
+    const hostForUrl = sc.host.includes(":") ? `[${sc.host}]` : sc.host;
+    const url = `${sc.tls ? "https" : "http"}://${hostForUrl}:${port}`;
+    log.info(
+      { url, host: sc.host, port, tls: Boolean(sc.tls), auth: sc.apiKeys.length > 0, services: [...mounted], console: serveConsole ? consoleDir : null },
+      "openloop listening",
+    );
+
+    let closing: Promise<void> | undefined;
+    const close = (graceMs = sc.shutdownGraceMs) =>
+      (closing ??= (async () => {
+        log.info({ graceMs }, "shutting down");
+        health.shutdown();
+        await listener.close(graceMs, () => shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable)));
+        await services.close();
+        log.info("stopped");
+      })());
+
+    return { port, host: sc.host, url, services, health, log, close };
+  } catch (err) {
+    await services.close();
+    throw err;
+  }
+}
+
+/** Refuses to run without API keys on an address other machines can reach, unless allowed. */
+function checkExposure(config: Config, log: Logger): void {
+  const { host, apiKeys, allowOpen } = config.server;
+  if (apiKeys.length > 0) return;
+  if (!isLoopback(host) && !allowOpen) {
+    throw new ConfigError(
+      `server.apiKeys is empty and server.host '${host}' is reachable from other machines: ` +
+        `set server.apiKeys (or OPENLOOP_API_KEYS), bind to 127.0.0.1, or set server.allowOpen: true (OPENLOOP_ALLOW_OPEN=true) to run open on purpose`,
+    );
+  }
+  log.warn({ host }, isLoopback(host) ? "no API keys configured: the server is open to every local process" : "no API keys configured and server.allowOpen is set: the server is open to the network");
+}

@@ -1,0 +1,85 @@
+// grpc.health.v1.Health: a serving status per service ("" is the whole server),
+// held in one small state object; the RPC layer is a thin adapter over it.
+import { ConnectError, Code, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
+
+export type ServingStatus = "SERVING" | "NOT_SERVING";
+
+type Listener = (status: ServingStatus | undefined) => void;
+
+export class HealthState {
+  private readonly statuses = new Map<string, ServingStatus>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly endWatchers = new Set<() => void>();
+
+  constructor(serviceNames: Iterable<string>) {
+    this.statuses.set("", "SERVING");
+    for (const name of serviceNames) this.statuses.set(name, "SERVING");
+  }
+
+  get(service: string): ServingStatus | undefined {
+    return this.statuses.get(service);
+  }
+
+  set(service: string, status: ServingStatus): void {
+    if (this.statuses.get(service) === status) return;
+    this.statuses.set(service, status);
+    for (const l of this.listeners.get(service) ?? []) l(status);
+  }
+
+  /** Marks everything NOT_SERVING, then ends every Watch so they do not hold up shutdown. */
+  shutdown(): void {
+    for (const service of [...this.statuses.keys()]) this.set(service, "NOT_SERVING");
+    for (const end of this.endWatchers) end();
+  }
+
+  /** Yields the current status, then each change, until the signal aborts or shutdown() runs. */
+  async *watch(service: string, signal: AbortSignal): AsyncGenerator<ServingStatus | undefined> {
+    const queue: (ServingStatus | undefined)[] = [this.get(service)];
+    let wake: (() => void) | undefined;
+    let ended = false;
+    const listener: Listener = (s) => {
+      queue.push(s);
+      wake?.();
+    };
+    const end = () => {
+      ended = true;
+      wake?.();
+    };
+    let set = this.listeners.get(service);
+    if (!set) this.listeners.set(service, (set = new Set()));
+    set.add(listener);
+    this.endWatchers.add(end);
+    signal.addEventListener("abort", end, { once: true });
+    try {
+      for (;;) {
+        while (queue.length > 0) yield queue.shift();
+        if (ended || signal.aborted) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    } finally {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(service);
+      this.endWatchers.delete(end);
+      signal.removeEventListener("abort", end);
+    }
+  }
+}
+
+const toProto = (s: ServingStatus | undefined): Status =>
+  s === "SERVING" ? Status.SERVING : s === "NOT_SERVING" ? Status.NOT_SERVING : Status.SERVICE_UNKNOWN;
+
+export function healthRoutes(state: HealthState): (router: ConnectRouter) => void {
+  const impl: ServiceImpl<typeof Health> = {
+    check(req) {
+      const status = state.get(req.service);
+      if (status === undefined) throw new ConnectError(`unknown service '${req.service}'; ask for "" (the server) or a listed service`, Code.NotFound);
+      return { status: toProto(status) };
+    },
+    async *watch(req, ctx) {
+      for await (const status of state.watch(req.service, ctx.signal)) yield { status: toProto(status) };
+    },
+  };
+  return (router) => router.service(Health, impl);
+}

@@ -1,0 +1,165 @@
+// gRPC server reflection (grpc.reflection.v1 and v1alpha) over the generated file
+// descriptors of the services mounted on the router, so grpcurl and other tools
+// can list, describe and call every RPC without .proto files.
+import { toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { nestedTypes } from "@bufbuild/protobuf/reflect";
+import { Code, type ConnectRouter } from "@connectrpc/connect";
+import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+
+/** The request shape shared by v1 and v1alpha (they differ only in package name). */
+interface ReflectionRequest {
+  host: string;
+  messageRequest:
+    | { case: "fileByFilename" | "fileContainingSymbol" | "allExtensionNumbersOfType" | "listServices"; value: string }
+    | { case: "fileContainingExtension"; value: { containingType: string; extensionNumber: number } }
+    | { case: undefined; value?: undefined };
+}
+
+type ReflectionAnswer =
+  | { case: "fileDescriptorResponse"; value: { fileDescriptorProto: Uint8Array[] } }
+  | { case: "allExtensionNumbersResponse"; value: { baseTypeName: string; extensionNumber: number[] } }
+  | { case: "listServicesResponse"; value: { service: { name: string }[] } }
+  | { case: "errorResponse"; value: { errorCode: number; errorMessage: string } };
+
+/** An index of every file, symbol and extension reachable from a set of services. */
+export class DescriptorIndex {
+  readonly serviceNames: string[];
+  private readonly files = new Map<string, DescFile>();
+  private readonly symbols = new Map<string, DescFile>();
+  /** extendee type name -> field number -> declaring file */
+  private readonly extensions = new Map<string, Map<number, DescFile>>();
+  private readonly encoded = new Map<string, Uint8Array>();
+
+  constructor(services: Iterable<DescService>) {
+    const names = new Set<string>();
+    for (const service of services) {
+      names.add(service.typeName);
+      this.addFile(service.file);
+    }
+    this.serviceNames = [...names].sort();
+  }
+
+  private addFile(file: DescFile): void {
+    if (this.files.has(file.proto.name)) return;
+    this.files.set(file.proto.name, file);
+    for (const type of nestedTypes(file)) {
+      this.symbols.set(type.typeName, file);
+      switch (type.kind) {
+        case "service":
+          for (const m of type.methods) this.symbols.set(`${type.typeName}.${m.name}`, file);
+          break;
+        case "message":
+          for (const f of type.fields) this.symbols.set(`${type.typeName}.${f.name}`, file);
+          break;
+        case "extension": {
+          let byNumber = this.extensions.get(type.extendee.typeName);
+          if (!byNumber) this.extensions.set(type.extendee.typeName, (byNumber = new Map()));
+          byNumber.set(type.number, file);
+          break;
+        }
+      }
+    }
+    for (const dep of file.dependencies) this.addFile(dep);
+  }
+
+  fileByName(name: string): DescFile | undefined {
+    return this.files.get(name);
+  }
+
+  fileContainingSymbol(symbol: string): DescFile | undefined {
+    return this.symbols.get(symbol.replace(/^\./, ""));
+  }
+
+  fileContainingExtension(typeName: string, number: number): DescFile | undefined {
+    return this.extensions.get(typeName.replace(/^\./, ""))?.get(number);
+  }
+
+  extensionNumbers(typeName: string): number[] | undefined {
+    const name = typeName.replace(/^\./, "");
+    if (!this.symbols.has(name)) return undefined;
+    return [...(this.extensions.get(name)?.keys() ?? [])].sort((a, b) => a - b);
+  }
+
+  /** The file first, then its transitive dependencies that this stream has not been sent yet. */
+  withDependencies(file: DescFile, sent: Set<string>): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const visit = (f: DescFile, requested: boolean) => {
+      if (!requested && sent.has(f.proto.name)) return;
+      sent.add(f.proto.name);
+      out.push(this.encode(f));
+      for (const dep of f.dependencies) visit(dep, false);
+    };
+    visit(file, true);
+    return out;
+  }
+
+  private encode(file: DescFile): Uint8Array {
+    let bytes = this.encoded.get(file.proto.name);
+    if (!bytes) this.encoded.set(file.proto.name, (bytes = toBinary(FileDescriptorProtoSchema, file.proto)));
+    return bytes;
+  }
+
+  answer(req: ReflectionRequest, sent: Set<string>): ReflectionAnswer {
+    const notFound = (what: string): ReflectionAnswer => ({
+      case: "errorResponse",
+      value: { errorCode: Code.NotFound, errorMessage: `${what} not found` },
+    });
+    const files = (file: DescFile | undefined, what: string): ReflectionAnswer =>
+      file ? { case: "fileDescriptorResponse", value: { fileDescriptorProto: this.withDependencies(file, sent) } } : notFound(what);
+    const r = req.messageRequest;
+    switch (r.case) {
+      case "listServices":
+        return { case: "listServicesResponse", value: { service: this.serviceNames.map((name) => ({ name })) } };
+      case "fileByFilename":
+        return files(this.fileByName(r.value), `file '${r.value}'`);
+      case "fileContainingSymbol":
+        return files(this.fileContainingSymbol(r.value), `symbol '${r.value}'`);
+      case "fileContainingExtension":
+        return files(
+          this.fileContainingExtension(r.value.containingType, r.value.extensionNumber),
+          `extension ${r.value.extensionNumber} of '${r.value.containingType}'`,
+        );
+      case "allExtensionNumbersOfType": {
+        const numbers = this.extensionNumbers(r.value);
+        if (!numbers) return notFound(`type '${r.value}'`);
+        return { case: "allExtensionNumbersResponse", value: { baseTypeName: r.value.replace(/^\./, ""), extensionNumber: numbers } };
+      }
+      default:
+        return { case: "errorResponse", value: { errorCode: Code.InvalidArgument, errorMessage: "message_request is not set" } };
+    }
+  }
+}
+
+/** The distinct services mounted on a router, in mount order. */
+export function mountedServices(router: ConnectRouter): DescService[] {
+  const seen = new Map<string, DescService>();
+  for (const h of router.handlers) seen.set(h.service.typeName, h.service);
+  return [...seen.values()];
+}
+
+/**
+ * Mounts both reflection services. `index` is read on each call, so it can be
+ * built after every other service is mounted (the reflection services included).
+ */
+export function reflectionRoutes(index: () => DescriptorIndex): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(ReflectionV1, {
+      async *serverReflectionInfo(requests) {
+        const sent = new Set<string>();
+        for await (const req of requests) {
+          yield { validHost: req.host, originalRequest: req, messageResponse: index().answer(req, sent) };
+        }
+      },
+    });
+    router.service(ReflectionV1alpha, {
+      async *serverReflectionInfo(requests) {
+        const sent = new Set<string>();
+        for await (const req of requests) {
+          yield { validHost: req.host, originalRequest: req, messageResponse: index().answer(req, sent) };
+        }
+      },
+    });
+  };
+}
