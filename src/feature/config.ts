@@ -1,6 +1,55 @@
 // Settings of the feature service, the `feature:` section of the config file.
 import { z } from "zod";
 
-export const featureConfigSchema = z.object({}).strict().default({});
+const limitsSchema = z
+  .object({
+    /** Longest entity key, in UTF-8 bytes. */
+    maxEntityKeyBytes: z.number().int().min(1).max(4096).default(256),
+    /** Most features a set declares, and most features one request carries. */
+    maxFeaturesPerEntity: z.number().int().min(1).default(1000),
+    /** Most elements of a list value (and of a one-hot vocabulary or bucket boundaries). */
+    maxListLength: z.number().int().min(1).default(10_000),
+    /** Longest string value, in characters. */
+    maxStringLength: z.number().int().min(1).default(65_536),
+    /** Most entity keys in one BatchGetFeatures or DeleteFeatures. */
+    maxBatchSize: z.number().int().min(1).default(10_000),
+    /** Most feature sets on one server. */
+    maxFeatureSets: z.number().int().min(1).default(1000),
+  })
+  .strict()
+  .prefault({});
+
+export const featureConfigSchema = z
+  .object({
+    /** Where values live: `memory` (embedded) or `redis`. Unset: redis when `redis.url` is set, else memory. */
+    store: z.enum(["memory", "redis"]).optional(),
+    memory: z
+      .object({
+        /** Most entities held; the least recently used go first. */
+        maxEntries: z.number().int().min(1).default(100_000),
+      })
+      .strict()
+      .prefault({}),
+    redis: z
+      .object({
+        /** Prefix of every key; the set name follows as a cluster hash tag. */
+        keyPrefix: z.string().default("openloop:feature:"),
+        /** host:port seeds of a Redis Cluster; when set, used instead of `redis.url`. */
+        clusterNodes: z.array(z.string().min(1)).default([]),
+        /** A Redis command unanswered after this long fails with UNAVAILABLE. */
+        commandTimeoutMs: z.number().int().min(1).default(500),
+        connectTimeoutMs: z.number().int().min(1).default(2000),
+      })
+      .strict()
+      .prefault({}),
+    limits: limitsSchema,
+    /**
+     * Feature sets declared by the config, in the proto JSON form of openloop.feature.v1.FeatureSet
+     * (`type` may be written short: `double`, `int64_list`...). Created at start, replaced when changed.
+     */
+    sets: z.array(z.record(z.string(), z.unknown())).default([]),
+  })
+  .strict()
+  .prefault({});
 
 export type FeatureConfig = z.infer<typeof featureConfigSchema>;

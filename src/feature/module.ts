@@ -1,7 +1,91 @@
 // Builds the feature service from its config and dependencies.
+import path from "node:path";
+import { fromJson } from "@bufbuild/protobuf";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { Histogram } from "prom-client";
 import type { Config } from "../config.js";
+import { FeatureService, FeatureSetSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import { MemoryFeatureStore } from "./memory-store.js";
+import { definitionFromProto } from "./proto.js";
+import { RedisFeatureStore } from "./redis-store.js";
+import { createFeatureService } from "./service.js";
+import { FeatureSetRegistry } from "./set-registry.js";
+import type { FeatureStore } from "./store.js";
 
-export async function createFeatureModule(_config: Config, _ctx: PlatformContext): Promise<ServiceModule> {
-  return { serviceNames: [], routes() {}, async close() {} };
+export async function createFeatureModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
+  const settings = config.feature;
+  const log = ctx.log.child({ service: "feature" });
+  const registry = new FeatureSetRegistry(path.join(config.dataDir, "feature-sets"), settings.limits, settings.limits.maxFeatureSets, log);
+  await registry.load();
+  for (const [i, raw] of settings.sets.entries()) {
+    const where = `feature.sets[${i}]${typeof raw.name === "string" ? ` ('${raw.name}')` : ""}`;
+    try {
+      await registry.declare(definitionFromProto(fromJson(FeatureSetSchema, withLongTypeNames(raw) as JsonValue)));
+    } catch (err) {
+      throw new Error(`${where}: ${(err as Error).message}`);
+    }
+  }
+
+  const store = createStore(config, log);
+  const storeSeconds = new Histogram({
+    name: "openloop_feature_store_seconds",
+    help: "Latency of feature store operations",
+    labelNames: ["op", "backend"] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    registers: [ctx.metrics],
+  });
+  const backend = store instanceof RedisFeatureStore ? "redis" : "memory";
+  if (store instanceof RedisFeatureStore && !(await store.waitReady(settings.redis.connectTimeoutMs))) {
+    log.warn("feature store: redis not reachable yet; calls answer UNAVAILABLE until it is");
+  }
+  log.info({ store: backend, sets: registry.list().length }, "feature service ready");
+
+  const impl = createFeatureService({
+    registry,
+    store,
+    limits: settings.limits,
+    log,
+    storeTimer: (op) => storeSeconds.startTimer({ op, backend }),
+  });
+  return {
+    serviceNames: [FeatureService.typeName],
+    routes(router) {
+      router.service(FeatureService, impl);
+    },
+    async close() {
+      await store.close();
+    },
+  };
+}
+
+function createStore(config: Config, log: PlatformContext["log"]): FeatureStore {
+  const settings = config.feature;
+  const kind = settings.store ?? (config.redis?.url || settings.redis.clusterNodes.length > 0 ? "redis" : "memory");
+  if (kind === "memory") return new MemoryFeatureStore(settings.memory.maxEntries);
+  if (!config.redis?.url && settings.redis.clusterNodes.length === 0) {
+    throw new Error("feature.store is redis, but neither redis.url nor feature.redis.clusterNodes is set");
+  }
+  return new RedisFeatureStore({
+    url: config.redis?.url,
+    clusterNodes: settings.redis.clusterNodes,
+    keyPrefix: settings.redis.keyPrefix,
+    commandTimeoutMs: settings.redis.commandTimeoutMs,
+    connectTimeoutMs: settings.redis.connectTimeoutMs,
+    log,
+  });
+}
+
+// Lets the config file say `type: double_list` instead of `type: FEATURE_TYPE_DOUBLE_LIST`.
+function withLongTypeNames(raw: Record<string, unknown>): Record<string, unknown> {
+  if (!Array.isArray(raw.features)) return raw;
+  return {
+    ...raw,
+    features: raw.features.map((f: unknown) => {
+      if (f === null || typeof f !== "object") return f;
+      const type = (f as { type?: unknown }).type;
+      if (typeof type !== "string" || type.startsWith("FEATURE_TYPE_")) return f;
+      return { ...f, type: `FEATURE_TYPE_${type.toUpperCase()}` };
+    }),
+  };
 }

@@ -821,7 +821,9 @@ export type PutFeaturesRequest = Message<"openloop.feature.v1.PutFeaturesRequest
   ttl?: Duration | undefined;
 
   /**
-   * Validate and transform (as ProcessFeatures) before storing; else only validate types.
+   * Validate and transform (as ProcessFeatures) before storing. When false the
+   * features are stored as given, after checking names, types (each feature's type
+   * after its transformers, as ProcessFeatures outputs it), finiteness and limits.
    *
    * @generated from field: bool process = 5;
    */

@@ -1,0 +1,147 @@
+// Feature store on Redis (standalone or Cluster). One entity per key:
+//   <prefix>{<set>}:<generation>:<entity key>  ->  StoredFeatures in protobuf binary, PX expiry.
+// The `{set}` hash tag puts every key of a set in one cluster slot, so a batch read
+// is a single MGET on one node. The cost: one set lives on one node of a cluster.
+// Commands fail fast instead of queueing while Redis is away (no offline queue,
+// no resend, a command timeout), and the client reconnects by itself.
+import { Cluster, Redis } from "ioredis";
+import type { ClusterNode, RedisOptions } from "ioredis";
+import type { Logger } from "pino";
+import { decodeStored, encodeStored } from "./proto.js";
+import type { FeatureStore, SetRef } from "./store.js";
+import { StoreUnavailableError } from "./store.js";
+import type { Features } from "./value.js";
+
+export interface RedisStoreOptions {
+  /** redis:// URL of a standalone server (ignored when clusterNodes is not empty). */
+  readonly url?: string;
+  /** host:port (or redis:// URL) seeds of a Redis Cluster. */
+  readonly clusterNodes: readonly string[];
+  readonly keyPrefix: string;
+  /** A command that gets no answer in this time fails as unavailable. */
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly log: Logger;
+}
+
+// Reply errors that mean "not now" rather than "wrong".
+const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY|READONLY)\b/;
+
+export class RedisFeatureStore implements FeatureStore {
+  private readonly client: Redis | Cluster;
+  private readonly prefix: string;
+  private down = false;
+
+  constructor(private readonly options: RedisStoreOptions) {
+    this.prefix = options.keyPrefix;
+    const redisOptions: RedisOptions = {
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: options.connectTimeoutMs,
+      // Reconnect forever, backing off to one attempt a second.
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+    };
+    if (options.clusterNodes.length > 0) {
+      this.client = new Cluster(options.clusterNodes.map(parseNode), {
+        enableOfflineQueue: false,
+        redisOptions,
+        clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
+        slotsRefreshTimeout: options.connectTimeoutMs,
+      });
+    } else if (options.url) {
+      this.client = new Redis(options.url, redisOptions);
+    } else {
+      throw new Error("the redis feature store needs redis.url or feature.redis.clusterNodes");
+    }
+    this.client.on("error", (err: Error) => {
+      if (!this.down) options.log.warn({ err: err.message }, "feature store: redis connection error; calls answer UNAVAILABLE until it returns");
+      this.down = true;
+    });
+    this.client.on("ready", () => {
+      if (this.down) options.log.info("feature store: redis connection ready again");
+      this.down = false;
+    });
+  }
+
+  /** Waits until the connection is ready, up to `ms`; false when Redis did not answer in time (the client keeps trying). */
+  async waitReady(ms: number): Promise<boolean> {
+    if (this.client.status === "ready") return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.client.off("ready", onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      this.client.on("ready", onReady);
+    });
+  }
+
+  async put(set: SetRef, entityKey: string, features: Features, ttlMs: number): Promise<void> {
+    const bytes = encodeStored(features);
+    const value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const key = this.key(set, entityKey);
+    await this.call(() => (ttlMs > 0 ? this.client.set(key, value, "PX", ttlMs) : this.client.set(key, value)));
+  }
+
+  async get(set: SetRef, entityKey: string): Promise<Features | undefined> {
+    const bytes = await this.call(() => this.client.getBuffer(this.key(set, entityKey)));
+    return bytes === null ? undefined : decodeStored(bytes);
+  }
+
+  async getMany(set: SetRef, entityKeys: readonly string[]): Promise<(Features | undefined)[]> {
+    if (entityKeys.length === 0) return [];
+    const keys = entityKeys.map((k) => this.key(set, k));
+    const values = await this.call(() => this.client.mgetBuffer(...keys));
+    return values.map((b) => (b === null ? undefined : decodeStored(b)));
+  }
+
+  async delete(set: SetRef, entityKeys: readonly string[]): Promise<number> {
+    if (entityKeys.length === 0) return 0;
+    const keys = [...new Set(entityKeys)].map((k) => this.key(set, k));
+    return this.call(() => this.client.del(...keys));
+  }
+
+  async dropSet(set: SetRef): Promise<void> {
+    const match = `${escapeGlob(this.key(set, ""))}*`;
+    const nodes = this.client instanceof Cluster ? this.client.nodes("master") : [this.client];
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await this.call(() => node.scan(cursor, "MATCH", match, "COUNT", 1000));
+        cursor = next;
+        if (keys.length > 0) await this.call(() => node.unlink(...keys));
+      } while (cursor !== "0");
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+  }
+
+  private key(set: SetRef, entityKey: string): string {
+    return `${this.prefix}{${set.name}}:${set.generation}:${entityKey}`;
+  }
+
+  private async call<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      if ((err as Error).name === "ReplyError" && !TRANSIENT_REPLY.test(message)) throw new Error(`redis: ${message}`);
+      throw new StoreUnavailableError(`feature store (redis) unavailable: ${message}`);
+    }
+  }
+}
+
+function parseNode(node: string): ClusterNode {
+  const url = new URL(node.includes("://") ? node : `redis://${node}`);
+  return { host: url.hostname, port: Number(url.port || 6379) };
+}
+
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, "\\$&");
+}
