@@ -2,7 +2,7 @@
 // versions, aliases, artifact names, model types, tags and metadata keys.
 // Each check returns the cleaned value or throws a ValidationError that states the allowed set.
 import { ValidationError } from "./errors.js";
-import { parseVersion } from "./version-order.js";
+import { isVersion, parseVersion } from "./version-order.js";
 
 /** Model names: 1-64 chars, lowercase letters, digits, '.', '_', '-'; starts with a letter or digit; no "..". */
 export const MODEL_NAME_RULE = "1-64 chars of [a-z0-9._-], starting with a letter or digit, without '..' and not ending in '.'";
@@ -121,14 +121,17 @@ export function validateSha256Hex(value: string, what: string): string | undefin
 }
 
 /**
- * Parses "name", "name@version" or "name@alias" (or "name@latest").
- * The part after '@' is a version when it parses as one, else an alias.
+ * Parses a model reference: "name", "name@version" or "name@alias" ("name@latest" included).
+ * The part after '@' is a version when it parses as one, else an alias. LLM model ids such as
+ * `registry:<ref>` use this, then ask GetModelVersion with the matching selector field.
  */
-export function parseModelRef(ref: string): { name: string; selector?: string } {
+export function parseModelRef(ref: string): { name: string; version?: string; alias?: string } {
   const at = ref.indexOf("@");
   if (at < 0) return { name: validateModelName(ref) };
   const name = validateModelName(ref.slice(0, at));
   const selector = ref.slice(at + 1);
   if (selector === "") throw new ValidationError(`model reference ${show(ref)} has an empty part after '@'; use name, name@version or name@alias`);
-  return { name, selector };
+  if (isVersion(selector)) return { name, version: selector };
+  if (selector === LATEST) return { name, alias: LATEST };
+  return { name, alias: validateAlias(selector) };
 }
