@@ -1,0 +1,338 @@
+// In-process GGUF model served by node-llama-cpp (llama.cpp on the CPU).
+import { existsSync } from "node:fs";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  LlamaChat,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type LlamaChatResponse,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+} from "node-llama-cpp";
+import type { Logger } from "pino";
+import { AsyncChannel } from "../local/async-channel.js";
+import { toChatHistory } from "../local/chat-history.js";
+import { LeasePool, PoolClosedError, QueueFullError } from "../local/lease-pool.js";
+import { defaultThreads, llamaRuntime } from "../local/runtime.js";
+import {
+  ProviderError,
+  type ChatMessage,
+  type FinishReason,
+  type Provider,
+  type ProviderEvent,
+  type ProviderRequest,
+  type ProviderResult,
+} from "./provider.js";
+
+export interface LlamaCppProviderOptions {
+  /** The provider's name (e.g. "local", or "registry:<name>@<version>"). */
+  name: string;
+  /** Path of the GGUF file. */
+  modelPath: string;
+  /** Tokens each sequence can hold: prompt plus generated text. Default 2048. */
+  contextSize?: number;
+  /** Requests generated at the same time (llama.cpp batches them). Default 2. */
+  sequences?: number;
+  /** CPU threads for evaluation. Default: every core but one (see defaultThreads). */
+  threads?: number;
+  /** Requests allowed to wait while every sequence is busy; more fail with rate_limited. Default 64. */
+  maxQueued?: number;
+  log?: Logger;
+}
+
+interface Slot {
+  sequence: LlamaContextSequence;
+  chat: LlamaChat;
+}
+
+interface Loaded {
+  model: LlamaModel;
+  context: LlamaContext;
+  chatWrapper: ChatWrapper;
+  pool: LeasePool<Slot>;
+}
+
+/**
+ * A GGUF language model run in this process.
+ *
+ * - The model is loaded once (by `init()`, or on the first request) and kept until `close()`.
+ * - Each request gets one llama.cpp context sequence; `sequences` of them run batched together,
+ *   further requests wait in arrival order in a bounded queue.
+ * - Prompts are rendered with the model's own chat template (its Jinja `tokenizer.chat_template`,
+ *   or node-llama-cpp's best match when the file has none).
+ * - Usage is counted in tokens: input is the templated prompt as the model's tokenizer splits
+ *   it; output is every token the model sampled for the answer, including the end-of-generation
+ *   token or the tokens of a stop sequence that were withheld from the text (as llama.cpp's
+ *   server counts `tokens_predicted`).
+ * - Unset temperature means greedy decoding (deterministic); `seed` makes sampling at
+ *   temperature > 0 reproducible. Each request starts from an empty sequence, so an answer
+ *   never depends on what the sequence served before.
+ * - Aborting `req.signal` stops generation at the next token and frees the sequence.
+ */
+export class LlamaCppProvider implements Provider {
+  readonly name: string;
+  readonly modelPath: string;
+  readonly contextSize: number;
+  readonly sequences: number;
+  readonly threads: number;
+  readonly maxQueued: number;
+  private readonly log?: Logger;
+  private loading: Promise<Loaded> | undefined;
+  private closed = false;
+  private readonly shutdown = new AbortController();
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(options: LlamaCppProviderOptions) {
+    this.name = options.name;
+    this.modelPath = options.modelPath;
+    this.contextSize = positiveInt(options.contextSize ?? 2048, "contextSize");
+    this.sequences = positiveInt(options.sequences ?? 2, "sequences");
+    this.threads = positiveInt(options.threads ?? defaultThreads(), "threads");
+    this.maxQueued = nonNegativeInt(options.maxQueued ?? 64, "maxQueued");
+    this.log = options.log;
+  }
+
+  /** Loads the model and creates its context. Idempotent; a failed load is retried by the next call. */
+  async init(): Promise<void> {
+    await this.loaded();
+  }
+
+  /** Requests generating now and requests waiting for a sequence. */
+  stats(): { active: number; queued: number } {
+    const pool = this.current?.pool;
+    return { active: pool?.busy ?? 0, queued: pool?.queued ?? 0 };
+  }
+
+  /** Tokens of the prompt these messages render to with the model's chat template. */
+  async countPromptTokens(messages: readonly ChatMessage[]): Promise<number> {
+    const { model, chatWrapper } = await this.loaded();
+    return promptTokens(model, chatWrapper, toChatHistory(messages));
+  }
+
+  async generate(req: ProviderRequest): Promise<ProviderResult> {
+    return this.withSlot(req.signal, (slot, signal) => this.run(slot, req, signal));
+  }
+
+  async *stream(req: ProviderRequest): AsyncIterable<ProviderEvent> {
+    const channel = new AsyncChannel<string>();
+    const stopped = new AbortController();
+    const signal = AbortSignal.any([req.signal, stopped.signal]);
+    const generation = this.withSlot(signal, (slot, sig) =>
+      this.run(slot, req, sig, (text) => {
+        if (text) channel.push(text);
+      }),
+    );
+    generation.then(
+      () => channel.close(),
+      (err: unknown) => channel.fail(err),
+    );
+    try {
+      for await (const text of channel) yield { type: "delta", text };
+      const result = await generation;
+      yield { type: "done", finishReason: result.finishReason, usage: result.usage };
+    } finally {
+      // The consumer may stop early (client gone, error downstream): stop generating at once
+      // and hand the sequence to the next request only when llama.cpp has let go of it.
+      stopped.abort(new ProviderError("the stream's consumer stopped reading", "cancelled"));
+      await generation.catch(() => {});
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.shutdown.abort(new ProviderError(`model ${this.name} is shutting down`, "unavailable"));
+    const loading = this.loading;
+    this.current?.pool.close();
+    await Promise.allSettled([...this.inFlight]);
+    if (!loading) return;
+    const loaded = await loading.catch(() => undefined);
+    if (!loaded) return;
+    loaded.pool.close();
+    await loaded.context.dispose();
+    await loaded.model.dispose();
+  }
+
+  private current: Loaded | undefined;
+
+  private loaded(): Promise<Loaded> {
+    if (this.closed) return Promise.reject(new ProviderError(`model ${this.name} is closed`, "unavailable"));
+    this.loading ??= this.load().then(
+      (loaded) => (this.current = loaded),
+      (err: unknown) => {
+        this.loading = undefined;
+        throw err;
+      },
+    );
+    return this.loading;
+  }
+
+  private async load(): Promise<Loaded> {
+    if (!existsSync(this.modelPath)) {
+      throw new ProviderError(
+        `the model file ${this.modelPath} of ${this.name} does not exist (the embedded default is fetched by scripts/fetch-model.sh)`,
+        "unavailable",
+      );
+    }
+    const started = performance.now();
+    const llama = await llamaRuntime(this.log);
+    let model: LlamaModel;
+    try {
+      model = await llama.loadModel({ modelPath: this.modelPath });
+    } catch (err) {
+      throw new ProviderError(`${this.name}: ${this.modelPath} is not a loadable GGUF model: ${errorText(err)}`, "unavailable", { cause: err });
+    }
+    try {
+      const context = await model.createContext({ contextSize: this.contextSize, sequences: this.sequences, threads: this.threads });
+      const chatWrapper = modelChatWrapper(model);
+      const slots: Slot[] = [];
+      for (let i = 0; i < this.sequences; i++) {
+        const sequence = context.getSequence();
+        slots.push({ sequence, chat: new LlamaChat({ contextSequence: sequence, chatWrapper }) });
+      }
+      this.log?.info(
+        {
+          provider: this.name,
+          modelPath: this.modelPath,
+          chatWrapper: chatWrapper.wrapperName,
+          contextSize: context.contextSize,
+          sequences: this.sequences,
+          threads: this.threads,
+          ms: Math.round(performance.now() - started),
+        },
+        "local model loaded",
+      );
+      return { model, context, chatWrapper, pool: new LeasePool(slots, this.maxQueued) };
+    } catch (err) {
+      await model.dispose();
+      throw new ProviderError(`${this.name}: could not create a context for ${this.modelPath}: ${errorText(err)}`, "unavailable", { cause: err });
+    }
+  }
+
+  /** Runs `fn` with a sequence of its own, queued in arrival order, and always gives it back. */
+  private async withSlot<T>(requestSignal: AbortSignal, fn: (slot: Slot, signal: AbortSignal) => Promise<T>): Promise<T> {
+    const signal = AbortSignal.any([requestSignal, this.shutdown.signal]);
+    const task = (async () => {
+      const { pool } = await this.loaded();
+      let slot: Slot;
+      try {
+        slot = await pool.acquire(signal);
+      } catch (err) {
+        throw toProviderError(err, signal, this.name);
+      }
+      try {
+        return await fn(slot, signal);
+      } finally {
+        pool.release(slot);
+      }
+    })();
+    this.inFlight.add(task);
+    try {
+      return await task;
+    } finally {
+      this.inFlight.delete(task);
+    }
+  }
+
+  private async run(slot: Slot, req: ProviderRequest, signal: AbortSignal, onTextChunk?: (text: string) => void): Promise<ProviderResult> {
+    if (req.messages.length === 0) throw new ProviderError("at least one message is required", "bad_request");
+    const { model, chatWrapper } = this.current as Loaded;
+    const history = toChatHistory(req.messages);
+    const inputTokens = promptTokens(model, chatWrapper, history);
+    const room = slot.sequence.contextSize - inputTokens;
+    if (room <= 0) {
+      throw new ProviderError(
+        `the prompt is ${inputTokens} tokens and ${this.name} holds ${slot.sequence.contextSize} tokens of context; shorten the messages`,
+        "bad_request",
+      );
+    }
+    const { maxTokens, temperature, topP, seed, stop } = req.params;
+    if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1)) {
+      throw new ProviderError(`max_tokens must be a positive integer, got ${maxTokens}`, "bad_request");
+    }
+    // Generating past the context would make llama.cpp shift the window (drop the prompt's start).
+    const budget = Math.min(maxTokens ?? room, room);
+
+    try {
+      await slot.sequence.clearHistory();
+      const meterBefore = slot.sequence.tokenMeter.usedOutputTokens;
+      const response = await slot.chat.generateResponse(history, {
+        onTextChunk,
+        signal,
+        stopOnAbortSignal: true,
+        maxTokens: budget,
+        temperature,
+        topP,
+        seed,
+        customStopTriggers: stop.length > 0 ? stop : undefined,
+      });
+      if (signal.aborted) throw toProviderError(signal.reason, signal, this.name);
+      return {
+        text: response.response,
+        finishReason: finishReasonOf(response),
+        usage: { inputTokens, outputTokens: slot.sequence.tokenMeter.usedOutputTokens - meterBefore },
+      };
+    } catch (err) {
+      throw toProviderError(err, signal, this.name);
+    }
+  }
+}
+
+/** The model's own chat template when the file carries one, else node-llama-cpp's best match. */
+function modelChatWrapper(model: LlamaModel): ChatWrapper {
+  return resolveChatWrapper(model, { type: "jinjaTemplate", warningLogs: false }) ?? resolveChatWrapper(model);
+}
+
+function promptTokens(model: LlamaModel, chatWrapper: ChatWrapper, history: ChatHistoryItem[]): number {
+  return chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(model.tokenizer).length;
+}
+
+function finishReasonOf(response: LlamaChatResponse): FinishReason {
+  switch (response.metadata.stopReason) {
+    case "maxTokens":
+      return "length";
+    case "eogToken":
+    case "stopGenerationTrigger":
+    case "customStopTrigger":
+      return "stop";
+    case "functionCalls":
+      return "tool_calls";
+    default:
+      return "other";
+  }
+}
+
+function toProviderError(err: unknown, signal: AbortSignal, name: string): ProviderError {
+  if (err instanceof ProviderError) return err;
+  if (signal.aborted) {
+    const reason: unknown = signal.reason;
+    if (reason instanceof ProviderError) return reason;
+    const timedOut =
+      (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) ||
+      (reason instanceof Error && reason.name === "TimeoutError");
+    return timedOut
+      ? new ProviderError(`${name}: the deadline passed while generating`, "timeout", { cause: reason })
+      : new ProviderError(`${name}: the request was cancelled`, "cancelled", { cause: reason });
+  }
+  if (err instanceof QueueFullError) {
+    return new ProviderError(`${name}: ${err.message}; retry later`, "rate_limited", { cause: err });
+  }
+  if (err instanceof PoolClosedError) return new ProviderError(`model ${name} is closed`, "unavailable", { cause: err });
+  return new ProviderError(`${name}: generation failed: ${errorText(err)}`, "unavailable", { cause: err });
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function positiveInt(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${what} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function nonNegativeInt(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${what} must be a non-negative integer, got ${value}`);
+  return value;
+}
