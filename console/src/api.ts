@@ -1,0 +1,109 @@
+// The console's only way to the server: typed clients of the public services over
+// Connect or gRPC-Web, with the API key sent by an interceptor.
+import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { LLMService } from "@gen/openloop/llm/v1/llm_service_pb.js";
+import { RegistryService } from "@gen/openloop/registry/v1/registry_service_pb.js";
+import { FeatureService } from "@gen/openloop/feature/v1/feature_service_pb.js";
+import { FeedbackService } from "@gen/openloop/feedback/v1/feedback_service_pb.js";
+import { PipelineService } from "@gen/openloop/pipeline/v1/pipeline_service_pb.js";
+
+export type TransportKind = "connect" | "grpc-web";
+
+export interface Settings {
+  /** Server base URL, such as https://openloop.example:50051; defaults to the page's origin. */
+  readonly baseUrl: string;
+  readonly transport: TransportKind;
+  /** The API key; kept in sessionStorage only, so it is gone when the tab closes. */
+  readonly apiKey: string;
+}
+
+const KEY_STORAGE = "openloop.apiKey";
+const SERVER_STORAGE = "openloop.server";
+
+export function defaultBaseUrl(): string {
+  return location.origin;
+}
+
+export function loadSettings(): Settings {
+  let saved: { baseUrl?: unknown; transport?: unknown } = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(SERVER_STORAGE) ?? "{}") as typeof saved;
+  } catch {
+    saved = {};
+  }
+  return {
+    baseUrl: typeof saved.baseUrl === "string" && saved.baseUrl ? saved.baseUrl : defaultBaseUrl(),
+    transport: saved.transport === "grpc-web" ? "grpc-web" : "connect",
+    apiKey: sessionStorage.getItem(KEY_STORAGE) ?? "",
+  };
+}
+
+export function saveSettings(s: Settings): void {
+  // The server choice is not secret and survives the tab; the key does not.
+  const baseUrl = s.baseUrl === defaultBaseUrl() ? "" : s.baseUrl;
+  localStorage.setItem(SERVER_STORAGE, JSON.stringify({ baseUrl, transport: s.transport }));
+  if (s.apiKey) sessionStorage.setItem(KEY_STORAGE, s.apiKey);
+  else sessionStorage.removeItem(KEY_STORAGE);
+}
+
+/** Checks a base URL typed by a person; returns it normalised (no trailing slash) or throws. */
+export function normaliseBaseUrl(raw: string): string {
+  const url = new URL(raw.trim());
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("the server URL must start with http:// or https://");
+  return url.href.replace(/\/+$/, "");
+}
+
+export interface Api {
+  readonly settings: Settings;
+  readonly llm: Client<typeof LLMService>;
+  readonly registry: Client<typeof RegistryService>;
+  readonly feature: Client<typeof FeatureService>;
+  readonly feedback: Client<typeof FeedbackService>;
+  readonly pipeline: Client<typeof PipelineService>;
+}
+
+function authInterceptor(apiKey: string): Interceptor {
+  return (next) => (req) => {
+    if (apiKey) req.header.set("authorization", `Bearer ${apiKey}`);
+    return next(req);
+  };
+}
+
+export function createApi(settings: Settings): Api {
+  const options = { baseUrl: settings.baseUrl, interceptors: [authInterceptor(settings.apiKey)] };
+  const transport: Transport =
+    settings.transport === "grpc-web"
+      ? createGrpcWebTransport(options)
+      : createConnectTransport({ ...options, useBinaryFormat: true });
+  return {
+    settings,
+    llm: createClient(LLMService, transport),
+    registry: createClient(RegistryService, transport),
+    feature: createClient(FeatureService, transport),
+    feedback: createClient(FeedbackService, transport),
+    pipeline: createClient(PipelineService, transport),
+  };
+}
+
+/** "UNAUTHENTICATED", "NOT_FOUND"...: the gRPC name of a code, as people see it in docs and logs. */
+export function codeName(code: Code): string {
+  if (code === Code.Canceled) return "CANCELLED";
+  return (Code[code] ?? "UNKNOWN").replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+}
+
+export interface ShownError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export function describeError(err: unknown): ShownError {
+  if (err instanceof Error && err.name === "AbortError") return { code: "CANCELED", message: "stopped" };
+  const ce = ConnectError.from(err);
+  let message = ce.rawMessage;
+  // A fetch that never reached the server (wrong URL, CORS refused) surfaces as a TypeError.
+  if (ce.code === Code.Unknown && ce.cause instanceof TypeError) {
+    message = `could not reach the server (${ce.cause.message}); check the server URL and that it allows this origin (server.corsOrigins)`;
+  }
+  return { code: codeName(ce.code), message: message || "no message" };
+}
