@@ -10,6 +10,13 @@ import { createLlmModule } from "./llm/module.js";
 import { createFeatureModule } from "./feature/module.js";
 import { createFeedbackModule } from "./feedback/module.js";
 import { createPipelineModule } from "./pipeline/module.js";
+import type { StepRegistry } from "./pipeline/registry.js";
+
+/** What a program embedding openloop adds to the built-in services. */
+export interface ServiceExtensions {
+  /** The pipeline step catalog, with custom steps registered (default: the built-in steps). */
+  readonly pipelineSteps?: StepRegistry;
+}
 
 export interface Services {
   readonly modules: readonly ServiceModule[];
@@ -19,7 +26,12 @@ export interface Services {
 }
 
 /** Builds every service module, in dependency order; each reaches the others through ctx.internal. */
-export async function createServices(config: Config, log: Logger = pino({ level: config.log.level }), metrics = new MetricsRegistry()): Promise<Services> {
+export async function createServices(
+  config: Config,
+  log: Logger = pino({ level: config.log.level }),
+  metrics = new MetricsRegistry(),
+  extensions: ServiceExtensions = {},
+): Promise<Services> {
   const modules: ServiceModule[] = [];
   const routes = (router: ConnectRouter) => {
     for (const m of modules) m.routes(router);
@@ -30,7 +42,7 @@ export async function createServices(config: Config, log: Logger = pino({ level:
     modules.push(await createLlmModule(config, ctx));
     modules.push(await createFeatureModule(config, ctx));
     modules.push(await createFeedbackModule(config, ctx));
-    modules.push(await createPipelineModule(config, ctx));
+    modules.push(await createPipelineModule(config, ctx, { steps: extensions.pipelineSteps }));
   } catch (err) {
     await closeAll(modules);
     throw err;

@@ -1,7 +1,79 @@
 // Builds the pipeline service from its config and dependencies.
-import type { Config } from "../config.js";
+import path from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { ConfigError, type Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
+import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
+import { PipelineCatalog, type ModelLister } from "./catalog.js";
+import { specFromJson } from "./convert.js";
+import { HookDispatcher } from "./hooks.js";
+import type { StepRegistry } from "./registry.js";
+import { PipelineRunner } from "./runner.js";
+import { RunStore } from "./runs.js";
+import { createPipelineService } from "./service.js";
+import { builtinSteps } from "./steps/index.js";
+import { PipelineFileStore } from "./store.js";
+import type { Upstreams } from "./types.js";
 
-export async function createPipelineModule(_config: Config, _ctx: PlatformContext): Promise<ServiceModule> {
-  return { serviceNames: [], routes() {}, async close() {} };
+export interface PipelineModuleOptions {
+  /** The step catalog: builtinSteps() plus any custom steps of a program that embeds openloop. */
+  steps?: StepRegistry;
+}
+
+export async function createPipelineModule(config: Config, ctx: PlatformContext, options: PipelineModuleOptions = {}): Promise<ServiceModule> {
+  const settings = config.pipeline;
+  const log = ctx.log.child({ service: "pipeline" });
+  const registry = options.steps ?? builtinSteps();
+  const upstreams: Upstreams = {
+    llm: createClient(LLMService, ctx.internal),
+    feature: createClient(FeatureService, ctx.internal),
+    feedback: createClient(FeedbackService, ctx.internal),
+  };
+  const listModels: ModelLister = async (signal, timeoutMs) => {
+    const res = await upstreams.llm.listModels({}, { signal, timeoutMs });
+    return new Set(res.models.flatMap((m) => [m.id, ...m.aliases]));
+  };
+
+  const store = new PipelineFileStore(path.join(config.dataDir, "pipelines"), log);
+  const catalog = await PipelineCatalog.open(store, registry, listModels, settings.maxRevisions, log);
+  const fromConfig: string[] = [];
+  for (const [i, def] of settings.pipelines.entries()) {
+    try {
+      await catalog.applyFromConfig(def.name, def.description, specFromJson(def.spec));
+      fromConfig.push(def.name);
+    } catch (err) {
+      throw new ConfigError(`pipeline.pipelines[${i}] '${def.name}': ${(err as Error).message.replace(/^\[[a-z_]+\] /, "")}`);
+    }
+  }
+
+  // Models of config-file pipelines are checked once every service is serving: LLMService may list
+  // models from its providers, and the in-process transport exists only after every module mounts.
+  const modelCheck = setTimeout(() => {
+    for (const name of fromConfig) {
+      catalog.check(name, catalog.get(name).spec, { signal: AbortSignal.timeout(30_000), timeoutMs: () => 30_000 }).catch((err: Error) => {
+        log.error({ pipeline: name }, `pipeline from the config file does not check out: ${err.message}`);
+      });
+    }
+  }, 0);
+  modelCheck.unref();
+
+  const runs = new RunStore(settings.runs);
+  const hooks = new HookDispatcher(settings.hooks, log, ctx.metrics);
+  const runner = new PipelineRunner(catalog, runs, hooks, upstreams, log, ctx.metrics);
+  log.info({ pipelines: catalog.list("", 1_000_000).pipelines.length, fromConfig }, "pipeline service ready");
+
+  return {
+    serviceNames: [PipelineService.typeName],
+    routes(router) {
+      router.service(PipelineService, createPipelineService(catalog, runner, runs));
+    },
+    async close() {
+      clearTimeout(modelCheck);
+      await hooks.close();
+      runs.clear();
+    },
+  };
 }

@@ -1,0 +1,181 @@
+// The pipelines of this server: revisions in memory and on disk, checked before they are stored.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { LRUCache } from "lru-cache";
+import type { Logger } from "pino";
+import { checkSpec, compilePipeline, pipelineNameProblem, type CompiledPipeline } from "./definition.js";
+import type { StepRegistry } from "./registry.js";
+import type { PipelineFileStore } from "./store.js";
+import type { PipelineRevision, PipelineSpec } from "./types.js";
+
+/** Model ids and aliases LLMService can serve (asked at creation). */
+export type ModelLister = (signal: AbortSignal, timeoutMs: number | undefined) => Promise<ReadonlySet<string>>;
+
+export interface CallScope {
+  signal: AbortSignal;
+  timeoutMs(): number | undefined;
+}
+
+/** Canonical JSON (sorted keys): equal specs compare equal whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+export class PipelineCatalog {
+  private readonly revisions = new Map<string, PipelineRevision[]>();
+  private readonly compiled = new LRUCache<string, CompiledPipeline>({ max: 1000 });
+  /** One change at a time per pipeline name. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  private constructor(
+    private readonly store: PipelineFileStore,
+    private readonly registry: StepRegistry,
+    private readonly listModels: ModelLister,
+    private readonly maxRevisions: number,
+    private readonly log: Logger,
+  ) {}
+
+  static async open(store: PipelineFileStore, registry: StepRegistry, listModels: ModelLister, maxRevisions: number, log: Logger): Promise<PipelineCatalog> {
+    const catalog = new PipelineCatalog(store, registry, listModels, maxRevisions, log);
+    for (const [name, revs] of await store.loadAll()) {
+      const latest = revs.at(-1)!;
+      const { problems } = checkSpec(latest.spec, registry);
+      if (problems.length) log.error({ pipeline: name, revision: latest.revision, problems }, "stored pipeline no longer checks out (a custom step missing?); it cannot run");
+      catalog.revisions.set(name, revs);
+    }
+    return catalog;
+  }
+
+  private async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(name) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const settled = next.catch(() => undefined);
+    this.locks.set(name, settled);
+    void settled.then(() => {
+      if (this.locks.get(name) === settled) this.locks.delete(name);
+    });
+    return next;
+  }
+
+  /** Every problem with a definition, as one INVALID_ARGUMENT; checkModels asks LLMService. */
+  async check(name: string, spec: PipelineSpec, scope: CallScope | undefined): Promise<void> {
+    const problems: string[] = [];
+    const nameProblem = pipelineNameProblem(name);
+    if (nameProblem) problems.push(nameProblem);
+    const result = checkSpec(spec, this.registry);
+    problems.push(...result.problems);
+    // "registry:" models are loaded from RegistryService on first use and are not listed before.
+    const models = result.models.filter((m) => !m.startsWith("registry:"));
+    if (models.length && scope) {
+      let known: ReadonlySet<string>;
+      try {
+        known = await this.listModels(scope.signal, scope.timeoutMs());
+      } catch (err) {
+        const e = ConnectError.from(err);
+        throw new ConnectError(`cannot check the pipeline's models: LLMService.ListModels failed: ${e.rawMessage}`, e.code === Code.Canceled || e.code === Code.DeadlineExceeded ? e.code : Code.Unavailable);
+      }
+      for (const m of models) if (!known.has(m)) problems.push(`model '${m}' is not served by LLMService (see ListModels)`);
+    }
+    if (problems.length) {
+      throw new ConnectError(`pipeline '${name.slice(0, 80)}' has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n- ${problems.join("\n- ")}`, Code.InvalidArgument);
+    }
+  }
+
+  async create(name: string, description: string, spec: PipelineSpec, scope: CallScope): Promise<PipelineRevision> {
+    await this.check(name, spec, scope);
+    return this.withLock(name, async () => {
+      if (this.revisions.has(name)) throw new ConnectError(`pipeline '${name}' already exists; use UpdatePipeline to make a new revision`, Code.AlreadyExists);
+      return this.append(name, description, spec);
+    });
+  }
+
+  async update(name: string, description: string, spec: PipelineSpec, expectedRevision: number | undefined, scope: CallScope): Promise<PipelineRevision> {
+    this.latest(name);
+    await this.check(name, spec, scope);
+    return this.withLock(name, async () => {
+      const latest = this.latest(name);
+      if (expectedRevision !== undefined && expectedRevision !== latest.revision) {
+        throw new ConnectError(`pipeline '${name}' is at revision ${latest.revision}, not the expected ${expectedRevision}; read it again and retry`, Code.FailedPrecondition);
+      }
+      return this.append(name, description, spec);
+    });
+  }
+
+  /**
+   * A config-file pipeline: checked without asking other services (they may not be serving yet),
+   * stored as a new revision when it differs from the latest one. Throws on problems.
+   */
+  async applyFromConfig(name: string, description: string, spec: PipelineSpec): Promise<PipelineRevision> {
+    await this.check(name, spec, undefined);
+    return this.withLock(name, async () => {
+      const latest = this.revisions.get(name)?.at(-1);
+      if (latest && latest.description === description && canonicalJson(latest.spec) === canonicalJson(spec)) return latest;
+      return this.append(name, description, spec);
+    });
+  }
+
+  private async append(name: string, description: string, spec: PipelineSpec): Promise<PipelineRevision> {
+    const revs = this.revisions.get(name) ?? [];
+    const rev: PipelineRevision = { name, revision: (revs.at(-1)?.revision ?? 0) + 1, description, spec, createTime: new Date() };
+    await this.store.save(rev);
+    const next = [...revs, rev];
+    while (next.length > this.maxRevisions) {
+      const old = next.shift()!;
+      await this.store.deleteRevision(name, old.revision);
+      this.compiled.delete(`${name}@${old.revision}`);
+    }
+    this.revisions.set(name, next);
+    return rev;
+  }
+
+  private latest(name: string): PipelineRevision {
+    const rev = this.revisions.get(name)?.at(-1);
+    if (!rev) throw new ConnectError(`pipeline '${name.slice(0, 80)}' not found`, Code.NotFound);
+    return rev;
+  }
+
+  /** A revision (0 or undefined: the latest). */
+  get(name: string, revision?: number): PipelineRevision {
+    if (!revision) return this.latest(name);
+    const revs = this.revisions.get(name);
+    if (!revs) throw new ConnectError(`pipeline '${name.slice(0, 80)}' not found`, Code.NotFound);
+    const rev = revs.find((r) => r.revision === revision);
+    if (!rev) {
+      throw new ConnectError(`pipeline '${name}' has no revision ${revision} (kept: ${revs[0].revision}-${revs.at(-1)!.revision})`, Code.NotFound);
+    }
+    return rev;
+  }
+
+  /** Latest revisions in name order, after `after` (exclusive). */
+  list(after: string, limit: number): { pipelines: PipelineRevision[]; more: boolean } {
+    const names = [...this.revisions.keys()].filter((n) => n > after).sort();
+    return { pipelines: names.slice(0, limit).map((n) => this.latest(n)), more: names.length > limit };
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.withLock(name, async () => {
+      const revs = this.revisions.get(name);
+      if (!revs) throw new ConnectError(`pipeline '${name.slice(0, 80)}' not found`, Code.NotFound);
+      await this.store.deletePipeline(name);
+      this.revisions.delete(name);
+      for (const r of revs) this.compiled.delete(`${name}@${r.revision}`);
+    });
+  }
+
+  /** A revision ready to run, compiled once and cached. */
+  compile(name: string, revision?: number): CompiledPipeline {
+    const rev = this.get(name, revision);
+    const key = `${name}@${rev.revision}`;
+    let compiled = this.compiled.get(key);
+    if (!compiled) {
+      const { problems } = checkSpec(rev.spec, this.registry);
+      if (problems.length) {
+        throw new ConnectError(`pipeline '${name}' revision ${rev.revision} cannot run on this server: ${problems.join("; ")}`, Code.FailedPrecondition);
+      }
+      compiled = compilePipeline(rev, this.registry);
+      this.compiled.set(key, compiled);
+    }
+    return compiled;
+  }
+}

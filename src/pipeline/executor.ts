@@ -1,0 +1,136 @@
+// Runs a compiled pipeline: preprocess once, then generate, postprocess and validate, re-asking
+// the generate stage while a refusal leaves attempts.
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { CompiledPipeline, CompiledStep } from "./definition.js";
+import { TemplateError } from "./template.js";
+import { type JsonObject, type JsonValue, type RunState, type StageName, StepFailure, type StepContext, type Upstreams } from "./types.js";
+
+export interface StageTiming {
+  stage: StageName;
+  attempt: number;
+  durationMs: number;
+}
+
+/** What a streaming caller sees, in run order. */
+export interface RunObserver {
+  stageStarted(stage: StageName, attempt: number): void;
+  /** validationError is set when a postprocess or validate stage refused the output and the run re-asks. */
+  stageFinished(timing: StageTiming, validationError?: string): void;
+  delta(text: string): void;
+}
+
+export interface RunEnvironment {
+  signal: AbortSignal;
+  timeoutMs(): number | undefined;
+  upstreams: Upstreams;
+  log: Logger;
+  observer?: RunObserver;
+}
+
+/** Filled in as the run goes, so a failed run still reports how far it got. */
+export interface RunProgress {
+  timings: StageTiming[];
+  attempts: number;
+}
+
+/** Input variables that are missing or unknown, as one INVALID_ARGUMENT. */
+export function checkInputs(pipeline: CompiledPipeline, inputs: JsonObject): void {
+  const declared = new Set(pipeline.inputVariables);
+  const missing = pipeline.inputVariables.filter((v) => !Object.prototype.hasOwnProperty.call(inputs, v));
+  const unknown = Object.keys(inputs).filter((v) => !declared.has(v));
+  const problems: string[] = [];
+  if (missing.length) problems.push(`missing input variables: ${missing.join(", ")}`);
+  if (unknown.length) problems.push(`unknown input variables: ${unknown.join(", ")}`);
+  if (problems.length) {
+    const takes = pipeline.inputVariables.length ? pipeline.inputVariables.join(", ") : "none";
+    throw new ConnectError(`${problems.join("; ")} (pipeline '${pipeline.revision.name}' revision ${pipeline.revision.revision} takes: ${takes})`, Code.InvalidArgument);
+  }
+}
+
+function stepError(err: unknown, step: CompiledStep, signal: AbortSignal): ConnectError {
+  if (signal.aborted) {
+    const reason = signal.reason;
+    return reason instanceof ConnectError ? reason : new ConnectError("the run was cancelled", Code.Canceled);
+  }
+  const label = `${step.stage} step '${step.name}'`;
+  if (err instanceof StepFailure) return new ConnectError(`${label} refused the input: ${err.message}`, Code.FailedPrecondition);
+  if (err instanceof TemplateError) return new ConnectError(`${label}: ${err.message}`, Code.InvalidArgument);
+  if (err instanceof ConnectError) return new ConnectError(`${label}: ${err.rawMessage}`, err.code, err.metadata, undefined, err);
+  return new ConnectError(`${label} failed: ${(err as Error)?.message ?? String(err)}`, Code.Internal, undefined, undefined, err);
+}
+
+export async function executePipeline(pipeline: CompiledPipeline, inputs: JsonObject, env: RunEnvironment, progress: RunProgress): Promise<JsonValue> {
+  checkInputs(pipeline, inputs);
+  const state: RunState = { vars: { ...inputs }, attempt: 1 };
+  const observer = env.observer;
+
+  const runStage = async (stage: StageName): Promise<void> => {
+    observer?.stageStarted(stage, state.attempt);
+    const start = performance.now();
+    let refusal: { step: CompiledStep; failure: StepFailure } | undefined;
+    try {
+      for (const step of pipeline.stages[stage]) {
+        if (env.signal.aborted) throw stepError(undefined, step, env.signal);
+        const ctx: StepContext = {
+          signal: env.signal,
+          timeoutMs: env.timeoutMs,
+          upstreams: env.upstreams,
+          streaming: observer !== undefined,
+          delta: (text) => observer?.delta(text),
+          log: env.log,
+          stepName: step.name,
+        };
+        try {
+          await step.def.run(state, step.prepared, ctx);
+        } catch (err) {
+          if (err instanceof StepFailure && (stage === "postprocess" || stage === "validate") && !env.signal.aborted) {
+            refusal = { step, failure: err };
+            break;
+          }
+          throw stepError(err, step, env.signal);
+        }
+      }
+    } finally {
+      const timing = { stage, attempt: state.attempt, durationMs: performance.now() - start };
+      progress.timings.push(timing);
+      observer?.stageFinished(timing, refusal && state.attempt < pipeline.revision.spec.maxAttempts ? refusal.failure.message : undefined);
+    }
+    if (refusal) throw new Refusal(refusal.step, refusal.failure.message);
+  };
+
+  await runStage("preprocess");
+  const maxAttempts = pipeline.revision.spec.maxAttempts;
+  const afterPreprocess = maxAttempts > 1 ? structuredClone(state.vars) : undefined;
+  const generated = pipeline.stages.generate[0]?.writes[0];
+  for (;;) {
+    progress.attempts = state.attempt;
+    try {
+      await runStage("generate");
+      await runStage("postprocess");
+      await runStage("validate");
+      return state.vars[pipeline.outputVariable] ?? null;
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      const what = err.step.stage === "validate" ? `validator '${err.step.name}'` : `postprocess step '${err.step.name}'`;
+      if (state.attempt >= maxAttempts) {
+        const tries = maxAttempts === 1 ? "" : ` after ${maxAttempts} attempts`;
+        throw new ConnectError(`${what} refused the output${tries}: ${err.message}`, Code.FailedPrecondition);
+      }
+      const previousOutput = generated !== undefined ? (state.vars[generated] ?? null) : null;
+      state.vars = structuredClone(afterPreprocess!);
+      state.reask = { previousOutput, step: err.step.name, message: err.message };
+      state.attempt++;
+      env.log.debug({ pipeline: pipeline.revision.name, attempt: state.attempt, step: err.step.name }, "re-asking after a refused output");
+    }
+  }
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly step: CompiledStep,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,103 @@
+// Durable storage of pipeline revisions: one JSON file per revision under <dataDir>/pipelines/<name>/.
+// Writes are atomic (temp file, fsync, rename), so a crash leaves either the old state or the new.
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+import { pipelineNameProblem } from "./definition.js";
+import type { PipelineRevision, PipelineSpec } from "./types.js";
+
+const REVISION_FILE = /^([1-9][0-9]{0,9})\.json$/;
+
+interface StoredRevision {
+  name: string;
+  revision: number;
+  description: string;
+  spec: PipelineSpec;
+  createTime: string;
+}
+
+export class PipelineFileStore {
+  constructor(
+    private readonly root: string,
+    private readonly log: Logger,
+  ) {}
+
+  private dir(name: string): string {
+    // Names are checked before they reach here; this guards against a caller that forgot.
+    const problem = pipelineNameProblem(name);
+    if (problem) throw new Error(problem);
+    return path.join(this.root, name);
+  }
+
+  /** Every stored revision, by pipeline name, in revision order. Unreadable files are logged and skipped. */
+  async loadAll(): Promise<Map<string, PipelineRevision[]>> {
+    const out = new Map<string, PipelineRevision[]>();
+    await mkdir(this.root, { recursive: true });
+    for (const entry of await readdir(this.root, { withFileTypes: true })) {
+      if (!entry.isDirectory() || pipelineNameProblem(entry.name)) continue;
+      const revisions: PipelineRevision[] = [];
+      for (const file of await readdir(path.join(this.root, entry.name))) {
+        const match = REVISION_FILE.exec(file);
+        if (!match) continue;
+        const filePath = path.join(this.root, entry.name, file);
+        try {
+          const stored = JSON.parse(await readFile(filePath, "utf8")) as StoredRevision;
+          if (stored.name !== entry.name || stored.revision !== Number(match[1])) throw new Error("name or revision does not match the file's path");
+          revisions.push({ ...stored, createTime: new Date(stored.createTime) });
+        } catch (err) {
+          this.log.error({ file: filePath, err: (err as Error).message }, "skipping an unreadable pipeline revision file");
+        }
+      }
+      if (revisions.length) out.set(entry.name, revisions.sort((a, b) => a.revision - b.revision));
+    }
+    return out;
+  }
+
+  async save(rev: PipelineRevision): Promise<void> {
+    const dir = this.dir(rev.name);
+    await mkdir(dir, { recursive: true });
+    const stored: StoredRevision = { ...rev, createTime: rev.createTime.toISOString() };
+    const target = path.join(dir, `${rev.revision}.json`);
+    const temp = path.join(dir, `.${rev.revision}.json.${randomBytes(6).toString("hex")}.tmp`);
+    const handle = await open(temp, "wx", 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(stored, null, 2));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    await syncDir(dir);
+  }
+
+  async deleteRevision(name: string, revision: number): Promise<void> {
+    await rm(path.join(this.dir(name), `${revision}.json`), { force: true });
+  }
+
+  /** Renames the folder away first, so a crash mid-way never leaves a half-deleted pipeline that loads. */
+  async deletePipeline(name: string): Promise<void> {
+    const tombstone = path.join(this.root, `.deleted-${name}-${randomBytes(6).toString("hex")}`);
+    try {
+      await rename(this.dir(name), tombstone);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    await rm(tombstone, { recursive: true, force: true });
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
