@@ -1,7 +1,72 @@
 // Builds the llm service from its config and dependencies.
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
+import type { ResponseCache } from "./cache/cache.js";
+import { MemoryResponseCache } from "./cache/memory.js";
+import { RedisResponseCache } from "./cache/redis.js";
+import { Catalog } from "./catalog.js";
+import { effectiveCatalog } from "./config.js";
+import { Gateway } from "./gateway.js";
+import { LlmMetrics } from "./metrics.js";
+import { createProvider, type LocalProviderFactory } from "./providers/factory.js";
+import type { Provider } from "./providers/provider.js";
+import { createLlmService } from "./service.js";
 
-export async function createLlmModule(_config: Config, _ctx: PlatformContext): Promise<ServiceModule> {
-  return { serviceNames: [], routes() {}, async close() {} };
+export async function createLlmModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
+  const llm = config.llm;
+  const { providers: providerConfigs, models } = effectiveCatalog(llm);
+  const log = ctx.log.child({ service: "llm" });
+
+  const needsLocal = Object.values(providerConfigs).some((p) => p.kind === "llama-cpp");
+  const local: LocalProviderFactory = needsLocal ? await localProviderFactory(log) : () => {
+    throw new Error("no llama-cpp provider configured");
+  };
+
+  const providers = new Map<string, Provider>();
+  const limits = new Map<string, { maxConcurrency: number; maxQueue: number }>();
+  for (const [name, cfg] of Object.entries(providerConfigs)) {
+    providers.set(name, createProvider(name, cfg, local));
+    limits.set(name, { maxConcurrency: cfg.maxConcurrency, maxQueue: cfg.maxQueue });
+  }
+  const catalog = new Catalog(models, new Set(providers.keys()));
+
+  let cache: ResponseCache | undefined;
+  if (llm.cache.enabled) {
+    if (llm.cache.backend === "redis") {
+      if (!config.redis?.url) throw new Error("llm.cache.backend is redis but redis.url is not set");
+      cache = await RedisResponseCache.open(config.redis.url, llm.cache.ttlMs, log);
+    } else {
+      cache = new MemoryResponseCache({ maxEntries: llm.cache.maxEntries, ttlMs: llm.cache.ttlMs });
+    }
+  }
+
+  const gateway = new Gateway({
+    catalog,
+    providers,
+    limits,
+    retry: llm.retry,
+    cache,
+    cacheConfig: llm.cache,
+    metrics: new LlmMetrics(ctx.metrics),
+    log,
+    listModelsTtlMs: llm.listModelsTtlMs,
+  });
+  log.info({ models: catalog.ids(), providers: [...providers.keys()], cache: llm.cache.enabled ? llm.cache.backend : "off" }, "llm gateway ready");
+
+  return {
+    serviceNames: [LLMService.typeName],
+    routes(router) {
+      router.service(LLMService, createLlmService(gateway));
+    },
+    async close() {
+      await cache?.close();
+      for (const p of providers.values()) await p.close?.();
+    },
+  };
+}
+
+async function localProviderFactory(log: PlatformContext["log"]): Promise<LocalProviderFactory> {
+  const { LlamaCppProvider } = await import("./providers/local-llama.js");
+  return (name, modelPath) => new LlamaCppProvider({ name, modelPath, log });
 }

@@ -1,0 +1,417 @@
+// The LLM gateway: catalog resolution, validation, cache, single flight, retries,
+// fallbacks, per-provider concurrency limits and metrics, over any Provider.
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { CacheConfig, RetryConfig } from "./config.js";
+import type { Catalog, Route } from "./catalog.js";
+import type { CachedAnswer, ResponseCache } from "./cache/cache.js";
+import { Flight, type FlightEvent, type UpstreamAnswer } from "./flight.js";
+import { ConcurrencyLimiter, QueueFullError } from "./limiter.js";
+import type { LlmMetrics, ModelMetricsSnapshot, Series } from "./metrics.js";
+import { cacheKey, validateRequest } from "./params.js";
+import { backoffMs, sleep } from "./retry.js";
+import { ProviderError, type ChatMessage, type FinishReason, type GenerateParams, type Provider, type Usage } from "./providers/provider.js";
+
+export type CacheMode = "use" | "bypass" | "refresh";
+
+export interface GenerateCall {
+  model: string;
+  messages: ChatMessage[];
+  params: GenerateParams;
+  cacheMode: CacheMode;
+  /** Aborts on cancellation and at the deadline. */
+  signal: AbortSignal;
+  /** Epoch milliseconds; bounds retries and backoff. */
+  deadline?: number;
+}
+
+export interface AnswerMeta {
+  finishReason: FinishReason;
+  usage: Usage;
+  cached: boolean;
+  model: string;
+  provider: string;
+  upstreamModel: string;
+}
+
+export interface Answer extends AnswerMeta {
+  text: string;
+}
+
+export type StreamItem = { type: "delta"; text: string } | ({ type: "done" } & AnswerMeta);
+
+export type ModelSource = "catalog" | "provider" | "registry";
+
+export interface ModelEntry {
+  id: string;
+  provider: string;
+  upstreamModel: string;
+  aliases: readonly string[];
+  fallbacks: readonly string[];
+  source: ModelSource;
+}
+
+/** A model from the registry, made ready for one call (llm-local's RegistryModelLoader behind it). */
+export interface RegistryLease {
+  provider: Provider;
+  /** Canonical id with the version resolved ("registry:name@1.2.0"): the cache key uses it. */
+  model: string;
+  upstreamModel: string;
+  release(): void;
+}
+
+export interface RegistryModels {
+  acquire(id: string, signal: AbortSignal): Promise<RegistryLease>;
+  /** Registry models loaded so far, for ListModels. */
+  loaded(): Array<{ id: string; upstreamModel: string; provider: string }>;
+}
+
+export const REGISTRY_PREFIX = "registry:";
+
+export interface GatewayOptions {
+  catalog: Catalog;
+  providers: ReadonlyMap<string, Provider>;
+  limits: ReadonlyMap<string, { maxConcurrency: number; maxQueue: number }>;
+  retry: RetryConfig;
+  cache: ResponseCache | undefined;
+  cacheConfig: Pick<CacheConfig, "maxEntryChars">;
+  metrics: LlmMetrics;
+  log: Logger;
+  registry?: RegistryModels;
+  listModelsTtlMs: number;
+}
+
+interface Target {
+  route: Route;
+  provider: Provider;
+  limiter: ConcurrencyLimiter | undefined;
+}
+
+interface Resolved {
+  targets: Target[];
+  /** The id the cache key uses (an alias resolves to its model). */
+  keyModel: string;
+  release?: () => void;
+}
+
+const FALLBACK_KINDS = new Set(["rate_limited", "unavailable", "auth", "not_found"]);
+const LISTING_TIMEOUT_MS = 5_000;
+const LISTING_FAILURE_TTL_MS = 5_000;
+
+export class Gateway {
+  private readonly flights = new Map<string, Flight>();
+  private readonly limiters = new Map<string, ConcurrencyLimiter>();
+  private readonly listings = new Map<string, { expires: number; ids: Promise<string[]> }>();
+
+  constructor(private readonly o: GatewayOptions) {
+    for (const [name, limit] of o.limits) this.limiters.set(name, new ConcurrencyLimiter(limit.maxConcurrency, limit.maxQueue));
+  }
+
+  async generate(call: GenerateCall): Promise<Answer> {
+    const started = performance.now();
+    const resolved = await this.resolve(call);
+    const primary = resolved.targets[0].route;
+    const series = this.o.metrics.for(primary.model, primary.provider);
+    series.begin();
+    let served: Series = series;
+    try {
+      validateRequest(call.messages, call.params);
+      const key = cacheKey(resolved.keyModel, call.messages, call.params);
+      const hit = await this.lookup(key, call.cacheMode, series);
+      if (hit) {
+        const answer: Answer = { text: hit.deltas.join(""), ...meta(hit, true) };
+        served = this.o.metrics.for(hit.model, hit.provider);
+        served.completed(performance.now() - started, undefined);
+        return answer;
+      }
+      const flight = this.flight(key, "unary", call, resolved);
+      let done: UpstreamAnswer | undefined;
+      try {
+        for await (const event of flight.read(call.signal, call.deadline)) if (event.type === "done") done = event.answer;
+      } finally {
+        served = this.seriesOf(flight, series);
+      }
+      if (!done) throw new ConnectError("upstream ended without an answer", Code.Internal);
+      served.completed(performance.now() - started, undefined);
+      return { text: done.text, ...meta(done, false) };
+    } catch (err) {
+      const ce = this.toConnectError(err, call);
+      served.completed(performance.now() - started, codeName(ce.code));
+      throw ce;
+    } finally {
+      series.end();
+      resolved.release?.();
+    }
+  }
+
+  async *stream(call: GenerateCall): AsyncGenerator<StreamItem> {
+    const started = performance.now();
+    const resolved = await this.resolve(call);
+    const primary = resolved.targets[0].route;
+    const series = this.o.metrics.for(primary.model, primary.provider);
+    series.begin();
+    let served: Series = series;
+    try {
+      validateRequest(call.messages, call.params);
+      const key = cacheKey(resolved.keyModel, call.messages, call.params);
+      const hit = await this.lookup(key, call.cacheMode, series);
+      if (hit) {
+        served = this.o.metrics.for(hit.model, hit.provider);
+        let first = true;
+        for (const text of hit.deltas) {
+          if (call.signal.aborted) throw call.signal.reason;
+          if (first) served.firstToken(performance.now() - started);
+          first = false;
+          yield { type: "delta", text };
+        }
+        yield { type: "done", ...meta(hit, true) };
+        served.completed(performance.now() - started, undefined);
+        return;
+      }
+      const flight = this.flight(key, "stream", call, resolved);
+      let first = true;
+      try {
+        for await (const event of flight.read(call.signal, call.deadline)) {
+          if (event.type === "delta") {
+            if (first) this.seriesOf(flight, series).firstToken(performance.now() - started);
+            first = false;
+            yield event;
+          } else {
+            yield { type: "done", ...meta(event.answer, false) };
+          }
+        }
+      } finally {
+        served = this.seriesOf(flight, series);
+      }
+      served.completed(performance.now() - started, undefined);
+    } catch (err) {
+      const ce = this.toConnectError(err, call);
+      served.completed(performance.now() - started, codeName(ce.code));
+      throw ce;
+    } finally {
+      series.end();
+      resolved.release?.();
+    }
+  }
+
+  async listModels(providerFilter: string | undefined): Promise<ModelEntry[]> {
+    const out: ModelEntry[] = [];
+    const seen = new Set<string>();
+    for (const r of this.o.catalog.list()) {
+      if (providerFilter && r.provider !== providerFilter) continue;
+      out.push({ id: r.model, provider: r.provider, upstreamModel: r.upstreamModel, aliases: r.aliases, fallbacks: r.fallbacks, source: "catalog" });
+      seen.add(`${r.provider}\u0000${r.upstreamModel}`);
+    }
+    const listable = [...this.o.providers].filter(([name, p]) => p.listModels && (!providerFilter || name === providerFilter));
+    const listings = await Promise.all(listable.map(async ([name]) => [name, await this.listing(name)] as const));
+    for (const [name, ids] of listings) {
+      for (const id of ids) {
+        if (seen.has(`${name}\u0000${id}`)) continue;
+        seen.add(`${name}\u0000${id}`);
+        out.push({ id: `${name}/${id}`, provider: name, upstreamModel: id, aliases: [], fallbacks: [], source: "provider" });
+      }
+    }
+    for (const m of this.o.registry?.loaded() ?? []) {
+      if (providerFilter && m.provider !== providerFilter) continue;
+      out.push({ id: m.id, provider: m.provider, upstreamModel: m.upstreamModel, aliases: [], fallbacks: [], source: "registry" });
+    }
+    return out;
+  }
+
+  metrics(model?: string): ModelMetricsSnapshot[] {
+    return this.o.metrics.snapshot(model);
+  }
+
+  private async resolve(call: GenerateCall): Promise<Resolved> {
+    if (!call.model) throw new ConnectError("model is required; ListModels shows the ids", Code.InvalidArgument);
+    if (call.model.startsWith(REGISTRY_PREFIX)) {
+      if (!this.o.registry) throw new ConnectError("registry models are not available on this server", Code.FailedPrecondition);
+      const lease = await this.o.registry.acquire(call.model, call.signal);
+      const route: Route = { model: lease.model, provider: lease.provider.name, upstreamModel: lease.upstreamModel, fallbacks: [], aliases: [] };
+      return { targets: [{ route, provider: lease.provider, limiter: undefined }], keyModel: lease.model, release: () => lease.release() };
+    }
+    const route = this.o.catalog.resolve(call.model);
+    if (!route) {
+      const known = this.o.catalog.ids();
+      throw new ConnectError(
+        `unknown model '${call.model}'; known models: ${known.join(", ") || "none"} (ListModels also shows models providers list, as '<provider>/<model>')`,
+        Code.NotFound,
+      );
+    }
+    return { targets: this.o.catalog.chain(route).map((r) => this.target(r)), keyModel: route.model };
+  }
+
+  private target(route: Route): Target {
+    const provider = this.o.providers.get(route.provider);
+    if (!provider) throw new ConnectError(`provider '${route.provider}' is not configured`, Code.FailedPrecondition);
+    return { route, provider, limiter: this.limiters.get(route.provider) };
+  }
+
+  private async lookup(key: string, mode: CacheMode, series: Series): Promise<CachedAnswer | undefined> {
+    if (!this.o.cache || mode !== "use") return undefined;
+    const hit = await this.o.cache.get(key);
+    series.cache(hit !== undefined);
+    return hit;
+  }
+
+  /** Joins the identical call in progress, or starts one (bypass never shares). */
+  private flight(key: string, kind: "unary" | "stream", call: GenerateCall, resolved: Resolved): Flight {
+    const shared = call.cacheMode !== "bypass";
+    const flightKey = `${kind}:${key}`;
+    if (shared) {
+      const existing = this.flights.get(flightKey);
+      if (existing && !existing.done && !existing.signal.aborted) return existing;
+    }
+    const flight = new Flight();
+    // The flight holds the registry lease until it ends; the caller's own release is then a no-op.
+    const release = resolved.release;
+    resolved.release = undefined;
+    if (shared) this.flights.set(flightKey, flight);
+    void this.run(flight, kind, call, resolved.targets).then(async (answer) => {
+      if (answer && shared && this.o.cache) await this.store(key, answer);
+      if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey);
+      release?.();
+    });
+    return flight;
+  }
+
+  private async store(key: string, done: Extract<FlightEvent, { type: "done" }>): Promise<void> {
+    const size = done.deltas.reduce((n, d) => n + d.length, 0);
+    if (size > this.o.cacheConfig.maxEntryChars) return;
+    const { finishReason, usage, model, provider, upstreamModel } = done.answer;
+    await this.o.cache!.set(key, { deltas: done.deltas, finishReason, usage, model, provider, upstreamModel });
+  }
+
+  /** Tries the model, then its fallbacks while no token has been streamed. Never throws. */
+  private async run(flight: Flight, kind: "unary" | "stream", call: GenerateCall, targets: Target[]): Promise<Extract<FlightEvent, { type: "done" }> | undefined> {
+    let lastError: unknown;
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i];
+      flight.lastTried = { model: target.route.model, provider: target.route.provider };
+      try {
+        const done = await this.attempts(flight, kind, call, target);
+        flight.push(done);
+        flight.end();
+        return done;
+      } catch (err) {
+        lastError = err;
+        const kindOf = err instanceof ProviderError ? err.kind : err instanceof QueueFullError ? "rate_limited" : undefined;
+        if (flight.deltaEmitted || flight.signal.aborted || !kindOf || !FALLBACK_KINDS.has(kindOf)) break;
+        if (i + 1 < targets.length) {
+          this.o.metrics.for(target.route.model, target.route.provider).fellBack();
+          this.o.log.warn({ model: target.route.model, fallback: targets[i + 1].route.model, err: (err as Error).message }, "llm: falling back");
+        }
+      }
+    }
+    flight.fail(lastError);
+    return undefined;
+  }
+
+  /** One model with retries on 429, 5xx and connection errors, bounded by the latest caller deadline. */
+  private async attempts(flight: Flight, kind: "unary" | "stream", call: GenerateCall, target: Target): Promise<Extract<FlightEvent, { type: "done" }>> {
+    const { route, provider, limiter } = target;
+    const series = this.o.metrics.for(route.model, route.provider);
+    const policy = this.o.retry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const release = limiter ? await limiter.acquire(flight.signal) : undefined;
+        try {
+          const req = { upstreamModel: route.upstreamModel, messages: call.messages, params: call.params, signal: flight.signal };
+          let answer: UpstreamAnswer;
+          let deltas: string[];
+          if (kind === "unary") {
+            const res = await provider.generate(req);
+            answer = { ...res, model: route.model, provider: route.provider, upstreamModel: route.upstreamModel };
+            deltas = [res.text];
+          } else {
+            deltas = [];
+            let end: { finishReason: FinishReason; usage: Usage } | undefined;
+            for await (const event of provider.stream(req)) {
+              if (event.type === "delta") {
+                deltas.push(event.text);
+                flight.push(event);
+              } else end = event;
+            }
+            if (!end) throw new ProviderError(`provider '${route.provider}' ended the stream without a final event`, "unavailable");
+            answer = { text: deltas.join(""), ...end, model: route.model, provider: route.provider, upstreamModel: route.upstreamModel };
+          }
+          series.tokens(answer.usage.inputTokens, answer.usage.outputTokens);
+          return { type: "done", answer, deltas };
+        } finally {
+          release?.();
+        }
+      } catch (err) {
+        if (!(err instanceof ProviderError) || !err.retryable || flight.deltaEmitted || flight.signal.aborted || attempt >= policy.maxAttempts) throw err;
+        if (err.options.retryAfterMs !== undefined && err.options.retryAfterMs > policy.maxRetryAfterMs) throw err;
+        const wait = backoffMs(policy, attempt, err.options.retryAfterMs);
+        const deadline = flight.deadline();
+        if (deadline !== undefined && Date.now() + wait >= deadline) throw err;
+        series.retried();
+        this.o.log.debug({ model: route.model, provider: route.provider, attempt, waitMs: wait, err: err.message }, "llm: retrying");
+        await sleep(wait, flight.signal);
+      }
+    }
+  }
+
+  private seriesOf(flight: Flight, fallback: Series): Series {
+    return flight.lastTried ? this.o.metrics.for(flight.lastTried.model, flight.lastTried.provider) : fallback;
+  }
+
+  private listing(name: string): Promise<string[]> {
+    const now = Date.now();
+    const cached = this.listings.get(name);
+    if (cached && cached.expires > now) return cached.ids;
+    const provider = this.o.providers.get(name)!;
+    const entry = { expires: now + this.o.listModelsTtlMs, ids: Promise.resolve<string[]>([]) };
+    entry.ids = provider.listModels!(AbortSignal.timeout(LISTING_TIMEOUT_MS)).catch((err: unknown) => {
+      this.o.log.warn({ provider: name, err: (err as Error).message }, "llm: provider model listing failed");
+      entry.expires = Math.min(entry.expires, Date.now() + LISTING_FAILURE_TTL_MS);
+      return [];
+    });
+    this.listings.set(name, entry);
+    return entry.ids;
+  }
+
+  /** The one place domain and upstream failures become gRPC statuses. */
+  private toConnectError(err: unknown, call: GenerateCall): ConnectError {
+    if (call.signal.aborted) {
+      const reason: unknown = call.signal.reason;
+      if (reason instanceof ConnectError) return reason;
+      if (call.deadline !== undefined && Date.now() >= call.deadline) return new ConnectError("the call's deadline passed", Code.DeadlineExceeded);
+      return new ConnectError("the call was cancelled", Code.Canceled);
+    }
+    if (err instanceof ConnectError) return err;
+    if (err instanceof QueueFullError) {
+      return new ConnectError(`too many calls waiting for this model's provider (${err.message}); retry later`, Code.ResourceExhausted);
+    }
+    if (err instanceof ProviderError) {
+      switch (err.kind) {
+        case "rate_limited":
+          return new ConnectError(`${err.message}; rate limited after retries, retry later`, Code.ResourceExhausted);
+        case "unavailable":
+          return new ConnectError(err.message, Code.Unavailable);
+        case "auth":
+          return new ConnectError(err.message, Code.FailedPrecondition);
+        case "bad_request":
+          return new ConnectError(err.message, Code.InvalidArgument);
+        case "not_found":
+          return new ConnectError(err.message, Code.NotFound);
+        case "timeout":
+          return new ConnectError(err.message, Code.DeadlineExceeded);
+        case "cancelled":
+          return new ConnectError(err.message, Code.Canceled);
+      }
+    }
+    this.o.log.error({ err }, "llm: unexpected failure");
+    return new ConnectError("internal error in the llm gateway", Code.Internal);
+  }
+}
+
+function meta(a: Omit<AnswerMeta, "cached">, cached: boolean): AnswerMeta {
+  return { finishReason: a.finishReason, usage: a.usage, cached, model: a.model, provider: a.provider, upstreamModel: a.upstreamModel };
+}
+
+/** "ResourceExhausted" -> "resource_exhausted", as gRPC names codes. */
+export function codeName(code: Code): string {
+  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}

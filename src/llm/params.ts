@@ -1,0 +1,48 @@
+// Validation of generation requests and the canonical cache key.
+import { createHash } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ChatMessage, GenerateParams } from "./providers/provider.js";
+
+export const MAX_STOP_SEQUENCES = 8;
+export const MAX_MESSAGES = 10_000;
+
+const roles = new Set(["system", "user", "assistant"]);
+
+/** Throws INVALID_ARGUMENT naming the first bad field and what would be right. */
+export function validateRequest(messages: readonly ChatMessage[], params: GenerateParams): void {
+  const bad = (msg: string) => new ConnectError(msg, Code.InvalidArgument);
+  if (messages.length === 0) throw bad("messages or prompt is required");
+  if (messages.length > MAX_MESSAGES) throw bad(`at most ${MAX_MESSAGES} messages are allowed, got ${messages.length}`);
+  messages.forEach((m, i) => {
+    if (!roles.has(m.role)) throw bad(`messages[${i}].role must be system, user or assistant`);
+  });
+  if (!messages.some((m) => m.role !== "system")) throw bad("messages need at least one user or assistant message");
+  const { maxTokens, temperature, topP, stop, seed } = params;
+  if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > 1_000_000)) {
+    throw bad(`max_tokens must be 1-1000000, got ${maxTokens}`);
+  }
+  if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) throw bad(`temperature must be 0-2, got ${temperature}`);
+  if (topP !== undefined && !(topP > 0 && topP <= 1)) throw bad(`top_p must be in (0, 1], got ${topP}`);
+  if (stop.length > MAX_STOP_SEQUENCES) throw bad(`at most ${MAX_STOP_SEQUENCES} stop sequences are allowed, got ${stop.length}`);
+  stop.forEach((s, i) => {
+    if (s.length === 0 || s.length > 256) throw bad(`stop[${i}] must be 1-256 characters`);
+  });
+  if (seed !== undefined && !Number.isSafeInteger(seed)) throw bad(`seed must be an integer within ±2^53, got ${seed}`);
+}
+
+/** JSON with object keys sorted at every level, so equal requests give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
+  const entries = Object.keys(value)
+    .sort()
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+  return `{${entries.join(",")}}`;
+}
+
+/** SHA-256 of the canonical request: the model's public id, the messages and the parameters. */
+export function cacheKey(model: string, messages: readonly ChatMessage[], params: GenerateParams): string {
+  const canonical = canonicalJson({ model, messages: messages.map((m) => ({ role: m.role, content: m.content })), params });
+  return createHash("sha256").update(canonical).digest("hex");
+}

@@ -1,0 +1,58 @@
+// Shared helpers for the llm tests: a server with providers pointing at fakes, and a client.
+import { create } from "@bufbuild/protobuf";
+import { createClient, type Client } from "@connectrpc/connect";
+import {
+  CacheMode,
+  GenerateRequestSchema,
+  GenerateStreamRequestSchema,
+  LLMService,
+  type GenerateRequest,
+  type GenerateStreamResponse,
+} from "../../gen/openloop/llm/v1/llm_service_pb.js";
+import { startTestServer, type TestServer } from "../support/server.js";
+
+export type LlmClient = Client<typeof LLMService>;
+
+export interface LlmServer {
+  server: TestServer;
+  client: LlmClient;
+  close(): Promise<void>;
+}
+
+/** Fast retries so tests that exercise them stay quick; the policy's shape is what is tested. */
+export const fastRetry = { maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20, multiplier: 2, jitter: 0.5, maxRetryAfterMs: 30_000 };
+
+export async function startLlmServer(llm: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<LlmServer> {
+  // Sections given explicitly: under zod 4 a section's `.default({})` skips its inner defaults.
+  const server = await startTestServer({ llm, feedback: {}, feature: {}, registry: {}, pipeline: {}, ...extra });
+  const client = createClient(LLMService, server.grpc);
+  return { server, client, close: () => server.close() };
+}
+
+export function request(model: string, init: Partial<Omit<GenerateRequest, "$typeName">> = {}) {
+  return create(GenerateRequestSchema, { model, prompt: "Say hello", cacheMode: CacheMode.BYPASS, ...init });
+}
+
+export function streamRequest(model: string, init: Partial<Omit<GenerateRequest, "$typeName">> = {}) {
+  return create(GenerateStreamRequestSchema, { model, prompt: "Say hello", cacheMode: CacheMode.BYPASS, ...init });
+}
+
+export async function collect(stream: AsyncIterable<GenerateStreamResponse>) {
+  const deltas: string[] = [];
+  let done: Extract<GenerateStreamResponse["event"], { case: "done" }>["value"] | undefined;
+  for await (const msg of stream) {
+    if (msg.event.case === "textDelta") deltas.push(msg.event.value);
+    else if (msg.event.case === "done") done = msg.event.value;
+  }
+  return { deltas, done };
+}
+
+/** Runs `fn`, expecting it to fail; returns the error. */
+export async function failure(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected the call to fail, and it succeeded");
+}
