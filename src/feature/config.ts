@@ -21,7 +21,7 @@ const limitsSchema = z
 
 export const featureConfigSchema = z
   .object({
-    /** Where values live: `memory` (embedded) or `redis`. Unset: redis when `redis.url` is set, else memory. */
+    /** Where values live: `memory` (embedded) or `redis`. Unset: redis when a Redis is configured (`feature.redis`, else `redis.url`), else memory. */
     store: z.enum(["memory", "redis"]).optional(),
     memory: z
       .object({
@@ -32,6 +32,8 @@ export const featureConfigSchema = z
       .prefault({}),
     redis: z
       .object({
+        /** A Redis of the feature store's own; unset: the shared `redis.url`. */
+        url: z.string().url().optional(),
         /** Prefix of every key; the set name follows as a cluster hash tag. */
         keyPrefix: z.string().default("openloop:feature:"),
         /** host:port seeds of a Redis Cluster; when set, used instead of `redis.url`. */

@@ -61,13 +61,14 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext):
 
 function createStore(config: Config, log: PlatformContext["log"]): FeatureStore {
   const settings = config.feature;
-  const kind = settings.store ?? (config.redis?.url || settings.redis.clusterNodes.length > 0 ? "redis" : "memory");
+  const url = settings.redis.url ?? config.redis?.url;
+  const kind = settings.store ?? (url || settings.redis.clusterNodes.length > 0 ? "redis" : "memory");
   if (kind === "memory") return new MemoryFeatureStore(settings.memory.maxEntries);
-  if (!config.redis?.url && settings.redis.clusterNodes.length === 0) {
-    throw new Error("feature.store is redis, but neither redis.url nor feature.redis.clusterNodes is set");
+  if (!url && settings.redis.clusterNodes.length === 0) {
+    throw new Error("feature.store is redis, but none of feature.redis.url, redis.url, feature.redis.clusterNodes is set");
   }
   return new RedisFeatureStore({
-    url: config.redis?.url,
+    url,
     clusterNodes: settings.redis.clusterNodes,
     keyPrefix: settings.redis.keyPrefix,
     commandTimeoutMs: settings.redis.commandTimeoutMs,
