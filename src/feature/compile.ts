@@ -334,9 +334,9 @@ interface CompiledStep {
 
 function compileTransformer(spec: TransformerSpec, t: FeatureType, limits: FeatureLimits, report: (p: string) => void): CompiledStep | undefined {
   const label = `transformer ${spec.kind}`;
-  const numeric = (what: string) => {
+  const numeric = () => {
     if (isNumericType(t)) return true;
-    report(`${what} applies to numeric features (double, int64 and their lists), not ${t}`);
+    report(`applies to numeric features (double, int64 and their lists), not ${t}`);
     return false;
   };
   switch (spec.kind) {
@@ -345,25 +345,25 @@ function compileTransformer(spec: TransformerSpec, t: FeatureType, limits: Featu
       return undefined;
     case "standardize": {
       const { mean, std } = spec;
-      if (!numeric("standardize")) return undefined;
+      if (!numeric()) return undefined;
       if (!Number.isFinite(mean)) return void report(`mean must be finite, got ${mean}`);
       if (!(std > 0 && Number.isFinite(std))) return void report(`std must be > 0 and finite, got ${std}`);
       return toDouble(t, label, (x) => (x - mean) / std);
     }
     case "minMaxScale": {
       const { min, max } = spec;
-      if (!numeric("min_max_scale")) return undefined;
+      if (!numeric()) return undefined;
       if (!Number.isFinite(min) || !Number.isFinite(max)) return void report(`min and max must be finite, got ${min} and ${max}`);
       if (!(max > min)) return void report(`max must be greater than min, got min ${min} and max ${max}`);
       const range = max - min;
       return toDouble(t, label, (x) => (x - min) / range);
     }
     case "log1p":
-      if (!numeric("log1p")) return undefined;
+      if (!numeric()) return undefined;
       return toDouble(t, label, Math.log1p, (x) => (x <= -1 ? `log1p needs values above -1, got ${x}` : undefined));
     case "clip": {
       const { min, max } = spec;
-      if (!numeric("clip")) return undefined;
+      if (!numeric()) return undefined;
       if (min === undefined && max === undefined) return void report("clip needs min, max or both");
       if ((min !== undefined && !Number.isFinite(min)) || (max !== undefined && !Number.isFinite(max))) return void report("clip bounds must be finite");
       if (min !== undefined && max !== undefined && min > max) return void report(`min ${min} is above max ${max}`);
@@ -380,7 +380,7 @@ function compileTransformer(spec: TransformerSpec, t: FeatureType, limits: Featu
     }
     case "bucketize": {
       const b = spec.boundaries;
-      if (!numeric("bucketize")) return undefined;
+      if (!numeric()) return undefined;
       if (b.length === 0) return void report("boundaries must not be empty");
       if (b.length > limits.maxListLength) return void report(`${b.length} boundaries exceed the limit max_list_length=${limits.maxListLength}`);
       for (let i = 0; i < b.length; i++) {
@@ -403,7 +403,7 @@ function compileTransformer(spec: TransformerSpec, t: FeatureType, limits: Featu
     }
     case "oneHot": {
       const { vocabulary, unknownSlot } = spec;
-      if (elementType(t) !== "string") return void report(`one_hot applies to string and string_list features, not ${t}`);
+      if (elementType(t) !== "string") return void report(`applies to string and string_list features, not ${t}`);
       if (vocabulary.length === 0) return void report("vocabulary must not be empty");
       const width = vocabulary.length + (unknownSlot ? 1 : 0);
       if (width > limits.maxListLength) return void report(`${width} output slots exceed the limit max_list_length=${limits.maxListLength}`);
@@ -431,7 +431,7 @@ function compileTransformer(spec: TransformerSpec, t: FeatureType, limits: Featu
     case "hashBucket": {
       const n = spec.numBuckets;
       const el = elementType(t);
-      if (el !== "string" && el !== "int64") return void report(`hash_bucket applies to string and int64 features (and their lists), not ${t}`);
+      if (el !== "string" && el !== "int64") return void report(`applies to string and int64 features (and their lists), not ${t}`);
       if (!(Number.isInteger(n) && n >= 1 && n <= 0xffffffff)) return void report(`num_buckets must be an integer from 1 to 4294967295, got ${n}`);
       const out: FeatureType = isListType(t) ? "int64_list" : "int64";
       return { outType: out, step: { label, apply: mapElements(t, out, (x) => BigInt(fnv1a32(typeof x === "string" ? x : String(x)) % n)) } };

@@ -244,7 +244,7 @@ describe("feature set definitions", () => {
     const text = violations(err).map((v) => v.description).join("\n");
     expect(text).toContain("std must be > 0");
     expect(text).toContain("invalid regular expression");
-    expect(text).toContain("log1p applies to numeric features");
+    expect(text).toContain("log1p: applies to numeric features");
     expect(text).toContain("no transformer kind set");
     expect(text).toContain("duplicate feature name 'a'");
     expect(text).toContain("boundaries must be strictly increasing");
