@@ -9,8 +9,10 @@ import { Catalog } from "./catalog.js";
 import { effectiveCatalog } from "./config.js";
 import { Gateway } from "./gateway.js";
 import { LlmMetrics } from "./metrics.js";
-import { createProvider, type LocalProviderFactory } from "./providers/factory.js";
+import { createProvider } from "./providers/factory.js";
+import { LlamaCppProvider } from "./providers/local-llama.js";
 import type { Provider } from "./providers/provider.js";
+import { RegistryModelLoader } from "./registry-models.js";
 import { createLlmService } from "./service.js";
 
 export async function createLlmModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
@@ -18,11 +20,8 @@ export async function createLlmModule(config: Config, ctx: PlatformContext): Pro
   const { providers: providerConfigs, models } = effectiveCatalog(llm);
   const log = ctx.log.child({ service: "llm" });
 
-  const needsLocal = Object.values(providerConfigs).some((p) => p.kind === "llama-cpp");
-  const local: LocalProviderFactory = needsLocal ? await localProviderFactory(log) : () => {
-    throw new Error("no llama-cpp provider configured");
-  };
-
+  // In-process models load on their first request, so an unused one costs nothing at start.
+  const local = (name: string, modelPath: string) => new LlamaCppProvider({ name, modelPath, log });
   const providers = new Map<string, Provider>();
   const limits = new Map<string, { maxConcurrency: number; maxQueue: number }>();
   for (const [name, cfg] of Object.entries(providerConfigs)) {
@@ -41,6 +40,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext): Pro
     }
   }
 
+  const registry = new RegistryModelLoader({ transport: ctx.internal, dataDir: config.dataDir, log });
   const gateway = new Gateway({
     catalog,
     providers,
@@ -51,6 +51,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext): Pro
     metrics: new LlmMetrics(ctx.metrics),
     log,
     listModelsTtlMs: llm.listModelsTtlMs,
+    registry,
   });
   log.info({ models: catalog.ids(), providers: [...providers.keys()], cache: llm.cache.enabled ? llm.cache.backend : "off" }, "llm gateway ready");
 
@@ -60,13 +61,9 @@ export async function createLlmModule(config: Config, ctx: PlatformContext): Pro
       router.service(LLMService, createLlmService(gateway));
     },
     async close() {
+      await registry.close();
       await cache?.close();
       for (const p of providers.values()) await p.close?.();
     },
   };
-}
-
-async function localProviderFactory(log: PlatformContext["log"]): Promise<LocalProviderFactory> {
-  const { LlamaCppProvider } = await import("./providers/local-llama.js");
-  return (name, modelPath) => new LlamaCppProvider({ name, modelPath, log });
 }
