@@ -1,7 +1,123 @@
-// Builds the feedback service from its config and dependencies.
+// Builds the feedback service from its config and dependencies: embedded stores under
+// <dataDir>/feedback/, or Redis when config.redis.url is set.
+import path from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { Redis } from "ioredis";
+import { Counter } from "prom-client";
+import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import type { OnlineModelConfig } from "./config.js";
+import { FsDefinitionStore, RedisDefinitionStore, type DefinitionStore, type ModelDefinition } from "./definitions.js";
+import { FeedbackEngine, type FeatureProcessor, type NewModel } from "./engine.js";
+import { FsSampleBuffer } from "./fs-buffer.js";
+import type { FeatureMap } from "./hashing.js";
+import type { TrainingRun } from "./learner.js";
+import { PerformanceTracker } from "./performance.js";
+import { MemoryPredictionStore, RedisPredictionStore, type PredictionStore } from "./predictions.js";
+import { RedisSampleBuffer, RedisTrainingLock } from "./redis-buffer.js";
+import { createFeedbackService } from "./service.js";
+import { RegistryVersionStore } from "./versions.js";
 
-export async function createFeedbackModule(_config: Config, _ctx: PlatformContext): Promise<ServiceModule> {
-  return { serviceNames: [], routes() {}, async close() {} };
+const SWITCH_CHANNEL = "openloop:feedback:switch";
+
+export async function createFeedbackModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
+  const fc = config.feedback;
+  const log = ctx.log.child({ service: "feedback" });
+  const trainingsTotal = new Counter({
+    name: "openloop_feedback_trainings_total",
+    help: "Trainings of online models by result",
+    labelNames: ["model", "result"],
+    registers: [ctx.metrics],
+  });
+  const onTraining = (model: string, run: TrainingRun) => trainingsTotal.inc({ model, result: run.succeeded ? "succeeded" : "failed" });
+
+  const features = createClient(FeatureService, ctx.internal);
+  const processFeatures: FeatureProcessor = async (featureSet, input) => {
+    const res = await features.processFeatures({ featureSet, features: input as never });
+    return res.features as FeatureMap;
+  };
+
+  let definitions: DefinitionStore;
+  let predictions: PredictionStore;
+  let openBuffer: (def: ModelDefinition) => Promise<FsSampleBuffer | RedisSampleBuffer>;
+  let lock: RedisTrainingLock | undefined;
+  let redis: Redis | undefined;
+  let subscriber: Redis | undefined;
+  if (config.redis?.url) {
+    redis = new Redis(config.redis.url, { maxRetriesPerRequest: 3 });
+    subscriber = new Redis(config.redis.url);
+    const shared = redis;
+    definitions = new RedisDefinitionStore(shared);
+    predictions = new RedisPredictionStore(shared, fc.predictionTtlMs);
+    openBuffer = async (def) => new RedisSampleBuffer(shared, def.name);
+    lock = new RedisTrainingLock(shared, fc.lockTtlMs);
+  } else {
+    const fsDefs = new FsDefinitionStore(path.join(config.dataDir, "feedback", "models"));
+    definitions = fsDefs;
+    predictions = new MemoryPredictionStore(fc.predictionTtlMs, fc.maxPredictions);
+    openBuffer = (def) => FsSampleBuffer.open(fsDefs.modelDir(def.name), fc.segmentBytes, log);
+  }
+
+  const engine = new FeedbackEngine({
+    definitions,
+    openBuffer,
+    predictions,
+    versions: new RegistryVersionStore(ctx.internal),
+    performance: new PerformanceTracker(fc.performanceWindow, fc.performanceVersions, ctx.metrics),
+    processFeatures,
+    log,
+    configured: fc.models.map(fromConfig),
+    learner: {
+      lock,
+      log,
+      options: { maxBufferedSamples: fc.maxBufferedSamples, maxTrainingSamples: fc.maxTrainingSamples, retryDelayMs: fc.retryDelayMs, lockTtlMs: fc.lockTtlMs },
+      onTraining,
+      onSwitch: redis ? (model, version) => void redis.publish(SWITCH_CHANNEL, JSON.stringify({ model, version })).catch(() => {}) : undefined,
+    },
+  });
+
+  if (subscriber) {
+    await subscriber.subscribe(SWITCH_CHANNEL);
+    subscriber.on("message", (_channel: string, message: string) => {
+      let m: { model?: unknown; version?: unknown };
+      try {
+        m = JSON.parse(message) as typeof m;
+      } catch {
+        return;
+      }
+      if (typeof m.model !== "string" || typeof m.version !== "string") return;
+      engine.follow(m.model, m.version).catch((err: unknown) => log.warn({ err, model: m.model }, "cannot follow a version trained by another replica"));
+    });
+  }
+
+  return {
+    serviceNames: [FeedbackService.typeName],
+    routes(router) {
+      router.service(FeedbackService, createFeedbackService(engine));
+    },
+    async close() {
+      await engine.close();
+      await predictions.close();
+      subscriber?.disconnect();
+      await redis?.quit().catch(() => {});
+    },
+  };
+}
+
+function fromConfig(m: OnlineModelConfig): NewModel {
+  return {
+    name: m.name,
+    task: m.task,
+    optimizer: m.optimizer,
+    learningRate: m.learningRate,
+    l2: m.l2,
+    buckets: m.buckets,
+    epochs: m.epochs,
+    errorThreshold: m.errorThreshold,
+    updateThreshold: m.updateThreshold,
+    featureSet: m.featureSet,
+    description: m.description,
+  };
 }

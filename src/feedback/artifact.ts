@@ -1,0 +1,132 @@
+// The `linear` artifact registered for every online model version: weights and optimizer
+// state, stored sparsely (only coordinates ever touched), so a version of a model with
+// 2^18 buckets and 20 features is a few hundred bytes.
+//
+// Layout (little-endian):
+//   bytes 0-7    magic "OLLINR01"
+//   u32          header length H
+//   H bytes      header, UTF-8 JSON: {"format":"openloop-linear","formatVersion":1,
+//                "task","optimizer","learningRate","l2","buckets","epochs","hash":"fnv1a32",
+//                "nnz","step"}
+//   pad          zero bytes up to a multiple of 8
+//   f64[nnz]     weights
+//   f64[nnz]     optimizer state 1 (AdaGrad: sum of squared gradients; Adam: first moment)
+//   f64[nnz]     optimizer state 2 (Adam only: second moment)
+//   u32[nnz]     coordinate of each entry (the bias is coordinate `buckets`), ascending
+// Feature hashing is described in hashing.ts; a reader needs nothing else to predict.
+import { LinearModel, type Hyperparameters, type Task } from "./linear.js";
+
+const MAGIC = "OLLINR01";
+
+export interface ArtifactHeader {
+  format: "openloop-linear";
+  formatVersion: 1;
+  task: Task;
+  optimizer: Hyperparameters["optimizer"];
+  learningRate: number;
+  l2: number;
+  buckets: number;
+  epochs: number;
+  hash: "fnv1a32";
+  nnz: number;
+  step: number;
+}
+
+export class ArtifactError extends Error {}
+
+export function encodeArtifact(model: LinearModel): Buffer {
+  const { weights: w, state1, state2 } = model;
+  const adam = model.hp.optimizer === "adam";
+  const touched = (j: number) => w[j] !== 0 || state1[j] !== 0 || (adam && state2[j] !== 0);
+  let nnz = 0;
+  for (let j = 0; j < w.length; j++) if (touched(j)) nnz++;
+  const header: ArtifactHeader = {
+    format: "openloop-linear",
+    formatVersion: 1,
+    task: model.task,
+    optimizer: model.hp.optimizer,
+    learningRate: model.hp.learningRate,
+    l2: model.hp.l2,
+    buckets: model.hp.buckets,
+    epochs: model.hp.epochs,
+    hash: "fnv1a32",
+    nnz,
+    step: model.step,
+  };
+  const head = Buffer.from(JSON.stringify(header), "utf8");
+  const start = align8(12 + head.length);
+  const arrays = adam ? 3 : 2;
+  const size = start + nnz * 8 * arrays + nnz * 4;
+  const ab = new ArrayBuffer(size);
+  const out = Buffer.from(ab);
+  out.write(MAGIC, 0, "latin1");
+  out.writeUInt32LE(head.length, 8);
+  head.copy(out, 12);
+  const fw = new Float64Array(ab, start, nnz);
+  const f1 = new Float64Array(ab, start + nnz * 8, nnz);
+  const f2 = adam ? new Float64Array(ab, start + nnz * 16, nnz) : undefined;
+  const ix = new Uint32Array(ab, start + nnz * 8 * arrays, nnz);
+  let k = 0;
+  for (let j = 0; j < w.length; j++) {
+    if (!touched(j)) continue;
+    fw[k] = w[j]!;
+    f1[k] = state1[j]!;
+    if (f2) f2[k] = state2[j]!;
+    ix[k] = j;
+    k++;
+  }
+  return out;
+}
+
+export function decodeArtifact(bytes: Uint8Array): { header: ArtifactHeader; model: LinearModel } {
+  if (bytes.length < 12 || Buffer.from(bytes.buffer, bytes.byteOffset, 8).toString("latin1") !== MAGIC) {
+    throw new ArtifactError("not an openloop linear artifact (bad magic)");
+  }
+  // Aligned private copy, so the typed views below are valid whatever `bytes` is.
+  const ab = new ArrayBuffer(bytes.length);
+  new Uint8Array(ab).set(bytes);
+  const buf = Buffer.from(ab);
+  const hlen = buf.readUInt32LE(8);
+  if (12 + hlen > buf.length) throw new ArtifactError("artifact header is cut short");
+  let header: ArtifactHeader;
+  try {
+    header = JSON.parse(buf.toString("utf8", 12, 12 + hlen)) as ArtifactHeader;
+  } catch {
+    throw new ArtifactError("artifact header is not JSON");
+  }
+  if (header.format !== "openloop-linear" || header.formatVersion !== 1 || header.hash !== "fnv1a32") {
+    throw new ArtifactError(`unsupported artifact format ${header.format}/${header.formatVersion}/${header.hash}`);
+  }
+  const { nnz, buckets } = header;
+  const adam = header.optimizer === "adam";
+  const arrays = adam ? 3 : 2;
+  const start = align8(12 + hlen);
+  if (!Number.isInteger(nnz) || !Number.isInteger(buckets) || buckets < 1 || start + nnz * (8 * arrays + 4) !== buf.length) {
+    throw new ArtifactError("artifact size does not match its header");
+  }
+  const hp: Hyperparameters = {
+    learningRate: header.learningRate,
+    l2: header.l2,
+    buckets,
+    optimizer: header.optimizer,
+    epochs: header.epochs,
+  };
+  const model = new LinearModel(header.task, hp);
+  model.step = header.step;
+  const fw = new Float64Array(ab, start, nnz);
+  const f1 = new Float64Array(ab, start + nnz * 8, nnz);
+  const f2 = adam ? new Float64Array(ab, start + nnz * 16, nnz) : undefined;
+  const ix = new Uint32Array(ab, start + nnz * 8 * arrays, nnz);
+  for (let k = 0; k < nnz; k++) {
+    const j = ix[k]!;
+    if (j > buckets) throw new ArtifactError(`artifact coordinate ${j} is outside ${buckets} buckets`);
+    model.weights[j] = fw[k]!;
+    model.state1[j] = f1[k]!;
+    if (f2) model.state2[j] = f2[k]!;
+  }
+  return { header, model };
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}

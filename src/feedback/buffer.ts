@@ -1,0 +1,48 @@
+// The learner's durable sample buffer: what every backend (fs-buffer.ts, redis-buffer.ts) provides.
+import type { SampleBlock } from "./samples.js";
+
+/** Samples handed to one training, and what `commit` needs to drop exactly them. */
+export interface TakenSamples {
+  readonly blocks: readonly SampleBlock[];
+  readonly count: number;
+  /** Backend-specific position up to which the samples were taken. */
+  readonly through: number;
+}
+
+/** What the learner persists with each commit, so serving and buffer change together. */
+export interface LearnerState {
+  /** The version serving now ("" before version 1 is registered). */
+  version: string;
+  /** Samples trained into registered versions over the model's life. */
+  samplesTrained: number;
+}
+
+export interface SampleBuffer {
+  /** Appends one encoded record; resolves only once it is durable (the caller acknowledges after). */
+  append(record: Buffer, count: number): Promise<void>;
+  /** Samples buffered and not yet committed as trained. */
+  buffered(): Promise<number>;
+  /** Everything buffered so far (up to `maxSamples`, at least one record), or undefined when empty. */
+  take(maxSamples: number): Promise<TakenSamples | undefined>;
+  /**
+   * Drops the taken samples and records the new learner state, atomically.
+   * Returns false when this process lost the right to commit (a shared lock expired).
+   */
+  commit(taken: TakenSamples, state: LearnerState, artifact: Uint8Array, lockToken?: string): Promise<boolean>;
+  /** The learner state last committed. */
+  state(): Promise<LearnerState>;
+  /** Records the state without dropping samples (version 1 at model creation). */
+  setState(state: LearnerState, artifact: Uint8Array, lockToken?: string): Promise<boolean>;
+  /**
+   * A version number for the next registration, when replicas share this buffer (they
+   * may not share a registry, so the registry's "next integer" cannot number them);
+   * undefined lets the registry assign it.
+   */
+  reserveVersion(lockToken?: string): Promise<string | undefined>;
+  /**
+   * The artifact of `version` when the buffer keeps the serving version's artifact for
+   * other replicas (Redis); undefined when it does not have it (load it from the registry).
+   */
+  sharedArtifact(version: string): Promise<Uint8Array | undefined>;
+  close(): Promise<void>;
+}

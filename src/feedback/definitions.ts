@@ -1,0 +1,102 @@
+// Online model definitions (task, hyperparameters, thresholds), kept durably:
+// embedded as <dataDir>/feedback/models/<name>/model.json, or in one Redis hash.
+import { link, mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
+import path from "node:path";
+import type { Redis } from "ioredis";
+import type { Hyperparameters, Task } from "./linear.js";
+import { syncDir } from "./fs-buffer.js";
+
+export interface ModelDefinition {
+  name: string;
+  task: Task;
+  hp: Hyperparameters;
+  errorThreshold: number;
+  updateThreshold: number;
+  /** FeatureService feature set applied first; "" for none. */
+  featureSet: string;
+  description: string;
+  /** Milliseconds since the epoch. */
+  createTime: number;
+}
+
+export interface DefinitionStore {
+  /** Stores a new definition; false when the name is taken. */
+  create(def: ModelDefinition): Promise<boolean>;
+  get(name: string): Promise<ModelDefinition | undefined>;
+  list(): Promise<ModelDefinition[]>;
+}
+
+export class FsDefinitionStore implements DefinitionStore {
+  constructor(private readonly root: string) {}
+
+  /** The directory of one model (its definition, sample log and learner state). */
+  modelDir(name: string): string {
+    return path.join(this.root, name);
+  }
+
+  async create(def: ModelDefinition): Promise<boolean> {
+    const dir = this.modelDir(def.name);
+    await mkdir(dir, { recursive: true });
+    const tmp = path.join(dir, `.model.json.${process.pid}.tmp`);
+    const fh = await open(tmp, "w");
+    try {
+      await fh.writeFile(JSON.stringify(def));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      // link() fails when the target exists: an atomic create-if-absent.
+      await link(tmp, path.join(dir, "model.json"));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw err;
+    } finally {
+      await unlink(tmp).catch(() => {});
+    }
+    await syncDir(dir);
+    return true;
+  }
+
+  async get(name: string): Promise<ModelDefinition | undefined> {
+    try {
+      return JSON.parse(await readFile(path.join(this.modelDir(name), "model.json"), "utf8")) as ModelDefinition;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  async list(): Promise<ModelDefinition[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+    const defs = await Promise.all(names.map((n) => this.get(n)));
+    return defs.filter((d): d is ModelDefinition => d !== undefined);
+  }
+}
+
+export class RedisDefinitionStore implements DefinitionStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly key = "openloop:feedback:models",
+  ) {}
+
+  async create(def: ModelDefinition): Promise<boolean> {
+    return (await this.redis.hsetnx(this.key, def.name, JSON.stringify(def))) === 1;
+  }
+
+  async get(name: string): Promise<ModelDefinition | undefined> {
+    const s = await this.redis.hget(this.key, name);
+    return s ? (JSON.parse(s) as ModelDefinition) : undefined;
+  }
+
+  async list(): Promise<ModelDefinition[]> {
+    const all = await this.redis.hvals(this.key);
+    return all.map((s) => JSON.parse(s) as ModelDefinition);
+  }
+}

@@ -1,0 +1,434 @@
+// The feedback loop without the wire: online models, predictions, feedback, ingestion,
+// learner status and performance. service.ts adapts it to the generated types.
+import { randomUUID } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { LRUCache } from "lru-cache";
+import type { Logger } from "pino";
+import { decodeArtifact } from "./artifact.js";
+import type { SampleBuffer } from "./buffer.js";
+import { MAX_BUCKETS, MODEL_NAME_PATTERN } from "./config.js";
+import type { DefinitionStore, ModelDefinition } from "./definitions.js";
+import { FeatureError, SparseVector, vectorize, type FeatureMap } from "./hashing.js";
+import { BufferFullError, ModelLearner, type LearnerDeps, type ServingVersion, type TrainingRun } from "./learner.js";
+import { feedbackError, type Hyperparameters, type Task } from "./linear.js";
+import type { PerformanceTracker, VersionFigures } from "./performance.js";
+import type { PredictionStore } from "./predictions.js";
+import { SampleBlockBuilder } from "./samples.js";
+import type { VersionStore } from "./versions.js";
+
+/** An outcome as the contract carries it: a number for regression, a boolean for classification. */
+export type OutcomeLike = { case: "value"; value: number } | { case: "label"; value: boolean } | { case: undefined; value?: undefined };
+
+export interface SampleLike {
+  model: string;
+  features: FeatureMap;
+  outcome?: { kind: OutcomeLike };
+}
+
+export type RejectionReason = "unknown-model" | "bad-features" | "wrong-label-type" | "non-finite-label";
+
+export interface Rejection {
+  index: number;
+  reason: RejectionReason;
+  message: string;
+}
+
+/** Processes features through a FeatureService feature set. */
+export type FeatureProcessor = (featureSet: string, features: FeatureMap) => Promise<FeatureMap>;
+
+export interface NewModel {
+  name: string;
+  task: Task;
+  optimizer?: Hyperparameters["optimizer"];
+  learningRate?: number;
+  l2?: number;
+  buckets?: number;
+  epochs?: number;
+  errorThreshold?: number;
+  updateThreshold?: number;
+  featureSet?: string;
+  description?: string;
+}
+
+export interface EngineDeps {
+  definitions: DefinitionStore;
+  openBuffer: (def: ModelDefinition) => Promise<SampleBuffer>;
+  predictions: PredictionStore;
+  versions: VersionStore;
+  performance: PerformanceTracker;
+  processFeatures: FeatureProcessor;
+  learner: Omit<LearnerDeps, "versions">;
+  log: Logger;
+  /** Models of the config file, created on first use when missing. */
+  configured: readonly NewModel[];
+}
+
+export const MAX_REJECTIONS_REPORTED = 100;
+const MAX_INFLIGHT_APPENDS = 8;
+const PREDICTION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export class FeedbackEngine {
+  private readonly learners = new Map<string, Promise<ModelLearner>>();
+  private readonly pinned = new LRUCache<string, ServingVersion>({ max: 64 });
+  private readonly vec = new SparseVector();
+  private started: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly deps: EngineDeps) {}
+
+  /**
+   * Opens every known model (replaying buffers, resuming training) and creates the
+   * configured ones. Runs on first use, not at construction: the registry is reached
+   * through the in-process transport, which exists only once every service is mounted.
+   */
+  start(): Promise<void> {
+    this.started ??= this.doStart().catch((err: unknown) => {
+      this.started = undefined;
+      throw err;
+    });
+    return this.started;
+  }
+
+  private async doStart(): Promise<void> {
+    // One model that cannot load (its registry entry gone, say) must not stop the others.
+    for (const m of this.deps.configured) {
+      try {
+        if (!(await this.deps.definitions.get(m.name))) await this.create(m);
+      } catch (err) {
+        if (ConnectError.from(err).code !== Code.AlreadyExists) this.deps.log.error({ err, model: m.name }, "cannot create configured online model");
+      }
+    }
+    for (const def of await this.deps.definitions.list()) {
+      await this.open(def.name).catch((err: unknown) => this.deps.log.error({ err, model: def.name }, "cannot open online model"));
+    }
+  }
+
+  async createModel(input: NewModel): Promise<{ def: ModelDefinition; serving: string }> {
+    await this.start();
+    return this.create(input);
+  }
+
+  private async create(input: NewModel): Promise<{ def: ModelDefinition; serving: string }> {
+    const def = makeDefinition(input);
+    if (!(await this.deps.definitions.create(def))) {
+      throw new ConnectError(`online model '${def.name}' already exists; choose another name`, Code.AlreadyExists);
+    }
+    const learner = await this.open(def.name);
+    return { def: learner.def, serving: learner.serving.version };
+  }
+
+  async getModel(name: string): Promise<{ def: ModelDefinition; serving: string }> {
+    const l = await this.learner(name);
+    return { def: l.def, serving: l.serving.version };
+  }
+
+  async listModels(): Promise<{ def: ModelDefinition; serving: string }[]> {
+    await this.start();
+    const defs = (await this.deps.definitions.list()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return Promise.all(defs.map((d) => this.getModel(d.name)));
+  }
+
+  /** The learner of `name`, opened on first use. NOT_FOUND for an unknown model. */
+  async learner(name: string): Promise<ModelLearner> {
+    await this.start();
+    return this.open(name);
+  }
+
+  private open(name: string): Promise<ModelLearner> {
+    if (this.closed) return Promise.reject(new ConnectError("the feedback service is shutting down", Code.Unavailable));
+    let l = this.learners.get(name);
+    if (!l) {
+      l = this.openLearner(name);
+      this.learners.set(name, l);
+      l.catch(() => this.learners.delete(name));
+    }
+    return l;
+  }
+
+  private async openLearner(name: string): Promise<ModelLearner> {
+    if (!MODEL_NAME_PATTERN.test(name) || name.includes("..")) {
+      throw new ConnectError(`model name must be 1-64 chars of [a-z0-9._-] starting with a letter or digit, got ${JSON.stringify(name.slice(0, 80))}`, Code.InvalidArgument);
+    }
+    const def = await this.deps.definitions.get(name);
+    if (!def) throw new ConnectError(`online model '${name}' does not exist; create it with CreateOnlineModel`, Code.NotFound);
+    const buffer = await this.deps.openBuffer(def);
+    try {
+      return await ModelLearner.open(def, buffer, { ...this.deps.learner, versions: this.deps.versions });
+    } catch (err) {
+      await buffer.close();
+      throw new ConnectError(`online model '${name}' cannot be loaded: ${(err as Error).message}`, Code.Unavailable);
+    }
+  }
+
+  async predict(name: string, features: FeatureMap, selector: string): Promise<{ id: string; prediction: number; version: string; task: Task }> {
+    const learner = await this.learner(name);
+    const def = learner.def;
+    const input = def.featureSet ? await this.process(def.featureSet, features) : features;
+    const served = selector === "" ? learner.serving : await this.pinnedVersion(learner, selector);
+    const { idx, val } = this.vectorizeCopy(input, def.hp.buckets);
+    const prediction = served.model.predict(idx, val, idx.length);
+    const id = randomUUID();
+    await this.deps.predictions.put(id, { model: name, version: served.version, task: def.task, prediction, idx, val });
+    return { id, prediction, version: served.version, task: def.task };
+  }
+
+  async recordPrediction(name: string, version: string, features: FeatureMap, prediction: number, id: string): Promise<string> {
+    const learner = await this.learner(name);
+    const def = learner.def;
+    if (id !== "" && !PREDICTION_ID.test(id)) {
+      throw new ConnectError(`prediction_id must be 1-128 chars of [A-Za-z0-9._:-], got ${JSON.stringify(id.slice(0, 80))}`, Code.InvalidArgument);
+    }
+    if (!Number.isFinite(prediction)) throw new ConnectError(`prediction value must be finite, got ${prediction}`, Code.InvalidArgument);
+    if (def.task === "classification" && (prediction < 0 || prediction > 1)) {
+      throw new ConnectError(`a classification prediction is a probability in [0, 1], got ${prediction}`, Code.InvalidArgument);
+    }
+    const resolved = version === "" ? learner.serving.version : (await this.pinnedVersion(learner, version)).version;
+    const input = def.featureSet ? await this.process(def.featureSet, features) : features;
+    const { idx, val } = this.vectorizeCopy(input, def.hp.buckets);
+    const pid = id === "" ? randomUUID() : id;
+    if (!(await this.deps.predictions.put(pid, { model: name, version: resolved, task: def.task, prediction, idx, val }))) {
+      throw new ConnectError(`prediction id '${pid}' is already recorded; use another id`, Code.AlreadyExists);
+    }
+    return pid;
+  }
+
+  async submitFeedback(id: string, actual: OutcomeLike): Promise<{ error: number; sentToLearner: boolean; model: string; version: string }> {
+    if (id === "") throw new ConnectError("prediction_id is required (from Predict or RecordPrediction)", Code.InvalidArgument);
+    const claim = await this.deps.predictions.claim(id);
+    if (claim.status === "missing") throw new ConnectError(`prediction '${id}' is unknown or expired`, Code.NotFound);
+    if (claim.status === "already-claimed") throw new ConnectError(`prediction '${id}' already has feedback; it is counted once`, Code.AlreadyExists);
+    const rec = claim.record;
+    try {
+      const label = labelFor(rec.task, actual);
+      if (typeof label !== "number") throw new ConnectError(label.message, Code.InvalidArgument);
+      const learner = await this.learner(rec.model);
+      const error = feedbackError(rec.task, rec.prediction, label);
+      const significant = error > learner.def.errorThreshold;
+      if (significant) {
+        const b = new SampleBlockBuilder();
+        const v = new SparseVector(rec.idx.length);
+        v.idx.set(rec.idx);
+        v.val.set(rec.val);
+        v.nnz = rec.idx.length;
+        b.add(v, label);
+        await learner.ingest(b.encode(), 1);
+      }
+      this.deps.performance.record(rec.model, rec.task, rec.version, rec.prediction, label, error, significant);
+      return { error, sentToLearner: significant, model: rec.model, version: rec.version };
+    } catch (err) {
+      // Not counted: give the claim back so a retry can succeed.
+      await this.deps.predictions.unclaim(id).catch(() => {});
+      throw toConnectError(err);
+    }
+  }
+
+  /** A new ingestion (one RPC): accumulates counts over its messages. */
+  ingestion(): Ingestion {
+    return new Ingestion(this);
+  }
+
+  async status(name: string) {
+    return (await this.learner(name)).status();
+  }
+
+  async performance(name: string, version: string): Promise<VersionFigures[]> {
+    await this.learner(name);
+    return this.deps.performance.figures(name, version === "" ? undefined : version);
+  }
+
+  /** Another replica switched `name` to `version`. */
+  async follow(name: string, version: string): Promise<void> {
+    const l = this.learners.get(name);
+    if (l) await (await l).follow(version);
+  }
+
+  /** @internal for Ingestion */
+  process(featureSet: string, features: FeatureMap): Promise<FeatureMap> {
+    return this.deps.processFeatures(featureSet, features);
+  }
+
+  private vectorizeCopy(features: FeatureMap, buckets: number): { idx: Int32Array; val: Float64Array } {
+    try {
+      vectorize(features, buckets, this.vec);
+    } catch (err) {
+      if (err instanceof FeatureError) throw new ConnectError(err.message, Code.InvalidArgument);
+      throw err;
+    }
+    return { idx: this.vec.idx.slice(0, this.vec.nnz), val: this.vec.val.slice(0, this.vec.nnz) };
+  }
+
+  private async pinnedVersion(learner: ModelLearner, selector: string): Promise<ServingVersion> {
+    const name = learner.def.name;
+    if (selector === learner.serving.version) return learner.serving;
+    const isVersion = /^\d/.test(selector);
+    const sel = isVersion ? { version: selector } : { alias: selector };
+    try {
+      const version = isVersion ? selector : await this.deps.versions.resolve(name, sel);
+      if (version === learner.serving.version) return learner.serving;
+      const key = `${name}@${version}`;
+      const cached = this.pinned.get(key);
+      if (cached) return cached;
+      const stored = await this.deps.versions.load(name, { version });
+      const { model } = decodeArtifact(stored.artifact);
+      if (model.task !== learner.def.task || model.hp.buckets !== learner.def.hp.buckets) {
+        throw new ConnectError(`version ${version} of '${name}' is not an online model version of this definition`, Code.FailedPrecondition);
+      }
+      const served = { version, model };
+      this.pinned.set(key, served);
+      return served;
+    } catch (err) {
+      const ce = ConnectError.from(err);
+      if (ce.code === Code.NotFound) throw new ConnectError(`online model '${name}' has no version or alias '${selector}'`, Code.NotFound);
+      throw ce;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.learners.values()];
+    this.learners.clear();
+    for (const l of all) {
+      try {
+        await (await l).close();
+      } catch {
+        // a learner that never opened has nothing to close
+      }
+    }
+  }
+}
+
+/** One IngestSamples / IngestSampleBatch call. */
+export class Ingestion {
+  accepted = 0;
+  rejected = 0;
+  readonly rejections: Rejection[] = [];
+  private index = 0;
+  private readonly vec = new SparseVector();
+  private readonly pending = new Map<string, { learner: ModelLearner; builder: SampleBlockBuilder }>();
+  private readonly unknown = new Set<string>();
+  private readonly inflight: Promise<void>[] = [];
+
+  constructor(private readonly engine: FeedbackEngine) {}
+
+  /** Validates and vectorizes one message's samples, and starts their durable append. */
+  async add(defaultModel: string, samples: readonly SampleLike[]): Promise<void> {
+    for (const s of samples) {
+      const index = this.index++;
+      const name = s.model || defaultModel;
+      const target = await this.target(name);
+      if (!target) {
+        this.reject(index, "unknown-model", name === "" ? "no model named (set the request's or the sample's model)" : `online model '${name}' does not exist`);
+        continue;
+      }
+      const label = labelFor(target.learner.def.task, s.outcome?.kind ?? { case: undefined });
+      if (typeof label !== "number") {
+        this.reject(index, label.reason, label.message);
+        continue;
+      }
+      const def = target.learner.def;
+      try {
+        const features = def.featureSet ? await this.engine.process(def.featureSet, s.features) : s.features;
+        vectorize(features, def.hp.buckets, this.vec);
+      } catch (err) {
+        if (err instanceof FeatureError || (err instanceof ConnectError && err.code === Code.InvalidArgument)) {
+          this.reject(index, "bad-features", err.message);
+          continue;
+        }
+        throw err;
+      }
+      target.builder.add(this.vec, label);
+    }
+    for (const { learner, builder } of this.pending.values()) {
+      if (builder.count === 0) continue;
+      const count = builder.count;
+      const record = builder.encode();
+      builder.reset();
+      this.inflight.push(learner.ingest(record, count).then(() => void (this.accepted += count)));
+    }
+    // Appends overlap with decoding the next message; bound how many wait.
+    while (this.inflight.length > MAX_INFLIGHT_APPENDS) await this.inflight.shift();
+  }
+
+  /** Waits until every accepted sample is durable. */
+  async finish(): Promise<void> {
+    try {
+      while (this.inflight.length > 0) await this.inflight.shift();
+    } catch (err) {
+      await Promise.allSettled(this.inflight);
+      throw toConnectError(err);
+    }
+  }
+
+  private async target(name: string) {
+    if (name === "" || this.unknown.has(name)) return undefined;
+    let t = this.pending.get(name);
+    if (!t) {
+      try {
+        t = { learner: await this.engine.learner(name), builder: new SampleBlockBuilder() };
+      } catch (err) {
+        const code = err instanceof ConnectError ? err.code : Code.Unknown;
+        if (code !== Code.NotFound && code !== Code.InvalidArgument) throw err;
+        this.unknown.add(name);
+        return undefined;
+      }
+      this.pending.set(name, t);
+    }
+    return t;
+  }
+
+  private reject(index: number, reason: RejectionReason, message: string): void {
+    this.rejected++;
+    if (this.rejections.length < MAX_REJECTIONS_REPORTED) this.rejections.push({ index, reason, message });
+  }
+}
+
+function labelFor(task: Task, o: OutcomeLike): number | { reason: RejectionReason; message: string } {
+  if (task === "regression") {
+    if (o.case !== "value") return { reason: "wrong-label-type", message: "a regression model needs a numeric outcome (outcome.value)" };
+    if (!Number.isFinite(o.value)) return { reason: "non-finite-label", message: `the outcome must be a finite number, got ${o.value}` };
+    return o.value;
+  }
+  if (o.case !== "label") return { reason: "wrong-label-type", message: "a binary classification model needs a true/false outcome (outcome.label)" };
+  return o.value ? 1 : 0;
+}
+
+function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof BufferFullError) return new ConnectError(err.message, Code.ResourceExhausted);
+  return new ConnectError(`the learner could not store the samples: ${(err as Error).message}`, Code.Unavailable);
+}
+
+export function makeDefinition(m: NewModel): ModelDefinition {
+  const bad = (msg: string) => new ConnectError(msg, Code.InvalidArgument);
+  if (!MODEL_NAME_PATTERN.test(m.name) || m.name.includes("..") || m.name.endsWith(".")) {
+    throw bad(`name must be 1-64 chars of [a-z0-9._-], starting with a letter or digit, without '..', got ${JSON.stringify(m.name.slice(0, 80))}`);
+  }
+  const optimizer = m.optimizer ?? "adagrad";
+  const hp: Hyperparameters = {
+    optimizer,
+    learningRate: m.learningRate ?? (optimizer === "adam" ? 0.01 : 0.1),
+    l2: m.l2 ?? 1e-4,
+    buckets: m.buckets ?? 1 << 18,
+    epochs: m.epochs ?? 1,
+  };
+  if (!(hp.learningRate > 0 && Number.isFinite(hp.learningRate))) throw bad(`learning_rate must be a positive finite number, got ${hp.learningRate}`);
+  if (!(hp.l2 >= 0 && Number.isFinite(hp.l2))) throw bad(`l2 must be a finite number >= 0, got ${hp.l2}`);
+  if (!Number.isInteger(hp.buckets) || hp.buckets < 1 || hp.buckets > MAX_BUCKETS) throw bad(`hash_buckets must be 1-${MAX_BUCKETS}, got ${hp.buckets}`);
+  if (!Number.isInteger(hp.epochs) || hp.epochs < 1 || hp.epochs > 100) throw bad(`epochs must be 1-100, got ${hp.epochs}`);
+  const errorThreshold = m.errorThreshold ?? 0.1;
+  if (!(errorThreshold >= 0 && Number.isFinite(errorThreshold))) throw bad(`error_threshold must be a finite number >= 0, got ${errorThreshold}`);
+  const updateThreshold = m.updateThreshold ?? 100;
+  if (!Number.isInteger(updateThreshold) || updateThreshold < 1 || updateThreshold > 10_000_000) {
+    throw bad(`update_threshold must be 1-10000000, got ${updateThreshold}`);
+  }
+  return {
+    name: m.name,
+    task: m.task,
+    hp,
+    errorThreshold,
+    updateThreshold,
+    featureSet: m.featureSet ?? "",
+    description: m.description ?? "",
+    createTime: Date.now(),
+  };
+}

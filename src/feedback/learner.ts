@@ -1,0 +1,361 @@
+// The online learner of one model: buffers samples durably, trains from the serving
+// version when the buffer reaches the update threshold, registers the new version,
+// switches serving to it, and only then drops the samples it used.
+//
+// One training at a time per model: in process by the `training` flag, across replicas
+// sharing Redis by the training lock. A failed training or registration keeps the buffer
+// and is retried after a delay.
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import type { Logger } from "pino";
+import { encodeArtifact, decodeArtifact } from "./artifact.js";
+import type { SampleBuffer, TakenSamples } from "./buffer.js";
+import type { ModelDefinition } from "./definitions.js";
+import { LinearModel, loss, type Task } from "./linear.js";
+import type { RedisTrainingLock } from "./redis-buffer.js";
+import type { SampleBlock } from "./samples.js";
+import { compareVersions, type VersionStore } from "./versions.js";
+
+export interface ServingVersion {
+  readonly version: string;
+  readonly model: LinearModel;
+}
+
+export interface TrainingRun {
+  startTime: number;
+  finishTime: number;
+  succeeded: boolean;
+  error: string;
+  producedVersion: string;
+  samplesUsed: number;
+  lossBefore: number;
+  lossAfter: number;
+}
+
+export interface LearnerOptions {
+  maxBufferedSamples: number;
+  maxTrainingSamples: number;
+  retryDelayMs: number;
+  lockTtlMs: number;
+}
+
+export interface LearnerDeps {
+  versions: VersionStore;
+  /** Shared lock when replicas share the buffer; none for the embedded backend. */
+  lock?: RedisTrainingLock;
+  log: Logger;
+  options: LearnerOptions;
+  /** Called after serving switched to a version this process trained. */
+  onSwitch?: (model: string, version: string) => void;
+  /** Called after each training attempt. */
+  onTraining?: (model: string, run: TrainingRun) => void;
+}
+
+/** Thrown by ingest when the buffer is full; the service answers RESOURCE_EXHAUSTED. */
+export class BufferFullError extends Error {}
+
+// Samples trained between two yields to the event loop, so serving stays responsive.
+const TRAIN_SLICE = 8192;
+
+export class ModelLearner {
+  private servingVersion!: ServingVersion;
+  private training = false;
+  private again = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private samplesTrained = 0;
+  private trainingsDone = 0;
+  private last: TrainingRun | undefined;
+  private bufferedHint = 0;
+
+  private constructor(
+    readonly def: ModelDefinition,
+    private readonly buffer: SampleBuffer,
+    private readonly deps: LearnerDeps,
+  ) {}
+
+  /**
+   * Opens the learner: loads the committed state and the serving version, registering
+   * version 1 (zero weights) when the model has none yet. Resumes training when the
+   * replayed buffer already holds enough samples.
+   */
+  static async open(def: ModelDefinition, buffer: SampleBuffer, deps: LearnerDeps): Promise<ModelLearner> {
+    const l = new ModelLearner(def, buffer, deps);
+    await l.init();
+    l.bufferedHint = await buffer.buffered();
+    l.maybeTrain();
+    return l;
+  }
+
+  private async init(): Promise<void> {
+    let state = await this.buffer.state();
+    if (state.version === "") {
+      const token = await this.acquireWaiting();
+      try {
+        state = await this.buffer.state();
+        if (state.version === "") {
+          const model = new LinearModel(this.def.task, this.def.hp);
+          const artifact = encodeArtifact(model);
+          const version = await this.deps.versions.register({
+            model: this.def.name,
+            version: await this.buffer.reserveVersion(token),
+            artifact,
+            parentVersion: "",
+            samplesUsed: 0,
+            details: { initialization: "zero weights" },
+            description: this.def.description || `online ${this.def.task} model, initial version`,
+          });
+          if (!(await this.buffer.setState({ version, samplesTrained: 0 }, artifact, token))) throw new Error("lost the training lock while registering version 1");
+          this.servingVersion = { version, model };
+          return;
+        }
+      } finally {
+        if (token && this.deps.lock) await this.deps.lock.release(this.def.name, token);
+      }
+    }
+    this.samplesTrained = state.samplesTrained;
+    this.servingVersion = await this.loadVersion(state.version);
+  }
+
+  private async acquireWaiting(): Promise<string> {
+    if (!this.deps.lock) return "";
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.deps.lock.acquire(this.def.name);
+      if (token) return token;
+      if (attempt > 200) throw new Error(`the training lock of '${this.def.name}' stays taken`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private async loadVersion(version: string): Promise<ServingVersion> {
+    const artifact = (await this.buffer.sharedArtifact(version)) ?? (await this.deps.versions.load(this.def.name, { version })).artifact;
+    const { model } = decodeArtifact(artifact);
+    if (model.task !== this.def.task || model.hp.buckets !== this.def.hp.buckets) {
+      throw new Error(`version ${version} of '${this.def.name}' does not fit the model definition (task or buckets differ)`);
+    }
+    return { version, model };
+  }
+
+  /** The version predictions use now; replaced as a whole, never modified in place. */
+  get serving(): ServingVersion {
+    return this.servingVersion;
+  }
+
+  /** Appends an encoded record of `count` samples durably, then maybe starts a training. */
+  async ingest(record: Buffer, count: number): Promise<void> {
+    if (this.closed) throw new Error("the learner is closed");
+    if (this.bufferedHint + count > this.deps.options.maxBufferedSamples) {
+      this.bufferedHint = await this.buffer.buffered();
+      if (this.bufferedHint + count > this.deps.options.maxBufferedSamples) {
+        throw new BufferFullError(
+          `the learner of '${this.def.name}' has ${this.bufferedHint} samples buffered (limit ${this.deps.options.maxBufferedSamples}); retry after it trains`,
+        );
+      }
+    }
+    await this.buffer.append(record, count);
+    this.bufferedHint += count;
+    if (this.bufferedHint >= this.def.updateThreshold) this.maybeTrain();
+  }
+
+  /** Switches serving to a newer version trained by another replica. */
+  async follow(version: string): Promise<void> {
+    if (compareVersions(version, this.servingVersion.version) <= 0) return;
+    const next = await this.loadVersion(version);
+    if (compareVersions(next.version, this.servingVersion.version) > 0) this.servingVersion = next;
+    this.bufferedHint = await this.buffer.buffered();
+  }
+
+  async status(): Promise<{
+    buffered: number;
+    currentVersion: string;
+    samplesSeen: number;
+    trainings: number;
+    training: boolean;
+    lastTraining?: TrainingRun;
+  }> {
+    const buffered = await this.buffer.buffered();
+    const state = await this.buffer.state();
+    this.bufferedHint = buffered;
+    return {
+      buffered,
+      currentVersion: this.servingVersion.version,
+      samplesSeen: Math.max(state.samplesTrained, this.samplesTrained) + buffered,
+      trainings: this.trainingsDone,
+      training: this.training,
+      lastTraining: this.last,
+    };
+  }
+
+  private maybeTrain(): void {
+    if (this.closed) return;
+    if (this.training) {
+      this.again = true;
+      return;
+    }
+    this.training = true;
+    this.trainLoop().catch((err: unknown) => {
+      this.training = false;
+      this.deps.log.error({ err, model: this.def.name }, "learner loop failed");
+      this.scheduleRetry();
+    });
+  }
+
+  private async trainLoop(): Promise<void> {
+    for (;;) {
+      this.again = false;
+      const buffered = await this.buffer.buffered();
+      this.bufferedHint = buffered;
+      if (this.closed || buffered < this.def.updateThreshold) {
+        if (this.again && !this.closed) continue;
+        this.training = false; // set synchronously with the check above: no trigger is lost
+        return;
+      }
+      const outcome = await this.trainOnce();
+      if (outcome !== "trained") {
+        this.training = false;
+        if (outcome !== "empty") this.scheduleRetry();
+        return;
+      }
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.maybeTrain();
+    }, this.deps.options.retryDelayMs);
+    this.retryTimer.unref();
+  }
+
+  private async trainOnce(): Promise<"trained" | "busy" | "failed" | "empty"> {
+    const { lock, log, options } = this.deps;
+    const name = this.def.name;
+    const token = lock ? await lock.acquire(name) : "";
+    if (token === undefined) return "busy";
+    let lost = false;
+    const renewal = lock
+      ? setInterval(() => {
+          lock.renew(name, token).then(
+            (ok) => (lost ||= !ok),
+            () => {},
+          );
+        }, Math.max(50, Math.floor(options.lockTtlMs / 3)))
+      : undefined;
+    renewal?.unref();
+    const startTime = Date.now();
+    let taken: TakenSamples | undefined;
+    try {
+      if (lock) await this.syncWithShared();
+      taken = await this.buffer.take(options.maxTrainingSamples);
+      if (!taken || taken.count < this.def.updateThreshold) return "empty";
+      const parent = this.servingVersion;
+      const next = parent.model.clone();
+      const before = evaluate(parent.model, taken.blocks);
+      for (let epoch = 0; epoch < this.def.hp.epochs; epoch++) await train(next, taken.blocks);
+      const after = evaluate(next, taken.blocks);
+      const details = metricDetails(this.def.task, before, after);
+      const artifact = encodeArtifact(next);
+      const version = await this.deps.versions.register({
+        model: name,
+        version: await this.buffer.reserveVersion(token),
+        artifact,
+        parentVersion: parent.version,
+        samplesUsed: taken.count,
+        details,
+        description: `trained online from version ${parent.version} on ${taken.count} samples`,
+      });
+      if (lost) throw new Error("lost the training lock before committing; the samples stay buffered");
+      const committed = await this.buffer.commit(taken, { version, samplesTrained: this.samplesTrained + taken.count }, artifact, token);
+      if (!committed) throw new Error("lost the training lock before committing; the samples stay buffered");
+      this.samplesTrained += taken.count;
+      this.servingVersion = { version, model: next };
+      this.trainingsDone++;
+      this.bufferedHint = Math.max(0, this.bufferedHint - taken.count);
+      this.finish({ startTime, finishTime: Date.now(), succeeded: true, error: "", producedVersion: version, samplesUsed: taken.count, lossBefore: before.loss, lossAfter: after.loss });
+      log.info({ model: name, version, parent: parent.version, samples: taken.count, lossBefore: before.loss, lossAfter: after.loss }, "trained and registered a new version");
+      this.deps.onSwitch?.(name, version);
+      return "trained";
+    } catch (err) {
+      const message = (err as Error).message;
+      this.finish({ startTime, finishTime: Date.now(), succeeded: false, error: message, producedVersion: "", samplesUsed: taken?.count ?? 0, lossBefore: 0, lossAfter: 0 });
+      log.warn({ err, model: name }, "training failed; samples stay buffered");
+      return "failed";
+    } finally {
+      if (renewal) clearInterval(renewal);
+      if (lock && token) await lock.release(name, token).catch(() => {});
+    }
+  }
+
+  private finish(run: TrainingRun): void {
+    this.last = run;
+    this.deps.onTraining?.(this.def.name, run);
+  }
+
+  // Another replica may have trained since we last looked: train from the newest version.
+  private async syncWithShared(): Promise<void> {
+    const state = await this.buffer.state();
+    this.samplesTrained = state.samplesTrained;
+    if (state.version !== "" && state.version !== this.servingVersion.version) {
+      this.servingVersion = await this.loadVersion(state.version);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    while (this.training) await new Promise((r) => setTimeout(r, 10));
+    await this.buffer.close();
+  }
+}
+
+interface BatchFigures {
+  /** Mean squared error or mean log loss. */
+  loss: number;
+  /** Regression: mean absolute error. Classification: accuracy. */
+  second: number;
+}
+
+/** Mean loss of `model` on every sample of the blocks. */
+export function evaluate(model: LinearModel, blocks: readonly SampleBlock[]): BatchFigures {
+  let total = 0;
+  let second = 0;
+  let n = 0;
+  for (const b of blocks) {
+    for (let i = 0; i < b.count; i++) {
+      const from = b.offsets[i]!;
+      const p = model.predict(b.idx, b.val, b.offsets[i + 1]! - from, from);
+      const y = b.labels[i]!;
+      total += loss(model.task, p, y);
+      second += model.task === "regression" ? Math.abs(p - y) : (p >= 0.5 ? 1 : 0) === y ? 1 : 0;
+      n++;
+    }
+  }
+  return n === 0 ? { loss: 0, second: 0 } : { loss: total / n, second: second / n };
+}
+
+/** One pass of SGD over the blocks, in order, yielding to the event loop now and then. */
+export async function train(model: LinearModel, blocks: readonly SampleBlock[]): Promise<void> {
+  let sinceYield = 0;
+  for (const b of blocks) {
+    for (let i = 0; i < b.count; i++) {
+      const from = b.offsets[i]!;
+      model.update(b.idx, b.val, b.offsets[i + 1]! - from, b.labels[i]!, from);
+      if (++sinceYield === TRAIN_SLICE) {
+        sinceYield = 0;
+        await yieldToEventLoop();
+      }
+    }
+  }
+}
+
+function metricDetails(task: Task, before: BatchFigures, after: BatchFigures): Record<string, string> {
+  const second = task === "regression" ? "mae" : "accuracy";
+  const lossName = task === "regression" ? "mse" : "log_loss";
+  return {
+    "batch.loss": lossName,
+    "batch.loss_before": String(before.loss),
+    "batch.loss_after": String(after.loss),
+    [`batch.${second}_before`]: String(before.second),
+    [`batch.${second}_after`]: String(after.second),
+  };
+}

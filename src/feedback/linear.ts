@@ -1,0 +1,138 @@
+// Online linear models over hashed sparse vectors: linear regression (squared loss) and
+// logistic regression (log loss), trained by per-coordinate adaptive SGD (AdaGrad or Adam)
+// with L2 regularisation applied lazily to the coordinates a sample touches.
+
+export type Task = "regression" | "classification";
+export type OptimizerKind = "adagrad" | "adam";
+
+export interface Hyperparameters {
+  /** Base step size. */
+  learningRate: number;
+  /** L2 penalty on the weights (not the bias). */
+  l2: number;
+  /** Hashed dimensions; the bias lives at index `buckets`. */
+  buckets: number;
+  optimizer: OptimizerKind;
+  /** Passes over each training batch. */
+  epochs: number;
+}
+
+const ADAGRAD_EPS = 1e-8;
+const ADAM_BETA1 = 0.9;
+const ADAM_BETA2 = 0.999;
+const ADAM_EPS = 1e-8;
+// Keeps log loss finite for confident wrong predictions.
+const PROB_EPS = 1e-15;
+
+/** Weights and optimizer state of one model version. Dense in memory, sparse on disk. */
+export class LinearModel {
+  readonly weights: Float64Array;
+  /** AdaGrad: sum of squared gradients. Adam: first moment. */
+  readonly state1: Float64Array;
+  /** Adam only: second moment (empty for AdaGrad). */
+  readonly state2: Float64Array;
+  /** Adam step counter (bias correction). */
+  step = 0;
+
+  constructor(
+    readonly task: Task,
+    readonly hp: Hyperparameters,
+    init?: { weights: Float64Array; state1: Float64Array; state2: Float64Array; step: number },
+  ) {
+    const dim = hp.buckets + 1;
+    this.weights = init?.weights ?? new Float64Array(dim);
+    this.state1 = init?.state1 ?? new Float64Array(dim);
+    this.state2 = init?.state2 ?? new Float64Array(hp.optimizer === "adam" ? dim : 0);
+    this.step = init?.step ?? 0;
+    if (this.weights.length !== dim || this.state1.length !== dim || this.state2.length !== (hp.optimizer === "adam" ? dim : 0)) {
+      throw new Error(`model state does not match ${hp.buckets} buckets`);
+    }
+  }
+
+  /** An independent copy, so training never touches the version being served. */
+  clone(): LinearModel {
+    return new LinearModel(this.task, this.hp, {
+      weights: this.weights.slice(),
+      state1: this.state1.slice(),
+      state2: this.state2.slice(),
+      step: this.step,
+    });
+  }
+
+  /** The raw score w·x (the bias is the vector's last entry). */
+  margin(idx: Int32Array, val: Float64Array, nnz: number, offset = 0): number {
+    const w = this.weights;
+    let s = 0;
+    for (let k = offset; k < offset + nnz; k++) s += w[idx[k]!]! * val[k]!;
+    return s;
+  }
+
+  /** The prediction: a number for regression, P(label = 1) for classification. */
+  predict(idx: Int32Array, val: Float64Array, nnz: number, offset = 0): number {
+    const m = this.margin(idx, val, nnz, offset);
+    return this.task === "regression" ? m : sigmoid(m);
+  }
+
+  /**
+   * One SGD step on one sample. Both losses have the gradient (prediction - label) * x
+   * with respect to the weights. Returns the loss before the step.
+   */
+  update(idx: Int32Array, val: Float64Array, nnz: number, label: number, offset = 0): number {
+    const p = this.predict(idx, val, nnz, offset);
+    const g = p - label;
+    const w = this.weights;
+    const s1 = this.state1;
+    const lr = this.hp.learningRate;
+    const l2 = this.hp.l2;
+    const bias = this.hp.buckets;
+    if (this.hp.optimizer === "adagrad") {
+      for (let k = offset; k < offset + nnz; k++) {
+        const j = idx[k]!;
+        const grad = g * val[k]! + (j === bias ? 0 : l2 * w[j]!);
+        const acc = s1[j]! + grad * grad;
+        s1[j] = acc;
+        w[j] = w[j]! - (lr * grad) / (Math.sqrt(acc) + ADAGRAD_EPS);
+      }
+    } else {
+      const s2 = this.state2;
+      this.step++;
+      const c1 = 1 - Math.pow(ADAM_BETA1, this.step);
+      const c2 = 1 - Math.pow(ADAM_BETA2, this.step);
+      for (let k = offset; k < offset + nnz; k++) {
+        const j = idx[k]!;
+        const grad = g * val[k]! + (j === bias ? 0 : l2 * w[j]!);
+        const m = ADAM_BETA1 * s1[j]! + (1 - ADAM_BETA1) * grad;
+        const v = ADAM_BETA2 * s2[j]! + (1 - ADAM_BETA2) * grad * grad;
+        s1[j] = m;
+        s2[j] = v;
+        w[j] = w[j]! - (lr * (m / c1)) / (Math.sqrt(v / c2) + ADAM_EPS);
+      }
+    }
+    return loss(this.task, p, label);
+  }
+}
+
+export function sigmoid(m: number): number {
+  if (m >= 0) return 1 / (1 + Math.exp(-m));
+  const e = Math.exp(m);
+  return e / (1 + e);
+}
+
+/** Squared error (regression) or log loss (classification) of one prediction. */
+export function loss(task: Task, prediction: number, label: number): number {
+  if (task === "regression") {
+    const d = prediction - label;
+    return d * d;
+  }
+  const p = Math.min(1 - PROB_EPS, Math.max(PROB_EPS, prediction));
+  return label === 1 ? -Math.log(p) : -Math.log(1 - p);
+}
+
+/**
+ * The error SubmitFeedback compares with the model's threshold: the absolute difference
+ * for regression, 0/1 mismatch of the predicted label (p >= 0.5) for classification.
+ */
+export function feedbackError(task: Task, prediction: number, actual: number): number {
+  if (task === "regression") return Math.abs(prediction - actual);
+  return (prediction >= 0.5 ? 1 : 0) === actual ? 0 : 1;
+}

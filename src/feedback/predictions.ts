@@ -1,0 +1,162 @@
+// Recorded predictions awaiting feedback: bounded, expiring, and claimable exactly once
+// (so a second feedback for the same prediction is never counted twice, even when
+// replicas sharing Redis receive both at the same moment).
+import type { Redis } from "ioredis";
+import type { Task } from "./linear.js";
+
+export interface PredictionRecord {
+  readonly model: string;
+  readonly version: string;
+  readonly task: Task;
+  /** The output given: a number, or P(true) for classification. */
+  readonly prediction: number;
+  /** The hashed input vector (bias entry last), so feedback can become a training sample. */
+  readonly idx: Int32Array;
+  readonly val: Float64Array;
+}
+
+export type ClaimResult =
+  | { status: "claimed"; record: PredictionRecord }
+  | { status: "missing" }
+  | { status: "already-claimed" };
+
+export interface PredictionStore {
+  /** Stores a prediction; false (and nothing stored) when `id` is taken. */
+  put(id: string, record: PredictionRecord): Promise<boolean>;
+  /** Takes the right to give feedback on `id`, once. */
+  claim(id: string): Promise<ClaimResult>;
+  /** Gives a claim back (the feedback could not be processed; a retry may claim again). */
+  unclaim(id: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Slot {
+  record: PredictionRecord;
+  expiresAt: number;
+  claimed: boolean;
+}
+
+/** In-process store: insertion order is expiry order (one TTL), so eviction pops the front. */
+export class MemoryPredictionStore implements PredictionStore {
+  private readonly slots = new Map<string, Slot>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async put(id: string, record: PredictionRecord): Promise<boolean> {
+    const t = this.now();
+    this.evict(t);
+    const existing = this.slots.get(id);
+    if (existing && existing.expiresAt > t) return false;
+    if (existing) this.slots.delete(id);
+    this.slots.set(id, { record, expiresAt: t + this.ttlMs, claimed: false });
+    return true;
+  }
+
+  async claim(id: string): Promise<ClaimResult> {
+    const slot = this.slots.get(id);
+    if (!slot || slot.expiresAt <= this.now()) return { status: "missing" };
+    if (slot.claimed) return { status: "already-claimed" };
+    slot.claimed = true;
+    return { status: "claimed", record: slot.record };
+  }
+
+  async unclaim(id: string): Promise<void> {
+    const slot = this.slots.get(id);
+    if (slot) slot.claimed = false;
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  private evict(t: number): void {
+    for (const [id, slot] of this.slots) {
+      if (slot.expiresAt > t && this.slots.size < this.maxEntries) break;
+      this.slots.delete(id);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.slots.clear();
+  }
+}
+
+// Atomically: the prediction must exist, and the claim key must not; the claim lives as
+// long as the prediction does.
+const CLAIM_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if not v then return {0} end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 1 then ttl = 1 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl) then return {1, v} end
+return {2}
+`;
+
+/** Redis store: one key per prediction with PX expiry; claims are SET NX keys. */
+export class RedisPredictionStore implements PredictionStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly ttlMs: number,
+    private readonly prefix = "openloop:feedback:",
+  ) {}
+
+  async put(id: string, record: PredictionRecord): Promise<boolean> {
+    const r = await this.redis.set(this.key(id), encodePrediction(record), "PX", this.ttlMs, "NX");
+    return r === "OK";
+  }
+
+  async claim(id: string): Promise<ClaimResult> {
+    const r = (await this.redis.callBuffer("EVAL", CLAIM_SCRIPT, 2, this.key(id), this.claimKey(id))) as [number, Buffer?];
+    if (r[0] === 0) return { status: "missing" };
+    if (r[0] === 2) return { status: "already-claimed" };
+    return { status: "claimed", record: decodePrediction(r[1]!) };
+  }
+
+  async unclaim(id: string): Promise<void> {
+    await this.redis.del(this.claimKey(id));
+  }
+
+  private key(id: string): string {
+    return `${this.prefix}prediction:${id}`;
+  }
+
+  private claimKey(id: string): string {
+    return `${this.prefix}feedback:${id}`;
+  }
+
+  async close(): Promise<void> {}
+}
+
+// [u32 header length][JSON {model, version, task, prediction, nnz}][pad to 8][f64 val][i32 idx]
+export function encodePrediction(r: PredictionRecord): Buffer {
+  const head = Buffer.from(JSON.stringify({ model: r.model, version: r.version, task: r.task, prediction: r.prediction, nnz: r.idx.length }));
+  const start = (4 + head.length + 7) & ~7;
+  const ab = new ArrayBuffer(start + r.idx.length * 12);
+  const out = Buffer.from(ab);
+  out.writeUInt32LE(head.length, 0);
+  head.copy(out, 4);
+  new Float64Array(ab, start, r.idx.length).set(r.val);
+  new Int32Array(ab, start + r.idx.length * 8, r.idx.length).set(r.idx);
+  return out;
+}
+
+export function decodePrediction(bytes: Buffer): PredictionRecord {
+  const ab = new ArrayBuffer(bytes.length);
+  new Uint8Array(ab).set(bytes);
+  const buf = Buffer.from(ab);
+  const hlen = buf.readUInt32LE(0);
+  const h = JSON.parse(buf.toString("utf8", 4, 4 + hlen)) as { model: string; version: string; task: Task; prediction: number; nnz: number };
+  const start = (4 + hlen + 7) & ~7;
+  return {
+    model: h.model,
+    version: h.version,
+    task: h.task,
+    prediction: h.prediction,
+    val: new Float64Array(ab, start, h.nnz),
+    idx: new Int32Array(ab, start + h.nnz * 8, h.nnz),
+  };
+}
