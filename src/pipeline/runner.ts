@@ -10,6 +10,9 @@ import { type HookDispatcher, type HookPayload, redactUrl } from "./hooks.js";
 import type { RunRecord, RunStore } from "./runs.js";
 import type { HookEvent, JsonObject, JsonValue, Upstreams } from "./types.js";
 
+/** Response header carrying the run id of ExecutePipeline, so a failed run can be read with GetRun. */
+export const RUN_ID_HEADER = "openloop-run-id";
+
 export interface RunResult {
   runId: string;
   revision: number;
@@ -49,7 +52,14 @@ export class PipelineRunner {
     });
   }
 
-  async execute(name: string, revision: number, inputs: JsonObject, scope: CallScope, observer?: StreamObserver): Promise<RunResult> {
+  async execute(
+    name: string,
+    revision: number,
+    inputs: JsonObject,
+    scope: CallScope,
+    observer?: StreamObserver,
+    onStart?: (runId: string) => void,
+  ): Promise<RunResult> {
     const pipeline = this.catalog.compile(name, revision);
     checkInputs(pipeline, inputs);
     const start = performance.now();
@@ -65,6 +75,7 @@ export class PipelineRunner {
     };
     this.runs.put(run);
     observer?.runStarted(run.runId, run.revision);
+    onStart?.(run.runId);
     try {
       await this.fire(pipeline, "pre_execute", run, scope.signal);
       const output = await executePipeline(pipeline, inputs, { ...scope, upstreams: this.upstreams, log: this.log, observer }, run);

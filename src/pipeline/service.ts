@@ -9,7 +9,7 @@ import {
 import type { PipelineCatalog } from "./catalog.js";
 import { pipelineToPb, runToPb, specFromPb, stageToPb, timingsToPb, valueToPb } from "./convert.js";
 import type { RunStore } from "./runs.js";
-import type { PipelineRunner, StreamObserver } from "./runner.js";
+import { type PipelineRunner, RUN_ID_HEADER, type StreamObserver } from "./runner.js";
 import type { JsonObject } from "./types.js";
 
 const DEFAULT_PAGE = 100;
@@ -87,7 +87,9 @@ export function createPipelineService(catalog: PipelineCatalog, runner: Pipeline
     },
 
     async executePipeline(req, ctx) {
-      const result = await runner.execute(req.name, req.revision, (req.inputs ?? {}) as JsonObject, scope(ctx));
+      const result = await runner.execute(req.name, req.revision, (req.inputs ?? {}) as JsonObject, scope(ctx), undefined, (runId) =>
+        ctx.responseHeader.set(RUN_ID_HEADER, runId),
+      );
       return {
         runId: result.runId,
         revision: result.revision,

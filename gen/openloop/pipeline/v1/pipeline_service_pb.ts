@@ -1838,7 +1838,9 @@ export const PipelineService: GenService<{
     output: typeof DeletePipelineResponseSchema;
   },
   /**
-   * Runs a pipeline and returns its output.
+   * Runs a pipeline and returns its output. The run id is also sent in the
+   * `openloop-run-id` response header, also when the run fails, so a failed
+   * run can be read with GetRun.
    *
    * @generated from rpc openloop.pipeline.v1.PipelineService.ExecutePipeline
    */
