@@ -21,7 +21,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext): Pro
   const log = ctx.log.child({ service: "llm" });
 
   // In-process models load on their first request, so an unused one costs nothing at start.
-  const local = (name: string, modelPath: string) => new LlamaCppProvider({ name, modelPath, log });
+  const local = (name: string, modelPath: string) => new LlamaCppProvider({ name, modelPath, log, metrics: ctx.metrics });
   const providers = new Map<string, Provider>();
   const limits = new Map<string, { maxConcurrency: number; maxQueue: number }>();
   for (const [name, cfg] of Object.entries(providerConfigs)) {
@@ -40,7 +40,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext): Pro
     }
   }
 
-  const registry = new RegistryModelLoader({ transport: ctx.internal, dataDir: config.dataDir, log });
+  const registry = new RegistryModelLoader({ transport: ctx.internal, dataDir: config.dataDir, log, metrics: ctx.metrics });
   const gateway = new Gateway({
     catalog,
     providers,

@@ -12,9 +12,11 @@ import {
   type LlamaModel,
 } from "node-llama-cpp";
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 import { AsyncChannel } from "../local/async-channel.js";
 import { toChatHistory } from "../local/chat-history.js";
 import { LeasePool, PoolClosedError, QueueFullError } from "../local/lease-pool.js";
+import { localMetrics, type LocalMetrics } from "../local/metrics.js";
 import { defaultThreads, llamaRuntime } from "../local/runtime.js";
 import {
   ProviderError,
@@ -40,6 +42,10 @@ export interface LlamaCppProviderOptions {
   /** Requests allowed to wait while every sequence is busy; more fail with rate_limited. Default 64. */
   maxQueued?: number;
   log?: Logger;
+  /** The server's metrics registry: active and queued requests, prompt and generated tokens (openloop_llm_local_*). */
+  metrics?: Registry;
+  /** The `provider` label of those metrics; defaults to `name` (registry models share a name, not a label). */
+  metricsLabel?: string;
 }
 
 interface Slot {
@@ -79,6 +85,8 @@ export class LlamaCppProvider implements Provider {
   readonly threads: number;
   readonly maxQueued: number;
   private readonly log?: Logger;
+  private readonly metrics?: LocalMetrics;
+  private readonly labels: { provider: string };
   private loading: Promise<Loaded> | undefined;
   private closed = false;
   private readonly shutdown = new AbortController();
@@ -92,6 +100,8 @@ export class LlamaCppProvider implements Provider {
     this.threads = positiveInt(options.threads ?? defaultThreads(), "threads");
     this.maxQueued = nonNegativeInt(options.maxQueued ?? 64, "maxQueued");
     this.log = options.log;
+    this.metrics = options.metrics ? localMetrics(options.metrics) : undefined;
+    this.labels = { provider: options.metricsLabel ?? options.name };
   }
 
   /** Loads the model and creates its context. Idempotent; a failed load is retried by the next call. */
@@ -217,15 +227,20 @@ export class LlamaCppProvider implements Provider {
     const task = (async () => {
       const { pool } = await this.loaded();
       let slot: Slot;
+      const acquired = pool.acquire(signal);
+      this.publish(pool);
       try {
-        slot = await pool.acquire(signal);
+        slot = await acquired;
       } catch (err) {
         throw toProviderError(err, signal, this.name);
+      } finally {
+        this.publish(pool);
       }
       try {
         return await fn(slot, signal);
       } finally {
         pool.release(slot);
+        this.publish(pool);
       }
     })();
     this.inFlight.add(task);
@@ -234,6 +249,11 @@ export class LlamaCppProvider implements Provider {
     } finally {
       this.inFlight.delete(task);
     }
+  }
+
+  private publish(pool: LeasePool<Slot>): void {
+    this.metrics?.active.set(this.labels, pool.busy);
+    this.metrics?.queued.set(this.labels, pool.queued);
   }
 
   private async run(slot: Slot, req: ProviderRequest, signal: AbortSignal, onTextChunk?: (text: string) => void): Promise<ProviderResult> {
@@ -255,11 +275,21 @@ export class LlamaCppProvider implements Provider {
     // Generating past the context would make llama.cpp shift the window (drop the prompt's start).
     const budget = Math.min(maxTokens ?? room, room);
 
+    const labels = this.labels;
+    this.metrics?.promptTokens.inc(labels, inputTokens);
+    let counted = 0;
+    const meterBefore = slot.sequence.tokenMeter.usedOutputTokens;
+    const sampled = () => slot.sequence.tokenMeter.usedOutputTokens - meterBefore;
     try {
       await slot.sequence.clearHistory();
-      const meterBefore = slot.sequence.tokenMeter.usedOutputTokens;
       const response = await slot.chat.generateResponse(history, {
         onTextChunk,
+        onToken: this.metrics
+          ? (tokens) => {
+              counted += tokens.length;
+              this.metrics?.generatedTokens.inc(labels, tokens.length);
+            }
+          : undefined,
         signal,
         stopOnAbortSignal: true,
         maxTokens: budget,
@@ -272,10 +302,14 @@ export class LlamaCppProvider implements Provider {
       return {
         text: response.response,
         finishReason: finishReasonOf(response),
-        usage: { inputTokens, outputTokens: slot.sequence.tokenMeter.usedOutputTokens - meterBefore },
+        usage: { inputTokens, outputTokens: sampled() },
       };
     } catch (err) {
       throw toProviderError(err, signal, this.name);
+    } finally {
+      // Tokens sampled but never shown as text (end of generation, a withheld stop sequence).
+      const rest = sampled() - counted;
+      if (this.metrics && rest > 0) this.metrics.generatedTokens.inc(labels, rest);
     }
   }
 }
