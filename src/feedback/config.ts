@@ -55,7 +55,7 @@ export const feedbackConfigSchema = z
     retryDelayMs: z.number().int().min(0).default(1000),
   })
   .strict()
-  .default({} as never);
+  .prefault({});
 
 export type FeedbackConfig = z.infer<typeof feedbackConfigSchema>;
 export type OnlineModelConfig = z.infer<typeof onlineModelConfigSchema>;
