@@ -7,7 +7,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
 import { ConfigError, type Config } from "../config.js";
-import { createServices, type Services } from "../server.js";
+import { createServices, type ServiceExtensions, type Services } from "../server.js";
 import { createAuthGate, isLoopback } from "./auth.js";
 import { HealthState, healthRoutes } from "./health.js";
 import { metricsHandler, notFound, staticHandler, unimplemented, withCors, withDefaultDeadline } from "./http.js";
@@ -20,6 +20,8 @@ export interface StartOptions {
   log?: Logger;
   /** Where to resolve relative paths (server.consoleDir); defaults to the working directory. */
   cwd?: string;
+  /** Custom pipeline steps and other additions of a program embedding openloop. */
+  extensions?: ServiceExtensions;
 }
 
 export interface RunningServer {
@@ -54,7 +56,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   const metrics = new MetricsRegistry();
   collectDefaultMetrics({ register: metrics });
-  const services = await createServices(config, log, metrics);
+  const services = await createServices(config, log, metrics, opts.extensions);
   try {
     const health = new HealthState(services.modules.flatMap((m) => m.serviceNames));
     const observer = createRpcObserver(metrics, log);
