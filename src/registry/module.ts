@@ -23,7 +23,9 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext)
   return {
     serviceNames: [RegistryService.typeName],
     routes(router) {
-      router.service(RegistryService, impl);
+      // Model weights barely compress, and gzip at a few tens of MB/s would cap downloads:
+      // responses go uncompressed (compressed requests are still accepted).
+      router.service(RegistryService, impl, { compressMinBytes: Number.MAX_SAFE_INTEGER });
     },
     close: () => storage.close(),
   };
