@@ -2,9 +2,11 @@
 import { createClient, type Client, ConnectError, Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FeatureValueSchema } from "../../gen/openloop/feature/v1/feature_value_pb.js";
-import { FeedbackService, Task, type Sample } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { FeedbackService, SampleSchema, Task } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+
+type SampleInit = MessageInitShape<typeof SampleSchema>;
 import { decodeArtifact } from "../../src/feedback/artifact.js";
 import { SparseVector, vectorize } from "../../src/feedback/hashing.js";
 import { startTestServer, type TestServer } from "../support/server.js";
@@ -23,7 +25,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-function samples(rows: Row[], task: "regression" | "classification"): Partial<Sample>[] {
+function samples(rows: Row[], task: "regression" | "classification"): SampleInit[] {
   return rows.map((r) => ({
     features: featureMap(r.x),
     outcome: { kind: task === "regression" ? { case: "value" as const, value: r.y } : { case: "label" as const, value: r.y === 1 } },
@@ -48,7 +50,7 @@ async function loadVersion(name: string, version: string) {
   return decodeArtifact(Buffer.concat(chunks)).model;
 }
 
-async function* stream(model: string, all: Partial<Sample>[], perMessage: number) {
+async function* stream(model: string, all: SampleInit[], perMessage: number) {
   for (let i = 0; i < all.length; i += perMessage) yield { model, samples: all.slice(i, i + perMessage) };
 }
 

@@ -1,0 +1,122 @@
+// The Redis backend: shared buffer, predictions and training lock for replicas.
+import { randomUUID } from "node:crypto";
+import { Code, createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, describe, expect, it } from "vitest";
+import { FeedbackService, Task } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { RegistryService, type ModelVersion } from "../../gen/openloop/registry/v1/registry_service_pb.js";
+import { startTestServer, type TestServer } from "../support/server.js";
+import { spawnServer, type SpawnedServer } from "../support/spawn.js";
+import { featureMap, makeRows } from "./synthetic.js";
+
+const REDIS = process.env.OPENLOOP_TEST_REDIS_URL!;
+const started: TestServer[] = [];
+const spawned: SpawnedServer[] = [];
+
+afterAll(async () => {
+  await Promise.all(started.map((s) => s.close()));
+  await Promise.all(spawned.map((s) => s.stop()));
+});
+
+async function replica(): Promise<{ server: TestServer; feedback: Client<typeof FeedbackService> }> {
+  const server = await startTestServer({ redis: { url: REDIS } });
+  started.push(server);
+  return { server, feedback: createClient(FeedbackService, server.grpc) };
+}
+
+function batch(n: number, seed: number) {
+  return makeRows("regression", n, seed).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
+}
+
+async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error("condition not reached in time");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("the Redis backend", () => {
+  it("keeps buffered samples in Redis across a restart", async () => {
+    const name = `redis-restart-${randomUUID().slice(0, 8)}`;
+    const a = await replica();
+    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 1000 });
+    expect((await a.feedback.ingestSampleBatch({ model: name, samples: batch(300, 1) })).accepted).toBe(300n);
+    await a.server.close();
+    const b = await replica();
+    const s = await b.feedback.getLearnerStatus({ model: name });
+    expect(s).toMatchObject({ bufferedSamples: 300n, currentVersion: "1" });
+  });
+
+  it("takes feedback on one replica for a prediction made on another, once", async () => {
+    const name = `redis-shared-${randomUUID().slice(0, 8)}`;
+    const a = await replica();
+    const b = await replica();
+    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION });
+    const p = await a.feedback.predict({ model: name, features: featureMap([1, 2, 3]) });
+    const f = await b.feedback.submitFeedback({ predictionId: p.predictionId, actual: { kind: { case: "value", value: 2 } } });
+    expect(f).toMatchObject({ error: 2, sentToLearner: true, modelVersion: "1" });
+    await expect(a.feedback.submitFeedback({ predictionId: p.predictionId, actual: { kind: { case: "value", value: 2 } } })).rejects.toMatchObject({
+      code: Code.AlreadyExists,
+    });
+  });
+
+  it("switches every replica to the version one of them trained", async () => {
+    const name = `redis-follow-${randomUUID().slice(0, 8)}`;
+    const a = await replica();
+    const b = await replica();
+    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 100 });
+    await b.feedback.getOnlineModel({ name });
+    await a.feedback.ingestSampleBatch({ model: name, samples: batch(100, 2) });
+    await until(async () => ((await b.feedback.predict({ model: name, features: featureMap([1]) })).modelVersion === "2" ? true : undefined));
+  });
+});
+
+describe("replicas sharing one Redis", () => {
+  it("never train the same model at once: versions form one chain and every sample is trained once", async () => {
+    const name = `redis-lock-${randomUUID().slice(0, 8)}`;
+    const env = { OPENLOOP_REDIS_URL: REDIS };
+    const [a, b] = await Promise.all([spawnServer({ env }), spawnServer({ env })]);
+    spawned.push(a, b);
+    const ta = createGrpcTransport({ baseUrl: a.baseUrl });
+    const tb = createGrpcTransport({ baseUrl: b.baseUrl });
+    const fa = createClient(FeedbackService, ta);
+    const fb = createClient(FeedbackService, tb);
+    await fa.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 200 });
+    const samples = batch(100, 3);
+    let accepted = 0;
+    await Promise.all(
+      [fa, fb, fa, fb].map(async (client) => {
+        for (let i = 0; i < 25; i++) {
+          const res = await client.ingestSampleBatch({ model: name, samples });
+          accepted += Number(res.accepted);
+        }
+      }),
+    );
+    expect(accepted).toBe(10_000);
+    const settled = await until(async () => {
+      const [sa, sb] = await Promise.all([fa.getLearnerStatus({ model: name }), fb.getLearnerStatus({ model: name })]);
+      return !sa.training && !sb.training && sa.bufferedSamples < 200n ? sa : undefined;
+    });
+
+    // Each replica registered the versions it trained in its own registry.
+    const versions: ModelVersion[] = [];
+    for (const t of [ta, tb]) {
+      const list = await createClient(RegistryService, t).listModelVersions({ name, pageSize: 1000 }).catch(() => ({ modelVersions: [] }));
+      versions.push(...list.modelVersions);
+    }
+    const numbers = versions.map((v) => Number(v.version)).sort((x, y) => x - y);
+    expect(new Set(numbers).size).toBe(numbers.length);
+    const byVersion = new Map(versions.map((v) => [Number(v.version), v]));
+    for (let i = 1; i < numbers.length; i++) {
+      // Trained from the version just before it: two trainings at once would share a parent.
+      expect(byVersion.get(numbers[i]!)!.lineage!.parentVersion).toBe(String(numbers[i - 1]));
+    }
+    const trained = versions.reduce((n, v) => n + Number(v.lineage!.samplesUsed), 0);
+    expect(trained + Number(settled.bufferedSamples)).toBe(accepted);
+    expect(Number(settled.samplesSeen)).toBe(accepted);
+    expect(numbers.length).toBeGreaterThan(5);
+  });
+});
