@@ -12,16 +12,16 @@ export interface Bar {
 
 /** Horizontal bars, one per figure, labelled with name and value. */
 export function barChart(title: string, bars: readonly Bar[]): SVGSVGElement {
-  const rowH = 22;
-  const labelW = 90;
-  const valueW = 64;
-  const width = 320;
+  const rowH = 24;
+  const labelW = 72;
+  const valueW = 56;
+  const width = 260;
   const barW = width - labelW - valueW;
   const height = Math.max(1, bars.length) * rowH + 4;
   const titleId = uid("chart");
   return svg(
     "svg",
-    { class: "chart bar-chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": titleId, preserveAspectRatio: "xMinYMin meet" },
+    { class: "chart bar-chart", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-labelledby": titleId, preserveAspectRatio: "xMinYMin meet" },
     svg("title", { id: titleId }, title),
     bars.map((b, i) => {
       const y = i * rowH + 2;
@@ -29,10 +29,10 @@ export function barChart(title: string, bars: readonly Bar[]): SVGSVGElement {
       return svg(
         "g",
         null,
-        svg("text", { x: 0, y: y + 15, class: "chart-label" }, b.label),
+        svg("text", { x: 0, y: y + 16, class: "chart-label" }, b.label),
         svg("rect", { x: labelW, y: y + 3, width: barW, height: rowH - 8, rx: 3, class: "chart-track" }),
         svg("rect", { x: labelW, y: y + 3, width: Math.max(frac * barW, frac > 0 ? 2 : 0), height: rowH - 8, rx: 3, class: "chart-bar" }),
-        svg("text", { x: width - 2, y: y + 15, "text-anchor": "end", class: "chart-value" }, formatNumber(b.value)),
+        svg("text", { x: width - 2, y: y + 16, "text-anchor": "end", class: "chart-value" }, formatNumber(b.value)),
       );
     }),
   );
@@ -61,7 +61,7 @@ export function lineChart(title: string, points: readonly Point[]): SVGSVGElemen
     .join(" ");
   return svg(
     "svg",
-    { class: "chart line-chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": titleId },
+    { class: "chart line-chart", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-labelledby": titleId },
     svg("title", { id: titleId }, title),
     svg("line", { x1: pad.left, y1: pad.top + innerH, x2: pad.left + innerW, y2: pad.top + innerH, class: "chart-axis" }),
     svg("line", { x1: pad.left, y1: pad.top, x2: pad.left, y2: pad.top + innerH, class: "chart-axis" }),

@@ -44,6 +44,11 @@ export function pageHeading(title: string, intro?: string): Child[] {
   return [h("h1", { tabindex: -1, id: "page-title" }, title), intro ? h("p", { class: "intro" }, intro) : null];
 }
 
+/** "Registry / my-model": the way back to the list a detail page belongs to. */
+export function breadcrumb(parentHref: string, parentLabel: string, current: string): HTMLElement {
+  return h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: parentHref }, parentLabel), " / ", h("span", { "aria-current": "page" }, current));
+}
+
 export function loading(what: string): HTMLParagraphElement {
   return h("p", { class: "muted", role: "status" }, `Loading ${what}…`);
 }
@@ -71,6 +76,7 @@ export function formatBytes(n: number | bigint): string {
 }
 
 export function formatMs(ms: number): string {
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   return `${(ms / 1000).toFixed(2)} s`;
 }

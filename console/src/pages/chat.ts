@@ -172,8 +172,10 @@ export const chatPage: Page = (main, { api, signal }) => {
     replace(
       stats,
       h("h2", { id: "stats-title" }, "Last answer"),
+      done
+        ? h("p", { class: "model-line" }, h("code", null, done.model), ` from ${done.provider}${done.upstreamModel && done.upstreamModel !== done.model ? ` (${done.upstreamModel})` : ""}`)
+        : null,
       facts([
-        ["Model", done ? `${done.model} (${done.provider}${done.upstreamModel && done.upstreamModel !== done.model ? `: ${done.upstreamModel}` : ""})` : ""],
         ["Finish reason", done ? enumLabel(FinishReasonSchema, done.finishReason) : "did not finish"],
         ["Input tokens", done?.usage ? String(done.usage.inputTokens) : ""],
         ["Output tokens", out !== undefined ? String(out) : ""],
@@ -182,7 +184,7 @@ export const chatPage: Page = (main, { api, signal }) => {
         ["Latency", formatMs(latencyMs)],
         ["Output tokens per second", out && seconds > 0 ? (out / seconds).toFixed(1) : ""],
         ["Cached", done ? (done.cached ? "yes" : "no") : ""],
-      ]),
+      ], "facts numbers"),
       h("p", { class: "hint" }, "Times are measured in this browser, so they include the network."),
     );
   }

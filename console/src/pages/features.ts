@@ -5,7 +5,7 @@ import type { Api } from "../api.js";
 import { facts, field, h, replace, table } from "../dom.js";
 import { featureValueType, formatFeatureValue, parseFeatureValue } from "../feature-value.js";
 import type { Page } from "../page.js";
-import { busy, enumLabel, errorBox, loading, pageHeading, timeEl } from "../ui.js";
+import { breadcrumb, busy, enumLabel, errorBox, loading, pageHeading, timeEl } from "../ui.js";
 
 export const featuresPage: Page = (main, ctx) => {
   const [name] = ctx.params;
@@ -45,7 +45,7 @@ function listView(main: HTMLElement, api: Api, signal: AbortSignal): void {
 
 function setView(main: HTMLElement, api: Api, name: string, signal: AbortSignal): void {
   const body = h("div", null, loading("the feature set"));
-  replace(main, h("p", { class: "crumbs" }, h("a", { href: "#/features" }, "Feature sets"), " / ", name), pageHeading(name), body);
+  replace(main, breadcrumb("#/features", "Feature sets", name), pageHeading(name), body);
   api.feature.getFeatureSet({ name }, { signal }).then(
     (res) => {
       const set = res.featureSet;
@@ -118,10 +118,11 @@ function processForm(api: Api, set: FeatureSet, signal: AbortSignal): HTMLElemen
     void busy(submit, async () => {
       try {
         const res = await api.feature.processFeatures({ featureSet: set.name, features }, { signal });
-        const names = Object.keys(res.features).sort();
+        // Declaration order first, then anything else the server returned.
+        const declared = set.features.map((f) => f.name).filter((n) => n in res.features);
+        const names = [...declared, ...Object.keys(res.features).filter((n) => !declared.includes(n)).sort()];
         replace(
           result,
-          h("h3", null, "Processed features"),
           table("Processed features", ["Feature", "Type", "Value"], names.map((n) => [h("code", null, n), featureValueType(res.features[n]), h("code", null, formatFeatureValue(res.features[n]))])),
         );
       } catch (err) {

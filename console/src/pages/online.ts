@@ -6,7 +6,7 @@ import type { Api } from "../api.js";
 import { barChart, lineChart, type Bar } from "../chart.js";
 import { facts, h, replace, table } from "../dom.js";
 import type { Page } from "../page.js";
-import { busy, enumLabel, errorBox, formatNumber, loading, pageHeading, timeEl } from "../ui.js";
+import { breadcrumb, busy, enumLabel, errorBox, formatNumber, loading, pageHeading, timeEl } from "../ui.js";
 
 export const onlinePage: Page = (main, ctx) => {
   const [name] = ctx.params;
@@ -49,7 +49,7 @@ function modelView(main: HTMLElement, api: Api, name: string, signal: AbortSigna
   const body = h("div", { "aria-live": "polite", "aria-busy": "true" }, loading("the model"));
   replace(
     main,
-    h("p", { class: "crumbs" }, h("a", { href: "#/online" }, "Online models"), " / ", name),
+    breadcrumb("#/online", "Online models", name),
     pageHeading(name),
     h("div", { class: "actions" }, refreshButton),
     body,
@@ -168,12 +168,15 @@ function performanceSection(task: Task, perf: readonly VersionPerformance[]): HT
     perf.length === 0
       ? h("p", { class: "muted" }, "No feedback yet: figures appear once predictions get feedback.")
       : [
-          h(
-            "figure",
-            { class: "card" },
-            lineChart(`${main.label} by version, oldest first`, oldestFirst.map((p) => ({ label: `v${p.version}`, value: main.get(p) }))),
-            h("figcaption", null, `${main.label} of each version over its recent feedback, oldest version first`),
-          ),
+          // A line needs two versions; one version's figures are in its bar chart below.
+          perf.length < 2
+            ? null
+            : h(
+                "figure",
+                { class: "card" },
+                lineChart(`${main.label} by version, oldest first`, oldestFirst.map((p) => ({ label: `v${p.version}`, value: main.get(p) }))),
+                h("figcaption", null, `${main.label} of each version over its recent feedback, oldest version first`),
+              ),
           h(
             "div",
             { class: "perf-grid" },
@@ -222,8 +225,11 @@ function versionsSection(versions: readonly ModelVersion[]): HTMLElement {
   );
 }
 
-function detail(v: ModelVersion, key: string): string {
-  const raw = v.lineage?.details[key];
+/** A lineage detail whose key ends with `suffix` ("batch.loss_before" for "loss_before"). */
+function detail(v: ModelVersion, suffix: string): string {
+  const details = v.lineage?.details ?? {};
+  const key = Object.keys(details).find((k) => k === suffix || k.endsWith(`.${suffix}`));
+  const raw = key === undefined ? undefined : details[key];
   if (raw === undefined) return "";
   const n = Number(raw);
   return Number.isFinite(n) ? formatNumber(n) : raw;

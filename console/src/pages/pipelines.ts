@@ -6,7 +6,7 @@ import { StageSchema, type Pipeline, type Step } from "@gen/openloop/pipeline/v1
 import type { Api } from "../api.js";
 import { facts, field, h, replace, table } from "../dom.js";
 import type { Page } from "../page.js";
-import { announce, enumLabel, errorBox, formatMs, loading, pageHeading, timeEl } from "../ui.js";
+import { announce, breadcrumb, enumLabel, errorBox, formatMs, loading, pageHeading, timeEl } from "../ui.js";
 
 export const pipelinesPage: Page = (main, ctx) => {
   const [name] = ctx.params;
@@ -49,7 +49,7 @@ function listView(main: HTMLElement, api: Api, signal: AbortSignal): void {
 
 function pipelineView(main: HTMLElement, api: Api, name: string, signal: AbortSignal): void {
   const body = h("div", null, loading("the pipeline"));
-  replace(main, h("p", { class: "crumbs" }, h("a", { href: "#/pipelines" }, "Pipelines"), " / ", name), pageHeading(name), body);
+  replace(main, breadcrumb("#/pipelines", "Pipelines", name), pageHeading(name), body);
   api.pipeline.getPipeline({ name }, { signal }).then(
     (res) => {
       const p = res.pipeline;
@@ -114,7 +114,7 @@ function runPanel(api: Api, p: Pipeline, signal: AbortSignal): HTMLElement {
   const asJson = h("input", { type: "checkbox", name: "asJson", id: "inputs-as-json" });
   const run = h("button", { type: "submit", class: "primary" }, "Run");
   const stop = h("button", { type: "button", disabled: true }, "Stop");
-  const events = h("ol", { class: "events", role: "log", "aria-label": "Run events" });
+  const events = h("ol", { class: "events" });
   const text = h("pre", { class: "generated", "aria-live": "polite", "aria-busy": "false", "aria-label": "Generated text" });
   const outcome = h("div");
   const form = h(
@@ -124,11 +124,11 @@ function runPanel(api: Api, p: Pipeline, signal: AbortSignal): HTMLElement {
     vars.length ? controls.map((c, i) => field(vars[i], c)) : h("p", { class: "muted" }, "This pipeline takes no inputs."),
     vars.length ? h("div", { class: "check" }, asJson, h("label", { for: asJson.id }, "Values are JSON (numbers, objects, lists)")) : null,
     h("div", { class: "actions" }, run, stop),
-    outcome,
-    h("h3", null, "Events"),
-    events,
+    h("h3", { id: "events-title" }, "Events"),
+    h("div", { role: "log", "aria-labelledby": "events-title" }, events),
     h("h3", null, "Generated text"),
     text,
+    outcome,
   );
 
   let running: AbortController | undefined;

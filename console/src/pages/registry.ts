@@ -4,7 +4,7 @@ import { ModelRuntimeSchema, type ArtifactInfo, type ModelVersion } from "@gen/o
 import type { Api } from "../api.js";
 import { facts, field, h, replace, table } from "../dom.js";
 import type { Page } from "../page.js";
-import { announce, busy, enumLabel, errorBox, formatBytes, loading, pageHeading, parseKeyValueLines, splitList, timeEl } from "../ui.js";
+import { announce, breadcrumb, busy, enumLabel, errorBox, formatBytes, loading, pageHeading, parseKeyValueLines, splitList, timeEl } from "../ui.js";
 
 export const registryPage: Page = (main, ctx) => {
   const [name] = ctx.params;
@@ -129,7 +129,7 @@ function modelView(main: HTMLElement, api: Api, name: string, signal: AbortSigna
   const more = h("div");
   replace(
     main,
-    h("p", { class: "crumbs" }, h("a", { href: "#/registry" }, "Registry"), " / ", name),
+    breadcrumb("#/registry", "Registry", name),
     pageHeading(name),
     versions,
     more,
@@ -155,9 +155,8 @@ function modelView(main: HTMLElement, api: Api, name: string, signal: AbortSigna
 }
 
 function versionCard(api: Api, mv: ModelVersion, signal: AbortSignal): HTMLElement {
-  const lineage = mv.lineage;
   const meta = Object.entries(mv.metadata).sort(([a], [b]) => a.localeCompare(b));
-  const details = lineage ? Object.entries(lineage.details).sort(([a], [b]) => a.localeCompare(b)) : [];
+  const details = mv.lineage ? Object.entries(mv.lineage.details).sort(([a], [b]) => a.localeCompare(b)) : [];
   return h(
     "article",
     { class: "card version", "aria-labelledby": `v-${cssId(mv.version)}` },
@@ -168,9 +167,7 @@ function versionCard(api: Api, mv: ModelVersion, signal: AbortSignal): HTMLEleme
       ["Registered", timeEl(mv.createTime)],
       ["Tags", mv.tags.map((t) => [h("span", { class: "tag" }, t), " "])],
       ["Description", mv.description],
-      ["Parent version", lineage?.parentVersion ?? ""],
-      ["Producer", lineage?.producer ?? ""],
-      ["Samples used", lineage && lineage.samplesUsed > 0n ? String(lineage.samplesUsed) : ""],
+      ...lineageFacts(mv),
     ]),
     meta.length ? [h("h3", null, "Metadata"), facts(meta.map(([k, v]) => [k, v] as const), "facts compact")] : null,
     details.length ? [h("h3", null, "Lineage details"), facts(details.map(([k, v]) => [k, v] as const), "facts compact")] : null,
@@ -234,6 +231,17 @@ async function sha256Hex(data: Uint8Array<ArrayBuffer>): Promise<string | undefi
   if (!globalThis.crypto?.subtle) return undefined;
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
   return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Only the lineage facts a version has: most versions registered by hand have none. */
+function lineageFacts(mv: ModelVersion): [string, string][] {
+  const l = mv.lineage;
+  if (!l) return [];
+  const rows: [string, string][] = [];
+  if (l.parentVersion) rows.push(["Parent version", l.parentVersion]);
+  if (l.producer) rows.push(["Producer", l.producer]);
+  if (l.samplesUsed > 0n) rows.push(["Samples used", String(l.samplesUsed)]);
+  return rows;
 }
 
 function cssId(s: string): string {

@@ -9,8 +9,8 @@ export const settingsPage: Page = (main, ctx) => {
   const baseUrl = h("input", { type: "url", name: "baseUrl", required: true, value: s.baseUrl, autocomplete: "url", spellcheck: "false" });
   const apiKey = h("input", { type: "password", name: "apiKey", value: s.apiKey, autocomplete: "off", spellcheck: "false" });
   const radio = (value: TransportKind, label: string, hint: string) => {
-    const input = h("input", { type: "radio", name: "transport", value, id: `transport-${value}`, checked: s.transport === value });
-    return h("div", { class: "check" }, input, h("label", { for: input.id }, label, " ", h("small", { class: "hint" }, hint)));
+    const input = h("input", { type: "radio", name: "transport", value, id: `transport-${value}`, checked: s.transport === value, "aria-describedby": `transport-${value}-hint` });
+    return h("div", { class: "check" }, input, h("label", { for: input.id }, label), h("small", { class: "hint", id: `transport-${value}-hint` }, hint));
   };
   const save = h("button", { type: "submit", class: "primary" }, "Save and test");
   const forget = h("button", { type: "button" }, "Forget the key");
