@@ -1,14 +1,15 @@
 // The embedded SmolLM2-135M model served in-process by LLMService, over real gRPC.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { FinishReason, Role } from "../../gen/openloop/llm/v1/llm_service_pb.js";
+import { ChatMessageSchema, FinishReason, Role } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { EMBEDDED_MODEL_ID } from "../../src/llm/config.js";
 import type { ChatMessage } from "../../src/llm/providers/provider.js";
 import { collect, request, startLlmServer, streamRequest, type LlmServer } from "./helpers.js";
 import { CAPITAL, ReferenceTokenizer, STORY, ensureModel } from "./local-support.js";
 
 const roles = { system: Role.SYSTEM, user: Role.USER, assistant: Role.ASSISTANT } as const;
-const proto = (messages: ChatMessage[]) => messages.map((m) => ({ role: roles[m.role], content: m.content }));
+const proto = (messages: ChatMessage[]) => messages.map((m) => create(ChatMessageSchema, { role: roles[m.role], content: m.content }));
 
 let llm: LlmServer;
 let tokenizer: ReferenceTokenizer;

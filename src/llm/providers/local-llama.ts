@@ -225,7 +225,8 @@ export class LlamaCppProvider implements Provider {
   private async withSlot<T>(requestSignal: AbortSignal, fn: (slot: Slot, signal: AbortSignal) => Promise<T>): Promise<T> {
     const signal = AbortSignal.any([requestSignal, this.shutdown.signal]);
     const task = (async () => {
-      const { pool } = await this.loaded();
+      // Once loaded, the place in the queue is taken synchronously: strict arrival order.
+      const { pool } = this.current ?? (await this.loaded());
       let slot: Slot;
       const acquired = pool.acquire(signal);
       this.publish(pool);
