@@ -42,7 +42,7 @@ beforeAll(async () => {
   other = await startStaticServer(DIST);
   otherOrigin = `http://127.0.0.1:${other.port}`;
   server = await startTestServer(
-    { server: { apiKeys: [API_KEY], corsOrigins: [otherOrigin], consoleDir: DIST }, feedback: {} },
+    { server: { apiKeys: [API_KEY], corsOrigins: [otherOrigin], consoleDir: DIST } },
     { apiKey: API_KEY, cwd: ROOT },
   );
   browser = await chromium.launch({
@@ -117,6 +117,23 @@ describe("the console served by openloop", () => {
     expect(await page.evaluate(() => localStorage.getItem("openloop.server") ?? "")).not.toContain(API_KEY);
     await expect(page.locator("#conn-status").textContent()).resolves.toContain("key set");
     await inspect(page, "connection");
+  });
+
+  test("can be used from the keyboard, with the focus always visible", async () => {
+    await page.goto(`${server.baseUrl}/#/chat`);
+    const active = () => page.evaluate(() => ({ id: document.activeElement?.id ?? "", text: document.activeElement?.textContent?.trim() ?? "", outline: getComputedStyle(document.activeElement!).outlineStyle }));
+    await page.keyboard.press("Tab");
+    expect(await active()).toMatchObject({ text: "Skip to content", outline: "solid" });
+    await page.keyboard.press("Enter");
+    expect((await active()).id).toBe("main");
+    // Following a link moves the focus to the new page's heading, so screen readers announce it.
+    await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name: "Registry" }).focus();
+    expect((await active()).outline).toBe("solid");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.activeElement?.id === "page-title");
+    expect((await active()).text).toBe("Model registry");
+    await page.keyboard.press("Tab");
+    expect((await active()).outline).toBe("solid");
   });
 
   test("streams a chat answer from the local model token by token and shows its usage", async () => {
