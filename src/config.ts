@@ -34,7 +34,7 @@ const serverSchema = z
     consoleDir: z.string().min(1).default("console/dist"),
   })
   .strict()
-  .default({} as never);
+  .prefault({});
 
 export const configSchema = z
   .object({

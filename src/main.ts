@@ -1,16 +1,19 @@
 // Entry point: read the config, start the server, shut down gracefully on SIGTERM/SIGINT.
 import { ConfigError, loadConfig, type Config } from "./config.js";
-import { createLogger, startServer } from "./platform/app.js";
+import { assertNotExposed } from "./platform/auth.js";
 
 async function main(): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
+    assertNotExposed(config);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e?.code === "ENOENT") return fail(new ConfigError(`config file not found (OPENLOOP_CONFIG or ./openloop.yaml): ${e.path ?? e.message}`));
     return fail(err);
   }
+  // The server is loaded after the config is known to be good, so bad settings are reported at once.
+  const { createLogger, startServer } = await import("./platform/app.js");
   const log = createLogger(config);
   let server;
   try {

@@ -8,12 +8,24 @@ import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
 import { ConfigError, type Config } from "../config.js";
 import { createServices, type ServiceExtensions, type Services } from "../server.js";
-import { createAuthGate, isLoopback } from "./auth.js";
+import { checkExposure, createAuthGate } from "./auth.js";
+import { reclassifyParseErrors } from "./errors.js";
 import { HealthState, healthRoutes } from "./health.js";
 import { metricsHandler, notFound, staticHandler, unimplemented, withCors, withDefaultDeadline } from "./http.js";
 import { createListener, type RequestHandler } from "./listener.js";
 import { createRpcObserver } from "./observe.js";
 import { DescriptorIndex, mountedServices, reflectionRoutes } from "./reflection.js";
+import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
+import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
+import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
+import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+
+/**
+ * The whole public contract. A service that no module serves yet is still mounted with
+ * no methods, so reflection shows the full contract and every call answers UNIMPLEMENTED.
+ */
+const CONTRACT = [LLMService, PipelineService, RegistryService, FeatureService, FeedbackService];
 
 export interface StartOptions {
   /** Logger to use; by default a pino logger at config.log.level writing JSON to stdout. */
@@ -63,22 +75,30 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const shutdown = new AbortController();
 
     let index: DescriptorIndex | undefined;
+    const placeholders = new Set<string>();
     const routes = (router: ConnectRouter) => {
       services.routes(router);
+      const served = new Set(mountedServices(router).map((d) => d.typeName));
+      for (const desc of CONTRACT) {
+        if (served.has(desc.typeName)) continue;
+        router.service(desc, {});
+        placeholders.add(desc.typeName);
+      }
       healthRoutes(health)(router);
       reflectionRoutes(() => index!)(router);
     };
-    const gate = createAuthGate(sc.apiKeys);
-    const requestGate =
-      gate &&
-      ((ctx: HandlerContext) => {
-        try {
-          gate(ctx);
-        } catch (err) {
-          observer.record(ctx.service.typeName, ctx.method.name, Code.Unauthenticated, 0, err);
-          throw err;
-        }
-      });
+    const authGate = createAuthGate(sc.apiKeys);
+    // Runs for every call before its request is read.
+    const requestGate = (ctx: HandlerContext) => {
+      reclassifyParseErrors(ctx);
+      if (!authGate) return;
+      try {
+        authGate(ctx);
+      } catch (err) {
+        observer.record(ctx.service.typeName, ctx.method.name, Code.Unauthenticated, 0, err);
+        throw err;
+      }
+    };
 
     let mounted: ReadonlySet<string> = new Set();
     const consoleDir = path.resolve(opts.cwd ?? process.cwd(), sc.consoleDir);
@@ -112,7 +132,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         unimplemented(req, res, mounted);
       },
     });
-    for (const name of mounted) if (health.get(name) === undefined) health.set(name, "SERVING");
+    // Services without an implementation are not reported at all (health answers NOT_FOUND for them).
+    for (const name of mounted) if (!placeholders.has(name) && health.get(name) === undefined) health.set(name, "SERVING");
 
     const serveMetrics = metricsHandler(metrics, log);
     const handler: RequestHandler = withCors(
@@ -149,17 +170,4 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await services.close();
     throw err;
   }
-}
-
-/** Refuses to run without API keys on an address other machines can reach, unless allowed. */
-function checkExposure(config: Config, log: Logger): void {
-  const { host, apiKeys, allowOpen } = config.server;
-  if (apiKeys.length > 0) return;
-  if (!isLoopback(host) && !allowOpen) {
-    throw new ConfigError(
-      `server.apiKeys is empty and server.host '${host}' is reachable from other machines: ` +
-        `set server.apiKeys (or OPENLOOP_API_KEYS), bind to 127.0.0.1, or set server.allowOpen: true (OPENLOOP_ALLOW_OPEN=true) to run open on purpose`,
-    );
-  }
-  log.warn({ host }, isLoopback(host) ? "no API keys configured: the server is open to every local process" : "no API keys configured and server.allowOpen is set: the server is open to the network");
 }

@@ -2,6 +2,8 @@
 // Runs as the router's request gate, before any request message is read or parsed.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { ConnectError, Code, type HandlerContext } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { ConfigError, type Config } from "../config.js";
 
 /** Services every caller may reach without a key (probes and tooling). */
 export const OPEN_SERVICES: ReadonlySet<string> = new Set([
@@ -36,4 +38,28 @@ function digest(key: string): Buffer {
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "").toLowerCase();
   return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h) || h === "::ffff:127.0.0.1";
+}
+
+/** Throws a ConfigError when there are no API keys on an address other machines can reach, unless allowed. */
+export function assertNotExposed(config: Config): void {
+  const { host, apiKeys, allowOpen } = config.server;
+  if (apiKeys.length === 0 && !isLoopback(host) && !allowOpen) {
+    throw new ConfigError(
+      `server.apiKeys is empty and server.host '${host}' is reachable from other machines: ` +
+        `set server.apiKeys (or OPENLOOP_API_KEYS), bind to 127.0.0.1, or set server.allowOpen: true (OPENLOOP_ALLOW_OPEN=true) to run open on purpose`,
+    );
+  }
+}
+
+/** assertNotExposed, plus a warning in the log whenever the server runs open. */
+export function checkExposure(config: Config, log: Logger): void {
+  assertNotExposed(config);
+  const { host, apiKeys } = config.server;
+  if (apiKeys.length > 0) return;
+  log.warn(
+    { host },
+    isLoopback(host)
+      ? "no API keys configured: the server is open to every local process"
+      : "no API keys configured and server.allowOpen is set: the server is open to the network",
+  );
 }

@@ -79,6 +79,8 @@ export function healthRoutes(state: HealthState): (router: ConnectRouter) => voi
     },
     async *watch(req, ctx) {
       for await (const status of state.watch(req.service, ctx.signal)) yield { status: toProto(status) };
+      // Ended by the deadline or the client rather than by shutdown: say so.
+      if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason);
     },
   };
   return (router) => router.service(Health, impl);

@@ -6,6 +6,7 @@ import path from "node:path";
 import { cors as connectCors, Code } from "@connectrpc/connect";
 import type { Registry } from "prom-client";
 import type { Logger } from "pino";
+import { encodeGrpcMessage } from "./errors.js";
 
 /** What this file needs of a request; node's HTTP/1.1 and HTTP/2 compat requests both fit. */
 export interface Req {
@@ -20,6 +21,8 @@ export interface Res {
   setHeader(name: string, value: string): unknown;
   end(data?: string | Uint8Array): this;
   destroy(): unknown;
+  /** Present on HTTP/2 responses only. */
+  readonly stream?: { respond(headers: Record<string, string | number>, options: { endStream: boolean }): void };
 }
 type Handler = (req: Req, res: Res) => void;
 
@@ -204,13 +207,18 @@ export function unimplemented(req: Req, res: Res, mountedServices: ReadonlySet<s
     : `unknown service '${service}'; grpc.reflection.v1.ServerReflection lists the services`;
   const type = String(req.headers["content-type"] ?? "");
   if (type.startsWith("application/grpc")) {
-    // Trailers-only response (gRPC and gRPC-Web both read the status from the headers).
-    res.writeHead(200, {
+    // A trailers-only response: the status travels in the only HEADERS frame (gRPC)
+    // or in the response headers (gRPC-Web).
+    const headers = {
       "content-type": type.startsWith("application/grpc-web") ? "application/grpc-web+proto" : "application/grpc",
       "grpc-status": String(Code.Unimplemented),
-      "grpc-message": encodeURIComponent(message),
-    });
-    res.end();
+      "grpc-message": encodeGrpcMessage(message),
+    };
+    if (res.stream) res.stream.respond({ ":status": 200, ...headers }, { endStream: true });
+    else {
+      res.writeHead(200, headers);
+      res.end();
+    }
     return;
   }
   res.writeHead(404, { "content-type": "application/json" });

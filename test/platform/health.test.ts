@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { spawnServer } from "../support/spawn.js";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 
 describe("grpc.health.v1.Health", () => {
   let s: TestServer;
@@ -22,10 +20,22 @@ describe("grpc.health.v1.Health", () => {
     expect(res.status).toBe(Status.SERVING);
   });
 
-  it("works from a spawned process", async () => {
-    const p = await spawnServer();
-    const res = await createClient(Health, createGrpcTransport({ baseUrl: p.baseUrl })).check({ service: "" });
+  it("reports each service a module serves by its full name", async () => {
+    const res = await createClient(Health, s.grpc).check({ service: "openloop.feature.v1.FeatureService" });
     expect(res.status).toBe(Status.SERVING);
-    expect(await p.stop()).toBe(0);
+  });
+
+  it("answers NOT_FOUND for a service it does not know", async () => {
+    const err = await createClient(Health, s.grpc).check({ service: "no.such.Service" }).catch((e: unknown) => ConnectError.from(e));
+    expect((err as ConnectError).code).toBe(Code.NotFound);
+  });
+
+  it("watches an unknown service with SERVICE_UNKNOWN and keeps the stream open until the client leaves", async () => {
+    const abort = new AbortController();
+    const stream = createClient(Health, s.grpc).watch({ service: "no.such.Service" }, { signal: abort.signal })[Symbol.asyncIterator]();
+    expect((await stream.next()).value?.status).toBe(Status.SERVICE_UNKNOWN);
+    const next = stream.next();
+    abort.abort();
+    expect(ConnectError.from(await next.catch((e: unknown) => e)).code).toBe(Code.Canceled);
   });
 });

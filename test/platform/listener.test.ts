@@ -1,0 +1,60 @@
+// The one port: TLS with ALPN, and shutdown that does not wait on idle clients.
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import http2 from "node:http2";
+import path from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { describe, expect, it } from "vitest";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
+import { startTestServer } from "../support/server.js";
+
+const fixtures = path.join(import.meta.dirname, "../support/fixtures");
+const tls = { certFile: path.join(fixtures, "tls-cert.pem"), keyFile: path.join(fixtures, "tls-key.pem") };
+const ca = readFileSync(tls.certFile);
+
+describe("TLS", () => {
+  it("serves gRPC over HTTP/2 and Connect over HTTP/1.1 on the same TLS port", async () => {
+    const s = await startTestServer({ server: { tls } });
+    try {
+      const baseUrl = `https://localhost:${s.port}`;
+      const overH2 = createClient(Health, createGrpcTransport({ baseUrl, nodeOptions: { ca } }));
+      expect((await overH2.check({})).status).toBe(Status.SERVING);
+      const overH1 = createClient(Health, createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions: { ca } }));
+      expect((await overH1.check({})).status).toBe(Status.SERVING);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("refuses to start when the certificate file is missing, naming the setting", async () => {
+    const err = await startTestServer({ server: { tls: { ...tls, certFile: "/nonexistent/cert.pem" } } }).catch((e: unknown) => e);
+    expect((err as Error).message).toContain("server.tls.certFile");
+  });
+});
+
+describe("shutdown with idle clients", () => {
+  it("does not wait for an idle HTTP/2 client connection", async () => {
+    const s = await startTestServer({ server: { shutdownGraceMs: 120_000 } });
+    const session = http2.connect(s.baseUrl);
+    session.on("error", () => {});
+    await new Promise<void>((resolve) => session.once("remoteSettings", () => resolve()));
+    const closedByServer = new Promise<void>((resolve) => session.once("close", () => resolve()));
+    await s.server.close(); // would hang until the test times out if the session were not closed
+    await closedByServer;
+  }, 20_000);
+
+  it("does not wait for an idle HTTP/1.1 keep-alive connection", async () => {
+    const s = await startTestServer({ server: { shutdownGraceMs: 120_000 } });
+    const agent = new http.Agent({ keepAlive: true });
+    const status = await new Promise<number>((resolve, reject) => {
+      http.get(`${s.baseUrl}/metrics`, { agent }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      }).on("error", reject);
+    });
+    expect(status).toBe(200);
+    await s.server.close();
+    agent.destroy();
+  }, 20_000);
+});
