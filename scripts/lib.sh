@@ -69,3 +69,16 @@ fetch_model() {
     bash "$OPENLOOP_ROOT/scripts/fetch-model.sh" >&2 || die "scripts/fetch-model.sh failed"
   fi
 }
+
+# The web console (console/ -> console/dist), when the console and its build script exist.
+build_console() {
+  if [ -f "$OPENLOOP_ROOT/scripts/build-console.sh" ] && [ -d "$OPENLOOP_ROOT/console" ]; then
+    bash "$OPENLOOP_ROOT/scripts/build-console.sh" || die "scripts/build-console.sh failed"
+  fi
+}
+
+# Debian's chromium, driven by playwright-core in the console's browser tests.
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] || apt_install chromium
+  [ -x /usr/bin/chromium ] || die "chromium is still missing after apt-get install chromium"
+}

@@ -8,5 +8,5 @@ cd "$OPENLOOP_ROOT"
 
 ensure_node_modules
 fetch_model
-bash "$OPENLOOP_ROOT/scripts/build-console.sh" || die "scripts/build-console.sh failed"
+build_console
 exec node --import tsx src/main.ts "$@"

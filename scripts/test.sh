@@ -11,10 +11,9 @@ ensure_redis
 ensure_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl@latest
 command -v buf >/dev/null || PATH="$OPENLOOP_ROOT/node_modules/.bin:$PATH"
 ensure_python_venv
+ensure_chromium # the web console tests drive Debian's Chromium (never a downloaded browser)
 fetch_model
-# The web console tests drive Debian's Chromium (never a downloaded browser).
-[ -x /usr/bin/chromium ] || apt_install chromium
-bash "$OPENLOOP_ROOT/scripts/build-console.sh" || die "scripts/build-console.sh failed"
+build_console
 
 mkdir -p test-output
 status=0
