@@ -1,0 +1,204 @@
+// Feature store bench: GetFeatures and BatchGetFeatures through the service (gRPC over
+// HTTP/2 to a server in a child process, Redis behind it) versus raw ioredis GET/MGET of
+// the same stored bytes, in the same run, against a redis-server of the bench's own.
+// Prints one markdown section.
+//
+//   node --import tsx bench/feature.ts [--seconds 4]
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import net from "node:net";
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { Redis } from "ioredis";
+import { FeatureService } from "../gen/openloop/feature/v1/feature_service_pb.js";
+import { FeatureType } from "../gen/openloop/feature/v1/feature_value_pb.js";
+import { spawnServer } from "../test/support/spawn.js";
+
+const argSeconds = process.argv.indexOf("--seconds");
+const SECONDS = argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 4;
+const ENTITIES = 10_000;
+const BATCH = 100;
+const PREFIX = "bench:feature:";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"], { stdio: "ignore" });
+  const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on("error", () => {});
+  for (let i = 0; i < 200; i++) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return { port, child };
+    } catch {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  throw new Error("redis-server did not start");
+}
+
+interface Result {
+  readonly p50: number;
+  readonly p99: number;
+  readonly rps: number;
+  readonly n: number;
+}
+
+/** Runs `call` from `concurrency` loops for SECONDS; latencies in ms. */
+async function measure(concurrency: number, call: (i: number) => Promise<unknown>, seconds = SECONDS): Promise<Result> {
+  // Warm-up: JIT, connections, caches.
+  const warmEnd = performance.now() + 500;
+  await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
+    for (let i = w; performance.now() < warmEnd; i += concurrency) await call(i);
+  }));
+  const lat: number[] = [];
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      for (let i = w; performance.now() < end; i += concurrency) {
+        const t0 = performance.now();
+        await call(i);
+        lat.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  return { p50: q(0.5), p99: q(0.99), rps: lat.length / elapsed, n: lat.length };
+}
+
+const ms = (x: number) => `${x.toFixed(3)} ms`;
+const rate = (x: number) => `${Math.round(x).toLocaleString("en-US")}`;
+
+async function main() {
+  const redis = await startRedis();
+  const redisUrl = `redis://127.0.0.1:${redis.port}`;
+  const server = await spawnServer({
+    config: {
+      llm: { providers: {}, models: [] },
+      feedback: {},
+      pipeline: {},
+      registry: {},
+      feature: { store: "redis", redis: { url: redisUrl, keyPrefix: PREFIX } },
+    },
+  });
+  const sessionManager = new Http2SessionManager(server.baseUrl);
+  const client = createClient(FeatureService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager }));
+  const raw = new Redis(redisUrl);
+  try {
+    // A typical entity: 12 features, scalars of each type and two lists.
+    await client.createFeatureSet({
+      featureSet: {
+        name: "bench",
+        defaultTtl: { seconds: 0n },
+        features: [
+          ...Array.from({ length: 6 }, (_, i) => ({ name: `d${i}`, type: FeatureType.DOUBLE })),
+          { name: "i0", type: FeatureType.INT64 },
+          { name: "i1", type: FeatureType.INT64 },
+          { name: "country", type: FeatureType.STRING },
+          { name: "active", type: FeatureType.BOOL },
+          { name: "embedding", type: FeatureType.DOUBLE_LIST },
+          { name: "tags", type: FeatureType.STRING_LIST },
+        ],
+      },
+    });
+    const keys = Array.from({ length: ENTITIES }, (_, i) => `user-${i}`);
+    for (let i = 0; i < ENTITIES; i += 200) {
+      await Promise.all(
+        keys.slice(i, i + 200).map((entityKey, j) =>
+          client.putFeatures({
+            featureSet: "bench",
+            entityKey,
+            features: {
+              ...Object.fromEntries(Array.from({ length: 6 }, (_, d) => [`d${d}`, { kind: { case: "doubleValue", value: Math.random() * 100 } }])),
+              i0: { kind: { case: "int64Value", value: BigInt(i + j) } },
+              i1: { kind: { case: "int64Value", value: 42n } },
+              country: { kind: { case: "stringValue", value: "fr" } },
+              active: { kind: { case: "boolValue", value: true } },
+              embedding: { kind: { case: "doubleList", value: { values: Array.from({ length: 16 }, () => Math.random()) } } },
+              tags: { kind: { case: "stringList", value: { values: ["a", "bb", "ccc"] } } },
+            },
+          }),
+        ),
+      );
+    }
+    // The baseline reads the very keys the service wrote (same bytes, same slot tag).
+    const storedKeys = (await raw.keys(`${PREFIX}{bench}:*`)).sort();
+    if (storedKeys.length !== ENTITIES) throw new Error(`expected ${ENTITIES} stored keys, found ${storedKeys.length}`);
+    const valueBytes = (await raw.getBuffer(storedKeys[0]))!.length;
+    const generation = storedKeys[0].slice(`${PREFIX}{bench}:`.length).split(":")[0];
+    const rawKeys = keys.map((k) => `${PREFIX}{bench}:${generation}:${k}`);
+    if ((await raw.exists(...rawKeys.slice(0, 100))) !== 100) throw new Error("baseline keys do not match the service's keys");
+
+    const pick = (i: number) => (i * 7919) % ENTITIES;
+    const serviceGet = (i: number) => client.getFeatures({ featureSet: "bench", entityKey: keys[pick(i)] });
+    const rawGet = (i: number) => raw.getBuffer(rawKeys[pick(i)]);
+    const batchKeys = (i: number) => Array.from({ length: BATCH }, (_, j) => pick(i * BATCH + j));
+    const serviceBatch = (i: number) => client.batchGetFeatures({ featureSet: "bench", entityKeys: batchKeys(i).map((k) => keys[k]) });
+    const rawBatch = (i: number) => raw.mgetBuffer(...batchKeys(i).map((k) => rawKeys[k]));
+
+    const check = await client.getFeatures({ featureSet: "bench", entityKey: keys[1] });
+    if (Object.keys(check.features).length !== 12) throw new Error("service returned an incomplete entity");
+
+    const rows: { what: string; svc: Result; base: Result }[] = [];
+    rows.push({ what: "GetFeatures, concurrency 1", svc: await measure(1, serviceGet), base: await measure(1, rawGet) });
+    rows.push({ what: "GetFeatures, concurrency 50", svc: await measure(50, serviceGet), base: await measure(50, rawGet) });
+    rows.push({ what: `BatchGetFeatures ${BATCH} keys, concurrency 1`, svc: await measure(1, serviceBatch), base: await measure(1, rawBatch) });
+
+    const [get1, get50, batch] = rows;
+    const added = get1.svc.p50 - get1.base.p50;
+    const targets = [
+      { target: "GetFeatures p99 < 1 ms at concurrency 1", value: ms(get1.svc.p99), met: get1.svc.p99 < 1 },
+      { target: "added p50 over raw ioredis < 0.25 ms", value: ms(added), met: added < 0.25 },
+      { target: `BatchGetFeatures ${BATCH} keys p99 < 3 ms`, value: ms(batch.svc.p99), met: batch.svc.p99 < 3 },
+    ];
+
+    const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+    const out: string[] = [];
+    out.push("## Feature store (FeatureService on Redis)");
+    out.push("");
+    out.push("`node --import tsx bench/feature.ts`");
+    out.push("");
+    out.push(
+      `Machine: ${os.cpus().length} × ${cpu}, Node ${process.version}, Redis ${(await raw.info("server")).match(/redis_version:(\S+)/)?.[1] ?? "?"} on loopback (shared with other work: treat p99 as noisy). ` +
+        `The server runs in a child process; the client is connect-node over gRPC/HTTP/2 (one connection). ` +
+        `Baseline: raw ioredis GET/MGET (one connection) of the very keys the service wrote (${ENTITIES.toLocaleString("en-US")} entities of 12 features, ${valueBytes} bytes each). ` +
+        `Each row runs ${SECONDS} s after a 0.5 s warm-up.`,
+    );
+    out.push("");
+    out.push("| Operation | Service p50 | Service p99 | Service req/s | Raw ioredis p50 | Raw ioredis p99 | Raw ioredis req/s | Service / raw p50 |");
+    out.push("|---|---|---|---|---|---|---|---|");
+    for (const r of rows) {
+      out.push(`| ${r.what} | ${ms(r.svc.p50)} | ${ms(r.svc.p99)} | ${rate(r.svc.rps)} | ${ms(r.base.p50)} | ${ms(r.base.p99)} | ${rate(r.base.rps)} | ${(r.svc.p50 / r.base.p50).toFixed(2)}× |`);
+    }
+    out.push("");
+    out.push("| Target | Measured | Met |");
+    out.push("|---|---|---|");
+    for (const t of targets) out.push(`| ${t.target} | ${t.value} | ${t.met ? "yes" : "no"} |`);
+    void get50;
+    console.log(out.join("\n"));
+  } finally {
+    raw.disconnect();
+    sessionManager.abort();
+    await server.stop();
+    redis.child.kill("SIGKILL");
+  }
+}
+
+await main();
