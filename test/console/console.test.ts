@@ -95,8 +95,9 @@ async function inspect(p: Page, name: string): Promise<void> {
   await p.setViewportSize(LAPTOP);
 }
 
-function statValue(p: Page, label: string) {
-  return p.locator(".stats dt", { hasText: new RegExp(`^${label}$`) }).locator("xpath=following-sibling::dd[1]");
+/** The value shown for `label` in a figures panel of the chat page. */
+function statValue(p: Page, label: string, panel = "Last answer") {
+  return p.getByRole("region", { name: panel }).locator("dt", { hasText: new RegExp(`^${label}$`) }).locator("xpath=following-sibling::dd[1]");
 }
 
 describe("the console served by openloop", () => {
@@ -121,6 +122,7 @@ describe("the console served by openloop", () => {
 
   test("can be used from the keyboard, with the focus always visible", async () => {
     await page.goto(`${server.baseUrl}/#/chat`);
+    await page.reload(); // a fresh document: nothing focused yet
     const active = () => page.evaluate(() => ({ id: document.activeElement?.id ?? "", text: document.activeElement?.textContent?.trim() ?? "", outline: getComputedStyle(document.activeElement!).outlineStyle }));
     await page.keyboard.press("Tab");
     expect(await active()).toMatchObject({ text: "Skip to content", outline: "solid" });
@@ -165,10 +167,13 @@ describe("the console served by openloop", () => {
     expect(output).toBeGreaterThan(0);
     expect(output).toBeLessThanOrEqual(24);
     expect(Number(await statValue(page, "Input tokens").textContent())).toBeGreaterThan(0);
-    expect(await page.locator(".stats .model-line").textContent()).toContain(MODEL);
+    expect(await page.getByRole("region", { name: "Last answer" }).locator(".model-line").textContent()).toContain(MODEL);
     expect(await statValue(page, "Time to first token").textContent()).toMatch(/\d+(\.\d+)? m?s$/);
     expect(await statValue(page, "Latency").textContent()).toMatch(/\d+(\.\d+)? m?s$/);
     expect(await statValue(page, "Cached").textContent()).toBe("no");
+    // The gateway's own figures for the model (GetMetrics) are shown beside the client's.
+    await page.getByRole("region", { name: "On the server" }).waitFor();
+    expect(Number(await statValue(page, "Requests", "On the server").textContent())).toBeGreaterThanOrEqual(1);
     await inspect(page, "chat");
 
     // The same request again in a new conversation is answered from the cache, with the same text.
@@ -177,6 +182,7 @@ describe("the console served by openloop", () => {
     await page.getByRole("button", { name: "Send" }).click();
     await page.locator('.turn.assistant .content[aria-busy="false"]').waitFor();
     expect(await statValue(page, "Cached").textContent()).toBe("yes");
+    await expect.poll(async () => Number(await statValue(page, "Cache hits", "On the server").textContent())).toBeGreaterThanOrEqual(1);
     expect(await page.locator(".turn.assistant .content").textContent()).toBe(answer);
   });
 

@@ -8,6 +8,7 @@ import {
   Role,
   type ChatMessage,
   type GenerateStreamDone,
+  type ModelMetrics,
 } from "@gen/openloop/llm/v1/llm_service_pb.js";
 import { h, facts, field, replace } from "../dom.js";
 import type { Page } from "../page.js";
@@ -36,6 +37,7 @@ export const chatPage: Page = (main, { api, signal }) => {
   const formError = h("div");
   const transcript = h("ol", { class: "transcript", "aria-label": "Conversation" });
   const stats = h("section", { class: "stats", "aria-labelledby": "stats-title" }, h("h2", { id: "stats-title" }, "Last answer"), h("p", { class: "muted" }, "Nothing sent yet."));
+  const serverStats = h("section", { class: "stats", "aria-labelledby": "server-stats-title" });
 
   const form = h(
     "form",
@@ -60,7 +62,7 @@ export const chatPage: Page = (main, { api, signal }) => {
   replace(
     main,
     pageHeading("Chat playground", "Stream an answer from any model the LLM gateway serves, token by token."),
-    h("div", { class: "chat-layout" }, h("div", { class: "chat-main" }, form, transcript), stats),
+    h("div", { class: "chat-layout" }, h("div", { class: "chat-main" }, form, transcript), h("div", { class: "side" }, stats, serverStats)),
   );
 
   // The conversation sent with each request; a failed or stopped turn is not kept in it.
@@ -152,6 +154,7 @@ export const chatPage: Page = (main, { api, signal }) => {
       const latencyMs = performance.now() - started;
       history.push(userMsg, create(ChatMessageSchema, { role: Role.ASSISTANT, content: answer.textContent ?? "" }));
       showStats(done, latencyMs, firstTokenMs, deltas);
+      void showServerStats(done?.model ?? modelSelect.value);
       announce(`Answer complete: ${done?.usage?.outputTokens ?? deltas} tokens${done?.cached ? ", from the cache" : ""}.`);
     } catch (err) {
       answerItem.classList.add("failed");
@@ -164,6 +167,35 @@ export const chatPage: Page = (main, { api, signal }) => {
       send.disabled = false;
       stop.disabled = true;
     }
+  }
+
+  /** The gateway's own figures for the model, measured on the server since it started. */
+  async function showServerStats(model: string): Promise<void> {
+    let m: ModelMetrics | undefined;
+    try {
+      m = (await api.llm.getMetrics({ model }, { signal })).models[0];
+    } catch (err) {
+      replace(serverStats, h("h2", { id: "server-stats-title" }, "On the server"), errorBox(err, "GetMetrics"));
+      return;
+    }
+    if (!m) return replace(serverStats);
+    const p50 = (s: { count: bigint; p50Ms: number } | undefined) => (s && s.count > 0n ? formatMs(s.p50Ms) : "");
+    replace(
+      serverStats,
+      h("h2", { id: "server-stats-title" }, "On the server"),
+      h("p", { class: "model-line" }, h("code", null, m.model), ` since the server started`),
+      facts(
+        [
+          ["Requests", String(m.requests)],
+          ["Errors", String(m.errors)],
+          ["Cache hits", String(m.cacheHits)],
+          ["Latency p50", p50(m.latency)],
+          ["First token p50", p50(m.timeToFirstToken)],
+          ["Output tokens", String(m.outputTokens)],
+        ],
+        "facts numbers",
+      ),
+    );
   }
 
   function showStats(done: GenerateStreamDone | undefined, latencyMs: number, firstTokenMs: number | undefined, deltas: number): void {

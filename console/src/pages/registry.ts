@@ -4,7 +4,7 @@ import { ModelRuntimeSchema, type ArtifactInfo, type ModelVersion } from "@gen/o
 import type { Api } from "../api.js";
 import { facts, field, h, replace, table } from "../dom.js";
 import type { Page } from "../page.js";
-import { announce, breadcrumb, busy, enumLabel, errorBox, formatBytes, loading, pageHeading, parseKeyValueLines, splitList, timeEl } from "../ui.js";
+import { breadcrumb, busy, enumLabel, errorBox, formatBytes, loading, pageHeading, parseKeyValueLines, splitList, timeEl } from "../ui.js";
 
 export const registryPage: Page = (main, ctx) => {
   const [name] = ctx.params;
@@ -113,7 +113,6 @@ function registerForm(api: Api, signal: AbortSignal, onRegistered: () => void): 
           result,
           h("p", { class: "ok", role: "status" }, "Registered ", h("a", { href: `#/registry/${encodeURIComponent(mv.name)}` }, `${mv.name} version ${mv.version}`), "."),
         );
-        announce(`Registered ${mv.name} version ${mv.version}`);
         form.reset();
         onRegistered();
       } catch (err) {
