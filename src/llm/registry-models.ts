@@ -83,6 +83,8 @@ export class RegistryModelLoader implements RegistryModels {
   private readonly shutdown = new AbortController();
   private closed = false;
   private cleanedTemps = false;
+  /** Cached files this loader has hashed or written, by digest: inode and size, so a reload skips re-hashing. */
+  private readonly verified = new Map<string, string>();
 
   constructor(options: RegistryModelLoaderOptions) {
     this.client = createClient(RegistryService, options.transport);
@@ -260,12 +262,18 @@ export class RegistryModelLoader implements RegistryModels {
     await mkdir(this.cacheDir, { recursive: true });
     await this.removeStaleTemps();
     const present = await stat(file).catch(() => undefined);
-    if (present && BigInt(present.size) === sizeBytes && (await sha256File(file)) === sha256) {
-      const now = new Date();
-      await utimes(file, now, now);
-      return file;
+    if (present && BigInt(present.size) === sizeBytes) {
+      const fingerprint = `${present.ino}:${present.size}`;
+      if (this.verified.get(sha256) === fingerprint || (await sha256File(file)) === sha256) {
+        this.verified.set(sha256, fingerprint);
+        const now = new Date();
+        await utimes(file, now, now);
+        return file;
+      }
     }
     await this.download(resolved, file);
+    const written = await stat(file);
+    this.verified.set(sha256, `${written.ino}:${written.size}`);
     await this.pruneCache(file);
     return file;
   }
