@@ -3,7 +3,7 @@
 // instead of re-reading the definition.
 import { fnv1a32 } from "./hash.js";
 import type { FeatureDefinition, FeatureSetDefinition, TransformerSpec, ValidatorSpec } from "./definition.js";
-import { DEFAULT_TTL_MS, FEATURE_NAME_PATTERN, SET_NAME_PATTERN } from "./definition.js";
+import { DEFAULT_TTL_MS, FEATURE_NAME_PATTERN, MAX_TTL_MS, SET_NAME_PATTERN } from "./definition.js";
 import type { FeatureType, Features, Scalar, Value } from "./value.js";
 import { elementType, formatScalar, formatValue, hasNonFinite, isListType, isNumericType } from "./value.js";
 
@@ -181,8 +181,8 @@ export function compileFeatureSet(def: FeatureSetDefinition, limits: FeatureLimi
     top("name", `name must be 1-64 characters of [a-z0-9_-] starting with a letter or digit, got '${truncate(def.name)}'`);
   }
   if (def.description.length > 2048) top("description", `description has ${def.description.length} characters; the limit is 2048`);
-  if (def.defaultTtlMs !== undefined && !(Number.isFinite(def.defaultTtlMs) && def.defaultTtlMs >= 0)) {
-    top("default_ttl", `default_ttl must be zero (no expiry) or positive, got ${def.defaultTtlMs} ms`);
+  if (def.defaultTtlMs !== undefined && !(def.defaultTtlMs >= 0 && def.defaultTtlMs <= MAX_TTL_MS)) {
+    top("default_ttl", `default_ttl must be zero (no expiry) or positive, up to 100 years, got ${def.defaultTtlMs} ms`);
   }
   if (def.features.length === 0) top("features", "a feature set needs at least one feature");
   if (def.features.length > limits.maxFeaturesPerEntity) {

@@ -48,3 +48,5 @@ export const SET_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const FEATURE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export const DEFAULT_TTL_MS = 60 * 60 * 1000;
+/** Longest TTL accepted (about 100 years): beyond it Redis refuses the expiry and milliseconds lose precision. */
+export const MAX_TTL_MS = 100 * 365 * 24 * 60 * 60 * 1000;

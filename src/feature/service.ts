@@ -1,15 +1,14 @@
 // FeatureService over the contract: a thin adapter from messages to the set registry,
 // the compiled sets and the feature store.
-import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import type { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
-import { EntityFeaturesSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import type { EntityFeatures, FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { invalidArgument } from "./bad-request.js";
 import type { FieldViolation } from "./bad-request.js";
 import type { CompiledFeatureSet } from "./compile.js";
+import { MAX_TTL_MS } from "./definition.js";
 import { definitionFromProto, durationToMs, featuresFromProto, featuresToProto } from "./proto.js";
 import type { FeatureSetRegistry } from "./set-registry.js";
 import type { FeatureStore } from "./store.js";
@@ -145,7 +144,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       let ttlMs = compiled.defaultTtlMs;
       if (req.ttl !== undefined) {
         ttlMs = durationToMs(req.ttl);
-        if (ttlMs < 0 || req.ttl.nanos < 0) throw new ConnectError("ttl must be zero (no expiry) or positive", Code.InvalidArgument);
+        if (ttlMs < 0 || req.ttl.nanos < 0 || ttlMs > MAX_TTL_MS) throw new ConnectError("ttl must be zero (no expiry) or positive, up to 100 years", Code.InvalidArgument);
         if (ttlMs === 0 && (req.ttl.seconds !== 0n || req.ttl.nanos !== 0)) ttlMs = 1;
       }
       const features = processOrCheck(compiled, featuresFromProto(req.features), req.process);
@@ -175,7 +174,14 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       return {
         entities: req.entityKeys.map((entityKey, i) => {
           const features = found[i];
-          return create(EntityFeaturesSchema, { entityKey, found: features !== undefined, features: features === undefined ? {} : featuresToProto(features, only) });
+          // Built as a complete message: create() would walk the descriptor once per entity.
+          const entity: EntityFeatures = {
+            $typeName: "openloop.feature.v1.EntityFeatures",
+            entityKey,
+            found: features !== undefined,
+            features: features === undefined ? {} : featuresToProto(features, only),
+          };
+          return entity;
         }),
       };
     },

@@ -144,9 +144,10 @@ describe.each(backends)("with the $name", ({ config }) => {
     expect(seconds).toBeLessThanOrEqual(3600);
   });
 
-  test("a negative TTL is refused", async () => {
+  test("a negative or absurdly long TTL is refused", async () => {
     const featureSet = await newSet();
     await rejection(client.putFeatures({ featureSet, entityKey: "e", features: {}, ttl: { seconds: -1n } }), Code.InvalidArgument);
+    await rejection(client.putFeatures({ featureSet, entityKey: "e", features: {}, ttl: { seconds: 10n ** 12n } }), Code.InvalidArgument);
   });
 
   test("a batch read of 1,000 keys answers every key in order, found or not", async () => {
