@@ -76,7 +76,7 @@ async function navigate(p: Page, name: string): Promise<void> {
 
 /**
  * Checks the current page with axe-core (WCAG 2.1 A/AA and best practices) at laptop
- * and phone widths, and saves a screenshot at each width.
+ * and phone widths and in the dark scheme, and saves a screenshot of each.
  */
 async function inspect(p: Page, name: string): Promise<void> {
   await p.evaluate(() => window.scrollTo(0, 0));
@@ -93,6 +93,11 @@ async function inspect(p: Page, name: string): Promise<void> {
   expect(await audit()).toEqual([]);
   await p.screenshot({ path: path.join(SHOTS, `${name}-phone.png`), fullPage: true });
   await p.setViewportSize(LAPTOP);
+  // The dark scheme has its own colours: contrast is checked there too.
+  await p.emulateMedia({ colorScheme: "dark" });
+  expect(await audit()).toEqual([]);
+  await p.screenshot({ path: path.join(SHOTS, `${name}-dark.png`), fullPage: true });
+  await p.emulateMedia({ colorScheme: "light" });
 }
 
 /** The value shown for `label` in a figures panel of the chat page. */
