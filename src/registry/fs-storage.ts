@@ -1,6 +1,7 @@
 // Embedded registry storage on the local filesystem.
 //
 // Layout under the root directory:
+//   lock.json                                   pid and host of the server using this directory
 //   tmp/<id>/                                   uploads in progress and versions being deleted (wiped at start)
 //   models/<model>/model.json                   per-model state (highest integer version ever assigned)
 //   models/<model>/aliases.json                 alias -> version, replaced atomically
@@ -15,6 +16,7 @@
 import { createHash, randomUUID, type Hash } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
@@ -52,6 +54,7 @@ interface ModelEntry {
 const RECORD_FILE = "version.json";
 const ALIASES_FILE = "aliases.json";
 const MODEL_FILE = "model.json";
+const LOCK_FILE = "lock.json";
 const FORMAT = 1;
 
 export class FsRegistryStorage implements RegistryStorage {
@@ -77,7 +80,32 @@ export class FsRegistryStorage implements RegistryStorage {
     return s;
   }
 
+  /**
+   * One process per registry directory: the index and the per-model locks live in memory, so a
+   * second server on the same directory could assign the same integer version twice.
+   */
+  private async acquireDirLock(): Promise<void> {
+    await mkdir(this.options.root, { recursive: true });
+    for (const f of await readdirOrEmpty(this.options.root)) {
+      if (f.startsWith(".") && f.endsWith(".tmp")) await rm(path.join(this.options.root, f), { force: true });
+    }
+    const file = path.join(this.options.root, LOCK_FILE);
+    const holder = await readJson<{ pid?: number; host?: string }>(file);
+    if (holder?.pid && holder.pid !== process.pid && holder.host === os.hostname() && processAlive(holder.pid)) {
+      throw new Error(`registry directory ${this.options.root} is in use by process ${holder.pid} on this host; run one server per registry directory (see README: a shared backend for several replicas)`);
+    }
+    if (holder) this.options.log?.warn({ file, holder }, "registry: taking over the lock of a server that is no longer running");
+    await replaceFile(file, JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() }));
+  }
+
+  private async releaseDirLock(): Promise<void> {
+    const file = path.join(this.options.root, LOCK_FILE);
+    const holder = await readJson<{ pid?: number; host?: string }>(file).catch(() => undefined);
+    if (holder?.pid === process.pid && holder.host === os.hostname()) await rm(file, { force: true });
+  }
+
   private async recover(): Promise<void> {
+    await this.acquireDirLock();
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true });
     await mkdir(this.modelsDir, { recursive: true });
@@ -358,8 +386,10 @@ export class FsRegistryStorage implements RegistryStorage {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.uploads].map((u) => u.abort()));
+    await this.releaseDirLock();
   }
 
   /** @internal */
@@ -570,6 +600,15 @@ async function syncDir(dir: string): Promise<void> {
 
 function isErrno(err: unknown, code: string): boolean {
   return typeof err === "object" && err !== null && (err as NodeJS.ErrnoException).code === code;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, "EPERM"); // exists, owned by someone else
+  }
 }
 
 function isValid(check: () => unknown): boolean {
