@@ -60,72 +60,91 @@ function stepError(err: unknown, step: CompiledStep, signal: AbortSignal): Conne
   return new ConnectError(`${label} failed: ${(err as Error)?.message ?? String(err)}`, Code.Internal, undefined, undefined, err);
 }
 
+/** What a step sees of its run; a class, not per-step closures, to keep a run's overhead small. */
+class StepRunContext implements StepContext {
+  constructor(
+    private readonly env: RunEnvironment,
+    readonly stepName: string,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.env.signal;
+  }
+
+  get upstreams(): Upstreams {
+    return this.env.upstreams;
+  }
+
+  get streaming(): boolean {
+    return this.env.observer !== undefined;
+  }
+
+  get log(): Logger {
+    return this.env.log;
+  }
+
+  timeoutMs(): number | undefined {
+    return this.env.timeoutMs();
+  }
+
+  delta(text: string): void {
+    this.env.observer?.delta(text);
+  }
+}
+
+/** Runs one stage's steps in order; a refusal by a postprocess or validate step is returned, not thrown. */
+async function runStage(pipeline: CompiledPipeline, stage: StageName, state: RunState, env: RunEnvironment, progress: RunProgress): Promise<Refusal | undefined> {
+  const observer = env.observer;
+  observer?.stageStarted(stage, state.attempt);
+  const start = performance.now();
+  let refusal: Refusal | undefined;
+  try {
+    for (const step of pipeline.stages[stage]) {
+      if (env.signal.aborted) throw stepError(undefined, step, env.signal);
+      try {
+        await step.def.run(state, step.prepared, new StepRunContext(env, step.name));
+      } catch (err) {
+        if (err instanceof StepFailure && (stage === "postprocess" || stage === "validate") && !env.signal.aborted) {
+          refusal = new Refusal(step, err.message);
+          break;
+        }
+        throw stepError(err, step, env.signal);
+      }
+    }
+  } finally {
+    const timing = { stage, attempt: state.attempt, durationMs: performance.now() - start };
+    progress.timings.push(timing);
+    observer?.stageFinished(timing, refusal && state.attempt < pipeline.revision.spec.maxAttempts ? refusal.message : undefined);
+  }
+  return refusal;
+}
+
 export async function executePipeline(pipeline: CompiledPipeline, inputs: JsonObject, env: RunEnvironment, progress: RunProgress): Promise<JsonValue> {
   checkInputs(pipeline, inputs);
   const state: RunState = { vars: { ...inputs }, attempt: 1 };
-  const observer = env.observer;
-
-  const runStage = async (stage: StageName): Promise<void> => {
-    observer?.stageStarted(stage, state.attempt);
-    const start = performance.now();
-    let refusal: { step: CompiledStep; failure: StepFailure } | undefined;
-    try {
-      for (const step of pipeline.stages[stage]) {
-        if (env.signal.aborted) throw stepError(undefined, step, env.signal);
-        const ctx: StepContext = {
-          signal: env.signal,
-          timeoutMs: env.timeoutMs,
-          upstreams: env.upstreams,
-          streaming: observer !== undefined,
-          delta: (text) => observer?.delta(text),
-          log: env.log,
-          stepName: step.name,
-        };
-        try {
-          await step.def.run(state, step.prepared, ctx);
-        } catch (err) {
-          if (err instanceof StepFailure && (stage === "postprocess" || stage === "validate") && !env.signal.aborted) {
-            refusal = { step, failure: err };
-            break;
-          }
-          throw stepError(err, step, env.signal);
-        }
-      }
-    } finally {
-      const timing = { stage, attempt: state.attempt, durationMs: performance.now() - start };
-      progress.timings.push(timing);
-      observer?.stageFinished(timing, refusal && state.attempt < pipeline.revision.spec.maxAttempts ? refusal.failure.message : undefined);
-    }
-    if (refusal) throw new Refusal(refusal.step, refusal.failure.message);
-  };
-
-  await runStage("preprocess");
+  await runStage(pipeline, "preprocess", state, env, progress);
   const maxAttempts = pipeline.revision.spec.maxAttempts;
   const afterPreprocess = maxAttempts > 1 ? structuredClone(state.vars) : undefined;
   const generated = pipeline.stages.generate[0]?.writes[0];
   for (;;) {
     progress.attempts = state.attempt;
-    try {
-      await runStage("generate");
-      await runStage("postprocess");
-      await runStage("validate");
-      return state.vars[pipeline.outputVariable] ?? null;
-    } catch (err) {
-      if (!(err instanceof Refusal)) throw err;
-      const what = err.step.stage === "validate" ? `validator '${err.step.name}'` : `postprocess step '${err.step.name}'`;
-      if (state.attempt >= maxAttempts) {
-        const tries = maxAttempts === 1 ? "" : ` after ${maxAttempts} attempts`;
-        throw new ConnectError(`${what} refused the output${tries}: ${err.message}`, Code.FailedPrecondition);
-      }
-      const previousOutput = generated !== undefined ? (state.vars[generated] ?? null) : null;
-      state.vars = structuredClone(afterPreprocess!);
-      state.reask = { previousOutput, step: err.step.name, message: err.message };
-      state.attempt++;
-      env.log.debug({ pipeline: pipeline.revision.name, attempt: state.attempt, step: err.step.name }, "re-asking after a refused output");
+    await runStage(pipeline, "generate", state, env, progress);
+    const refusal = (await runStage(pipeline, "postprocess", state, env, progress)) ?? (await runStage(pipeline, "validate", state, env, progress));
+    if (!refusal) return state.vars[pipeline.outputVariable] ?? null;
+    const what = refusal.step.stage === "validate" ? `validator '${refusal.step.name}'` : `postprocess step '${refusal.step.name}'`;
+    if (state.attempt >= maxAttempts) {
+      const tries = maxAttempts === 1 ? "" : ` after ${maxAttempts} attempts`;
+      throw new ConnectError(`${what} refused the output${tries}: ${refusal.message}`, Code.FailedPrecondition);
     }
+    const previousOutput = generated !== undefined ? (state.vars[generated] ?? null) : null;
+    state.vars = structuredClone(afterPreprocess!);
+    state.reask = { previousOutput, step: refusal.step.name, message: refusal.message };
+    state.attempt++;
+    env.log.debug({ pipeline: pipeline.revision.name, attempt: state.attempt, step: refusal.step.name }, "re-asking after a refused output");
   }
 }
 
+/** A postprocess or validate step refused the output. */
 class Refusal extends Error {
   constructor(
     readonly step: CompiledStep,

@@ -1,10 +1,11 @@
 // ExecutePipeline over real connections: a server whose LLM is a fake OpenAI upstream on loopback.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { RunStatus, Stage } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
+import { PipelineService, RunStatus, Stage } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
 import { failure, MODEL, spec, startPipelineServer, uniqueName, type PipelineServer } from "./helpers.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 let s: PipelineServer;
 beforeAll(async () => {
@@ -122,5 +123,43 @@ describe("ExecutePipeline", () => {
     const err = ConnectError.from(await failure(() => s.client.getRun({ runId: "00000000-0000-0000-0000-000000000000" })));
     expect(err.code).toBe(Code.NotFound);
   });
+
+  it("runs over the Connect protocol on HTTP/1.1, streaming included, with the run id header", async () => {
+    const name = await create({ inputVariables: ["prompt"], generate: [{ llmGenerate: { model: MODEL } }] });
+    const client = createClient(PipelineService, s.server.connect);
+    let header: string | null = null;
+    s.upstream.enqueue({ kind: "answer", deltas: ["one"] }, { kind: "answer", deltas: ["t", "wo"] });
+    const res = await client.executePipeline({ name, inputs: { prompt: "q" } }, { onHeader: (h) => (header = h.get("openloop-run-id")) });
+    expect(header).toBe(res.runId);
+    const deltas: string[] = [];
+    for await (const e of client.executePipelineStream({ name, inputs: { prompt: "q" } })) if (e.event.case === "textDelta") deltas.push(e.event.value);
+    expect(deltas).toEqual(["t", "wo"]);
+  });
 });
 
+describe("kept runs", () => {
+  it("keeps at most runs.maxCount runs, dropping the least recently used", async () => {
+    const small = await startPipelineServer({ pipeline: { runs: { maxCount: 2, ttlMs: 60_000 } } });
+    try {
+      await small.client.createPipeline({ name: "p", spec: spec({ inputVariables: ["prompt"], generate: [{ llmGenerate: { model: MODEL } }] }) });
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await small.client.executePipeline({ name: "p", inputs: { prompt: "q" } })).runId);
+      expect(ConnectError.from(await failure(() => small.client.getRun({ runId: ids[0] }))).code).toBe(Code.NotFound);
+      expect((await small.client.getRun({ runId: ids[2] })).run!.runId).toBe(ids[2]);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it("forgets a run once runs.ttlMs has passed since it ended", async () => {
+    const small = await startPipelineServer({ pipeline: { runs: { maxCount: 100, ttlMs: 1_000 } } });
+    try {
+      await small.client.createPipeline({ name: "p", spec: spec({ inputVariables: ["prompt"], generate: [{ llmGenerate: { model: MODEL } }] }) });
+      const { runId } = await small.client.executePipeline({ name: "p", inputs: { prompt: "q" } });
+      await sleep(1_100);
+      expect(ConnectError.from(await failure(() => small.client.getRun({ runId }))).code).toBe(Code.NotFound);
+    } finally {
+      await small.close();
+    }
+  });
+});
