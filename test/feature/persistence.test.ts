@@ -98,3 +98,21 @@ test("an unreadable set file is skipped and the other sets still load", async ()
     expect(featureSets.map((s) => s.name)).toEqual(["good"]);
   });
 });
+
+test("a config set in the documented YAML form (short types, proto JSON) processes features", async () => {
+  const { parse } = await import("yaml");
+  const config = parse(`
+feature:
+  sets:
+    - name: users
+      defaultTtl: 86400s
+      features:
+        - { name: age, type: int64, required: true, validators: [{ range: { min: 0, max: 150 } }], transformers: [{ standardize: { mean: 40, std: 12 } }] }
+        - { name: country, type: string, transformers: [{ fillMissing: { value: { stringValue: "unknown" } } }, { oneHot: { vocabulary: [fr, de, unknown], unknownSlot: true } }] }
+`) as Record<string, unknown>;
+  await withServer(config, async (c) => {
+    const out = await c.processFeatures({ featureSet: "users", features: { age: i64(52) } });
+    expect(out.features.age.kind).toEqual({ case: "doubleValue", value: 1 });
+    expect(out.features.country.kind).toEqual({ case: "doubleList", value: expect.objectContaining({ values: [0, 0, 1, 0] }) });
+  });
+});
