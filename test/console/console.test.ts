@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
@@ -189,6 +190,26 @@ describe("the console served by openloop", () => {
     expect(await statValue(page, "Cached").textContent()).toBe("yes");
     await expect.poll(async () => Number(await statValue(page, "Cache hits", "On the server").textContent())).toBeGreaterThanOrEqual(1);
     expect(await page.locator(".turn.assistant .content").textContent()).toBe(answer);
+  });
+
+  test("stops a streaming answer with Stop and keeps what arrived", async () => {
+    await page.getByRole("button", { name: "New conversation" }).click();
+    await page.getByLabel("Max tokens").fill("2000");
+    await page.getByLabel("Cache").selectOption({ label: "Bypass the cache" });
+    await page.getByLabel("Message").fill("Count from 1 to 1000, separated by commas.");
+    await page.getByRole("button", { name: "Send" }).click();
+    const answer = page.locator(".turn.assistant .content");
+    await answer.filter({ hasText: /\S/ }).waitFor(); // the first tokens are in
+    await page.getByRole("button", { name: "Stop" }).click();
+    await page.locator(".turn.assistant").getByText("Stopped.").waitFor();
+    expect(await answer.getAttribute("aria-busy")).toBe("false");
+    expect(((await answer.textContent()) ?? "").length).toBeGreaterThan(0);
+    expect(await statValue(page, "Finish reason").textContent()).toBe("did not finish");
+    expect(await page.getByRole("button", { name: "Send" }).isEnabled()).toBe(true);
+    expect(await page.locator(".turn.assistant [role=alert]").count()).toBe(0);
+    // Stopping closed the call: the server's generation ended too, long before 2000 tokens.
+    const llm = createClient(LLMService, server.connect);
+    await expect.poll(async () => (await llm.getMetrics({ model: MODEL })).models[0]?.inFlight, { timeout: 15_000 }).toBe(0n);
   });
 
   test("lists a version registered through the API, with its digest, metadata and a verified download", async () => {

@@ -157,8 +157,13 @@ export const chatPage: Page = (main, { api, signal }) => {
       void showServerStats(done?.model ?? modelSelect.value);
       announce(`Answer complete: ${done?.usage?.outputTokens ?? deltas} tokens${done?.cached ? ", from the cache" : ""}.`);
     } catch (err) {
-      answerItem.classList.add("failed");
-      answerItem.append(errorBox(err));
+      if (running.signal.aborted) {
+        // Stopped on purpose: keep what arrived, quietly; the turn stays out of the history.
+        answerItem.append(h("p", { class: "muted" }, "Stopped."));
+      } else {
+        answerItem.classList.add("failed");
+        answerItem.append(errorBox(err));
+      }
       if (!answer.textContent) prompt.value = text;
       showStats(undefined, performance.now() - started, firstTokenMs, deltas);
     } finally {

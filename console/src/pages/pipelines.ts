@@ -201,8 +201,12 @@ function runPanel(api: Api, p: Pipeline, signal: AbortSignal): HTMLElement {
         }
       }
     } catch (err) {
-      log(h("strong", null, "run failed"));
-      replace(outcome, errorBox(err, "Run"));
+      if (running.signal.aborted) {
+        log(h("strong", null, "run stopped"));
+      } else {
+        log(h("strong", null, "run failed"));
+        replace(outcome, errorBox(err, "Run"));
+      }
     } finally {
       text.setAttribute("aria-busy", "false");
       running = undefined;
