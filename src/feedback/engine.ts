@@ -8,7 +8,7 @@ import { decodeArtifact } from "./artifact.js";
 import type { SampleBuffer } from "./buffer.js";
 import { MAX_BUCKETS, MODEL_NAME_PATTERN } from "./config.js";
 import type { DefinitionStore, ModelDefinition } from "./definitions.js";
-import { FeatureError, SparseVector, vectorize, type FeatureMap } from "./hashing.js";
+import { FeatureError, fnv1a, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
 import { BufferFullError, ModelLearner, type LearnerDeps, type ServingVersion, type TrainingRun } from "./learner.js";
 import { feedbackError, type Hyperparameters, type Task } from "./linear.js";
 import type { PerformanceTracker, VersionFigures } from "./performance.js";
@@ -23,6 +23,15 @@ export interface SampleLike {
   model: string;
   features: FeatureMap;
   outcome?: { kind: OutcomeLike };
+}
+
+/** Rows of numeric features in columnar form (the contract's DenseSamples). */
+export interface DenseLike {
+  model: string;
+  featureNames: string[];
+  values: number[];
+  targets: number[];
+  labels: boolean[];
 }
 
 export type RejectionReason = "unknown-model" | "bad-features" | "wrong-label-type" | "non-finite-label";
@@ -310,8 +319,19 @@ export class Ingestion {
 
   constructor(private readonly engine: FeedbackEngine) {}
 
-  /** Validates and vectorizes one message's samples, and starts their durable append. */
-  async add(defaultModel: string, samples: readonly SampleLike[]): Promise<void> {
+  /**
+   * Validates and vectorizes one message's samples (then its dense rows), and starts
+   * their durable append.
+   */
+  async add(defaultModel: string, samples: readonly SampleLike[], dense: readonly DenseLike[] = []): Promise<void> {
+    await this.addSamples(defaultModel, samples);
+    for (const d of dense) await this.addDense(defaultModel, d);
+    this.flushBuilders();
+    // Appends overlap with decoding the next message; bound how many wait.
+    while (this.inflight.length > MAX_INFLIGHT_APPENDS) await this.inflight.shift();
+  }
+
+  private async addSamples(defaultModel: string, samples: readonly SampleLike[]): Promise<void> {
     for (const s of samples) {
       const index = this.index++;
       const name = s.model || defaultModel;
@@ -338,6 +358,71 @@ export class Ingestion {
       }
       target.builder.add(this.vec, label);
     }
+  }
+
+  // Columnar rows: names are hashed once per block, rows are copied, nothing is allocated per row.
+  private async addDense(defaultModel: string, d: DenseLike): Promise<void> {
+    const k = d.featureNames.length;
+    const rows = Math.max(d.targets.length, d.labels.length);
+    const bad = (msg: string) => new ConnectError(`dense block: ${msg}`, Code.InvalidArgument);
+    if (d.targets.length > 0 && d.labels.length > 0) throw bad("give targets (regression) or labels (classification), not both");
+    if (d.values.length !== rows * k) throw bad(`values must hold rows x features = ${rows} x ${k} = ${rows * k} numbers, got ${d.values.length}`);
+    if (new Set(d.featureNames).size !== k) throw bad("feature_names must be unique");
+    const first = this.index;
+    this.index += rows;
+    const name = d.model || defaultModel;
+    const target = await this.target(name);
+    if (!target) {
+      for (let r = 0; r < rows; r++) this.reject(first + r, "unknown-model", name === "" ? "no model named (set the request's or the block's model)" : `online model '${name}' does not exist`);
+      return;
+    }
+    const def = target.learner.def;
+    const regression = def.task === "regression";
+    if (regression ? d.labels.length > 0 : d.targets.length > 0) {
+      const msg = regression ? "a regression model needs numeric targets" : "a binary classification model needs true/false labels";
+      for (let r = 0; r < rows; r++) this.reject(first + r, "wrong-label-type", msg);
+      return;
+    }
+    const buckets = def.hp.buckets;
+    const slots = new Int32Array(k);
+    for (let j = 0; j < k; j++) slots[j] = fnv1a(d.featureNames[j]!) % buckets;
+    const v = this.vec;
+    const values = d.values;
+    rows: for (let r = 0; r < rows; r++) {
+      const label = regression ? d.targets[r]! : d.labels[r] ? 1 : 0;
+      if (!Number.isFinite(label)) {
+        this.reject(first + r, "non-finite-label", `the target must be a finite number, got ${label}`);
+        continue;
+      }
+      if (def.featureSet) {
+        const features: Record<string, FeatureValueLike> = {};
+        for (let j = 0; j < k; j++) features[d.featureNames[j]!] = { kind: { case: "doubleValue", value: values[r * k + j]! } };
+        try {
+          vectorize(await this.engine.process(def.featureSet, features), buckets, v);
+        } catch (err) {
+          if (err instanceof FeatureError || (err instanceof ConnectError && err.code === Code.InvalidArgument)) {
+            this.reject(first + r, "bad-features", err.message);
+            continue;
+          }
+          throw err;
+        }
+      } else {
+        v.nnz = 0;
+        for (let j = 0; j < k; j++) {
+          const x = values[r * k + j]!;
+          if (!Number.isFinite(x)) {
+            this.reject(first + r, "bad-features", `feature '${d.featureNames[j]}' is ${x}; numbers must be finite`);
+            continue rows;
+          }
+          if (x !== 0) v.push(slots[j]!, x);
+        }
+        v.push(buckets, 1);
+      }
+      target.builder.add(v, label);
+    }
+  }
+
+  private flushBuilders(): void {
     for (const { learner, builder } of this.pending.values()) {
       if (builder.count === 0) continue;
       const count = builder.count;
@@ -345,8 +430,11 @@ export class Ingestion {
       builder.reset();
       this.inflight.push(learner.ingest(record, count).then(() => void (this.accepted += count)));
     }
-    // Appends overlap with decoding the next message; bound how many wait.
-    while (this.inflight.length > MAX_INFLIGHT_APPENDS) await this.inflight.shift();
+  }
+
+  /** After a failed call: lets started appends settle, reporting nothing. */
+  async abandon(): Promise<void> {
+    await Promise.allSettled(this.inflight.splice(0));
   }
 
   /** Waits until every accepted sample is durable. */

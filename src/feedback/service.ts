@@ -85,9 +85,14 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
 
     async ingestSamples(requests: AsyncIterable<IngestSamplesRequest>, ctx) {
       const ingestion = engine.ingestion();
-      for await (const req of requests) {
-        if (ctx.signal.aborted) break;
-        await ingestion.add(req.model, req.samples);
+      try {
+        for await (const req of requests) {
+          if (ctx.signal.aborted) break;
+          await ingestion.add(req.model, req.samples, req.dense);
+        }
+      } catch (err) {
+        await ingestion.abandon();
+        throw err;
       }
       await ingestion.finish();
       if (ctx.signal.aborted) throw new ConnectError("the call was cancelled", Code.Canceled);
@@ -96,7 +101,12 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
 
     async ingestSampleBatch(req) {
       const ingestion = engine.ingestion();
-      await ingestion.add(req.model, req.samples);
+      try {
+        await ingestion.add(req.model, req.samples, req.dense);
+      } catch (err) {
+        await ingestion.abandon();
+        throw err;
+      }
       await ingestion.finish();
       return ingestionResponse(ingestion);
     },

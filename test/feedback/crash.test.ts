@@ -28,7 +28,7 @@ describe("crash safety of the embedded learner", () => {
     const first = await spawnServer({ dataDir });
     servers.push(first);
     const client = createClient(FeedbackService, createGrpcTransport({ baseUrl: first.baseUrl }));
-    await client.createOnlineModel({ name: "crash", task: Task.REGRESSION, updateThreshold: 3000 });
+    await client.createOnlineModel({ name: "crash", task: Task.REGRESSION, updateThreshold: 1500 });
 
     const rows = makeRows("regression", BATCH, 5);
     const batch = rows.map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
@@ -45,7 +45,7 @@ describe("crash safety of the embedded learner", () => {
       }
     });
     // Kill once a few trainings have had the chance to run, with batches in flight.
-    while (acknowledged < 12_000) await new Promise((r) => setTimeout(r, 5));
+    while (acknowledged < 6_000) await new Promise((r) => setTimeout(r, 5));
     first.kill("SIGKILL");
     killed = true;
     await Promise.all(loops);
@@ -75,7 +75,7 @@ describe("crash safety of the embedded learner", () => {
     const settled = await (async () => {
       for (;;) {
         const s = await after.getLearnerStatus({ model: "crash" });
-        if (!s.training && s.bufferedSamples < 3000n) return s;
+        if (!s.training && s.bufferedSamples < 1500n) return s;
         await new Promise((r) => setTimeout(r, 50));
       }
     })();

@@ -116,3 +116,55 @@ describe("models with a feature set", () => {
     expect(p.prediction!.value).toBe(0);
   });
 });
+
+describe("dense (columnar) ingestion", () => {
+  it("hashes dense rows exactly like maps of doubles", async () => {
+    await feedback.createOnlineModel({ name: "dense-a", task: Task.REGRESSION, updateThreshold: 2 });
+    await feedback.createOnlineModel({ name: "dense-b", task: Task.REGRESSION, updateThreshold: 2 });
+    const rows = [
+      [1, 2],
+      [3, -4],
+    ];
+    const targets = [5, 6];
+    await feedback.ingestSampleBatch({ model: "dense-a", dense: [{ featureNames: ["x", "y"], values: rows.flat(), targets }] });
+    await feedback.ingestSampleBatch({
+      model: "dense-b",
+      samples: rows.map((r, i) => ({ features: { x: num(r[0]!), y: num(r[1]!) }, outcome: { kind: { case: "value", value: targets[i]! } } })),
+    });
+    for (const m of ["dense-a", "dense-b"]) {
+      for (let i = 0; i < 200; i++) {
+        if ((await feedback.getLearnerStatus({ model: m })).currentVersion === "2") break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    const a = await feedback.predict({ model: "dense-a", features: { x: num(1), y: num(1) } });
+    const b = await feedback.predict({ model: "dense-b", features: { x: num(1), y: num(1) } });
+    expect(a.modelVersion).toBe("2");
+    expect(a.prediction!.value).not.toBe(0);
+    expect(a.prediction!.value).toBe(b.prediction!.value);
+  });
+
+  it("rejects dense rows with non-finite values or targets, and labels for a regression model", async () => {
+    await feedback.createOnlineModel({ name: "dense-bad", task: Task.REGRESSION });
+    const res = await feedback.ingestSampleBatch({
+      model: "dense-bad",
+      samples: [{ features: { x: num(1) }, outcome: { kind: { case: "value", value: 1 } } }],
+      dense: [
+        { featureNames: ["x"], values: [1, Number.NaN, 3], targets: [1, 2, Number.POSITIVE_INFINITY] },
+        { featureNames: ["x"], values: [1], labels: [true] },
+      ],
+    });
+    expect(res).toMatchObject({ accepted: 2n, rejected: 3n });
+    expect(res.rejections.map((r) => [Number(r.index), r.reason])).toEqual([
+      [2, RejectionReason.BAD_FEATURES],
+      [3, RejectionReason.NON_FINITE_LABEL],
+      [4, RejectionReason.WRONG_LABEL_TYPE],
+    ]);
+  });
+
+  it("answers INVALID_ARGUMENT for a dense block whose values do not fill its rows", async () => {
+    await expect(
+      feedback.ingestSampleBatch({ model: "dense-bad", dense: [{ featureNames: ["x", "y"], values: [1, 2, 3], targets: [1, 2] }] }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+  });
+});

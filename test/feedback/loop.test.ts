@@ -74,9 +74,10 @@ describe("FeedbackService over gRPC", () => {
     const train = makeRows("regression", 8000, 11);
     const res = await feedback.ingestSamples(stream("reg", samples(train, "regression"), 500));
     expect(res).toMatchObject({ accepted: 8000n, rejected: 0n });
-    const status = await waitFor("all samples trained", async () => {
+    // Trainings take what is buffered when they start; fewer than the threshold may remain.
+    const status = await waitFor("the learner to settle", async () => {
       const s = await feedback.getLearnerStatus({ model: "reg" });
-      return s.bufferedSamples === 0n && !s.training ? s : undefined;
+      return s.bufferedSamples < 2000n && !s.training ? s : undefined;
     });
     expect(status.samplesSeen).toBe(8000n);
     const newest = await registry.getModelVersion({ name: "reg" });
@@ -101,9 +102,9 @@ describe("FeedbackService over gRPC", () => {
     const train = makeRows("classification", 8000, 21);
     const res = await feedback.ingestSamples(stream("clf", samples(train, "classification"), 1000));
     expect(res.accepted).toBe(8000n);
-    const status = await waitFor("all samples trained", async () => {
+    const status = await waitFor("the learner to settle", async () => {
       const s = await feedback.getLearnerStatus({ model: "clf" });
-      return s.bufferedSamples === 0n && !s.training ? s : undefined;
+      return s.bufferedSamples < 2000n && !s.training ? s : undefined;
     });
     const heldOut = makeRows("classification", 2000, 22);
     const v = new SparseVector();
