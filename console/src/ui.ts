@@ -25,7 +25,7 @@ export function errorBox(err: unknown, what?: string): HTMLDivElement {
       h("strong", { class: "code" }, code),
       " ",
       h("span", { class: "message" }, message),
-      code === "UNAUTHENTICATED" ? [" ", h("a", { href: "#/settings" }, "Set the API key")] : null,
+      code === "UNAUTHENTICATED" && !location.hash.startsWith("#/settings") ? [" ", h("a", { href: "#/settings" }, "Set the API key")] : null,
     ),
     violations.length > 0
       ? h("ul", { class: "violations" }, violations.map((v) => h("li", null, h("code", null, v.field), " ", v.description)))

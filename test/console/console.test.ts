@@ -115,6 +115,7 @@ describe("the console served by openloop", () => {
     await alert.waitFor();
     expect(await alert.locator(".code").textContent()).toBe("UNAUTHENTICATED");
     expect(await alert.textContent()).toContain("invalid API key");
+    await inspect(page, "connection-error");
   });
 
   test("connects with the right API key, kept for the session", async () => {
