@@ -50,6 +50,11 @@ export class FeatureSetRegistry {
   async load(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     for (const file of (await readdir(this.dir)).sort()) {
+      if (file.startsWith(".") && file.endsWith(".tmp")) {
+        // Left by a write that crashed before its rename: the set file it meant to replace is intact.
+        await unlink(path.join(this.dir, file)).catch(() => {});
+        continue;
+      }
       if (!file.endsWith(".json")) continue;
       const name = file.slice(0, -".json".length);
       try {

@@ -88,15 +88,18 @@ test("a bad set in the config stops the start with every problem named", async (
   await expect(startTestServer({ ...noLlm, dataDir, ...bad })).rejects.toThrow(/feature\.sets\[0\] \('cfg'\).*features\[0\]\.transformers\[0\]: feature 'x': standardize: applies to numeric features/s);
 });
 
-test("an unreadable set file is skipped and the other sets still load", async () => {
+test("an unreadable set file is skipped, a crashed write's temp file removed, and the other sets still load", async () => {
   await withServer({}, async (c) => {
     await c.createFeatureSet({ featureSet: { name: "good", features: [{ name: "b", type: T.BOOL }] } });
   });
   await writeFile(path.join(dataDir, "feature-sets", "broken.json"), "{ not json");
+  await writeFile(path.join(dataDir, "feature-sets", ".good.123.abcd.tmp"), "half a write");
   await withServer({}, async (c) => {
     const { featureSets } = await c.listFeatureSets({});
     expect(featureSets.map((s) => s.name)).toEqual(["good"]);
   });
+  // The broken file stays for a person to look at; the temp file of a crashed write is cleaned up.
+  expect((await readdir(path.join(dataDir, "feature-sets"))).sort()).toEqual(["broken.json", "good.json"]);
 });
 
 test("a config set in the documented YAML form (short types, proto JSON) processes features", async () => {

@@ -34,7 +34,7 @@ describe.each(backends)("with the $name", ({ config }) => {
 
   beforeAll(async () => {
     expect(redisUrl, "OPENLOOP_TEST_REDIS_URL is set by the vitest global setup").toBeTruthy();
-    server = await startTestServer({ ...noLlm, ...config, feature: { ...config.feature, limits: { maxEntityKeyBytes: 64, maxBatchSize: 2000 } } });
+    server = await startTestServer({ ...noLlm, ...config, feature: { ...config.feature, limits: { maxEntityKeyBytes: 64, maxBatchSize: 2000, maxListLength: 1000, maxStringLength: 1000 } } });
     client = createClient(FeatureService, server.grpc);
     connectClient = createClient(FeatureService, server.connect);
   });
@@ -213,6 +213,20 @@ describe.each(backends)("with the $name", ({ config }) => {
     const err = await rejection(client.batchGetFeatures({ featureSet, entityKeys: keys }), Code.InvalidArgument);
     expect(err.rawMessage).toContain("max_batch_size=2000");
     await rejection(client.deleteFeatures({ featureSet, entityKeys: keys }), Code.InvalidArgument);
+  });
+
+  test("a put with a huge list or string is refused, naming the limits, and stores nothing", async () => {
+    const featureSet = await newSet();
+    const err = await rejection(
+      client.putFeatures({ featureSet, entityKey: "huge", features: { dl: dlist(...new Array(1001).fill(0.5)), s: str("x".repeat(1001)), sl: slist("ok", "y".repeat(1001)) } }),
+      Code.InvalidArgument,
+    );
+    expect(violations(err)).toEqual([
+      { field: "dl", description: "list of 1001 elements exceeds the limit max_list_length=1000" },
+      { field: "s", description: "string of 1001 characters exceeds the limit max_string_length=1000" },
+      { field: "sl", description: "a string element exceeds the limit max_string_length=1000" },
+    ]);
+    await rejection(client.getFeatures({ featureSet, entityKey: "huge" }), Code.NotFound);
   });
 
   test("a put with wrong types, NaN and unknown names stores nothing and lists every violation", async () => {
