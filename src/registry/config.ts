@@ -18,6 +18,8 @@ export const registryConfigSchema = z
       .default(1 * MiB),
     /** Uploads accepted at once; more get RESOURCE_EXHAUSTED (each holds one open file). */
     maxConcurrentUploads: z.number().int().min(1).max(1024).default(16),
+    /** An upload that sends nothing for this long is dropped with DEADLINE_EXCEEDED, in milliseconds. */
+    uploadIdleTimeoutMs: z.number().int().min(100).default(5 * 60 * 1000),
     /** Re-hash artifacts while they are downloaded and end the stream with DATA_LOSS if the stored bytes changed. */
     verifyOnDownload: z.boolean().default(true),
   })

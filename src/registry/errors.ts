@@ -7,6 +7,7 @@ export type RegistryErrorKind =
   | "precondition" // valid request, wrong state -> FAILED_PRECONDITION
   | "data_loss" // client digest does not match the bytes received -> DATA_LOSS
   | "too_large" // artifact above the configured maximum -> RESOURCE_EXHAUSTED
+  | "stalled" // an upload sent nothing for too long -> DEADLINE_EXCEEDED
   | "aborted"; // the client went away -> CANCELLED
 
 export class RegistryError extends Error {

@@ -18,7 +18,7 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext)
     verifyOnRead: settings.verifyOnDownload,
     log,
   });
-  const impl = createRegistryService(new Registry(storage), { downloadChunkBytes: settings.downloadChunkBytes, log, metrics: ctx.metrics });
+  const impl = createRegistryService(new Registry(storage, { uploadIdleTimeoutMs: settings.uploadIdleTimeoutMs }), { downloadChunkBytes: settings.downloadChunkBytes, log, metrics: ctx.metrics });
   log.info({ root: path.resolve(root) }, "registry: storage opened");
   return {
     serviceNames: [RegistryService.typeName],

@@ -52,8 +52,16 @@ export interface Page<T> {
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
 
+export interface RegistryOptions {
+  /** An upload that sends nothing for this long is dropped ("stalled"), freeing its slot. */
+  readonly uploadIdleTimeoutMs: number;
+}
+
 export class Registry {
-  constructor(private readonly storage: RegistryStorage) {}
+  constructor(
+    private readonly storage: RegistryStorage,
+    private readonly options: RegistryOptions,
+  ) {}
 
   /** Validates a header into the draft the storage takes. */
   static draftFrom(header: VersionHeaderInput): VersionDraft {
@@ -88,7 +96,7 @@ export class Registry {
     try {
       let current: string | undefined;
       let expected: string | undefined;
-      for await (const chunk of chunks) {
+      for await (const chunk of withIdleTimeout(chunks, this.options.uploadIdleTimeoutMs)) {
         signal?.throwIfAborted();
         if (chunk.artifactName !== current) {
           if (current !== undefined) await upload.finishArtifact(expected);
@@ -230,6 +238,25 @@ export class Registry {
 
   read(record: VersionRecord, artifact: ArtifactRecord, chunkBytes: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
     return this.storage.readArtifact(record.model, record.version, artifact.name, { chunkBytes, signal });
+  }
+}
+
+/** Passes items through, failing with "stalled" when the next one takes longer than idleMs. */
+async function* withIdleTimeout<T>(source: AsyncIterable<T>, idleMs: number): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RegistryError("stalled", `the upload sent nothing for ${idleMs} ms and was dropped; nothing was registered`)), idleMs);
+    });
+    let next: IteratorResult<T>;
+    try {
+      next = await Promise.race([it.next(), stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (next.done) return;
+    yield next.value;
   }
 }
 

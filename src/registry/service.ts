@@ -35,6 +35,7 @@ const CODES: Record<RegistryErrorKind, Code> = {
   precondition: Code.FailedPrecondition,
   data_loss: Code.DataLoss,
   too_large: Code.ResourceExhausted,
+  stalled: Code.DeadlineExceeded,
   aborted: Code.Canceled,
 };
 
@@ -72,8 +73,9 @@ export function createRegistryService(registry: Registry, options: RegistryServi
         const modelVersion = await register(first.value.part.value, chunksOf(it), ctx);
         return { modelVersion };
       } finally {
-        // Stop reading the request at once when we fail early; the rest of the upload is discarded.
-        await it.return?.().catch(() => undefined);
+        // Stop reading the request when we fail early; the rest of the upload is discarded. Not
+        // awaited: after a stall the request iterator is still waiting for bytes that never come.
+        void it.return?.()?.catch(() => undefined);
       }
     },
 

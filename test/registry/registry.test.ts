@@ -414,3 +414,24 @@ describe("cancellation", () => {
     expect((await registerSmall(client, "cancelled", "1")).version).toBe("1");
   });
 });
+
+describe("stalled uploads", () => {
+  it("drops an upload that stops sending with DEADLINE_EXCEEDED and keeps nothing", async () => {
+    const stalling = await startTestServer({ registry: { uploadIdleTimeoutMs: 300 } });
+    try {
+      const c = registryClient(stalling.grpc);
+      const never = new Promise<never>(() => {});
+      async function* stall() {
+        yield Buffer.from("first bytes");
+        await never; // the client keeps the stream open and sends nothing more
+      }
+      const e = await codeOf(upload(c, { name: "stalled", version: "1", type: "onnx" }, [{ name: "m.bin", chunks: stall() }]));
+      expect(e.code).toBe(Code.DeadlineExceeded);
+      expect(e.message).toContain("sent nothing for 300 ms");
+      await expect.poll(() => readdir(path.join(stalling.config.dataDir, "registry", "tmp")), { timeout: 10_000 }).toEqual([]);
+      expect((await codeOf(c.getModelVersion({ name: "stalled" }))).code).toBe(Code.NotFound);
+    } finally {
+      await stalling.close();
+    }
+  });
+});
