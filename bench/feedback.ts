@@ -101,6 +101,7 @@ async function ingestInProcess(count: number): Promise<{ rate: number; samples: 
     versions: new RegistryVersionStore(createRouterTransport((r) => registry.routes(r))),
     performance: new PerformanceTracker(fc.performanceWindow, fc.performanceVersions, metrics),
     processFeatures: async (_s, f) => f,
+    checkFeatureSet: async () => {},
     log,
     configured: [],
     learner: {

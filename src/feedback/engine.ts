@@ -45,6 +45,9 @@ export interface Rejection {
 /** Processes features through a FeatureService feature set. */
 export type FeatureProcessor = (featureSet: string, features: FeatureMap) => Promise<FeatureMap>;
 
+/** Throws unless the feature set exists. */
+export type FeatureSetCheck = (featureSet: string) => Promise<void>;
+
 export interface NewModel {
   name: string;
   task: Task;
@@ -66,6 +69,7 @@ export interface EngineDeps {
   versions: VersionStore;
   performance: PerformanceTracker;
   processFeatures: FeatureProcessor;
+  checkFeatureSet: FeatureSetCheck;
   learner: Omit<LearnerDeps, "versions">;
   log: Logger;
   /** Models of the config file, created on first use when missing. */
@@ -119,6 +123,7 @@ export class FeedbackEngine {
 
   private async create(input: NewModel): Promise<{ def: ModelDefinition; serving: string }> {
     const def = makeDefinition(input);
+    if (def.featureSet) await this.deps.checkFeatureSet(def.featureSet);
     if (!(await this.deps.definitions.create(def))) {
       throw new ConnectError(`online model '${def.name}' already exists; choose another name`, Code.AlreadyExists);
     }

@@ -1,7 +1,7 @@
 // Builds the feedback service from its config and dependencies: embedded stores under
 // <dataDir>/feedback/, or Redis when config.redis.url is set.
 import path from "node:path";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { Counter } from "prom-client";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
@@ -39,6 +39,16 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
     return res.features as FeatureMap;
   };
 
+  const checkFeatureSet = async (name: string) => {
+    try {
+      await features.getFeatureSet({ name });
+    } catch (err) {
+      const e = ConnectError.from(err);
+      if (e.code === Code.NotFound) throw new ConnectError(`feature set '${name}' does not exist; create it in FeatureService first, or leave feature_set empty`, Code.FailedPrecondition);
+      throw e;
+    }
+  };
+
   let definitions: DefinitionStore;
   let predictions: PredictionStore;
   let openBuffer: (def: ModelDefinition) => Promise<FsSampleBuffer | RedisSampleBuffer>;
@@ -67,6 +77,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
     versions: new RegistryVersionStore(ctx.internal),
     performance: new PerformanceTracker(fc.performanceWindow, fc.performanceVersions, ctx.metrics),
     processFeatures,
+    checkFeatureSet,
     log,
     configured: fc.models.map(fromConfig),
     learner: {

@@ -117,6 +117,15 @@ describe("models with a feature set", () => {
   });
 });
 
+describe("model definitions", () => {
+  it("answers FAILED_PRECONDITION for a model naming a feature set that does not exist", async () => {
+    await expect(feedback.createOnlineModel({ name: "no-set", task: Task.REGRESSION, featureSet: "nowhere" })).rejects.toMatchObject({
+      code: Code.FailedPrecondition,
+    });
+    await expect(feedback.getOnlineModel({ name: "no-set" })).rejects.toMatchObject({ code: Code.NotFound });
+  });
+});
+
 describe("dense (columnar) ingestion", () => {
   it("hashes dense rows exactly like maps of doubles", async () => {
     await feedback.createOnlineModel({ name: "dense-a", task: Task.REGRESSION, updateThreshold: 2 });

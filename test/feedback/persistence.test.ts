@@ -1,0 +1,82 @@
+// Durable definitions and state across restarts of the embedded backend, models from the
+// config file, named versions and aliases, and the bounded prediction store.
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Code, createClient } from "@connectrpc/connect";
+import { afterAll, describe, expect, it } from "vitest";
+import { FeedbackService, Task } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
+import { MemoryPredictionStore, type PredictionRecord } from "../../src/feedback/predictions.js";
+import { startTestServer } from "../support/server.js";
+import { featureMap, makeRows } from "./synthetic.js";
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+const config = (dataDir: string) => ({
+  dataDir,
+  feedback: { models: [{ name: "from-config", task: "regression" as const, updateThreshold: 40, errorThreshold: 0.2, buckets: 4096 }] },
+});
+
+describe("the embedded backend across restarts", () => {
+  it("creates config-file models, and keeps definitions, serving version and buffer across a restart", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "openloop-fb-persist-"));
+    dirs.push(dataDir);
+    const first = await startTestServer(config(dataDir));
+    const a = createClient(FeedbackService, first.grpc);
+    const model = (await a.getOnlineModel({ name: "from-config" })).model!;
+    expect(model).toMatchObject({ currentVersion: "1", updateThreshold: 40, errorThreshold: 0.2, hyperparameters: { hashBuckets: 4096 } });
+    const rows = makeRows("regression", 50, 3).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
+    await a.ingestSampleBatch({ model: "from-config", samples: rows.slice(0, 40) });
+    for (let i = 0; i < 400 && (await a.getLearnerStatus({ model: "from-config" })).currentVersion !== "2"; i++) await new Promise((r) => setTimeout(r, 25));
+    await a.ingestSampleBatch({ model: "from-config", samples: rows.slice(40) });
+    const before = await a.predict({ model: "from-config", features: featureMap([1, 2, 3]) });
+    expect(before.modelVersion).toBe("2");
+    await first.close();
+
+    const second = await startTestServer(config(dataDir));
+    const b = createClient(FeedbackService, second.grpc);
+    const status = await b.getLearnerStatus({ model: "from-config" });
+    expect(status).toMatchObject({ currentVersion: "2", bufferedSamples: 10n, samplesSeen: 50n });
+    const after = await b.predict({ model: "from-config", features: featureMap([1, 2, 3]) });
+    expect(after).toMatchObject({ modelVersion: "2", prediction: { value: before.prediction!.value } });
+    // Predictions live in memory in the embedded backend: they do not survive a restart.
+    await expect(b.submitFeedback({ predictionId: before.predictionId, actual: { kind: { case: "value", value: 1 } } })).rejects.toMatchObject({
+      code: Code.NotFound,
+    });
+
+    // A version pinned by alias.
+    await createClient(RegistryService, second.grpc).setAlias({ name: "from-config", alias: "baseline", version: "1" });
+    const pinned = await b.predict({ model: "from-config", features: featureMap([1, 2, 3]), version: "baseline" });
+    expect(pinned).toMatchObject({ modelVersion: "1", prediction: { value: 0 } });
+    await expect(b.predict({ model: "from-config", features: featureMap([1]), version: "nosuch" })).rejects.toMatchObject({ code: Code.NotFound });
+    await second.close();
+  });
+});
+
+describe("the in-memory prediction store", () => {
+  const rec: PredictionRecord = { model: "m", version: "1", task: "regression", prediction: 1, idx: new Int32Array([0]), val: new Float64Array([1]) };
+
+  it("forgets predictions after their time to live", async () => {
+    let now = 0;
+    const store = new MemoryPredictionStore(1000, 10, () => now);
+    await store.put("a", rec);
+    now = 999;
+    expect((await store.claim("a")).status).toBe("claimed");
+    await store.put("b", rec);
+    now = 2000;
+    expect((await store.claim("b")).status).toBe("missing");
+  });
+
+  it("keeps at most its bound, dropping the oldest first", async () => {
+    const store = new MemoryPredictionStore(60_000, 3, () => 0);
+    for (const id of ["1", "2", "3", "4"]) await store.put(id, rec);
+    expect(store.size).toBe(3);
+    expect((await store.claim("1")).status).toBe("missing");
+    expect((await store.claim("4")).status).toBe("claimed");
+    expect((await store.claim("4")).status).toBe("already-claimed");
+  });
+});
