@@ -49,6 +49,11 @@ describe("GET /metrics", () => {
     expect(text).toContain('openloop_rpc_requests_total{service="openloop.feature.v1.FeatureService",method="ListFeatureSets",code="UNAUTHENTICATED"} 1');
   });
 
+  it("reports the RPCs in flight", async () => {
+    const text = await (await fetch(`${s.baseUrl}/metrics`)).text();
+    expect(text).toMatch(/^openloop_rpc_in_flight 0$/m);
+  });
+
   it("has a latency histogram per RPC", async () => {
     const text = await (await fetch(`${s.baseUrl}/metrics`)).text();
     expect(text).toContain('openloop_rpc_duration_seconds_count{service="grpc.health.v1.Health",method="Check"} 3');
