@@ -6,7 +6,8 @@ import path from "node:path";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { RegistryService, type ModelVersion } from "../../gen/openloop/registry/v1/registry_service_pb.js";
+import { ModelRuntime, RegistryService, type ModelVersion } from "../../gen/openloop/registry/v1/registry_service_pb.js";
+import { requireRuntime } from "../registry/runtime.js";
 import type { RegistryLease, RegistryModels } from "./gateway.js";
 import type { LlamaCppProvider, LlamaCppProviderOptions } from "./providers/local-llama.js";
 import { ProviderError } from "./providers/provider.js";
@@ -14,7 +15,6 @@ import { ProviderError } from "./providers/provider.js";
 export const REGISTRY_MODEL_PREFIX = "registry:";
 /** The provider name registry models report (GenerateResponse.provider). */
 export const REGISTRY_PROVIDER_NAME = "registry";
-const GGUF_TYPE = "gguf";
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -61,7 +61,7 @@ interface Resolved {
  * - `acquire("registry:<name>@<version-or-alias>" | "registry:<name>", signal)` resolves the
  *   version on every call (so a moved alias takes effect at once) through the public
  *   RegistryService contract, checks its type is `gguf` (else FAILED_PRECONDITION naming the
- *   type), downloads its .gguf artifact once into `<dataDir>/llm-cache/<sha256>.gguf`
+ *   type, by the registry's `requireRuntime`), downloads its .gguf artifact once into `<dataDir>/llm-cache/<sha256>.gguf`
  *   (temp file, digest verified, rename; reused when present), loads it, and returns a lease.
  * - Models are keyed by the artifact's digest, so two versions with the same bytes share one
  *   loaded model. A model is unloaded `idleMs` after its last lease is released, or earlier
@@ -151,12 +151,8 @@ export class RegistryModelLoader implements RegistryModels {
     const { name, selector } = parseRegistryModelId(id);
     const { modelVersion } = await this.client.getModelVersion({ name, selector }, { signal });
     if (!modelVersion) throw new ConnectError(`the registry returned no version for '${id}'`, Code.Internal);
-    if (modelVersion.type !== GGUF_TYPE) {
-      throw new ConnectError(
-        `registry model ${modelVersion.name}@${modelVersion.version}: model type '${modelVersion.type}' has no runtime in openloop's LLMService (it serves type 'gguf'); its artifacts can still be downloaded`,
-        Code.FailedPrecondition,
-      );
-    }
+    // The registry's own rule for which service loads which type, and its wording of the refusal.
+    requireRuntime(modelVersion, ModelRuntime.LLM);
     const artifact = ggufArtifact(modelVersion);
     const sha256 = artifact.sha256.toLowerCase();
     if (!SHA256_HEX.test(sha256)) {

@@ -88,7 +88,7 @@ describe("registry GGUF models through LLMService", () => {
     await registerSmall(registry, "vision", "1", "onnx");
     const { code, message } = await codeOf(llm.client.generate(request("registry:vision@1", { maxTokens: 2 })));
     expect(code).toBe(Code.FailedPrecondition);
-    expect(message).toContain("model type 'onnx'");
+    expect(message).toContain("type 'onnx'");
     expect(message).toContain("can still be downloaded");
   });
 
