@@ -28,6 +28,11 @@ export interface RegistryServiceOptions {
   readonly metrics: MetricsRegistry;
 }
 
+// A data message is its payload plus a tag and a length prefix. Keeping the whole message within
+// downloadChunkBytes (a power of two by default) keeps protobuf's doubling write buffer at that
+// size instead of twice it: one MiB less garbage per MiB sent.
+const MESSAGE_FRAMING_BYTES = 16;
+
 const CODES: Record<RegistryErrorKind, Code> = {
   invalid: Code.InvalidArgument,
   not_found: Code.NotFound,
@@ -143,7 +148,7 @@ export function createRegistryService(registry: Registry, options: RegistryServi
         part: { case: "header", value: { version: record.version, artifact: artifactToProto(artifact) } },
       });
       try {
-        for await (const data of registry.read(record, artifact, options.downloadChunkBytes, ctx.signal)) {
+        for await (const data of registry.read(record, artifact, options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, ctx.signal)) {
           m.downloadBytes.inc(data.byteLength);
           yield create(DownloadArtifactResponseSchema, { part: { case: "data", value: data } });
         }
