@@ -68,6 +68,14 @@ describe("registration and download", () => {
     expect(got.sha256).toBe(sha256("[0.5, -1]"));
   });
 
+  it("streams a download over gRPC-Web, as a browser would", async () => {
+    const body = randomBytes(200 * 1024);
+    await upload(client, { name: "grpc-web", type: "onnx" }, [{ name: "m.bin", chunks: [body] }]);
+    const viaWeb = await download(registryClient(server.grpcWeb), { name: "grpc-web" }, true);
+    expect(viaWeb.artifact.sha256).toBe(sha256(body));
+    expect(viaWeb.data!.equals(body)).toBe(true);
+  });
+
   it("records type, metadata, tags, description, lineage and registration time", async () => {
     const before = Date.now();
     await registerSmall(client, "lineage", "1", "linear");
