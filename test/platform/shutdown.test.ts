@@ -1,7 +1,7 @@
 // Graceful shutdown: stop accepting, let in-flight calls finish, then exit cleanly.
 import { createHash, randomBytes } from "node:crypto";
 import net from "node:net";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
@@ -54,6 +54,31 @@ describe("graceful shutdown", () => {
       expect(server.logs.some((l) => l.msg === "stopped")).toBe(true);
     } finally {
       server.kill("SIGKILL");
+    }
+  });
+
+  it("aborts a call still running when server.shutdownGraceMs is over, with UNAVAILABLE", async () => {
+    const s = await startTestServer({ registry: { downloadChunkBytes: 64 * 1024 } });
+    try {
+      const registry = createClient(RegistryService, s.grpc);
+      await registry.registerModelVersionUnary({
+        header: { name: "grace-test", type: "onnx" },
+        artifacts: [{ name: "model.onnx", data: randomBytes(4 * 1024 * 1024) }],
+      });
+      const stream = registry.downloadArtifact({ name: "grace-test" })[Symbol.asyncIterator]();
+      await stream.next();
+      const closing = s.server.close(200);
+      let err: unknown;
+      try {
+        // Reads too slowly to finish 64 chunks within the 200 ms grace period.
+        for (let r = await stream.next(); !r.done; r = await stream.next()) await new Promise((resolve) => setTimeout(resolve, 50));
+      } catch (e) {
+        err = e;
+      }
+      await closing;
+      expect(ConnectError.from(err).code).toBe(Code.Unavailable);
+    } finally {
+      await s.close();
     }
   });
 
