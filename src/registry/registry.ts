@@ -154,11 +154,17 @@ export class Registry {
 
   /** Aliases pointing at a version, sorted. */
   async aliasesOf(record: VersionRecord): Promise<string[]> {
-    const summary = await this.storage.getModel(record.model);
-    return Object.entries(summary?.aliases ?? {})
-      .filter(([, v]) => v === record.version)
-      .map(([a]) => a)
-      .sort();
+    return (await this.aliasesByVersion(record.model)).get(record.version) ?? [];
+  }
+
+  /** Every alias of a model grouped by the version it points at, each list sorted. */
+  async aliasesByVersion(model: string): Promise<Map<string, string[]>> {
+    const summary = await this.storage.getModel(model);
+    const out = new Map<string, string[]>();
+    for (const [alias, version] of Object.entries(summary?.aliases ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      out.set(version, [...(out.get(version) ?? []), alias]);
+    }
+    return out;
   }
 
   async listModels(pageSize: number, pageToken: string): Promise<Page<ModelSummary>> {

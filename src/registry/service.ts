@@ -112,8 +112,8 @@ export function createRegistryService(registry: Registry, options: RegistryServi
     async listModelVersions(req, ctx) {
       return guard(ctx, async () => {
         const page = await registry.listVersions(req.name, req.pageSize, req.pageToken);
-        const modelVersions: ModelVersion[] = [];
-        for (const r of page.items) modelVersions.push(await toProto(r));
+        const aliases = page.items.length > 0 ? await registry.aliasesByVersion(page.items[0]!.model) : new Map<string, string[]>();
+        const modelVersions = page.items.map((r) => versionToProto(r, aliases.get(r.version) ?? []));
         return { modelVersions, nextPageToken: page.nextPageToken };
       });
     },

@@ -246,6 +246,11 @@ describe("aliases", () => {
     const two = (await client.getModelVersion({ name: "aliased", selector: { case: "alias", value: "champion" } })).modelVersion!;
     expect(two).toMatchObject({ version: "2", aliases: ["challenger", "champion"] });
     expect((await client.getModelVersion({ name: "aliased", selector: { case: "version", value: "1" } })).modelVersion!.aliases).toEqual([]);
+    expect((await client.listModelVersions({ name: "aliased" })).modelVersions.map((m) => [m.version, m.aliases])).toEqual([
+      ["3", []],
+      ["2", ["challenger", "champion"]],
+      ["1", []],
+    ]);
     expect((await client.getModelVersion({ name: "aliased", selector: { case: "alias", value: "latest" } })).modelVersion!.version).toBe("3");
     const dl = await download(client, { name: "aliased", selector: { case: "alias", value: "champion" } }, true);
     expect(dl.version).toBe("2");
