@@ -8,7 +8,6 @@ export default defineConfig({
   root: here("."),
   // Relative asset URLs: the same build works at / on openloop and under any path on another host.
   base: "./",
-  resolve: { alias: { "@gen": here("../gen") } },
   build: {
     outDir: here("dist"),
     emptyOutDir: true,
@@ -18,5 +17,6 @@ export default defineConfig({
     // One small script and one stylesheet: nothing to split for a console this size.
     modulePreload: false,
   },
+  // The generated types are imported from ../gen by relative paths.
   server: { fs: { allow: [here("..")] } },
 });

@@ -2,11 +2,11 @@
 // Connect or gRPC-Web, with the API key sent by an interceptor.
 import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { LLMService } from "@gen/openloop/llm/v1/llm_service_pb.js";
-import { RegistryService } from "@gen/openloop/registry/v1/registry_service_pb.js";
-import { FeatureService } from "@gen/openloop/feature/v1/feature_service_pb.js";
-import { FeedbackService } from "@gen/openloop/feedback/v1/feedback_service_pb.js";
-import { PipelineService } from "@gen/openloop/pipeline/v1/pipeline_service_pb.js";
+import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
+import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
+import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
 
 export type TransportKind = "connect" | "grpc-web";
 

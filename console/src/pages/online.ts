@@ -1,7 +1,7 @@
 // Online models: learner status, versions over time (from the registry), and the
 // rolling performance figures of each version as small charts.
-import { OptimizerSchema, Task, TaskSchema, type OnlineModel, type VersionPerformance } from "@gen/openloop/feedback/v1/feedback_service_pb.js";
-import type { ModelVersion } from "@gen/openloop/registry/v1/registry_service_pb.js";
+import { OptimizerSchema, Task, TaskSchema, type OnlineModel, type VersionPerformance } from "../../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import type { ModelVersion } from "../../../gen/openloop/registry/v1/registry_service_pb.js";
 import type { Api } from "../api.js";
 import { barChart, lineChart, type Bar } from "../chart.js";
 import { facts, h, replace, table } from "../dom.js";
