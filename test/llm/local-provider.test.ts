@@ -167,6 +167,13 @@ describe("LlamaCppProvider", () => {
     expect(events.length).toBeLessThan(50);
   });
 
+  it("samples different texts for unseeded requests at temperature 1, even within the same second", async () => {
+    const sample = () => provider.generate(req(STORY, { maxTokens: 12, temperature: 1 }));
+    const first = await sample();
+    const second = await sample();
+    expect(second.text).not.toBe(first.text);
+  });
+
   it("continues an assistant message given last", async () => {
     const res = await provider.generate(req([...CAPITAL, { role: "assistant", content: "The capital of France is" }], { maxTokens: 8 }));
     expect(res.text.trimStart().startsWith("Paris")).toBe(true);

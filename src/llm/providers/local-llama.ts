@@ -1,4 +1,5 @@
 // In-process GGUF model served by node-llama-cpp (llama.cpp on the CPU).
+import { randomInt } from "node:crypto";
 import { existsSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -76,6 +77,11 @@ interface Loaded {
  *   temperature > 0 reproducible. Each request starts from an empty sequence, so an answer
  *   never depends on what the sequence served before.
  * - Aborting `req.signal` stops generation at the next token and frees the sequence.
+ *
+ * Streaming: text chunks go from llama.cpp's per-token callback into a channel the consumer
+ * reads. Generation is not paused for a slow reader (requests share llama.cpp batches, so
+ * pausing one would stall the others); the buffer is bounded by the request's token budget,
+ * which is capped by the context size (2048 tokens by default: a few KB of text).
  */
 export class LlamaCppProvider implements Provider {
   readonly name: string;
@@ -269,7 +275,8 @@ export class LlamaCppProvider implements Provider {
         "bad_request",
       );
     }
-    const { maxTokens, temperature, topP, seed, stop } = req.params;
+    const { maxTokens, temperature, topP, seed } = req.params;
+    const stop = req.params.stop.filter((s) => s !== "");
     if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1)) {
       throw new ProviderError(`max_tokens must be a positive integer, got ${maxTokens}`, "bad_request");
     }
@@ -296,7 +303,7 @@ export class LlamaCppProvider implements Provider {
         maxTokens: budget,
         temperature,
         topP,
-        seed,
+        seed: samplerSeed(seed),
         customStopTriggers: stop.length > 0 ? stop : undefined,
       });
       if (signal.aborted) throw toProviderError(signal.reason, signal, this.name);
@@ -318,6 +325,16 @@ export class LlamaCppProvider implements Provider {
 /** The model's own chat template when the file carries one, else node-llama-cpp's best match. */
 function modelChatWrapper(model: LlamaModel): ChatWrapper {
   return resolveChatWrapper(model, { type: "jinjaTemplate", warningLogs: false }) ?? resolveChatWrapper(model);
+}
+
+/**
+ * llama.cpp's sampler takes a 32-bit seed. Without one node-llama-cpp would use the current
+ * second, so two unseeded requests in the same second would sample the same text: draw one.
+ */
+function samplerSeed(seed: number | undefined): number {
+  if (seed === undefined) return randomInt(2 ** 32);
+  const wrapped = Math.trunc(seed) % 2 ** 32;
+  return wrapped < 0 ? wrapped + 2 ** 32 : wrapped;
 }
 
 function promptTokens(model: LlamaModel, chatWrapper: ChatWrapper, history: ChatHistoryItem[]): number {
