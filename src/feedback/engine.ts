@@ -74,6 +74,9 @@ export interface EngineDeps {
   log: Logger;
   /** Models of the config file, created on first use when missing. */
   configured: readonly NewModel[];
+  /** Counts ingested samples (metrics). */
+  onAccepted?: (model: string, count: number) => void;
+  onRejected?: (reason: RejectionReason) => void;
 }
 
 export const MAX_REJECTIONS_REPORTED = 100;
@@ -226,6 +229,7 @@ export class FeedbackEngine {
         v.nnz = rec.idx.length;
         b.add(v, label);
         await learner.ingest(b.encode(), 1);
+        this.deps.onAccepted?.(rec.model, 1);
       }
       this.deps.performance.record(rec.model, rec.task, rec.version, rec.prediction, label, error, significant);
       return { error, sentToLearner: significant, model: rec.model, version: rec.version };
@@ -254,6 +258,40 @@ export class FeedbackEngine {
   async follow(name: string, version: string): Promise<void> {
     const l = this.learners.get(name);
     if (l) await (await l).follow(version);
+  }
+
+  /** Re-reads the shared state of every open model and follows newer versions (replicas). */
+  async refresh(): Promise<void> {
+    for (const l of this.learners.values()) {
+      try {
+        await (await l).refresh();
+      } catch (err) {
+        this.deps.log.warn({ err }, "cannot refresh an online model from the shared state");
+      }
+    }
+  }
+
+  /** Buffered samples of every open model. */
+  async buffered(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const [name, l] of this.learners) {
+      try {
+        out.set(name, (await (await l).status()).buffered);
+      } catch {
+        // not opened: nothing to report
+      }
+    }
+    return out;
+  }
+
+  /** @internal for Ingestion */
+  accepted(model: string, count: number): void {
+    this.deps.onAccepted?.(model, count);
+  }
+
+  /** @internal for Ingestion */
+  rejectedOne(reason: RejectionReason): void {
+    this.deps.onRejected?.(reason);
   }
 
   /** @internal for Ingestion */
@@ -433,7 +471,12 @@ export class Ingestion {
       const count = builder.count;
       const record = builder.encode();
       builder.reset();
-      this.inflight.push(learner.ingest(record, count).then(() => void (this.accepted += count)));
+      this.inflight.push(
+        learner.ingest(record, count).then(() => {
+          this.accepted += count;
+          this.engine.accepted(learner.def.name, count);
+        }),
+      );
     }
   }
 
@@ -471,6 +514,7 @@ export class Ingestion {
 
   private reject(index: number, reason: RejectionReason, message: string): void {
     this.rejected++;
+    this.engine.rejectedOne(reason);
     if (this.rejections.length < MAX_REJECTIONS_REPORTED) this.rejections.push({ index, reason, message });
   }
 }

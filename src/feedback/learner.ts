@@ -164,6 +164,12 @@ export class ModelLearner {
     this.bufferedHint = await this.buffer.buffered();
   }
 
+  /** Follows the committed state when another replica moved it (a missed notification). */
+  async refresh(): Promise<void> {
+    const state = await this.buffer.state();
+    if (state.version !== "") await this.follow(state.version);
+  }
+
   async status(): Promise<{
     buffered: number;
     currentVersion: string;

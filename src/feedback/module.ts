@@ -3,7 +3,7 @@
 import path from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Redis } from "ioredis";
-import { Counter } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import type { Config } from "../config.js";
@@ -21,6 +21,7 @@ import { createFeedbackService } from "./service.js";
 import { RegistryVersionStore } from "./versions.js";
 
 const SWITCH_CHANNEL = "openloop:feedback:switch";
+const REFRESH_MS = 5000;
 
 export async function createFeedbackModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
   const fc = config.feedback;
@@ -32,6 +33,18 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
     registers: [ctx.metrics],
   });
   const onTraining = (model: string, run: TrainingRun) => trainingsTotal.inc({ model, result: run.succeeded ? "succeeded" : "failed" });
+  const acceptedTotal = new Counter({
+    name: "openloop_feedback_samples_accepted_total",
+    help: "Samples durably buffered for training (ingestion and significant feedback)",
+    labelNames: ["model"],
+    registers: [ctx.metrics],
+  });
+  const rejectedTotal = new Counter({
+    name: "openloop_feedback_samples_rejected_total",
+    help: "Samples refused at ingestion, by reason",
+    labelNames: ["reason"],
+    registers: [ctx.metrics],
+  });
 
   const features = createClient(FeatureService, ctx.internal);
   const processFeatures: FeatureProcessor = async (featureSet, input) => {
@@ -80,6 +93,8 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
     checkFeatureSet,
     log,
     configured: fc.models.map(fromConfig),
+    onAccepted: (model, count) => acceptedTotal.inc({ model }, count),
+    onRejected: (reason) => rejectedTotal.inc({ reason }),
     learner: {
       lock,
       log,
@@ -89,7 +104,22 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
     },
   });
 
+  new Gauge({
+    name: "openloop_feedback_buffered_samples",
+    help: "Samples waiting for the next training, per online model",
+    labelNames: ["model"],
+    registers: [ctx.metrics],
+    async collect() {
+      this.reset();
+      for (const [model, n] of await engine.buffered()) this.set({ model }, n);
+    },
+  });
+
+  let refresher: NodeJS.Timeout | undefined;
   if (subscriber) {
+    // Notifications can be missed while a connection is down: poll the shared state too.
+    refresher = setInterval(() => void engine.refresh(), REFRESH_MS);
+    refresher.unref();
     await subscriber.subscribe(SWITCH_CHANNEL);
     subscriber.on("message", (_channel: string, message: string) => {
       let m: { model?: unknown; version?: unknown };
@@ -109,6 +139,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
       router.service(FeedbackService, createFeedbackService(engine));
     },
     async close() {
+      if (refresher) clearInterval(refresher);
       await engine.close();
       await predictions.close();
       subscriber?.disconnect();

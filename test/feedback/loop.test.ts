@@ -172,6 +172,9 @@ describe("FeedbackService over gRPC", () => {
     expect(perf.versions[0]!.logLoss).toBeCloseTo(Math.log(2), 9);
     const metrics = await fetch(`${server.baseUrl}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/openloop_feedback_accuracy\{model="perf",version="1"\} 0\.5/);
+    // The two wrong labels went to the learner.
+    expect(metrics).toMatch(/openloop_feedback_samples_accepted_total\{model="perf"\} 2/);
+    expect(metrics).toMatch(/openloop_feedback_buffered_samples\{model="perf"\} 2/);
   });
 
   it("counts feedback for one prediction once, even when sent concurrently", async () => {
