@@ -63,30 +63,22 @@ export class CompiledFeatureSet {
     this.byName = new Map(features.map((f) => [f.name, f]));
   }
 
-  /** Names of the declared features, in declaration order. */
-  featureNames(): string[] {
-    return this.features.map((f) => f.name);
-  }
-
   hasFeature(name: string): boolean {
     return this.byName.has(name);
-  }
-
-  /** The type a feature has after its transformers (the type stored and served). */
-  outputType(name: string): FeatureType | undefined {
-    return this.byName.get(name)?.outputType;
   }
 
   /** Validates input features, then transforms them. Reports every violation, by feature. */
   process(input: Features): ProcessResult {
     const violations: Violation[] = [];
-    this.checkShape(input, violations, "inputType");
+    const misfits = this.checkShape(input, violations, "inputType");
+    if (misfits === undefined) return { ok: false, violations };
     const out: Features = new Map();
     for (const f of this.features) {
+      if (misfits.has(f.name)) continue;
       let v = input.get(f.name) ?? f.defaultValue;
       if (v === undefined) {
         if (f.required) violations.push({ field: f.name, description: `required ${f.inputType} feature is missing` });
-      } else if (v.type !== f.inputType || !this.checkValue(f, v, violations)) {
+      } else if (!this.checkValue(f, v, violations)) {
         continue;
       }
       for (const step of f.steps) {
@@ -119,41 +111,53 @@ export class CompiledFeatureSet {
    */
   checkProcessed(input: Features): Violation[] {
     const violations: Violation[] = [];
-    this.checkShape(input, violations, "outputType");
+    const misfits = this.checkShape(input, violations, "outputType");
+    if (misfits === undefined) return violations;
     for (const [name, v] of input) {
       const f = this.byName.get(name);
-      if (f === undefined || v.type !== f.outputType) continue;
+      if (f === undefined || misfits.has(name)) continue;
       if (!f.allowNonFinite && hasNonFinite(v)) violations.push({ field: name, description: `${formatValue(v)} is not finite; NaN and infinities need allow_non_finite` });
     }
     return violations;
   }
 
-  /** Unknown names, wrong types, and limits on count, list length and string length. */
-  private checkShape(input: Features, violations: Violation[], typeOf: "inputType" | "outputType"): void {
+  /**
+   * Unknown names, wrong types, and limits on count, list length and string length.
+   * Returns the names of the features that failed (which are not looked at further),
+   * or undefined when there are too many features to look at any.
+   */
+  private checkShape(input: Features, violations: Violation[], typeOf: "inputType" | "outputType"): Set<string> | undefined {
     const { maxFeaturesPerEntity, maxListLength, maxStringLength } = this.limits;
     if (input.size > maxFeaturesPerEntity) {
       violations.push({ field: "features", description: `${input.size} features exceed the limit max_features_per_entity=${maxFeaturesPerEntity}` });
+      return undefined;
     }
+    const misfits = new Set<string>();
+    const misfit = (field: string, description: string) => {
+      violations.push({ field, description });
+      misfits.add(field);
+    };
     for (const [name, v] of input) {
       const f = this.byName.get(name);
       if (f === undefined) {
-        violations.push({ field: name, description: `feature set '${this.name}' declares no feature named '${truncate(name)}'` });
+        misfit(name, `feature set '${this.name}' declares no feature named '${truncate(name)}'`);
         continue;
       }
       const expected = f[typeOf];
       if (v.type !== expected) {
-        violations.push({ field: name, description: `expected a ${expected} value, got ${v.type} ${formatValue(v)}` });
+        misfit(name, `expected a ${expected} value, got ${v.type} ${formatValue(v)}`);
         continue;
       }
       if (isListType(v.type) && (v.value as readonly unknown[]).length > maxListLength) {
-        violations.push({ field: name, description: `list of ${(v.value as readonly unknown[]).length} elements exceeds the limit max_list_length=${maxListLength}` });
+        misfit(name, `list of ${(v.value as readonly unknown[]).length} elements exceeds the limit max_list_length=${maxListLength}`);
       }
       if (v.type === "string" && v.value.length > maxStringLength) {
-        violations.push({ field: name, description: `string of ${v.value.length} characters exceeds the limit max_string_length=${maxStringLength}` });
+        misfit(name, `string of ${v.value.length} characters exceeds the limit max_string_length=${maxStringLength}`);
       } else if (v.type === "string_list" && v.value.some((s) => s.length > maxStringLength)) {
-        violations.push({ field: name, description: `a string element exceeds the limit max_string_length=${maxStringLength}` });
+        misfit(name, `a string element exceeds the limit max_string_length=${maxStringLength}`);
       }
     }
+    return misfits;
   }
 
   /** Finiteness and validators on a value of the right type; true when it passed. */

@@ -47,7 +47,7 @@ test("a feature set created by RPC is still there, unchanged, after a restart", 
 });
 
 test("values in Redis stay readable after a server restart", async () => {
-  const feature = { store: "redis", redis: { url: process.env.OPENLOOP_TEST_REDIS_URL, keyPrefix: `persist:${process.pid}:${Date.now()}:` } };
+  const feature = { store: "redis", redis: { url: process.env.OPENLOOP_TEST_REDIS_URL, keyPrefix: `persist:${process.pid}:${Date.now()}:`, commandTimeoutMs: 10_000 } };
   await withServer({ feature }, async (c) => {
     await c.createFeatureSet({ featureSet: { name: "kept", features: [{ name: "b", type: T.BOOL }] } });
     await c.putFeatures({ featureSet: "kept", entityKey: "e", features: { b: bool(true) } });

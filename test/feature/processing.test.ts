@@ -308,6 +308,13 @@ describe("feature set definitions", () => {
     expect(err.rawMessage).toContain("max_features_per_entity=20");
   });
 
+  test("a request with more features than the limit gets that one violation, not one per feature", async () => {
+    const run = await withSet({ name: "a", type: T.BOOL });
+    const input = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`x${i}`, bool(true)]));
+    const err = await rejection(run(input), Code.InvalidArgument);
+    expect(violations(err)).toEqual([{ field: "features", description: "21 features exceed the limit max_features_per_entity=20" }]);
+  });
+
   test("a list longer than the limit is refused, naming the limit", async () => {
     const run = await withSet({ name: "v", type: T.DOUBLE_LIST });
     const err = await rejection(run({ v: dlist(...new Array(101).fill(1)) }), Code.InvalidArgument);

@@ -37,7 +37,7 @@ beforeAll(async () => {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  server = await startTestServer({ ...noLlm, feature: { store: "redis", redis: { clusterNodes: [`127.0.0.1:${nodes[0].port}`] } } });
+  server = await startTestServer({ ...noLlm, feature: { store: "redis", redis: { clusterNodes: [`127.0.0.1:${nodes[0].port}`], commandTimeoutMs: 10_000 } } });
 });
 
 afterAll(async () => {
@@ -50,7 +50,9 @@ test("a set's entities live in one cluster slot and a batch read returns them al
   const client = createClient(FeatureService, server.grpc);
   await client.createFeatureSet({ featureSet: { name: "clustered", features: [{ name: "n", type: T.INT64 }] } });
   const keys = Array.from({ length: 300 }, (_, i) => `entity-${i}`);
-  await Promise.all(keys.map((entityKey, i) => client.putFeatures({ featureSet: "clustered", entityKey, features: { n: i64(i) } })));
+  for (let i = 0; i < keys.length; i += 50) {
+    await Promise.all(keys.slice(i, i + 50).map((entityKey, j) => client.putFeatures({ featureSet: "clustered", entityKey, features: { n: i64(i + j) } })));
+  }
 
   const batch = await client.batchGetFeatures({ featureSet: "clustered", entityKeys: [...keys, "missing"] });
   expect(batch.entities.map((e) => e.found)).toEqual([...keys.map(() => true), false]);

@@ -11,9 +11,10 @@ import { blist, bool, dbl, dlist, i64, ilist, noLlm, rejection, setName, slist, 
 
 const redisUrl = process.env.OPENLOOP_TEST_REDIS_URL;
 
+// A long command timeout: these tests are about behaviour, not timeouts, and may share a busy machine.
 const backends = [
   { name: "embedded memory store", config: { feature: { store: "memory" } } },
-  { name: "redis store", config: { feature: { store: "redis", redis: { url: redisUrl, keyPrefix: `test:${process.pid}:` } } } },
+  { name: "redis store", config: { feature: { store: "redis", redis: { url: redisUrl, keyPrefix: `test:${process.pid}:`, commandTimeoutMs: 10_000 } } } },
 ];
 
 const allTypes = [
