@@ -116,7 +116,8 @@ export class Gateway {
     let served: Series = series;
     try {
       validateRequest(call.messages, call.params);
-      const key = cacheKey(resolved.keyModel, call.messages, call.params);
+      // Bypass neither caches nor shares a flight, so it needs no key.
+      const key = call.cacheMode === "bypass" ? "" : cacheKey(resolved.keyModel, call.messages, call.params);
       const hit = await this.lookup(key, call.cacheMode, series);
       if (hit) {
         const answer: Answer = { text: hit.deltas.join(""), ...meta(hit, true) };
@@ -153,7 +154,8 @@ export class Gateway {
     let served: Series = series;
     try {
       validateRequest(call.messages, call.params);
-      const key = cacheKey(resolved.keyModel, call.messages, call.params);
+      // Bypass neither caches nor shares a flight, so it needs no key.
+      const key = call.cacheMode === "bypass" ? "" : cacheKey(resolved.keyModel, call.messages, call.params);
       const hit = await this.lookup(key, call.cacheMode, series);
       if (hit) {
         served = this.o.metrics.for(hit.model, hit.provider);
@@ -267,11 +269,15 @@ export class Gateway {
     const release = resolved.release;
     resolved.release = undefined;
     if (shared) this.flights.set(flightKey, flight);
-    void this.run(flight, kind, call, resolved.targets).then(async (answer) => {
-      if (answer && shared && this.o.cache) await this.store(key, answer);
-      if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey);
-      release?.();
-    });
+    void this.run(flight, kind, call, resolved.targets)
+      .then(async (answer) => {
+        if (answer && shared && this.o.cache) await this.store(key, answer);
+      })
+      .catch((err: unknown) => this.o.log.error({ err }, "llm: storing an answer failed"))
+      .finally(() => {
+        if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey);
+        release?.();
+      });
     return flight;
   }
 

@@ -50,6 +50,8 @@ class LatencyWindow {
   }
 }
 
+type Child<T extends { labels(...v: string[]): unknown }> = ReturnType<T["labels"]>;
+
 export class Series {
   requests = 0;
   inputTokens = 0;
@@ -60,60 +62,84 @@ export class Series {
   readonly errorsByCode = new Map<string, number>();
   readonly latency = new LatencyWindow();
   readonly ttft = new LatencyWindow();
+  // Label lookups cost more than the updates: resolve each child once.
+  private readonly c: {
+    requests: Child<Counter<"model" | "provider">>;
+    inputTokens: Child<Counter<"model" | "provider">>;
+    outputTokens: Child<Counter<"model" | "provider">>;
+    cacheHits: Child<Counter<"model" | "provider">>;
+    cacheMisses: Child<Counter<"model" | "provider">>;
+    retries: Child<Counter<"model" | "provider">>;
+    fallbacks: Child<Counter<"model" | "provider">>;
+    inFlight: Child<Gauge<"model" | "provider">>;
+    duration: Child<Histogram<"model" | "provider">>;
+    ttft: Child<Histogram<"model" | "provider">>;
+  };
 
   constructor(
     readonly model: string,
     readonly provider: string,
     private readonly m: PromMetrics,
-  ) {}
+  ) {
+    this.c = {
+      requests: m.requests.labels(model, provider),
+      inputTokens: m.inputTokens.labels(model, provider),
+      outputTokens: m.outputTokens.labels(model, provider),
+      cacheHits: m.cacheHits.labels(model, provider),
+      cacheMisses: m.cacheMisses.labels(model, provider),
+      retries: m.retries.labels(model, provider),
+      fallbacks: m.fallbacks.labels(model, provider),
+      inFlight: m.inFlight.labels(model, provider),
+      duration: m.duration.labels(model, provider),
+      ttft: m.ttft.labels(model, provider),
+    };
+  }
 
   begin(): void {
     this.inFlight++;
-    this.m.inFlight.inc({ model: this.model, provider: this.provider });
+    this.c.inFlight.inc();
   }
 
   end(): void {
     this.inFlight--;
-    this.m.inFlight.dec({ model: this.model, provider: this.provider });
+    this.c.inFlight.dec();
   }
 
   completed(latencyMs: number, code: string | undefined): void {
     this.requests++;
     this.latency.add(latencyMs);
-    const labels = { model: this.model, provider: this.provider };
-    this.m.requests.inc(labels);
-    this.m.duration.observe(labels, latencyMs / 1000);
+    this.c.requests.inc();
+    this.c.duration.observe(latencyMs / 1000);
     if (code !== undefined) {
       this.errorsByCode.set(code, (this.errorsByCode.get(code) ?? 0) + 1);
-      this.m.errors.inc({ ...labels, code });
+      this.m.errors.inc({ model: this.model, provider: this.provider, code });
     }
   }
 
   firstToken(ms: number): void {
     this.ttft.add(ms);
-    this.m.ttft.observe({ model: this.model, provider: this.provider }, ms / 1000);
+    this.c.ttft.observe(ms / 1000);
   }
 
   tokens(input: number, output: number): void {
     this.inputTokens += input;
     this.outputTokens += output;
-    const labels = { model: this.model, provider: this.provider };
-    if (input > 0) this.m.inputTokens.inc(labels, input);
-    if (output > 0) this.m.outputTokens.inc(labels, output);
+    if (input > 0) this.c.inputTokens.inc(input);
+    if (output > 0) this.c.outputTokens.inc(output);
   }
 
   cache(hit: boolean): void {
     if (hit) this.cacheHits++;
     else this.cacheMisses++;
-    (hit ? this.m.cacheHits : this.m.cacheMisses).inc({ model: this.model, provider: this.provider });
+    (hit ? this.c.cacheHits : this.c.cacheMisses).inc();
   }
 
   retried(): void {
-    this.m.retries.inc({ model: this.model, provider: this.provider });
+    this.c.retries.inc();
   }
 
   fellBack(): void {
-    this.m.fallbacks.inc({ model: this.model, provider: this.provider });
+    this.c.fallbacks.inc();
   }
 
   snapshot(): ModelMetricsSnapshot {

@@ -113,7 +113,8 @@ describe("ListModels", () => {
     expect(catalog).toEqual(kinds.map((k) => `${k}-chat`));
     expect(models.slice(0, kinds.length).every((m) => m.source === ModelSource.CATALOG)).toBe(true);
     const listed = models.filter((m) => m.source === ModelSource.PROVIDER).map((m) => m.id);
-    expect(listed).toEqual(expect.arrayContaining(["openai/fake-model-a", "anthropic/fake-model-b", "huggingface/fake-model-a"]));
+    expect(listed).toEqual(expect.arrayContaining(["openai/fake-model-a", "anthropic/fake-model-b", "cohere/fake-model-a", "huggingface/fake-model-a"]));
+    expect(fakes.cohere.requests.find((r) => r.path === "/v1/models")).toBeDefined();
   });
 
   it("filters by provider", async () => {

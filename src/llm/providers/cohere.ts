@@ -70,6 +70,23 @@ export class CohereProvider implements Provider {
     yield { type: "done", ...done };
   }
 
+  /** Models that serve the chat endpoint, following pages. */
+  async listModels(signal: AbortSignal): Promise<string[]> {
+    if (!this.apiKey) return [];
+    try {
+      const ids: string[] = [];
+      let pageToken: string | undefined;
+      do {
+        const page = await this.client.models.list({ endpoint: "chat", pageSize: 1000, ...(pageToken && { pageToken }) }, this.requestOptions(signal));
+        for (const m of page.models) if (m.name) ids.push(m.name);
+        pageToken = page.nextPageToken || undefined;
+      } while (pageToken && ids.length < 10_000);
+      return ids;
+    } catch (err) {
+      throw this.toProviderError(err, signal);
+    }
+  }
+
   private body(req: ProviderRequest) {
     const { params } = req;
     return {

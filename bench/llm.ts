@@ -1,0 +1,231 @@
+// LLM gateway bench: Generate and GenerateStream through openloop (a server in a child process,
+// gRPC over HTTP/2) to a fake OpenAI server (another child process), versus the official
+// `openai` SDK calling the same fake directly, in the same run. Also cached Generate throughput.
+// Prints one markdown section.
+//
+//   node --import tsx bench/llm.ts [--quick]
+import { spawn, type ChildProcess } from "node:child_process";
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import OpenAI from "openai";
+import { CacheMode, GenerateRequestSchema, GenerateStreamRequestSchema, LLMService } from "../gen/openloop/llm/v1/llm_service_pb.js";
+import { startFakeOpenAI } from "../test/support/fake-openai.js";
+import { spawnServer } from "../test/support/spawn.js";
+
+const API_KEY = "sk-bench-0123456789";
+const quick = process.argv.includes("--quick");
+const SEQUENTIAL = quick ? 300 : 2_000;
+const CONCURRENT = quick ? 2_000 : 20_000;
+const CONCURRENCY = 50;
+const STREAMS = quick ? 20 : 100;
+const STREAM_DELTAS = 512;
+
+function startFake(deltas: number): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--fake", "--deltas", String(deltas)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`fake server exited with ${code}`)));
+    child.stdout!.once("data", (d: Buffer) => resolve({ url: d.toString().trim(), child }));
+  });
+}
+
+interface Run {
+  latencies: number[];
+  seconds: number;
+  errors: number;
+}
+
+async function sequential(n: number, call: () => Promise<unknown>): Promise<Run> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    try {
+      await call();
+    } catch {
+      errors++;
+    }
+    latencies.push(performance.now() - s);
+  }
+  return { latencies, seconds: (performance.now() - t0) / 1000, errors };
+}
+
+async function concurrent(n: number, workers: number, call: () => Promise<unknown>): Promise<Run> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next++ < n) {
+        const s = performance.now();
+        try {
+          await call();
+        } catch {
+          errors++;
+        }
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
+  return { latencies, seconds: (performance.now() - t0) / 1000, errors };
+}
+
+function pct(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+const ms = (v: number) => `${v.toFixed(3)} ms`;
+const rate = (v: number) => `${Math.round(v).toLocaleString("en-US")}`;
+
+async function main(): Promise<void> {
+  const small = await startFake(4);
+  const long = await startFake(STREAM_DELTAS);
+  try {
+    await measure(small.url, long.url);
+  } finally {
+    small.child.kill();
+    long.child.kill();
+  }
+}
+
+async function measure(smallUrl: string, longUrl: string): Promise<void> {
+  const server = await spawnServer({
+    config: {
+      log: { level: "warn" },
+      // Explicit sections: a section's zod 4 `.default({})` skips its inner defaults.
+      feedback: {},
+      llm: {
+        providers: {
+          openai: { kind: "openai", apiKey: API_KEY, baseUrl: smallUrl, maxConcurrency: 256, maxQueue: 4096 },
+          openai_long: { kind: "openai", apiKey: API_KEY, baseUrl: longUrl, maxConcurrency: 256, maxQueue: 4096 },
+        },
+        models: [
+          { id: "bench", provider: "openai", upstreamModel: "gpt-bench" },
+          { id: "bench-long", provider: "openai_long", upstreamModel: "gpt-bench" },
+        ],
+      },
+    },
+    env: { OPENLOOP_LOG_LEVEL: "info" },
+  });
+  const sessions = new Http2SessionManager(server.baseUrl);
+  const llm = createClient(LLMService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions }));
+  const sdk = new OpenAI({ apiKey: API_KEY, baseURL: smallUrl, maxRetries: 0 });
+  const sdkLong = new OpenAI({ apiKey: API_KEY, baseURL: longUrl, maxRetries: 0 });
+
+  const messages = [{ role: "user" as const, content: "Say hello" }];
+  const direct = () => sdk.chat.completions.create({ model: "gpt-bench", messages });
+  const viaGateway = () => llm.generate(create(GenerateRequestSchema, { model: "bench", prompt: "Say hello", cacheMode: CacheMode.BYPASS }));
+  const cached = () => llm.generate(create(GenerateRequestSchema, { model: "bench", prompt: "Say hello (cached)", cacheMode: CacheMode.USE }));
+  const streamDirect = async () => {
+    let n = 0;
+    const s = await sdkLong.chat.completions.create({ model: "gpt-bench", messages, stream: true, stream_options: { include_usage: true } });
+    for await (const c of s) if (c.choices[0]?.delta?.content) n++;
+    return n;
+  };
+  const streamGateway = async () => {
+    let n = 0;
+    for await (const m of llm.generateStream(create(GenerateStreamRequestSchema, { model: "bench-long", prompt: "Say hello", cacheMode: CacheMode.BYPASS }))) {
+      if (m.event.case === "textDelta") n++;
+    }
+    return n;
+  };
+
+  try {
+    // Warm up connections and JIT on both paths.
+    await sequential(300, direct);
+    await sequential(300, viaGateway);
+    await sequential(5, streamDirect);
+    await sequential(5, streamGateway);
+
+    // Sequential latency: alternate blocks so drift on a shared machine hits both paths alike.
+    const seqDirect: number[] = [];
+    const seqGateway: number[] = [];
+    let seqErrors = 0;
+    for (let round = 0; round < 4; round++) {
+      const d = await sequential(SEQUENTIAL / 4, direct);
+      const g = await sequential(SEQUENTIAL / 4, viaGateway);
+      seqDirect.push(...d.latencies);
+      seqGateway.push(...g.latencies);
+      seqErrors += d.errors + g.errors;
+    }
+
+    const concDirect = await concurrent(CONCURRENT, CONCURRENCY, direct);
+    const concGateway = await concurrent(CONCURRENT, CONCURRENCY, viaGateway);
+
+    // Streaming throughput: tokens (deltas) per second, sequential streams of STREAM_DELTAS deltas.
+    let tokDirect = 0;
+    let tokGateway = 0;
+    let secDirect = 0;
+    let secGateway = 0;
+    for (let round = 0; round < 4; round++) {
+      let t = performance.now();
+      for (let i = 0; i < STREAMS / 4; i++) tokDirect += await streamDirect();
+      secDirect += (performance.now() - t) / 1000;
+      t = performance.now();
+      for (let i = 0; i < STREAMS / 4; i++) tokGateway += await streamGateway();
+      secGateway += (performance.now() - t) / 1000;
+    }
+    if (tokGateway !== tokDirect) throw new Error(`streams lost tokens: gateway ${tokGateway}, direct ${tokDirect}`);
+
+    await cached();
+    const cacheRun = await concurrent(CONCURRENT, CONCURRENCY, cached);
+
+    const addedP50 = pct(seqGateway, 0.5) - pct(seqDirect, 0.5);
+    const addedP99 = pct(seqGateway, 0.99) - pct(seqDirect, 0.99);
+    const cAddedP50 = pct(concGateway.latencies, 0.5) - pct(concDirect.latencies, 0.5);
+    const cAddedP99 = pct(concGateway.latencies, 0.99) - pct(concDirect.latencies, 0.99);
+    const gatewayRps = CONCURRENT / concGateway.seconds;
+    const directRps = CONCURRENT / concDirect.seconds;
+    const streamRatio = tokGateway / secGateway / (tokDirect / secDirect);
+    const successAll = seqErrors === 0 && concDirect.errors === 0 && concGateway.errors === 0 && cacheRun.errors === 0;
+
+    const lines = [
+      "## LLM gateway",
+      "",
+      `Command: \`node --import tsx bench/llm.ts${quick ? " --quick" : ""}\` (openloop server and two fake OpenAI servers as child processes, gRPC over HTTP/2 from the bench process).`,
+      `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; the client, the gateway and the fake share these cores, and other work on the machine adds noise.`,
+      "Baseline: the `openai` SDK (7.57.0) calling the same fake directly, in the same run. Generate uses cache mode BYPASS so every call goes upstream.",
+      "",
+      "| measure | openai SDK direct | through openloop | added / ratio |",
+      "| --- | ---: | ---: | ---: |",
+      `| Generate sequential p50 (${SEQUENTIAL} calls) | ${ms(pct(seqDirect, 0.5))} | ${ms(pct(seqGateway, 0.5))} | +${ms(addedP50)} |`,
+      `| Generate sequential p99 | ${ms(pct(seqDirect, 0.99))} | ${ms(pct(seqGateway, 0.99))} | +${ms(addedP99)} |`,
+      `| Generate concurrency ${CONCURRENCY} p50 (${CONCURRENT} calls) | ${ms(pct(concDirect.latencies, 0.5))} | ${ms(pct(concGateway.latencies, 0.5))} | +${ms(cAddedP50)} |`,
+      `| Generate concurrency ${CONCURRENCY} p99 | ${ms(pct(concDirect.latencies, 0.99))} | ${ms(pct(concGateway.latencies, 0.99))} | +${ms(cAddedP99)} |`,
+      `| Generate throughput, concurrency ${CONCURRENCY} (req/s) | ${rate(directRps)} | ${rate(gatewayRps)} | ${(gatewayRps / directRps).toFixed(2)}× |`,
+      `| GenerateStream tokens/s (${STREAMS} streams × ${STREAM_DELTAS} deltas) | ${rate(tokDirect / secDirect)} | ${rate(tokGateway / secGateway)} | ${(streamRatio * 100).toFixed(1)}% |`,
+      `| cached Generate, concurrency ${CONCURRENCY} (req/s) | – | ${rate(CONCURRENT / cacheRun.seconds)} | p50 ${ms(pct(cacheRun.latencies, 0.5))} |`,
+      "",
+      `Success: ${successAll ? "100% of calls on every path" : `errors: sequential ${seqErrors}, concurrent direct ${concDirect.errors}, gateway ${concGateway.errors}, cached ${cacheRun.errors}`}.`,
+      "",
+      "Targets (issue 3):",
+      `- added p50 under 0.3 ms sequential: ${addedP50 < 0.3 ? "met" : "not met"} (+${ms(addedP50)})`,
+      `- at least 5,000 requests/s through the gateway: ${gatewayRps >= 5000 ? "met" : "not met"} (${rate(gatewayRps)} req/s)`,
+      `- streaming at least 90% of the SDK's tokens/s: ${streamRatio >= 0.9 ? "met" : "not met"} (${(streamRatio * 100).toFixed(1)}%)`,
+      "",
+    ];
+    process.stdout.write(lines.join("\n"));
+  } finally {
+    sessions.abort();
+    await server.stop();
+  }
+}
+
+// Child role: a fake OpenAI server answering every request with `--deltas` pieces.
+if (process.argv.includes("--fake")) {
+  const deltas = Number(process.argv[process.argv.indexOf("--deltas") + 1]);
+  const fake = await startFakeOpenAI({ apiKey: API_KEY });
+  fake.fallback = { kind: "answer", deltas: Array.from({ length: deltas }, (_, i) => `tok${i % 10} `), inputTokens: 20, outputTokens: deltas };
+  // The bench sends tens of thousands of requests: keep no per-request record.
+  fake.requests.push = () => 0;
+  process.stdout.write(`${fake.baseUrl}\n`);
+} else {
+  await main();
+}
