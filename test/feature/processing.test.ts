@@ -105,6 +105,14 @@ describe("validators", () => {
     expect(v).toEqual([{ field: "id", description: "required string feature is missing" }]);
   });
 
+  test("violations reach Connect JSON clients (the web console) as google.rpc.BadRequest details too", async () => {
+    const name = setName("p");
+    await client.createFeatureSet({ featureSet: { name, features: [{ name: "age", type: T.INT64, validators: [range(0, 10)] }] } });
+    const web = createClient(FeatureService, server.connect);
+    const v = violations(await rejection(web.processFeatures({ featureSet: name, features: { age: i64(11) } }), Code.InvalidArgument));
+    expect(v).toEqual([{ field: "age", description: "11 is above the maximum 10" }]);
+  });
+
   test("an undeclared feature name is a violation", async () => {
     const run = await withSet({ name: "a", type: T.BOOL });
     const v = violations(await rejection(run({ a: bool(true), b: bool(false) }), Code.InvalidArgument));

@@ -1,9 +1,12 @@
 // The feature store through the service, against the embedded store and a real Redis:
 // typed round trips, TTLs, batch reads, deletes, and bad input.
+import { fromBinary } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import type { Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Redis } from "ioredis";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import { StoredFeaturesSchema } from "../../gen/openloop/feature/v1/feature_store_pb.js";
 import type { TestServer } from "../support/server.js";
 import { startTestServer } from "../support/server.js";
 import type { FeatureInit } from "./helpers.js";
@@ -238,5 +241,58 @@ describe.each(backends)("with the $name", ({ config }) => {
     );
     expect(violations(err).map((v) => v.field).sort()).toEqual(["d", "dl", "zz"]);
     await rejection(client.getFeatures({ featureSet, entityKey: "bad" }), Code.NotFound);
+  });
+});
+
+describe("with the redis store, seen from Redis itself", () => {
+  let server: TestServer;
+  let client: Client<typeof FeatureService>;
+  let raw: Redis;
+  const prefix = `raw:${process.pid}:`;
+
+  beforeAll(async () => {
+    server = await startTestServer({ ...noLlm, feature: { store: "redis", redis: { url: redisUrl, keyPrefix: prefix, commandTimeoutMs: 10_000 } } });
+    client = createClient(FeatureService, server.grpc);
+    raw = new Redis(redisUrl!);
+  });
+
+  afterAll(async () => {
+    raw?.disconnect();
+    await server?.close();
+  });
+
+  test("an entity is one key under the set's hash tag, holding StoredFeatures with a millisecond expiry", async () => {
+    const featureSet = setName("raw");
+    await client.createFeatureSet({ featureSet: { name: featureSet, features: [{ name: "n", type: T.INT64 }] } });
+    await client.putFeatures({ featureSet, entityKey: "e:1", features: { n: i64(5) }, ttl: { seconds: 60n } });
+    const keys = await raw.keys(`${prefix}{${featureSet}}:*`);
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatch(new RegExp(`^${prefix}\\{${featureSet}\\}:[0-9a-f]+:e:1$`));
+    const ttl = await raw.pttl(keys[0]);
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    const stored = fromBinary(StoredFeaturesSchema, (await raw.getBuffer(keys[0]))!);
+    expect(stored.features.n.kind).toEqual({ case: "int64Value", value: 5n });
+  });
+
+  test("deleting a set removes its values from Redis", async () => {
+    const featureSet = setName("drop");
+    await client.createFeatureSet({ featureSet: { name: featureSet, features: [{ name: "n", type: T.INT64 }] } });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => client.putFeatures({ featureSet, entityKey: `e${i}`, features: { n: i64(i) } })));
+    expect(await raw.keys(`${prefix}{${featureSet}}:*`)).toHaveLength(50);
+    await client.deleteFeatureSet({ name: featureSet });
+    const deadline = Date.now() + 10_000;
+    while ((await raw.keys(`${prefix}{${featureSet}}:*`)).length > 0) {
+      expect(Date.now(), "values still in Redis 10 s after the set was deleted").toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+
+  test("store latency is exported as a metric", async () => {
+    const featureSet = setName("metric");
+    await client.createFeatureSet({ featureSet: { name: featureSet, features: [{ name: "n", type: T.INT64 }] } });
+    await client.putFeatures({ featureSet, entityKey: "e", features: { n: i64(1) } });
+    const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    expect(text).toMatch(/openloop_feature_store_seconds_count\{op="put",backend="redis"\} [1-9]/);
   });
 });
