@@ -48,9 +48,15 @@ export class SampleBlockBuilder {
       this.val = grow(this.val, n);
     }
     this.labels[this.count] = label;
-    this.idx.set(vec.idx.subarray(0, vec.nnz), this.total);
-    this.val.set(vec.val.subarray(0, vec.nnz), this.total);
-    this.total += vec.nnz;
+    // A plain loop: subarray() would allocate two views per sample.
+    const { idx, val } = this;
+    const n = vec.nnz;
+    const at = this.total;
+    for (let k = 0; k < n; k++) {
+      idx[at + k] = vec.idx[k]!;
+      val[at + k] = vec.val[k]!;
+    }
+    this.total += n;
     this.count++;
     this.offsets[this.count] = this.total;
   }
