@@ -339,7 +339,8 @@ export type Transformer = Message<"openloop.feature.v1.Transformer"> & {
     case: "bucketize";
   } | {
     /**
-     * A string becomes a double_list with a 1 at its vocabulary index.
+     * A string becomes a double_list with a 1 at its vocabulary index (a string_list
+     * becomes a multi-hot double_list); the feature keeps its name.
      *
      * @generated from field: openloop.feature.v1.OneHot one_hot = 6;
      */
@@ -347,7 +348,8 @@ export type Transformer = Message<"openloop.feature.v1.Transformer"> & {
     case: "oneHot";
   } | {
     /**
-     * A string (or each string of a list) becomes a stable bucket index: int64 in [0, num_buckets).
+     * A string (or each string of a list) becomes a stable bucket index: int64 in
+     * [0, num_buckets). An int64 (or int64 list) hashes its decimal text.
      *
      * @generated from field: openloop.feature.v1.HashBucket hash_bucket = 7;
      */
