@@ -95,7 +95,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       try {
         authGate(ctx);
       } catch (err) {
-        observer.record(ctx.service.typeName, ctx.method.name, Code.Unauthenticated, 0, err);
+        observer.record(ctx.method, Code.Unauthenticated, 0, err);
         throw err;
       }
     };

@@ -2,14 +2,18 @@
 // service/method/code, the latency histogram, and one debug log line per finished
 // call (warn/error for server-side failures). Streams are finished when their
 // last response message has been sent.
+//
+// The hot path only bumps numbers in a per-method record (no label hashing, no
+// allocation); the Prometheus series are built from those records at scrape time.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { DescMethod } from "@bufbuild/protobuf";
 import type { Logger } from "pino";
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
 
 export interface RpcObserver {
   interceptor: Interceptor;
   /** Records a call that ended before reaching the interceptors (for example rejected by auth). */
-  record(service: string, method: string, code: Code, seconds: number, err?: unknown): void;
+  record(method: DescMethod, code: Code | 0, seconds: number, err?: unknown): void;
 }
 
 /** gRPC status names as they appear on the wire and in grpcurl ("OK", "NOT_FOUND", ...). */
@@ -19,62 +23,90 @@ export function codeName(code: Code | 0): string {
 }
 
 // Failures that point at the server rather than the request.
-const SERVER_FAULTS = new Set<Code>([Code.Internal, Code.Unknown, Code.DataLoss]);
-const DEGRADED = new Set<Code>([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted]);
+const SERVER_FAULTS = new Set<number>([Code.Internal, Code.Unknown, Code.DataLoss]);
+const DEGRADED = new Set<number>([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted]);
+
+/** Upper bounds of the latency histogram, in seconds. */
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const CODES = 17; // gRPC status codes 0-16
+
+interface MethodStats {
+  readonly service: string;
+  readonly method: string;
+  readonly byCode: Float64Array; // calls per status code
+  readonly byBucket: Float64Array; // calls per latency bucket (not cumulative); the last slot is +Inf
+  sum: number;
+}
+
+type MetricValue = { value: number; labels: Record<string, string | number>; metricName?: string };
 
 export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
-  const requests = new Counter({
-    name: "openloop_rpc_requests_total",
-    help: "Finished RPCs by service, method and gRPC status code.",
-    labelNames: ["service", "method", "code"] as const,
-    registers: [metrics],
-  });
-  const duration = new Histogram({
-    name: "openloop_rpc_duration_seconds",
-    help: "RPC latency from the first request message to the last response message, by service and method.",
-    labelNames: ["service", "method"] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    registers: [metrics],
-  });
-  // A plain number, read at scrape time: cheaper than a gauge update on every call.
+  const stats = new Map<DescMethod, MethodStats>();
   let running = 0;
-  new Gauge({
-    name: "openloop_rpc_in_flight",
-    help: "RPCs currently running (streams count until they end).",
-    registers: [metrics],
-    collect() {
-      this.set(running);
-    },
-  });
-
-  // Label children are cached: lookups by label values hash on every call otherwise.
-  const counters = new Map<string, Counter.Internal>();
-  const histograms = new Map<string, Histogram.Internal<"service" | "method">>();
   const debug = log.isLevelEnabled("debug");
 
-  const record: RpcObserver["record"] = (service, method, code, seconds, err) => {
-    const key = `${service}/${method}`;
-    const name = codeName(code);
-    let c = counters.get(`${key}:${code}`);
-    if (!c) counters.set(`${key}:${code}`, (c = requests.labels(service, method, name)));
-    c.inc();
-    let h = histograms.get(key);
-    if (!h) histograms.set(key, (h = duration.labels(service, method)));
-    h.observe(seconds);
-    const ms = Math.round(seconds * 1e6) / 1e3;
-    if (SERVER_FAULTS.has(code)) log.error({ rpc: key, code: name, ms, err }, "rpc failed");
-    else if (DEGRADED.has(code)) log.warn({ rpc: key, code: name, ms, err: (err as Error | undefined)?.message }, "rpc failed");
-    else if (debug) log.debug({ rpc: key, code: name, ms, ...(err ? { err: (err as Error).message } : {}) }, "rpc");
+  const statsOf = (m: DescMethod): MethodStats => {
+    let s = stats.get(m);
+    if (!s) {
+      s = { service: m.parent.typeName, method: m.name, byCode: new Float64Array(CODES), byBucket: new Float64Array(BUCKETS.length + 1), sum: 0 };
+      stats.set(m, s);
+    }
+    return s;
   };
 
+  const record: RpcObserver["record"] = (m, code, seconds, err) => {
+    const s = statsOf(m);
+    s.byCode[code]++;
+    let i = 0;
+    while (i < BUCKETS.length && seconds > BUCKETS[i]) i++;
+    s.byBucket[i]++;
+    s.sum += seconds;
+    if (code === 0 && !debug) return;
+    const rpc = `${s.service}/${s.method}`;
+    const name = codeName(code);
+    const ms = Math.round(seconds * 1e6) / 1e3;
+    if (SERVER_FAULTS.has(code)) log.error({ rpc, code: name, ms, err }, "rpc failed");
+    else if (DEGRADED.has(code)) log.warn({ rpc, code: name, ms, err: (err as Error | undefined)?.message }, "rpc failed");
+    else if (debug) log.debug({ rpc, code: name, ms, ...(err ? { err: (err as Error).message } : {}) }, "rpc");
+  };
+
+  registerCollector(metrics, "openloop_rpc_requests_total", "Finished RPCs by service, method and gRPC status code.", "counter", () => {
+    const values: MetricValue[] = [];
+    for (const s of stats.values()) {
+      s.byCode.forEach((n, code) => {
+        if (n > 0) values.push({ value: n, labels: { service: s.service, method: s.method, code: codeName(code) } });
+      });
+    }
+    return values;
+  });
+  registerCollector(
+    metrics,
+    "openloop_rpc_duration_seconds",
+    "RPC latency from the first request message to the last response message, by service and method.",
+    "histogram",
+    () => {
+      const values: MetricValue[] = [];
+      for (const s of stats.values()) {
+        const labels = { service: s.service, method: s.method };
+        let cumulative = 0;
+        s.byBucket.forEach((n, i) => {
+          cumulative += n;
+          values.push({ metricName: "openloop_rpc_duration_seconds_bucket", value: cumulative, labels: { le: i < BUCKETS.length ? BUCKETS[i] : "+Inf", ...labels } });
+        });
+        values.push({ metricName: "openloop_rpc_duration_seconds_sum", value: s.sum, labels });
+        values.push({ metricName: "openloop_rpc_duration_seconds_count", value: cumulative, labels });
+      }
+      return values;
+    },
+  );
+  registerCollector(metrics, "openloop_rpc_in_flight", "RPCs currently running (streams count until they end).", "gauge", () => [{ value: running, labels: {} }]);
+
   const interceptor: Interceptor = (next) => async (req) => {
-    const service = req.service.typeName;
-    const method = req.method.name;
     const started = performance.now();
     const done = (err?: unknown) => {
       running--;
       const code = err === undefined ? 0 : err instanceof ConnectError ? err.code : Code.Internal;
-      record(service, method, code as Code, (performance.now() - started) / 1000, err);
+      record(req.method, code, (performance.now() - started) / 1000, err);
     };
     running++;
     let res;
@@ -108,6 +140,19 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
   };
 
   return { interceptor, record };
+}
+
+/** Registers a metric whose series are computed when Prometheus scrapes. */
+function registerCollector(metrics: Registry, name: string, help: string, type: "counter" | "gauge" | "histogram", values: () => MetricValue[]): void {
+  const metric = {
+    name,
+    help,
+    type,
+    aggregator: "sum",
+    get: () => ({ name, help, type, aggregator: "sum", values: values() }),
+    reset() {},
+  };
+  metrics.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
 }
 
 /** Errors that are not ConnectErrors are bugs: log them in full, answer a plain INTERNAL. */
