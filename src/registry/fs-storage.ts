@@ -55,6 +55,7 @@ const RECORD_FILE = "version.json";
 const ALIASES_FILE = "aliases.json";
 const MODEL_FILE = "model.json";
 const LOCK_FILE = "lock.json";
+const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
 const FORMAT = 1;
 
 export class FsRegistryStorage implements RegistryStorage {
@@ -205,7 +206,7 @@ export class FsRegistryStorage implements RegistryStorage {
   }
 
   /** @internal publishes an upload whose files are complete and synced. */
-  async publish(draft: VersionDraft, tmp: string, artifacts: ArtifactRecord[]): Promise<VersionRecord> {
+  async publish(draft: VersionDraft, tmp: string, artifacts: ArtifactRecord[], signal?: AbortSignal): Promise<VersionRecord> {
     this.assertOpen();
     return this.locks.run(draft.model, async () => {
       const entry = this.models.get(draft.model);
@@ -225,6 +226,9 @@ export class FsRegistryStorage implements RegistryStorage {
       const versionsDir = path.join(this.modelDir(draft.model), "versions");
       await mkdir(versionsDir, { recursive: true });
       const target = path.join(versionsDir, version);
+      // Last moment to honour a cancel: a client that half-closes and then resets (connect-node
+      // does this on abort) looks complete until its reset arrives, usually during the fsyncs above.
+      signal?.throwIfAborted();
       try {
         // rename(2) onto an existing non-empty directory fails: the last guard against a second writer.
         await rename(tmp, target);
@@ -422,7 +426,7 @@ function summarize(name: string, entry: ModelEntry): ModelSummary | undefined {
 class FsVersionUpload implements VersionUpload {
   private readonly done: ArtifactRecord[] = [];
   private readonly namesLower = new Set<string>();
-  private current: { name: string; fh: FileHandle; hash: Hash; size: number } | undefined;
+  private current: { name: string; fh: FileHandle; hash: Hash; size: number; pending: Promise<void>; pendingBytes: number } | undefined;
   private state: "open" | "committed" | "aborted" = "open";
 
   constructor(
@@ -445,7 +449,7 @@ class FsVersionUpload implements VersionUpload {
     if (this.done.length >= LIMITS.maxArtifactsPerVersion) throw new RegistryError("invalid", `a version holds at most ${LIMITS.maxArtifactsPerVersion} artifacts`);
     this.namesLower.add(lower);
     const fh = await open(path.join(this.dir, "artifacts", name), "wx");
-    this.current = { name, fh, hash: createHash("sha256"), size: 0 };
+    this.current = { name, fh, hash: createHash("sha256"), size: 0, pending: Promise.resolve(), pendingBytes: 0 };
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -456,11 +460,16 @@ class FsVersionUpload implements VersionUpload {
     cur.size += chunk.byteLength;
     if (cur.size > this.storage.maxArtifactBytes) throw tooLarge(cur.name, cur.size, this.storage.maxArtifactBytes);
     cur.hash.update(chunk);
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      const { bytesWritten } = await cur.fh.write(chunk, offset, chunk.byteLength - offset);
-      offset += bytesWritten;
-    }
+    // Write-behind: the disk write runs in libuv's pool while the next chunk is received and
+    // hashed; at most WRITE_BEHIND_BYTES wait, after that the caller (and so the client) waits.
+    const n = chunk.byteLength;
+    cur.pendingBytes += n;
+    cur.pending = cur.pending.then(() => writeFully(cur.fh, chunk)).finally(() => {
+      cur.pendingBytes -= n;
+    });
+    // Keep a failed write from being reported as unhandled before finishArtifact awaits it.
+    cur.pending.catch(() => undefined);
+    if (cur.pendingBytes > WRITE_BEHIND_BYTES) await cur.pending;
   }
 
   async finishArtifact(expectedSha256?: string): Promise<ArtifactRecord> {
@@ -469,6 +478,7 @@ class FsVersionUpload implements VersionUpload {
     if (!cur) throw new RegistryError("precondition", "no artifact is open");
     this.current = undefined;
     try {
+      await cur.pending;
       await cur.fh.sync();
     } finally {
       await cur.fh.close();
@@ -485,7 +495,7 @@ class FsVersionUpload implements VersionUpload {
     return record;
   }
 
-  async commit(): Promise<VersionRecord> {
+  async commit(signal?: AbortSignal): Promise<VersionRecord> {
     this.assertOpen();
     try {
       if (this.current) throw new RegistryError("precondition", `artifact '${this.current.name}' is still open; finish it before committing`);
@@ -495,7 +505,7 @@ class FsVersionUpload implements VersionUpload {
         if (st.size !== a.sizeBytes) throw new RegistryError("data_loss", `artifact '${a.name}' is ${st.size} bytes on disk, ${a.sizeBytes} were received`);
       }
       await syncDir(path.join(this.dir, "artifacts"));
-      const record = await this.storage.publish(this.draft, this.dir, [...this.done]);
+      const record = await this.storage.publish(this.draft, this.dir, [...this.done], signal);
       this.state = "committed";
       this.storage.forget(this);
       return record;
@@ -510,7 +520,10 @@ class FsVersionUpload implements VersionUpload {
     this.state = "aborted";
     const cur = this.current;
     this.current = undefined;
-    if (cur) await cur.fh.close().catch(() => undefined);
+    if (cur) {
+      await cur.pending.catch(() => undefined);
+      await cur.fh.close().catch(() => undefined);
+    }
     await rm(this.dir, { recursive: true, force: true });
     this.storage.forget(this);
   }
@@ -537,6 +550,14 @@ class KeyedMutex {
       release();
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
+  }
+}
+
+async function writeFully(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.byteLength) {
+    const { bytesWritten } = await fh.write(chunk, offset, chunk.byteLength - offset);
+    offset += bytesWritten;
   }
 }
 

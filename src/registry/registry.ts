@@ -116,7 +116,7 @@ export class Registry {
       }
       signal?.throwIfAborted();
       if (current !== undefined) await upload.finishArtifact(expected);
-      return await upload.commit();
+      return await upload.commit(signal);
     } catch (err) {
       await upload.abort();
       throw err;

@@ -73,8 +73,11 @@ export interface VersionUpload {
    * the client's digest (lowercase hex) differs from the bytes received.
    */
   finishArtifact(expectedSha256?: string): Promise<ArtifactRecord>;
-  /** Publishes the version atomically: readers see all of it or nothing. */
-  commit(): Promise<VersionRecord>;
+  /**
+   * Publishes the version atomically: readers see all of it or nothing. An abort of `signal`
+   * up to the moment of publishing (the client went away) drops the upload instead.
+   */
+  commit(signal?: AbortSignal): Promise<VersionRecord>;
   /** Drops everything written so far; safe to call more than once and after commit (then it does nothing). */
   abort(): Promise<void>;
 }
