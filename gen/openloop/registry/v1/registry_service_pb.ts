@@ -277,7 +277,10 @@ export type ArtifactChunk = Message<"openloop.registry.v1.ArtifactChunk"> & {
 
   /**
    * Optional, on any chunk of the artifact: the expected lowercase hex SHA-256
-   * of the whole artifact. A mismatch fails the upload with DATA_LOSS.
+   * of the whole artifact. A mismatch fails the upload with DATA_LOSS. Sending
+   * it also guards against a stream that ends early but cleanly (a client
+   * that half-closes when it is cancelled): the server cannot tell that from a
+   * finished upload otherwise.
    *
    * @generated from field: string sha256 = 3;
    */
@@ -984,11 +987,11 @@ export const ModelRuntimeSchema: GenEnum<ModelRuntime> = /*@__PURE__*/
  * tags, lineage and aliases, durably, with streaming upload and download.
  *
  * Names, aliases and artifact names use a short character set, never contain
- * "..", "/" or "\\", and never end in ".": model names are 1-64 characters of
- * [a-z0-9._-] starting with a letter or digit; aliases the same but starting
- * with a letter ("latest" is reserved: it always means the newest version);
- * artifact names 1-128 characters of [A-Za-z0-9._-] starting with a letter or
- * digit. Versions are integers ("7") or semantic versions ("1.10.0",
+ * "..", slashes or backslashes, and never end in ".": model names are 1-64
+ * characters of [a-z0-9._-] starting with a letter or digit; aliases the same
+ * but starting with a letter ("latest" is reserved: it always means the
+ * newest version); artifact names 1-128 characters of [A-Za-z0-9._-] starting
+ * with a letter or digit. Versions are integers ("7") or semantic versions ("1.10.0",
  * "2.0.0-rc.1", no build metadata) and order as such: 10 is newer than 9, and
  * 1.10.0 newer than 1.9.0. One model uses one of the two schemes.
  *
