@@ -27,6 +27,8 @@ export const featureConfigSchema = z
       .object({
         /** Most entities held; the least recently used go first. */
         maxEntries: z.number().int().min(1).default(100_000),
+        /** Most bytes of values held (an estimate of their heap size); the least recently used go first. */
+        maxBytes: z.number().int().min(1).default(256 * 1024 * 1024),
       })
       .strict()
       .prefault({}),

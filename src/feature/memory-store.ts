@@ -1,20 +1,29 @@
-// Embedded feature store: a bounded map with least-recently-used eviction and
-// exact TTL expiry (an expired entity reads as missing, never as a stale value).
+// Embedded feature store: a map bounded by entity count and by approximate bytes,
+// with least-recently-used eviction and exact TTL expiry (an expired entity reads
+// as missing, never as a stale value).
 import type { FeatureStore, SetRef } from "./store.js";
-import type { Features } from "./value.js";
+import type { Features, Value } from "./value.js";
 
 interface Entry {
   readonly features: Features;
   /** Epoch milliseconds; 0 means never. */
   readonly expiresAt: number;
+  readonly bytes: number;
+}
+
+export interface MemoryStoreLimits {
+  readonly maxEntries: number;
+  /** Approximate heap bytes of the stored values (keys, names, numbers, strings). */
+  readonly maxBytes: number;
 }
 
 export class MemoryFeatureStore implements FeatureStore {
   // A Map iterates in insertion order: re-inserting on access makes the first entry the least recently used.
   private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
 
   constructor(
-    private readonly maxEntries: number,
+    private readonly limits: MemoryStoreLimits,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -22,12 +31,19 @@ export class MemoryFeatureStore implements FeatureStore {
     return this.entries.size;
   }
 
+  /** Approximate bytes held. */
+  get byteSize(): number {
+    return this.bytes;
+  }
+
   async put(set: SetRef, entityKey: string, features: Features, ttlMs: number): Promise<void> {
     const key = storeKey(set, entityKey);
-    this.entries.delete(key);
-    this.entries.set(key, { features, expiresAt: ttlMs > 0 ? this.now() + ttlMs : 0 });
-    while (this.entries.size > this.maxEntries) {
-      this.entries.delete(this.entries.keys().next().value!);
+    this.remove(key);
+    const entry: Entry = { features, expiresAt: ttlMs > 0 ? this.now() + ttlMs : 0, bytes: entrySize(key, features) };
+    this.entries.set(key, entry);
+    this.bytes += entry.bytes;
+    while (this.entries.size > this.limits.maxEntries || (this.bytes > this.limits.maxBytes && this.entries.size > 1)) {
+      this.remove(this.entries.keys().next().value!);
     }
   }
 
@@ -44,27 +60,38 @@ export class MemoryFeatureStore implements FeatureStore {
     const now = this.now();
     let deleted = 0;
     for (const k of new Set(entityKeys)) {
-      const key = storeKey(set, k);
-      const e = this.entries.get(key);
-      if (e !== undefined && this.entries.delete(key) && !expired(e, now)) deleted++;
+      const e = this.remove(storeKey(set, k));
+      if (e !== undefined && !expired(e, now)) deleted++;
     }
     return deleted;
   }
 
   async dropSet(set: SetRef): Promise<void> {
     const prefix = storeKey(set, "");
-    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
+    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.remove(key);
   }
 
   async close(): Promise<void> {
     this.entries.clear();
+    this.bytes = 0;
+  }
+
+  private remove(key: string): Entry | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    this.entries.delete(key);
+    this.bytes -= e.bytes;
+    return e;
   }
 
   private read(key: string, now: number): Features | undefined {
     const e = this.entries.get(key);
     if (e === undefined) return undefined;
+    if (expired(e, now)) {
+      this.remove(key);
+      return undefined;
+    }
     this.entries.delete(key);
-    if (expired(e, now)) return undefined;
     this.entries.set(key, e);
     return e.features;
   }
@@ -76,4 +103,32 @@ function expired(e: Entry, now: number): boolean {
 
 function storeKey(set: SetRef, entityKey: string): string {
   return `${set.name}\u0000${set.generation}\u0000${entityKey}`;
+}
+
+// Rough V8 sizes: 16 bytes of overhead per object, 8 per number or pointer, 2 per string character.
+const ENTRY_OVERHEAD = 160;
+
+function entrySize(key: string, features: Features): number {
+  let bytes = ENTRY_OVERHEAD + key.length * 2;
+  for (const [name, v] of features) bytes += 64 + name.length * 2 + valueSize(v);
+  return bytes;
+}
+
+function valueSize(v: Value): number {
+  switch (v.type) {
+    case "string":
+      return 16 + v.value.length * 2;
+    case "string_list": {
+      let n = 16 + v.value.length * 8;
+      for (const s of v.value) n += 16 + s.length * 2;
+      return n;
+    }
+    case "int64_list":
+      return 16 + v.value.length * 24;
+    case "double_list":
+    case "bool_list":
+      return 16 + v.value.length * 8;
+    default:
+      return 16;
+  }
 }

@@ -63,7 +63,7 @@ function createStore(config: Config, log: PlatformContext["log"]): FeatureStore 
   const settings = config.feature;
   const url = settings.redis.url ?? config.redis?.url;
   const kind = settings.store ?? (url || settings.redis.clusterNodes.length > 0 ? "redis" : "memory");
-  if (kind === "memory") return new MemoryFeatureStore(settings.memory.maxEntries);
+  if (kind === "memory") return new MemoryFeatureStore(settings.memory);
   if (!url && settings.redis.clusterNodes.length === 0) {
     throw new Error("feature.store is redis, but none of feature.redis.url, redis.url, feature.redis.clusterNodes is set");
   }
