@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ChatMessageSchema, FinishReason, Role } from "../../gen/openloop/llm/v1/llm_service_pb.js";
+import { ChatMessageSchema, FinishReason, Role, type GenerateResponse } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { EMBEDDED_MODEL_ID } from "../../src/llm/config.js";
 import type { ChatMessage } from "../../src/llm/providers/provider.js";
 import { collect, request, startLlmServer, streamRequest, type LlmServer } from "./helpers.js";
@@ -13,12 +13,15 @@ const proto = (messages: ChatMessage[]) => messages.map((m) => create(ChatMessag
 
 let llm: LlmServer;
 let tokenizer: ReferenceTokenizer;
+/** The greedy answer to CAPITAL through Generate, which the other tests compare with. */
+let whole: GenerateResponse;
 
 beforeAll(async () => {
   ensureModel();
   tokenizer = await ReferenceTokenizer.load();
   // No llm section: the embedded default catalog.
   llm = await startLlmServer({});
+  whole = await llm.client.generate(request(EMBEDDED_MODEL_ID, { prompt: "", messages: proto(CAPITAL), maxTokens: 24 }));
 });
 
 afterAll(async () => {
@@ -39,7 +42,7 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 
 describe("embedded local model over gRPC", () => {
   it("answers a real prompt with the tokenizer's count of the templated prompt and of the generated tokens", async () => {
-    const res = await llm.client.generate(request(EMBEDDED_MODEL_ID, { prompt: "", messages: proto(CAPITAL), maxTokens: 24 }));
+    const res = whole;
     expect(res.text).toContain("Paris");
     expect(res.finishReason).toBe(FinishReason.STOP);
     expect(res.provider).toBe("local");
@@ -49,7 +52,6 @@ describe("embedded local model over gRPC", () => {
   });
 
   it("streams the same answer as several deltas, then one done with finish reason and usage", async () => {
-    const whole = await llm.client.generate(request(EMBEDDED_MODEL_ID, { prompt: "", messages: proto(CAPITAL), maxTokens: 24 }));
     const { deltas, done } = await collect(llm.client.generateStream(streamRequest(EMBEDDED_MODEL_ID, { prompt: "", messages: proto(CAPITAL), maxTokens: 24 })));
     expect(deltas.length).toBeGreaterThan(3);
     expect(deltas.join("")).toBe(whole.text);
@@ -59,7 +61,6 @@ describe("embedded local model over gRPC", () => {
   });
 
   it("stops after max_tokens tokens with finish reason LENGTH", async () => {
-    const whole = await llm.client.generate(request(EMBEDDED_MODEL_ID, { prompt: "", messages: proto(CAPITAL), maxTokens: 24 }));
     const res = await llm.client.generate(request(EMBEDDED_MODEL_ID, { prompt: "", messages: proto(CAPITAL), maxTokens: 3 }));
     expect(res.finishReason).toBe(FinishReason.LENGTH);
     expect(res.usage?.outputTokens).toBe(3);
@@ -68,7 +69,6 @@ describe("embedded local model over gRPC", () => {
   });
 
   it("ends at a stop sequence with finish reason STOP, leaving the sequence out of the text", async () => {
-    const whole = await llm.client.generate(request(EMBEDDED_MODEL_ID, { prompt: "", messages: proto(CAPITAL), maxTokens: 24 }));
     const cut = whole.text.indexOf("Paris");
     expect(cut).toBeGreaterThan(0);
     const res = await llm.client.generate(request(EMBEDDED_MODEL_ID, { prompt: "", messages: proto(CAPITAL), maxTokens: 24, stop: ["Paris"] }));
