@@ -5,6 +5,7 @@
 //
 //   node --import tsx bench/pipeline.ts [--quick]
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { create } from "@bufbuild/protobuf";
@@ -35,6 +36,12 @@ async function timed(n: number, call: () => Promise<unknown>, into: number[]): P
     await call();
     into.push(performance.now() - s);
   }
+}
+
+/** CPU time (user + system) a process has used, in milliseconds, from /proc (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 function pct(values: number[], q: number): number {
@@ -82,28 +89,41 @@ async function main(): Promise<void> {
     await timed(500, bare, []);
     await timed(500, viaPipeline, []);
 
-    // Alternate blocks so drift on a shared machine hits both paths alike.
+    // Latency: alternate single calls, so drift on a shared machine hits both paths alike.
     const bareMs: number[] = [];
     const pipelineMs: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      await timed(CALLS / ROUNDS, bare, bareMs);
-      await timed(CALLS / ROUNDS, viaPipeline, pipelineMs);
+    for (let i = 0; i < CALLS; i++) {
+      await timed(1, bare, bareMs);
+      await timed(1, viaPipeline, pipelineMs);
     }
+    // Server CPU per call: blocks of each path, alternated, measured from the server's /proc entry.
+    let bareCpu = 0;
+    let pipelineCpu = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      let c = cpuMs(server.pid);
+      await timed(CALLS / ROUNDS, bare, []);
+      bareCpu += cpuMs(server.pid) - c;
+      c = cpuMs(server.pid);
+      await timed(CALLS / ROUNDS, viaPipeline, []);
+      pipelineCpu += cpuMs(server.pid) - c;
+    }
+    const cpuPerCall = (total: number) => total / CALLS;
 
     const added = (q: number) => pct(pipelineMs, q) - pct(bareMs, q);
     const addedP50 = added(0.5);
     const lines = [
       "## Pipeline",
       "",
-      `Command: \`node --import tsx bench/pipeline.ts${quick ? " --quick" : ""}\` (openloop server and a fake OpenAI server as child processes, gRPC over HTTP/2 from the bench process, one call at a time).`,
+      `Command: \`node --import tsx bench/pipeline.ts${quick ? " --quick" : ""}\` (openloop server and a fake OpenAI server as child processes, gRPC over HTTP/2 from the bench process, one call at a time, the two paths alternating call by call).`,
       `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; the client, the server and the fake share these cores, and other work on the machine adds noise.`,
-      "Pipeline: template (preprocess), llm_generate, trim (postprocess), length (validate); it calls LLMService.Generate in process through the public contract (router transport, full serialization). Baseline: the bare Generate of the same prompt on the same server, in the same run. LLM cache off, so both reach the upstream every time; no hooks.",
+      "Pipeline: template (preprocess), llm_generate, trim (postprocess), length (validate); it calls LLMService.Generate in process through the public contract (router transport, full serialization). Baseline: the bare Generate of the same prompt on the same server, in the same run. LLM cache off, so both reach the upstream every time; no hooks. Server CPU per call is read from /proc for the server process over alternating blocks of each path; most of the pipeline's added CPU is the in-process LLMService call (a router transport that serializes both ways), not the steps.",
       "",
       `| measure (${CALLS} calls each) | bare Generate | ExecutePipeline | added |`,
       "| --- | ---: | ---: | ---: |",
       `| p50 | ${ms(pct(bareMs, 0.5))} | ${ms(pct(pipelineMs, 0.5))} | +${ms(addedP50)} |`,
       `| p90 | ${ms(pct(bareMs, 0.9))} | ${ms(pct(pipelineMs, 0.9))} | +${ms(added(0.9))} |`,
       `| p99 | ${ms(pct(bareMs, 0.99))} | ${ms(pct(pipelineMs, 0.99))} | +${ms(added(0.99))} |`,
+      `| server CPU per call | ${ms(cpuPerCall(bareCpu))} | ${ms(cpuPerCall(pipelineCpu))} | +${ms(cpuPerCall(pipelineCpu - bareCpu))} |`,
       "",
       "Targets (issue 7):",
       `- the pipeline's added p50 under 0.5 ms: ${addedP50 < 0.5 ? "met" : "not met"} (+${ms(addedP50)})`,

@@ -1,11 +1,11 @@
 // ExecutePipeline over real connections: a server whose LLM is a fake OpenAI upstream on loopback.
+import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PipelineService, RunStatus, Stage } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
 import { failure, MODEL, spec, startPipelineServer, uniqueName, type PipelineServer } from "./helpers.js";
-import { setTimeout as sleep } from "node:timers/promises";
 
 let s: PipelineServer;
 beforeAll(async () => {

@@ -123,6 +123,19 @@ describe("revisions", () => {
     expect((await s.client.getRun({ runId: old.runId })).run!.revision).toBe(1);
   });
 
+  it("keeps at most maxRevisions revisions, deleting the oldest", async () => {
+    const server = await startPipelineServer({ pipeline: { maxRevisions: 2 } });
+    try {
+      await server.client.createPipeline({ name: "few", spec: simple("1 {{text}}") });
+      await server.client.updatePipeline({ name: "few", spec: simple("2 {{text}}") });
+      await server.client.updatePipeline({ name: "few", spec: simple("3 {{text}}") });
+      expect(ConnectError.from(await failure(() => server.client.getPipeline({ name: "few", revision: 1 }))).rawMessage).toContain("has no revision 1 (kept: 2-3)");
+      expect((await readdir(path.join(server.server.config.dataDir, "pipelines", "few"))).sort()).toEqual(["2.json", "3.json"]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("refuses an update whose expected revision is not the latest", async () => {
     const name = uniqueName();
     await s.client.createPipeline({ name, spec: simple() });
