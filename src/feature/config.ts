@@ -38,7 +38,7 @@ export const featureConfigSchema = z
         url: z.string().url().optional(),
         /** Prefix of every key; the set name follows as a cluster hash tag. */
         keyPrefix: z.string().default("openloop:feature:"),
-        /** host:port seeds of a Redis Cluster; when set, used instead of `redis.url`. */
+        /** Seeds of a Redis Cluster (`host:port`, or `redis://user:password@host:port`); when set, used instead of a URL. */
         clusterNodes: z.array(z.string().min(1)).default([]),
         /** A Redis command unanswered after this long fails with UNAVAILABLE. */
         commandTimeoutMs: z.number().int().min(1).default(500),

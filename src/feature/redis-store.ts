@@ -44,9 +44,16 @@ export class RedisFeatureStore implements FeatureStore {
       retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
     };
     if (options.clusterNodes.length > 0) {
+      // Credentials (and TLS) of the first seed apply to every node, as ioredis expects.
+      const seed = nodeUrl(options.clusterNodes[0]);
       this.client = new Cluster(options.clusterNodes.map(parseNode), {
         enableOfflineQueue: false,
-        redisOptions,
+        redisOptions: {
+          ...redisOptions,
+          username: seed.username ? decodeURIComponent(seed.username) : undefined,
+          password: seed.password ? decodeURIComponent(seed.password) : undefined,
+          tls: seed.protocol === "rediss:" ? {} : undefined,
+        },
         clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
         slotsRefreshTimeout: options.connectTimeoutMs,
       });
@@ -137,8 +144,12 @@ export class RedisFeatureStore implements FeatureStore {
   }
 }
 
+function nodeUrl(node: string): URL {
+  return new URL(node.includes("://") ? node : `redis://${node}`);
+}
+
 function parseNode(node: string): ClusterNode {
-  const url = new URL(node.includes("://") ? node : `redis://${node}`);
+  const url = nodeUrl(node);
   return { host: url.hostname, port: Number(url.port || 6379) };
 }
 
