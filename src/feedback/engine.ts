@@ -42,8 +42,14 @@ export interface Rejection {
   message: string;
 }
 
+/** The calling RPC's deadline and cancellation, passed on to the services we call. */
+export interface CallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
 /** Processes features through a FeatureService feature set. */
-export type FeatureProcessor = (featureSet: string, features: FeatureMap) => Promise<FeatureMap>;
+export type FeatureProcessor = (featureSet: string, features: FeatureMap, call?: CallOptions) => Promise<FeatureMap>;
 
 /** Throws unless the feature set exists. */
 export type FeatureSetCheck = (featureSet: string) => Promise<void>;
@@ -177,11 +183,11 @@ export class FeedbackEngine {
     }
   }
 
-  async predict(name: string, features: FeatureMap, selector: string): Promise<{ id: string; prediction: number; version: string; task: Task }> {
+  async predict(name: string, features: FeatureMap, selector: string, call?: CallOptions): Promise<{ id: string; prediction: number; version: string; task: Task }> {
     const learner = await this.learner(name);
     const def = learner.def;
-    const input = def.featureSet ? await this.process(def.featureSet, features) : features;
-    const served = selector === "" ? learner.serving : await this.pinnedVersion(learner, selector);
+    const input = def.featureSet ? await this.process(def.featureSet, features, call) : features;
+    const served = selector === "" ? learner.serving : await this.pinnedVersion(learner, selector, call);
     const { idx, val } = this.vectorizeCopy(input, def.hp.buckets);
     const prediction = served.model.predict(idx, val, idx.length);
     const id = randomUUID();
@@ -189,7 +195,7 @@ export class FeedbackEngine {
     return { id, prediction, version: served.version, task: def.task };
   }
 
-  async recordPrediction(name: string, version: string, features: FeatureMap, prediction: number, id: string): Promise<string> {
+  async recordPrediction(name: string, version: string, features: FeatureMap, prediction: number, id: string, call?: CallOptions): Promise<string> {
     const learner = await this.learner(name);
     const def = learner.def;
     if (id !== "" && !PREDICTION_ID.test(id)) {
@@ -199,8 +205,8 @@ export class FeedbackEngine {
     if (def.task === "classification" && (prediction < 0 || prediction > 1)) {
       throw new ConnectError(`a classification prediction is a probability in [0, 1], got ${prediction}`, Code.InvalidArgument);
     }
-    const resolved = version === "" ? learner.serving.version : (await this.pinnedVersion(learner, version)).version;
-    const input = def.featureSet ? await this.process(def.featureSet, features) : features;
+    const resolved = version === "" ? learner.serving.version : (await this.pinnedVersion(learner, version, call)).version;
+    const input = def.featureSet ? await this.process(def.featureSet, features, call) : features;
     const { idx, val } = this.vectorizeCopy(input, def.hp.buckets);
     const pid = id === "" ? randomUUID() : id;
     if (!(await this.deps.predictions.put(pid, { model: name, version: resolved, task: def.task, prediction, idx, val }))) {
@@ -241,8 +247,8 @@ export class FeedbackEngine {
   }
 
   /** A new ingestion (one RPC): accumulates counts over its messages. */
-  ingestion(): Ingestion {
-    return new Ingestion(this);
+  ingestion(call?: CallOptions): Ingestion {
+    return new Ingestion(this, call);
   }
 
   async status(name: string) {
@@ -295,8 +301,8 @@ export class FeedbackEngine {
   }
 
   /** @internal for Ingestion */
-  process(featureSet: string, features: FeatureMap): Promise<FeatureMap> {
-    return this.deps.processFeatures(featureSet, features);
+  process(featureSet: string, features: FeatureMap, call?: CallOptions): Promise<FeatureMap> {
+    return this.deps.processFeatures(featureSet, features, call);
   }
 
   private vectorizeCopy(features: FeatureMap, buckets: number): { idx: Int32Array; val: Float64Array } {
@@ -309,18 +315,18 @@ export class FeedbackEngine {
     return { idx: this.vec.idx.slice(0, this.vec.nnz), val: this.vec.val.slice(0, this.vec.nnz) };
   }
 
-  private async pinnedVersion(learner: ModelLearner, selector: string): Promise<ServingVersion> {
+  private async pinnedVersion(learner: ModelLearner, selector: string, call?: CallOptions): Promise<ServingVersion> {
     const name = learner.def.name;
     if (selector === learner.serving.version) return learner.serving;
     const isVersion = /^\d/.test(selector);
     const sel = isVersion ? { version: selector } : { alias: selector };
     try {
-      const version = isVersion ? selector : await this.deps.versions.resolve(name, sel);
+      const version = isVersion ? selector : await this.deps.versions.resolve(name, sel, call?.timeoutMs);
       if (version === learner.serving.version) return learner.serving;
       const key = `${name}@${version}`;
       const cached = this.pinned.get(key);
       if (cached) return cached;
-      const stored = await this.deps.versions.load(name, { version });
+      const stored = await this.deps.versions.load(name, { version }, call?.timeoutMs);
       const { model } = decodeArtifact(stored.artifact);
       if (model.task !== learner.def.task || model.hp.buckets !== learner.def.hp.buckets) {
         throw new ConnectError(`version ${version} of '${name}' is not an online model version of this definition`, Code.FailedPrecondition);
@@ -360,7 +366,10 @@ export class Ingestion {
   private readonly unknown = new Set<string>();
   private readonly inflight: Promise<void>[] = [];
 
-  constructor(private readonly engine: FeedbackEngine) {}
+  constructor(
+    private readonly engine: FeedbackEngine,
+    private readonly call?: CallOptions,
+  ) {}
 
   /**
    * Validates and vectorizes one message's samples (then its dense rows), and starts
@@ -390,7 +399,7 @@ export class Ingestion {
       }
       const def = target.learner.def;
       try {
-        const features = def.featureSet ? await this.engine.process(def.featureSet, s.features) : s.features;
+        const features = def.featureSet ? await this.engine.process(def.featureSet, s.features, this.call) : s.features;
         vectorize(features, def.hp.buckets, this.vec);
       } catch (err) {
         if (err instanceof FeatureError || (err instanceof ConnectError && err.code === Code.InvalidArgument)) {
@@ -441,7 +450,7 @@ export class Ingestion {
         const features: Record<string, FeatureValueLike> = {};
         for (let j = 0; j < k; j++) features[d.featureNames[j]!] = { kind: { case: "doubleValue", value: values[r * k + j]! } };
         try {
-          vectorize(await this.engine.process(def.featureSet, features), buckets, v);
+          vectorize(await this.engine.process(def.featureSet, features, this.call), buckets, v);
         } catch (err) {
           if (err instanceof FeatureError || (err instanceof ConnectError && err.code === Code.InvalidArgument)) {
             this.reject(first + r, "bad-features", err.message);

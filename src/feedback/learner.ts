@@ -55,6 +55,8 @@ export class BufferFullError extends Error {}
 
 // Samples trained between two yields to the event loop, so serving stays responsive.
 const TRAIN_SLICE = 8192;
+// Bound on each registry call of the learner, which no client deadline covers.
+const REGISTRY_TIMEOUT_MS = 60_000;
 
 export class ModelLearner {
   private servingVersion!: ServingVersion;
@@ -103,7 +105,7 @@ export class ModelLearner {
             samplesUsed: 0,
             details: { initialization: "zero weights" },
             description: this.def.description || `online ${this.def.task} model, initial version`,
-          });
+          }, REGISTRY_TIMEOUT_MS);
           if (!(await this.buffer.setState({ version, samplesTrained: 0 }, artifact, token))) throw new Error("lost the training lock while registering version 1");
           this.servingVersion = { version, model };
           return;
@@ -127,7 +129,7 @@ export class ModelLearner {
   }
 
   private async loadVersion(version: string): Promise<ServingVersion> {
-    const artifact = (await this.buffer.sharedArtifact(version)) ?? (await this.deps.versions.load(this.def.name, { version })).artifact;
+    const artifact = (await this.buffer.sharedArtifact(version)) ?? (await this.deps.versions.load(this.def.name, { version }, REGISTRY_TIMEOUT_MS)).artifact;
     const { model } = decodeArtifact(artifact);
     if (model.task !== this.def.task || model.hp.buckets !== this.def.hp.buckets) {
       throw new Error(`version ${version} of '${this.def.name}' does not fit the model definition (task or buckets differ)`);
@@ -269,7 +271,7 @@ export class ModelLearner {
         samplesUsed: taken.count,
         details,
         description: `trained online from version ${parent.version} on ${taken.count} samples`,
-      });
+      }, REGISTRY_TIMEOUT_MS);
       if (lost) throw new Error("lost the training lock before committing; the samples stay buffered");
       const committed = await this.buffer.commit(taken, { version, samplesTrained: this.samplesTrained + taken.count }, artifact, token);
       if (!committed) throw new Error("lost the training lock before committing; the samples stay buffered");

@@ -47,8 +47,8 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
   });
 
   const features = createClient(FeatureService, ctx.internal);
-  const processFeatures: FeatureProcessor = async (featureSet, input) => {
-    const res = await features.processFeatures({ featureSet, features: input as never });
+  const processFeatures: FeatureProcessor = async (featureSet, input, call) => {
+    const res = await features.processFeatures({ featureSet, features: input as never }, { timeoutMs: call?.timeoutMs, signal: call?.signal });
     return res.features as FeatureMap;
   };
 

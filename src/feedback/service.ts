@@ -1,7 +1,7 @@
 // FeedbackService: a thin adapter from the generated contract to the engine.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   FeedbackService,
   HyperparametersSchema,
@@ -17,7 +17,7 @@ import {
   type Rejection,
 } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import type { ModelDefinition } from "./definitions.js";
-import type { FeedbackEngine, Ingestion, NewModel, RejectionReason as DomainReason } from "./engine.js";
+import type { CallOptions, FeedbackEngine, Ingestion, NewModel, RejectionReason as DomainReason } from "./engine.js";
 import type { TrainingRun } from "./learner.js";
 import type { Task as DomainTask } from "./linear.js";
 
@@ -64,14 +64,14 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
       };
     },
 
-    async predict(req) {
-      const r = await engine.predict(req.model, req.features, req.version);
+    async predict(req, ctx) {
+      const r = await engine.predict(req.model, req.features, req.version, callOf(ctx));
       return { predictionId: r.id, modelVersion: r.version, prediction: toPrediction(r.task, r.prediction) };
     },
 
-    async recordPrediction(req) {
+    async recordPrediction(req, ctx) {
       if (!req.prediction) throw new ConnectError("prediction is required: the output that was given", Code.InvalidArgument);
-      const id = await engine.recordPrediction(req.model, req.version, req.features, predictionValue(req.prediction), req.predictionId);
+      const id = await engine.recordPrediction(req.model, req.version, req.features, predictionValue(req.prediction), req.predictionId, callOf(ctx));
       return { predictionId: id };
     },
 
@@ -84,7 +84,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
     },
 
     async ingestSamples(requests: AsyncIterable<IngestSamplesRequest>, ctx) {
-      const ingestion = engine.ingestion();
+      const ingestion = engine.ingestion(callOf(ctx));
       try {
         for await (const req of requests) {
           if (ctx.signal.aborted) break;
@@ -99,8 +99,8 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
       return ingestionResponse(ingestion);
     },
 
-    async ingestSampleBatch(req) {
-      const ingestion = engine.ingestion();
+    async ingestSampleBatch(req, ctx) {
+      const ingestion = engine.ingestion(callOf(ctx));
       try {
         await ingestion.add(req.model, req.samples, req.dense);
       } catch (err) {
@@ -143,6 +143,10 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
       };
     },
   };
+}
+
+function callOf(ctx: HandlerContext): CallOptions {
+  return { timeoutMs: ctx.timeoutMs(), signal: ctx.signal };
 }
 
 function toDomainTask(t: Task): DomainTask {
