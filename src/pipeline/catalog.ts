@@ -10,6 +10,12 @@ import type { PipelineRevision, PipelineSpec } from "./types.js";
 /** Model ids and aliases LLMService can serve (asked at creation). */
 export type ModelLister = (signal: AbortSignal, timeoutMs: number | undefined) => Promise<ReadonlySet<string>>;
 
+export interface CatalogLimits {
+  maxPipelines: number;
+  /** Revisions kept per pipeline; the oldest are deleted beyond this. */
+  maxRevisions: number;
+}
+
 export interface CallScope {
   signal: AbortSignal;
   timeoutMs(): number | undefined;
@@ -32,12 +38,12 @@ export class PipelineCatalog {
     private readonly store: PipelineFileStore,
     private readonly registry: StepRegistry,
     private readonly listModels: ModelLister,
-    private readonly maxRevisions: number,
+    private readonly limits: CatalogLimits,
     private readonly log: Logger,
   ) {}
 
-  static async open(store: PipelineFileStore, registry: StepRegistry, listModels: ModelLister, maxRevisions: number, log: Logger): Promise<PipelineCatalog> {
-    const catalog = new PipelineCatalog(store, registry, listModels, maxRevisions, log);
+  static async open(store: PipelineFileStore, registry: StepRegistry, listModels: ModelLister, limits: CatalogLimits, log: Logger): Promise<PipelineCatalog> {
+    const catalog = new PipelineCatalog(store, registry, listModels, limits, log);
     for (const [name, revs] of await store.loadAll()) {
       const latest = revs.at(-1)!;
       const { problems } = checkSpec(latest.spec, registry);
@@ -58,7 +64,7 @@ export class PipelineCatalog {
     return next;
   }
 
-  /** Every problem with a definition, as one INVALID_ARGUMENT; checkModels asks LLMService. */
+  /** Every problem with a definition, as one INVALID_ARGUMENT; with a scope, LLMService is asked which models it serves. */
   async check(name: string, spec: PipelineSpec, scope: CallScope | undefined): Promise<void> {
     const problems: string[] = [];
     const nameProblem = pipelineNameProblem(name);
@@ -86,6 +92,7 @@ export class PipelineCatalog {
     await this.check(name, spec, scope);
     return this.withLock(name, async () => {
       if (this.revisions.has(name)) throw new ConnectError(`pipeline '${name}' already exists; use UpdatePipeline to make a new revision`, Code.AlreadyExists);
+      this.checkRoom();
       return this.append(name, description, spec);
     });
   }
@@ -111,8 +118,15 @@ export class PipelineCatalog {
     return this.withLock(name, async () => {
       const latest = this.revisions.get(name)?.at(-1);
       if (latest && latest.description === description && canonicalJson(latest.spec) === canonicalJson(spec)) return latest;
+      if (!latest) this.checkRoom();
       return this.append(name, description, spec);
     });
+  }
+
+  private checkRoom(): void {
+    if (this.revisions.size >= this.limits.maxPipelines) {
+      throw new ConnectError(`this server holds its limit of ${this.limits.maxPipelines} pipelines (pipeline.maxPipelines); delete one first`, Code.ResourceExhausted);
+    }
   }
 
   private async append(name: string, description: string, spec: PipelineSpec): Promise<PipelineRevision> {
@@ -120,7 +134,7 @@ export class PipelineCatalog {
     const rev: PipelineRevision = { name, revision: (revs.at(-1)?.revision ?? 0) + 1, description, spec, createTime: new Date() };
     await this.store.save(rev);
     const next = [...revs, rev];
-    while (next.length > this.maxRevisions) {
+    while (next.length > this.limits.maxRevisions) {
       const old = next.shift()!;
       await this.store.deleteRevision(name, old.revision);
       this.compiled.delete(`${name}@${old.revision}`);

@@ -19,6 +19,8 @@ export const pipelineConfigSchema = z
           .strict(),
       )
       .default([]),
+    /** Pipelines this server holds; creating one more is RESOURCE_EXHAUSTED. */
+    maxPipelines: z.number().int().min(1).max(1_000_000).default(1000),
     /** Revisions kept per pipeline; the oldest are deleted beyond this. */
     maxRevisions: z.number().int().min(1).max(10_000).default(100),
     runs: z

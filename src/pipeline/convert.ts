@@ -150,7 +150,7 @@ export function runToPb(run: RunRecord): Run {
     output: run.output === undefined ? undefined : valueToPb(run.output),
     timings: timingsToPb(run.timings),
     attempts: run.attempts,
-    error: run.error ?? "",
+    error: run.error ? `${run.error.code}: ${run.error.message}` : "",
     startTime: timestampFromDate(run.startTime),
     finishTime: run.finishTime ? timestampFromDate(run.finishTime) : undefined,
   });

@@ -15,7 +15,7 @@ export interface HookPayload {
   /** post_execute and error: per-stage timings so far. */
   timings?: { stage: string; attempt: number; durationMs: number }[];
   attempts?: number;
-  /** error: the gRPC code name and message. */
+  /** error: the gRPC code name (INVALID_ARGUMENT...) and message. */
   error?: { code: string; message: string };
 }
 

@@ -38,7 +38,7 @@ export async function createPipelineModule(config: Config, ctx: PlatformContext,
   };
 
   const store = new PipelineFileStore(path.join(config.dataDir, "pipelines"), log);
-  const catalog = await PipelineCatalog.open(store, registry, listModels, settings.maxRevisions, log);
+  const catalog = await PipelineCatalog.open(store, registry, listModels, { maxPipelines: settings.maxPipelines, maxRevisions: settings.maxRevisions }, log);
   const fromConfig: string[] = [];
   for (const [i, def] of settings.pipelines.entries()) {
     try {

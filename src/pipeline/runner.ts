@@ -87,7 +87,7 @@ export class PipelineRunner {
     } catch (err) {
       const e = scope.signal.aborted ? abortError(scope.signal) : ConnectError.from(err);
       run.status = e.code === Code.Canceled ? "cancelled" : "failed";
-      run.error = `${Code[e.code]}: ${e.rawMessage}`;
+      run.error = { code: codeName(e.code), message: e.rawMessage };
       this.finish(run, start);
       // A failed hook delivery must not hide the run's own error.
       await this.fire(pipeline, "error", run, scope.signal).catch(() => undefined);
@@ -115,10 +115,7 @@ export class PipelineRunner {
       payload.timings = run.timings.map((t) => ({ ...t }));
       payload.attempts = run.attempts;
     }
-    if (event === "error" && run.error) {
-      const i = run.error.indexOf(": ");
-      payload.error = { code: run.error.slice(0, i), message: run.error.slice(i + 2) };
-    }
+    if (event === "error" && run.error) payload.error = { ...run.error };
     const required: Promise<void>[] = [];
     for (const hook of hooks) {
       if (!hook.required) {
@@ -136,6 +133,11 @@ export class PipelineRunner {
     }
     await Promise.all(required);
   }
+}
+
+/** The gRPC name of a code, as grpcurl and the gRPC docs write it: INVALID_ARGUMENT. */
+export function codeName(code: Code): string {
+  return Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
 }
 
 /** Why a run stopped when its caller's signal fired: the deadline, or a cancellation. */

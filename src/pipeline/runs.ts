@@ -14,8 +14,8 @@ export interface RunRecord {
   output?: JsonValue;
   timings: StageTiming[];
   attempts: number;
-  /** "<code name>: <message>" when it failed. */
-  error?: string;
+  /** Why it failed: the gRPC code name (INVALID_ARGUMENT...) and the message. */
+  error?: { code: string; message: string };
   startTime: Date;
   finishTime?: Date;
 }

@@ -115,7 +115,7 @@ describe("ExecutePipeline", () => {
     expect(runId).toMatch(/^[0-9a-f-]{36}$/);
     const { run } = await s.client.getRun({ runId: runId! });
     expect(run!.status).toBe(RunStatus.FAILED);
-    expect(run!.error).toMatch(/^InvalidArgument: generate step/);
+    expect(run!.error).toMatch(/^INVALID_ARGUMENT: generate step/);
     expect(run!.output).toBeUndefined();
   });
 

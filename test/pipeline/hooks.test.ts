@@ -58,7 +58,7 @@ describe("webhooks", () => {
     s.upstream.enqueue({ kind: "answer", deltas: ["not ok"] });
     await failure(() => s.client.executePipeline({ name, inputs: { prompt: "q" } }));
     await receiver.until(() => receiver.received.length === 1);
-    expect(receiver.received[0].body).toMatchObject({ event: "error", pipeline: name, error: { code: "FailedPrecondition" } });
+    expect(receiver.received[0].body).toMatchObject({ event: "error", pipeline: name, error: { code: "FAILED_PRECONDITION" } });
     expect((receiver.received[0].body.error as { message: string }).message).toContain("validator 'regex_match' refused the output");
   });
 

@@ -177,6 +177,20 @@ describe("listing and deleting", () => {
     }
   });
 
+  it("refuses a pipeline beyond pipeline.maxPipelines with RESOURCE_EXHAUSTED", async () => {
+    const server = await startPipelineServer({ pipeline: { maxPipelines: 2 } });
+    try {
+      await server.client.createPipeline({ name: "one", spec: simple() });
+      await server.client.createPipeline({ name: "two", spec: simple() });
+      const err = ConnectError.from(await failure(() => server.client.createPipeline({ name: "three", spec: simple() })));
+      expect(err.code).toBe(Code.ResourceExhausted);
+      await server.client.deletePipeline({ name: "one" });
+      await server.client.createPipeline({ name: "three", spec: simple() });
+    } finally {
+      await server.close();
+    }
+  });
+
   it("deletes a pipeline with all its revisions", async () => {
     const name = uniqueName();
     await s.client.createPipeline({ name, spec: simple() });

@@ -82,7 +82,7 @@ describe("re-asking after a refused output", () => {
     const { run } = await s.client.getRun({ runId: err.metadata.get("openloop-run-id")! });
     expect(run!.status).toBe(RunStatus.FAILED);
     expect(run!.attempts).toBe(2);
-    expect(run!.error).toContain("FailedPrecondition: validator 'person'");
+    expect(run!.error).toContain("FAILED_PRECONDITION: validator 'person'");
   });
 
   it("re-asks after a postprocess refusal too", async () => {

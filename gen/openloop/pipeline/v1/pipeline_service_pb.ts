@@ -1570,7 +1570,8 @@ export type Run = Message<"openloop.pipeline.v1.Run"> & {
   attempts: number;
 
   /**
-   * The error, when it failed: its gRPC code name and message.
+   * The error, when it failed: its gRPC code name and message, such as
+   * "FAILED_PRECONDITION: validator 'schema' refused the output: ...".
    *
    * @generated from field: string error = 9;
    */
