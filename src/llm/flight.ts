@@ -19,6 +19,7 @@ export class Flight {
   private ended = false;
   private failure: unknown;
   private wake: (() => void) | undefined;
+  private wakeScheduled = false;
   private changed: Promise<void> | undefined;
   private readonly controller = new AbortController();
   private readonly readers = new Map<object, number | undefined>();
@@ -48,9 +49,11 @@ export class Flight {
 
   push(event: FlightEvent): void {
     if (this.ended) return;
-    if (event.type === "delta") this.deltaEmitted = true;
     this.events.push(event);
-    this.notify();
+    if (event.type === "delta") {
+      this.deltaEmitted = true;
+      this.notifySoon();
+    } else this.notify();
   }
 
   fail(err: unknown): void {
@@ -69,14 +72,23 @@ export class Flight {
     else this.onEnd.push(fn);
   }
 
-  /** Reads every event from the first; throws the flight's error, or the signal's reason when it aborts. */
-  async *read(signal: AbortSignal, deadline: number | undefined): AsyncGenerator<FlightEvent> {
+  /**
+   * Reads every event from the first, as batches of the events that have arrived since the
+   * last batch (one event each when the reader keeps up). Throws the flight's error, or the
+   * signal's reason when it aborts.
+   */
+  async *read(signal: AbortSignal, deadline: number | undefined): AsyncGenerator<FlightEvent[]> {
     const token = {};
     this.readers.set(token, deadline);
     let i = 0;
     try {
       for (;;) {
-        while (i < this.events.length) yield this.events[i++];
+        if (i < this.events.length) {
+          const batch = this.events.slice(i);
+          i += batch.length;
+          yield batch;
+          continue;
+        }
         if (this.ended) {
           if (this.failure !== undefined) throw this.failure;
           return;
@@ -93,6 +105,19 @@ export class Flight {
     this.ended = true;
     this.notify();
     for (const fn of this.onEnd.splice(0)) fn();
+  }
+
+  /**
+   * Wakes readers once the current event-loop turn is over, so the deltas parsed from one
+   * upstream network read reach them as one batch (no timer: nothing waits for more input).
+   */
+  private notifySoon(): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      this.notify();
+    });
   }
 
   private notify(): void {

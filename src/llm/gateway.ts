@@ -128,7 +128,9 @@ export class Gateway {
       const flight = this.flight(key, "unary", call, resolved);
       let done: UpstreamAnswer | undefined;
       try {
-        for await (const event of flight.read(call.signal, call.deadline)) if (event.type === "done") done = event.answer;
+        for await (const batch of flight.read(call.signal, call.deadline)) {
+          for (const event of batch) if (event.type === "done") done = event.answer;
+        }
       } finally {
         served = this.seriesOf(flight, series);
       }
@@ -173,14 +175,21 @@ export class Gateway {
       const flight = this.flight(key, "stream", call, resolved);
       let first = true;
       try {
-        for await (const event of flight.read(call.signal, call.deadline)) {
-          if (event.type === "delta") {
+        for await (const batch of flight.read(call.signal, call.deadline)) {
+          // Deltas that arrived while the previous one was being sent go out as one: nothing
+          // waits, and a fast upstream does not pay a message per token downstream.
+          let text = "";
+          let done: UpstreamAnswer | undefined;
+          for (const event of batch) {
+            if (event.type === "delta") text += event.text;
+            else done = event.answer;
+          }
+          if (text) {
             if (first) this.seriesOf(flight, series).firstToken(performance.now() - started);
             first = false;
-            yield event;
-          } else {
-            yield { type: "done", ...meta(event.answer, false) };
+            yield { type: "delta", text };
           }
+          if (done) yield { type: "done", ...meta(done, false) };
         }
       } finally {
         served = this.seriesOf(flight, series);
@@ -269,11 +278,9 @@ export class Gateway {
     const release = resolved.release;
     resolved.release = undefined;
     if (shared) this.flights.set(flightKey, flight);
-    void this.run(flight, kind, call, resolved.targets)
-      .then(async (answer) => {
-        if (answer && shared && this.o.cache) await this.store(key, answer);
-      })
-      .catch((err: unknown) => this.o.log.error({ err }, "llm: storing an answer failed"))
+    const store = shared && this.o.cache ? (done: Extract<FlightEvent, { type: "done" }>) => this.store(key, done) : undefined;
+    void this.run(flight, kind, call, resolved.targets, store)
+      .catch((err: unknown) => this.o.log.error({ err }, "llm: flight failed unexpectedly"))
       .finally(() => {
         if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey);
         release?.();
@@ -289,16 +296,24 @@ export class Gateway {
   }
 
   /** Tries the model, then its fallbacks while no token has been streamed. Never throws. */
-  private async run(flight: Flight, kind: "unary" | "stream", call: GenerateCall, targets: Target[]): Promise<Extract<FlightEvent, { type: "done" }> | undefined> {
+  private async run(
+    flight: Flight,
+    kind: "unary" | "stream",
+    call: GenerateCall,
+    targets: Target[],
+    store: ((done: Extract<FlightEvent, { type: "done" }>) => Promise<void>) | undefined,
+  ): Promise<void> {
     let lastError: unknown;
     for (let i = 0; i < targets.length; i++) {
       const target = targets[i];
       flight.lastTried = { model: target.route.model, provider: target.route.provider };
       try {
         const done = await this.attempts(flight, kind, call, target);
+        // Stored before callers hear the end, so a caller's next identical call (on any replica) hits.
+        if (store) await store(done).catch((err: unknown) => this.o.log.warn({ err }, "llm: storing an answer failed"));
         flight.push(done);
         flight.end();
-        return done;
+        return;
       } catch (err) {
         lastError = err;
         const kindOf = err instanceof ProviderError ? err.kind : err instanceof QueueFullError ? "rate_limited" : undefined;
@@ -310,7 +325,6 @@ export class Gateway {
       }
     }
     flight.fail(lastError);
-    return undefined;
   }
 
   /** One model with retries on 429, 5xx and connection errors, bounded by the latest caller deadline. */

@@ -96,7 +96,7 @@ describe("flight", () => {
     flight.push({ type: "delta", text: "a" });
     const read = (async () => {
       const seen: string[] = [];
-      for await (const e of flight.read(new AbortController().signal, undefined)) if (e.type === "delta") seen.push(e.text);
+      for await (const batch of flight.read(new AbortController().signal, undefined)) for (const e of batch) if (e.type === "delta") seen.push(e.text);
       return seen;
     })();
     flight.push({ type: "delta", text: "b" });

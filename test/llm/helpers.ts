@@ -56,3 +56,36 @@ export async function failure(fn: () => Promise<unknown>): Promise<unknown> {
   }
   throw new Error("expected the call to fail, and it succeeded");
 }
+
+/**
+ * Makes a fake send each delta only after the client has received the previous one, so every
+ * delta crosses the gateway on its own (the gateway merges deltas that arrive while it is
+ * still sending the previous one).
+ */
+export function lockstep() {
+  const gates = new Map<number, { promise: Promise<void>; open: () => void }>();
+  const gate = (i: number) => {
+    let g = gates.get(i);
+    if (!g) {
+      let open!: () => void;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      g = { promise, open };
+      gates.set(i, g);
+    }
+    return g;
+  };
+  return {
+    deltaGate: (i: number) => gate(i).promise,
+    async collect(stream: AsyncIterable<GenerateStreamResponse>) {
+      const deltas: string[] = [];
+      let done: Extract<GenerateStreamResponse["event"], { case: "done" }>["value"] | undefined;
+      for await (const msg of stream) {
+        if (msg.event.case === "textDelta") {
+          deltas.push(msg.event.value);
+          gate(deltas.length).open();
+        } else if (msg.event.case === "done") done = msg.event.value;
+      }
+      return { deltas, done };
+    },
+  };
+}

@@ -13,8 +13,11 @@ export interface Answer {
 }
 
 export type Behaviour =
-  /** delayMs: before the headers; deltaDelayMs: between deltas; gate: answer only once it settles. */
-  | ({ kind: "answer"; delayMs?: number; deltaDelayMs?: number; gate?: Promise<void> } & Partial<Answer>)
+  /**
+   * delayMs: before the headers; deltaDelayMs: between deltas; gate: answer only once it
+   * settles; deltaGate(i): send delta i (i >= 1) only once it settles.
+   */
+  | ({ kind: "answer"; delayMs?: number; deltaDelayMs?: number; gate?: Promise<void>; deltaGate?: (index: number) => Promise<void> } & Partial<Answer>)
   /** An HTTP error with the provider's error body. */
   | { kind: "error"; status: number; message?: string; headers?: Record<string, string> }
   /** Streams these deltas, then destroys the connection without the closing events. */
@@ -185,6 +188,7 @@ export class FakeLlmServer {
         for (const f of frames.head) res.write(sse(f));
         for (const [i, d] of answer.deltas.entries()) {
           if (behaviour.deltaDelayMs && i > 0) await delay(behaviour.deltaDelayMs);
+          if (behaviour.deltaGate && i > 0) await behaviour.deltaGate(i);
           if (res.destroyed) return;
           res.write(sse(frames.delta(d)));
         }
