@@ -1,4 +1,5 @@
 // Entry point: read the config, start the server, shut down gracefully on SIGTERM/SIGINT.
+import net from "node:net";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { assertNotExposed } from "./platform/auth.js";
 
@@ -10,6 +11,12 @@ async function main(): Promise<void> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e?.code === "ENOENT") return fail(new ConfigError(`config file not found (OPENLOOP_CONFIG or ./openloop.yaml): ${e.path ?? e.message}`));
+    return fail(err);
+  }
+  // Fail fast on a taken port, before the modules spend seconds loading (models, stores).
+  try {
+    await probePort(config.server.host, config.server.port);
+  } catch (err) {
     return fail(err);
   }
   // The server is loaded after the config is known to be good, so bad settings are reported at once.
@@ -39,6 +46,16 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+}
+
+/** Binds and releases the port; the real bind happens when the server starts. */
+function probePort(host: string, port: number): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 function fail(err: unknown): void {
