@@ -154,7 +154,8 @@ export class ModelLearner {
       }
     }
     await this.buffer.append(record, count);
-    this.bufferedHint += count;
+    // A shared buffer also fills from other replicas: read the real count.
+    this.bufferedHint = this.deps.lock ? await this.buffer.buffered() : this.bufferedHint + count;
     if (this.bufferedHint >= this.def.updateThreshold) this.maybeTrain();
   }
 
@@ -170,6 +171,8 @@ export class ModelLearner {
   async refresh(): Promise<void> {
     const state = await this.buffer.state();
     if (state.version !== "") await this.follow(state.version);
+    this.bufferedHint = await this.buffer.buffered();
+    if (this.bufferedHint >= this.def.updateThreshold) this.maybeTrain();
   }
 
   async status(): Promise<{
