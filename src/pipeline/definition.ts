@@ -56,10 +56,12 @@ function stepNames(spec: PipelineSpec): Map<string, string[]> {
   return names;
 }
 
-function callSafely<T>(fn: () => T, fallback: T): T {
+/** Runs a step type's own function (custom steps are code we do not control); a throw becomes a problem. */
+function callSafely<T>(fn: () => T, fallback: T, problems: string[], label: string, what: string): T {
   try {
     return fn();
-  } catch {
+  } catch (err) {
+    problems.push(`${label}: ${what} threw: ${(err as Error)?.message ?? String(err)}`);
     return fallback;
   }
 }
@@ -95,21 +97,22 @@ export function checkSpec(spec: PipelineSpec, registry: StepRegistry): CheckResu
         problems.push(`${label}: '${step.type}' is a ${def.stage} step and cannot run in the ${stage} stage`);
         return;
       }
-      const configProblems = callSafely(() => def.validateConfig(step.config), [`validateConfig threw an error`]);
+      const configProblems = callSafely(() => def.validateConfig(step.config), [] as string[], problems, label, "validateConfig");
       if (configProblems.length) {
         for (const p of configProblems) problems.push(`${label}: ${p}`);
         return;
       }
-      for (const v of callSafely(() => def.reads?.(step.config) ?? [], [])) {
+      for (const v of callSafely(() => def.reads?.(step.config) ?? [], [] as string[], problems, label, "reads")) {
         if (!available.has(v)) {
           problems.push(`${label}: variable '${v}' is not provided: it is not an input variable and no earlier step writes it`);
         }
       }
-      for (const v of callSafely(() => def.writes?.(step.config) ?? [], [])) {
+      for (const v of callSafely(() => def.writes?.(step.config) ?? [], [] as string[], problems, label, "writes")) {
         available.add(v);
         written.push(v);
       }
-      for (const m of callSafely(() => def.models?.(step.config) ?? [], [])) models.add(m);
+      for (const m of callSafely(() => def.models?.(step.config) ?? [], [] as string[], problems, label, "models")) models.add(m);
+      if (def.prepare) callSafely(() => def.prepare!(step.config), undefined, problems, label, "prepare");
     });
   }
 

@@ -58,7 +58,16 @@ beforeAll(async () => {
   upstream = await startFakeOpenAI();
   dataDir = await mkdtemp(path.join(os.tmpdir(), "openloop-custom-step-"));
   const config = parseConfig({ dataDir, server: { host: "127.0.0.1", port: 0 }, log: { level: "silent" }, feedback: {}, feature: {}, registry: {}, llm: llmConfig(upstream) });
-  const steps = builtinSteps().registerStep(censor).registerStep(noShouting);
+  const fragile: StepDefinition = {
+    name: "fragile",
+    stage: "postprocess",
+    validateConfig: () => [],
+    prepare: () => {
+      throw new Error("cannot load the word list");
+    },
+    run: () => undefined,
+  };
+  const steps = builtinSteps().registerStep(censor).registerStep(noShouting).registerStep(fragile);
   server = await startServer(config, { log: pino({ level: "silent" }), extensions: { pipelineSteps: steps } });
   sessions = new Http2SessionManager(server.url);
   client = createClient(PipelineService, createGrpcTransport({ baseUrl: server.url, sessionManager: sessions }));
@@ -109,6 +118,19 @@ describe("custom steps", () => {
     expect(err.code).toBe(Code.InvalidArgument);
     expect(err.rawMessage).toContain("preprocess step 1 (no_shouting): 'no_shouting' is a validate step and cannot run in the preprocess stage");
     expect(err.rawMessage).toContain("postprocess step 1 (censor): words must be a non-empty list of words");
+  });
+
+  it("reports a custom step that throws while preparing its settings as a problem, not an internal error", async () => {
+    const err = ConnectError.from(
+      await failure(() =>
+        client.createPipeline({
+          name: "fragile-one",
+          spec: spec({ inputVariables: ["prompt"], generate: [{ llmGenerate: { model: MODEL } }], postprocess: [{ custom: { type: "fragile" } }] }),
+        }),
+      ),
+    );
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toContain("postprocess step 1 (fragile): prepare threw: cannot load the word list");
   });
 
   it("refuses to register a step under a taken or malformed name", () => {

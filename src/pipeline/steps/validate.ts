@@ -10,9 +10,13 @@ import { describeValue, parseConfig, regexFlags, regexProblems, variableName, zo
 // ajv-formats is CommonJS with a default export; under nodenext its types see only the namespace.
 const addFormats = (formatsModule as unknown as { default?: FormatsPlugin }).default ?? (formatsModule as unknown as FormatsPlugin);
 
-/** A fresh instance per schema: schemas with the same $id in two pipelines never collide. */
+/**
+ * A fresh instance per schema: schemas with the same $id in two pipelines never collide. Unknown
+ * keywords and formats are errors (a typo would otherwise check nothing); type and tuple style
+ * rules are not, since valid schemas often break them.
+ */
 function compileSchema(schema: object): ValidateFunction {
-  const ajv = new Ajv2020({ allErrors: true, strict: true });
+  const ajv = new Ajv2020({ allErrors: true, strictSchema: true, strictNumbers: true, strictTypes: false, strictTuples: false, strictRequired: false });
   addFormats(ajv);
   return ajv.compile(schema);
 }
