@@ -37,8 +37,8 @@ export const feedbackConfigSchema = z
     models: z.array(onlineModelConfigSchema).default([]),
     /** How long a recorded prediction accepts feedback, in milliseconds. */
     predictionTtlMs: z.number().int().positive().default(24 * 60 * 60 * 1000),
-    /** Most predictions kept in memory (embedded store); the oldest go first. */
-    maxPredictions: z.number().int().positive().default(1_000_000),
+    /** Most predictions kept in memory (embedded store; about 0.3 KB each with 20 features); the oldest go first. */
+    maxPredictions: z.number().int().positive().default(200_000),
     /** Feedback per version the rolling figures are computed over. */
     performanceWindow: z.number().int().positive().max(1_000_000).default(1000),
     /** Versions per model whose figures (and Prometheus series) are kept. */
