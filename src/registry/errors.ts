@@ -6,9 +6,8 @@ export type RegistryErrorKind =
   | "already_exists" // -> ALREADY_EXISTS
   | "precondition" // valid request, wrong state -> FAILED_PRECONDITION
   | "data_loss" // client digest does not match the bytes received -> DATA_LOSS
-  | "too_large" // artifact above the configured maximum -> RESOURCE_EXHAUSTED
-  | "stalled" // an upload sent nothing for too long -> DEADLINE_EXCEEDED
-  | "aborted"; // the client went away -> CANCELLED
+  | "too_large" // artifact above the configured maximum, or too many uploads at once -> RESOURCE_EXHAUSTED
+  | "stalled"; // an upload sent nothing for too long -> DEADLINE_EXCEEDED
 
 export class RegistryError extends Error {
   override readonly name = "RegistryError";

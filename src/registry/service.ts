@@ -41,7 +41,6 @@ const CODES: Record<RegistryErrorKind, Code> = {
   data_loss: Code.DataLoss,
   too_large: Code.ResourceExhausted,
   stalled: Code.DeadlineExceeded,
-  aborted: Code.Canceled,
 };
 
 export function createRegistryService(registry: Registry, options: RegistryServiceOptions): ServiceImpl<typeof RegistryService> {

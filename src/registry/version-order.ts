@@ -82,13 +82,3 @@ export function compareVersions(a: ParsedVersion | string, b: ParsedVersion | st
   }
   return cmpBig(BigInt(x.prerelease.length), BigInt(y.prerelease.length));
 }
-
-/** The newest of a set of versions, or undefined for an empty set. */
-export function newestVersion(versions: Iterable<string>): string | undefined {
-  let best: ParsedVersion | undefined;
-  for (const v of versions) {
-    const p = parseVersion(v);
-    if (!best || compareVersions(p, best) > 0) best = p;
-  }
-  return best?.text;
-}

@@ -1,7 +1,7 @@
 // Version grammar and ordering, and the name rules, as plain functions.
 import { describe, expect, it } from "vitest";
 import { parseModelRef, validateAlias, validateArtifactName, validateModelName } from "../../src/registry/names.js";
-import { compareVersions, newestVersion, parseVersion, tryParseVersion } from "../../src/registry/version-order.js";
+import { compareVersions, parseVersion, tryParseVersion } from "../../src/registry/version-order.js";
 
 const sorted = (vs: string[]) => [...vs].sort(compareVersions);
 
@@ -34,12 +34,6 @@ describe("version order", () => {
   it("treats equal versions as equal", () => {
     expect(compareVersions("1.2.3-rc.1", "1.2.3-rc.1")).toBe(0);
     expect(compareVersions("42", "42")).toBe(0);
-  });
-
-  it("picks the newest by that order", () => {
-    expect(newestVersion(["9", "10", "2"])).toBe("10");
-    expect(newestVersion(["1.10.0-rc.1", "1.9.0", "1.10.0-beta"])).toBe("1.10.0-rc.1");
-    expect(newestVersion([])).toBeUndefined();
   });
 
   it("accepts integers and semantic versions, and nothing else", () => {
