@@ -1,5 +1,5 @@
 // Maps between the contract's messages (openloop.feature.v1) and the plain domain types.
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { DurationSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -102,13 +102,9 @@ export function featuresToProto(features: Features, only?: ReadonlySet<string>):
   return out;
 }
 
-/** The Redis value of one entity: StoredFeatures in protobuf binary. */
+/** The Redis value of one entity: StoredFeatures in protobuf binary (read back by stored-decode.ts). */
 export function encodeStored(features: Features): Uint8Array {
   return toBinary(StoredFeaturesSchema, { $typeName: "openloop.feature.v1.StoredFeatures", features: featuresToProto(features) });
-}
-
-export function decodeStored(bytes: Uint8Array): Features {
-  return featuresFromProto(fromBinary(StoredFeaturesSchema, bytes).features);
 }
 
 export function durationToMs(d: Duration): number {

@@ -7,7 +7,8 @@
 import { Cluster, Redis } from "ioredis";
 import type { ClusterNode, RedisOptions } from "ioredis";
 import type { Logger } from "pino";
-import { decodeStored, encodeStored } from "./proto.js";
+import { encodeStored } from "./proto.js";
+import { decodeStoredFeatures } from "./stored-decode.js";
 import type { FeatureStore, SetRef } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
 import type { Features } from "./value.js";
@@ -96,14 +97,14 @@ export class RedisFeatureStore implements FeatureStore {
 
   async get(set: SetRef, entityKey: string): Promise<Features | undefined> {
     const bytes = await this.call(() => this.client.getBuffer(this.key(set, entityKey)));
-    return bytes === null ? undefined : decodeStored(bytes);
+    return bytes === null ? undefined : decodeStoredFeatures(bytes);
   }
 
   async getMany(set: SetRef, entityKeys: readonly string[]): Promise<(Features | undefined)[]> {
     if (entityKeys.length === 0) return [];
     const keys = entityKeys.map((k) => this.key(set, k));
     const values = await this.call(() => this.client.mgetBuffer(...keys));
-    return values.map((b) => (b === null ? undefined : decodeStored(b)));
+    return values.map((b) => (b === null ? undefined : decodeStoredFeatures(b)));
   }
 
   async delete(set: SetRef, entityKeys: readonly string[]): Promise<number> {
