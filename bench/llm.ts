@@ -5,6 +5,7 @@
 //
 //   node --import tsx bench/llm.ts [--quick]
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { create } from "@bufbuild/protobuf";
@@ -18,7 +19,7 @@ import { spawnServer } from "../test/support/spawn.js";
 const API_KEY = "sk-bench-0123456789";
 const quick = process.argv.includes("--quick");
 const SEQUENTIAL = quick ? 300 : 2_000;
-const CONCURRENT = quick ? 2_000 : 20_000;
+const CONCURRENT_SECONDS = quick ? 2 : 8;
 const CONCURRENCY = 50;
 const STREAMS = quick ? 20 : 100;
 const STREAM_DELTAS = 512;
@@ -55,14 +56,15 @@ async function sequential(n: number, call: () => Promise<unknown>): Promise<Run>
   return { latencies, seconds: (performance.now() - t0) / 1000, errors };
 }
 
-async function concurrent(n: number, workers: number, call: () => Promise<unknown>): Promise<Run> {
+/** `workers` loops calling for `seconds` (bounded in time so a loaded machine cannot stretch the bench). */
+async function concurrent(seconds: number, workers: number, call: () => Promise<unknown>): Promise<Run> {
   const latencies: number[] = [];
   let errors = 0;
-  let next = 0;
   const t0 = performance.now();
+  const end = t0 + seconds * 1000;
   await Promise.all(
     Array.from({ length: workers }, async () => {
-      while (next++ < n) {
+      while (performance.now() < end) {
         const s = performance.now();
         try {
           await call();
@@ -74,6 +76,12 @@ async function concurrent(n: number, workers: number, call: () => Promise<unknow
     }),
   );
   return { latencies, seconds: (performance.now() - t0) / 1000, errors };
+}
+
+/** User + system CPU time of a process so far, from /proc (clock ticks of 10 ms). */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function pct(values: number[], q: number): number {
@@ -158,16 +166,19 @@ async function measure(smallUrl: string, longUrl: string): Promise<void> {
     const seqDirect: number[] = [];
     const seqGateway: number[] = [];
     let seqErrors = 0;
+    let serverCpuMs = 0;
     for (let round = 0; round < 4; round++) {
       const d = await sequential(SEQUENTIAL / 4, direct);
+      const cpu0 = await cpuMs(server.pid);
       const g = await sequential(SEQUENTIAL / 4, viaGateway);
+      serverCpuMs += (await cpuMs(server.pid)) - cpu0;
       seqDirect.push(...d.latencies);
       seqGateway.push(...g.latencies);
       seqErrors += d.errors + g.errors;
     }
 
-    const concDirect = await concurrent(CONCURRENT, CONCURRENCY, direct);
-    const concGateway = await concurrent(CONCURRENT, CONCURRENCY, viaGateway);
+    const concDirect = await concurrent(CONCURRENT_SECONDS, CONCURRENCY, direct);
+    const concGateway = await concurrent(CONCURRENT_SECONDS, CONCURRENCY, viaGateway);
 
     // Streaming throughput: tokens (deltas) per second, sequential streams of STREAM_DELTAS deltas.
     let tokDirect = 0;
@@ -184,14 +195,14 @@ async function measure(smallUrl: string, longUrl: string): Promise<void> {
     }
 
     await cached();
-    const cacheRun = await concurrent(CONCURRENT, CONCURRENCY, cached);
+    const cacheRun = await concurrent(CONCURRENT_SECONDS, CONCURRENCY, cached);
 
     const addedP50 = pct(seqGateway, 0.5) - pct(seqDirect, 0.5);
     const addedP99 = pct(seqGateway, 0.99) - pct(seqDirect, 0.99);
     const cAddedP50 = pct(concGateway.latencies, 0.5) - pct(concDirect.latencies, 0.5);
     const cAddedP99 = pct(concGateway.latencies, 0.99) - pct(concDirect.latencies, 0.99);
-    const gatewayRps = CONCURRENT / concGateway.seconds;
-    const directRps = CONCURRENT / concDirect.seconds;
+    const gatewayRps = concGateway.latencies.length / concGateway.seconds;
+    const directRps = concDirect.latencies.length / concDirect.seconds;
     const streamRatio = tokGateway / secGateway / (tokDirect / secDirect);
     const successAll = seqErrors === 0 && concDirect.errors === 0 && concGateway.errors === 0 && cacheRun.errors === 0;
 
@@ -206,11 +217,12 @@ async function measure(smallUrl: string, longUrl: string): Promise<void> {
       "| --- | ---: | ---: | ---: |",
       `| Generate sequential p50 (${SEQUENTIAL} calls) | ${ms(pct(seqDirect, 0.5))} | ${ms(pct(seqGateway, 0.5))} | +${ms(addedP50)} |`,
       `| Generate sequential p99 | ${ms(pct(seqDirect, 0.99))} | ${ms(pct(seqGateway, 0.99))} | +${ms(addedP99)} |`,
-      `| Generate concurrency ${CONCURRENCY} p50 (${CONCURRENT} calls) | ${ms(pct(concDirect.latencies, 0.5))} | ${ms(pct(concGateway.latencies, 0.5))} | +${ms(cAddedP50)} |`,
+      `| Generate concurrency ${CONCURRENCY} p50 (${CONCURRENT_SECONDS} s per path) | ${ms(pct(concDirect.latencies, 0.5))} | ${ms(pct(concGateway.latencies, 0.5))} | +${ms(cAddedP50)} |`,
       `| Generate concurrency ${CONCURRENCY} p99 | ${ms(pct(concDirect.latencies, 0.99))} | ${ms(pct(concGateway.latencies, 0.99))} | +${ms(cAddedP99)} |`,
+      `| server CPU per sequential Generate | – | ${ms(serverCpuMs / SEQUENTIAL)} | |`,
       `| Generate throughput, concurrency ${CONCURRENCY} (req/s) | ${rate(directRps)} | ${rate(gatewayRps)} | ${(gatewayRps / directRps).toFixed(2)}× |`,
       `| GenerateStream output tokens/s (${STREAMS} streams × ${STREAM_DELTAS} tokens) | ${rate(tokDirect / secDirect)} | ${rate(tokGateway / secGateway)} | ${(streamRatio * 100).toFixed(1)}% |`,
-      `| cached Generate, concurrency ${CONCURRENCY} (req/s) | – | ${rate(CONCURRENT / cacheRun.seconds)} | p50 ${ms(pct(cacheRun.latencies, 0.5))} |`,
+      `| cached Generate, concurrency ${CONCURRENCY} (req/s) | – | ${rate(cacheRun.latencies.length / cacheRun.seconds)} | p50 ${ms(pct(cacheRun.latencies, 0.5))} |`,
       "",
       `Success: ${successAll ? "100% of calls on every path" : `errors: sequential ${seqErrors}, concurrent direct ${concDirect.errors}, gateway ${concGateway.errors}, cached ${cacheRun.errors}`}.`,
       "",

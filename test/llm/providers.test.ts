@@ -118,6 +118,29 @@ describe("ListModels", () => {
     expect(fakes.cohere.requests.find((r) => r.path === "/v1/models")).toBeDefined();
   });
 
+  it("reuses a provider's model listing for a while instead of asking on every call", async () => {
+    const listings = () => fakes.openai.requests.filter((r) => r.method === "GET" && r.path === "/v1/models").length;
+    await llm.client.listModels({});
+    const asked = listings();
+    await llm.client.listModels({});
+    await llm.client.listModels({ provider: "openai" });
+    expect(asked).toBeGreaterThanOrEqual(1);
+    expect(listings()).toBe(asked);
+  });
+
+  it("still lists the catalog when a provider's listing fails", async () => {
+    const broken = await startLlmServer({
+      providers: { down: { kind: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" } },
+      models: [{ id: "still-listed", provider: "down" }],
+    });
+    try {
+      const { models } = await broken.client.listModels({});
+      expect(models.map((m) => m.id)).toEqual(["still-listed"]);
+    } finally {
+      await broken.close();
+    }
+  });
+
   it("filters by provider", async () => {
     const { models } = await llm.client.listModels({ provider: "anthropic" });
     expect(new Set(models.map((m) => m.provider))).toEqual(new Set(["anthropic"]));
