@@ -3,7 +3,7 @@ import type { DescEnum } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { describeError } from "./api.js";
 import { fieldViolations } from "./error-details.js";
-import { h, replace, type Child } from "./dom.js";
+import { h, type Child } from "./dom.js";
 
 /** An error as its gRPC code name and message, announced to screen readers. */
 export function errorBox(err: unknown, what?: string): HTMLDivElement {
@@ -31,12 +31,6 @@ export function errorBox(err: unknown, what?: string): HTMLDivElement {
       ? h("ul", { class: "violations" }, violations.map((v) => h("li", null, h("code", null, v.field), " ", v.description)))
       : null,
   );
-}
-
-/** Shows an error (or clears it with undefined) inside a slot element. */
-export function showError(slot: HTMLElement, err: unknown, what?: string): void {
-  if (err === undefined) replace(slot);
-  else replace(slot, errorBox(err, what));
 }
 
 /** The page's heading; focused on navigation so screen readers announce the page. */
@@ -81,7 +75,7 @@ export function formatMs(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
 }
 
-export function formatTime(ts: Timestamp | undefined): string {
+function formatTime(ts: Timestamp | undefined): string {
   if (!ts) return "";
   const d = timestampDate(ts);
   return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });

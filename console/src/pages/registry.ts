@@ -133,12 +133,12 @@ function modelView(main: HTMLElement, api: Api, name: string, signal: AbortSigna
     versions,
     more,
   );
-  replace(versions);
   void loadPage("");
 
   async function loadPage(pageToken: string): Promise<void> {
     try {
       const res = await api.registry.listModelVersions({ name, pageSize: 20, pageToken }, { signal });
+      if (!pageToken) replace(versions); // the loading line
       if (!pageToken && res.modelVersions.length === 0) versions.append(h("p", { class: "muted" }, "No versions."));
       for (const mv of res.modelVersions) versions.append(versionCard(api, mv, signal));
       replace(more);
@@ -148,6 +148,7 @@ function modelView(main: HTMLElement, api: Api, name: string, signal: AbortSigna
         more.append(btn);
       }
     } catch (err) {
+      if (!pageToken) replace(versions);
       replace(more, errorBox(err, "Listing versions"));
     }
   }
