@@ -36,7 +36,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
   const { registry, store, limits, log } = deps;
 
   const checkKey = (key: string, field: string, violations: FieldViolation[]) => {
-    if (key.length === 0) violations.push({ field, description: "entity key must not be empty" });
+    if (key.length === 0) violations.push({ field, description: `entity key must be 1-${limits.maxEntityKeyBytes} bytes, got an empty one` });
     else if (key.length > limits.maxEntityKeyBytes / 3 && Buffer.byteLength(key) > limits.maxEntityKeyBytes) {
       violations.push({ field, description: `entity key of ${Buffer.byteLength(key)} bytes exceeds the limit max_entity_key_bytes=${limits.maxEntityKeyBytes}` });
     }
