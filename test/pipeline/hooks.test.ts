@@ -119,6 +119,24 @@ describe("webhooks", () => {
     expect(receiver.received).toHaveLength(2);
   });
 
+  it("answers only after a required post-execute hook was delivered", async () => {
+    const name = await create([{ events: ["POST_EXECUTE"], required: true }]);
+    let release!: () => void;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    receiver.replies.push({ status: 200, hold });
+    s.upstream.enqueue({ kind: "answer", deltas: ["ok"] });
+    let answered = false;
+    const call = s.client.executePipeline({ name, inputs: { prompt: "q" } }).then((res) => {
+      answered = true;
+      return res;
+    });
+    await receiver.until(() => receiver.received.length === 1);
+    // The receiver has the event but has not answered: the run's answer must wait for it.
+    expect(answered).toBe(false);
+    release();
+    expect((await call).runId).toBe(receiver.received[0].body.runId);
+  });
+
   it("drops events beyond the bounded queue and counts them", async () => {
     const small = await startPipelineServer({ pipeline: { hooks: { queueSize: 1, concurrency: 1, initialBackoffMs: 10 } } });
     let release!: () => void;

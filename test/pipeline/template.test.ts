@@ -47,6 +47,17 @@ describe("text helpers", () => {
     expect(redactText("order 12345, year 2024, 2024-05-01, pi 3.14159265, v1.2.3", both)).toBe("order 12345, year 2024, 2024-05-01, pi 3.14159265, v1.2.3");
   });
 
+  it("redacts numbers inside longer runs and leaves numbers glued to words", () => {
+    expect(redactText("call 555 123 4567. Or 555-123-4567x or abc5551234567", both)).toBe("call #. Or 555-123-4567x or abc5551234567");
+  });
+
+  it("redacts long adversarial inputs in one pass (no quadratic backtracking)", () => {
+    const digits = "1 ".repeat(100_000) + "a";
+    expect(redactText(digits, both)).toBe(digits);
+    const local = "a".repeat(200_000) + " x";
+    expect(redactText(local, both)).toBe(local);
+  });
+
   it("redacts e-mail addresses with subdomains, plus tags and dots", () => {
     expect(redactText("to: first.last+tag@mail.example.co.uk.", both)).toBe("to: #.");
   });

@@ -93,24 +93,44 @@ const redactConfig = z
   // Neither flag set means both: the safe default for a step whose purpose is removing personal data.
   .transform((c) => (c.emails || c.phones ? c : { ...c, emails: true, phones: true }));
 
-const EMAIL = /[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}/g;
-// A candidate phone number: digits with spaces, dots, dashes, parentheses and an optional leading +.
-// A candidate is masked only with 7-15 digits (E.164 allows at most 15), and when it is not an
-// ISO date or a decimal number.
-const PHONE_CANDIDATE = /(?<![\w+.-])\+?\(?\d[\d \t().-]{5,}\d(?![\w-])/g;
+// The lookbehind lets a match start only where a run of local-part characters starts, so a long
+// run without an @ is scanned once, not once per position.
+const EMAIL = /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}/g;
+// Phone numbers are found in maximal runs of digits, spaces, tabs, dots, dashes, parentheses and
+// plus signs (a pattern with nested repetition would backtrack quadratically on long digit runs).
+const PHONE_RUN = /[\d \t().+-]+/g;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DECIMAL = /^\d+\.\d+$/;
+const WORD = /[\w]/;
+
+const isDigit = (c: string | undefined) => c !== undefined && c >= "0" && c <= "9";
+
+/**
+ * Masks a phone number inside a run: from its first +, ( or digit to its last digit, kept only
+ * with 7-15 digits (E.164 allows at most 15), not touching a word on either side, and not an ISO
+ * date or a decimal number.
+ */
+function redactPhoneRun(run: string, offset: number, whole: string, replacement: string): string {
+  let start = 0;
+  while (start < run.length && !isDigit(run[start]) && run[start] !== "+" && run[start] !== "(") start++;
+  let end = run.length;
+  while (end > start && !isDigit(run[end - 1])) end--;
+  if (end <= start) return run;
+  const core = run.slice(start, end);
+  if (!/^\+?\(?\d/.test(core)) return run;
+  const before = start > 0 ? run[start - 1] : whole[offset - 1];
+  const after = end < run.length ? run[end] : whole[offset + end];
+  if ((before !== undefined && (WORD.test(before) || before === "." || before === "-" || before === "+")) || (after !== undefined && (WORD.test(after) || after === "-"))) return run;
+  let digits = 0;
+  for (const c of core) if (isDigit(c)) digits++;
+  if (digits < 7 || digits > 15 || ISO_DATE.test(core) || DECIMAL.test(core)) return run;
+  return run.slice(0, start) + replacement + run.slice(end);
+}
 
 export function redactText(text: string, opts: { emails: boolean; phones: boolean; replacement: string }): string {
   let out = text;
   if (opts.emails) out = out.replace(EMAIL, opts.replacement);
-  if (opts.phones) {
-    out = out.replace(PHONE_CANDIDATE, (candidate) => {
-      const digits = candidate.replace(/\D/g, "").length;
-      if (digits < 7 || digits > 15 || ISO_DATE.test(candidate) || DECIMAL.test(candidate)) return candidate;
-      return opts.replacement;
-    });
-  }
+  if (opts.phones) out = out.replace(PHONE_RUN, (run: string, offset: number, whole: string) => redactPhoneRun(run, offset, whole, opts.replacement));
   return out;
 }
 
