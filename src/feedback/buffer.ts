@@ -7,6 +7,12 @@ export interface TakenSamples {
   readonly count: number;
   /** Backend-specific position up to which the samples were taken. */
   readonly through: number;
+  /**
+   * The durable position after the last taken sample, recorded in the version's lineage
+   * so that a version registered just before a crash can be adopted on restart instead
+   * of trained again; "" when the backend has none.
+   */
+  readonly position: string;
 }
 
 /** What the learner persists with each commit, so serving and buffer change together. */
@@ -29,6 +35,11 @@ export interface SampleBuffer {
    * Returns false when this process lost the right to commit (a shared lock expired).
    */
   commit(taken: TakenSamples, state: LearnerState, artifact: Uint8Array, lockToken?: string): Promise<boolean>;
+  /**
+   * Commits the samples up to a durable `position` (from TakenSamples.position of an
+   * earlier life of the process); false when the position is not in the buffer.
+   */
+  commitPosition(position: string, state: LearnerState, artifact: Uint8Array, lockToken?: string): Promise<boolean>;
   /** The learner state last committed. */
   state(): Promise<LearnerState>;
   /** Records the state without dropping samples (version 1 at model creation). */

@@ -204,7 +204,23 @@ export class FsSampleBuffer implements SampleBuffer {
       count += this.entries[i]!.block.count;
       i++;
     }
-    return { blocks, count, through: i };
+    const last = this.entries[i - 1]!;
+    return { blocks, count, through: i, position: `${last.segment}:${last.end}` };
+  }
+
+  async commitPosition(position: string, state: LearnerState): Promise<boolean> {
+    const m = /^(\d+):(\d+)$/.exec(position);
+    if (!m) return false;
+    const segment = Number(m[1]);
+    const end = Number(m[2]);
+    let count = 0;
+    for (let i = this.head; i < this.entries.length; i++) {
+      const e = this.entries[i]!;
+      count += e.block.count;
+      if (e.segment === segment && e.end === end) return this.commit({ blocks: [], count, through: i + 1, position }, state);
+      if (e.segment > segment) break;
+    }
+    return false;
   }
 
   async reserveVersion(): Promise<string | undefined> {

@@ -8,12 +8,12 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Logger } from "pino";
 import { encodeArtifact, decodeArtifact } from "./artifact.js";
-import type { SampleBuffer, TakenSamples } from "./buffer.js";
+import type { LearnerState, SampleBuffer, TakenSamples } from "./buffer.js";
 import type { ModelDefinition } from "./definitions.js";
 import { LinearModel, loss, type Task } from "./linear.js";
 import type { RedisTrainingLock } from "./redis-buffer.js";
 import type { SampleBlock } from "./samples.js";
-import { compareVersions, type VersionStore } from "./versions.js";
+import { compareVersions, PRODUCER, type VersionStore } from "./versions.js";
 
 export interface ServingVersion {
   readonly version: string;
@@ -55,6 +55,8 @@ export class BufferFullError extends Error {}
 
 // Samples trained between two yields to the event loop, so serving stays responsive.
 const TRAIN_SLICE = 8192;
+// Lineage detail naming the sample log position a version was trained through.
+const POSITION_DETAIL = "openloop.feedback.log_position";
 // Bound on each registry call of the learner, which no client deadline covers.
 const REGISTRY_TIMEOUT_MS = 60_000;
 
@@ -114,8 +116,23 @@ export class ModelLearner {
         if (token && this.deps.lock) await this.deps.lock.release(this.def.name, token);
       }
     }
+    state = await this.adoptOrphan(state);
     this.samplesTrained = state.samplesTrained;
     this.servingVersion = await this.loadVersion(state.version);
+  }
+
+  // A crash between registering a version and committing it leaves the version in the
+  // registry and its samples in the buffer. Its lineage names the log position it was
+  // trained through: commit that instead of training the same samples again.
+  private async adoptOrphan(state: LearnerState): Promise<LearnerState> {
+    const latest = await this.deps.versions.latest(this.def.name, REGISTRY_TIMEOUT_MS);
+    const position = latest?.details[POSITION_DETAIL];
+    if (!latest || !position || latest.producer !== PRODUCER || latest.parentVersion !== state.version) return state;
+    const next = { version: latest.version, samplesTrained: state.samplesTrained + latest.samplesUsed };
+    const stored = await this.deps.versions.load(this.def.name, { version: latest.version }, REGISTRY_TIMEOUT_MS);
+    if (!(await this.buffer.commitPosition(position, next, stored.artifact))) return state;
+    this.deps.log.info({ model: this.def.name, version: latest.version, samples: latest.samplesUsed }, "adopted a version registered before a crash");
+    return next;
   }
 
   private async acquireWaiting(): Promise<string> {
@@ -265,6 +282,7 @@ export class ModelLearner {
       for (let epoch = 0; epoch < this.def.hp.epochs; epoch++) await train(next, taken.blocks);
       const after = evaluate(next, taken.blocks);
       const details = metricDetails(this.def.task, before, after);
+      if (taken.position) details[POSITION_DETAIL] = taken.position;
       const artifact = encodeArtifact(next);
       const version = await this.deps.versions.register({
         model: name,

@@ -69,18 +69,23 @@ export class RedisSampleBuffer implements SampleBuffer {
       const page = await this.redis.lrangeBuffer(this.k.buffer, through, through + TAKE_PAGE - 1);
       for (const rec of page) {
         const block = decodeRecord(rec);
-        if (count > 0 && count + block.count > maxSamples) return { blocks, count, through };
+        if (count > 0 && count + block.count > maxSamples) return { blocks, count, through, position: "" };
         blocks.push(block);
         count += block.count;
         through++;
       }
       if (page.length < TAKE_PAGE) break;
     }
-    return count === 0 && through === 0 ? undefined : { blocks, count, through };
+    return count === 0 && through === 0 ? undefined : { blocks, count, through, position: "" };
   }
 
   async commit(taken: TakenSamples, state: LearnerState, artifact: Uint8Array, lockToken = ""): Promise<boolean> {
     return (await this.runCommit(taken.through, taken.count, state, artifact, lockToken)) === 1;
+  }
+
+  // List indexes shift as replicas trim: a position from before a crash cannot be trusted.
+  async commitPosition(): Promise<boolean> {
+    return false;
   }
 
   async state(): Promise<LearnerState> {

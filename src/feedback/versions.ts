@@ -1,6 +1,6 @@
 // Model versions in RegistryService, reached through its public contract
 // (RegisterModelVersionUnary, GetModelVersion, DownloadArtifact).
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
 
 export const PRODUCER = "openloop-online-learner";
@@ -19,6 +19,14 @@ export interface NewVersion {
   description: string;
 }
 
+export interface VersionLineage {
+  version: string;
+  parentVersion: string;
+  producer: string;
+  samplesUsed: number;
+  details: Record<string, string>;
+}
+
 export interface StoredVersion {
   version: string;
   artifact: Uint8Array;
@@ -30,6 +38,8 @@ export interface VersionStore {
   register(v: NewVersion, timeoutMs?: number): Promise<string>;
   /** Loads a version by exact version or alias. */
   load(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<StoredVersion>;
+  /** The newest version of a model and its lineage; undefined when it has none. */
+  latest(model: string, timeoutMs?: number): Promise<VersionLineage | undefined>;
   /** Resolves a version or alias to a version without downloading. */
   resolve(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<string>;
 }
@@ -59,6 +69,17 @@ export class RegistryVersionStore implements VersionStore {
     const version = res.modelVersion?.version;
     if (!version) throw new Error("the registry answered without a version");
     return version;
+  }
+
+  async latest(model: string, timeoutMs?: number): Promise<VersionLineage | undefined> {
+    try {
+      const v = (await this.client.getModelVersion({ name: model }, { timeoutMs })).modelVersion!;
+      const l = v.lineage;
+      return { version: v.version, parentVersion: l?.parentVersion ?? "", producer: l?.producer ?? "", samplesUsed: Number(l?.samplesUsed ?? 0), details: l?.details ?? {} };
+    } catch (err) {
+      if (ConnectError.from(err).code === Code.NotFound) return undefined;
+      throw err;
+    }
   }
 
   async resolve(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<string> {

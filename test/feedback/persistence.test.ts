@@ -1,12 +1,14 @@
 // Durable definitions and state across restarts of the embedded backend, models from the
 // config file, named versions and aliases, and the bounded prediction store.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, describe, expect, it } from "vitest";
 import { FeedbackService, Task } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
+import { encodeArtifact } from "../../src/feedback/artifact.js";
+import { LinearModel } from "../../src/feedback/linear.js";
 import { MemoryPredictionStore, type PredictionRecord } from "../../src/feedback/predictions.js";
 import { startTestServer } from "../support/server.js";
 import { featureMap, makeRows } from "./synthetic.js";
@@ -53,6 +55,37 @@ describe("the embedded backend across restarts", () => {
     const pinned = await b.predict({ model: "from-config", features: featureMap([1, 2, 3]), version: "baseline" });
     expect(pinned).toMatchObject({ modelVersion: "1", prediction: { value: 0 } });
     await expect(b.predict({ model: "from-config", features: featureMap([1]), version: "nosuch" })).rejects.toMatchObject({ code: Code.NotFound });
+    await second.close();
+  });
+});
+
+describe("a crash between registering a version and committing it", () => {
+  it("adopts the registered version on restart instead of training its samples again", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "openloop-fb-orphan-"));
+    dirs.push(dataDir);
+    const first = await startTestServer({ dataDir });
+    const a = createClient(FeedbackService, first.grpc);
+    await a.createOnlineModel({ name: "orphan", task: Task.REGRESSION, updateThreshold: 1000 });
+    const rows = makeRows("regression", 300, 8).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
+    await a.ingestSampleBatch({ model: "orphan", samples: rows });
+    await first.close();
+
+    // What the learner had registered when the process died: trained through the log's end.
+    const logBytes = (await stat(path.join(dataDir, "feedback", "models", "orphan", "seg-000000000001.log"))).size;
+    const trained = new LinearModel("regression", { learningRate: 0.1, l2: 1e-4, buckets: 1 << 18, optimizer: "adagrad", epochs: 1 });
+    trained.weights[7] = 0.5;
+    const second = await startTestServer({ dataDir });
+    await createClient(RegistryService, second.grpc).registerModelVersionUnary({
+      header: {
+        name: "orphan",
+        type: "linear",
+        lineage: { parentVersion: "1", producer: "openloop-online-learner", samplesUsed: 300n, details: { "openloop.feedback.log_position": `1:${logBytes}` } },
+      },
+      artifacts: [{ name: "model.olin", data: encodeArtifact(trained) }],
+    });
+    const b = createClient(FeedbackService, second.grpc);
+    const status = await b.getLearnerStatus({ model: "orphan" });
+    expect(status).toMatchObject({ currentVersion: "2", bufferedSamples: 0n, samplesSeen: 300n });
     await second.close();
   });
 });
