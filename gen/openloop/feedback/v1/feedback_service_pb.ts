@@ -1000,21 +1000,21 @@ export type GetLearnerStatusResponse = Message<"openloop.feedback.v1.GetLearnerS
   samplesSeen: bigint;
 
   /**
-   * Trainings that registered a version.
+   * Trainings that registered a version, run by this server process since it started.
    *
    * @generated from field: uint64 trainings = 6;
    */
   trainings: bigint;
 
   /**
-   * True while a training runs.
+   * True while this server process trains the model.
    *
    * @generated from field: bool training = 7;
    */
   training: boolean;
 
   /**
-   * The most recent training, if any.
+   * The most recent training by this server process, if any.
    *
    * @generated from field: openloop.feedback.v1.TrainingRun last_training = 8;
    */
