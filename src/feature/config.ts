@@ -41,7 +41,7 @@ export const featureConfigSchema = z
         /** Seeds of a Redis Cluster (`host:port`, or `redis://user:password@host:port`); when set, used instead of a URL. */
         clusterNodes: z.array(z.string().min(1)).default([]),
         /** A Redis command unanswered after this long fails with UNAVAILABLE. */
-        commandTimeoutMs: z.number().int().min(1).default(500),
+        commandTimeoutMs: z.number().int().min(1).default(1000),
         connectTimeoutMs: z.number().int().min(1).default(2000),
       })
       .strict()

@@ -82,7 +82,7 @@ test("a Redis that stops answering gives UNAVAILABLE after the command timeout, 
   await client.putFeatures({ featureSet: "outage", entityKey: "p", features: { n: i64(1) } });
   const { execFileSync } = await import("node:child_process");
   // CLIENT PAUSE makes Redis hold every command of every client for the given milliseconds.
-  execFileSync("redis-cli", ["-p", String(redis.port), "client", "pause", "1500", "ALL"]);
+  execFileSync("redis-cli", ["-p", String(redis.port), "client", "pause", "2500", "ALL"]);
   await rejection(client.getFeatures({ featureSet: "outage", entityKey: "p" }, { timeoutMs: 10_000 }), Code.Unavailable);
   // A deadline shorter than the store's command timeout ends the call at the deadline.
   await rejection(client.getFeatures({ featureSet: "outage", entityKey: "p" }, { timeoutMs: 100 }), Code.DeadlineExceeded);
