@@ -154,6 +154,7 @@ export class Gateway {
     const series = this.o.metrics.for(primary.model, primary.provider);
     series.begin();
     let served: Series = series;
+    let outcome: string | undefined | null = null; // null: not settled (the consumer stopped reading)
     try {
       validateRequest(call.messages, call.params);
       // Bypass neither caches nor shares a flight, so it needs no key.
@@ -169,7 +170,7 @@ export class Gateway {
           yield { type: "delta", text };
         }
         yield { type: "done", ...meta(hit, true) };
-        served.completed(performance.now() - started, undefined);
+        outcome = undefined;
         return;
       }
       const flight = this.flight(key, "stream", call, resolved);
@@ -194,12 +195,13 @@ export class Gateway {
       } finally {
         served = this.seriesOf(flight, series);
       }
-      served.completed(performance.now() - started, undefined);
+      outcome = undefined;
     } catch (err) {
       const ce = this.toConnectError(err, call);
-      served.completed(performance.now() - started, codeName(ce.code));
+      outcome = codeName(ce.code);
       throw ce;
     } finally {
+      served.completed(performance.now() - started, outcome === null ? codeName(Code.Canceled) : outcome);
       series.end();
       resolved.release?.();
     }

@@ -349,17 +349,25 @@ describe("metrics", () => {
       await collect(metricsServer.client.generateStream(streamRequest("counted")));
       openai.enqueue({ kind: "error", status: 503 });
       await failure(() => metricsServer.client.generate(request("counted")));
+      // A stream the client cancels after its first token (upstream never sends the second).
+      openai.enqueue({ kind: "answer", deltas: ["one", "two"], deltaGate: () => new Promise<void>(() => {}) });
+      const abort = new AbortController();
+      await failure(async () => {
+        for await (const _ of metricsServer.client.generateStream(streamRequest("counted"), { signal: abort.signal })) abort.abort();
+      });
+      const settled = async () => (await metricsServer.client.getMetrics({ model: "counted" })).models[0];
+      while ((await settled()).inFlight > 0n) await new Promise((r) => setTimeout(r, 5));
 
       const { models } = await metricsServer.client.getMetrics({});
       expect(models).toHaveLength(1);
       const m = models[0];
-      expect(m).toMatchObject({ model: "counted", provider: "openai", requests: 4n, errors: 1n, inputTokens: 13n, outputTokens: 7n, cacheHits: 1n, cacheMisses: 1n, inFlight: 0n });
-      expect(m.errorsByCode).toEqual({ unavailable: 1n });
-      expect(m.latency?.count).toBe(4n);
-      expect(m.timeToFirstToken?.count).toBe(1n);
+      expect(m).toMatchObject({ model: "counted", provider: "openai", requests: 5n, errors: 2n, inputTokens: 13n, outputTokens: 7n, cacheHits: 1n, cacheMisses: 1n, inFlight: 0n });
+      expect(m.errorsByCode).toEqual({ unavailable: 1n, canceled: 1n });
+      expect(m.latency?.count).toBe(5n);
+      expect(m.timeToFirstToken?.count).toBe(2n);
 
       const text = await (await fetch(`${metricsServer.server.baseUrl}/metrics`)).text();
-      expect(text).toMatch(/openloop_llm_requests_total\{model="counted",provider="openai"\} 4/);
+      expect(text).toMatch(/openloop_llm_requests_total\{model="counted",provider="openai"\} 5/);
       expect(text).toMatch(/openloop_llm_input_tokens_total\{model="counted",provider="openai"\} 13/);
       expect(text).toMatch(/openloop_llm_errors_total\{model="counted",provider="openai",code="unavailable"\} 1/);
     } finally {

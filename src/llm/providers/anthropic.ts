@@ -25,7 +25,9 @@ export class AnthropicProvider implements Provider {
   ) {
     this.apiKey = options.apiKey;
     this.client = new Anthropic({
-      apiKey: options.apiKey ?? null,
+      // Never null: the SDK would then look for ambient credentials (environment, profile files).
+      // Without a key no call is made (checkKey), so the placeholder never leaves the process.
+      apiKey: options.apiKey ?? "unset",
       authToken: null,
       baseURL: options.baseUrl ?? ANTHROPIC_BASE_URL,
       maxRetries: 0,
@@ -85,6 +87,7 @@ export class AnthropicProvider implements Provider {
   }
 
   async listModels(signal: AbortSignal): Promise<string[]> {
+    if (!this.apiKey) return [];
     try {
       const ids: string[] = [];
       for await (const model of this.client.models.list({}, { signal })) ids.push(model.id);

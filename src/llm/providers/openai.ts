@@ -88,6 +88,7 @@ export class OpenAIProvider implements Provider {
   }
 
   async listModels(signal: AbortSignal): Promise<string[]> {
+    if (!this.apiKey && this.flavour !== "openai-compatible") return [];
     try {
       const ids: string[] = [];
       for await (const model of this.client.models.list({ signal })) ids.push(model.id);
