@@ -333,6 +333,45 @@ describe("errors", () => {
   });
 });
 
+describe("bounds", () => {
+  it("evicts the least recently used answer past maxEntries and expires answers after the TTL", async () => {
+    const bounded = await startLlmServer({
+      providers: { openai: { kind: "openai", apiKey: openai.apiKey, baseUrl: openai.baseUrl } },
+      models: [{ id: "small-cache", provider: "openai" }],
+      cache: { maxEntries: 2, ttlMs: 2_000 },
+    });
+    try {
+      const ask = (prompt: string) => bounded.client.generate(request("small-cache", { prompt, cacheMode: CacheMode.USE }));
+      await ask("one");
+      await ask("two");
+      await ask("three"); // evicts "one"
+      expect((await ask("three")).cached).toBe(true);
+      expect((await ask("one")).cached).toBe(false);
+      await new Promise((r) => setTimeout(r, 2_100));
+      expect((await ask("one")).cached).toBe(false);
+    } finally {
+      await bounded.close();
+    }
+  });
+
+  it("retries an attempt that outlives the provider's timeout", async () => {
+    const impatient = await startLlmServer({
+      providers: { openai: { kind: "openai", apiKey: openai.apiKey, baseUrl: openai.baseUrl, timeoutMs: 1_000 } },
+      models: [{ id: "impatient", provider: "openai" }],
+      retry: fastRetry,
+    });
+    try {
+      openai.enqueue({ kind: "hang" }, { kind: "answer", deltas: ["second try"] });
+      const res = await impatient.client.generate(request("impatient"));
+      expect(res.text).toBe("second try");
+      expect(openai.chatRequests).toHaveLength(2);
+      await openai.until(() => openai.clientAborts === 1);
+    } finally {
+      await impatient.close();
+    }
+  });
+});
+
 describe("metrics", () => {
   it("reports requests, tokens, cache hits and misses, and errors by code per model", async () => {
     const metricsServer = await startLlmServer({
