@@ -272,7 +272,8 @@ export type GenerateStreamRequest = Message<"openloop.llm.v1.GenerateStreamReque
   seed?: bigint | undefined;
 
   /**
-   * How the response cache is used. A cached answer replays its original deltas.
+   * How the response cache is used. A cached answer replays the deltas as
+   * upstream sent them.
    *
    * @generated from field: openloop.llm.v1.CacheMode cache_mode = 9;
    */
@@ -299,7 +300,8 @@ export type GenerateStreamResponse = Message<"openloop.llm.v1.GenerateStreamResp
    */
   event: {
     /**
-     * The next piece of generated text.
+     * The next piece of generated text: what arrived from upstream since the
+     * previous delta (pieces that arrive together are sent as one).
      *
      * @generated from field: string text_delta = 1;
      */
