@@ -5,7 +5,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PipelineService, RunStatus, Stage } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
-import { failure, MODEL, spec, startPipelineServer, uniqueName, type PipelineServer } from "./helpers.js";
+import { failure, lockstep, MODEL, spec, startPipelineServer, uniqueName, type PipelineServer } from "./helpers.js";
 
 let s: PipelineServer;
 beforeAll(async () => {
@@ -128,11 +128,16 @@ describe("ExecutePipeline", () => {
     const name = await create({ inputVariables: ["prompt"], generate: [{ llmGenerate: { model: MODEL } }] });
     const client = createClient(PipelineService, s.server.connect);
     let header: string | null = null;
-    s.upstream.enqueue({ kind: "answer", deltas: ["one"] }, { kind: "answer", deltas: ["t", "wo"] });
+    const step = lockstep();
+    s.upstream.enqueue({ kind: "answer", deltas: ["one"] }, { kind: "answer", deltas: ["t", "wo"], deltaGate: step.deltaGate });
     const res = await client.executePipeline({ name, inputs: { prompt: "q" } }, { onHeader: (h) => (header = h.get("openloop-run-id")) });
     expect(header).toBe(res.runId);
     const deltas: string[] = [];
-    for await (const e of client.executePipelineStream({ name, inputs: { prompt: "q" } })) if (e.event.case === "textDelta") deltas.push(e.event.value);
+    for await (const e of client.executePipelineStream({ name, inputs: { prompt: "q" } })) {
+      if (e.event.case !== "textDelta") continue;
+      deltas.push(e.event.value);
+      step.seen();
+    }
     expect(deltas).toEqual(["t", "wo"]);
   });
 });

@@ -63,6 +63,30 @@ export async function failure(fn: () => Promise<unknown>): Promise<unknown> {
   throw new Error("expected the call to fail, and it succeeded");
 }
 
+/**
+ * Makes a fake upstream send delta i (i >= 1) only after the client has seen i deltas, so each
+ * delta crosses LLMService and the pipeline on its own (LLMService merges deltas that arrive
+ * together). Pass `deltaGate` in the fake's answer and call `seen()` on each delta received.
+ */
+export function lockstep() {
+  const gates = new Map<number, { promise: Promise<void>; open: () => void }>();
+  const gate = (i: number) => {
+    let g = gates.get(i);
+    if (!g) {
+      let open!: () => void;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      g = { promise, open };
+      gates.set(i, g);
+    }
+    return g;
+  };
+  let count = 0;
+  return {
+    deltaGate: (i: number) => gate(i).promise,
+    seen: () => gate(++count).open(),
+  };
+}
+
 let counter = 0;
 /** A fresh pipeline name per test. */
 export function uniqueName(prefix = "p"): string {

@@ -4,7 +4,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RunStatus, Stage, type ExecutePipelineStreamResponse } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
-import { failure, MODEL, spec, startPipelineServer, uniqueName, type PipelineServer } from "./helpers.js";
+import { failure, lockstep, MODEL, spec, startPipelineServer, uniqueName, type PipelineServer } from "./helpers.js";
 
 let s: PipelineServer;
 beforeAll(async () => {
@@ -103,11 +103,13 @@ describe("ExecutePipelineStream", () => {
       postprocess: [{ trim: {} }],
       validate: [{ length: { max: 20 } }],
     });
-    s.upstream.enqueue({ kind: "answer", deltas: [" Hoo", "t! "] });
+    const step = lockstep();
+    s.upstream.enqueue({ kind: "answer", deltas: [" Hoo", "t! "], deltaGate: step.deltaGate });
     const events: string[] = [];
     let runId = "";
     for await (const e of s.client.executePipelineStream({ name, inputs: { topic: "owls" } })) {
       if (e.event.case === "runStarted") runId = e.event.value.runId;
+      if (e.event.case === "textDelta") step.seen();
       events.push(describeEvent(e));
     }
     expect(events).toEqual([
@@ -130,9 +132,13 @@ describe("ExecutePipelineStream", () => {
 
   it("streams a re-ask: the refused validate stage carries the error, then generate runs again", async () => {
     const name = await create(jsonPipeline(2));
-    s.upstream.enqueue({ kind: "answer", deltas: ['{"age": ', '"x"}'] }, { kind: "answer", deltas: ['{"age": 3}'] });
+    const step = lockstep();
+    s.upstream.enqueue({ kind: "answer", deltas: ['{"age": ', '"x"}'], deltaGate: step.deltaGate }, { kind: "answer", deltas: ['{"age": 3}'] });
     const events: string[] = [];
-    for await (const e of s.client.executePipelineStream({ name, inputs: { prompt: "q" } })) events.push(describeEvent(e));
+    for await (const e of s.client.executePipelineStream({ name, inputs: { prompt: "q" } })) {
+      if (e.event.case === "textDelta") step.seen();
+      events.push(describeEvent(e));
+    }
     expect(events).toEqual([
       "run_started",
       "start PREPROCESS 1",
