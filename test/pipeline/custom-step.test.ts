@@ -57,7 +57,7 @@ let client: ReturnType<typeof createClient<typeof PipelineService>>;
 beforeAll(async () => {
   upstream = await startFakeOpenAI();
   dataDir = await mkdtemp(path.join(os.tmpdir(), "openloop-custom-step-"));
-  const config = parseConfig({ dataDir, server: { host: "127.0.0.1", port: 0 }, log: { level: "silent" }, feedback: {}, feature: {}, registry: {}, llm: llmConfig(upstream) });
+  const config = parseConfig({ dataDir, server: { host: "127.0.0.1", port: 0 }, log: { level: "silent" }, llm: llmConfig(upstream) });
   const fragile: StepDefinition = {
     name: "fragile",
     stage: "postprocess",

@@ -29,10 +29,6 @@ export async function startPipelineServer(config: Record<string, unknown> = {}):
   const upstream = await startFakeOpenAI();
   const { pipeline, ...rest } = config;
   const server = await startTestServer({
-    // Sections given explicitly: under zod 4 a section's `.default({})` skips its inner defaults.
-    feedback: {},
-    feature: {},
-    registry: {},
     llm: llmConfig(upstream),
     pipeline: { hooks: { initialBackoffMs: 10, maxBackoffMs: 40, timeoutMs: 2_000 }, ...(pipeline as object) },
     ...rest,

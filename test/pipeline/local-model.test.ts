@@ -17,7 +17,7 @@ beforeAll(async () => {
   // The same fetch the start command does; a no-op when the verified file is already there.
   execFileSync("bash", [path.resolve("scripts/fetch-model.sh")], { stdio: ["ignore", "ignore", "inherit"] });
   // No llm section: the embedded default catalog serves smollm2-135m-instruct.
-  server = await startTestServer({ feedback: {}, feature: {}, registry: {}, llm: {} });
+  server = await startTestServer({});
   client = createClient(PipelineService, server.grpc);
   await client.createPipeline({
     name: "local-capital",

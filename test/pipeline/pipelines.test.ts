@@ -215,7 +215,7 @@ describe("durability and the config file", () => {
     await rm(dataDir, { recursive: true, force: true });
   });
   const start = (pipelines: unknown[] = []) =>
-    startTestServer({ dataDir, feedback: {}, feature: {}, registry: {}, llm: llmConfig(upstream), pipeline: { pipelines } });
+    startTestServer({ dataDir, llm: llmConfig(upstream), pipeline: { pipelines } });
 
   it("keeps pipelines and revisions across a restart, as one JSON file per revision", async () => {
     let server = await start();
