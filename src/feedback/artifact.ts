@@ -37,9 +37,8 @@ export class ArtifactError extends Error {}
 export function encodeArtifact(model: LinearModel): Buffer {
   const { weights: w, state1, state2 } = model;
   const adam = model.hp.optimizer === "adam";
-  const touched = (j: number) => w[j] !== 0 || state1[j] !== 0 || (adam && state2[j] !== 0);
-  let nnz = 0;
-  for (let j = 0; j < w.length; j++) if (touched(j)) nnz++;
+  const coords = model.touched();
+  const nnz = coords.length;
   const header: ArtifactHeader = {
     format: "openloop-linear",
     formatVersion: 1,
@@ -66,14 +65,12 @@ export function encodeArtifact(model: LinearModel): Buffer {
   const f1 = new Float64Array(ab, start + nnz * 8, nnz);
   const f2 = adam ? new Float64Array(ab, start + nnz * 16, nnz) : undefined;
   const ix = new Uint32Array(ab, start + nnz * 8 * arrays, nnz);
-  let k = 0;
-  for (let j = 0; j < w.length; j++) {
-    if (!touched(j)) continue;
+  for (let k = 0; k < nnz; k++) {
+    const j = coords[k]!;
     fw[k] = w[j]!;
     f1[k] = state1[j]!;
     if (f2) f2[k] = state2[j]!;
     ix[k] = j;
-    k++;
   }
   return out;
 }
@@ -120,6 +117,7 @@ export function decodeArtifact(bytes: Uint8Array): { header: ArtifactHeader; mod
   for (let k = 0; k < nnz; k++) {
     const j = ix[k]!;
     if (j > buckets) throw new ArtifactError(`artifact coordinate ${j} is outside ${buckets} buckets`);
+    model.touch(j);
     model.weights[j] = fw[k]!;
     model.state1[j] = f1[k]!;
     if (f2) model.state2[j] = f2[k]!;

@@ -70,6 +70,8 @@ export class ModelLearner {
   private trainingsDone = 0;
   private last: TrainingRun | undefined;
   private bufferedHint = 0;
+  /** The model that served before the last training, reused as the next one's copy. */
+  private spare: LinearModel | undefined;
 
   private constructor(
     readonly def: ModelDefinition,
@@ -272,12 +274,17 @@ export class ModelLearner {
     renewal?.unref();
     const startTime = Date.now();
     let taken: TakenSamples | undefined;
+    let next: LinearModel | undefined;
     try {
       if (lock) await this.syncWithShared();
       taken = await this.buffer.take(options.maxTrainingSamples);
       if (!taken || taken.count < this.def.updateThreshold) return "empty";
       const parent = this.servingVersion;
-      const next = parent.model.clone();
+      // Reuse the previous serving model's memory: syncing it costs O(touched coordinates),
+      // a fresh clone O(buckets). Nothing holds a serving model across an await.
+      next = this.spare ?? new LinearModel(this.def.task, this.def.hp);
+      this.spare = undefined;
+      next.copyFrom(parent.model);
       const before = evaluate(parent.model, taken.blocks);
       for (let epoch = 0; epoch < this.def.hp.epochs; epoch++) await train(next, taken.blocks);
       const after = evaluate(next, taken.blocks);
@@ -298,6 +305,7 @@ export class ModelLearner {
       if (!committed) throw new Error("lost the training lock before committing; the samples stay buffered");
       this.samplesTrained += taken.count;
       this.servingVersion = { version, model: next };
+      this.spare = parent.model;
       this.trainingsDone++;
       this.bufferedHint = Math.max(0, this.bufferedHint - taken.count);
       this.finish({ startTime, finishTime: Date.now(), succeeded: true, error: "", producedVersion: version, samplesUsed: taken.count, lossBefore: before.loss, lossAfter: after.loss });
@@ -305,6 +313,7 @@ export class ModelLearner {
       this.deps.onSwitch?.(name, version);
       return "trained";
     } catch (err) {
+      if (next) this.spare = next;
       const message = (err as Error).message;
       this.finish({ startTime, finishTime: Date.now(), succeeded: false, error: message, producedVersion: "", samplesUsed: taken?.count ?? 0, lossBefore: 0, lossAfter: 0 });
       log.warn({ err, model: name }, "training failed; samples stay buffered");

@@ -24,7 +24,11 @@ const ADAM_EPS = 1e-8;
 // Keeps log loss finite for confident wrong predictions.
 const PROB_EPS = 1e-15;
 
-/** Weights and optimizer state of one model version. Dense in memory, sparse on disk. */
+/**
+ * Weights and optimizer state of one model version. Dense in memory, sparse on disk:
+ * the coordinates an update ever touched are tracked, so serialization and copying
+ * cost O(touched), not O(buckets).
+ */
 export class LinearModel {
   readonly weights: Float64Array;
   /** AdaGrad: sum of squared gradients. Adam: first moment. */
@@ -33,6 +37,9 @@ export class LinearModel {
   readonly state2: Float64Array;
   /** Adam step counter (bias correction). */
   step = 0;
+  private readonly mark: Uint8Array;
+  private list: Int32Array = new Int32Array(64);
+  private listed = 0;
 
   constructor(
     readonly task: Task,
@@ -44,19 +51,60 @@ export class LinearModel {
     this.state1 = init?.state1 ?? new Float64Array(dim);
     this.state2 = init?.state2 ?? new Float64Array(hp.optimizer === "adam" ? dim : 0);
     this.step = init?.step ?? 0;
+    this.mark = new Uint8Array(dim);
     if (this.weights.length !== dim || this.state1.length !== dim || this.state2.length !== (hp.optimizer === "adam" ? dim : 0)) {
       throw new Error(`model state does not match ${hp.buckets} buckets`);
     }
+    if (init) {
+      const adam = hp.optimizer === "adam";
+      for (let j = 0; j < dim; j++) if (this.weights[j] !== 0 || this.state1[j] !== 0 || (adam && this.state2[j] !== 0)) this.touch(j);
+    }
+  }
+
+  /** Records that coordinate `j` holds state (idempotent). */
+  touch(j: number): void {
+    if (this.mark[j] === 1) return;
+    this.mark[j] = 1;
+    if (this.listed === this.list.length) {
+      const next = new Int32Array(this.list.length * 2);
+      next.set(this.list);
+      this.list = next;
+    }
+    this.list[this.listed++] = j;
+  }
+
+  /** Coordinates that hold state, ascending. */
+  touched(): Int32Array {
+    return this.list.slice(0, this.listed).sort();
   }
 
   /** An independent copy, so training never touches the version being served. */
   clone(): LinearModel {
-    return new LinearModel(this.task, this.hp, {
-      weights: this.weights.slice(),
-      state1: this.state1.slice(),
-      state2: this.state2.slice(),
-      step: this.step,
-    });
+    const c = new LinearModel(this.task, this.hp);
+    c.copyFrom(this);
+    return c;
+  }
+
+  /**
+   * Makes this model equal to `other` (same task and buckets) by copying only the
+   * coordinates either one touched: cheap reuse of a spare model for the next training.
+   */
+  copyFrom(other: LinearModel): void {
+    const adam = this.hp.optimizer === "adam";
+    for (let k = 0; k < this.listed; k++) {
+      const j = this.list[k]!;
+      this.weights[j] = other.weights[j]!;
+      this.state1[j] = other.state1[j]!;
+      if (adam) this.state2[j] = other.state2[j]!;
+    }
+    for (let k = 0; k < other.listed; k++) {
+      const j = other.list[k]!;
+      this.touch(j);
+      this.weights[j] = other.weights[j]!;
+      this.state1[j] = other.state1[j]!;
+      if (adam) this.state2[j] = other.state2[j]!;
+    }
+    this.step = other.step;
   }
 
   /** The raw score w·x (the bias is the vector's last entry). */
@@ -88,6 +136,7 @@ export class LinearModel {
     if (this.hp.optimizer === "adagrad") {
       for (let k = offset; k < offset + nnz; k++) {
         const j = idx[k]!;
+        if (this.mark[j] === 0) this.touch(j);
         const grad = g * val[k]! + (j === bias ? 0 : l2 * w[j]!);
         const acc = s1[j]! + grad * grad;
         s1[j] = acc;
@@ -100,6 +149,7 @@ export class LinearModel {
       const c2 = 1 - Math.pow(ADAM_BETA2, this.step);
       for (let k = offset; k < offset + nnz; k++) {
         const j = idx[k]!;
+        if (this.mark[j] === 0) this.touch(j);
         const grad = g * val[k]! + (j === bias ? 0 : l2 * w[j]!);
         const m = ADAM_BETA1 * s1[j]! + (1 - ADAM_BETA1) * grad;
         const v = ADAM_BETA2 * s2[j]! + (1 - ADAM_BETA2) * grad * grad;

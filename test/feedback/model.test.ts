@@ -15,6 +15,14 @@ function trainOn(model: LinearModel, rows: ReturnType<typeof makeRows>) {
   }
 }
 
+function trainOn2(model: LinearModel, rows: ReturnType<typeof makeRows>, buckets: number) {
+  const v = new SparseVector();
+  for (const r of rows) {
+    vectorize(featureMap(r.x), buckets, v);
+    model.update(v.idx, v.val, v.nnz, r.y);
+  }
+}
+
 function predictor(model: LinearModel) {
   const v = new SparseVector();
   return (x: number[]) => {
@@ -94,6 +102,22 @@ describe("online linear models", () => {
       expect(s.logLoss).toBeLessThan(truth.logLoss + 0.03);
       expect(s.accuracy).toBeGreaterThan(truth.accuracy - 0.03);
     }
+  });
+
+  it("syncs a reused model to another by its touched coordinates only, exactly", () => {
+    const hp = { learningRate: 0.05, l2: 1e-3, buckets: 1024, optimizer: "adam" as const, epochs: 1 };
+    const a = new LinearModel("regression", hp);
+    const b = new LinearModel("regression", hp);
+    const v = new SparseVector();
+    vectorize({ stale: { kind: { case: "doubleValue", value: 3 } } }, 1024, v);
+    b.update(v.idx, v.val, v.nnz, 7); // b holds state a never had
+    trainOn2(a, makeRows("regression", 50, 1), 1024);
+    b.copyFrom(a);
+    expect(b.weights).toEqual(a.weights);
+    expect(b.state1).toEqual(a.state1);
+    expect(b.state2).toEqual(a.state2);
+    expect(b.step).toBe(a.step);
+    expect(a.clone().weights).toEqual(a.weights);
   });
 
   it("measures feedback error as absolute difference or label mismatch", () => {
