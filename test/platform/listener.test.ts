@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
+import net from "node:net";
 import path from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
@@ -30,6 +31,56 @@ describe("TLS", () => {
   it("refuses to start when the certificate file is missing, naming the setting", async () => {
     const err = await startTestServer({ server: { tls: { ...tls, certFile: "/nonexistent/cert.pem" } } }).catch((e: unknown) => e);
     expect((err as Error).message).toContain("server.tls.certFile");
+  });
+});
+
+describe("protocol sniffing on the cleartext port", () => {
+  it("serves an HTTP/1.1 request whose first packet is a single 'P' (like the HTTP/2 preface)", async () => {
+    const s = await startTestServer();
+    try {
+      const body = "{}";
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(s.port, "127.0.0.1", () => {
+          socket.write("P");
+          setTimeout(() => {
+            socket.write(
+              `OST /grpc.health.v1.Health/Check HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+            );
+          }, 50);
+        });
+        let data = "";
+        socket.on("data", (d) => (data += d.toString()));
+        socket.on("end", () => resolve(data));
+        socket.on("error", reject);
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 200/);
+      expect(reply).toContain('{"status":"SERVING"}');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("speaks HTTP/2 when the connection preface arrives in pieces", async () => {
+    const s = await startTestServer();
+    try {
+      const emptySettings = Buffer.from([0, 0, 0, 0x04, 0, 0, 0, 0, 0]);
+      const first = await new Promise<Buffer>((resolve, reject) => {
+        const socket = net.connect(s.port, "127.0.0.1", () => {
+          socket.write("PR");
+          setTimeout(() => socket.write(Buffer.concat([Buffer.from("I * HTTP/2.0\r\n\r\nSM\r\n\r\n"), emptySettings])), 50);
+        });
+        socket.once("data", (d: Buffer) => {
+          socket.destroy();
+          resolve(d);
+        });
+        socket.on("error", reject);
+      });
+      // The server's first frame: its SETTINGS (type 0x04), not an HTTP/1.1 "400 Bad Request".
+      expect(first.toString("latin1")).not.toMatch(/^HTTP\/1/);
+      expect(first[3]).toBe(0x04);
+    } finally {
+      await s.close();
+    }
   });
 });
 
