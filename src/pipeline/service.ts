@@ -109,7 +109,8 @@ export function createPipelineService(catalog: PipelineCatalog, runner: Pipeline
           event({ case: "stageFinished", value: { stage: stageToPb(t.stage), attempt: t.attempt, durationMs: t.durationMs, validationError: validationError ?? "" } }),
         delta: (text) => event({ case: "textDelta", value: text }),
       };
-      runner.execute(req.name, req.revision, (req.inputs ?? {}) as JsonObject, scope(ctx), observer).then(
+      // execute() sets the header before its first await, so it goes out with the first message.
+      runner.execute(req.name, req.revision, (req.inputs ?? {}) as JsonObject, scope(ctx), observer, (runId) => ctx.responseHeader.set(RUN_ID_HEADER, runId)).then(
         (result) => {
           event({ case: "runFinished", value: { output: valueToPb(result.output), attempts: result.attempts, timings: timingsToPb(result.timings) } });
           queue.end();

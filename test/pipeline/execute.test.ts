@@ -133,12 +133,16 @@ describe("ExecutePipeline", () => {
     const res = await client.executePipeline({ name, inputs: { prompt: "q" } }, { onHeader: (h) => (header = h.get("openloop-run-id")) });
     expect(header).toBe(res.runId);
     const deltas: string[] = [];
-    for await (const e of client.executePipelineStream({ name, inputs: { prompt: "q" } })) {
+    let streamHeader: string | null = null;
+    let started = "";
+    for await (const e of client.executePipelineStream({ name, inputs: { prompt: "q" } }, { onHeader: (h) => (streamHeader = h.get("openloop-run-id")) })) {
+      if (e.event.case === "runStarted") started = e.event.value.runId;
       if (e.event.case !== "textDelta") continue;
       deltas.push(e.event.value);
       step.seen();
     }
     expect(deltas).toEqual(["t", "wo"]);
+    expect(streamHeader).toBe(started);
   });
 });
 

@@ -1852,7 +1852,8 @@ export const PipelineService: GenService<{
   },
   /**
    * Runs a pipeline, streaming stage events and generated text deltas.
-   * Cancelling the call cancels the generation.
+   * Cancelling the call cancels the generation. The run id comes in the
+   * run_started event and the `openloop-run-id` response header.
    *
    * @generated from rpc openloop.pipeline.v1.PipelineService.ExecutePipelineStream
    */
