@@ -51,7 +51,10 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext):
   return {
     serviceNames: [FeatureService.typeName],
     routes(router) {
-      router.service(FeatureService, impl);
+      // Responses are never compressed: they are mostly doubles, which gzip barely shrinks,
+      // and compressing a 100-entity batch cost more CPU than the rest of the call.
+      // Everything else (interceptors, limits, auth) comes from the router's options.
+      router.service(FeatureService, impl, { compressMinBytes: Number.MAX_SAFE_INTEGER });
     },
     async close() {
       await store.close();

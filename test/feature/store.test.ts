@@ -1,11 +1,12 @@
 // The feature store through the service, against the embedded store and a real Redis:
 // typed round trips, TTLs, batch reads, deletes, and bad input.
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
+import http2 from "node:http2";
 import type { Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Redis } from "ioredis";
-import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import { BatchGetFeaturesRequestSchema, FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { StoredFeaturesSchema } from "../../gen/openloop/feature/v1/feature_store_pb.js";
 import type { TestServer } from "../support/server.js";
 import { startTestServer } from "../support/server.js";
@@ -294,5 +295,54 @@ describe("with the redis store, seen from Redis itself", () => {
     await client.putFeatures({ featureSet, entityKey: "e", features: { n: i64(1) } });
     const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
     expect(text).toMatch(/openloop_feature_store_seconds_count\{op="put",backend="redis"\} [1-9]/);
+  });
+});
+
+describe("the service's transport settings", () => {
+  test("batch responses are not gzip-compressed even when the client accepts gzip", async () => {
+    const server = await startTestServer({ ...noLlm, feature: { store: "memory" } });
+    try {
+      const client = createClient(FeatureService, server.grpc);
+      const featureSet = setName("gz");
+      await client.createFeatureSet({ featureSet: { name: featureSet, features: [{ name: "v", type: T.DOUBLE_LIST }] } });
+      await client.putFeatures({ featureSet, entityKey: "e", features: { v: dlist(...new Array(1000).fill(0.25)) } });
+      // A raw gRPC call, to see the envelope's compressed flag that clients hide.
+      const request = toBinary(BatchGetFeaturesRequestSchema, create(BatchGetFeaturesRequestSchema, { featureSet, entityKeys: ["e", "e", "e"] }));
+      const envelope = Buffer.alloc(5 + request.length);
+      envelope.writeUInt32BE(request.length, 1);
+      envelope.set(request, 5);
+      const session = http2.connect(server.baseUrl);
+      try {
+        const body = await new Promise<Buffer>((resolve, reject) => {
+          const stream = session.request({
+            ":method": "POST",
+            ":path": "/openloop.feature.v1.FeatureService/BatchGetFeatures",
+            "content-type": "application/grpc",
+            te: "trailers",
+            "grpc-accept-encoding": "gzip",
+          });
+          const chunks: Buffer[] = [];
+          stream.on("data", (c: Buffer) => chunks.push(c));
+          stream.on("end", () => resolve(Buffer.concat(chunks)));
+          stream.on("error", reject);
+          stream.end(envelope);
+        });
+        expect(body.length).toBeGreaterThan(3 * 8000);
+        expect(body[0], "the response message is flagged compressed").toBe(0);
+      } finally {
+        session.close();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("the API key is still required when the server has one", async () => {
+    const server = await startTestServer({ ...noLlm, server: { apiKeys: ["feature-test-key-1"] }, feature: { store: "memory" } });
+    try {
+      await rejection(createClient(FeatureService, server.grpc).listFeatureSets({}), Code.Unauthenticated);
+    } finally {
+      await server.close();
+    }
   });
 });
