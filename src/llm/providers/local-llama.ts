@@ -201,7 +201,17 @@ export class LlamaCppProvider implements Provider {
       throw new ProviderError(`${this.name}: ${this.modelPath} is not a loadable GGUF model: ${errorText(err)}`, "unavailable", { cause: err });
     }
     try {
-      const context = await model.createContext({ contextSize: this.contextSize, sequences: this.sequences, threads: this.threads });
+      let busy = () => 0;
+      const context = await model.createContext({
+        contextSize: this.contextSize,
+        sequences: this.sequences,
+        threads: this.threads,
+        // node-llama-cpp waits a cycle (setImmediate) before each decode, to batch sequences that
+        // queue theirs meanwhile, unless every sequence already has. A lone request has no one to
+        // batch with, and that wait would put the stream's per-token work (gRPC, gateway) between
+        // one token and the next decode: dispatch at once then, and batch only when two generate.
+        batching: { dispatchSchedule: (dispatch) => (busy() <= 1 ? dispatch() : setImmediate(dispatch)) },
+      });
       const chatWrapper = modelChatWrapper(model);
       const slots: Slot[] = [];
       for (let i = 0; i < this.sequences; i++) {
@@ -220,7 +230,9 @@ export class LlamaCppProvider implements Provider {
         },
         "local model loaded",
       );
-      return { model, context, chatWrapper, pool: new LeasePool(slots, this.maxQueued) };
+      const pool = new LeasePool(slots, this.maxQueued);
+      busy = () => pool.busy;
+      return { model, context, chatWrapper, pool };
     } catch (err) {
       await model.dispose();
       throw new ProviderError(`${this.name}: could not create a context for ${this.modelPath}: ${errorText(err)}`, "unavailable", { cause: err });
