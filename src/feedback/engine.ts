@@ -120,7 +120,7 @@ export class FeedbackEngine {
         if (ConnectError.from(err).code !== Code.AlreadyExists) this.deps.log.error({ err, model: m.name }, "cannot create configured online model");
       }
     }
-    for (const def of await this.deps.definitions.list()) {
+    for (const def of await storeCall(() => this.deps.definitions.list())) {
       await this.open(def.name).catch((err: unknown) => this.deps.log.error({ err, model: def.name }, "cannot open online model"));
     }
   }
@@ -133,7 +133,7 @@ export class FeedbackEngine {
   private async create(input: NewModel): Promise<{ def: ModelDefinition; serving: string }> {
     const def = makeDefinition(input);
     if (def.featureSet) await this.deps.checkFeatureSet(def.featureSet);
-    if (!(await this.deps.definitions.create(def))) {
+    if (!(await storeCall(() => this.deps.definitions.create(def)))) {
       throw new ConnectError(`online model '${def.name}' already exists; choose another name`, Code.AlreadyExists);
     }
     const learner = await this.open(def.name);
@@ -147,7 +147,7 @@ export class FeedbackEngine {
 
   async listModels(): Promise<{ def: ModelDefinition; serving: string }[]> {
     await this.start();
-    const defs = (await this.deps.definitions.list()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const defs = (await storeCall(() => this.deps.definitions.list())).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return Promise.all(defs.map((d) => this.getModel(d.name)));
   }
 
@@ -172,7 +172,7 @@ export class FeedbackEngine {
     if (!MODEL_NAME_PATTERN.test(name) || name.includes("..")) {
       throw new ConnectError(`model name must be 1-64 chars of [a-z0-9._-] starting with a letter or digit, got ${JSON.stringify(name.slice(0, 80))}`, Code.InvalidArgument);
     }
-    const def = await this.deps.definitions.get(name);
+    const def = await storeCall(() => this.deps.definitions.get(name));
     if (!def) throw new ConnectError(`online model '${name}' does not exist; create it with CreateOnlineModel`, Code.NotFound);
     const buffer = await this.deps.openBuffer(def);
     try {
@@ -191,7 +191,7 @@ export class FeedbackEngine {
     const { idx, val } = this.vectorizeCopy(input, def.hp.buckets);
     const prediction = served.model.predict(idx, val, idx.length);
     const id = randomUUID();
-    await this.deps.predictions.put(id, { model: name, version: served.version, task: def.task, prediction, idx, val });
+    await storeCall(() => this.deps.predictions.put(id, { model: name, version: served.version, task: def.task, prediction, idx, val }));
     return { id, prediction, version: served.version, task: def.task };
   }
 
@@ -209,7 +209,7 @@ export class FeedbackEngine {
     const input = def.featureSet ? await this.process(def.featureSet, features, call) : features;
     const { idx, val } = this.vectorizeCopy(input, def.hp.buckets);
     const pid = id === "" ? randomUUID() : id;
-    if (!(await this.deps.predictions.put(pid, { model: name, version: resolved, task: def.task, prediction, idx, val }))) {
+    if (!(await storeCall(() => this.deps.predictions.put(pid, { model: name, version: resolved, task: def.task, prediction, idx, val })))) {
       throw new ConnectError(`prediction id '${pid}' is already recorded; use another id`, Code.AlreadyExists);
     }
     return pid;
@@ -217,7 +217,7 @@ export class FeedbackEngine {
 
   async submitFeedback(id: string, actual: OutcomeLike): Promise<{ error: number; sentToLearner: boolean; model: string; version: string }> {
     if (id === "") throw new ConnectError("prediction_id is required (from Predict or RecordPrediction)", Code.InvalidArgument);
-    const claim = await this.deps.predictions.claim(id);
+    const claim = await storeCall(() => this.deps.predictions.claim(id));
     if (claim.status === "missing") throw new ConnectError(`prediction '${id}' is unknown or expired`, Code.NotFound);
     if (claim.status === "already-claimed") throw new ConnectError(`prediction '${id}' already has feedback; it is counted once`, Code.AlreadyExists);
     const rec = claim.record;
@@ -252,7 +252,8 @@ export class FeedbackEngine {
   }
 
   async status(name: string) {
-    return (await this.learner(name)).status();
+    const learner = await this.learner(name);
+    return storeCall(() => learner.status());
   }
 
   async performance(name: string, version: string): Promise<VersionFigures[]> {
@@ -536,6 +537,16 @@ function labelFor(task: Task, o: OutcomeLike): number | { reason: RejectionReaso
   }
   if (o.case !== "label") return { reason: "wrong-label-type", message: "a binary classification model needs a true/false outcome (outcome.label)" };
   return o.value ? 1 : 0;
+}
+
+/** Store failures (Redis down, a full disk) are UNAVAILABLE: the client may retry. */
+async function storeCall<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (err instanceof ConnectError) throw err;
+    throw new ConnectError(`the feedback store is unavailable: ${(err as Error).message}`, Code.Unavailable);
+  }
 }
 
 function toConnectError(err: unknown): ConnectError {

@@ -69,8 +69,12 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
   let redis: Redis | undefined;
   let subscriber: Redis | undefined;
   if (config.redis?.url) {
-    redis = new Redis(config.redis.url, { maxRetriesPerRequest: 3 });
-    subscriber = new Redis(config.redis.url);
+    // Fail fast while Redis is down (calls answer UNAVAILABLE within about a second)
+    // instead of queueing behind ever longer reconnect waits.
+    const options = { maxRetriesPerRequest: 2, retryStrategy: (times: number) => Math.min(times * 50, 500), commandTimeout: 10_000 };
+    redis = new Redis(config.redis.url, options);
+    redis.on("error", (err: Error) => log.debug({ err: err.message }, "redis error"));
+    subscriber = new Redis(config.redis.url, { retryStrategy: options.retryStrategy });
     const shared = redis;
     definitions = new RedisDefinitionStore(shared);
     predictions = new RedisPredictionStore(shared, fc.predictionTtlMs);
@@ -120,7 +124,10 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
     // Notifications can be missed while a connection is down: poll the shared state too.
     refresher = setInterval(() => void engine.refresh(), REFRESH_MS);
     refresher.unref();
-    await subscriber.subscribe(SWITCH_CHANNEL);
+    // Not awaited: a Redis that is down must not hold up the server's start; ioredis
+    // subscribes once it connects (and again after every reconnect).
+    subscriber.subscribe(SWITCH_CHANNEL).catch((err: unknown) => log.warn({ err }, "cannot subscribe to version switches; polling only"));
+    subscriber.on("error", (err: Error) => log.debug({ err: err.message }, "redis subscriber error"));
     subscriber.on("message", (_channel: string, message: string) => {
       let m: { model?: unknown; version?: unknown };
       try {

@@ -138,3 +138,13 @@ describe("a shared buffer", () => {
     expect(s.lastTraining ?? (await a.feedback.getLearnerStatus({ model: name })).lastTraining).toMatchObject({ samplesUsed: 100n });
   });
 });
+
+describe("a Redis that is down", () => {
+  it("does not hold up the server's start, and calls answer UNAVAILABLE", async () => {
+    const server = await startTestServer({ redis: { url: "redis://127.0.0.1:1" } });
+    started.push(server);
+    const feedback = createClient(FeedbackService, server.grpc);
+    await expect(feedback.createOnlineModel({ name: "down", task: Task.REGRESSION })).rejects.toMatchObject({ code: Code.Unavailable });
+    await expect(feedback.getOnlineModel({ name: "down" })).rejects.toMatchObject({ code: Code.Unavailable });
+  });
+});
