@@ -148,6 +148,20 @@ describe("generate steps", () => {
     expect(out.model_version).toMatch(/.+/);
   });
 
+  it("predict sends numbers as int64 where featureTypes says so, as a typed feature set needs", async () => {
+    const features = createClient(FeatureService, s.server.grpc);
+    const feedback = createClient(FeedbackService, s.server.grpc);
+    await features.createFeatureSet({ featureSet: { name: "customers", features: [{ name: "age", type: FeatureType.INT64 }, { name: "spend", type: FeatureType.DOUBLE }] } });
+    await feedback.createOnlineModel({ name: "ltv", task: Task.REGRESSION, featureSet: "customers" });
+    const pipeline = (featureTypes?: Record<string, string>) => ({ inputVariables: ["features"], generate: [{ predict: { model: "ltv", ...(featureTypes && { featureTypes }) } }] });
+    const out = (await run(pipeline({ age: "FEATURE_TYPE_INT64" }), { features: { age: 41, spend: 12 } })) as Record<string, unknown>;
+    expect(out.value).toBe(0);
+    // Sent as a double, the whole number 41 is refused by the feature set's int64 type.
+    const err = await runFails(pipeline(), { features: { age: 41, spend: 12 } });
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toContain("age");
+  });
+
   it("predict passes NOT_FOUND on for an unknown online model", async () => {
     const err = await runFails({ inputVariables: ["features"], generate: [{ predict: { model: "no-such-model" } }] }, { features: { x: 1 } });
     expect(err.code).toBe(Code.NotFound);

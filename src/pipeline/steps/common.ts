@@ -1,6 +1,6 @@
 // Helpers shared by the built-in steps: settings checked with zod, templates, field paths, regexes.
 import { z } from "zod";
-import { lookupPath, parseTemplate, TemplateError, type ParsedTemplate } from "../template.js";
+import { lookupPath, parseTemplate, TemplateError } from "../template.js";
 import type { JsonObject, JsonValue, RunState } from "../types.js";
 
 /** Every problem zod finds in a step's settings, as "path: message". */
@@ -35,10 +35,6 @@ export function templateVariables(template: string | undefined): string[] {
   } catch {
     return [];
   }
-}
-
-export function maybeTemplate(template: string | undefined): ParsedTemplate | undefined {
-  return template === undefined ? undefined : parseTemplate(template);
 }
 
 /** A path into the run's variables: "name" or "name.field.0.sub". */

@@ -35,13 +35,12 @@ export function featureValueToJson(value: FeatureValue | undefined): JsonValue {
   }
 }
 
-export type FeatureKind = "double" | "int64" | "string" | "bool";
-
 /**
- * A JSON variable as a FeatureValue. Numbers become doubles unless the step says int64;
- * null is a missing value. Returns an error message for values no FeatureValue can hold.
+ * A JSON variable as a FeatureValue. Numbers (and lists of numbers) become doubles unless the step
+ * says int64, where whole numbers and decimal strings are taken; null is a missing value. Returns
+ * an error message for values no FeatureValue can hold.
  */
-export function jsonToFeatureValue(value: JsonValue, kind?: FeatureKind): FeatureValue | string {
+export function jsonToFeatureValue(value: JsonValue, kind?: "int64"): FeatureValue | string {
   if (value === null) return create(FeatureValueSchema, {});
   if (Array.isArray(value)) {
     if (value.every((v) => typeof v === "string")) return create(FeatureValueSchema, { kind: { case: "stringList", value: { values: value as string[] } } });
@@ -57,7 +56,9 @@ export function jsonToFeatureValue(value: JsonValue, kind?: FeatureKind): Featur
   }
   switch (typeof value) {
     case "string":
-      if (kind === "int64" && /^-?\d{1,19}$/.test(value)) return create(FeatureValueSchema, { kind: { case: "int64Value", value: BigInt(value) } });
+      if (kind === "int64" && /^-?\d{1,19}$/.test(value) && BigInt.asIntN(64, BigInt(value)) === BigInt(value)) {
+        return create(FeatureValueSchema, { kind: { case: "int64Value", value: BigInt(value) } });
+      }
       return create(FeatureValueSchema, { kind: { case: "stringValue", value } });
     case "boolean":
       return create(FeatureValueSchema, { kind: { case: "boolValue", value } });

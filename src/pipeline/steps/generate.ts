@@ -87,12 +87,25 @@ export const llmGenerateStep: StepDefinition<LlmConfig> = {
   },
 };
 
+const FEATURE_TYPE_NAMES = [
+  "FEATURE_TYPE_DOUBLE",
+  "FEATURE_TYPE_INT64",
+  "FEATURE_TYPE_STRING",
+  "FEATURE_TYPE_BOOL",
+  "FEATURE_TYPE_DOUBLE_LIST",
+  "FEATURE_TYPE_INT64_LIST",
+  "FEATURE_TYPE_STRING_LIST",
+  "FEATURE_TYPE_BOOL_LIST",
+] as const;
+
 const predictConfig = z
   .object({
     model: z.string().min(1, "model is required: an online model of FeedbackService"),
     input: variableName.default("features"),
     output: variableName.default("prediction"),
     version: z.string().default(""),
+    // Proto JSON names of openloop.feature.v1.FeatureType.
+    featureTypes: z.record(z.string(), z.enum(FEATURE_TYPE_NAMES)).default({}),
   })
   .strict();
 
@@ -112,7 +125,7 @@ export const predictStep: StepDefinition<z.infer<typeof predictConfig>> = {
     const features: Record<string, FeatureValue> = {};
     const problems: string[] = [];
     for (const [name, value] of Object.entries(input)) {
-      const fv = jsonToFeatureValue(value);
+      const fv = jsonToFeatureValue(value, c.featureTypes[name]?.includes("INT64") ? "int64" : undefined);
       if (typeof fv === "string") problems.push(`${name}: ${fv}`);
       else features[name] = fv;
     }
