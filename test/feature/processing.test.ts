@@ -1,5 +1,5 @@
 // ProcessFeatures over a real server: every validator and transformer, and how violations are reported.
-import { Code, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
@@ -268,6 +268,13 @@ describe("feature set definitions", () => {
     const name = setName("dup");
     await client.createFeatureSet({ featureSet: { name, features: [{ name: "a", type: T.BOOL }] } });
     await rejection(client.createFeatureSet({ featureSet: { name, features: [{ name: "a", type: T.BOOL }] } }), Code.AlreadyExists);
+  });
+
+  test("of concurrent creates of one name exactly one wins, the others get ALREADY_EXISTS", async () => {
+    const name = setName("race");
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => client.createFeatureSet({ featureSet: { name, features: [{ name: "a", type: T.BOOL }] } })));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of results) if (r.status === "rejected") expect(ConnectError.from(r.reason).code).toBe(Code.AlreadyExists);
   });
 
   test("a set is read back as it was defined, with a create time", async () => {
