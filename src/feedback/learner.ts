@@ -70,6 +70,7 @@ export class ModelLearner {
   private trainingsDone = 0;
   private last: TrainingRun | undefined;
   private bufferedHint = 0;
+  private failures = 0;
   /** The model that served before the last training, reused as the next one's copy. */
   private spare: LinearModel | undefined;
 
@@ -240,6 +241,7 @@ export class ModelLearner {
         return;
       }
       const outcome = await this.trainOnce();
+      this.failures = outcome === "failed" ? this.failures + 1 : 0;
       if (outcome !== "trained") {
         this.training = false;
         if (outcome !== "empty") this.scheduleRetry();
@@ -248,12 +250,14 @@ export class ModelLearner {
     }
   }
 
+  // Retries back off (doubling up to a minute) while trainings keep failing.
   private scheduleRetry(): void {
     if (this.closed || this.retryTimer) return;
+    const delay = Math.min(this.deps.options.retryDelayMs * 2 ** Math.max(0, this.failures - 1), Math.max(this.deps.options.retryDelayMs, 60_000));
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.maybeTrain();
-    }, this.deps.options.retryDelayMs);
+    }, delay);
     this.retryTimer.unref();
   }
 

@@ -59,6 +59,30 @@ describe("the embedded backend across restarts", () => {
   });
 });
 
+describe("a training whose registration fails", () => {
+  it("keeps every sample buffered and reports the failure", async () => {
+    // Version 1 (no weights) is about 200 bytes; a trained version of 20 features over 400.
+    const server = await startTestServer({ registry: { maxArtifactBytes: 400 }, feedback: { retryDelayMs: 60_000 } });
+    try {
+      const feedback = createClient(FeedbackService, server.grpc);
+      await feedback.createOnlineModel({ name: "blocked", task: Task.REGRESSION, updateThreshold: 50 });
+      const rows = makeRows("regression", 60, 4).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
+      await feedback.ingestSampleBatch({ model: "blocked", samples: rows });
+      let status = await feedback.getLearnerStatus({ model: "blocked" });
+      for (let i = 0; i < 400 && !status.lastTraining; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        status = await feedback.getLearnerStatus({ model: "blocked" });
+      }
+      expect(status.lastTraining).toMatchObject({ succeeded: false, samplesUsed: 60n });
+      expect(status.lastTraining!.error).not.toBe("");
+      expect(status).toMatchObject({ currentVersion: "1", bufferedSamples: 60n, samplesSeen: 60n });
+      expect((await feedback.predict({ model: "blocked", features: featureMap([1]) })).modelVersion).toBe("1");
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("a crash between registering a version and committing it", () => {
   it("adopts the registered version on restart instead of training its samples again", async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "openloop-fb-orphan-"));
