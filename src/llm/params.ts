@@ -41,8 +41,25 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.join(",")}}`;
 }
 
-/** SHA-256 of the canonical request: the model's public id, the messages and the parameters. */
+/**
+ * SHA-256 of the canonical request: the model's public id, the messages and the parameters.
+ * The text is exactly `canonicalJson({ messages, model, params })`, written out directly
+ * because this runs on every call (a test checks the two agree).
+ */
 export function cacheKey(model: string, messages: readonly ChatMessage[], params: GenerateParams): string {
-  const canonical = canonicalJson({ model, messages: messages.map((m) => ({ role: m.role, content: m.content })), params });
-  return createHash("sha256").update(canonical).digest("hex");
+  let text = '{"messages":[';
+  for (let i = 0; i < messages.length; i++) {
+    if (i > 0) text += ",";
+    text += `{"content":${JSON.stringify(messages[i].content)},"role":${JSON.stringify(messages[i].role)}}`;
+  }
+  text += `],"model":${JSON.stringify(model)},"params":{`;
+  const { maxTokens, seed, stop, temperature, topP } = params;
+  const fields: string[] = [];
+  if (maxTokens !== undefined) fields.push(`"maxTokens":${JSON.stringify(maxTokens)}`);
+  if (seed !== undefined) fields.push(`"seed":${JSON.stringify(seed)}`);
+  fields.push(`"stop":${JSON.stringify(stop)}`);
+  if (temperature !== undefined) fields.push(`"temperature":${JSON.stringify(temperature)}`);
+  if (topP !== undefined) fields.push(`"topP":${JSON.stringify(topP)}`);
+  text += `${fields.join(",")}}}`;
+  return createHash("sha256").update(text).digest("hex");
 }

@@ -1,4 +1,5 @@
 // The gateway's small parts on their own: keys, backoff, Retry-After, redaction, the limiter, flights.
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Flight } from "../../src/llm/flight.js";
 import { ConcurrencyLimiter, QueueFullError } from "../../src/llm/limiter.js";
@@ -11,6 +12,17 @@ const policy = { maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: 1_000, mul
 describe("cache key", () => {
   it("writes JSON with sorted keys at every level", () => {
     expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: "x" } })).toBe('{"a":{"c":"x","d":[3,{"y":2,"z":1}]},"b":1}');
+  });
+
+  it("hashes exactly the canonical JSON of the model, messages and parameters", () => {
+    const messages = [
+      { role: "system" as const, content: 'Be "exact".' },
+      { role: "user" as const, content: "héllo\n" },
+    ];
+    for (const params of [{ stop: [] }, { maxTokens: 5, seed: 3, stop: ["a", "b"], temperature: 0.7, topP: 0.9 }, { stop: ["x"], topP: 1 }]) {
+      const expected = createHash("sha256").update(canonicalJson({ model: "m/x", messages, params })).digest("hex");
+      expect(cacheKey("m/x", messages, params)).toBe(expected);
+    }
   });
 
   it("is the same for the same request whatever the key order, and differs for any change", () => {
