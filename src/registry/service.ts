@@ -254,6 +254,10 @@ async function guard<T>(ctx: HandlerContext, fn: () => Promise<T>): Promise<T> {
 function toConnectError(err: unknown, ctx: HandlerContext): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof RegistryError) return new ConnectError(err.message, CODES[err.kind]);
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (errno === "ENOSPC" || errno === "EDQUOT") {
+    return new ConnectError("the registry's disk is full; nothing was registered (free space or delete versions, then retry)", Code.ResourceExhausted);
+  }
   if (ctx.signal.aborted) {
     const reason = ctx.signal.reason;
     return reason instanceof ConnectError ? reason : new ConnectError("the call was cancelled; nothing was registered", Code.Canceled);

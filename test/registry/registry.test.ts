@@ -1,4 +1,5 @@
 // RegistryService over real connections (gRPC over HTTP/2, Connect over HTTP/1.1).
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
@@ -445,6 +446,31 @@ describe("stalled uploads", () => {
       expect((await codeOf(c.getModelVersion({ name: "stalled" }))).code).toBe(Code.NotFound);
     } finally {
       await stalling.close();
+    }
+  });
+});
+
+describe("full disk", () => {
+  // Needs a small filesystem of its own: a 2 MiB tmpfs, which only root can mount.
+  const canMount = process.getuid?.() === 0 && spawnSync("mount", ["--version"]).status === 0;
+
+  it.skipIf(!canMount)("answers RESOURCE_EXHAUSTED when the disk fills, keeps nothing, and works again once space is free", async () => {
+    const mnt = await mkdtemp(path.join(os.tmpdir(), "openloop-registry-full-"));
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt]);
+    expect(mounted.status, String(mounted.stderr)).toBe(0);
+    const small = await startTestServer({ registry: { dir: path.join(mnt, "registry") } });
+    try {
+      const c = registryClient(small.grpc);
+      const e = await codeOf(upload(c, { name: "too-much", type: "onnx" }, [{ name: "m.bin", chunks: [randomBytes(1024 * 1024), randomBytes(1024 * 1024), randomBytes(1024 * 1024)] }]));
+      expect(e.code).toBe(Code.ResourceExhausted);
+      expect(e.message).toContain("disk is full");
+      expect(await readdir(path.join(mnt, "registry", "tmp"))).toEqual([]);
+      expect((await codeOf(c.getModelVersion({ name: "too-much" }))).code).toBe(Code.NotFound);
+      expect((await registerSmall(c, "fits", "1")).version).toBe("1");
+    } finally {
+      await small.close();
+      spawnSync("umount", [mnt]);
+      await rm(mnt, { recursive: true, force: true });
     }
   });
 });
