@@ -15,7 +15,7 @@ export class RedisResponseCache implements ResponseCache {
     private readonly log: Logger,
   ) {
     // A cache that is down must not stall calls: fail fast instead of queueing commands.
-    this.redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+    this.redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 1_000 });
     this.redis.on("error", (err: Error) => this.log.warn({ err: err.message }, "llm cache: redis error"));
   }
 
