@@ -14,7 +14,7 @@ import { HealthState, healthRoutes } from "./health.js";
 import { metricsHandler, notFound, staticHandler, unimplemented, withCors, withDefaultDeadline } from "./http.js";
 import { createListener, type RequestHandler } from "./listener.js";
 import { createRpcObserver } from "./observe.js";
-import { DescriptorIndex, mountedServices, reflectionRoutes } from "./reflection.js";
+import { DescriptorIndex, documentedDescriptors, mountedServices, reflectionRoutes } from "./reflection.js";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
@@ -25,6 +25,8 @@ import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service
  * The whole public contract. A service that no module serves yet is still mounted with
  * no methods, so reflection shows the full contract and every call answers UNIMPLEMENTED.
  */
+const GEN_DIR = path.resolve(import.meta.dirname, "../../gen");
+
 const CONTRACT = [LLMService, PipelineService, RegistryService, FeatureService, FeedbackService];
 
 export interface StartOptions {
@@ -106,7 +108,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const rpc = connectNodeAdapter({
       routes: (router) => {
         routes(router);
-        index = new DescriptorIndex(mountedServices(router));
+        index = new DescriptorIndex(
+          mountedServices(router),
+          documentedDescriptors(GEN_DIR, (file) => log.warn({ file }, "gen/ is stale: its commented descriptor differs from the generated code; run `npx buf generate`")),
+        );
         mounted = new Set(index.serviceNames);
       },
       interceptors: [observer.interceptor],

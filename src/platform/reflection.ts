@@ -1,8 +1,10 @@
 // gRPC server reflection (grpc.reflection.v1 and v1alpha) over the generated file
 // descriptors of the services mounted on the router, so grpcurl and other tools
 // can list, describe and call every RPC without .proto files.
-import { toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { clone, equals, fromBinary, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, type DescriptorProto, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { nestedTypes } from "@bufbuild/protobuf/reflect";
 import { Code, type ConnectRouter } from "@connectrpc/connect";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
@@ -32,7 +34,14 @@ export class DescriptorIndex {
   private readonly extensions = new Map<string, Map<number, DescFile>>();
   private readonly encoded = new Map<string, Uint8Array>();
 
-  constructor(services: Iterable<DescService>) {
+  /**
+   * `documented` may supply a file's serialized descriptor with comments, to be served
+   * instead of the generated code's embedded (comment-free) one.
+   */
+  constructor(
+    services: Iterable<DescService>,
+    private readonly documented: (file: DescFile) => Uint8Array | undefined = () => undefined,
+  ) {
     const names = new Set<string>();
     for (const service of services) {
       names.add(service.typeName);
@@ -97,7 +106,7 @@ export class DescriptorIndex {
 
   private encode(file: DescFile): Uint8Array {
     let bytes = this.encoded.get(file.proto.name);
-    if (!bytes) this.encoded.set(file.proto.name, (bytes = toBinary(FileDescriptorProtoSchema, file.proto)));
+    if (!bytes) this.encoded.set(file.proto.name, (bytes = this.documented(file) ?? toBinary(FileDescriptorProtoSchema, file.proto)));
     return bytes;
   }
 
@@ -130,6 +139,43 @@ export class DescriptorIndex {
         return { case: "errorResponse", value: { errorCode: Code.InvalidArgument, errorMessage: "message_request is not set" } };
     }
   }
+}
+
+/**
+ * Reads `<genDir>/<file>.descriptor.b64` (written by scripts/protoc-gen-descriptors.mjs
+ * during `buf generate`): the file's descriptor with its comments. It is used only when
+ * it declares exactly what the generated code embeds, so a stale file can never make
+ * reflection describe a different schema than the one the server speaks.
+ */
+export function documentedDescriptors(genDir: string, onStale: (file: string) => void): (file: DescFile) => Uint8Array | undefined {
+  return (file) => {
+    let text: string;
+    try {
+      text = readFileSync(path.join(genDir, file.proto.name.replace(/\.proto$/, ".descriptor.b64")), "utf8");
+    } catch {
+      return undefined; // well-known types and anything not generated here
+    }
+    const bytes = Buffer.from(text, "base64");
+    const withComments = fromBinary(FileDescriptorProtoSchema, bytes);
+    if (!equals(FileDescriptorProtoSchema, withoutExtras(withComments), withoutExtras(file.proto))) {
+      onStale(file.proto.name);
+      return undefined;
+    }
+    return bytes;
+  };
+}
+
+/** A copy without what protoc-gen-es leaves out of embedded descriptors: comments and JSON names. */
+function withoutExtras(file: FileDescriptorProto): FileDescriptorProto {
+  const copy = clone(FileDescriptorProtoSchema, file);
+  copy.sourceCodeInfo = undefined;
+  const strip = (m: DescriptorProto) => {
+    for (const f of [...m.field, ...m.extension]) f.jsonName = "";
+    m.nestedType.forEach(strip);
+  };
+  copy.messageType.forEach(strip);
+  for (const f of copy.extension) f.jsonName = "";
+  return copy;
 }
 
 /** The distinct services mounted on a router, in mount order. */

@@ -92,6 +92,12 @@ describe("one server, four clients", () => {
       expect(message.stdout).toContain(".google.protobuf.Duration default_ttl = 4;");
     });
 
+    it("shows the contract's comments in describe", async () => {
+      const r = await grpcurl(`127.0.0.1:${s.port}`, "describe", "grpc.health.v1.Health");
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain("// Answers the current status; an unknown service is NOT_FOUND.");
+    });
+
     it("calls ListFeatureSets with the API key", async () => {
       const r = await grpcurl("-H", `authorization: Bearer ${KEY}`, "-d", '{"page_size": 10}', `127.0.0.1:${s.port}`, "openloop.feature.v1.FeatureService/ListFeatureSets");
       expect(r.code, r.stderr).toBe(0);

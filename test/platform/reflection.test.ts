@@ -1,10 +1,16 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { clone, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServerReflection as V1, type ServerReflectionRequest } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as V1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
+import { documentedDescriptors } from "../../src/platform/reflection.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { ROOT } from "../support/tools.js";
 
 type Query = ServerReflectionRequest["messageRequest"];
 
@@ -90,8 +96,38 @@ describe("server reflection", () => {
     expect(fileNames(answers[1])[0]).toBe("openloop/llm/v1/llm_service.proto");
   });
 
+  it("serves the descriptors with the proto comments", async () => {
+    const [answer] = await ask([{ case: "fileByFilename", value: "grpc/health/v1/health.proto" }]);
+    if (answer.case !== "fileDescriptorResponse") throw new Error(answer.case);
+    const file = fromBinary(FileDescriptorProtoSchema, answer.value.fileDescriptorProto[0]);
+    const comments = file.sourceCodeInfo?.location.map((l) => l.leadingComments) ?? [];
+    expect(comments).toContain(" Answers the current status; an unknown service is NOT_FOUND.\n");
+  });
+
   it("lists no extension numbers for a message without extensions", async () => {
     const [answer] = await ask([{ case: "allExtensionNumbersOfType", value: "grpc.health.v1.HealthCheckRequest" }]);
     expect(answer).toEqual({ case: "allExtensionNumbersResponse", value: expect.objectContaining({ baseTypeName: "grpc.health.v1.HealthCheckRequest", extensionNumber: [] }) });
+  });
+});
+
+describe("commented descriptors from gen/", () => {
+  it("are ignored when they no longer match the generated code", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "openloop-gen-"));
+    const stale = clone(FileDescriptorProtoSchema, file_grpc_health_v1_health.proto);
+    stale.messageType[0].field[0].number = 99;
+    await mkdir(path.join(dir, "grpc/health/v1"), { recursive: true });
+    await writeFile(path.join(dir, "grpc/health/v1/health.descriptor.b64"), Buffer.from(toBinary(FileDescriptorProtoSchema, stale)).toString("base64"));
+    const staleFiles: string[] = [];
+    const load = documentedDescriptors(dir, (f) => staleFiles.push(f));
+    expect(load(file_grpc_health_v1_health)).toBeUndefined();
+    expect(staleFiles).toEqual(["grpc/health/v1/health.proto"]);
+  });
+
+  it("are used when they match", async () => {
+    const load = documentedDescriptors(path.join(ROOT, "gen"), () => {
+      throw new Error("gen/ is stale");
+    });
+    const bytes = load(file_grpc_health_v1_health);
+    expect(bytes && fromBinary(FileDescriptorProtoSchema, bytes).sourceCodeInfo).toBeDefined();
   });
 });
