@@ -21,12 +21,13 @@ import { RegistryService } from "../../gen/openloop/registry/v1/registry_service
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 
+/** Where `buf generate` writes; reflection reads the commented descriptors from here. */
+const GEN_DIR = path.resolve(import.meta.dirname, "../../gen");
+
 /**
  * The whole public contract. A service that no module serves yet is still mounted with
  * no methods, so reflection shows the full contract and every call answers UNIMPLEMENTED.
  */
-const GEN_DIR = path.resolve(import.meta.dirname, "../../gen");
-
 const CONTRACT = [LLMService, PipelineService, RegistryService, FeatureService, FeedbackService];
 
 export interface StartOptions {
