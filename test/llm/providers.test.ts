@@ -1,8 +1,8 @@
 // Every provider kind through the real server: the real SDKs talk to fakes of each API.
-import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
-import { ChatMessageSchema, FinishReason, ModelSource, Role } from "../../gen/openloop/llm/v1/llm_service_pb.js";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ChatMessageSchema, FinishReason, LLMService, ModelSource, Role } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { startFakeAnthropic } from "../support/fake-anthropic.js";
 import { startFakeCohere } from "../support/fake-cohere.js";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
@@ -65,6 +65,16 @@ describe.each(kinds)("provider %s", (kind) => {
     });
     expect(seen.join("")).toBe("partial answer");
     expect(ConnectError.from(err).code).toBe(Code.Unavailable);
+  });
+});
+
+describe("protocols", () => {
+  it.each(["connect", "grpcWeb"] as const)("streams over %s (HTTP/1.1) as over gRPC", async (protocol) => {
+    const client = createClient(LLMService, llm.server[protocol]);
+    fakes.openai.enqueue({ kind: "answer", deltas: ["web", " client"], inputTokens: 2, outputTokens: 2 });
+    const { deltas, done } = await collect(client.generateStream(streamRequest("openai-chat")));
+    expect(deltas.join("")).toBe("web client");
+    expect(done?.usage).toMatchObject({ inputTokens: 2, outputTokens: 2 });
   });
 });
 
