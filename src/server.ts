@@ -36,7 +36,8 @@ export async function createServices(
   const routes = (router: ConnectRouter) => {
     for (const m of modules) m.routes(router);
   };
-  const ctx: PlatformContext = { log, metrics, internal: lazyTransport(() => createRouterTransport(routes)) };
+  const internal = deferredTransport();
+  const ctx: PlatformContext = { log, metrics, internal: internal.transport };
   try {
     modules.push(await createRegistryModule(config, ctx));
     modules.push(await createLlmModule(config, ctx));
@@ -47,6 +48,7 @@ export async function createServices(
     await closeAll(modules);
     throw err;
   }
+  internal.ready(createRouterTransport(routes));
   return { modules, ctx, routes, close: () => closeAll(modules) };
 }
 
@@ -55,12 +57,17 @@ async function closeAll(modules: ServiceModule[]): Promise<void> {
   for (const m of [...modules].reverse()) await m.close();
 }
 
-// The in-process transport can only be built once every module has mounted its routes.
-function lazyTransport(make: () => Transport): Transport {
-  let real: Transport | undefined;
-  const get = () => (real ??= make());
+// The in-process transport can only be built once every module has mounted its routes:
+// a call made earlier (a module's background start-up work) waits until then, so no
+// module is ever left off the router.
+function deferredTransport(): { transport: Transport; ready(real: Transport): void } {
+  let ready!: (real: Transport) => void;
+  const real = new Promise<Transport>((resolve) => (ready = resolve));
   return {
-    unary: (...args) => get().unary(...args),
-    stream: (...args) => get().stream(...args),
+    ready,
+    transport: {
+      unary: async (...args) => (await real).unary(...args),
+      stream: async (...args) => (await real).stream(...args),
+    },
   };
 }
