@@ -152,7 +152,6 @@ describe("RegistryModelLoader", () => {
     last[0] ^= 0xff;
     await handle.write(last, 0, 1, size - 1);
     await handle.close();
-    expect(await sha256File(cached)).not.toBe(digest);
     const loader = new RegistryModelLoader({ transport: llm.server.grpc, dataDir: llm.server.config.dataDir });
     try {
       const lease = await loader.acquire("registry:smol@1", signal());
