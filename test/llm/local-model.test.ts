@@ -122,4 +122,19 @@ describe("embedded local model over gRPC", () => {
     const next = await llm.client.generate(request(EMBEDDED_MODEL_ID, { prompt: "", messages: proto(CAPITAL), maxTokens: 24 }));
     expect(next.text).toContain("Paris");
   });
+
+  it("answers DEADLINE_EXCEEDED at the deadline and stops generating", async () => {
+    const err = await (async () => {
+      try {
+        await llm.client.generate(request(EMBEDDED_MODEL_ID, { prompt: "", messages: proto(STORY), maxTokens: 1500 }), { timeoutMs: 400 });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(ConnectError.from(err).code).toBe(Code.DeadlineExceeded);
+    const atDeadline = await metric("openloop_llm_local_generated_tokens_total", "local");
+    await until(async () => (await metric("openloop_llm_local_active_requests", "local")) === 0);
+    // At most the token in flight when the signal fired, plus the end of generation counted on abort.
+    expect((await metric("openloop_llm_local_generated_tokens_total", "local")) - atDeadline).toBeLessThan(5);
+  });
 });
