@@ -103,10 +103,11 @@ interface GhzReport {
  * per call than connect-node, so its numbers show more of the server and less of the client.
  */
 // No --proto: ghz's parser predates proto3 `optional`, so it reads the contract from server reflection.
-function ghz(port: number, call: string, data: string, concurrency: number, seconds = SECONDS): Promise<Result> {
+function ghz(port: number, method: string, data: string, concurrency: number, seconds = SECONDS): Promise<Result> {
+  const call = method.includes("/") ? method : `openloop.feature.v1.FeatureService/${method}`;
   const args = [
     "--insecure",
-    "--call", `openloop.feature.v1.FeatureService/${call}`,
+    "--call", call,
     "-d", data,
     "-c", String(concurrency),
     "--connections", "1",
@@ -232,6 +233,10 @@ async function main() {
     await row(`BatchGetFeatures ${BATCH} keys (ghz, gRPC), concurrency 1`, 1, () => ghz(server.port, "BatchGetFeatures", ghzBatch, 1), rawBatch);
 
     const [get1, , , batch, ghzGet1, , ghzBatch1] = rows;
+    // The floor of this server and client: the cheapest RPC there is, on the same stack.
+    const healthCpu0 = cpuMs(server.pid);
+    const health = await ghz(server.port, "grpc.health.v1.Health/Check", JSON.stringify({ service: "" }), 1);
+    const healthCpu = (cpuMs(server.pid) - healthCpu0) / health.calls;
     const yes = (ok: boolean) => (ok ? "yes" : "no");
     const targets = [get1, ghzGet1].map((g, i) => {
       const b = i === 0 ? batch : ghzBatch1;
@@ -254,6 +259,7 @@ async function main() {
       `Machine: ${os.cpus().length} × ${cpu}, Node ${process.version}, Redis ${(await raw.info("server")).match(/redis_version:(\S+)/)?.[1] ?? "?"} on loopback; 1-minute load average ${loadAtStart.toFixed(1)} at start (other work shares the machine: p99 and throughput suffer first). ` +
         `The server runs in a child process; the clients are connect-node (in the bench process) and ghz (a Go gRPC load generator), each over one HTTP/2 connection. ` +
         `Baseline: raw ioredis GET/MGET (one connection) of the very keys the service wrote (${ENTITIES.toLocaleString("en-US")} entities of 12 features, ${valueBytes} bytes each). ` +
+        `ghz decodes responses through dynamic (reflection) messages, slow for 100-entity batches: for BatchGetFeatures the connect-node row is the better figure. ` +
         `Each row runs ${SECONDS} s after a 0.5 s warm-up. Server CPU per call is the server process's user+system time over the calls, a figure the machine's other load disturbs less than latency.`,
     );
     out.push("");
@@ -264,6 +270,10 @@ async function main() {
         `| ${r.what} | ${ms(r.svc.p50)} | ${ms(r.svc.p99)} | ${rate(r.svc.rps)} | ${ms(r.serverCpu)} | ${ms(r.base.p50)} | ${ms(r.base.p99)} | ${rate(r.base.rps)} | ${(r.svc.p50 / r.base.p50).toFixed(2)}× |`,
       );
     }
+    out.push("");
+    out.push(
+      `Floor of the same server and ghz: \`grpc.health.v1.Health/Check\` at concurrency 1 answers in ${ms(health.p50)} p50, ${ms(health.p99)} p99, with ${ms(healthCpu)} of server CPU per call; GetFeatures adds ${ms(ghzGet1.svc.p50 - health.p50)} p50 and ${ms(ghzGet1.serverCpu - healthCpu)} of server CPU to that.`,
+    );
     out.push("");
     out.push("| Target | connect-node client | Met | ghz client | Met |");
     out.push("|---|---|---|---|---|");
