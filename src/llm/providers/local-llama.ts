@@ -94,6 +94,8 @@ export class LlamaCppProvider implements Provider {
   private readonly metrics?: LocalMetrics;
   private readonly labels: { provider: string };
   private loading: Promise<Loaded> | undefined;
+  /** Set once loaded, so requests can take their place in the queue without awaiting. */
+  private current: Loaded | undefined;
   private closed = false;
   private readonly shutdown = new AbortController();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -170,8 +172,6 @@ export class LlamaCppProvider implements Provider {
     await loaded.context.dispose();
     await loaded.model.dispose();
   }
-
-  private current: Loaded | undefined;
 
   private loaded(): Promise<Loaded> {
     if (this.closed) return Promise.reject(new ProviderError(`model ${this.name} is closed`, "unavailable"));
