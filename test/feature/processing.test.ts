@@ -323,6 +323,23 @@ describe("feature set definitions", () => {
     expect(err.rawMessage).toContain("max_features_per_entity=20");
   });
 
+  test("a request with hundreds of violations gets them all counted, the first 100 in the details", async () => {
+    const features = Array.from({ length: 300 }, (_, i) => ({ name: `f${i}`, type: T.INT64, validators: [range(0, 1)] }));
+    const name = setName("many");
+    const local = await startTestServer({ ...noLlm, feature: { store: "memory" } });
+    try {
+      const c = createClient(FeatureService, local.grpc);
+      await c.createFeatureSet({ featureSet: { name, features } });
+      const input = Object.fromEntries(features.map((f) => [f.name, i64(5)]));
+      const err = await rejection(c.processFeatures({ featureSet: name, features: input }), Code.InvalidArgument);
+      expect(err.rawMessage).toContain("300 violation(s)");
+      expect(err.rawMessage).toContain("lists 100 of 300");
+      expect(violations(err)).toHaveLength(100);
+    } finally {
+      await local.close();
+    }
+  });
+
   test("a request with more features than the limit gets that one violation, not one per feature", async () => {
     const run = await withSet({ name: "a", type: T.BOOL });
     const input = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`x${i}`, bool(true)]));
