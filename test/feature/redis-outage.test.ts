@@ -78,13 +78,22 @@ test("a server started while Redis is unreachable serves UNAVAILABLE, then recov
   }
 });
 
-test("a Redis that stops answering gives UNAVAILABLE after the command timeout, or DEADLINE_EXCEEDED at a shorter deadline", async () => {
-  await client.putFeatures({ featureSet: "outage", entityKey: "p", features: { n: i64(1) } });
-  const { execFileSync } = await import("node:child_process");
-  // CLIENT PAUSE makes Redis hold every command of every client for the given milliseconds.
-  execFileSync("redis-cli", ["-p", String(redis.port), "client", "pause", "2500", "ALL"]);
-  await rejection(client.getFeatures({ featureSet: "outage", entityKey: "p" }, { timeoutMs: 10_000 }), Code.Unavailable);
-  // A deadline shorter than the store's command timeout ends the call at the deadline.
-  await rejection(client.getFeatures({ featureSet: "outage", entityKey: "p" }, { timeoutMs: 100 }), Code.DeadlineExceeded);
-  await eventually(() => client.getFeatures({ featureSet: "outage", entityKey: "p" }));
+test("a Redis that stops answering gives UNAVAILABLE after the command timeout, and DEADLINE_EXCEEDED from the server at an earlier deadline", async () => {
+  // A second server whose Redis commands may wait 30 s, but whose calls get a 200 ms deadline by default.
+  const strict = await startTestServer({ ...noLlm, server: { defaultDeadlineMs: 200 }, feature: { store: "redis", redis: { url: redis.url, commandTimeoutMs: 30_000 } } });
+  try {
+    const patient = createClient(FeatureService, strict.grpc);
+    await patient.createFeatureSet({ featureSet: { name: "paused", features: [{ name: "n", type: T.INT64 }] } });
+    await client.putFeatures({ featureSet: "outage", entityKey: "p", features: { n: i64(1) } });
+    const { execFileSync } = await import("node:child_process");
+    // CLIENT PAUSE makes Redis hold every command of every client for the given milliseconds.
+    execFileSync("redis-cli", ["-p", String(redis.port), "client", "pause", "4000", "ALL"]);
+    // No deadline from the client: the server must end the call at its own deadline.
+    await rejection(patient.getFeatures({ featureSet: "paused", entityKey: "p" }), Code.DeadlineExceeded);
+    // A long client deadline: the store's 1 s command timeout ends the call first.
+    await rejection(client.getFeatures({ featureSet: "outage", entityKey: "p" }, { timeoutMs: 10_000 }), Code.Unavailable);
+    await eventually(() => client.getFeatures({ featureSet: "outage", entityKey: "p" }));
+  } finally {
+    await strict.close();
+  }
 });
