@@ -17,7 +17,8 @@ import {
   type Rejection,
 } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import type { ModelDefinition } from "./definitions.js";
-import type { CallOptions, FeedbackEngine, Ingestion, NewModel, RejectionReason as DomainReason } from "./engine.js";
+import type { CallOptions, FeedbackEngine, NewModel } from "./engine.js";
+import type { Ingestion, RejectionReason as DomainReason } from "./ingestion.js";
 import type { TrainingRun } from "./learner.js";
 import type { Task as DomainTask } from "./linear.js";
 

@@ -1,0 +1,223 @@
+// One IngestSamples / IngestSampleBatch call: validates and hashes samples (maps of
+// FeatureValue, or columnar DenseSamples), appends them per model as one durable record
+// per message, and counts what was accepted and rejected.
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { CallOptions, FeedbackEngine } from "./engine.js";
+import { toConnectError } from "./errors.js";
+import { FeatureError, fnv1a, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
+import type { ModelLearner } from "./learner.js";
+import type { Task } from "./linear.js";
+import { SampleBlockBuilder } from "./samples.js";
+
+/** An outcome as the contract carries it: a number for regression, a boolean for classification. */
+export type OutcomeLike = { case: "value"; value: number } | { case: "label"; value: boolean } | { case: undefined; value?: undefined };
+
+export interface SampleLike {
+  model: string;
+  features: FeatureMap;
+  outcome?: { kind: OutcomeLike };
+}
+
+/** Rows of numeric features in columnar form (the contract's DenseSamples). */
+export interface DenseLike {
+  model: string;
+  featureNames: string[];
+  values: number[];
+  targets: number[];
+  labels: boolean[];
+}
+
+export type RejectionReason = "unknown-model" | "bad-features" | "wrong-label-type" | "non-finite-label";
+
+export interface Rejection {
+  index: number;
+  reason: RejectionReason;
+  message: string;
+}
+
+export const MAX_REJECTIONS_REPORTED = 100;
+// Appends of one call in flight at once, overlapping with decoding the next messages.
+const MAX_INFLIGHT_APPENDS = 8;
+
+/** One IngestSamples / IngestSampleBatch call. */
+export class Ingestion {
+  accepted = 0;
+  rejected = 0;
+  readonly rejections: Rejection[] = [];
+  private index = 0;
+  private readonly vec = new SparseVector();
+  private readonly pending = new Map<string, { learner: ModelLearner; builder: SampleBlockBuilder }>();
+  private readonly unknown = new Set<string>();
+  private readonly inflight: Promise<void>[] = [];
+
+  constructor(
+    private readonly engine: FeedbackEngine,
+    private readonly call?: CallOptions,
+  ) {}
+
+  /**
+   * Validates and vectorizes one message's samples (then its dense rows), and starts
+   * their durable append.
+   */
+  async add(defaultModel: string, samples: readonly SampleLike[], dense: readonly DenseLike[] = []): Promise<void> {
+    await this.addSamples(defaultModel, samples);
+    for (const d of dense) await this.addDense(defaultModel, d);
+    this.flushBuilders();
+    // Appends overlap with decoding the next message; bound how many wait.
+    while (this.inflight.length > MAX_INFLIGHT_APPENDS) await this.inflight.shift();
+  }
+
+  private async addSamples(defaultModel: string, samples: readonly SampleLike[]): Promise<void> {
+    for (const s of samples) {
+      const index = this.index++;
+      const name = s.model || defaultModel;
+      const target = await this.target(name);
+      if (!target) {
+        this.reject(index, "unknown-model", name === "" ? "no model named (set the request's or the sample's model)" : `online model '${name}' does not exist`);
+        continue;
+      }
+      const label = labelFor(target.learner.def.task, s.outcome?.kind ?? { case: undefined });
+      if (typeof label !== "number") {
+        this.reject(index, label.reason, label.message);
+        continue;
+      }
+      const def = target.learner.def;
+      try {
+        const features = def.featureSet ? await this.engine.process(def.featureSet, s.features, this.call) : s.features;
+        vectorize(features, def.hp.buckets, this.vec);
+      } catch (err) {
+        if (err instanceof FeatureError || (err instanceof ConnectError && err.code === Code.InvalidArgument)) {
+          this.reject(index, "bad-features", err.message);
+          continue;
+        }
+        throw err;
+      }
+      target.builder.add(this.vec, label);
+    }
+  }
+
+  // Columnar rows: names are hashed once per block, rows are copied, nothing is allocated per row.
+  private async addDense(defaultModel: string, d: DenseLike): Promise<void> {
+    const k = d.featureNames.length;
+    const rows = Math.max(d.targets.length, d.labels.length);
+    const bad = (msg: string) => new ConnectError(`dense block: ${msg}`, Code.InvalidArgument);
+    if (d.targets.length > 0 && d.labels.length > 0) throw bad("give targets (regression) or labels (classification), not both");
+    if (d.values.length !== rows * k) throw bad(`values must hold rows x features = ${rows} x ${k} = ${rows * k} numbers, got ${d.values.length}`);
+    if (new Set(d.featureNames).size !== k) throw bad("feature_names must be unique");
+    const first = this.index;
+    this.index += rows;
+    const name = d.model || defaultModel;
+    const target = await this.target(name);
+    if (!target) {
+      for (let r = 0; r < rows; r++) this.reject(first + r, "unknown-model", name === "" ? "no model named (set the request's or the block's model)" : `online model '${name}' does not exist`);
+      return;
+    }
+    const def = target.learner.def;
+    const regression = def.task === "regression";
+    if (regression ? d.labels.length > 0 : d.targets.length > 0) {
+      const msg = regression ? "a regression model needs numeric targets" : "a binary classification model needs true/false labels";
+      for (let r = 0; r < rows; r++) this.reject(first + r, "wrong-label-type", msg);
+      return;
+    }
+    const buckets = def.hp.buckets;
+    const slots = new Int32Array(k);
+    for (let j = 0; j < k; j++) slots[j] = fnv1a(d.featureNames[j]!) % buckets;
+    const v = this.vec;
+    const values = d.values;
+    rows: for (let r = 0; r < rows; r++) {
+      const label = regression ? d.targets[r]! : d.labels[r] ? 1 : 0;
+      if (!Number.isFinite(label)) {
+        this.reject(first + r, "non-finite-label", `the target must be a finite number, got ${label}`);
+        continue;
+      }
+      if (def.featureSet) {
+        const features: Record<string, FeatureValueLike> = {};
+        for (let j = 0; j < k; j++) features[d.featureNames[j]!] = { kind: { case: "doubleValue", value: values[r * k + j]! } };
+        try {
+          vectorize(await this.engine.process(def.featureSet, features, this.call), buckets, v);
+        } catch (err) {
+          if (err instanceof FeatureError || (err instanceof ConnectError && err.code === Code.InvalidArgument)) {
+            this.reject(first + r, "bad-features", err.message);
+            continue;
+          }
+          throw err;
+        }
+      } else {
+        v.nnz = 0;
+        for (let j = 0; j < k; j++) {
+          const x = values[r * k + j]!;
+          if (!Number.isFinite(x)) {
+            this.reject(first + r, "bad-features", `feature '${d.featureNames[j]}' is ${x}; numbers must be finite`);
+            continue rows;
+          }
+          if (x !== 0) v.push(slots[j]!, x);
+        }
+        v.push(buckets, 1);
+      }
+      target.builder.add(v, label);
+    }
+  }
+
+  private flushBuilders(): void {
+    for (const { learner, builder } of this.pending.values()) {
+      if (builder.count === 0) continue;
+      const count = builder.count;
+      const record = builder.encode();
+      builder.reset();
+      this.inflight.push(
+        learner.ingest(record, count).then(() => {
+          this.accepted += count;
+          this.engine.accepted(learner.def.name, count);
+        }),
+      );
+    }
+  }
+
+  /** After a failed call: lets started appends settle, reporting nothing. */
+  async abandon(): Promise<void> {
+    await Promise.allSettled(this.inflight.splice(0));
+  }
+
+  /** Waits until every accepted sample is durable. */
+  async finish(): Promise<void> {
+    try {
+      while (this.inflight.length > 0) await this.inflight.shift();
+    } catch (err) {
+      await Promise.allSettled(this.inflight);
+      throw toConnectError(err);
+    }
+  }
+
+  private async target(name: string) {
+    if (name === "" || this.unknown.has(name)) return undefined;
+    let t = this.pending.get(name);
+    if (!t) {
+      try {
+        t = { learner: await this.engine.learner(name), builder: new SampleBlockBuilder() };
+      } catch (err) {
+        const code = err instanceof ConnectError ? err.code : Code.Unknown;
+        if (code !== Code.NotFound && code !== Code.InvalidArgument) throw err;
+        this.unknown.add(name);
+        return undefined;
+      }
+      this.pending.set(name, t);
+    }
+    return t;
+  }
+
+  private reject(index: number, reason: RejectionReason, message: string): void {
+    this.rejected++;
+    this.engine.rejectedOne(reason);
+    if (this.rejections.length < MAX_REJECTIONS_REPORTED) this.rejections.push({ index, reason, message });
+  }
+}
+
+export function labelFor(task: Task, o: OutcomeLike): number | { reason: RejectionReason; message: string } {
+  if (task === "regression") {
+    if (o.case !== "value") return { reason: "wrong-label-type", message: "a regression model needs a numeric outcome (outcome.value)" };
+    if (!Number.isFinite(o.value)) return { reason: "non-finite-label", message: `the outcome must be a finite number, got ${o.value}` };
+    return o.value;
+  }
+  if (o.case !== "label") return { reason: "wrong-label-type", message: "a binary classification model needs a true/false outcome (outcome.label)" };
+  return o.value ? 1 : 0;
+}
