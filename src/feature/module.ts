@@ -36,6 +36,7 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext):
     registers: [ctx.metrics],
   });
   const backend = store instanceof RedisFeatureStore ? "redis" : "memory";
+  const storeTimers = new Map<string, Histogram.Internal<"op" | "backend">>();
   if (store instanceof RedisFeatureStore && !(await store.waitReady(settings.redis.connectTimeoutMs))) {
     log.warn("feature store: redis not reachable yet; calls answer UNAVAILABLE until it is");
   }
@@ -46,7 +47,12 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext):
     store,
     limits: settings.limits,
     log,
-    storeTimer: (op) => storeSeconds.startTimer({ op, backend }),
+    storeTimer: (op) => {
+      // Label children are cached: resolving labels on every call hashes them each time.
+      let child = storeTimers.get(op);
+      if (child === undefined) storeTimers.set(op, (child = storeSeconds.labels(op, backend)));
+      return child.startTimer();
+    },
   });
   return {
     serviceNames: [FeatureService.typeName],
