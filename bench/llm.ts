@@ -12,7 +12,13 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import OpenAI from "openai";
+import { pino } from "pino";
+import { Registry } from "prom-client";
 import { CacheMode, GenerateRequestSchema, GenerateStreamRequestSchema, LLMService } from "../gen/openloop/llm/v1/llm_service_pb.js";
+import { Catalog } from "../src/llm/catalog.js";
+import { Gateway } from "../src/llm/gateway.js";
+import { LlmMetrics } from "../src/llm/metrics.js";
+import type { Provider } from "../src/llm/providers/provider.js";
 import { startFakeOpenAI } from "../test/support/fake-openai.js";
 import { spawnServer } from "../test/support/spawn.js";
 
@@ -78,10 +84,46 @@ async function concurrent(seconds: number, workers: number, call: () => Promise<
   return { latencies, seconds: (performance.now() - t0) / 1000, errors };
 }
 
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
 /** User + system CPU time of a process so far, from /proc (clock ticks of 10 ms). */
 async function cpuMs(pid: number): Promise<number> {
   const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1].split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * The gateway's own code per Generate (catalog, validation, flight, limiter, metrics), in
+ * process, with a provider that answers at once: what openloop adds besides the transports.
+ */
+async function gatewayCodeMicros(calls: number): Promise<number> {
+  const instant: Provider = {
+    name: "instant",
+    generate: async () => ({ text: "Hello, world!", finishReason: "stop", usage: { inputTokens: 12, outputTokens: 4 } }),
+    stream: () => {
+      throw new Error("the code bench measures Generate only");
+    },
+  };
+  const gateway = new Gateway({
+    catalog: new Catalog([{ id: "bench", provider: "instant", aliases: [], fallbacks: [] }], new Set(["instant"])),
+    providers: new Map([["instant", instant]]),
+    limits: new Map([["instant", { maxConcurrency: 64, maxQueue: 256 }]]),
+    retry: { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 5_000, multiplier: 2, jitter: 0.5, maxRetryAfterMs: 30_000 },
+    cache: undefined,
+    cacheConfig: { maxEntryChars: 1_000_000 },
+    metrics: new LlmMetrics(new Registry()),
+    log: pino({ level: "silent" }),
+    listModelsTtlMs: 60_000,
+  });
+  const signal = new AbortController().signal;
+  const call = () => gateway.generate({ model: "bench", messages: [{ role: "user", content: "Say hello" }], params: { stop: [] }, cacheMode: "bypass", signal });
+  for (let i = 0; i < calls / 4; i++) await call();
+  const t0 = performance.now();
+  for (let i = 0; i < calls; i++) await call();
+  return ((performance.now() - t0) / calls) * 1000;
 }
 
 function pct(values: number[], q: number): number {
@@ -104,6 +146,7 @@ async function main(): Promise<void> {
 }
 
 async function measure(smallUrl: string, longUrl: string): Promise<void> {
+  const loadAtStart = os.loadavg()[0];
   const server = await spawnServer({
     config: {
       log: { level: "warn" },
@@ -162,43 +205,57 @@ async function measure(smallUrl: string, longUrl: string): Promise<void> {
     await sequential(5, streamDirect);
     await sequential(5, streamGateway);
 
-    // Sequential latency: alternate blocks so drift on a shared machine hits both paths alike.
-    const seqDirect: number[] = [];
-    const seqGateway: number[] = [];
-    let seqErrors = 0;
-    let serverCpuMs = 0;
-    for (let round = 0; round < 4; round++) {
-      const d = await sequential(SEQUENTIAL / 4, direct);
-      const cpu0 = await cpuMs(server.pid);
-      const g = await sequential(SEQUENTIAL / 4, viaGateway);
-      serverCpuMs += (await cpuMs(server.pid)) - cpu0;
-      seqDirect.push(...d.latencies);
-      seqGateway.push(...g.latencies);
-      seqErrors += d.errors + g.errors;
+    // Sequential latency: the two paths alternate call by call, so drift on a shared machine
+    // hits both alike. Only gateway calls reach the server, so its CPU over the run is theirs.
+    const seqDirect: Run = { latencies: [], seconds: 0, errors: 0 };
+    const seqGateway: Run = { latencies: [], seconds: 0, errors: 0 };
+    const cpu0 = await cpuMs(server.pid);
+    for (let i = 0; i < SEQUENTIAL; i++) {
+      const d = await sequential(1, direct);
+      const g = await sequential(1, viaGateway);
+      seqDirect.latencies.push(...d.latencies);
+      seqGateway.latencies.push(...g.latencies);
+      seqDirect.errors += d.errors;
+      seqGateway.errors += g.errors;
     }
+    const serverCpuMs = (await cpuMs(server.pid)) - cpu0;
+    const seqErrors = seqDirect.errors + seqGateway.errors;
 
     const concDirect = await concurrent(CONCURRENT_SECONDS, CONCURRENCY, direct);
     const concGateway = await concurrent(CONCURRENT_SECONDS, CONCURRENCY, viaGateway);
 
-    // Streaming throughput: tokens (deltas) per second, sequential streams of STREAM_DELTAS deltas.
+    // Streaming throughput: output tokens per second over sequential streams of STREAM_DELTAS
+    // tokens, the two paths alternating stream by stream.
+    // CPU is counted too (this process for both paths, plus the server for the gateway path):
+    // unlike wall time it does not depend on how the shared machine schedules the processes.
     let tokDirect = 0;
     let tokGateway = 0;
     let secDirect = 0;
     let secGateway = 0;
-    for (let round = 0; round < 4; round++) {
+    let cpuDirectMs = 0;
+    let cpuGatewayMs = 0;
+    const streamCpu0 = await cpuMs(server.pid);
+    for (let i = 0; i < STREAMS; i++) {
       let t = performance.now();
-      for (let i = 0; i < STREAMS / 4; i++) tokDirect += await streamDirect();
+      let c = process.cpuUsage();
+      tokDirect += await streamDirect();
       secDirect += (performance.now() - t) / 1000;
+      cpuDirectMs += cpuSince(c);
       t = performance.now();
-      for (let i = 0; i < STREAMS / 4; i++) tokGateway += await streamGateway();
+      c = process.cpuUsage();
+      tokGateway += await streamGateway();
       secGateway += (performance.now() - t) / 1000;
+      cpuGatewayMs += cpuSince(c);
     }
+    cpuGatewayMs += (await cpuMs(server.pid)) - streamCpu0;
+
+    const codeMicros = await gatewayCodeMicros(quick ? 10_000 : 50_000);
 
     await cached();
     const cacheRun = await concurrent(CONCURRENT_SECONDS, CONCURRENCY, cached);
 
-    const addedP50 = pct(seqGateway, 0.5) - pct(seqDirect, 0.5);
-    const addedP99 = pct(seqGateway, 0.99) - pct(seqDirect, 0.99);
+    const addedP50 = pct(seqGateway.latencies, 0.5) - pct(seqDirect.latencies, 0.5);
+    const addedP99 = pct(seqGateway.latencies, 0.99) - pct(seqDirect.latencies, 0.99);
     const cAddedP50 = pct(concGateway.latencies, 0.5) - pct(concDirect.latencies, 0.5);
     const cAddedP99 = pct(concGateway.latencies, 0.99) - pct(concDirect.latencies, 0.99);
     const gatewayRps = concGateway.latencies.length / concGateway.seconds;
@@ -209,19 +266,21 @@ async function measure(smallUrl: string, longUrl: string): Promise<void> {
     const lines = [
       "## LLM gateway",
       "",
-      `Command: \`node --import tsx bench/llm.ts${quick ? " --quick" : ""}\` (openloop server and two fake OpenAI servers as child processes, gRPC over HTTP/2 from the bench process).`,
-      `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; the client, the gateway and the fake share these cores, and other work on the machine adds noise.`,
+      `Command: \`node --import tsx bench/llm.ts${quick ? " --quick" : ""}\` (openloop server and two fake OpenAI servers as child processes, gRPC over HTTP/2 from the bench process; sequential calls and streams alternate between the two paths one by one).`,
+      `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${loadAtStart.toFixed(1)} at the start; the client, the gateway and the fakes share these cores, and other work on the machine adds noise.`,
       "Baseline: the `openai` SDK (7.57.0) calling the same fake directly, in the same run. Generate uses cache mode BYPASS so every call goes upstream.",
       "",
       "| measure | openai SDK direct | through openloop | added / ratio |",
       "| --- | ---: | ---: | ---: |",
-      `| Generate sequential p50 (${SEQUENTIAL} calls) | ${ms(pct(seqDirect, 0.5))} | ${ms(pct(seqGateway, 0.5))} | +${ms(addedP50)} |`,
-      `| Generate sequential p99 | ${ms(pct(seqDirect, 0.99))} | ${ms(pct(seqGateway, 0.99))} | +${ms(addedP99)} |`,
+      `| Generate sequential p50 (${SEQUENTIAL} calls) | ${ms(pct(seqDirect.latencies, 0.5))} | ${ms(pct(seqGateway.latencies, 0.5))} | +${ms(addedP50)} |`,
+      `| Generate sequential p99 | ${ms(pct(seqDirect.latencies, 0.99))} | ${ms(pct(seqGateway.latencies, 0.99))} | +${ms(addedP99)} |`,
       `| Generate concurrency ${CONCURRENCY} p50 (${CONCURRENT_SECONDS} s per path) | ${ms(pct(concDirect.latencies, 0.5))} | ${ms(pct(concGateway.latencies, 0.5))} | +${ms(cAddedP50)} |`,
       `| Generate concurrency ${CONCURRENCY} p99 | ${ms(pct(concDirect.latencies, 0.99))} | ${ms(pct(concGateway.latencies, 0.99))} | +${ms(cAddedP99)} |`,
       `| server CPU per sequential Generate | – | ${ms(serverCpuMs / SEQUENTIAL)} | |`,
+      `| gateway code per Generate (in process, provider answering at once) | – | ${(codeMicros / 1000).toFixed(3)} ms | |`,
       `| Generate throughput, concurrency ${CONCURRENCY} (req/s) | ${rate(directRps)} | ${rate(gatewayRps)} | ${(gatewayRps / directRps).toFixed(2)}× |`,
       `| GenerateStream output tokens/s (${STREAMS} streams × ${STREAM_DELTAS} tokens) | ${rate(tokDirect / secDirect)} | ${rate(tokGateway / secGateway)} | ${(streamRatio * 100).toFixed(1)}% |`,
+      `| GenerateStream CPU per 1,000 tokens (client; client + server) | ${ms((cpuDirectMs / tokDirect) * 1000)} | ${ms((cpuGatewayMs / tokGateway) * 1000)} | ${(cpuGatewayMs / tokGateway / (cpuDirectMs / tokDirect)).toFixed(2)}× |`,
       `| cached Generate, concurrency ${CONCURRENCY} (req/s) | – | ${rate(cacheRun.latencies.length / cacheRun.seconds)} | p50 ${ms(pct(cacheRun.latencies, 0.5))} |`,
       "",
       `Success: ${successAll ? "100% of calls on every path" : `errors: sequential ${seqErrors}, concurrent direct ${concDirect.errors}, gateway ${concGateway.errors}, cached ${cacheRun.errors}`}.`,
