@@ -147,6 +147,8 @@ export function createRegistryService(registry: Registry, options: RegistryServi
         part: { case: "header", value: { version: record.version, artifact: artifactToProto(artifact) } },
       });
       try {
+        // `data` is reused by the storage for the next chunk: connect serializes each yielded
+        // message before it resumes this generator, so the bytes are copied out in time.
         for await (const data of registry.read(record, artifact, options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, ctx.signal)) {
           m.downloadBytes.inc(data.byteLength);
           yield create(DownloadArtifactResponseSchema, { part: { case: "data", value: data } });

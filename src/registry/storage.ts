@@ -100,7 +100,11 @@ export interface RegistryStorage {
    * forced, it removes those aliases too (returned).
    */
   deleteVersion(model: string, version: string, force: boolean): Promise<{ removedAliases: string[] }>;
-  /** Streams an artifact's bytes in chunks of at most chunkBytes, stopping when signal aborts. */
+  /**
+   * Streams an artifact's bytes in chunks of at most chunkBytes, stopping when signal aborts.
+   * A chunk is valid only until the next one is requested: implementations may reuse one buffer.
+   * (The service hands each chunk to connect, which serializes it before asking for the next.)
+   */
   readArtifact(model: string, version: string, artifact: string, options: { chunkBytes: number; signal?: AbortSignal }): AsyncIterable<Uint8Array>;
   close(): Promise<void>;
 }

@@ -69,6 +69,15 @@ describe("registration and download", () => {
     expect(got.sha256).toBe(sha256("[0.5, -1]"));
   });
 
+  it("streams a multi-chunk download intact through the in-process transport other services use", async () => {
+    const body = randomBytes(5 * 64 * 1024 + 123);
+    await upload(client, { name: "in-process", type: "gguf" }, [{ name: "m.gguf", chunks: [body] }]);
+    const internal = registryClient(server.server.services.ctx.internal);
+    const got = await download(internal, { name: "in-process" }, true);
+    expect(got.chunks).toBeGreaterThan(5);
+    expect(got.data!.equals(body)).toBe(true);
+  });
+
   it("streams a download over gRPC-Web, as a browser would", async () => {
     const body = randomBytes(200 * 1024);
     await upload(client, { name: "grpc-web", type: "onnx" }, [{ name: "m.bin", chunks: [body] }]);
