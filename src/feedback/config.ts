@@ -43,10 +43,13 @@ export const feedbackConfigSchema = z
     performanceWindow: z.number().int().positive().max(1_000_000).default(1000),
     /** Versions per model whose figures (and Prometheus series) are kept. */
     performanceVersions: z.number().int().positive().max(1000).default(20),
-    /** Buffered samples per model beyond which ingestion answers RESOURCE_EXHAUSTED. */
-    maxBufferedSamples: z.number().int().positive().default(2_000_000),
+    /**
+     * Buffered samples per model beyond which ingestion answers RESOURCE_EXHAUSTED. The
+     * embedded backend also keeps them in memory: about 0.26 KB each with 20 features.
+     */
+    maxBufferedSamples: z.number().int().positive().default(500_000),
     /** Most samples one training uses; the rest wait for the next. */
-    maxTrainingSamples: z.number().int().positive().default(500_000),
+    maxTrainingSamples: z.number().int().positive().default(100_000),
     /** Size at which the embedded sample log starts a new segment file, in bytes. */
     segmentBytes: z.number().int().positive().default(64 * 1024 * 1024),
     /** Expiry of the shared training lock (Redis), in milliseconds; renewed while training. */

@@ -59,6 +59,22 @@ describe("the embedded backend across restarts", () => {
   });
 });
 
+describe("a full buffer", () => {
+  it("answers RESOURCE_EXHAUSTED and stores nothing of the refused batch", async () => {
+    const server = await startTestServer({ feedback: { maxBufferedSamples: 100 } });
+    try {
+      const feedback = createClient(FeedbackService, server.grpc);
+      await feedback.createOnlineModel({ name: "full", task: Task.REGRESSION, updateThreshold: 1000 });
+      const rows = makeRows("regression", 60, 6).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
+      expect((await feedback.ingestSampleBatch({ model: "full", samples: rows })).accepted).toBe(60n);
+      await expect(feedback.ingestSampleBatch({ model: "full", samples: rows })).rejects.toMatchObject({ code: Code.ResourceExhausted });
+      expect((await feedback.getLearnerStatus({ model: "full" })).bufferedSamples).toBe(60n);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("a training whose registration fails", () => {
   it("keeps every sample buffered and reports the failure", async () => {
     // Version 1 (no weights) is about 200 bytes; a trained version of 20 features over 400.
