@@ -70,4 +70,4 @@ export function setName(prefix = "s"): string {
  * Options for startTestServer for feature tests: no LLM providers (no local model to load),
  * and the other sections given as `{}` so their defaults are parsed rather than taken as is.
  */
-export const noLlm = { llm: { providers: {}, models: [] }, feedback: {}, pipeline: {}, registry: {} };
+export const otherServicesIdle = { llm: { providers: {}, models: [] }, feedback: {}, pipeline: {}, registry: {} };

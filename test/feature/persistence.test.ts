@@ -6,7 +6,7 @@ import { Code, createClient } from "@connectrpc/connect";
 import { afterEach, beforeEach, expect, test } from "vitest";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { startTestServer } from "../support/server.js";
-import { bool, dbl, i64, noLlm, range, rejection, standardize, T } from "./helpers.js";
+import { bool, dbl, i64, otherServicesIdle, range, rejection, standardize, T } from "./helpers.js";
 
 let dataDir: string;
 
@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 async function withServer<R>(config: Record<string, unknown>, run: (client: ReturnType<typeof createClient<typeof FeatureService>>) => Promise<R>): Promise<R> {
-  const server = await startTestServer({ ...noLlm, dataDir, ...config });
+  const server = await startTestServer({ ...otherServicesIdle, dataDir, ...config });
   try {
     return await run(createClient(FeatureService, server.grpc));
   } finally {
@@ -85,7 +85,7 @@ test("sets declared in the config are created at start and replaced when the con
 
 test("a bad set in the config stops the start with every problem named", async () => {
   const bad = { feature: { sets: [{ name: "cfg", features: [{ name: "x", type: "string", transformers: [{ standardize: { mean: 0, std: -1 } }] }] }] } };
-  await expect(startTestServer({ ...noLlm, dataDir, ...bad })).rejects.toThrow(/feature\.sets\[0\] \('cfg'\).*features\[0\]\.transformers\[0\]: feature 'x': standardize: applies to numeric features/s);
+  await expect(startTestServer({ ...otherServicesIdle, dataDir, ...bad })).rejects.toThrow(/feature\.sets\[0\] \('cfg'\).*features\[0\]\.transformers\[0\]: feature 'x': standardize: applies to numeric features/s);
 });
 
 test("an unreadable set file is skipped, a crashed write's temp file removed, and the other sets still load", async () => {

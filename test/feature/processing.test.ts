@@ -7,7 +7,7 @@ import type { TestServer } from "../support/server.js";
 import { startTestServer } from "../support/server.js";
 import type { FeatureInit } from "./helpers.js";
 import {
-  allowed, blist, bool, bucketize, clip, dbl, dlist, fillMissing, hashBucket, i64, ilist, listLength, log1p, minMax, noLlm, oneHot,
+  allowed, blist, bool, bucketize, clip, dbl, dlist, fillMissing, hashBucket, i64, ilist, listLength, log1p, minMax, otherServicesIdle, oneHot,
   pattern, range, rejection, setName, slist, standardize, str, T, violations,
 } from "./helpers.js";
 
@@ -15,7 +15,7 @@ let server: TestServer;
 let client: Client<typeof FeatureService>;
 
 beforeAll(async () => {
-  server = await startTestServer({ ...noLlm, feature: { store: "memory", limits: { maxListLength: 100, maxFeaturesPerEntity: 20 } } });
+  server = await startTestServer({ ...otherServicesIdle, feature: { store: "memory", limits: { maxListLength: 100, maxFeaturesPerEntity: 20 } } });
   client = createClient(FeatureService, server.grpc);
 });
 
@@ -326,7 +326,7 @@ describe("feature set definitions", () => {
   test("a request with hundreds of violations gets them all counted, the first 100 in the details", async () => {
     const features = Array.from({ length: 300 }, (_, i) => ({ name: `f${i}`, type: T.INT64, validators: [range(0, 1)] }));
     const name = setName("many");
-    const local = await startTestServer({ ...noLlm, feature: { store: "memory" } });
+    const local = await startTestServer({ ...otherServicesIdle, feature: { store: "memory" } });
     try {
       const c = createClient(FeatureService, local.grpc);
       await c.createFeatureSet({ featureSet: { name, features } });

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import type { TestServer } from "../support/server.js";
 import { startTestServer } from "../support/server.js";
-import { i64, noLlm, T } from "./helpers.js";
+import { i64, otherServicesIdle, T } from "./helpers.js";
 import type { RedisProcess } from "./redis-server.js";
 import { freePort, startRedis } from "./redis-server.js";
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  server = await startTestServer({ ...noLlm, feature: { store: "redis", redis: { clusterNodes: [`127.0.0.1:${nodes[0].port}`], commandTimeoutMs: 10_000 } } });
+  server = await startTestServer({ ...otherServicesIdle, feature: { store: "redis", redis: { clusterNodes: [`127.0.0.1:${nodes[0].port}`], commandTimeoutMs: 10_000 } } });
 });
 
 afterAll(async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import type { TestServer } from "../support/server.js";
 import { startTestServer } from "../support/server.js";
-import { bool, i64, noLlm, rejection, T } from "./helpers.js";
+import { bool, i64, otherServicesIdle, rejection, T } from "./helpers.js";
 import type { RedisProcess } from "./redis-server.js";
 import { freePort, startRedis } from "./redis-server.js";
 
@@ -15,7 +15,7 @@ let client: Client<typeof FeatureService>;
 
 beforeAll(async () => {
   redis = await startRedis();
-  server = await startTestServer({ ...noLlm, feature: { store: "redis", redis: { url: redis.url } } });
+  server = await startTestServer({ ...otherServicesIdle, feature: { store: "redis", redis: { url: redis.url } } });
   client = createClient(FeatureService, server.grpc);
   await client.createFeatureSet({ featureSet: { name: "outage", features: [{ name: "n", type: T.INT64 }] } });
 });
@@ -63,7 +63,7 @@ test("calls answer UNAVAILABLE, not a deadline, while Redis is down, and work ag
 
 test("a server started while Redis is unreachable serves UNAVAILABLE, then recovers when Redis appears", async () => {
   const port = await freePort();
-  const late = await startTestServer({ ...noLlm, feature: { store: "redis", redis: { url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 200 } } });
+  const late = await startTestServer({ ...otherServicesIdle, feature: { store: "redis", redis: { url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 200 } } });
   let lateRedis: RedisProcess | undefined;
   try {
     const c = createClient(FeatureService, late.grpc);
@@ -80,7 +80,7 @@ test("a server started while Redis is unreachable serves UNAVAILABLE, then recov
 
 test("a Redis that stops answering gives UNAVAILABLE after the command timeout, and DEADLINE_EXCEEDED from the server at an earlier deadline", async () => {
   // A second server whose Redis commands may wait 30 s, but whose calls get a 200 ms deadline by default.
-  const strict = await startTestServer({ ...noLlm, server: { defaultDeadlineMs: 200 }, feature: { store: "redis", redis: { url: redis.url, commandTimeoutMs: 30_000 } } });
+  const strict = await startTestServer({ ...otherServicesIdle, server: { defaultDeadlineMs: 200 }, feature: { store: "redis", redis: { url: redis.url, commandTimeoutMs: 30_000 } } });
   try {
     const patient = createClient(FeatureService, strict.grpc);
     await patient.createFeatureSet({ featureSet: { name: "paused", features: [{ name: "n", type: T.INT64 }] } });

@@ -11,7 +11,7 @@ import { StoredFeaturesSchema } from "../../gen/openloop/feature/v1/feature_stor
 import type { TestServer } from "../support/server.js";
 import { startTestServer } from "../support/server.js";
 import type { FeatureInit } from "./helpers.js";
-import { blist, bool, dbl, dlist, i64, ilist, noLlm, rejection, setName, slist, standardize, str, T, violations } from "./helpers.js";
+import { blist, bool, dbl, dlist, i64, ilist, otherServicesIdle, rejection, setName, slist, standardize, str, T, violations } from "./helpers.js";
 
 const redisUrl = process.env.OPENLOOP_TEST_REDIS_URL;
 
@@ -39,7 +39,7 @@ describe.each(backends)("with the $name", ({ config }) => {
 
   beforeAll(async () => {
     expect(redisUrl, "OPENLOOP_TEST_REDIS_URL is set by the vitest global setup").toBeTruthy();
-    server = await startTestServer({ ...noLlm, ...config, feature: { ...config.feature, limits: { maxEntityKeyBytes: 64, maxBatchSize: 2000, maxListLength: 1000, maxStringLength: 1000 } } });
+    server = await startTestServer({ ...otherServicesIdle, ...config, feature: { ...config.feature, limits: { maxEntityKeyBytes: 64, maxBatchSize: 2000, maxListLength: 1000, maxStringLength: 1000 } } });
     client = createClient(FeatureService, server.grpc);
     connectClient = createClient(FeatureService, server.connect);
   });
@@ -252,7 +252,7 @@ describe("with the redis store, seen from Redis itself", () => {
   const prefix = `raw:${process.pid}:`;
 
   beforeAll(async () => {
-    server = await startTestServer({ ...noLlm, feature: { store: "redis", redis: { url: redisUrl, keyPrefix: prefix, commandTimeoutMs: 10_000 } } });
+    server = await startTestServer({ ...otherServicesIdle, feature: { store: "redis", redis: { url: redisUrl, keyPrefix: prefix, commandTimeoutMs: 10_000 } } });
     client = createClient(FeatureService, server.grpc);
     raw = new Redis(redisUrl!);
   });
@@ -300,7 +300,7 @@ describe("with the redis store, seen from Redis itself", () => {
 
 describe("the service's transport settings", () => {
   test("batch responses are not gzip-compressed even when the client accepts gzip", async () => {
-    const server = await startTestServer({ ...noLlm, feature: { store: "memory" } });
+    const server = await startTestServer({ ...otherServicesIdle, feature: { store: "memory" } });
     try {
       const client = createClient(FeatureService, server.grpc);
       const featureSet = setName("gz");
@@ -338,7 +338,7 @@ describe("the service's transport settings", () => {
   });
 
   test("the API key is still required when the server has one", async () => {
-    const server = await startTestServer({ ...noLlm, server: { apiKeys: ["feature-test-key-1"] }, feature: { store: "memory" } });
+    const server = await startTestServer({ ...otherServicesIdle, server: { apiKeys: ["feature-test-key-1"] }, feature: { store: "memory" } });
     try {
       await rejection(createClient(FeatureService, server.grpc).listFeatureSets({}), Code.Unauthenticated);
     } finally {
