@@ -107,9 +107,11 @@ describe("registry GGUF models through LLMService", () => {
 
 describe("RegistryModelLoader", () => {
   const signal = () => new AbortController().signal;
+  /** A small context: these tests are about loading, not generating. */
+  const small = { provider: { contextSize: 512, sequences: 1 } };
 
   it("shares one loaded model between concurrent users and unloads it once idle", async () => {
-    const loader = new RegistryModelLoader({ transport: llm.server.grpc, dataDir: llm.server.config.dataDir, idleMs: 50 });
+    const loader = new RegistryModelLoader({ ...small, transport: llm.server.grpc, dataDir: llm.server.config.dataDir, idleMs: 50 });
     try {
       const [a, b] = await Promise.all([loader.acquire("registry:smol@1", signal()), loader.acquire("registry:smol@champion", signal())]);
       expect(a.provider).toBe(b.provider);
@@ -129,12 +131,12 @@ describe("RegistryModelLoader", () => {
 
   it("reuses the cached file rather than downloading it again", async () => {
     const cached = path.join(llm.server.config.dataDir, "llm-cache", `${digest}.gguf`);
-    const loader = new RegistryModelLoader({ transport: llm.server.grpc, dataDir: llm.server.config.dataDir });
+    const loader = new RegistryModelLoader({ ...small, transport: llm.server.grpc, dataDir: llm.server.config.dataDir });
     try {
       (await loader.acquire("registry:smol@1", signal())).release();
       const before = await stat(cached);
       await loader.close();
-      const second = new RegistryModelLoader({ transport: llm.server.grpc, dataDir: llm.server.config.dataDir });
+      const second = new RegistryModelLoader({ ...small, transport: llm.server.grpc, dataDir: llm.server.config.dataDir });
       (await second.acquire("registry:smol@1", signal())).release();
       await second.close();
       expect((await stat(cached)).ino).toBe(before.ino);
@@ -152,7 +154,7 @@ describe("RegistryModelLoader", () => {
     last[0] ^= 0xff;
     await handle.write(last, 0, 1, size - 1);
     await handle.close();
-    const loader = new RegistryModelLoader({ transport: llm.server.grpc, dataDir: llm.server.config.dataDir });
+    const loader = new RegistryModelLoader({ ...small, transport: llm.server.grpc, dataDir: llm.server.config.dataDir });
     try {
       const lease = await loader.acquire("registry:smol@1", signal());
       lease.release();
@@ -164,7 +166,7 @@ describe("RegistryModelLoader", () => {
 
   it("unloads the least recently used idle model for a new one, and refuses a new one while all are in use", async () => {
     await registerGguf("smol-b", "1", new Uint8Array(32));
-    const loader = new RegistryModelLoader({ transport: llm.server.grpc, dataDir: llm.server.config.dataDir, maxLoaded: 1 });
+    const loader = new RegistryModelLoader({ ...small, transport: llm.server.grpc, dataDir: llm.server.config.dataDir, maxLoaded: 1 });
     try {
       const a = await loader.acquire("registry:smol@1", signal());
       const refused = await codeOf(loader.acquire("registry:smol-b@1", signal()));
