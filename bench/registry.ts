@@ -176,7 +176,7 @@ async function main(): Promise<void> {
       "",
       `Reading the numbers: the transfers cost the server ${((uploadCpu.server * 1000) / SIZE_MB).toFixed(1)} ms (upload) and ${((downloadCpu.server * 1000) / SIZE_MB).toFixed(1)} ms (download) of CPU per MiB, most of it in connect-es framing copies, protobuf encoding and garbage collection of the chunk buffers, plus SHA-256; the copy is kernel work. ` +
         `On a machine this loaded the RPCs get a small share of two cores, so their rate falls far more than the copy's; the CPU figures bound what an idle machine would reach (about ${(SIZE_MB / Math.max(uploadCpu.server, uploadCpu.client)).toFixed(0)} MiB/s up and ${(SIZE_MB / Math.max(downloadCpu.server, downloadCpu.client)).toFixed(0)} MiB/s down if one core served each side). ` +
-        `The server process holds ${(hwmStart / MiB).toFixed(0)} MiB before any transfer (all five services loaded, TypeScript run through tsx); the transfer adds ${((hwmEnd - hwmStart) / MiB).toFixed(0)} MiB, chunk buffers V8 has not yet collected, and that growth does not depend on the artifact's size (test/registry/durability.test.ts sees the same bound with 200 MB).`,
+        `The server process holds ${(hwmStart / MiB).toFixed(0)} MiB before any transfer (all five services loaded, TypeScript run through tsx); the transfer adds ${((hwmEnd - hwmStart) / MiB).toFixed(0)} MiB, mostly chunk buffers V8 has not yet collected; that growth does not follow the artifact's size (test/registry/durability.test.ts sees about the same with 200 MB).`,
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
   } finally {

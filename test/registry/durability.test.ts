@@ -57,11 +57,11 @@ describe("registry server process", () => {
     expect(got.sha256).toBe(data.digest());
     const afterDownload = await peakRss(server.pid);
 
-    // Buffering the artifact would add at least its 200 MiB (and connect's copies more). Streaming adds
-    // the chunks in flight plus the chunk buffers V8 has not collected yet, which it bounds by
-    // collecting once external memory grows by ~64 MiB: the growth does not depend on the size.
-    expect(afterUpload - before).toBeLessThan(128 * MiB);
-    expect(afterDownload - before).toBeLessThan(128 * MiB);
+    // Buffering the artifact would add at least its 200 MiB (and connect's copies as much again).
+    // Streaming adds the chunks in flight plus chunk buffers V8 has not collected yet: 60-110 MiB
+    // measured here and with 500 MiB in bench/registry.ts, whatever the artifact's size.
+    expect(afterUpload - before).toBeLessThan(150 * MiB);
+    expect(afterDownload - before).toBeLessThan(150 * MiB);
   });
 
   it("keeps every version, artifact and alias across a restart", async () => {
