@@ -50,17 +50,22 @@ describe("the Redis backend", () => {
     expect(s).toMatchObject({ bufferedSamples: 300n, currentVersion: "1" });
   });
 
-  it("takes feedback on one replica for a prediction made on another, once", async () => {
+  it("takes feedback on one replica for a prediction made on another, once, even when sent to both at once", async () => {
     const name = `redis-shared-${randomUUID().slice(0, 8)}`;
     const a = await replica();
     const b = await replica();
     await a.feedback.createOnlineModel({ name, task: Task.REGRESSION });
     const p = await a.feedback.predict({ model: name, features: featureMap([1, 2, 3]) });
-    const f = await b.feedback.submitFeedback({ predictionId: p.predictionId, actual: { kind: { case: "value", value: 2 } } });
-    expect(f).toMatchObject({ error: 2, sentToLearner: true, modelVersion: "1" });
-    await expect(a.feedback.submitFeedback({ predictionId: p.predictionId, actual: { kind: { case: "value", value: 2 } } })).rejects.toMatchObject({
-      code: Code.AlreadyExists,
-    });
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 ? a : b).feedback.submitFeedback({ predictionId: p.predictionId, actual: { kind: { case: "value", value: 2 } } }),
+      ),
+    );
+    const ok = results.filter((r) => r.status === "fulfilled");
+    expect(ok).toHaveLength(1);
+    expect((ok[0] as PromiseFulfilledResult<{ error: number }>).value).toMatchObject({ error: 2, sentToLearner: true, modelVersion: "1" });
+    for (const r of results) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: Code.AlreadyExists });
+    expect((await a.feedback.getLearnerStatus({ model: name })).bufferedSamples).toBe(1n);
   });
 
   it("switches every replica to the version one of them trained", async () => {
