@@ -17,6 +17,7 @@ import {
   type ModelVersionHeader,
   type RegisterModelVersionRequest,
 } from "../../gen/openloop/registry/v1/registry_service_pb.js";
+import { codeName } from "../platform/observe.js";
 import { RegistryError, ValidationError, type RegistryErrorKind } from "./errors.js";
 import type { ChunkInput, Registry, Selector, VersionHeaderInput } from "./registry.js";
 import { runtimeForType } from "./runtime.js";
@@ -59,7 +60,7 @@ export function createRegistryService(registry: Registry, options: RegistryServi
       return await toProto(record, []);
     } catch (err) {
       const mapped = toConnectError(err, ctx);
-      m.registrations.inc({ result: Code[mapped.code] ?? "unknown" });
+      m.registrations.inc({ result: codeName(mapped.code) });
       throw mapped;
     } finally {
       m.uploadsInProgress.dec();
@@ -274,7 +275,7 @@ function createMetrics(registry: MetricsRegistry) {
     downloadBytes: get("openloop_registry_download_bytes_total", () => new Counter({ name: "openloop_registry_download_bytes_total", help: "Artifact bytes sent by DownloadArtifact", registers: [registry] })),
     registrations: get(
       "openloop_registry_registrations_total",
-      () => new Counter({ name: "openloop_registry_registrations_total", help: "RegisterModelVersion calls by result (ok or a gRPC code)", labelNames: ["result"], registers: [registry] }),
+      () => new Counter({ name: "openloop_registry_registrations_total", help: "Registrations (both RPCs) by result: ok, or the gRPC code name of the failure", labelNames: ["result"], registers: [registry] }),
     ),
     uploadsInProgress: get("openloop_registry_uploads_in_progress", () => new Gauge({ name: "openloop_registry_uploads_in_progress", help: "Uploads being received now", registers: [registry] })),
   };

@@ -483,3 +483,22 @@ describe("full disk", () => {
     }
   });
 });
+
+describe("metrics", () => {
+  it("counts registrations and the bytes moved each way on /metrics", async () => {
+    const read = async (name: string) => {
+      const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+      const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+      return line ? Number(line.split(" ").pop()) : 0;
+    };
+    const [up0, down0] = [await read("openloop_registry_upload_bytes_total"), await read("openloop_registry_download_bytes_total")];
+    const body = randomBytes(100_000);
+    await upload(client, { name: "metered", type: "onnx" }, [{ name: "m.bin", chunks: [body] }]);
+    await download(client, { name: "metered" });
+    expect((await read("openloop_registry_upload_bytes_total")) - up0).toBe(100_000);
+    expect((await read("openloop_registry_download_bytes_total")) - down0).toBe(100_000);
+    const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    expect(text).toMatch(/^openloop_registry_registrations_total\{result="ok"\} [1-9]/m);
+    expect(text).toMatch(/^openloop_registry_registrations_total\{result="ALREADY_EXISTS"\} [1-9]/m);
+  });
+});
