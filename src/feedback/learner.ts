@@ -55,6 +55,8 @@ export class BufferFullError extends Error {}
 
 // Samples trained between two yields to the event loop, so serving stays responsive.
 const TRAIN_SLICE = 8192;
+// Longest wait for a running training when the learner closes.
+const CLOSE_WAIT_MS = 5000;
 // Lineage detail naming the sample log position a version was trained through.
 const POSITION_DETAIL = "openloop.feedback.log_position";
 // Bound on each registry call of the learner, which no client deadline covers.
@@ -345,7 +347,10 @@ export class ModelLearner {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    while (this.training) await new Promise((r) => setTimeout(r, 10));
+    // Let a running training finish (its samples stay buffered if it cannot), but do not
+    // hold shutdown hostage to a slow registry.
+    const deadline = Date.now() + CLOSE_WAIT_MS;
+    while (this.training && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await this.buffer.close();
   }
 }
