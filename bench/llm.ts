@@ -150,8 +150,6 @@ async function measure(smallUrl: string, longUrl: string): Promise<void> {
   const server = await spawnServer({
     config: {
       log: { level: "warn" },
-      // Explicit sections: a section's zod 4 `.default({})` skips its inner defaults.
-      feedback: {},
       llm: {
         providers: {
           openai: { kind: "openai", apiKey: API_KEY, baseUrl: smallUrl, maxConcurrency: 256, maxQueue: 4096 },

@@ -16,7 +16,7 @@ afterAll(async () => {
 
 describe("with no llm configuration", () => {
   it("lists the embedded smollm2-135m-instruct model, served by the local provider", async () => {
-    const llm = await startLlmServer({});
+    const llm = await startLlmServer(undefined);
     servers.push(llm);
     const { models } = await llm.client.listModels({});
     expect(models).toContainEqual(

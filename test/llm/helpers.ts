@@ -22,9 +22,9 @@ export interface LlmServer {
 /** Fast retries so tests that exercise them stay quick; the policy's shape is what is tested. */
 export const fastRetry = { maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20, multiplier: 2, jitter: 0.5, maxRetryAfterMs: 30_000 };
 
-export async function startLlmServer(llm: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<LlmServer> {
-  // Sections given explicitly: under zod 4 a section's `.default({})` skips its inner defaults.
-  const server = await startTestServer({ llm, feedback: {}, feature: {}, registry: {}, pipeline: {}, ...extra });
+/** `llm` undefined: a config file without an llm section. */
+export async function startLlmServer(llm: Record<string, unknown> | undefined, extra: Record<string, unknown> = {}): Promise<LlmServer> {
+  const server = await startTestServer({ llm, ...extra });
   const client = createClient(LLMService, server.grpc);
   return { server, client, close: () => server.close() };
 }
