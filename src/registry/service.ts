@@ -271,7 +271,7 @@ function toConnectError(err: unknown, ctx: HandlerContext): ConnectError {
 function createMetrics(registry: MetricsRegistry) {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
-    uploadBytes: get("openloop_registry_upload_bytes_total", () => new Counter({ name: "openloop_registry_upload_bytes_total", help: "Artifact bytes received by RegisterModelVersion", registers: [registry] })),
+    uploadBytes: get("openloop_registry_upload_bytes_total", () => new Counter({ name: "openloop_registry_upload_bytes_total", help: "Artifact bytes received by registrations (both RPCs)", registers: [registry] })),
     downloadBytes: get("openloop_registry_download_bytes_total", () => new Counter({ name: "openloop_registry_download_bytes_total", help: "Artifact bytes sent by DownloadArtifact", registers: [registry] })),
     registrations: get(
       "openloop_registry_registrations_total",
