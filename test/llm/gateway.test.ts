@@ -28,6 +28,7 @@ beforeAll(async () => {
       { id: "claude-test", provider: "anthropic", upstreamModel: "claude-upstream" },
       { id: "solo", provider: "openai", upstreamModel: "solo-upstream" },
       { id: "narrow-model", provider: "narrow" },
+      { id: "narrow-or-claude", provider: "narrow", fallbacks: ["claude-test"] },
       { id: "locked", provider: "wrongkey" },
     ],
     retry: fastRetry,
@@ -299,6 +300,21 @@ describe("cancellation, deadlines and limits", () => {
     g.open();
     await Promise.all([first, queued]);
     expect(openai.chatRequests).toHaveLength(2);
+  });
+});
+
+describe("limits and fallbacks", () => {
+  it("hands a call to the fallback model when the provider's queue is full", async () => {
+    const g = gate();
+    openai.fallback = { kind: "answer", gate: g.promise };
+    const first = llm.client.generate(request("narrow-model", { prompt: unique() }));
+    const queued = llm.client.generate(request("narrow-model", { prompt: unique() }));
+    await untilInFlight("narrow-model", 2);
+    anthropic.enqueue({ kind: "answer", deltas: ["overflow served"] });
+    const res = await llm.client.generate(request("narrow-or-claude", { prompt: unique() }));
+    expect(res).toMatchObject({ text: "overflow served", model: "claude-test" });
+    g.open();
+    await Promise.all([first, queued]);
   });
 });
 
