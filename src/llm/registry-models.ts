@@ -101,6 +101,7 @@ export class RegistryModelLoader implements RegistryModels {
   async acquire(id: string, signal: AbortSignal): Promise<RegistryLease> {
     if (this.closed) throw new ConnectError("registry models are shutting down", Code.Unavailable);
     const resolved = await this.resolveVersion(id, signal);
+    if (this.closed) throw new ConnectError("registry models are shutting down", Code.Unavailable);
     const modelId = `${REGISTRY_MODEL_PREFIX}${resolved.name}@${resolved.version}`;
     const entry = this.entryFor(resolved);
     entry.ids.add(modelId);
