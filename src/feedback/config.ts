@@ -54,6 +54,8 @@ export const feedbackConfigSchema = z
     segmentBytes: z.number().int().positive().default(64 * 1024 * 1024),
     /** Expiry of the shared training lock (Redis), in milliseconds; renewed while training. */
     lockTtlMs: z.number().int().positive().default(30_000),
+    /** Prefix of every Redis key and channel of the feedback service. */
+    redisKeyPrefix: z.string().min(1).max(128).default("openloop:feedback:"),
     /** Wait before retrying a failed training, in milliseconds. */
     retryDelayMs: z.number().int().min(0).default(1000),
   })

@@ -81,10 +81,14 @@ export class FsDefinitionStore implements DefinitionStore {
 }
 
 export class RedisDefinitionStore implements DefinitionStore {
+  private readonly key: string;
+
   constructor(
     private readonly redis: Redis,
-    private readonly key = "openloop:feedback:models",
-  ) {}
+    prefix: string,
+  ) {
+    this.key = `${prefix}models`;
+  }
 
   async create(def: ModelDefinition): Promise<boolean> {
     return (await this.redis.hsetnx(this.key, def.name, JSON.stringify(def))) === 1;

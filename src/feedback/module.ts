@@ -20,11 +20,11 @@ import { RedisSampleBuffer, RedisTrainingLock } from "./redis-buffer.js";
 import { createFeedbackService } from "./service.js";
 import { RegistryVersionStore } from "./versions.js";
 
-const SWITCH_CHANNEL = "openloop:feedback:switch";
 const REFRESH_MS = 5000;
 
 export async function createFeedbackModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
   const fc = config.feedback;
+  const switchChannel = `${fc.redisKeyPrefix}switch`;
   const log = ctx.log.child({ service: "feedback" });
   const trainingsTotal = new Counter({
     name: "openloop_feedback_trainings_total",
@@ -76,10 +76,11 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
     redis.on("error", (err: Error) => log.debug({ err: err.message }, "redis error"));
     subscriber = new Redis(config.redis.url, { retryStrategy: options.retryStrategy });
     const shared = redis;
-    definitions = new RedisDefinitionStore(shared);
-    predictions = new RedisPredictionStore(shared, fc.predictionTtlMs);
-    openBuffer = async (def) => new RedisSampleBuffer(shared, def.name);
-    lock = new RedisTrainingLock(shared, fc.lockTtlMs);
+    const prefix = fc.redisKeyPrefix;
+    definitions = new RedisDefinitionStore(shared, prefix);
+    predictions = new RedisPredictionStore(shared, fc.predictionTtlMs, prefix);
+    openBuffer = async (def) => new RedisSampleBuffer(shared, def.name, prefix);
+    lock = new RedisTrainingLock(shared, fc.lockTtlMs, prefix);
   } else {
     const fsDefs = new FsDefinitionStore(path.join(config.dataDir, "feedback", "models"));
     definitions = fsDefs;
@@ -104,7 +105,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
       log,
       options: { maxBufferedSamples: fc.maxBufferedSamples, maxTrainingSamples: fc.maxTrainingSamples, retryDelayMs: fc.retryDelayMs, lockTtlMs: fc.lockTtlMs },
       onTraining,
-      onSwitch: redis ? (model, version) => void redis.publish(SWITCH_CHANNEL, JSON.stringify({ model, version })).catch(() => {}) : undefined,
+      onSwitch: redis ? (model, version) => void redis.publish(switchChannel, JSON.stringify({ model, version })).catch(() => {}) : undefined,
     },
   });
 
@@ -126,7 +127,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
     refresher.unref();
     // Not awaited: a Redis that is down must not hold up the server's start; ioredis
     // subscribes once it connects (and again after every reconnect).
-    subscriber.subscribe(SWITCH_CHANNEL).catch((err: unknown) => log.warn({ err }, "cannot subscribe to version switches; polling only"));
+    subscriber.subscribe(switchChannel).catch((err: unknown) => log.warn({ err }, "cannot subscribe to version switches; polling only"));
     subscriber.on("error", (err: Error) => log.debug({ err: err.message }, "redis subscriber error"));
     subscriber.on("message", (_channel: string, message: string) => {
       let m: { model?: unknown; version?: unknown };

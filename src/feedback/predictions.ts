@@ -101,7 +101,7 @@ export class RedisPredictionStore implements PredictionStore {
   constructor(
     private readonly redis: Redis,
     private readonly ttlMs: number,
-    private readonly prefix = "openloop:feedback:",
+    private readonly prefix: string,
   ) {}
 
   async put(id: string, record: PredictionRecord): Promise<boolean> {

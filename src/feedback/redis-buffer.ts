@@ -1,6 +1,7 @@
 // Shared sample buffer and training lock in Redis, for replicas sharing one Redis.
 //
-// Keys per model (the {name} hash tag keeps them in one slot):
+// Keys per model, under the configured prefix (default openloop:feedback:; the {name}
+// hash tag keeps them in one slot):
 //   openloop:feedback:{name}:buffer     list of records (samples.ts), one per ingested batch
 //   openloop:feedback:{name}:buffered   samples in the list
 //   openloop:feedback:{name}:state      hash {version, samplesTrained, artifact}: the serving
@@ -38,8 +39,8 @@ return 0
 // Records fetched per LRANGE while taking samples.
 const TAKE_PAGE = 256;
 
-function keys(model: string) {
-  const base = `openloop:feedback:{${model}}:`;
+function keys(prefix: string, model: string) {
+  const base = `${prefix}{${model}}:`;
   return { buffer: `${base}buffer`, buffered: `${base}buffered`, state: `${base}state`, lock: `${base}lock`, versions: `${base}versions` };
 }
 
@@ -49,8 +50,9 @@ export class RedisSampleBuffer implements SampleBuffer {
   constructor(
     private readonly redis: Redis,
     model: string,
+    prefix: string,
   ) {
-    this.k = keys(model);
+    this.k = keys(prefix, model);
   }
 
   async append(record: Buffer, count: number): Promise<void> {
@@ -125,21 +127,22 @@ export class RedisTrainingLock {
   constructor(
     private readonly redis: Redis,
     private readonly ttlMs: number,
+    private readonly prefix: string,
   ) {}
 
   /** Returns a token when the lock was taken, undefined when another holder has it. */
   async acquire(model: string): Promise<string | undefined> {
     const token = randomUUID();
-    const ok = await this.redis.set(keys(model).lock, token, "PX", this.ttlMs, "NX");
+    const ok = await this.redis.set(keys(this.prefix, model).lock, token, "PX", this.ttlMs, "NX");
     return ok === "OK" ? token : undefined;
   }
 
   /** Extends the lock; false when it was lost (expired and maybe taken by another). */
   async renew(model: string, token: string): Promise<boolean> {
-    return (await this.redis.eval(RENEW_SCRIPT, 1, keys(model).lock, token, this.ttlMs)) === 1;
+    return (await this.redis.eval(RENEW_SCRIPT, 1, keys(this.prefix, model).lock, token, this.ttlMs)) === 1;
   }
 
   async release(model: string, token: string): Promise<void> {
-    await this.redis.eval(RELEASE_SCRIPT, 1, keys(model).lock, token);
+    await this.redis.eval(RELEASE_SCRIPT, 1, keys(this.prefix, model).lock, token);
   }
 }
