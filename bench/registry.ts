@@ -103,6 +103,14 @@ function fmtRate(seconds: number): string {
 
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), "openloop-bench-registry-"));
+  try {
+    await run(work);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function run(work: string): Promise<void> {
   const server = await spawnServer({ dataDir: path.join(work, "data") });
   const sessions = new Http2SessionManager(server.baseUrl);
   const client = createClient(RegistryService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions }));
@@ -182,7 +190,6 @@ async function main(): Promise<void> {
   } finally {
     sessions.abort();
     await server.stop();
-    await rm(work, { recursive: true, force: true });
   }
 }
 
