@@ -79,8 +79,4 @@ export class Catalog {
   ids(): string[] {
     return this.entries.map((r) => r.model);
   }
-
-  has(provider: string): boolean {
-    return this.providers.has(provider);
-  }
 }

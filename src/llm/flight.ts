@@ -23,7 +23,6 @@ export class Flight {
   private changed: Promise<void> | undefined;
   private readonly controller = new AbortController();
   private readonly readers = new Map<object, number | undefined>();
-  private readonly onEnd: Array<() => void> = [];
   /** The model and provider tried last, for metrics of callers who only see the outcome. */
   lastTried: { model: string; provider: string } | undefined;
   deltaEmitted = false;
@@ -66,12 +65,6 @@ export class Flight {
     if (!this.ended) this.finish();
   }
 
-  /** Runs once the flight has ended (success or failure). */
-  whenEnded(fn: () => void): void {
-    if (this.ended) fn();
-    else this.onEnd.push(fn);
-  }
-
   /**
    * Reads every event from the first, as batches of the events that have arrived since the
    * last batch (one event each when the reader keeps up). Throws the flight's error, or the
@@ -104,7 +97,6 @@ export class Flight {
   private finish(): void {
     this.ended = true;
     this.notify();
-    for (const fn of this.onEnd.splice(0)) fn();
   }
 
   /**
