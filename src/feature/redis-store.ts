@@ -37,6 +37,8 @@ export class RedisFeatureStore implements FeatureStore {
     this.prefix = options.keyPrefix;
     const redisOptions: RedisOptions = {
       enableOfflineQueue: false,
+      // Commands issued in the same tick (concurrent calls) go out in one write.
+      enableAutoPipelining: true,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
       commandTimeout: options.commandTimeoutMs,
@@ -49,6 +51,7 @@ export class RedisFeatureStore implements FeatureStore {
       const seed = nodeUrl(options.clusterNodes[0]);
       this.client = new Cluster(options.clusterNodes.map(parseNode), {
         enableOfflineQueue: false,
+        enableAutoPipelining: true,
         redisOptions: {
           ...redisOptions,
           username: seed.username ? decodeURIComponent(seed.username) : undefined,
