@@ -55,6 +55,21 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+let processRegistry: MetricsRegistry | undefined;
+
+/**
+ * Node's process metrics (CPU, memory, GC, event loop), collected once per process:
+ * their collectors (a GC observer, an event-loop monitor) cannot be stopped, so servers
+ * started one after another in one process (tests, embedding programs) share them.
+ */
+function processMetrics(): MetricsRegistry {
+  if (!processRegistry) {
+    processRegistry = new MetricsRegistry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
 export function createLogger(config: Config): Logger {
   return pino({ level: config.log.level, base: { pid: process.pid } });
 }
@@ -70,7 +85,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
 
   const metrics = new MetricsRegistry();
-  collectDefaultMetrics({ register: metrics });
   const services = await createServices(config, log, metrics, opts.extensions);
   try {
     const health = new HealthState(services.modules.flatMap((m) => m.serviceNames));
@@ -141,7 +155,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // Services without an implementation are not reported at all (health answers NOT_FOUND for them).
     for (const name of mounted) if (!placeholders.has(name) && health.get(name) === undefined) health.set(name, "SERVING");
 
-    const serveMetrics = metricsHandler(metrics, log);
+    const serveMetrics = metricsHandler([metrics, processMetrics()], log);
     const handler: RequestHandler = withCors(
       sc.corsOrigins,
       withDefaultDeadline(sc.defaultDeadlineMs, (req, res) => {

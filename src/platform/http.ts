@@ -94,12 +94,13 @@ export function withDefaultDeadline<Q extends Req, S extends Res>(ms: number, ne
 
 // --- /metrics ------------------------------------------------------------------
 
-export function metricsHandler(metrics: Registry, log: Logger): Handler {
+/** GET /metrics: the registries' series, one after the other, in the Prometheus text format. */
+export function metricsHandler(registries: readonly Registry[], log: Logger): Handler {
   return (req, res) => {
-    metrics.metrics().then(
-      (text) => {
-        res.writeHead(200, { "content-type": metrics.contentType, "cache-control": "no-store" });
-        res.end(req.method === "HEAD" ? undefined : text);
+    Promise.all(registries.map((r) => r.metrics())).then(
+      (texts) => {
+        res.writeHead(200, { "content-type": registries[0].contentType, "cache-control": "no-store" });
+        res.end(req.method === "HEAD" ? undefined : texts.join("\n"));
       },
       (err: unknown) => {
         log.error({ err }, "collecting metrics failed");
