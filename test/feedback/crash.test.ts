@@ -26,13 +26,14 @@ afterAll(async () => {
 });
 
 // The killed server's training lock (Redis) outlives it until it expires: keep that short.
-const config = { feedback: { lockTtlMs: 2000 } };
+// Its own key prefix keeps replicas of tests running at the same time out of its models.
+const config = { feedback: { lockTtlMs: 2000, redisKeyPrefix: `openloop:feedback:test-${randomUUID().slice(0, 8)}:` } };
 const backends = [
   { backend: "embedded", env: {} as Record<string, string> },
   { backend: "Redis", env: { OPENLOOP_REDIS_URL: process.env.OPENLOOP_TEST_REDIS_URL! } },
 ];
 
-describe.each(backends)("crash safety of the $backend learner", ({ env }) => {
+describe.each(backends)("crash safety of the $backend learner", ({ backend, env }) => {
   it("keeps every acknowledged sample across a SIGKILL in the middle of ingestion", async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "openloop-fb-crash-"));
     dirs.push(dataDir);
@@ -70,7 +71,8 @@ describe.each(backends)("crash safety of the $backend learner", ({ env }) => {
     const registry = createClient(RegistryService, transport);
     const status = await after.getLearnerStatus({ model: name });
     // Nothing acknowledged is lost; at most the batches in flight at the kill were also kept.
-    expect(Number(status.samplesSeen)).toBeGreaterThanOrEqual(acknowledged);
+    const seen = `${backend}: ${acknowledged} acknowledged; status ${JSON.stringify(status, (_k, v) => (typeof v === "bigint" ? Number(v) : v))}`;
+    expect(Number(status.samplesSeen), seen).toBeGreaterThanOrEqual(acknowledged);
     expect(Number(status.samplesSeen)).toBeLessThanOrEqual(acknowledged + CLIENTS * BATCH);
 
     // Trained samples are in registered versions.

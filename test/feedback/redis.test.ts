@@ -18,8 +18,16 @@ afterAll(async () => {
   await Promise.all(spawned.map((s) => s.stop()));
 });
 
-async function replica(): Promise<{ server: TestServer; feedback: Client<typeof FeedbackService> }> {
-  const server = await startTestServer({ redis: { url: REDIS } });
+/**
+ * A key prefix of the test's own: servers open every model under their prefix, and
+ * replicas of other tests running at the same time must not join in.
+ */
+function isolated(): string {
+  return `openloop:feedback:test-${randomUUID().slice(0, 8)}:`;
+}
+
+async function replica(redisKeyPrefix: string): Promise<{ server: TestServer; feedback: Client<typeof FeedbackService> }> {
+  const server = await startTestServer({ redis: { url: REDIS }, feedback: { redisKeyPrefix } });
   started.push(server);
   return { server, feedback: createClient(FeedbackService, server.grpc) };
 }
@@ -41,19 +49,21 @@ async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000)
 describe("the Redis backend", () => {
   it("keeps buffered samples in Redis across a restart", async () => {
     const name = `redis-restart-${randomUUID().slice(0, 8)}`;
-    const a = await replica();
+    const prefix = isolated();
+    const a = await replica(prefix);
     await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 1000 });
     expect((await a.feedback.ingestSampleBatch({ model: name, samples: batch(300, 1) })).accepted).toBe(300n);
     await a.server.close();
-    const b = await replica();
+    const b = await replica(prefix);
     const s = await b.feedback.getLearnerStatus({ model: name });
     expect(s).toMatchObject({ bufferedSamples: 300n, currentVersion: "1" });
   });
 
   it("takes feedback on one replica for a prediction made on another, once, even when sent to both at once", async () => {
     const name = `redis-shared-${randomUUID().slice(0, 8)}`;
-    const a = await replica();
-    const b = await replica();
+    const prefix = isolated();
+    const a = await replica(prefix);
+    const b = await replica(prefix);
     await a.feedback.createOnlineModel({ name, task: Task.REGRESSION });
     const p = await a.feedback.predict({ model: name, features: featureMap([1, 2, 3]) });
     const results = await Promise.allSettled(
@@ -70,8 +80,9 @@ describe("the Redis backend", () => {
 
   it("switches every replica to the version one of them trained", async () => {
     const name = `redis-follow-${randomUUID().slice(0, 8)}`;
-    const a = await replica();
-    const b = await replica();
+    const prefix = isolated();
+    const a = await replica(prefix);
+    const b = await replica(prefix);
     await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 100 });
     await b.feedback.getOnlineModel({ name });
     await a.feedback.ingestSampleBatch({ model: name, samples: batch(100, 2) });
@@ -82,9 +93,10 @@ describe("the Redis backend", () => {
 describe("replicas sharing one Redis", () => {
   it("never train the same model at once: versions form one chain and every sample is trained once", async () => {
     const name = `redis-lock-${randomUUID().slice(0, 8)}`;
+    const prefix = isolated();
     const env = { OPENLOOP_REDIS_URL: REDIS };
     // At most 300 samples per training: 20 trainings, whatever the machine's speed.
-    const config = { feedback: { maxTrainingSamples: 300 } };
+    const config = { feedback: { maxTrainingSamples: 300, redisKeyPrefix: prefix } };
     const [a, b] = await Promise.all([spawnServer({ env, config }), spawnServer({ env, config })]);
     spawned.push(a, b);
     const ta = createGrpcTransport({ baseUrl: a.baseUrl });
@@ -131,8 +143,9 @@ describe("replicas sharing one Redis", () => {
 describe("a shared buffer", () => {
   it("trains once the samples of all replicas together reach the threshold", async () => {
     const name = `redis-together-${randomUUID().slice(0, 8)}`;
-    const a = await replica();
-    const b = await replica();
+    const prefix = isolated();
+    const a = await replica(prefix);
+    const b = await replica(prefix);
     await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 100 });
     await a.feedback.ingestSampleBatch({ model: name, samples: batch(50, 4) });
     await b.feedback.ingestSampleBatch({ model: name, samples: batch(50, 5) });
