@@ -143,16 +143,22 @@ async function main() {
   const loadAtStart = os.loadavg()[0];
   const redis = await startRedis();
   const redisUrl = `redis://127.0.0.1:${redis.port}`;
-  const server = await spawnServer({
-    config: {
-      llm: { providers: {}, models: [] },
-      feedback: {},
-      pipeline: {},
-      registry: {},
-      // A long command timeout: loading 10,000 entities on a busy machine must not trip it.
-      feature: { store: "redis", redis: { url: redisUrl, keyPrefix: PREFIX, commandTimeoutMs: 10_000 } },
-    },
-  });
+  let server: Awaited<ReturnType<typeof spawnServer>>;
+  try {
+    server = await spawnServer({
+      config: {
+        llm: { providers: {}, models: [] },
+        feedback: {},
+        pipeline: {},
+        registry: {},
+        // A long command timeout: loading 10,000 entities on a busy machine must not trip it.
+        feature: { store: "redis", redis: { url: redisUrl, keyPrefix: PREFIX, commandTimeoutMs: 10_000 } },
+      },
+    });
+  } catch (err) {
+    redis.child.kill("SIGKILL");
+    throw err;
+  }
   const sessionManager = new Http2SessionManager(server.baseUrl);
   const client = createClient(FeatureService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager }));
   const connectSessions = new Http2SessionManager(server.baseUrl);
