@@ -9,12 +9,16 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
  * (Malformed JSON already arrives as INVALID_ARGUMENT.)
  */
 export function reclassifyParseErrors(ctx: HandlerContext): void {
-  ctx.signal.addEventListener("abort", () => {
-    const reason: unknown = ctx.signal.reason;
-    if (reason instanceof ConnectError && reason.code === Code.Internal && reason.rawMessage.startsWith("parse binary:")) {
-      (reason as { code: Code }).code = Code.InvalidArgument;
-    }
-  }, { once: true });
+  ctx.signal.addEventListener("abort", onAbort, ONCE);
+}
+
+// One shared listener (no closure per call: this runs on every RPC).
+const ONCE = { once: true } as const;
+function onAbort(this: AbortSignal): void {
+  const reason: unknown = this.reason;
+  if (reason instanceof ConnectError && reason.code === Code.Internal && reason.rawMessage.startsWith("parse binary:")) {
+    (reason as { code: Code }).code = Code.InvalidArgument;
+  }
 }
 
 /** Percent-encodes a grpc-message value as the gRPC spec asks (only non-printable ASCII and '%'). */

@@ -29,11 +29,20 @@ function getOverHttp2(baseUrl: string, path: string): Promise<{ status: number; 
 describe("GET /metrics", () => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startTestServer({ server: { apiKeys: ["metrics-key-0123456789"] } });
+    // The server-side default deadline ends the Watch below; the server records a call
+    // before it sends the final status, so the count is there when the client sees the end.
+    s = await startTestServer({ server: { apiKeys: ["metrics-key-0123456789"], defaultDeadlineMs: 150 } });
     const health = createClient(Health, s.grpc);
     await health.check({});
     await health.check({});
     await health.check({ service: "no.such.Service" }).catch(() => {});
+    // A stream, ended by its deadline.
+    const watch = (async () => {
+      for await (const _ of health.watch({})) {
+        // SERVING, then nothing until the deadline
+      }
+    })();
+    expect(ConnectError.from(await watch.catch((e: unknown) => e)).code).toBe(Code.DeadlineExceeded);
     const err = await createClient(FeatureService, s.connect).listFeatureSets({}).catch((e: unknown) => ConnectError.from(e));
     expect((err as ConnectError).code).toBe(Code.Unauthenticated);
   });
@@ -47,6 +56,11 @@ describe("GET /metrics", () => {
     expect(text).toContain('openloop_rpc_requests_total{service="grpc.health.v1.Health",method="Check",code="OK"} 2');
     expect(text).toContain('openloop_rpc_requests_total{service="grpc.health.v1.Health",method="Check",code="NOT_FOUND"} 1');
     expect(text).toContain('openloop_rpc_requests_total{service="openloop.feature.v1.FeatureService",method="ListFeatureSets",code="UNAUTHENTICATED"} 1');
+  });
+
+  it("counts a server stream when it ends, with its final status", async () => {
+    const text = await (await fetch(`${s.baseUrl}/metrics`)).text();
+    expect(text).toContain('openloop_rpc_requests_total{service="grpc.health.v1.Health",method="Watch",code="DEADLINE_EXCEEDED"} 1');
   });
 
   it("reports the RPCs in flight", async () => {
