@@ -6,6 +6,17 @@ import type { FeatureDefinition, FeatureSetDefinition, TransformerSpec, Validato
 import { DEFAULT_TTL_MS, FEATURE_NAME_PATTERN, MAX_TTL_MS, SET_NAME_PATTERN } from "./definition.js";
 import type { FeatureType, Features, Scalar, Value } from "./value.js";
 import { elementType, formatScalar, formatValue, hasNonFinite, isListType, isNumericType } from "./value.js";
+import { compileUserRegex, RegexTimeoutError } from "../platform/user-regex.js";
+
+/**
+ * Patterns are checked as unicode ("u") expressions. One that needs no unicode feature
+ * (property escapes, code point escapes, characters outside the BMP) matches without the
+ * flag, so it runs on V8's linear-time engine rather than under a time limit.
+ */
+function patternFlags(regex: string): string {
+  new RegExp(regex, "u");
+  return /\\[pP]\{|\\u\{|[\uD800-\uDFFF]/.test(regex) ? "u" : "";
+}
 
 export interface FeatureLimits {
   /** Most features a set declares, and most features one entity carries. */
@@ -291,11 +302,18 @@ function compileValidator(spec: ValidatorSpec, type: FeatureType, limits: Featur
       if (spec.regex.length > 1000) return void report(`regex has ${spec.regex.length} characters; the limit is 1000`);
       let re: RegExp;
       try {
-        re = new RegExp(`^(?:${spec.regex})$`, "u");
+        re = compileUserRegex(`^(?:${spec.regex})$`, patternFlags(spec.regex));
       } catch (err) {
         return void report(`invalid regular expression /${truncate(spec.regex)}/: ${(err as Error).message}`);
       }
-      return eachElement(type, (x) => (re.test(x as string) ? undefined : `${formatScalar(x)} does not match the pattern /${truncate(spec.regex)}/`));
+      return eachElement(type, (x) => {
+        try {
+          return re.test(x as string) ? undefined : `${formatScalar(x)} does not match the pattern /${truncate(spec.regex)}/`;
+        } catch (err) {
+          if (err instanceof RegexTimeoutError) return err.rawMessage;
+          throw err;
+        }
+      });
     }
     case "listLength": {
       const { min, max } = spec;

@@ -76,6 +76,15 @@ describe("validators", () => {
     ]);
   });
 
+  test("a catastrophically backtracking pattern still answers, and the server keeps serving", async () => {
+    // On a backtracking engine alone, (a+)+ against 40 a's and a b takes about 2^40 steps.
+    const run = await withSet({ name: "word", type: T.STRING, validators: [pattern("(a+)+")] });
+    const v = violations(await rejection(run({ word: str(`${"a".repeat(40)}b`) }), Code.InvalidArgument));
+    expect(v).toHaveLength(1);
+    expect(v[0]).toMatchObject({ field: "word", description: expect.stringContaining("does not match the pattern /(a+)+/") });
+    expect(await processed(run({ word: str("aaa") }))).toEqual({ word: { case: "stringValue", value: "aaa" } });
+  });
+
   test("list length bounds the number of elements", async () => {
     const run = await withSet({ name: "emb", type: T.DOUBLE_LIST, validators: [listLength(2, 3)] });
     await run({ emb: dlist(1, 2) });

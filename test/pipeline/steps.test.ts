@@ -247,6 +247,24 @@ describe("validate steps", () => {
     expect(err.rawMessage).toBe(`validator 'yes-or-no' refused the output: text "maybe" does not match /^(yes|no)$/`);
   });
 
+  it("regex_match with a catastrophically backtracking pattern still answers", async () => {
+    // On a backtracking engine alone, ^(a+)+$ against 40 a's and a b takes about 2^40 steps.
+    const pipeline = { inputVariables: ["prompt"], generate: [llm], validate: [{ name: "only-a", regexMatch: { pattern: "^(a+)+$" } }] };
+    const err = await runFails(pipeline, { prompt: "q" }, `${"a".repeat(40)}b`);
+    expect(err.code).toBe(Code.FailedPrecondition);
+    expect(err.rawMessage).toContain("validator 'only-a' refused the output");
+    expect(await run(pipeline, { prompt: "q" }, "aaa")).toBe("aaa");
+  });
+
+  it("regex_match stops a catastrophically backtracking case-insensitive pattern at its time limit", async () => {
+    // The linear-time engine does not take the i flag, so this match runs under a time limit.
+    const pipeline = { inputVariables: ["prompt"], generate: [llm], validate: [{ name: "only-a", regexMatch: { pattern: "^(a+)+$", flags: "i" } }] };
+    const err = await runFails(pipeline, { prompt: "q" }, `${"a".repeat(40)}b`);
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toContain("the pattern /^(a+)+$/ took over 100 ms");
+    expect(await run(pipeline, { prompt: "q" }, "AAA")).toBe("AAA");
+  });
+
   it("length checks characters of a text and elements of a list", async () => {
     const text = { inputVariables: ["prompt"], generate: [llm], validate: [{ length: { min: 2, max: 4 } }] };
     expect(await run(text, { prompt: "q" }, "abcd")).toBe("abcd");

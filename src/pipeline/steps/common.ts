@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { lookupPath, parseTemplate, TemplateError } from "../template.js";
 import type { JsonObject, JsonValue, RunState } from "../types.js";
+import { compileUserRegex } from "../../platform/user-regex.js";
 
 /** Every problem zod finds in a step's settings, as "path: message". */
 export function zodProblems(schema: z.ZodType, config: JsonObject): string[] {
@@ -57,7 +58,7 @@ export const regexFlags = z.string().regex(/^(?!.*(.).*\1)[imsuv]*$/, "must be s
 export function regexProblems(label: string, pattern: string | undefined, flags: string | undefined): string[] {
   if (pattern === undefined) return [];
   try {
-    new RegExp(pattern, flags);
+    compileUserRegex(pattern, flags);
     return [];
   } catch (err) {
     return [`${label}: ${(err as Error).message}`];

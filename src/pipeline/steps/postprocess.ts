@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { type JsonObject, type JsonValue, type StepDefinition, StepFailure } from "../types.js";
 import { parseConfig, pathVariable, readPath, regexFlags, regexProblems, variableName, variablePath, zodProblems } from "./common.js";
+import { compileUserRegex } from "../../platform/user-regex.js";
 
 const trimConfig = z.object({ input: variableName.default("text") }).strict();
 
@@ -96,7 +97,7 @@ export const extractJsonStep: StepDefinition<z.infer<typeof extractJsonConfig>> 
 
 /** Names of a pattern's named groups (matching the empty alternative lists every group). */
 export function namedGroups(pattern: string, flags: string | undefined): string[] {
-  return Object.keys(new RegExp(`${pattern}|`, flags).exec("")?.groups ?? {});
+  return Object.keys(compileUserRegex(`${pattern}|`, flags).exec("")?.groups ?? {});
 }
 
 const regexExtractConfig = z
@@ -122,7 +123,7 @@ export const regexExtractStep: StepDefinition<{ input: string; output: string; r
   },
   prepare: (config) => {
     const c = parseConfig(regexExtractConfig, config);
-    return { input: c.input, output: c.output, regex: new RegExp(c.pattern, c.flags), source: c.pattern };
+    return { input: c.input, output: c.output, regex: compileUserRegex(c.pattern, c.flags), source: c.pattern };
   },
   reads: (config) => [(config.input as string | undefined) || "text"],
   writes: (config) => [(config.output as string | undefined) || "output"],

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { stringifyValue } from "../template.js";
 import { type JsonValue, type StepDefinition, StepFailure } from "../types.js";
 import { describeValue, parseConfig, regexFlags, regexProblems, variableName, zodProblems } from "./common.js";
+import { compileUserRegex } from "../../platform/user-regex.js";
 
 // ajv-formats is CommonJS with a default export; under nodenext its types see only the namespace.
 const addFormats = (formatsModule as unknown as { default?: FormatsPlugin }).default ?? (formatsModule as unknown as FormatsPlugin);
@@ -73,7 +74,7 @@ export const regexMatchStep: StepDefinition<{ input: string; regex: RegExp; sour
   },
   prepare: (config) => {
     const c = parseConfig(regexMatchConfig, config);
-    return { input: c.input, regex: new RegExp(c.pattern, c.flags), source: c.pattern };
+    return { input: c.input, regex: compileUserRegex(c.pattern, c.flags), source: c.pattern };
   },
   reads: (config) => [(config.input as string | undefined) || "text"],
   run(state, c) {
