@@ -10,7 +10,7 @@ import { effectiveCatalog } from "./config.js";
 import { Gateway } from "./gateway.js";
 import { LlmMetrics } from "./metrics.js";
 import { createProvider } from "./providers/factory.js";
-import { LlamaCppProvider } from "./providers/local-llama.js";
+import { lazyProvider } from "./providers/lazy.js";
 import type { Provider } from "./providers/provider.js";
 import { RegistryModelLoader } from "./registry-models.js";
 import { createLlmService } from "./service.js";
@@ -21,7 +21,8 @@ export async function createLlmModule(config: Config, ctx: PlatformContext): Pro
   const log = ctx.log.child({ service: "llm" });
 
   // In-process models load on their first request, so an unused one costs nothing at start.
-  const local = (name: string, modelPath: string) => new LlamaCppProvider({ name, modelPath, log, metrics: ctx.metrics });
+  const local = (name: string, modelPath: string) =>
+    lazyProvider(name, async () => new (await import("./providers/local-llama.js")).LlamaCppProvider({ name, modelPath, log, metrics: ctx.metrics }), { canList: false });
   const providers = new Map<string, Provider>();
   const limits = new Map<string, { maxConcurrency: number; maxQueue: number }>();
   for (const [name, cfg] of Object.entries(providerConfigs)) {

@@ -1,8 +1,6 @@
 // Builds each configured provider once, in the composition root of the llm module.
 import type { LlmProviderConfig } from "../config.js";
-import { AnthropicProvider } from "./anthropic.js";
-import { CohereProvider } from "./cohere.js";
-import { OpenAIProvider } from "./openai.js";
+import { lazyProvider } from "./lazy.js";
 import type { Provider } from "./provider.js";
 
 /** In-process GGUF providers come from llm-local's code; passed in so this file stays remote-only. */
@@ -13,12 +11,14 @@ export function createProvider(name: string, cfg: LlmProviderConfig, local: Loca
   switch (cfg.kind) {
     case "openai":
     case "huggingface":
-    case "openai-compatible":
-      return new OpenAIProvider(name, { flavour: cfg.kind, ...common });
+    case "openai-compatible": {
+      const flavour = cfg.kind;
+      return lazyProvider(name, async () => new (await import("./openai.js")).OpenAIProvider(name, { flavour, ...common }), { canList: true });
+    }
     case "anthropic":
-      return new AnthropicProvider(name, common);
+      return lazyProvider(name, async () => new (await import("./anthropic.js")).AnthropicProvider(name, common), { canList: true });
     case "cohere":
-      return new CohereProvider(name, common);
+      return lazyProvider(name, async () => new (await import("./cohere.js")).CohereProvider(name, common), { canList: true });
     case "llama-cpp":
       return local(name, cfg.modelPath!);
   }

@@ -1,0 +1,38 @@
+// A provider whose code is loaded on its first call. Each SDK (and node-llama-cpp's native
+// runtime) adds 25-50 MB to the process when imported, so the server loads only the ones
+// that a request actually reaches.
+import type { Provider, ProviderEvent, ProviderRequest, ProviderResult } from "./provider.js";
+
+export function lazyProvider(name: string, load: () => Promise<Provider>, options: { canList: boolean }): Provider {
+  let loading: Promise<Provider> | undefined;
+  let loaded: Provider | undefined;
+  let closed = false;
+  const get = (): Promise<Provider> =>
+    (loading ??= load().then(
+      (p) => {
+        loaded = p;
+        // Closed while loading: release what was just built.
+        if (closed) void p.close?.();
+        return p;
+      },
+      (err: unknown) => {
+        loading = undefined;
+        throw err;
+      },
+    ));
+  const provider: Provider = {
+    name,
+    async *stream(req: ProviderRequest): AsyncIterable<ProviderEvent> {
+      yield* (await get()).stream(req);
+    },
+    async generate(req: ProviderRequest): Promise<ProviderResult> {
+      return (await get()).generate(req);
+    },
+    async close(): Promise<void> {
+      closed = true;
+      await loaded?.close?.();
+    },
+  };
+  if (options.canList) provider.listModels = async (signal) => (await get()).listModels?.(signal) ?? [];
+  return provider;
+}
