@@ -4,7 +4,7 @@
 // Definitions stay on local files even when values live in Redis: servers sharing a
 // Redis should declare their sets in the config file so they agree.
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { fromJson, toJson } from "@bufbuild/protobuf";
@@ -19,6 +19,7 @@ import type { FeatureSetDefinition } from "./definition.js";
 import { SET_NAME_PATTERN } from "./definition.js";
 import { definitionFromProto, definitionToProto } from "./proto.js";
 import type { SetRef } from "./store.js";
+import { replaceFileAtomic } from "../platform/durable-file.js";
 
 export interface RegisteredSet {
   readonly compiled: CompiledFeatureSet;
@@ -161,27 +162,7 @@ export class FeatureSetRegistry {
       createTime: set.createTime.toISOString(),
       featureSet: toJson(FeatureSetSchema, set.message),
     };
-    const target = this.file(set.ref.name);
-    const temp = path.join(this.dir, `.${set.ref.name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-    const handle = await open(temp, "w");
-    try {
-      await handle.writeFile(`${JSON.stringify(body, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await rename(temp, target);
-    } catch (err) {
-      await unlink(temp).catch(() => {});
-      throw err;
-    }
-    const dir = await open(this.dir, "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await replaceFileAtomic(this.file(set.ref.name), `${JSON.stringify(body, null, 2)}\n`);
   }
 
   private file(name: string): string {

@@ -4,7 +4,7 @@ import { link, mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Redis } from "ioredis";
 import type { Hyperparameters, Task } from "./linear.js";
-import { syncDir } from "./fs-buffer.js";
+import { syncDir } from "../platform/durable-file.js";
 
 export interface ModelDefinition {
   name: string;

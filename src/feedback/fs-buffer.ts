@@ -11,11 +11,12 @@
 //                  fsync directory), so serving and buffer change together.
 // On open, records after the committed position are replayed; a torn tail (a crash in
 // the middle of a write, never acknowledged) is cut off.
-import { mkdir, open, readdir, readFile, rename, rm, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { LearnerState, SampleBuffer, TakenSamples } from "./buffer.js";
 import { CorruptRecordError, decodeRecord, readRecord, type SampleBlock } from "./samples.js";
+import { replaceFileAtomic, syncDir } from "../platform/durable-file.js";
 
 interface Entry {
   block: SampleBlock;
@@ -282,29 +283,8 @@ async function readState(dir: string): Promise<PersistedState> {
   }
 }
 
-/** Writes `name` in `dir` atomically and durably: temp file, fsync, rename, fsync directory. */
-export async function writeFileAtomic(dir: string, name: string, data: string): Promise<void> {
-  const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
-  const fh = await open(tmp, "w");
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path.join(dir, name));
-  await syncDir(dir);
-}
 
 async function writeState(dir: string, s: PersistedState): Promise<void> {
-  await writeFileAtomic(dir, "state.json", JSON.stringify(s));
+  await replaceFileAtomic(path.join(dir, "state.json"), JSON.stringify(s));
 }
 
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}

@@ -1,11 +1,12 @@
 // Durable storage of pipeline revisions: one JSON file per revision under <dataDir>/pipelines/<name>/.
 // Writes are atomic (temp file, fsync, rename), so a crash leaves either the old state or the new.
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { pipelineNameProblem } from "./definition.js";
 import type { PipelineRevision, PipelineSpec } from "./types.js";
+import { replaceFileAtomic } from "../platform/durable-file.js";
 
 const REVISION_FILE = /^([1-9][0-9]{0,9})\.json$/;
 
@@ -58,22 +59,7 @@ export class PipelineFileStore {
     const dir = this.dir(rev.name);
     await mkdir(dir, { recursive: true });
     const stored: StoredRevision = { ...rev, createTime: rev.createTime.toISOString() };
-    const target = path.join(dir, `${rev.revision}.json`);
-    const temp = path.join(dir, `.${rev.revision}.json.${randomBytes(6).toString("hex")}.tmp`);
-    const handle = await open(temp, "wx", 0o600);
-    try {
-      await handle.writeFile(JSON.stringify(stored, null, 2));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await rename(temp, target);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
-    await syncDir(dir);
+    await replaceFileAtomic(path.join(dir, `${rev.revision}.json`), JSON.stringify(stored, null, 2), { mode: 0o600 });
   }
 
   async deleteRevision(name: string, revision: number): Promise<void> {
@@ -93,11 +79,3 @@ export class PipelineFileStore {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

@@ -24,6 +24,7 @@ import { RegistryError } from "./errors.js";
 import { LIMITS, validateAlias, validateArtifactName, validateModelName } from "./names.js";
 import type { ArtifactRecord, ModelSummary, RegistryStorage, VersionDraft, VersionRecord, VersionUpload } from "./storage.js";
 import { compareVersions, tryParseVersion, type ParsedVersion, type VersionScheme } from "./version-order.js";
+import { replaceFileAtomic, syncDir, writeFileSynced } from "../platform/durable-file.js";
 
 export interface FsStorageOptions {
   /** Root directory; created when missing. */
@@ -96,7 +97,7 @@ export class FsRegistryStorage implements RegistryStorage {
       throw new Error(`registry directory ${this.options.root} is in use by process ${holder.pid} on this host; run one server per registry directory (see README: a shared backend for several replicas)`);
     }
     if (holder) this.options.log?.warn({ file, holder }, "registry: taking over the lock of a server that is no longer running");
-    await replaceFile(file, JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() }));
+    await replaceFileAtomic(file, JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() }));
   }
 
   private async releaseDirLock(): Promise<void> {
@@ -255,12 +256,12 @@ export class FsRegistryStorage implements RegistryStorage {
   }
 
   private async writeModelState(model: string, entry: ModelEntry): Promise<void> {
-    await replaceFile(path.join(this.modelDir(model), MODEL_FILE), JSON.stringify({ format: FORMAT, highestInteger: String(entry.highestInteger) }));
+    await replaceFileAtomic(path.join(this.modelDir(model), MODEL_FILE), JSON.stringify({ format: FORMAT, highestInteger: String(entry.highestInteger) }));
   }
 
   private async writeAliases(model: string, aliases: Map<string, string>): Promise<void> {
     const sorted = Object.fromEntries([...aliases.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    await replaceFile(path.join(this.modelDir(model), ALIASES_FILE), JSON.stringify(sorted, null, 2));
+    await replaceFileAtomic(path.join(this.modelDir(model), ALIASES_FILE), JSON.stringify(sorted, null, 2));
   }
 
   async getVersion(model: string, version: string): Promise<VersionRecord | undefined> {
@@ -587,39 +588,8 @@ async function readJson<T>(file: string): Promise<T | undefined> {
   }
 }
 
-async function writeFileSynced(file: string, text: string): Promise<void> {
-  const fh = await open(file, "w");
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
-/** Replaces a small file atomically: write a sibling temp file, fsync, rename over, fsync the directory. */
-async function replaceFile(file: string, text: string): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomUUID()}.tmp`);
-  try {
-    await writeFileSynced(tmp, text);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await syncDir(dir);
-}
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 function isErrno(err: unknown, code: string): boolean {
   return typeof err === "object" && err !== null && (err as NodeJS.ErrnoException).code === code;
