@@ -4,10 +4,8 @@
 // Prints one markdown section.
 //
 //   node --import tsx bench/feature.ts [--seconds 4]
-import { execFile, spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { createClient } from "@connectrpc/connect";
@@ -15,6 +13,7 @@ import { createConnectTransport, createGrpcTransport, Http2SessionManager } from
 import { Redis } from "ioredis";
 import { FeatureService } from "../gen/openloop/feature/v1/feature_service_pb.js";
 import { FeatureType } from "../gen/openloop/feature/v1/feature_value_pb.js";
+import { startRedis } from "../test/support/redis.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { findTool } from "../test/support/tools.js";
 
@@ -23,35 +22,6 @@ const SECONDS = argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 4;
 const ENTITIES = 10_000;
 const BATCH = 100;
 const PREFIX = "bench:feature:";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"], { stdio: "ignore" });
-  const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on("error", () => {});
-  for (let i = 0; i < 200; i++) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return { port, child };
-    } catch {
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  throw new Error("redis-server did not start");
-}
 
 interface Result {
   readonly p50: number;
@@ -142,7 +112,7 @@ const rate = (x: number) => `${Math.round(x).toLocaleString("en-US")}`;
 async function main() {
   const loadAtStart = os.loadavg()[0];
   const redis = await startRedis();
-  const redisUrl = `redis://127.0.0.1:${redis.port}`;
+  const redisUrl = redis.url;
   let server: Awaited<ReturnType<typeof spawnServer>>;
   try {
     server = await spawnServer({
@@ -156,7 +126,7 @@ async function main() {
       },
     });
   } catch (err) {
-    redis.child.kill("SIGKILL");
+    await redis.stop();
     throw err;
   }
   const sessionManager = new Http2SessionManager(server.baseUrl);
@@ -290,7 +260,7 @@ async function main() {
     sessionManager.abort();
     connectSessions.abort();
     await server.stop();
-    redis.child.kill("SIGKILL");
+    await redis.stop();
   }
 }
 

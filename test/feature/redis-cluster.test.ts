@@ -12,8 +12,8 @@ import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb
 import type { TestServer } from "../support/server.js";
 import { startTestServer } from "../support/server.js";
 import { i64, otherServicesIdle, T } from "./helpers.js";
-import type { RedisProcess } from "./redis-server.js";
-import { freePort, startRedis } from "./redis-server.js";
+import type { RedisProcess } from "../support/redis.js";
+import { freePort, startRedis } from "../support/redis.js";
 
 const run = promisify(execFile);
 let dir: string;

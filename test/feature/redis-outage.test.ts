@@ -6,8 +6,8 @@ import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb
 import type { TestServer } from "../support/server.js";
 import { startTestServer } from "../support/server.js";
 import { bool, i64, otherServicesIdle, rejection, T } from "./helpers.js";
-import type { RedisProcess } from "./redis-server.js";
-import { freePort, startRedis } from "./redis-server.js";
+import type { RedisProcess } from "../support/redis.js";
+import { freePort, startRedis } from "../support/redis.js";
 
 let redis: RedisProcess;
 let server: TestServer;

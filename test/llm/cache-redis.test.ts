@@ -1,11 +1,10 @@
 // The response cache in a real Redis, shared by two replicas of the server.
-import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import net from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { CacheMode } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
+import { startRedis } from "../support/redis.js";
 import { collect, request, startLlmServer, streamRequest, type LlmServer } from "./helpers.js";
 
 const redisUrl = process.env.OPENLOOP_TEST_REDIS_URL;
@@ -78,50 +77,28 @@ describe("redis cache", () => {
 
 describe("redis outage", () => {
   it("keeps answering from upstream, uncached, while Redis is down", async () => {
-    const port = await freePort();
-    const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    const redis = await startRedis();
     try {
-      await untilPong(port);
       const llm = await startLlmServer(
         {
           providers: { openai: { kind: "openai", apiKey: openai.apiKey, baseUrl: openai.baseUrl } },
           models: [{ id: "gpt-test", provider: "openai" }],
           cache: { backend: "redis" },
         },
-        { redis: { url: `redis://127.0.0.1:${port}` } },
+        { redis: { url: redis.url } },
       );
       try {
         const prompt = unique();
         await llm.client.generate(request("gpt-test", { prompt, cacheMode: CacheMode.USE }));
         expect((await llm.client.generate(request("gpt-test", { prompt, cacheMode: CacheMode.USE }))).cached).toBe(true);
-        spawnSync("redis-cli", ["-p", String(port), "shutdown", "nosave"]);
-        await new Promise<void>((resolve) => (redis.exitCode !== null ? resolve() : redis.once("exit", () => resolve())));
+        await redis.stop();
         const during = await llm.client.generate(request("gpt-test", { prompt, cacheMode: CacheMode.USE }));
         expect(during).toMatchObject({ cached: false, text: "Hello, world!" });
       } finally {
         await llm.close();
       }
     } finally {
-      redis.kill("SIGKILL");
+      await redis.stop();
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function untilPong(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout?.trim() === "PONG") return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`redis-server on port ${port} did not answer`);
-}

@@ -10,6 +10,7 @@ import {
   type GenerateStreamResponse,
 } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { numberedGates } from "../support/gates.js";
 
 export type LlmClient = Client<typeof LLMService>;
 
@@ -47,15 +48,7 @@ export async function collect(stream: AsyncIterable<GenerateStreamResponse>) {
   return { deltas, done };
 }
 
-/** Runs `fn`, expecting it to fail; returns the error. */
-export async function failure(fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to fail, and it succeeded");
-}
+export { failure } from "../support/gates.js";
 
 /**
  * Makes a fake send each delta only after the client has received the previous one, so every
@@ -63,26 +56,16 @@ export async function failure(fn: () => Promise<unknown>): Promise<unknown> {
  * still sending the previous one).
  */
 export function lockstep() {
-  const gates = new Map<number, { promise: Promise<void>; open: () => void }>();
-  const gate = (i: number) => {
-    let g = gates.get(i);
-    if (!g) {
-      let open!: () => void;
-      const promise = new Promise<void>((resolve) => (open = resolve));
-      g = { promise, open };
-      gates.set(i, g);
-    }
-    return g;
-  };
+  const gates = numberedGates();
   return {
-    deltaGate: (i: number) => gate(i).promise,
+    deltaGate: (i: number) => gates.wait(i),
     async collect(stream: AsyncIterable<GenerateStreamResponse>) {
       const deltas: string[] = [];
       let done: Extract<GenerateStreamResponse["event"], { case: "done" }>["value"] | undefined;
       for await (const msg of stream) {
         if (msg.event.case === "textDelta") {
           deltas.push(msg.event.value);
-          gate(deltas.length).open();
+          gates.open(deltas.length);
         } else if (msg.event.case === "done") done = msg.event.value;
       }
       return { deltas, done };

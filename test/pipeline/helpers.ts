@@ -5,6 +5,7 @@ import { PipelineService, PipelineSpecSchema, type PipelineSpec } from "../../ge
 import { startFakeOpenAI } from "../support/fake-openai.js";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { numberedGates } from "../support/gates.js";
 
 export const MODEL = "fake-model";
 
@@ -49,15 +50,7 @@ export function spec(json: Record<string, unknown>): PipelineSpec {
   return fromJson(PipelineSpecSchema, json as JsonObject);
 }
 
-/** Runs `fn`, expecting it to fail; returns the error. */
-export async function failure(fn: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to fail, and it succeeded");
-}
+export { failure } from "../support/gates.js";
 
 /**
  * Makes a fake upstream send delta i (i >= 1) only after the client has seen i deltas, so each
@@ -65,21 +58,11 @@ export async function failure(fn: () => Promise<unknown>): Promise<unknown> {
  * together). Pass `deltaGate` in the fake's answer and call `seen()` on each delta received.
  */
 export function lockstep() {
-  const gates = new Map<number, { promise: Promise<void>; open: () => void }>();
-  const gate = (i: number) => {
-    let g = gates.get(i);
-    if (!g) {
-      let open!: () => void;
-      const promise = new Promise<void>((resolve) => (open = resolve));
-      g = { promise, open };
-      gates.set(i, g);
-    }
-    return g;
-  };
+  const gates = numberedGates();
   let count = 0;
   return {
-    deltaGate: (i: number) => gate(i).promise,
-    seen: () => gate(++count).open(),
+    deltaGate: (i: number) => gates.wait(i),
+    seen: () => gates.open(++count),
   };
 }
 

@@ -1,4 +1,4 @@
-// A private redis-server child process for tests that stop and restart Redis.
+// A private redis-server child process, for the test run (global setup), tests that stop and restart Redis, and benches.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import net from "node:net";
