@@ -19,6 +19,7 @@ import {
 import type { CacheMode, Gateway, GenerateCall, ModelSource } from "./gateway.js";
 import type { ModelMetricsSnapshot } from "./metrics.js";
 import type { ChatMessage, ChatRole, FinishReason } from "./providers/provider.js";
+import { closeOnAbort } from "../platform/streams.js";
 
 export function createLlmService(gateway: Gateway): ServiceImpl<typeof LLMService> {
   return {
@@ -50,7 +51,7 @@ export function createLlmService(gateway: Gateway): ServiceImpl<typeof LLMServic
     },
 
     async *generateStream(req, ctx) {
-      for await (const item of gateway.stream(toCall(req, ctx))) {
+      for await (const item of closeOnAbort(gateway.stream(toCall(req, ctx)), ctx.signal)) {
         if (item.type === "delta") {
           yield create(GenerateStreamResponseSchema, { event: { case: "textDelta", value: item.text } });
         } else {

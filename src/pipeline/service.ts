@@ -11,6 +11,7 @@ import { pipelineToPb, runToPb, specFromPb, stageToPb, timingsToPb, valueToPb } 
 import type { RunStore } from "./runs.js";
 import { type PipelineRunner, RUN_ID_HEADER, type StreamObserver } from "./runner.js";
 import type { JsonObject } from "./types.js";
+import { closeOnAbort } from "../platform/streams.js";
 
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
@@ -117,7 +118,7 @@ export function createPipelineService(catalog: PipelineCatalog, runner: Pipeline
         },
         (err: unknown) => queue.end(err),
       );
-      yield* queue.drain();
+      yield* closeOnAbort(queue.drain(), ctx.signal);
     },
 
     getRun(req) {

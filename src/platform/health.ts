@@ -2,6 +2,7 @@
 // held in one small state object; the RPC layer is a thin adapter over it.
 import { ConnectError, Code, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
+import { closeOnAbort } from "./streams.js";
 
 export type ServingStatus = "SERVING" | "NOT_SERVING";
 
@@ -78,7 +79,7 @@ export function healthRoutes(state: HealthState): (router: ConnectRouter) => voi
       return { status: toProto(status) };
     },
     async *watch(req, ctx) {
-      for await (const status of state.watch(req.service, ctx.signal)) yield { status: toProto(status) };
+      for await (const status of closeOnAbort(state.watch(req.service, ctx.signal), ctx.signal)) yield { status: toProto(status) };
       // Ended by the deadline or the client rather than by shutdown: say so.
       if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason);
     },

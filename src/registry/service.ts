@@ -22,6 +22,7 @@ import { RegistryError, ValidationError, type RegistryErrorKind } from "./errors
 import type { ChunkInput, Registry, Selector, VersionHeaderInput } from "./registry.js";
 import { runtimeForType } from "./runtime.js";
 import type { ArtifactRecord, ModelSummary, VersionRecord } from "./storage.js";
+import { closeOnAbort } from "../platform/streams.js";
 
 export interface RegistryServiceOptions {
   readonly downloadChunkBytes: number;
@@ -150,7 +151,7 @@ export function createRegistryService(registry: Registry, options: RegistryServi
       try {
         // `data` is reused by the storage for the next chunk: connect serializes each yielded
         // message before it resumes this generator, so the bytes are copied out in time.
-        for await (const data of registry.read(record, artifact, options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, ctx.signal)) {
+        for await (const data of closeOnAbort(registry.read(record, artifact, options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, ctx.signal), ctx.signal)) {
           m.downloadBytes.inc(data.byteLength);
           yield create(DownloadArtifactResponseSchema, { part: { case: "data", value: data } });
         }
