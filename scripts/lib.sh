@@ -63,18 +63,14 @@ ensure_python_venv() {
     die "pip install grpcio grpcio-tools failed"
 }
 
-# The local model used by the LLM service (scripts/fetch-model.sh), when that script exists.
+# The embedded local model used by the LLM service (models/, git-ignored).
 fetch_model() {
-  if [ -f "$OPENLOOP_ROOT/scripts/fetch-model.sh" ]; then
-    bash "$OPENLOOP_ROOT/scripts/fetch-model.sh" >&2 || die "scripts/fetch-model.sh failed"
-  fi
+  bash "$OPENLOOP_ROOT/scripts/fetch-model.sh" >&2 || die "scripts/fetch-model.sh failed"
 }
 
-# The web console (console/ -> console/dist), when the console and its build script exist.
+# The web console (console/ -> console/dist, git-ignored), rebuilt only when its sources changed.
 build_console() {
-  if [ -f "$OPENLOOP_ROOT/scripts/build-console.sh" ] && [ -d "$OPENLOOP_ROOT/console" ]; then
-    bash "$OPENLOOP_ROOT/scripts/build-console.sh" || die "scripts/build-console.sh failed"
-  fi
+  bash "$OPENLOOP_ROOT/scripts/build-console.sh" || die "scripts/build-console.sh failed"
 }
 
 # Debian's chromium, driven by playwright-core in the console's browser tests.
