@@ -1,10 +1,11 @@
 // Online model definitions (task, hyperparameters, thresholds), kept durably:
 // embedded as <dataDir>/feedback/models/<name>/model.json, or in one Redis hash.
-import { link, mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { link, mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Redis } from "ioredis";
 import type { Hyperparameters, Task } from "./linear.js";
-import { syncDir } from "../platform/durable-file.js";
+import { syncDir, writeFileSynced } from "../platform/durable-file.js";
 
 export interface ModelDefinition {
   name: string;
@@ -37,14 +38,9 @@ export class FsDefinitionStore implements DefinitionStore {
   async create(def: ModelDefinition): Promise<boolean> {
     const dir = this.modelDir(def.name);
     await mkdir(dir, { recursive: true });
-    const tmp = path.join(dir, `.model.json.${process.pid}.tmp`);
-    const fh = await open(tmp, "w");
-    try {
-      await fh.writeFile(JSON.stringify(def));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    // A temp name of its own per call: two creates of one name must not write the same file.
+    const tmp = path.join(dir, `.model.json.${randomUUID()}.tmp`);
+    await writeFileSynced(tmp, JSON.stringify(def));
     try {
       // link() fails when the target exists: an atomic create-if-absent.
       await link(tmp, path.join(dir, "model.json"));
