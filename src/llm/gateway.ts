@@ -11,6 +11,7 @@ import type { LlmMetrics, ModelMetricsSnapshot, Series } from "./metrics.js";
 import { cacheKey, validateRequest } from "./params.js";
 import { backoffMs, sleep } from "./retry.js";
 import { ProviderError, type ChatMessage, type FinishReason, type GenerateParams, type Provider, type Usage } from "./providers/provider.js";
+import { codeName } from "../platform/observe.js";
 
 export type CacheMode = "use" | "bypass" | "refresh";
 
@@ -139,7 +140,7 @@ export class Gateway {
       return { text: done.text, ...meta(done, false) };
     } catch (err) {
       const ce = this.toConnectError(err, call);
-      served.completed(performance.now() - started, codeName(ce.code));
+      served.completed(performance.now() - started, codeLabel(ce.code));
       throw ce;
     } finally {
       series.end();
@@ -198,10 +199,10 @@ export class Gateway {
       outcome = undefined;
     } catch (err) {
       const ce = this.toConnectError(err, call);
-      outcome = codeName(ce.code);
+      outcome = codeLabel(ce.code);
       throw ce;
     } finally {
-      served.completed(performance.now() - started, outcome === null ? codeName(Code.Canceled) : outcome);
+      served.completed(performance.now() - started, outcome === null ? codeLabel(Code.Canceled) : outcome);
       series.end();
       resolved.release?.();
     }
@@ -433,7 +434,7 @@ function meta(a: Omit<AnswerMeta, "cached">, cached: boolean): AnswerMeta {
   return { finishReason: a.finishReason, usage: a.usage, cached, model: a.model, provider: a.provider, upstreamModel: a.upstreamModel };
 }
 
-/** "ResourceExhausted" -> "resource_exhausted", as gRPC names codes. */
-export function codeName(code: Code): string {
-  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+/** Metric label of a code: "resource_exhausted". */
+function codeLabel(code: Code): string {
+  return codeName(code).toLowerCase();
 }

@@ -8,11 +8,10 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ModelRuntime, RegistryService, type ModelVersion } from "../../gen/openloop/registry/v1/registry_service_pb.js";
 import { requireRuntime } from "../registry/runtime.js";
-import type { RegistryLease, RegistryModels } from "./gateway.js";
+import { REGISTRY_PREFIX, type RegistryLease, type RegistryModels } from "./gateway.js";
 import type { LlamaCppProvider, LlamaCppProviderOptions } from "./providers/local-llama.js";
 import { ProviderError } from "./providers/provider.js";
 
-export const REGISTRY_MODEL_PREFIX = "registry:";
 /** The provider name registry models report (GenerateResponse.provider). */
 export const REGISTRY_PROVIDER_NAME = "registry";
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -102,7 +101,7 @@ export class RegistryModelLoader implements RegistryModels {
     if (this.closed) throw new ConnectError("registry models are shutting down", Code.Unavailable);
     const resolved = await this.resolveVersion(id, signal);
     if (this.closed) throw new ConnectError("registry models are shutting down", Code.Unavailable);
-    const modelId = `${REGISTRY_MODEL_PREFIX}${resolved.name}@${resolved.version}`;
+    const modelId = `${REGISTRY_PREFIX}${resolved.name}@${resolved.version}`;
     const entry = this.entryFor(resolved);
     entry.ids.add(modelId);
     entry.upstreamModel = `${resolved.name}@${resolved.version}`;
@@ -132,7 +131,7 @@ export class RegistryModelLoader implements RegistryModels {
     const out: Array<{ id: string; upstreamModel: string; provider: string }> = [];
     for (const entry of this.entries.values()) {
       if (!entry.provider) continue;
-      for (const id of entry.ids) out.push({ id, upstreamModel: id.slice(REGISTRY_MODEL_PREFIX.length), provider: REGISTRY_PROVIDER_NAME });
+      for (const id of entry.ids) out.push({ id, upstreamModel: id.slice(REGISTRY_PREFIX.length), provider: REGISTRY_PROVIDER_NAME });
     }
     return out;
   }
@@ -238,7 +237,7 @@ export class RegistryModelLoader implements RegistryModels {
     const file = await this.cachedFile(resolved);
     // Loaded lazily, as the llm module does, so servers that never serve a local model skip node-llama-cpp.
     const { LlamaCppProvider } = await import("./providers/local-llama.js");
-    const provider = new LlamaCppProvider({ ...this.providerOptions, name: REGISTRY_PROVIDER_NAME, modelPath: file, log: this.log, metrics: this.metrics, metricsLabel: `${REGISTRY_MODEL_PREFIX}${resolved.name}@${resolved.version}` });
+    const provider = new LlamaCppProvider({ ...this.providerOptions, name: REGISTRY_PROVIDER_NAME, modelPath: file, log: this.log, metrics: this.metrics, metricsLabel: `${REGISTRY_PREFIX}${resolved.name}@${resolved.version}` });
     try {
       await provider.init();
     } catch (err) {
@@ -358,10 +357,10 @@ export function parseRegistryModelId(id: string): {
   name: string;
   selector: { case: "version" | "alias"; value: string } | { case: undefined; value?: undefined };
 } {
-  if (!id.startsWith(REGISTRY_MODEL_PREFIX)) {
+  if (!id.startsWith(REGISTRY_PREFIX)) {
     throw new ConnectError(`'${id}' is not a registry model id; use registry:<name>@<version-or-alias>`, Code.InvalidArgument);
   }
-  const ref = id.slice(REGISTRY_MODEL_PREFIX.length);
+  const ref = id.slice(REGISTRY_PREFIX.length);
   const at = ref.indexOf("@");
   const name = at < 0 ? ref : ref.slice(0, at);
   const selector = at < 0 ? "" : ref.slice(at + 1);

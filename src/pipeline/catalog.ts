@@ -6,6 +6,7 @@ import { checkSpec, compilePipeline, pipelineNameProblem, type CompiledPipeline 
 import type { StepRegistry } from "./registry.js";
 import type { PipelineFileStore } from "./store.js";
 import type { PipelineRevision, PipelineSpec } from "./types.js";
+import { canonicalJson } from "../platform/canonical-json.js";
 
 /** Model ids and aliases LLMService can serve (asked at creation). */
 export type ModelLister = (signal: AbortSignal, timeoutMs: number | undefined) => Promise<ReadonlySet<string>>;
@@ -21,12 +22,6 @@ export interface CallScope {
   timeoutMs(): number | undefined;
 }
 
-/** Canonical JSON (sorted keys): equal specs compare equal whatever their key order. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
-  );
-}
 
 export class PipelineCatalog {
   private readonly revisions = new Map<string, PipelineRevision[]>();

@@ -9,6 +9,7 @@ import { checkInputs, executePipeline, type RunObserver, type StageTiming } from
 import { type HookDispatcher, type HookPayload, redactUrl } from "./hooks.js";
 import type { RunRecord, RunStore } from "./runs.js";
 import type { HookEvent, JsonObject, JsonValue, Upstreams } from "./types.js";
+import { codeName } from "../platform/observe.js";
 
 /** Response header carrying the run id of ExecutePipeline, so a failed run can be read with GetRun. */
 export const RUN_ID_HEADER = "openloop-run-id";
@@ -135,10 +136,6 @@ export class PipelineRunner {
   }
 }
 
-/** The gRPC name of a code, as grpcurl and the gRPC docs write it: INVALID_ARGUMENT. */
-export function codeName(code: Code): string {
-  return Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
-}
 
 /** Why a run stopped when its caller's signal fired: the deadline, or a cancellation. */
 function abortError(signal: AbortSignal): ConnectError {

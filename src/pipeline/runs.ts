@@ -36,10 +36,6 @@ export class RunStore {
     return this.runs.get(runId);
   }
 
-  get size(): number {
-    return this.runs.size;
-  }
-
   clear(): void {
     this.runs.clear();
   }

@@ -56,10 +56,8 @@ export class PipelineFileStore {
   }
 
   async save(rev: PipelineRevision): Promise<void> {
-    const dir = this.dir(rev.name);
-    await mkdir(dir, { recursive: true });
     const stored: StoredRevision = { ...rev, createTime: rev.createTime.toISOString() };
-    await replaceFileAtomic(path.join(dir, `${rev.revision}.json`), JSON.stringify(stored, null, 2), { mode: 0o600 });
+    await replaceFileAtomic(path.join(this.dir(rev.name), `${rev.revision}.json`), JSON.stringify(stored, null, 2), { mode: 0o600 });
   }
 
   async deleteRevision(name: string, revision: number): Promise<void> {

@@ -190,22 +190,17 @@ export function mountedServices(router: ConnectRouter): DescService[] {
  * built after every other service is mounted (the reflection services included).
  */
 export function reflectionRoutes(index: () => DescriptorIndex): (router: ConnectRouter) => void {
+  // v1alpha is v1 under another package name: the same answers serve both.
+  const impl = {
+    async *serverReflectionInfo(requests: AsyncIterable<Parameters<DescriptorIndex["answer"]>[0]>) {
+      const sent = new Set<string>();
+      for await (const req of requests) {
+        yield { validHost: req.host, originalRequest: req, messageResponse: index().answer(req, sent) };
+      }
+    },
+  };
   return (router) => {
-    router.service(ReflectionV1, {
-      async *serverReflectionInfo(requests) {
-        const sent = new Set<string>();
-        for await (const req of requests) {
-          yield { validHost: req.host, originalRequest: req, messageResponse: index().answer(req, sent) };
-        }
-      },
-    });
-    router.service(ReflectionV1alpha, {
-      async *serverReflectionInfo(requests) {
-        const sent = new Set<string>();
-        for await (const req of requests) {
-          yield { validHost: req.host, originalRequest: req, messageResponse: index().answer(req, sent) };
-        }
-      },
-    });
+    router.service(ReflectionV1, impl as never);
+    router.service(ReflectionV1alpha, impl as never);
   };
 }

@@ -3,7 +3,8 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Flight } from "../../src/llm/flight.js";
 import { ConcurrencyLimiter, QueueFullError } from "../../src/llm/limiter.js";
-import { cacheKey, canonicalJson } from "../../src/llm/params.js";
+import { cacheKey } from "../../src/llm/params.js";
+import { canonicalJson } from "../../src/platform/canonical-json.js";
 import { redact, retryAfterMs } from "../../src/llm/providers/errors.js";
 import { backoffMs } from "../../src/llm/retry.js";
 
