@@ -9,14 +9,18 @@ import { elementType, formatScalar, formatValue, hasNonFinite, isListType, isNum
 import { compileUserRegex, RegexTimeoutError } from "../platform/user-regex.js";
 
 /**
- * Patterns are checked as unicode ("u") expressions. One that needs no unicode feature
- * (property escapes, code point escapes, characters outside the BMP) matches without the
- * flag, so it runs on V8's linear-time engine rather than under a time limit.
+ * A pattern is a unicode ("u") expression. On text without surrogate pairs (no characters
+ * outside the BMP) it matches the same without the flag, and then runs on V8's linear-time
+ * engine; other text, and patterns that need unicode syntax, run under the time limit.
  */
-function patternFlags(regex: string): string {
-  new RegExp(regex, "u");
-  return /\\[pP]\{|\\u\{|[\uD800-\uDFFF]/.test(regex) ? "u" : "";
+function compilePattern(regex: string): (text: string) => boolean {
+  const unicode = compileUserRegex(`^(?:${regex})$`, "u");
+  if (/\\[pP]\{|\\u\{|[\uD800-\uDFFF]/.test(regex)) return (text) => unicode.test(text);
+  const linear = compileUserRegex(`^(?:${regex})$`);
+  return (text) => (SURROGATE.test(text) ? unicode : linear).test(text);
 }
+
+const SURROGATE = /[\uD800-\uDFFF]/;
 
 export interface FeatureLimits {
   /** Most features a set declares, and most features one entity carries. */
@@ -300,15 +304,15 @@ function compileValidator(spec: ValidatorSpec, type: FeatureType, limits: Featur
     case "pattern": {
       if (elementType(type) !== "string") return void report(`pattern applies to string features, not ${type}`);
       if (spec.regex.length > 1000) return void report(`regex has ${spec.regex.length} characters; the limit is 1000`);
-      let re: RegExp;
+      let matches: (text: string) => boolean;
       try {
-        re = compileUserRegex(`^(?:${spec.regex})$`, patternFlags(spec.regex));
+        matches = compilePattern(spec.regex);
       } catch (err) {
         return void report(`invalid regular expression /${truncate(spec.regex)}/: ${(err as Error).message}`);
       }
       return eachElement(type, (x) => {
         try {
-          return re.test(x as string) ? undefined : `${formatScalar(x)} does not match the pattern /${truncate(spec.regex)}/`;
+          return matches(x as string) ? undefined : `${formatScalar(x)} does not match the pattern /${truncate(spec.regex)}/`;
         } catch (err) {
           if (err instanceof RegexTimeoutError) return err.rawMessage;
           throw err;

@@ -76,6 +76,14 @@ describe("validators", () => {
     ]);
   });
 
+  test("pattern matches characters outside the BMP as single characters (unicode mode)", async () => {
+    const run = await withSet({ name: "glyph", type: T.STRING, validators: [pattern(".")] });
+    expect(await processed(run({ glyph: str("😀") }))).toEqual({ glyph: { case: "stringValue", value: "😀" } });
+    expect(await processed(run({ glyph: str("é") }))).toEqual({ glyph: { case: "stringValue", value: "é" } });
+    const v = violations(await rejection(run({ glyph: str("😀😀") }), Code.InvalidArgument));
+    expect(v).toHaveLength(1);
+  });
+
   test("a catastrophically backtracking pattern still answers, and the server keeps serving", async () => {
     // On a backtracking engine alone, (a+)+ against 40 a's and a b takes about 2^40 steps.
     const run = await withSet({ name: "word", type: T.STRING, validators: [pattern("(a+)+")] });
