@@ -19,7 +19,7 @@ import type { FeatureSetDefinition } from "./definition.js";
 import { SET_NAME_PATTERN } from "./definition.js";
 import { definitionFromProto, definitionToProto } from "./proto.js";
 import type { SetRef } from "./store.js";
-import { replaceFileAtomic } from "../platform/durable-file.js";
+import { replaceFileAtomic, syncDir } from "../platform/durable-file.js";
 
 export interface RegisteredSet {
   readonly compiled: CompiledFeatureSet;
@@ -130,6 +130,8 @@ export class FeatureSetRegistry {
     await unlink(this.file(name)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== "ENOENT") throw err;
     });
+    // Durable before the values go: a crash must not bring the set back over dropped values.
+    await syncDir(this.dir);
     this.sets.delete(name);
     return set;
   }
