@@ -27,6 +27,7 @@ import { PerformanceTracker } from "../src/feedback/performance.js";
 import { MemoryPredictionStore } from "../src/feedback/predictions.js";
 import { RegistryVersionStore } from "../src/feedback/versions.js";
 import { createRegistryModule } from "../src/registry/module.js";
+import { mount } from "../src/platform/rpc/binding.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { FEATURES, featureMap, makeRows } from "../test/feedback/synthetic.js";
 
@@ -112,7 +113,7 @@ async function ingestInProcess(count: number): Promise<{ rate: number; samples: 
     definitions: defs,
     openBuffer: (def) => FsSampleBuffer.open(defs.modelDir(def.name), fc.segmentBytes, log),
     predictions: new MemoryPredictionStore(fc.predictionTtlMs, fc.maxPredictions),
-    versions: new RegistryVersionStore(createRouterTransport((r) => registry.routes(r))),
+    versions: new RegistryVersionStore(createRouterTransport((r) => mount(r, registry.services))),
     performance: new PerformanceTracker(fc.performanceWindow, fc.performanceVersions, metrics),
     processFeatures: async (_s, f) => f,
     checkFeatureSet: async () => {},

@@ -32,6 +32,18 @@ const serverSchema = z
     shutdownGraceMs: z.number().int().min(0).default(10_000),
     /** Directory of the web console's static files, relative to the working directory; served only if it exists. */
     consoleDir: z.string().min(1).default("console/dist"),
+    /** HTTP/2 keepalive of gRPC connections. */
+    keepalive: z
+      .object({
+        /** How often the server pings an idle gRPC connection, in milliseconds (0: never). */
+        timeMs: z.number().int().min(0).default(2 * 60 * 60 * 1000),
+        /** How long a ping may go unanswered before the connection is closed, in milliseconds. */
+        timeoutMs: z.number().int().positive().default(20_000),
+        /** The shortest interval at which a client may ping without calls in flight, in milliseconds. */
+        minClientPingIntervalMs: z.number().int().min(0).default(5 * 60 * 1000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .prefault({});

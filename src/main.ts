@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     return fail(err);
   }
   // The server is loaded after the config is known to be good, so bad settings are reported at once.
-  const { createLogger, startServer } = await import("./platform/app.js");
+  const { createLogger, startServer } = await import("./server.js");
   const log = createLogger(config);
   let server;
   try {

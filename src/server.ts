@@ -1,16 +1,44 @@
-// Composition root: config -> platform -> service modules -> router -> listener.
-import type { ConnectRouter, Transport } from "@connectrpc/connect";
+// Composition root: config -> service modules -> the platform that serves them.
+import type { Transport } from "@connectrpc/connect";
 import { createRouterTransport } from "@connectrpc/connect";
 import { pino, type Logger } from "pino";
 import { Registry as MetricsRegistry } from "prom-client";
 import type { Config } from "./config.js";
+import { checkServerConfig, createLogger, serve, type RunningServer } from "./platform/app.js";
 import type { PlatformContext, ServiceModule } from "./platform/module.js";
+import { mount, type ServiceBinding } from "./platform/rpc/binding.js";
 import { createRegistryModule } from "./registry/module.js";
 import { createLlmModule } from "./llm/module.js";
 import { createFeatureModule } from "./feature/module.js";
 import { createFeedbackModule } from "./feedback/module.js";
 import { createPipelineModule } from "./pipeline/module.js";
 import type { StepRegistry } from "./pipeline/registry.js";
+
+export type { RunningServer };
+export { createLogger } from "./platform/app.js";
+
+export interface StartOptions {
+  /** Logger to use; by default a pino logger at config.log.level writing JSON to stdout. */
+  log?: Logger;
+  /** Where to resolve relative paths (server.consoleDir); defaults to the working directory. */
+  cwd?: string;
+  /** Custom pipeline steps and other additions of a program embedding openloop. */
+  extensions?: ServiceExtensions;
+}
+
+/** A running server, with the services it runs. */
+export interface OpenloopServer extends RunningServer {
+  readonly services: Services;
+}
+
+/** Builds every service and serves them on the configured port. */
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<OpenloopServer> {
+  const log = opts.log ?? createLogger(config);
+  checkServerConfig(config, log);
+  const metrics = new MetricsRegistry();
+  const services = await createServices(config, log, metrics, opts.extensions);
+  return { ...(await serve(config, services, log, { cwd: opts.cwd, metrics })), services };
+}
 
 /** What a program embedding openloop adds to the built-in services. */
 export interface ServiceExtensions {
@@ -21,7 +49,8 @@ export interface ServiceExtensions {
 export interface Services {
   readonly modules: readonly ServiceModule[];
   readonly ctx: PlatformContext;
-  routes(router: ConnectRouter): void;
+  /** Every module's services, in module order. */
+  bindings(): ServiceBinding[];
   close(): Promise<void>;
 }
 
@@ -33,9 +62,7 @@ export async function createServices(
   extensions: ServiceExtensions = {},
 ): Promise<Services> {
   const modules: ServiceModule[] = [];
-  const routes = (router: ConnectRouter) => {
-    for (const m of modules) m.routes(router);
-  };
+  const bindings = () => modules.flatMap((m) => m.services);
   const internal = deferredTransport();
   const ctx: PlatformContext = { log, metrics, internal: internal.transport };
   try {
@@ -48,8 +75,8 @@ export async function createServices(
     await closeAll(modules);
     throw err;
   }
-  internal.ready(createRouterTransport(routes));
-  return { modules, ctx, routes, close: () => closeAll(modules) };
+  internal.ready(createRouterTransport((router) => mount(router, bindings())));
+  return { modules, ctx, bindings, close: () => closeAll(modules) };
 }
 
 async function closeAll(modules: ServiceModule[]): Promise<void> {

@@ -6,6 +6,7 @@ import { Histogram } from "prom-client";
 import type { Config } from "../config.js";
 import { FeatureService, FeatureSetSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import { bind } from "../platform/rpc/binding.js";
 import { MemoryFeatureStore } from "./memory-store.js";
 import { definitionFromProto } from "./proto.js";
 import { RedisFeatureStore } from "./redis-store.js";
@@ -55,13 +56,9 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext):
     },
   });
   return {
-    serviceNames: [FeatureService.typeName],
-    routes(router) {
-      // Responses are never compressed: they are mostly doubles, which gzip barely shrinks,
-      // and compressing a 100-entity batch cost more CPU than the rest of the call.
-      // Everything else (interceptors, limits, auth) comes from the router's options.
-      router.service(FeatureService, impl, { compressMinBytes: Number.MAX_SAFE_INTEGER });
-    },
+    // Responses are never compressed: they are mostly doubles, which gzip barely shrinks,
+    // and compressing a 100-entity batch cost more CPU than the rest of the call.
+    services: [bind(FeatureService, impl, { compressResponses: false })],
     async close() {
       await store.close();
     },

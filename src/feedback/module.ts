@@ -8,6 +8,7 @@ import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb
 import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import { bind } from "../platform/rpc/binding.js";
 import type { OnlineModelConfig } from "./config.js";
 import { FsDefinitionStore, RedisDefinitionStore, type DefinitionStore, type ModelDefinition } from "./definitions.js";
 import { FeedbackEngine, type FeatureProcessor, type NewModel } from "./engine.js";
@@ -142,10 +143,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
   }
 
   return {
-    serviceNames: [FeedbackService.typeName],
-    routes(router) {
-      router.service(FeedbackService, createFeedbackService(engine));
-    },
+    services: [bind(FeedbackService, createFeedbackService(engine))],
     async close() {
       if (refresher) clearInterval(refresher);
       await engine.close();

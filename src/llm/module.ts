@@ -1,6 +1,7 @@
 // Builds the llm service from its config and dependencies.
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import { bind } from "../platform/rpc/binding.js";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import type { ResponseCache } from "./cache/cache.js";
 import { MemoryResponseCache } from "./cache/memory.js";
@@ -57,10 +58,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext): Pro
   log.info({ models: catalog.ids(), providers: [...providers.keys()], cache: llm.cache.enabled ? llm.cache.backend : "off" }, "llm gateway ready");
 
   return {
-    serviceNames: [LLMService.typeName],
-    routes(router) {
-      router.service(LLMService, createLlmService(gateway));
-    },
+    services: [bind(LLMService, createLlmService(gateway))],
     async close() {
       await registry.close();
       await cache?.close();

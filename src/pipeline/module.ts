@@ -3,6 +3,7 @@ import path from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { ConfigError, type Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import { bind } from "../platform/rpc/binding.js";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
@@ -66,10 +67,7 @@ export async function createPipelineModule(config: Config, ctx: PlatformContext,
   log.info({ pipelines: catalog.list("", 1_000_000).pipelines.length, fromConfig }, "pipeline service ready");
 
   return {
-    serviceNames: [PipelineService.typeName],
-    routes(router) {
-      router.service(PipelineService, createPipelineService(catalog, runner, runs));
-    },
+    services: [bind(PipelineService, createPipelineService(catalog, runner, runs))],
     async close() {
       clearTimeout(modelCheck);
       await hooks.close();

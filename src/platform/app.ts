@@ -1,42 +1,35 @@
-// Builds the running server: service modules + health + reflection on one router,
-// with auth, metrics, logging and limits, behind the one-port listener.
+// Serves a set of service bindings on one port: health and reflection beside them, auth,
+// metrics and logging around every call, gRPC through grpc-js and everything else through
+// connect-node, behind the one-port listener. Knows nothing of the services themselves.
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
 import { ConfigError, type Config } from "../config.js";
-import { createServices, type ServiceExtensions, type Services } from "../server.js";
 import { checkExposure, createAuthGate } from "./auth.js";
-import { reclassifyParseErrors } from "./errors.js";
-import { HealthState, healthRoutes } from "./health.js";
-import { metricsHandler, notFound, staticHandler, unimplemented, withCors, withDefaultDeadline } from "./http.js";
-import { createListener, type RequestHandler } from "./listener.js";
+import { createConnectHandler } from "./connect-handler.js";
+import { createGrpcServer } from "./grpc/server.js";
+import { HealthState, healthService } from "./health.js";
+import { createListener } from "./listener.js";
 import { createRpcObserver } from "./observe.js";
-import { DescriptorIndex, documentedDescriptors, mountedServices, reflectionRoutes } from "./reflection.js";
-import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
-import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
-import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
-import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
-import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { DescriptorIndex, documentedDescriptors, reflectionServices, REFLECTION_SERVICES } from "./reflection.js";
+import type { ServiceBinding } from "./rpc/binding.js";
 
 /** Where `buf generate` writes; reflection reads the commented descriptors from here. */
 const GEN_DIR = path.resolve(import.meta.dirname, "../../gen");
 
-/**
- * The whole public contract. A service that no module serves yet is still mounted with
- * no methods, so reflection shows the full contract and every call answers UNIMPLEMENTED.
- */
-const CONTRACT = [LLMService, PipelineService, RegistryService, FeatureService, FeedbackService];
+/** What the platform serves: the services' bindings, and how to release them. */
+export interface ServedServices {
+  bindings(): readonly ServiceBinding[];
+  close(): Promise<void>;
+}
 
-export interface StartOptions {
-  /** Logger to use; by default a pino logger at config.log.level writing JSON to stdout. */
-  log?: Logger;
+export interface ServeOptions {
   /** Where to resolve relative paths (server.consoleDir); defaults to the working directory. */
   cwd?: string;
-  /** Custom pipeline steps and other additions of a program embedding openloop. */
-  extensions?: ServiceExtensions;
+  /** Where the service modules' metrics live; /metrics serves them with the platform's. */
+  metrics: MetricsRegistry;
 }
 
 export interface RunningServer {
@@ -44,13 +37,12 @@ export interface RunningServer {
   readonly host: string;
   /** Base URL of the server, e.g. http://127.0.0.1:50051. */
   readonly url: string;
-  readonly services: Services;
   readonly health: HealthState;
   readonly log: Logger;
   /**
    * Graceful shutdown: health turns NOT_SERVING, the port stops accepting, in-flight
    * calls get up to `graceMs` (default server.shutdownGraceMs) to finish, then are
-   * aborted; finally every module closes. Safe to call more than once.
+   * aborted; finally every service closes. Safe to call more than once.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -74,104 +66,66 @@ export function createLogger(config: Config): Logger {
   return pino({ level: config.log.level, base: { pid: process.pid } });
 }
 
-export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
-  const log = opts.log ?? createLogger(config);
-  const { server: sc } = config;
+/** Refuses settings that cannot work before anything starts. */
+export function checkServerConfig(config: Config, log: Logger): void {
   checkExposure(config, log);
-  if (sc.tls) {
-    for (const [key, file] of [["certFile", sc.tls.certFile], ["keyFile", sc.tls.keyFile]] as const) {
-      if (!existsSync(file)) throw new ConfigError(`server.tls.${key}: file '${file}' does not exist`);
-    }
+  const { tls } = config.server;
+  if (!tls) return;
+  for (const [key, file] of [["certFile", tls.certFile], ["keyFile", tls.keyFile]] as const) {
+    if (!existsSync(file)) throw new ConfigError(`server.tls.${key}: file '${file}' does not exist`);
   }
+}
 
-  const metrics = new MetricsRegistry();
-  const services = await createServices(config, log, metrics, opts.extensions);
+/** Builds the index reflection answers from: every served service, with the contract's comments. */
+function descriptorIndex(bindings: readonly ServiceBinding[], log: Logger): DescriptorIndex {
+  return new DescriptorIndex(
+    [...bindings.map((b) => b.desc), ...REFLECTION_SERVICES],
+    documentedDescriptors(GEN_DIR, (file) => log.warn({ file }, "gen/ is stale: its commented descriptor differs from the generated code; run `npx buf generate`")),
+  );
+}
+
+/** Starts serving `services` on server.host:server.port. On failure, closes them. */
+export async function serve(config: Config, services: ServedServices, log: Logger, opts: ServeOptions): Promise<RunningServer> {
+  const sc = config.server;
   try {
-    const health = new HealthState(services.modules.flatMap((m) => m.serviceNames));
-    const observer = createRpcObserver(metrics, log);
+    const own = services.bindings();
+    const health = new HealthState(own.map((b) => b.desc.typeName));
+    const bindings = [...own, healthService(health)];
+    const index = descriptorIndex(bindings, log);
+    bindings.push(...reflectionServices(index));
+
+    const observer = createRpcObserver(opts.metrics, log);
+    const auth = createAuthGate(sc.apiKeys);
     const shutdown = new AbortController();
-
-    let index: DescriptorIndex | undefined;
-    const placeholders = new Set<string>();
-    const routes = (router: ConnectRouter) => {
-      services.routes(router);
-      const served = new Set(mountedServices(router).map((d) => d.typeName));
-      for (const desc of CONTRACT) {
-        if (served.has(desc.typeName)) continue;
-        router.service(desc, {});
-        placeholders.add(desc.typeName);
-      }
-      healthRoutes(health)(router);
-      reflectionRoutes(() => index!)(router);
-    };
-    const authGate = createAuthGate(sc.apiKeys);
-    // Runs for every call before its request is read.
-    const requestGate = (ctx: HandlerContext) => {
-      reclassifyParseErrors(ctx);
-      if (!authGate) return;
-      try {
-        authGate(ctx);
-      } catch (err) {
-        observer.record(ctx.method, Code.Unauthenticated, 0, err);
-        throw err;
-      }
-    };
-
-    let mounted: ReadonlySet<string> = new Set();
     const consoleDir = path.resolve(opts.cwd ?? process.cwd(), sc.consoleDir);
-    const serveConsole = staticHandler(consoleDir);
-    const rpc = connectNodeAdapter({
-      routes: (router) => {
-        routes(router);
-        index = new DescriptorIndex(
-          mountedServices(router),
-          documentedDescriptors(GEN_DIR, (file) => log.warn({ file }, "gen/ is stale: its commented descriptor differs from the generated code; run `npx buf generate`")),
-        );
-        mounted = new Set(index.serviceNames);
-      },
-      interceptors: [observer.interceptor],
-      requestGate,
-      readMaxBytes: sc.maxMessageBytes,
-      writeMaxBytes: sc.maxMessageBytes,
-      shutdownSignal: shutdown.signal,
-      fallback(req, res) {
-        const looksLikeRpc = /^\/[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+\/[^/]*$/.test((req.url ?? "").split("?")[0]);
-        if ((req.method === "GET" || req.method === "HEAD") && !looksLikeRpc) {
-          if (!serveConsole) return notFound(req, res);
-          serveConsole(req, res).then(
-            (served) => served || notFound(req, res),
-            (err: unknown) => {
-              log.warn({ err, url: req.url }, "serving console file failed");
-              if (res.headersSent) return void res.destroy();
-              res.writeHead(500);
-              res.end();
-            },
-          );
-          return;
-        }
-        unimplemented(req, res, mounted);
-      },
+
+    const grpc = createGrpcServer({
+      bindings,
+      observer,
+      auth,
+      maxMessageBytes: sc.maxMessageBytes,
+      defaultDeadlineMs: sc.defaultDeadlineMs,
+      keepalive: sc.keepalive,
+      shutdown: shutdown.signal,
     });
-    // Services without an implementation are not reported at all (health answers NOT_FOUND for them).
-    for (const name of mounted) if (!placeholders.has(name) && health.get(name) === undefined) health.set(name, "SERVING");
-
-    const serveMetrics = metricsHandler([metrics, processMetrics()], log);
-    const handler: RequestHandler = withCors(
-      sc.corsOrigins,
-      withDefaultDeadline(sc.defaultDeadlineMs, (req, res) => {
-        if ((req.method === "GET" || req.method === "HEAD") && (req.url === "/metrics" || req.url?.startsWith("/metrics?"))) {
-          return serveMetrics(req, res);
-        }
-        rpc(req, res);
-      }),
-    );
-
-    const listener = createListener({ handler, log, tls: sc.tls });
+    const handler = createConnectHandler({
+      bindings,
+      observer,
+      auth,
+      maxMessageBytes: sc.maxMessageBytes,
+      defaultDeadlineMs: sc.defaultDeadlineMs,
+      corsOrigins: sc.corsOrigins,
+      consoleDir: existsSync(consoleDir) ? consoleDir : undefined,
+      metrics: [opts.metrics, processMetrics()],
+      shutdown: shutdown.signal,
+      log,
+    });
+    const listener = createListener({ handler, grpc, log, tls: sc.tls });
     const port = await listener.listen(sc.port, sc.host);
     const hostForUrl = sc.host.includes(":") ? `[${sc.host}]` : sc.host;
     const url = `${sc.tls ? "https" : "http"}://${hostForUrl}:${port}`;
     log.info(
-      { url, host: sc.host, port, tls: Boolean(sc.tls), auth: sc.apiKeys.length > 0, services: [...mounted], console: serveConsole ? consoleDir : null },
+      { url, host: sc.host, port, tls: Boolean(sc.tls), auth: sc.apiKeys.length > 0, services: index.serviceNames, console: existsSync(consoleDir) ? consoleDir : null },
       "openloop listening",
     );
 
@@ -185,7 +139,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         log.info("stopped");
       })());
 
-    return { port, host: sc.host, url, services, health, log, close };
+    return { port, host: sc.host, url, health, log, close };
   } catch (err) {
     await services.close();
     throw err;

@@ -1,7 +1,7 @@
 // API-key auth: `authorization: Bearer <key>` on every RPC except health and reflection.
-// Runs as the router's request gate, before any request message is read or parsed.
+// Both transports run it before any request message is read or parsed.
 import { createHash, timingSafeEqual } from "node:crypto";
-import { ConnectError, Code, type HandlerContext } from "@connectrpc/connect";
+import { ConnectError, Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { ConfigError, type Config } from "../config.js";
 
@@ -12,14 +12,16 @@ export const OPEN_SERVICES: ReadonlySet<string> = new Set([
   "grpc.reflection.v1alpha.ServerReflection",
 ]);
 
+/** Admits or refuses a call to `service` given its authorization header. */
+export type AuthGate = (service: string, authorization: string | null | undefined) => void;
+
 /** Returns a gate that throws UNAUTHENTICATED for a missing or wrong key; undefined when no keys are configured. */
-export function createAuthGate(apiKeys: readonly string[]): ((ctx: HandlerContext) => void) | undefined {
+export function createAuthGate(apiKeys: readonly string[]): AuthGate | undefined {
   if (apiKeys.length === 0) return undefined;
   // Comparing fixed-size digests keeps the comparison constant-time regardless of key length.
   const digests = apiKeys.map(digest);
-  return (ctx) => {
-    if (OPEN_SERVICES.has(ctx.service.typeName)) return;
-    const header = ctx.requestHeader.get("authorization");
+  return (service, header) => {
+    if (OPEN_SERVICES.has(service)) return;
     if (!header) throw new ConnectError("missing API key: send the header 'authorization: Bearer <key>'", Code.Unauthenticated);
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw new ConnectError("malformed authorization header: expected 'Bearer <key>'", Code.Unauthenticated);

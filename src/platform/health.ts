@@ -1,7 +1,8 @@
 // grpc.health.v1.Health: a serving status per service ("" is the whole server),
 // held in one small state object; the RPC layer is a thin adapter over it.
-import { ConnectError, Code, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
+import { ConnectError, Code } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
+import { bind, type ServiceBinding } from "./rpc/binding.js";
 import { closeOnAbort } from "./streams.js";
 
 export type ServingStatus = "SERVING" | "NOT_SERVING";
@@ -71,8 +72,8 @@ export class HealthState {
 const toProto = (s: ServingStatus | undefined): Status =>
   s === "SERVING" ? Status.SERVING : s === "NOT_SERVING" ? Status.NOT_SERVING : Status.SERVICE_UNKNOWN;
 
-export function healthRoutes(state: HealthState): (router: ConnectRouter) => void {
-  const impl: ServiceImpl<typeof Health> = {
+export function healthService(state: HealthState): ServiceBinding {
+  return bind(Health, {
     check(req) {
       const status = state.get(req.service);
       if (status === undefined) throw new ConnectError(`unknown service '${req.service}'; ask for "" (the server) or a listed service`, Code.NotFound);
@@ -83,6 +84,5 @@ export function healthRoutes(state: HealthState): (router: ConnectRouter) => voi
       // Ended by the deadline or the client rather than by shutdown: say so.
       if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason);
     },
-  };
-  return (router) => router.service(Health, impl);
+  });
 }

@@ -1,26 +1,38 @@
 // One port for HTTP/2 (gRPC, gRPC-Web, Connect) and HTTP/1.1 (Connect, gRPC-Web, /metrics, console).
 //
-// Cleartext: a net.Server reads the first bytes of each connection and hands it to an
-// http2 server when they start with the HTTP/2 connection preface ("PRI * HTTP/2.0"),
-// else to an http server; both use the same request handler. With TLS, ALPN picks
-// h2 or http/1.1 instead. Every connection is tracked so that shutdown can stop
-// accepting, let in-flight requests finish, and then close idle keep-alive
-// connections and HTTP/2 sessions (an idle HTTP/2 client would otherwise keep
-// `close()` waiting forever).
+// Cleartext: a net.Server reads the first bytes of each connection; HTTP/1.1 goes to an
+// http server. An HTTP/2 connection (its first bytes are the preface "PRI * HTTP/2.0") is
+// read up to its first request's headers: gRPC (application/grpc, but not grpc-web) goes
+// to grpc-js, everything else to an http2 server; the http and http2 servers share one
+// request handler (connect-node). With TLS, ALPN tells HTTP/2 from HTTP/1.1 instead,
+// and HTTP/2 is routed the same way. A connection stays with the server its first request
+// chose. Every connection is tracked so that shutdown can stop accepting, let in-flight
+// requests finish, and then close idle keep-alive connections and HTTP/2 sessions (an
+// idle HTTP/2 client would otherwise keep `close()` waiting forever).
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
+import { readFirstRequest } from "./h2-first-request.js";
 
 export type RequestHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
+/** Where HTTP/2 connections that open with a gRPC request go. */
+export interface GrpcConnections {
+  inject(socket: net.Socket): void;
+  drain(graceMs: number): void;
+  destroy(): void;
+}
+
 export interface ListenerOptions {
   handler: RequestHandler;
+  /** Serves gRPC connections; without it, connect-node serves gRPC too. */
+  grpc?: GrpcConnections;
   log: Logger;
   tls?: { certFile: string; keyFile: string } | undefined;
   /** How long a new cleartext connection may stay silent before its protocol is known. */
@@ -37,11 +49,15 @@ export interface Listener {
    * connections are destroyed shortly after.
    */
   close(graceMs: number, onGraceExpired?: () => void): Promise<void>;
-  /** Number of open client connections (HTTP/1.1 sockets plus HTTP/2 sessions plus unsniffed sockets). */
+  /** Number of open client connections (HTTP/1.1 sockets, HTTP/2 sessions, gRPC connections, unsniffed sockets). */
   connectionCount(): number;
 }
 
 const PREFACE_START = Buffer.from("PRI");
+// How long an HTTP/2 client may stay silent after its SETTINGS before we send ours (see h2-first-request.ts).
+const SETTINGS_GRACE_MS = 5;
+// The first request's headers must arrive within this many bytes (the frames before them are small).
+const MAX_FIRST_REQUEST_BYTES = 256 * 1024;
 // Time given to handlers to write their error after the grace period, before sockets are destroyed.
 const ABORT_FLUSH_MS = 250;
 
@@ -52,6 +68,7 @@ export function createListener(opts: ListenerOptions): Listener {
 
   const sessions = new Set<http2.Http2Session>();
   const pending = new Set<net.Socket>(); // accepted, protocol not yet known
+  const grpcSockets = new Set<net.Socket>(); // handed to grpc-js
   const http1Sockets = new Map<net.Socket, number>(); // socket -> in-flight requests
 
   const h2 = http2.createServer({
@@ -93,8 +110,28 @@ export function createListener(opts: ListenerOptions): Listener {
     socket.destroySoon();
   });
 
-  const toH2 = (socket: net.Socket) => h2.emit("connection", socket);
   const toH1 = (socket: net.Socket) => h1.emit("connection", socket);
+  const toH2 = (socket: net.Socket) => {
+    const grpc = opts.grpc;
+    if (!grpc) return void h2.emit("connection", socket);
+    pending.add(socket);
+    readFirstRequest(socket, { graceMs: SETTINGS_GRACE_MS, maxBufferedBytes: MAX_FIRST_REQUEST_BYTES }, (first) => {
+      pending.delete(socket);
+      if (first instanceof Error) {
+        log.debug({ err: first.message }, "unreadable HTTP/2 connection");
+        return void socket.destroy();
+      }
+      if (closing) return void socket.destroy();
+      const type = first.contentType ?? "";
+      if (type.startsWith("application/grpc") && !type.startsWith("application/grpc-web")) {
+        grpcSockets.add(socket);
+        socket.once("close", () => grpcSockets.delete(socket));
+        grpc.inject(socket);
+      } else {
+        h2.emit("connection", socket);
+      }
+    });
+  };
 
   let front: net.Server;
   if (opts.tls) {
@@ -102,6 +139,7 @@ export function createListener(opts: ListenerOptions): Listener {
       cert: readFileSync(opts.tls.certFile),
       key: readFileSync(opts.tls.keyFile),
       ALPNProtocols: ["h2", "http/1.1"],
+      noDelay: true,
     });
     front.on("secureConnection", (socket: tls.TLSSocket) => {
       if (closing) return void socket.destroy();
@@ -110,7 +148,9 @@ export function createListener(opts: ListenerOptions): Listener {
     });
     front.on("tlsClientError", (err) => log.debug({ err: err.message }, "TLS handshake failed"));
   } else {
-    front = net.createServer((socket) => {
+    // noDelay: without it, the last small write of a response can wait ~40 ms for the
+    // client's delayed ACK (Nagle's algorithm).
+    front = net.createServer({ noDelay: true }, (socket) => {
       if (closing) return void socket.destroy();
       sniff(socket);
     });
@@ -154,7 +194,7 @@ export function createListener(opts: ListenerOptions): Listener {
     });
   }
 
-  const connectionCount = () => sessions.size + http1Sockets.size + pending.size;
+  const connectionCount = () => sessions.size + http1Sockets.size + pending.size + grpcSockets.size;
 
   return {
     listen(port, host) {
@@ -173,6 +213,9 @@ export function createListener(opts: ListenerOptions): Listener {
       const stopped = new Promise<void>((resolve) => front.close(() => resolve()));
       for (const socket of pending) socket.destroy();
       for (const session of sessions) session.close(); // GOAWAY: in-flight streams continue
+      // GOAWAY now; the connections are destroyed below, once aborted calls had time to say so
+      // (grpc-js's own forced close would reset them with CANCEL, which clients report as such).
+      opts.grpc?.drain(graceMs + 10 * ABORT_FLUSH_MS);
       for (const [socket, inFlight] of http1Sockets) if (inFlight === 0) socket.destroySoon();
 
       const drained = new Promise<boolean>((resolve) => {
@@ -191,7 +234,9 @@ export function createListener(opts: ListenerOptions): Listener {
         for (const session of sessions) session.destroy();
         for (const socket of http1Sockets.keys()) socket.destroy();
         for (const socket of pending) socket.destroy();
+        for (const socket of grpcSockets) socket.destroy();
       }
+      opts.grpc?.destroy();
       await stopped;
     },
 

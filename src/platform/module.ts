@@ -1,13 +1,12 @@
 // The shape every service folder hands to the composition root (src/server.ts).
-import type { ConnectRouter, Transport } from "@connectrpc/connect";
+import type { Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Registry as MetricsRegistry } from "prom-client";
+import type { ServiceBinding } from "./rpc/binding.js";
 
 export interface ServiceModule {
-  /** Fully-qualified gRPC service names this module serves (health and reflection list them). */
-  readonly serviceNames: readonly string[];
-  /** Mounts the service implementations on the router. */
-  routes(router: ConnectRouter): void;
+  /** The services this module implements; every transport serves the same bindings. */
+  readonly services: readonly ServiceBinding[];
   /** Releases stores, timers and upstream connections; called once on shutdown. */
   close(): Promise<void>;
 }

@@ -11,9 +11,14 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 
 export interface RpcObserver {
+  /** Observes calls served by connect-node. */
   interceptor: Interceptor;
-  /** Records a call that ended before reaching the interceptors (for example rejected by auth). */
+  /** Records a call that ended before it started running (for example rejected by auth). */
   record(method: DescMethod, code: Code | 0, seconds: number, err?: unknown): void;
+  /** A call starts running: returns its start time, to pass to finish(). */
+  begin(): number;
+  /** A call ended with the status its client received: OK when err is undefined, else err's code. */
+  finish(method: DescMethod, started: number, err?: unknown): void;
 }
 
 /** gRPC status names as they appear on the wire and in grpcurl ("OK", "NOT_FOUND", ...). */
@@ -102,6 +107,10 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
   registerCollector(metrics, "openloop_rpc_in_flight", "RPCs currently running (streams count until they end).", "gauge", () => [{ value: running, labels: {} }]);
 
   // Helpers shared by every call, so that a call allocates no closures of its own.
+  const begin = () => {
+    running++;
+    return performance.now();
+  };
   const finish = (method: DescMethod, started: number, err?: unknown) => {
     running--;
     const code = err === undefined ? 0 : err instanceof ConnectError ? err.code : Code.Internal;
@@ -122,8 +131,7 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
   }
 
   const interceptor: Interceptor = (next) => async (req) => {
-    const started = performance.now();
-    running++;
+    const started = begin();
     let res;
     try {
       res = await next(req);
@@ -138,7 +146,7 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
     return { ...res, message: observeStream(res.message, req.method, req.signal, started) };
   };
 
-  return { interceptor, record };
+  return { interceptor, record, begin, finish };
 }
 
 /** Registers a metric whose series are computed when Prometheus scrapes. */
@@ -155,7 +163,7 @@ function registerCollector(metrics: Registry, name: string, help: string, type: 
 }
 
 /** Errors that are not ConnectErrors are bugs: log them in full, answer a plain INTERNAL. */
-function hideInternals(err: unknown): unknown {
+export function hideInternals(err: unknown): unknown {
   if (err instanceof ConnectError) return err;
   return new ConnectError("internal error (details in the server log)", Code.Internal);
 }

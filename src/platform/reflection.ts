@@ -6,9 +6,13 @@ import path from "node:path";
 import { clone, equals, fromBinary, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, type DescriptorProto, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { nestedTypes } from "@bufbuild/protobuf/reflect";
-import { Code, type ConnectRouter } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import type { ServiceBinding } from "./rpc/binding.js";
+
+/** The reflection services themselves, to list beside the services they describe. */
+export const REFLECTION_SERVICES: readonly DescService[] = [ReflectionV1, ReflectionV1alpha];
 
 /** The request shape shared by v1 and v1alpha (they differ only in package name). */
 interface ReflectionRequest {
@@ -178,29 +182,19 @@ function withoutExtras(file: FileDescriptorProto): FileDescriptorProto {
   return copy;
 }
 
-/** The distinct services mounted on a router, in mount order. */
-export function mountedServices(router: ConnectRouter): DescService[] {
-  const seen = new Map<string, DescService>();
-  for (const h of router.handlers) seen.set(h.service.typeName, h.service);
-  return [...seen.values()];
-}
-
-/**
- * Mounts both reflection services. `index` is read on each call, so it can be
- * built after every other service is mounted (the reflection services included).
- */
-export function reflectionRoutes(index: () => DescriptorIndex): (router: ConnectRouter) => void {
+/** Both reflection services, answering from `index`. */
+export function reflectionServices(index: DescriptorIndex): ServiceBinding[] {
   // v1alpha is v1 under another package name: the same answers serve both.
   const impl = {
     async *serverReflectionInfo(requests: AsyncIterable<Parameters<DescriptorIndex["answer"]>[0]>) {
       const sent = new Set<string>();
       for await (const req of requests) {
-        yield { validHost: req.host, originalRequest: req, messageResponse: index().answer(req, sent) };
+        yield { validHost: req.host, originalRequest: req, messageResponse: index.answer(req, sent) };
       }
     },
   };
-  return (router) => {
-    router.service(ReflectionV1, impl as never);
-    router.service(ReflectionV1alpha, impl as never);
-  };
+  return [
+    { desc: ReflectionV1, impl: impl as never, options: {} },
+    { desc: ReflectionV1alpha, impl: impl as never, options: {} },
+  ];
 }

@@ -3,6 +3,7 @@ import path from "node:path";
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import { bind } from "../platform/rpc/binding.js";
 import { FsRegistryStorage } from "./fs-storage.js";
 import { Registry } from "./registry.js";
 import { createRegistryService } from "./service.js";
@@ -21,12 +22,8 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext)
   const impl = createRegistryService(new Registry(storage, { uploadIdleTimeoutMs: settings.uploadIdleTimeoutMs }), { downloadChunkBytes: settings.downloadChunkBytes, log, metrics: ctx.metrics });
   log.info({ root: path.resolve(root) }, "registry: storage opened");
   return {
-    serviceNames: [RegistryService.typeName],
-    routes(router) {
-      // Model weights barely compress, and gzip at a few tens of MB/s would cap downloads:
-      // responses go uncompressed (compressed requests are still accepted).
-      router.service(RegistryService, impl, { compressMinBytes: Number.MAX_SAFE_INTEGER });
-    },
+    // Model weights barely compress, and gzip at a few tens of MB/s would cap downloads.
+    services: [bind(RegistryService, impl, { compressResponses: false })],
     close: () => storage.close(),
   };
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
 import { parseConfig } from "../../src/config.js";
 import { builtinSteps, StepFailure, type StepDefinition } from "../../src/pipeline/index.js";
-import { startServer, type RunningServer } from "../../src/platform/app.js";
+import { startServer, type RunningServer } from "../../src/server.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
 import { failure, llmConfig, MODEL, spec } from "./helpers.js";

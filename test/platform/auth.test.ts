@@ -8,7 +8,7 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/g
 import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { ConfigError, parseConfig } from "../../src/config.js";
-import { startServer } from "../../src/platform/app.js";
+import { startServer } from "../../src/server.js";
 import { pino } from "pino";
 import { startTestServer, type TestServer } from "../support/server.js";
 

@@ -7,7 +7,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { parseConfig } from "../../src/config.js";
-import { startServer, type RunningServer } from "../../src/platform/app.js";
+import { startServer, type RunningServer } from "../../src/server.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
 async function endOfWatch(transport: Parameters<typeof createClient>[1], timeoutMs?: number): Promise<Code | "OK"> {

@@ -7,7 +7,7 @@ import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { parseConfig, type Config, type ConfigInput } from "../../src/config.js";
-import { startServer, type RunningServer } from "../../src/platform/app.js";
+import { startServer, type OpenloopServer } from "../../src/server.js";
 
 export interface TestServerOptions {
   /** Sent as `authorization: Bearer <key>` by the returned transports. */
@@ -27,7 +27,7 @@ export interface TestServer {
   /** gRPC-Web over HTTP/1.1. */
   readonly grpcWeb: Transport;
   readonly config: Config;
-  readonly server: RunningServer;
+  readonly server: OpenloopServer;
   /** Closes the clients' connections, shuts the server down, and removes a temp dataDir it created. */
   close(): Promise<void>;
 }
@@ -42,7 +42,7 @@ export async function startTestServer(config: ConfigInput | Record<string, unkno
     log: { level, ...input.log },
     server: { host: "127.0.0.1", port: 0, shutdownGraceMs: 2_000, ...input.server },
   });
-  let server: RunningServer;
+  let server: OpenloopServer;
   try {
     server = await startServer(parsed, { log: pino({ level: parsed.log.level }), cwd: opts.cwd });
   } catch (err) {

@@ -1,0 +1,121 @@
+// The HandlerContext a handler sees for a call that grpc-js carries. Everything a
+// handler rarely reads (the abort signal, headers, context values) is built on first
+// use, so a call that reads none of it allocates none of it.
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { ConnectError, Code, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+import type { Metadata } from "@grpc/grpc-js";
+import { toHeaders } from "./status.js";
+
+/** What the context needs of a grpc-js call object (every call kind has it). */
+export interface CallSurface {
+  readonly metadata: Metadata;
+  readonly cancelled: boolean;
+  once(event: "cancelled", listener: () => void): unknown;
+}
+
+export class GrpcCallContext implements HandlerContext {
+  readonly requestMethod = "POST";
+  readonly protocolName = "grpc";
+  private controller: AbortController | undefined;
+  private requestHeaders: Headers | undefined;
+  private responseHeaders: Headers | undefined;
+  private responseTrailers: Headers | undefined;
+  private contextValues: ContextValues | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private onShutdown: (() => void) | undefined;
+
+  constructor(
+    readonly method: DescMethod,
+    private readonly call: CallSurface,
+    /** Epoch milliseconds (the client's deadline or the server's default), or Infinity. */
+    readonly deadline: number,
+    private readonly shutdown: AbortSignal,
+  ) {}
+
+  get service(): DescService {
+    return this.method.parent;
+  }
+
+  get url(): string {
+    return `/${this.method.parent.typeName}/${this.method.name}`;
+  }
+
+  timeoutMs(): number | undefined {
+    return this.deadline === Infinity ? undefined : Math.max(0, this.deadline - Date.now());
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      const controller = (this.controller = new AbortController());
+      if (this.ended) return controller.signal;
+      const shutdown = this.shutdown;
+      if (shutdown.aborted) controller.abort(ConnectError.from(shutdown.reason, Code.Unavailable));
+      else shutdown.addEventListener("abort", (this.onShutdown = () => this.abort(ConnectError.from(shutdown.reason, Code.Unavailable))), ONCE);
+      if (this.call.cancelled) this.cancelled();
+      else this.call.once("cancelled", () => this.cancelled());
+    }
+    return this.controller.signal;
+  }
+
+  get requestHeader(): Headers {
+    return (this.requestHeaders ??= toHeaders(this.call.metadata));
+  }
+
+  get responseHeader(): Headers {
+    return (this.responseHeaders ??= new Headers());
+  }
+
+  get responseTrailer(): Headers {
+    return (this.responseTrailers ??= new Headers());
+  }
+
+  get values(): ContextValues {
+    return (this.contextValues ??= createContextValues());
+  }
+
+  /** Response headers the handler set, if any. */
+  headersToSend(): Headers | undefined {
+    return this.responseHeaders;
+  }
+
+  /** Trailers the handler set, if any. */
+  trailersToSend(): Headers | undefined {
+    return this.responseTrailers;
+  }
+
+  /** Aborts the handler's work with `reason` (a cancelled call, a passed deadline, shutdown). */
+  abort(reason: ConnectError): void {
+    if (this.controller && !this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /**
+   * Arms the server's own deadline timer: for the default deadline (grpc-js only enforces
+   * the client's), and so that handlers learn of a passed deadline the moment it passes.
+   */
+  armDeadline(onExpired: () => void): void {
+    if (this.deadline === Infinity || this.ended) return;
+    this.timer = setTimeout(onExpired, Math.max(0, this.deadline - Date.now()));
+  }
+
+  /** True once the deadline has passed. */
+  expired(): boolean {
+    return Date.now() >= this.deadline;
+  }
+
+  /** The call is over: drop timers and listeners. */
+  end(): void {
+    this.ended = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.onShutdown) this.shutdown.removeEventListener("abort", this.onShutdown);
+  }
+
+  /** grpc-js reports the call gone before it ended: the client cancelled, or its deadline passed. */
+  cancelled(): ConnectError {
+    const reason = this.expired() ? new ConnectError("the call's deadline was exceeded", Code.DeadlineExceeded) : new ConnectError("the client cancelled the call", Code.Canceled);
+    if (!this.ended) this.abort(reason);
+    return reason;
+  }
+}
+
+const ONCE = { once: true } as const;

@@ -1,0 +1,363 @@
+// gRPC served by @grpc/grpc-js from the same bindings connect-node serves. grpc-js hands
+// us raw message bytes (identity (de)serializers), so decoding, encoding and their errors
+// stay ours: a malformed request is INVALID_ARGUMENT, as on the Connect side. Auth and
+// metrics are the platform's own (auth.ts, observe.ts), called here as connect-node's
+// request gate and interceptor call them there.
+import type { EventEmitter } from "node:events";
+import type { Duplex } from "node:stream";
+import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  Server,
+  ServerCredentials,
+  type Metadata,
+  type ServerDuplexStream,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type UntypedHandleCall,
+  type sendUnaryData,
+} from "@grpc/grpc-js";
+import type { AuthGate } from "../auth.js";
+import { hideInternals, type RpcObserver } from "../observe.js";
+import type { ServiceBinding } from "../rpc/binding.js";
+import { GrpcCallContext } from "./context.js";
+import { grpcStatusOf, toMetadata } from "./status.js";
+
+export interface GrpcServerOptions {
+  readonly bindings: readonly ServiceBinding[];
+  readonly observer: RpcObserver;
+  readonly auth: AuthGate | undefined;
+  /** Largest request or response message, in bytes (server.maxMessageBytes). */
+  readonly maxMessageBytes: number;
+  /** Deadline of calls that arrive without one, in ms; 0 for none. */
+  readonly defaultDeadlineMs: number;
+  readonly keepalive: { readonly timeMs: number; readonly timeoutMs: number; readonly minClientPingIntervalMs: number };
+  /** Aborts every running handler when the shutdown grace period is over. */
+  readonly shutdown: AbortSignal;
+}
+
+export interface GrpcServer {
+  /** Serves an HTTP/2 connection (cleartext, or TLS already terminated) whose bytes have not been read. */
+  inject(socket: Duplex): void;
+  /** Sends GOAWAY on every connection; in-flight calls go on; connections are destroyed after graceMs. */
+  drain(graceMs: number): void;
+  /** Closes every connection now. */
+  destroy(): void;
+}
+
+export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
+  const server = new Server({
+    "grpc.max_receive_message_length": opts.maxMessageBytes,
+    "grpc.max_send_message_length": opts.maxMessageBytes,
+    "grpc.keepalive_time_ms": opts.keepalive.timeMs,
+    "grpc.keepalive_timeout_ms": opts.keepalive.timeoutMs,
+    "grpc.http2.min_ping_interval_without_data_ms": opts.keepalive.minClientPingIntervalMs,
+  });
+  for (const b of opts.bindings) {
+    const definition: Record<string, ServiceDefinition[string]> = {};
+    const handlers: Record<string, UntypedHandleCall> = {};
+    for (const method of b.desc.methods) {
+      const impl = (b.impl as Record<string, unknown>)[method.localName];
+      if (typeof impl !== "function") continue; // grpc-js answers UNIMPLEMENTED
+      definition[method.localName] = {
+        path: `/${b.desc.typeName}/${method.name}`,
+        requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+        responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      };
+      handlers[method.localName] = handlerFor(method, impl.bind(b.impl) as Impl, opts);
+    }
+    server.addService(definition, handlers);
+  }
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  return {
+    inject: (socket) => injector.injectConnection(socket),
+    drain: (graceMs) => injector.drain(graceMs),
+    destroy: () => injector.destroy(),
+  };
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+// The four handler shapes of connect-es, seen without their message types.
+type Impl = (input: unknown, ctx: GrpcCallContext) => unknown;
+
+type AnyCall = ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer> | ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>;
+
+function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): UntypedHandleCall {
+  const { observer, auth, shutdown, defaultDeadlineMs } = opts;
+  const service = method.parent.typeName;
+
+  /** Refuses a call the auth gate refuses; records it as connect-node's gate does. */
+  const admitted = (md: Metadata): ConnectError | undefined => {
+    if (!auth) return undefined;
+    try {
+      const header = md.get("authorization")[0];
+      auth(service, typeof header === "string" ? header : undefined);
+      return undefined;
+    } catch (err) {
+      const e = ConnectError.from(err);
+      observer.record(method, e.code, 0, e);
+      return e;
+    }
+  };
+  const contextOf = (call: AnyCall): { ctx: GrpcCallContext; ownDeadline: boolean } => {
+    const client = call.getDeadline();
+    const ownDeadline = !(client instanceof Date || (typeof client === "number" && client !== Infinity)) && defaultDeadlineMs > 0;
+    const deadline = ownDeadline ? Date.now() + defaultDeadlineMs : client instanceof Date ? client.getTime() : Number(client);
+    return { ctx: new GrpcCallContext(method, call, deadline, shutdown), ownDeadline };
+  };
+
+  switch (method.methodKind) {
+    case "unary":
+      return (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+        const refused = admitted(call.metadata);
+        if (refused) return void callback(grpcStatusOf(refused));
+        const started = observer.begin();
+        const { ctx, ownDeadline } = contextOf(call);
+        const reply = new UnaryReply(method, call, callback, ctx, observer, started);
+        let result: unknown;
+        try {
+          result = impl(decode(method.input, call.request), ctx);
+        } catch (err) {
+          return reply.fail(err);
+        }
+        if (!isPromise(result)) return reply.ok(result);
+        reply.watch(ownDeadline);
+        result.then(reply.ok, reply.fail);
+      };
+    case "client_streaming":
+      return (call: ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+        const refused = admitted(call.metadata);
+        if (refused) return void callback(grpcStatusOf(refused));
+        const started = observer.begin();
+        const { ctx, ownDeadline } = contextOf(call);
+        const reply = new UnaryReply(method, call, callback, ctx, observer, started);
+        reply.watch(ownDeadline);
+        let result: unknown;
+        try {
+          result = impl(requests(call, method.input), ctx);
+        } catch (err) {
+          return reply.fail(err);
+        }
+        Promise.resolve(result).then(reply.ok, reply.fail);
+      };
+    case "server_streaming":
+    case "bidi_streaming":
+      return (call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>) => {
+        const refused = admitted(call.metadata);
+        if (refused) return void call.emit("error", grpcStatusOf(refused));
+        const started = observer.begin();
+        const { ctx, ownDeadline } = contextOf(call);
+        const reply = new StreamReply(method, call, ctx, observer, started);
+        reply.watch(ownDeadline);
+        let source: unknown;
+        try {
+          const input = method.methodKind === "server_streaming" ? decode(method.input, (call as ServerWritableStream<Buffer, Buffer>).request) : requests(call as ServerDuplexStream<Buffer, Buffer>, method.input);
+          source = impl(input, ctx);
+        } catch (err) {
+          return reply.fail(err);
+        }
+        reply.pump(source as AsyncIterable<unknown>).then(reply.ok, reply.fail);
+      };
+  }
+}
+
+/** The request messages of a client or bidi stream, decoded one by one. */
+async function* requests(call: ServerReadableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>, schema: DescMessage): AsyncGenerator<unknown> {
+  for await (const bytes of call) yield decode(schema, bytes as Buffer);
+}
+
+function decode(schema: DescMessage, bytes: Buffer): unknown {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (err) {
+    throw new ConnectError(`parse binary: ${(err as Error).message}`, Code.InvalidArgument);
+  }
+}
+
+function encode(schema: DescMessage, value: unknown): Buffer {
+  const message = isMessage(value, schema) ? value : create(schema, value as never);
+  const bytes = toBinary(schema, message);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function isPromise(value: unknown): value is Promise<unknown> {
+  return typeof (value as Promise<unknown> | undefined)?.then === "function";
+}
+
+/** The part of ending a call that every kind shares: one final status, recorded once. */
+abstract class Reply {
+  protected done = false;
+  private headersSent = false;
+
+  constructor(
+    protected readonly method: DescMethod,
+    protected readonly call: AnyCall,
+    protected readonly ctx: GrpcCallContext,
+    private readonly observer: RpcObserver,
+    private readonly started: number,
+  ) {}
+
+  /**
+   * Follows the call until it ends: a client that cancels (or whose deadline grpc-js
+   * enforced) is recorded with the status it got, and the server's default deadline is armed.
+   */
+  watch(ownDeadline: boolean): void {
+    (this.call as EventEmitter).once("cancelled", () => {
+      if (this.done) return; // grpc-js reports every ended call as cancelled, ours too
+      const reason = this.ctx.cancelled();
+      this.finish(reason);
+      this.closed(reason);
+    });
+    if (ownDeadline) {
+      this.ctx.armDeadline(() => {
+        const reason = new ConnectError("the call's deadline was exceeded", Code.DeadlineExceeded);
+        this.ctx.abort(reason);
+        this.fail(reason);
+      });
+    }
+  }
+
+  readonly fail = (err: unknown): void => {
+    if (this.done) return;
+    const sent = hideInternals(err) as ConnectError;
+    this.finish(err);
+    this.sendHeaders();
+    this.sendError(grpcStatusOf(sent, this.ctx.trailersToSend()));
+  };
+
+  protected finish(err?: unknown): void {
+    this.done = true;
+    this.ctx.end();
+    this.observer.finish(this.method, this.started, err);
+  }
+
+  protected sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    const headers = this.ctx.headersToSend();
+    if (headers) this.call.sendMetadata(toMetadata(headers));
+  }
+
+  protected trailers(): Metadata | undefined {
+    const trailers = this.ctx.trailersToSend();
+    return trailers ? toMetadata(trailers) : undefined;
+  }
+
+  protected abstract sendError(status: ReturnType<typeof grpcStatusOf>): void;
+  /** The client is gone: a handler reading requests sees the reason instead of waiting forever. */
+  private closed(reason: ConnectError): void {
+    const call = this.call as Partial<ServerReadableStream<Buffer, Buffer>>;
+    if (typeof call.read === "function" && !call.destroyed) call.destroy?.(reason);
+  }
+}
+
+class UnaryReply extends Reply {
+  constructor(
+    method: DescMethod,
+    call: ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer>,
+    private readonly callback: sendUnaryData<Buffer>,
+    ctx: GrpcCallContext,
+    observer: RpcObserver,
+    started: number,
+  ) {
+    super(method, call, ctx, observer, started);
+  }
+
+  readonly ok = (response: unknown): void => {
+    if (this.done) return;
+    let bytes: Buffer;
+    try {
+      bytes = encode(this.method.output, response);
+    } catch (err) {
+      return this.fail(err);
+    }
+    this.finish();
+    this.sendHeaders();
+    this.callback(null, bytes, this.trailers());
+  };
+
+  protected sendError(status: ReturnType<typeof grpcStatusOf>): void {
+    this.callback(status);
+  }
+}
+
+// Messages a stream may hold that HTTP/2 has not taken yet. Few: a status queues behind
+// them, and an aborted call's status must reach a slow reader within the shutdown grace.
+const MAX_UNWRITTEN = 2;
+
+class StreamReply extends Reply {
+  private unwritten = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    method: DescMethod,
+    private readonly stream: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>,
+    ctx: GrpcCallContext,
+    observer: RpcObserver,
+    started: number,
+  ) {
+    super(method, stream, ctx, observer, started);
+  }
+
+  /** Writes the handler's messages as they come, waiting whenever the client is slower. */
+  async pump(source: AsyncIterable<unknown>): Promise<void> {
+    const it = source[Symbol.asyncIterator]();
+    let complete = false;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          complete = true;
+          return;
+        }
+        if (this.done) return;
+        this.sendHeaders();
+        this.unwritten++;
+        this.stream.write(encode(this.method.output, r.value), this.written);
+        if (this.unwritten >= MAX_UNWRITTEN) {
+          const signal = this.ctx.signal;
+          await this.writable(signal);
+          if (signal.aborted) throw signal.reason;
+        }
+      }
+    } finally {
+      if (!complete) await it.return?.(undefined);
+    }
+  }
+
+  readonly ok = (): void => {
+    if (this.done) return;
+    this.finish();
+    this.sendHeaders();
+    this.stream.end(this.trailers());
+  };
+
+  protected sendError(status: ReturnType<typeof grpcStatusOf>): void {
+    this.stream.emit("error", status);
+  }
+
+  private readonly written = () => {
+    this.unwritten--;
+    this.wake?.();
+  };
+
+  /** Waits until HTTP/2 has taken a message (the client reads as fast as we write), or the call is aborted. */
+  private writable(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.wake = undefined;
+        signal.removeEventListener("abort", wake);
+        resolve();
+      };
+      this.wake = wake;
+      signal.addEventListener("abort", wake);
+    });
+  }
+}

@@ -1,0 +1,32 @@
+// A service implementation as the transports see it: the contract's descriptor and the
+// handlers written against connect-es types. The same binding is served over grpc-js
+// (gRPC) and connect-node (Connect, gRPC-Web), and called in process.
+import type { DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
+
+export interface BindingOptions {
+  /**
+   * Whether Connect and gRPC-Web responses may be compressed when the client accepts it
+   * (default true). Off for services whose payloads are numbers or model weights, which
+   * gzip barely shrinks at a high CPU cost. Compressed requests are always accepted.
+   */
+  readonly compressResponses?: boolean;
+}
+
+export interface ServiceBinding {
+  readonly desc: DescService;
+  readonly impl: Partial<ServiceImpl<DescService>>;
+  readonly options: BindingOptions;
+}
+
+/** Pairs a descriptor with its implementation; the compiler checks every method's types. */
+export function bind<S extends DescService>(desc: S, impl: Partial<ServiceImpl<S>>, options: BindingOptions = {}): ServiceBinding {
+  return { desc, impl: impl as Partial<ServiceImpl<DescService>>, options };
+}
+
+/** Mounts bindings on a connect-es router. */
+export function mount(router: ConnectRouter, bindings: Iterable<ServiceBinding>): void {
+  for (const b of bindings) {
+    router.service(b.desc, b.impl, b.options.compressResponses === false ? { compressMinBytes: Number.MAX_SAFE_INTEGER } : {});
+  }
+}
