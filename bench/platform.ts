@@ -1,7 +1,8 @@
 // Platform overhead bench: ghz load on grpc.health.v1.Health/Check against the production
 // server (src/main.ts: one-port listener, auth, metrics, logging at info) versus a bare
-// `http2.createServer(connectNodeAdapter(...))` serving only health, in the same run, each
-// in its own process. Rounds alternate between the two so that background load hits both.
+// @grpc/grpc-js Server (proto-loader health, nothing else) and, for reference, a bare
+// `http2.createServer(connectNodeAdapter(...))`, in the same run, each in its own process.
+// Rounds alternate between the servers so that background load hits all of them.
 // Prints one markdown section.
 //
 //   node --import tsx bench/platform.ts [--seconds 5] [--rounds 5] [--concurrency 50]
@@ -11,6 +12,8 @@ import http2 from "node:http2";
 import os from "node:os";
 import path from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { findTool, ROOT } from "../test/support/tools.js";
@@ -24,7 +27,9 @@ const ROUNDS = arg("rounds", 5);
 const CONCURRENCY = arg("concurrency", 50);
 const WARMUP_SECONDS = 2;
 const API_KEY = "bench-api-key-0123456789";
-const TARGET = 0.85;
+/** Targets against bare grpc-js: throughput at least this share, server CPU per call at most this multiple. */
+const TARGET_THROUGHPUT = 0.7;
+const TARGET_CPU = 1.5;
 
 interface GhzReport {
   rps: number;
@@ -104,8 +109,8 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-async function startBare(): Promise<{ port: number; pid: number; stop(): void }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/platform.ts"), "--bare-server"], {
+async function startBare(kind: "grpc-js" | "connect"): Promise<{ port: number; pid: number; stop(): void }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/platform.ts"), `--bare-${kind}`], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -116,17 +121,18 @@ async function startBare(): Promise<{ port: number; pid: number; stop(): void }>
   return { port, pid: child.pid!, stop: () => void child.kill("SIGTERM") };
 }
 
+type Name = "grpcjs" | "connect" | "prod";
+
 async function main(): Promise<void> {
   const prod = await spawnServer({ env: { OPENLOOP_API_KEYS: API_KEY } });
-  const bare = await startBare();
+  const servers = { grpcjs: await startBare("grpc-js"), connect: await startBare("connect"), prod };
   try {
-    const runs: Record<"bare" | "prod", Result[]> = { bare: [], prod: [] };
+    const runs: Record<Name, Result[]> = { grpcjs: [], connect: [], prod: [] };
     await settle(prod.pid);
-    await ghz(bare.port, WARMUP_SECONDS, false);
-    await ghz(prod.port, WARMUP_SECONDS, true);
+    const names: Name[] = ["grpcjs", "connect", "prod"];
+    for (const name of names) await ghz(servers[name].port, WARMUP_SECONDS, name === "prod");
     for (let round = 0; round < ROUNDS; round++) {
-      runs.bare.push(await measure(bare.pid, bare.port, SECONDS, false));
-      runs.prod.push(await measure(prod.pid, prod.port, SECONDS, true));
+      for (const name of names) runs[name].push(await measure(servers[name].pid, servers[name].port, SECONDS, name === "prod"));
     }
     const summary = (rs: Result[]) => ({
       rps: median(rs.map((r) => r.rps)),
@@ -137,52 +143,74 @@ async function main(): Promise<void> {
       cpuUsPerCall: median(rs.map((r) => r.cpuUsPerCall)),
       errorKinds: [...new Set(rs.flatMap((r) => r.errorKinds))],
     });
-    const b = summary(runs.bare);
+    const g = summary(runs.grpcjs);
+    const c = summary(runs.connect);
     const p = summary(runs.prod);
-    // Each round measures both servers back to back: the median of the paired ratios is the
+    // Each round measures the servers back to back: the median of the paired ratios is the
     // figure least moved by load from elsewhere on the machine.
-    const perRound = runs.prod.map((r, i) => r.rps / runs.bare[i].rps);
-    const ratio = median(perRound);
-    const cpuRatio = b.cpuUsPerCall / p.cpuUsPerCall;
+    const rpsRatios = runs.prod.map((r, i) => r.rps / runs.grpcjs[i].rps);
+    const cpuRatios = runs.prod.map((r, i) => r.cpuUsPerCall / runs.grpcjs[i].cpuUsPerCall);
+    const rpsRatio = median(rpsRatios);
+    const cpuRatio = median(cpuRatios);
     const f = (x: number, d = 0) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
     const load = os.loadavg().map((x) => x.toFixed(1)).join(", ");
+    const row = (label: string, r: ReturnType<typeof summary>) =>
+      `| ${label} | ${f(r.rps)} | ${f(r.p50Ms, 2)} | ${f(r.p99Ms, 2)} | ${f(r.cpuUsPerCall)} | ${f(r.count)} | ${r.errors} |`;
     const out = [
-      "## Platform: production server vs bare connectNodeAdapter",
+      "## Platform: production server vs bare grpc-js",
       "",
       "`npm run bench -- platform` (runs `node --import tsx bench/platform.ts`): ghz on `grpc.health.v1.Health/Check`, " +
         `${CONCURRENCY} concurrent calls on one HTTP/2 connection, ${ROUNDS} alternating rounds of ${SECONDS} s per server after a ${WARMUP_SECONDS} s warm-up; medians shown.`,
-      "The production server is `src/main.ts` as shipped (one-port listener with HTTP/1.1 sniffing, API-key auth configured and the key sent, " +
-        "Prometheus metrics per RPC, pino at info, every service module loaded); the bare server is `http2.createServer(connectNodeAdapter(...))` with only health. Both run in their own process.",
+      "The production server is `src/main.ts` (one-port listener routing HTTP/2 connections on their first request, gRPC served by grpc-js, API-key auth configured and the key sent, " +
+        "Prometheus metrics per RPC, pino at info, every service module loaded); the baseline is a bare `@grpc/grpc-js` Server with only health (proto-loader); " +
+        "bare `http2.createServer(connectNodeAdapter(...))`, what served gRPC before, is shown for reference. Each runs in its own process.",
       "",
       `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, Node ${process.version}, load average during the run ${load} (shared with other work).`,
       "",
       "| server | requests/s | p50 ms | p99 ms | server CPU µs/call | calls | errors |",
       "|---|---:|---:|---:|---:|---:|---:|",
-      `| bare connectNodeAdapter | ${f(b.rps)} | ${f(b.p50Ms, 2)} | ${f(b.p99Ms, 2)} | ${f(b.cpuUsPerCall)} | ${f(b.count)} | ${b.errors} |`,
-      `| openloop (auth, metrics, logging) | ${f(p.rps)} | ${f(p.p50Ms, 2)} | ${f(p.p99Ms, 2)} | ${f(p.cpuUsPerCall)} | ${f(p.count)} | ${p.errors} |`,
+      row("bare @grpc/grpc-js (baseline)", g),
+      row("bare connectNodeAdapter (reference)", c),
+      row("openloop (auth, metrics, logging)", p),
       "",
-      `Production throughput is **${(ratio * 100).toFixed(1)}%** of bare (median of the rounds' ratios: ${perRound.map((x) => `${(x * 100).toFixed(0)}%`).join(", ")}); ` +
-        `by server CPU per call, which other load on the machine disturbs less, it is ${(cpuRatio * 100).toFixed(1)}%. ` +
-        `Target ≥ ${TARGET * 100}% of bare throughput: **${ratio >= TARGET ? "met" : "not met"}**.`,
-      ...[...b.errorKinds.map((k) => `- bare error: ${k}`), ...p.errorKinds.map((k) => `- openloop error: ${k}`)],
+      `- Throughput: openloop is **${pct(rpsRatio)}** of bare grpc-js (median of the rounds' ratios: ${rpsRatios.map(pct).join(", ")}). ` +
+        `Target ≥ ${pct(TARGET_THROUGHPUT)}: **${rpsRatio >= TARGET_THROUGHPUT ? "met" : "not met"}**.`,
+      `- Server CPU per call: openloop is **${cpuRatio.toFixed(2)}×** bare grpc-js (rounds: ${cpuRatios.map((x) => `${x.toFixed(2)}×`).join(", ")}). ` +
+        `Target ≤ ${TARGET_CPU}×: **${cpuRatio <= TARGET_CPU ? "met" : "not met"}**. Against bare connect-node it is ${(p.cpuUsPerCall / c.cpuUsPerCall).toFixed(2)}×.`,
+      ...[...g.errorKinds.map((k) => `- grpc-js error: ${k}`), ...c.errorKinds.map((k) => `- connect error: ${k}`), ...p.errorKinds.map((k) => `- openloop error: ${k}`)],
       "",
     ];
     process.stdout.write(out.join("\n"));
   } finally {
-    bare.stop();
+    servers.grpcjs.stop();
+    servers.connect.stop();
     await prod.stop();
   }
 }
 
-if (process.argv.includes("--bare-server")) {
-  // Child mode: the baseline server, health only, nothing else.
+const announce = (port: number) => process.stdout.write(`${port}\n`);
+
+if (process.argv.includes("--bare-connect")) {
+  // Child mode: connect-node over HTTP/2, health only, nothing else.
   const handler = connectNodeAdapter({
     routes: (router) => router.service(Health, { check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }) }),
   });
   const server = http2.createServer(handler);
   server.listen(0, "127.0.0.1", () => {
     const address = server.address();
-    process.stdout.write(`${typeof address === "object" && address ? address.port : 0}\n`);
+    announce(typeof address === "object" && address ? address.port : 0);
+  });
+  process.on("SIGTERM", () => process.exit(0));
+} else if (process.argv.includes("--bare-grpc-js")) {
+  // Child mode: a plain grpc-js server as its users write one (proto-loader), health only.
+  const definition = protoLoader.loadSync(path.join(ROOT, "proto/grpc/health/v1/health.proto"), { includeDirs: [path.join(ROOT, "proto")] });
+  const health = (grpc.loadPackageDefinition(definition) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } }).grpc.health.v1.Health;
+  const server = new grpc.Server();
+  server.addService(health.service, { check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { status: "SERVING" }) });
+  server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
+    if (err) throw err;
+    announce(port);
   });
   process.on("SIGTERM", () => process.exit(0));
 } else {

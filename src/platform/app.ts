@@ -120,7 +120,7 @@ export async function serve(config: Config, services: ServedServices, log: Logge
       shutdown: shutdown.signal,
       log,
     });
-    const listener = createListener({ handler, grpc, log, tls: sc.tls });
+    const listener = createListener({ handler, grpc, log, metrics: opts.metrics, tls: sc.tls });
     const port = await listener.listen(sc.port, sc.host);
     const hostForUrl = sc.host.includes(":") ? `[${sc.host}]` : sc.host;
     const url = `${sc.tls ? "https" : "http"}://${hostForUrl}:${port}`;

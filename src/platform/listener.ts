@@ -15,6 +15,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
+import { Counter, type Registry as MetricsRegistry } from "prom-client";
 import { readFirstRequest } from "./h2-first-request.js";
 
 export type RequestHandler = (
@@ -34,6 +35,8 @@ export interface ListenerOptions {
   /** Serves gRPC connections; without it, connect-node serves gRPC too. */
   grpc?: GrpcConnections;
   log: Logger;
+  /** Where to count accepted connections by the server that took them. */
+  metrics?: MetricsRegistry;
   tls?: { certFile: string; keyFile: string } | undefined;
   /** How long a new cleartext connection may stay silent before its protocol is known. */
   sniffTimeoutMs?: number;
@@ -64,6 +67,15 @@ const ABORT_FLUSH_MS = 250;
 export function createListener(opts: ListenerOptions): Listener {
   const { handler, log } = opts;
   const sniffTimeoutMs = opts.sniffTimeoutMs ?? 30_000;
+  const accepted = new Counter({
+    name: "openloop_connections_total",
+    help: "Client connections by the server that took them: http1 (connect-node), http2 (connect-node), grpc (grpc-js).",
+    labelNames: ["server"] as const,
+    registers: opts.metrics ? [opts.metrics] : [],
+  });
+  const countHttp1 = accepted.labels("http1");
+  const countHttp2 = accepted.labels("http2");
+  const countGrpc = accepted.labels("grpc");
   let closing = false;
 
   const sessions = new Set<http2.Http2Session>();
@@ -77,6 +89,7 @@ export function createListener(opts: ListenerOptions): Listener {
   });
   h2.on("request", handler);
   h2.on("session", (session: http2.ServerHttp2Session) => {
+    countHttp2.inc();
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
     session.on("error", (err) => log.debug({ err }, "http2 session error"));
@@ -99,6 +112,7 @@ export function createListener(opts: ListenerOptions): Listener {
     handler(req, res);
   });
   h1.on("connection", (socket: net.Socket) => {
+    countHttp1.inc();
     if (!http1Sockets.has(socket)) http1Sockets.set(socket, 0);
     socket.on("close", () => http1Sockets.delete(socket));
   });
@@ -124,6 +138,7 @@ export function createListener(opts: ListenerOptions): Listener {
       if (closing) return void socket.destroy();
       const type = first.contentType ?? "";
       if (type.startsWith("application/grpc") && !type.startsWith("application/grpc-web")) {
+        countGrpc.inc();
         grpcSockets.add(socket);
         socket.once("close", () => grpcSockets.delete(socket));
         grpc.inject(socket);

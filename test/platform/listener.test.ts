@@ -1,14 +1,16 @@
-// The one port: TLS with ALPN, and shutdown that does not wait on idle clients.
+// The one port: TLS with ALPN, routing HTTP/2 connections to grpc-js or connect-node, and
+// shutdown that does not wait on idle clients.
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import path from "node:path";
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
 import { startTestServer } from "../support/server.js";
+import { grpcurlPath, run } from "../support/tools.js";
 
 const fixtures = path.join(import.meta.dirname, "../support/fixtures");
 const tls = { certFile: path.join(fixtures, "tls-cert.pem"), keyFile: path.join(fixtures, "tls-key.pem") };
@@ -108,4 +110,56 @@ describe("shutdown with idle clients", () => {
     await s.server.close();
     agent.destroy();
   }, 20_000);
+});
+
+describe("routing HTTP/2 connections on their first request", () => {
+  const connections = async (baseUrl: string) => {
+    const text = await (await fetch(`${baseUrl}/metrics`)).text();
+    const count = (server: string) => Number(new RegExp(`^openloop_connections_total\\{server="${server}"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    return { grpc: count("grpc"), http2: count("http2") };
+  };
+
+  it("gives a connection that opens with Connect to connect-node and one that opens with gRPC to grpc-js, each keeping its server", async () => {
+    const s = await startTestServer();
+    const connectSessions = new Http2SessionManager(s.baseUrl);
+    const grpcSessions = new Http2SessionManager(s.baseUrl);
+    try {
+      const overConnect = createClient(Health, createConnectTransport({ baseUrl: s.baseUrl, httpVersion: "2", sessionManager: connectSessions }));
+      const overGrpc = createClient(Health, createGrpcTransport({ baseUrl: s.baseUrl, sessionManager: grpcSessions }));
+      for (let i = 0; i < 3; i++) {
+        expect((await overConnect.check({})).status).toBe(Status.SERVING);
+        expect((await overGrpc.check({})).status).toBe(Status.SERVING);
+      }
+      expect(await connections(s.baseUrl)).toEqual({ grpc: 1, http2: 1 });
+    } finally {
+      connectSessions.abort();
+      grpcSessions.abort();
+      await s.close();
+    }
+  });
+
+  it("routes gRPC-Web over HTTP/2 to connect-node although its content-type starts with application/grpc", async () => {
+    const s = await startTestServer();
+    const sessions = new Http2SessionManager(s.baseUrl);
+    try {
+      const overWeb = createClient(Health, createGrpcWebTransport({ baseUrl: s.baseUrl, httpVersion: "2", sessionManager: sessions }));
+      expect((await overWeb.check({})).status).toBe(Status.SERVING);
+      expect(await connections(s.baseUrl)).toEqual({ grpc: 0, http2: 1 });
+    } finally {
+      sessions.abort();
+      await s.close();
+    }
+  });
+
+  it("serves a Go client, which waits for the server's SETTINGS before its first request, through grpc-js", async () => {
+    const s = await startTestServer();
+    try {
+      const r = await run(grpcurlPath(), ["-plaintext", `127.0.0.1:${s.port}`, "grpc.health.v1.Health/Check"]);
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toEqual({ status: "SERVING" });
+      expect(await connections(s.baseUrl)).toEqual({ grpc: 1, http2: 0 });
+    } finally {
+      await s.close();
+    }
+  });
 });
