@@ -1,11 +1,11 @@
 // Embedded feature store: a map bounded by entity count and by approximate bytes,
 // with least-recently-used eviction and exact TTL expiry (an expired entity reads
-// as missing, never as a stale value).
+// as missing, never as a stale value). It holds the encoded bytes, as Redis does:
+// compact, and read into responses without decoding.
 import type { FeatureStore, SetRef } from "./store.js";
-import type { Features, Value } from "./value.js";
 
 interface Entry {
-  readonly features: Features;
+  readonly stored: Uint8Array;
   /** Epoch milliseconds; 0 means never. */
   readonly expiresAt: number;
   readonly bytes: number;
@@ -13,7 +13,7 @@ interface Entry {
 
 export interface MemoryStoreLimits {
   readonly maxEntries: number;
-  /** Approximate heap bytes of the stored values (keys, names, numbers, strings). */
+  /** Approximate heap bytes of the stored values (encoded values, keys, per-entry overhead). */
   readonly maxBytes: number;
 }
 
@@ -36,10 +36,10 @@ export class MemoryFeatureStore implements FeatureStore {
     return this.bytes;
   }
 
-  async put(set: SetRef, entityKey: string, features: Features, ttlMs: number): Promise<void> {
+  async put(set: SetRef, entityKey: string, stored: Uint8Array, ttlMs: number): Promise<void> {
     const key = storeKey(set, entityKey);
     this.remove(key);
-    const entry: Entry = { features, expiresAt: ttlMs > 0 ? this.now() + ttlMs : 0, bytes: entrySize(key, features) };
+    const entry: Entry = { stored, expiresAt: ttlMs > 0 ? this.now() + ttlMs : 0, bytes: ENTRY_OVERHEAD + key.length * 2 + stored.buffer.byteLength };
     this.entries.set(key, entry);
     this.bytes += entry.bytes;
     while (this.entries.size > this.limits.maxEntries || (this.bytes > this.limits.maxBytes && this.entries.size > 1)) {
@@ -47,11 +47,11 @@ export class MemoryFeatureStore implements FeatureStore {
     }
   }
 
-  async get(set: SetRef, entityKey: string): Promise<Features | undefined> {
+  async get(set: SetRef, entityKey: string): Promise<Uint8Array | undefined> {
     return this.read(storeKey(set, entityKey), this.now());
   }
 
-  async getMany(set: SetRef, entityKeys: readonly string[]): Promise<(Features | undefined)[]> {
+  async getMany(set: SetRef, entityKeys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
     const now = this.now();
     return entityKeys.map((k) => this.read(storeKey(set, k), now));
   }
@@ -84,7 +84,7 @@ export class MemoryFeatureStore implements FeatureStore {
     return e;
   }
 
-  private read(key: string, now: number): Features | undefined {
+  private read(key: string, now: number): Uint8Array | undefined {
     const e = this.entries.get(key);
     if (e === undefined) return undefined;
     if (expired(e, now)) {
@@ -93,7 +93,7 @@ export class MemoryFeatureStore implements FeatureStore {
     }
     this.entries.delete(key);
     this.entries.set(key, e);
-    return e.features;
+    return e.stored;
   }
 }
 
@@ -105,30 +105,6 @@ function storeKey(set: SetRef, entityKey: string): string {
   return `${set.name}\u0000${set.generation}\u0000${entityKey}`;
 }
 
-// Rough V8 sizes: 16 bytes of overhead per object, 8 per number or pointer, 2 per string character.
-const ENTRY_OVERHEAD = 160;
-
-function entrySize(key: string, features: Features): number {
-  let bytes = ENTRY_OVERHEAD + key.length * 2;
-  for (const [name, v] of features) bytes += 64 + name.length * 2 + valueSize(v);
-  return bytes;
-}
-
-function valueSize(v: Value): number {
-  switch (v.type) {
-    case "string":
-      return 16 + v.value.length * 2;
-    case "string_list": {
-      let n = 16 + v.value.length * 8;
-      for (const s of v.value) n += 16 + s.length * 2;
-      return n;
-    }
-    case "int64_list":
-      return 16 + v.value.length * 24;
-    case "double_list":
-    case "bool_list":
-      return 16 + v.value.length * 8;
-    default:
-      return 16;
-  }
-}
+// Rough V8 sizes of a map entry, its key and an Entry holding a Uint8Array; the value's
+// backing store counts whole (a view into a larger buffer keeps all of it alive).
+const ENTRY_OVERHEAD = 240;

@@ -7,11 +7,8 @@
 import { Cluster, Redis } from "ioredis";
 import type { ClusterNode, RedisOptions } from "ioredis";
 import type { Logger } from "pino";
-import { encodeStored } from "./proto.js";
-import { decodeStoredFeatures } from "./stored-decode.js";
 import type { FeatureStore, SetRef } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
-import type { Features } from "./value.js";
 
 export interface RedisStoreOptions {
   /** redis:// URL of a standalone server (ignored when clusterNodes is not empty). */
@@ -91,23 +88,22 @@ export class RedisFeatureStore implements FeatureStore {
     });
   }
 
-  async put(set: SetRef, entityKey: string, features: Features, ttlMs: number): Promise<void> {
-    const bytes = encodeStored(features);
-    const value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  async put(set: SetRef, entityKey: string, stored: Uint8Array, ttlMs: number): Promise<void> {
+    const value = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
     const key = this.key(set, entityKey);
     await this.call(() => (ttlMs > 0 ? this.client.set(key, value, "PX", ttlMs) : this.client.set(key, value)));
   }
 
-  async get(set: SetRef, entityKey: string): Promise<Features | undefined> {
-    const bytes = await this.call(() => this.client.getBuffer(this.key(set, entityKey)));
-    return bytes === null ? undefined : decodeStoredFeatures(bytes);
+  // The *Buffer commands: values arrive as the bytes Redis holds, never decoded as UTF-8.
+  async get(set: SetRef, entityKey: string): Promise<Uint8Array | undefined> {
+    return (await this.call(() => this.client.getBuffer(this.key(set, entityKey)))) ?? undefined;
   }
 
-  async getMany(set: SetRef, entityKeys: readonly string[]): Promise<(Features | undefined)[]> {
+  async getMany(set: SetRef, entityKeys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
     if (entityKeys.length === 0) return [];
     const keys = entityKeys.map((k) => this.key(set, k));
     const values = await this.call(() => this.client.mgetBuffer(...keys));
-    return values.map((b) => (b === null ? undefined : decodeStoredFeatures(b)));
+    return values.map((b) => b ?? undefined);
   }
 
   async delete(set: SetRef, entityKeys: readonly string[]): Promise<number> {

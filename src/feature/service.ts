@@ -9,8 +9,10 @@ import { invalidArgument } from "./bad-request.js";
 import type { FieldViolation } from "./bad-request.js";
 import type { CompiledFeatureSet } from "./compile.js";
 import { MAX_TTL_MS } from "./definition.js";
-import { definitionFromProto, durationToMs, featuresFromProto, featuresToProto } from "./proto.js";
+import { definitionFromProto, durationToMs, encodeStored, featuresFromProto, featuresToProto } from "./proto.js";
 import type { FeatureSetRegistry } from "./set-registry.js";
+import { decodeStoredFeatures } from "./stored-decode.js";
+import type { ProtoFeatures } from "./stored-decode.js";
 import type { FeatureStore } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
 import type { Features } from "./value.js";
@@ -84,6 +86,16 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
     }
   };
 
+  /** Stored bytes as response features; bytes that do not parse are an internal error, as a failed store read is. */
+  const readStored = (stored: Uint8Array, only: ReadonlySet<string> | undefined): ProtoFeatures => {
+    try {
+      return decodeStoredFeatures(stored, only);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "stored features do not parse");
+      throw new ConnectError(`stored features do not parse: ${(err as Error).message}`, Code.Internal);
+    }
+  };
+
   const processOrCheck = (set: CompiledFeatureSet, input: Features, process: boolean): Features => {
     if (process) {
       const result = set.process(input);
@@ -148,7 +160,8 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
         if (ttlMs === 0 && (req.ttl.seconds !== 0n || req.ttl.nanos !== 0)) ttlMs = 1;
       }
       const features = processOrCheck(compiled, featuresFromProto(req.features), req.process);
-      await storeCall("put", ctx, () => store.put(ref, req.entityKey, features, ttlMs));
+      const stored = encodeStored(features);
+      await storeCall("put", ctx, () => store.put(ref, req.entityKey, stored, ttlMs));
       return {
         expireTime: ttlMs > 0 ? timestampFromMs(Date.now() + ttlMs) : undefined,
         features: featuresToProto(features),
@@ -159,11 +172,11 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       const { compiled, ref } = registry.require(req.featureSet);
       requireKey(req.entityKey);
       const only = selection(compiled, req.featureNames);
-      const features = await storeCall("get", ctx, () => store.get(ref, req.entityKey));
-      if (features === undefined) {
+      const stored = await storeCall("get", ctx, () => store.get(ref, req.entityKey));
+      if (stored === undefined) {
         throw new ConnectError(`no features stored for entity '${req.entityKey.slice(0, 80)}' in feature set '${ref.name}' (never put, deleted, or expired)`, Code.NotFound);
       }
-      return { features: featuresToProto(features, only) };
+      return { features: readStored(stored, only) };
     },
 
     async batchGetFeatures(req, ctx) {
@@ -173,13 +186,13 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       const found = await storeCall("get_many", ctx, () => store.getMany(ref, req.entityKeys));
       return {
         entities: req.entityKeys.map((entityKey, i) => {
-          const features = found[i];
+          const stored = found[i];
           // Built as a complete message: create() would walk the descriptor once per entity.
           const entity: EntityFeatures = {
             $typeName: "openloop.feature.v1.EntityFeatures",
             entityKey,
-            found: features !== undefined,
-            features: features === undefined ? {} : featuresToProto(features, only),
+            found: stored !== undefined,
+            features: stored === undefined ? {} : readStored(stored, only),
           };
           return entity;
         }),

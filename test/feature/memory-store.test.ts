@@ -1,10 +1,10 @@
 // The embedded store alone: LRU bound and exact expiry, with a controlled clock.
 import { expect, test } from "vitest";
 import { MemoryFeatureStore } from "../../src/feature/memory-store.js";
-import type { Features } from "../../src/feature/value.js";
+import { encodeStored } from "../../src/feature/proto.js";
 
 const set = { name: "s", generation: "g1" };
-const f = (n: number): Features => new Map([["n", { type: "int64", value: BigInt(n) }]]);
+const f = (n: number): Uint8Array => encodeStored(new Map([["n", { type: "int64", value: BigInt(n) }]]));
 
 test("holds at most maxEntries entities, evicting the least recently used", async () => {
   const store = new MemoryFeatureStore({ maxEntries: 3, maxBytes: 1e9 });
@@ -49,7 +49,7 @@ test("dropping a set removes only that set's generation", async () => {
 
 test("holds at most about maxBytes of values, evicting the least recently used", async () => {
   const store = new MemoryFeatureStore({ maxEntries: 1000, maxBytes: 100_000 });
-  const big: Features = new Map([["v", { type: "double_list", value: new Array(2000).fill(0.5) }]]);
+  const big = encodeStored(new Map([["v", { type: "double_list", value: new Array(2000).fill(0.5) }]]));
   for (let i = 0; i < 20; i++) await store.put(set, `k${i}`, big, 0);
   expect(store.byteSize).toBeLessThanOrEqual(100_000);
   expect(store.size).toBeGreaterThan(0);
