@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { create } from "@bufbuild/protobuf";
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { Registry as MetricsRegistry } from "prom-client";
@@ -27,7 +27,7 @@ import { PerformanceTracker } from "../src/feedback/performance.js";
 import { MemoryPredictionStore } from "../src/feedback/predictions.js";
 import { RegistryVersionStore } from "../src/feedback/versions.js";
 import { createRegistryModule } from "../src/registry/module.js";
-import { mount } from "../src/platform/rpc/binding.js";
+import { createInProcessTransport } from "../src/platform/rpc/in-process.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { FEATURES, featureMap, makeRows } from "../test/feedback/synthetic.js";
 
@@ -106,14 +106,14 @@ async function ingestInProcess(count: number): Promise<{ rate: number; samples: 
   const log = pino({ level: "silent" });
   const config = parseConfig({ dataDir: dir, log: { level: "silent" } });
   const metrics = new MetricsRegistry();
-  const registry = await createRegistryModule(config, { log, metrics, internal: createRouterTransport(() => {}) });
+  const registry = await createRegistryModule(config, { log, metrics });
   const defs = new FsDefinitionStore(path.join(dir, "feedback", "models"));
   const fc = config.feedback;
   const engine = new FeedbackEngine({
     definitions: defs,
     openBuffer: (def) => FsSampleBuffer.open(defs.modelDir(def.name), fc.segmentBytes, log),
     predictions: new MemoryPredictionStore(fc.predictionTtlMs, fc.maxPredictions),
-    versions: new RegistryVersionStore(createRouterTransport((r) => mount(r, registry.services))),
+    versions: new RegistryVersionStore(createInProcessTransport(registry.services)),
     performance: new PerformanceTracker(fc.performanceWindow, fc.performanceVersions, metrics),
     processFeatures: async (_s, f) => f,
     checkFeatureSet: async () => {},

@@ -1,12 +1,12 @@
 // Composition root: config -> service modules -> the platform that serves them.
 import type { Transport } from "@connectrpc/connect";
-import { createRouterTransport } from "@connectrpc/connect";
 import { pino, type Logger } from "pino";
 import { Registry as MetricsRegistry } from "prom-client";
 import type { Config } from "./config.js";
 import { checkServerConfig, createLogger, serve, type RunningServer } from "./platform/app.js";
 import type { PlatformContext, ServiceModule } from "./platform/module.js";
-import { mount, type ServiceBinding } from "./platform/rpc/binding.js";
+import type { ServiceBinding } from "./platform/rpc/binding.js";
+import { createInProcessTransport } from "./platform/rpc/in-process.js";
 import { createRegistryModule } from "./registry/module.js";
 import { createLlmModule } from "./llm/module.js";
 import { createFeatureModule } from "./feature/module.js";
@@ -51,10 +51,16 @@ export interface Services {
   readonly ctx: PlatformContext;
   /** Every module's services, in module order. */
   bindings(): ServiceBinding[];
+  /** Calls any of the services in process (embedding programs, tests). */
+  readonly internal: Transport;
   close(): Promise<void>;
 }
 
-/** Builds every service module, in dependency order; each reaches the others through ctx.internal. */
+/**
+ * Builds every service module in dependency order, handing each the in-process transports
+ * of the services it calls: a module can only reach services built before it, so start-up
+ * can never wait on a service that does not exist yet.
+ */
 export async function createServices(
   config: Config,
   log: Logger = pino({ level: config.log.level }),
@@ -62,39 +68,26 @@ export async function createServices(
   extensions: ServiceExtensions = {},
 ): Promise<Services> {
   const modules: ServiceModule[] = [];
-  const bindings = () => modules.flatMap((m) => m.services);
-  const internal = deferredTransport();
-  const ctx: PlatformContext = { log, metrics, internal: internal.transport };
+  const ctx: PlatformContext = { log, metrics };
+  const add = (m: ServiceModule): Transport => {
+    modules.push(m);
+    return createInProcessTransport(m.services);
+  };
   try {
-    modules.push(await createRegistryModule(config, ctx));
-    modules.push(await createLlmModule(config, ctx));
-    modules.push(await createFeatureModule(config, ctx));
-    modules.push(await createFeedbackModule(config, ctx));
-    modules.push(await createPipelineModule(config, ctx, { steps: extensions.pipelineSteps }));
+    const registry = add(await createRegistryModule(config, ctx));
+    const llm = add(await createLlmModule(config, ctx, { registry }));
+    const features = add(await createFeatureModule(config, ctx));
+    const feedback = add(await createFeedbackModule(config, ctx, { features, registry }));
+    add(await createPipelineModule(config, ctx, { llm, features, feedback, steps: extensions.pipelineSteps }));
   } catch (err) {
     await closeAll(modules);
     throw err;
   }
-  internal.ready(createRouterTransport((router) => mount(router, bindings())));
-  return { modules, ctx, bindings, close: () => closeAll(modules) };
+  const bindings = () => modules.flatMap((m) => m.services);
+  return { modules, ctx, bindings, internal: createInProcessTransport(bindings()), close: () => closeAll(modules) };
 }
 
 async function closeAll(modules: ServiceModule[]): Promise<void> {
   // Reverse order: consumers stop before what they consume.
   for (const m of [...modules].reverse()) await m.close();
-}
-
-// The in-process transport can only be built once every module has mounted its routes:
-// a call made earlier (a module's background start-up work) waits until then, so no
-// module is ever left off the router.
-function deferredTransport(): { transport: Transport; ready(real: Transport): void } {
-  let ready!: (real: Transport) => void;
-  const real = new Promise<Transport>((resolve) => (ready = resolve));
-  return {
-    ready,
-    transport: {
-      unary: async (...args) => (await real).unary(...args),
-      stream: async (...args) => (await real).stream(...args),
-    },
-  };
 }

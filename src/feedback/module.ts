@@ -1,7 +1,7 @@
 // Builds the feedback service from its config and dependencies: embedded stores under
 // <dataDir>/feedback/, or Redis when config.redis.url is set.
 import path from "node:path";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { Counter, Gauge } from "prom-client";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
@@ -23,7 +23,13 @@ import { RegistryVersionStore } from "./versions.js";
 
 const REFRESH_MS = 5000;
 
-export async function createFeedbackModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
+/** The services the learner calls: FeatureService (feature processing) and RegistryService (versions). */
+export interface FeedbackDependencies {
+  readonly features: Transport;
+  readonly registry: Transport;
+}
+
+export async function createFeedbackModule(config: Config, ctx: PlatformContext, deps: FeedbackDependencies): Promise<ServiceModule> {
   const fc = config.feedback;
   const switchChannel = `${fc.redisKeyPrefix}switch`;
   const log = ctx.log.child({ service: "feedback" });
@@ -47,7 +53,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
     registers: [ctx.metrics],
   });
 
-  const features = createClient(FeatureService, ctx.internal);
+  const features = createClient(FeatureService, deps.features);
   const processFeatures: FeatureProcessor = async (featureSet, input, call) => {
     const res = await features.processFeatures({ featureSet, features: input as never }, { timeoutMs: call?.timeoutMs, signal: call?.signal });
     return res.features as FeatureMap;
@@ -93,7 +99,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext)
     definitions,
     openBuffer,
     predictions,
-    versions: new RegistryVersionStore(ctx.internal),
+    versions: new RegistryVersionStore(deps.registry),
     performance: new PerformanceTracker(fc.performanceWindow, fc.performanceVersions, ctx.metrics),
     processFeatures,
     checkFeatureSet,

@@ -1,4 +1,5 @@
 // Builds the llm service from its config and dependencies.
+import type { Transport } from "@connectrpc/connect";
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
 import { bind } from "../platform/rpc/binding.js";
@@ -16,7 +17,12 @@ import type { Provider } from "./providers/provider.js";
 import { RegistryModelLoader } from "./registry-models.js";
 import { createLlmService } from "./service.js";
 
-export async function createLlmModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
+/** The services the LLM gateway calls: RegistryService, for models stored in the registry. */
+export interface LlmDependencies {
+  readonly registry: Transport;
+}
+
+export async function createLlmModule(config: Config, ctx: PlatformContext, deps: LlmDependencies): Promise<ServiceModule> {
   const llm = config.llm;
   const { providers: providerConfigs, models } = effectiveCatalog(llm);
   const log = ctx.log.child({ service: "llm" });
@@ -42,7 +48,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext): Pro
     }
   }
 
-  const registry = new RegistryModelLoader({ transport: ctx.internal, dataDir: config.dataDir, log, metrics: ctx.metrics });
+  const registry = new RegistryModelLoader({ transport: deps.registry, dataDir: config.dataDir, log, metrics: ctx.metrics });
   const gateway = new Gateway({
     catalog,
     providers,

@@ -18,7 +18,7 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
 export interface RegistryModelLoaderOptions {
-  /** In-process transport to every service (PlatformContext.internal); RegistryService is called through it. */
+  /** In-process transport to RegistryService. */
   transport: Transport;
   /** config.dataDir: downloaded GGUF files are kept in `<dataDir>/llm-cache/<sha256>.gguf`. */
   dataDir: string;

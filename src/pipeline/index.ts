@@ -6,6 +6,6 @@
 //   await startServer(config, { extensions: { pipelineSteps: steps } });
 export { StepRegistry } from "./registry.js";
 export { builtinSteps } from "./steps/index.js";
-export { createPipelineModule, type PipelineModuleOptions } from "./module.js";
+export { createPipelineModule, type PipelineDependencies } from "./module.js";
 export { StepFailure } from "./types.js";
 export type { JsonObject, JsonValue, RunState, StageName, StepContext, StepDefinition, Upstreams } from "./types.js";

@@ -1,6 +1,6 @@
 // Builds the pipeline service from its config and dependencies.
 import path from "node:path";
-import { createClient } from "@connectrpc/connect";
+import { createClient, type Transport } from "@connectrpc/connect";
 import { ConfigError, type Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
 import { bind } from "../platform/rpc/binding.js";
@@ -19,19 +19,23 @@ import { builtinSteps } from "./steps/index.js";
 import { PipelineFileStore } from "./store.js";
 import type { Upstreams } from "./types.js";
 
-export interface PipelineModuleOptions {
+/** The services pipelines call, and the step catalog. */
+export interface PipelineDependencies {
+  readonly llm: Transport;
+  readonly features: Transport;
+  readonly feedback: Transport;
   /** The step catalog: builtinSteps() plus any custom steps of a program that embeds openloop. */
-  steps?: StepRegistry;
+  readonly steps?: StepRegistry;
 }
 
-export async function createPipelineModule(config: Config, ctx: PlatformContext, options: PipelineModuleOptions = {}): Promise<ServiceModule> {
+export async function createPipelineModule(config: Config, ctx: PlatformContext, deps: PipelineDependencies): Promise<ServiceModule> {
   const settings = config.pipeline;
   const log = ctx.log.child({ service: "pipeline" });
-  const registry = options.steps ?? builtinSteps();
+  const registry = deps.steps ?? builtinSteps();
   const upstreams: Upstreams = {
-    llm: createClient(LLMService, ctx.internal),
-    feature: createClient(FeatureService, ctx.internal),
-    feedback: createClient(FeedbackService, ctx.internal),
+    llm: createClient(LLMService, deps.llm),
+    feature: createClient(FeatureService, deps.features),
+    feedback: createClient(FeedbackService, deps.feedback),
   };
   const listModels: ModelLister = async (signal, timeoutMs) => {
     const res = await upstreams.llm.listModels({}, { signal, timeoutMs });

@@ -1,5 +1,4 @@
 // The shape every service folder hands to the composition root (src/server.ts).
-import type { Transport } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Registry as MetricsRegistry } from "prom-client";
 import type { ServiceBinding } from "./rpc/binding.js";
@@ -15,11 +14,4 @@ export interface ServiceModule {
 export interface PlatformContext {
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
-  /**
-   * In-process transport to every service of this server, through the public contract.
-   * Services call each other with `createClient(OtherService, ctx.internal)`, so a call
-   * from the pipeline to the LLM gateway has the same validation, errors and deadlines
-   * as a call from outside, without a network hop or auth.
-   */
-  readonly internal: Transport;
 }

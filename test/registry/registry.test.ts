@@ -72,7 +72,7 @@ describe("registration and download", () => {
   it("streams a multi-chunk download intact through the in-process transport other services use", async () => {
     const body = randomBytes(5 * 64 * 1024 + 123);
     await upload(client, { name: "in-process", type: "gguf" }, [{ name: "m.gguf", chunks: [body] }]);
-    const internal = registryClient(server.server.services.ctx.internal);
+    const internal = registryClient(server.server.services.internal);
     const got = await download(internal, { name: "in-process" }, true);
     expect(got.chunks).toBeGreaterThan(5);
     expect(got.data!.equals(body)).toBe(true);
