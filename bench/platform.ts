@@ -6,17 +6,17 @@
 // Prints one markdown section.
 //
 //   node --import tsx bench/platform.ts [--seconds 5] [--rounds 5] [--concurrency 50]
-import { spawn, execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import http2 from "node:http2";
 import os from "node:os";
 import path from "node:path";
+import { spawn } from "node:child_process";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { spawnServer } from "../test/support/spawn.js";
-import { findTool, ROOT } from "../test/support/tools.js";
+import { ROOT } from "../test/support/tools.js";
+import { HEALTH_PROTO, startBareGrpcJs, type BareServer } from "./support/bare-grpc-js.js";
+import { ghz as runGhz, type GhzResult } from "./support/ghz.js";
+import { median, settle } from "./support/proc.js";
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,89 +31,14 @@ const API_KEY = "bench-api-key-0123456789";
 const TARGET_THROUGHPUT = 0.7;
 const TARGET_CPU = 1.5;
 
-interface GhzReport {
-  rps: number;
-  count: number;
-  latencyDistribution: { percentage: number; latency: number }[] | null;
-  statusCodeDistribution: Record<string, number>;
-  errorDistribution?: Record<string, number> | null;
-}
+type Result = GhzResult;
 
-interface Result {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-  count: number;
-  /** Server CPU time (user + system) per call, in microseconds: robust to other load on the machine. */
-  cpuUsPerCall: number;
-  /** Distinct error messages other than the cancellation of in-flight calls at the end. */
-  errorKinds: string[];
-}
+const ghz = (port: number, seconds: number, withKey: boolean, pid?: number) =>
+  runGhz(port, { call: "grpc.health.v1.Health/Check", data: '{"service":""}', proto: HEALTH_PROTO, metadata: withKey ? { authorization: `Bearer ${API_KEY}` } : undefined }, { seconds, concurrency: CONCURRENCY, pid });
+const measure = (pid: number, port: number, seconds: number, withKey: boolean) => ghz(port, seconds, withKey, pid);
 
-const TICK_US = 1e6 / 100; // /proc/<pid>/stat counts in clock ticks of 10 ms (USER_HZ)
-
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
-}
-
-/** Waits until the process stays nearly idle for a second (modules may warm up in the background). */
-async function settle(pid: number): Promise<void> {
-  for (let i = 0; i < 30; i++) {
-    const before = cpuTicks(pid);
-    await new Promise((r) => setTimeout(r, 1000));
-    if (cpuTicks(pid) - before <= 5) return;
-  }
-}
-
-async function measure(pid: number, port: number, seconds: number, withKey: boolean): Promise<Result> {
-  const before = cpuTicks(pid);
-  const r = await ghz(port, seconds, withKey);
-  const ticks = cpuTicks(pid) - before;
-  return { ...r, cpuUsPerCall: (ticks * TICK_US) / Math.max(1, r.count) };
-}
-
-function ghz(port: number, seconds: number, withKey: boolean): Promise<Omit<Result, "cpuUsPerCall">> {
-  const args = [
-    "--insecure",
-    "--proto", path.join(ROOT, "proto/grpc/health/v1/health.proto"),
-    "--import-paths", path.join(ROOT, "proto"),
-    "--call", "grpc.health.v1.Health/Check",
-    "-d", '{"service":""}',
-    "-c", String(CONCURRENCY),
-    "-z", `${seconds}s`,
-    "-O", "json",
-    ...(withKey ? ["-m", JSON.stringify({ authorization: `Bearer ${API_KEY}` })] : []),
-    `127.0.0.1:${port}`,
-  ];
-  return new Promise((resolve, reject) => {
-    execFile(findTool("ghz", "go install github.com/bojand/ghz/cmd/ghz@latest"), args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && !stdout) return reject(new Error(`ghz failed: ${stderr || err.message}`));
-      const r = JSON.parse(stdout) as GhzReport;
-      const pct = (p: number) => (r.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6;
-      // ghz cancels the calls still in flight when the duration is over: those are not errors.
-      const ok = r.statusCodeDistribution.OK ?? 0;
-      const canceled = r.statusCodeDistribution.Canceled ?? 0;
-      // ...nor those it reports as "transport is closing" when it closes the connection at the end.
-      const closing = Object.entries(r.errorDistribution ?? {}).reduce((n, [k, v]) => (k.includes("transport is closing") ? n + v : n), 0);
-      const errorKinds = Object.keys(r.errorDistribution ?? {}).filter((k) => !k.includes("code = Canceled") && !k.includes("transport is closing"));
-      resolve({ rps: r.rps, p50Ms: pct(50), p99Ms: pct(99), errors: r.count - ok - canceled - closing, count: ok, errorKinds });
-    });
-  });
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-async function startBare(kind: "grpc-js" | "connect"): Promise<{ port: number; pid: number; stop(): void }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/platform.ts"), `--bare-${kind}`], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+async function startBareConnect(): Promise<BareServer> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/platform.ts"), "--bare-connect"], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
     child.once("exit", (code) => reject(new Error(`bare server exited with ${code}`)));
@@ -125,7 +50,7 @@ type Name = "grpcjs" | "connect" | "prod";
 
 async function main(): Promise<void> {
   const prod = await spawnServer({ env: { OPENLOOP_API_KEYS: API_KEY } });
-  const servers = { grpcjs: await startBare("grpc-js"), connect: await startBare("connect"), prod };
+  const servers = { grpcjs: await startBareGrpcJs(), connect: await startBareConnect(), prod };
   try {
     const runs: Record<Name, Result[]> = { grpcjs: [], connect: [], prod: [] };
     await settle(prod.pid);
@@ -200,17 +125,6 @@ if (process.argv.includes("--bare-connect")) {
   server.listen(0, "127.0.0.1", () => {
     const address = server.address();
     announce(typeof address === "object" && address ? address.port : 0);
-  });
-  process.on("SIGTERM", () => process.exit(0));
-} else if (process.argv.includes("--bare-grpc-js")) {
-  // Child mode: a plain grpc-js server as its users write one (proto-loader), health only.
-  const definition = protoLoader.loadSync(path.join(ROOT, "proto/grpc/health/v1/health.proto"), { includeDirs: [path.join(ROOT, "proto")] });
-  const health = (grpc.loadPackageDefinition(definition) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } }).grpc.health.v1.Health;
-  const server = new grpc.Server();
-  server.addService(health.service, { check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { status: "SERVING" }) });
-  server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
-    if (err) throw err;
-    announce(port);
   });
   process.on("SIGTERM", () => process.exit(0));
 } else {
