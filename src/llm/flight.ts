@@ -1,5 +1,5 @@
-// One upstream call whose events any number of identical requests read (single flight).
-// Late joiners replay the events so far, then follow live. The upstream call is aborted
+// One upstream call whose answer any number of identical requests read (single flight).
+// Late joiners replay the deltas so far, then follow live. The upstream call is aborted
 // when the last reader leaves before it ends.
 import type { FinishReason, Usage } from "./providers/provider.js";
 
@@ -12,10 +12,16 @@ export interface UpstreamAnswer {
   upstreamModel: string;
 }
 
-export type FlightEvent = { type: "delta"; text: string } | { type: "done"; answer: UpstreamAnswer; deltas: string[] };
+/** What a stream reader gets at once: the deltas that arrived since its last batch, joined, and the answer once it is there. */
+export interface FlightBatch {
+  text: string;
+  answer: UpstreamAnswer | undefined;
+}
 
 export class Flight {
-  private readonly events: FlightEvent[] = [];
+  /** The deltas so far; the only copy (a cache entry and late joiners read it). */
+  private readonly deltas: string[] = [];
+  private answer: UpstreamAnswer | undefined;
   private ended = false;
   private failure: unknown;
   private wake: (() => void) | undefined;
@@ -27,6 +33,12 @@ export class Flight {
   lastTried: { model: string; provider: string } | undefined;
   deltaEmitted = false;
 
+  /**
+   * @param replay false for a flight nobody joins (cache bypass): deltas are dropped once
+   * its one reader has them.
+   */
+  constructor(private readonly replay = true) {}
+
   /** Aborted when every reader has left before the flight ended. */
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -34,6 +46,11 @@ export class Flight {
 
   get done(): boolean {
     return this.ended;
+  }
+
+  /** Every delta of the answer, for the cache (a flight that replays). */
+  get allDeltas(): readonly string[] {
+    return this.deltas;
   }
 
   /** The latest deadline among the readers (undefined while any reader has none). */
@@ -46,13 +63,17 @@ export class Flight {
     return this.readers.size === 0 ? undefined : latest;
   }
 
-  push(event: FlightEvent): void {
+  readonly delta = (text: string): void => {
     if (this.ended) return;
-    this.events.push(event);
-    if (event.type === "delta") {
-      this.deltaEmitted = true;
-      this.notifySoon();
-    } else this.notify();
+    this.deltas.push(text);
+    this.deltaEmitted = true;
+    this.notifySoon();
+  };
+
+  complete(answer: UpstreamAnswer): void {
+    if (this.ended) return;
+    this.answer = answer;
+    this.finish();
   }
 
   fail(err: unknown): void {
@@ -61,37 +82,59 @@ export class Flight {
     this.finish();
   }
 
-  end(): void {
-    if (!this.ended) this.finish();
+  /** Waits for the answer. Throws the flight's error, or the signal's reason when it aborts. */
+  async result(signal: AbortSignal, deadline: number | undefined): Promise<UpstreamAnswer> {
+    const token = this.join(deadline);
+    try {
+      while (!this.ended) await this.nextChange(signal);
+      if (this.failure !== undefined) throw this.failure;
+      return this.answer!;
+    } finally {
+      this.leave(token);
+    }
   }
 
   /**
-   * Reads every event from the first, as batches of the events that have arrived since the
-   * last batch (one event each when the reader keeps up). Throws the flight's error, or the
+   * Reads the answer from its first delta, as batches of what has arrived since the last
+   * batch (one delta each when the reader keeps up). Throws the flight's error, or the
    * signal's reason when it aborts.
    */
-  async *read(signal: AbortSignal, deadline: number | undefined): AsyncGenerator<FlightEvent[]> {
-    const token = {};
-    this.readers.set(token, deadline);
+  async *read(signal: AbortSignal, deadline: number | undefined): AsyncGenerator<FlightBatch> {
+    const token = this.join(deadline);
     let i = 0;
     try {
       for (;;) {
-        if (i < this.events.length) {
-          const batch = this.events.slice(i);
-          i += batch.length;
-          yield batch;
+        if (i < this.deltas.length || this.ended) {
+          // Nothing arrives after the end: what is here now is all there is.
+          const ended = this.ended;
+          const text = i === 0 && this.deltas.length === 1 ? this.deltas[0] : this.deltas.slice(i).join("");
+          if (this.replay) i = this.deltas.length;
+          else this.deltas.length = 0;
+          if (ended && this.failure !== undefined) {
+            if (text) yield { text, answer: undefined };
+            throw this.failure;
+          }
+          const answer = ended ? this.answer : undefined;
+          if (text || answer) yield { text, answer };
+          if (ended) return;
           continue;
-        }
-        if (this.ended) {
-          if (this.failure !== undefined) throw this.failure;
-          return;
         }
         await this.nextChange(signal);
       }
     } finally {
-      this.readers.delete(token);
-      if (this.readers.size === 0 && !this.ended) this.controller.abort(new Error("every caller of this flight went away"));
+      this.leave(token);
     }
+  }
+
+  private join(deadline: number | undefined): object {
+    const token = {};
+    this.readers.set(token, deadline);
+    return token;
+  }
+
+  private leave(token: object): void {
+    this.readers.delete(token);
+    if (this.readers.size === 0 && !this.ended) this.controller.abort(new Error("every caller of this flight went away"));
   }
 
   private finish(): void {

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { CacheConfig, RetryConfig } from "./config.js";
 import type { Catalog, Route } from "./catalog.js";
 import type { CachedAnswer, ResponseCache } from "./cache/cache.js";
-import { Flight, type FlightEvent, type UpstreamAnswer } from "./flight.js";
+import { Flight, type UpstreamAnswer } from "./flight.js";
 import { ConcurrencyLimiter, QueueFullError } from "./limiter.js";
 import type { LlmMetrics, ModelMetricsSnapshot, Series } from "./metrics.js";
 import { cacheKey, validateRequest } from "./params.js";
@@ -127,15 +127,12 @@ export class Gateway {
         return answer;
       }
       const flight = this.flight(key, "unary", call, resolved);
-      let done: UpstreamAnswer | undefined;
+      let done: UpstreamAnswer;
       try {
-        for await (const batch of flight.read(call.signal, call.deadline)) {
-          for (const event of batch) if (event.type === "done") done = event.answer;
-        }
+        done = await flight.result(call.signal, call.deadline);
       } finally {
         served = this.seriesOf(flight, series);
       }
-      if (!done) throw new ConnectError("upstream ended without an answer", Code.Internal);
       served.completed(performance.now() - started, undefined);
       return { text: done.text, ...meta(done, false) };
     } catch (err) {
@@ -177,21 +174,15 @@ export class Gateway {
       const flight = this.flight(key, "stream", call, resolved);
       let first = true;
       try {
-        for await (const batch of flight.read(call.signal, call.deadline)) {
-          // Deltas that arrived while the previous one was being sent go out as one: nothing
-          // waits, and a fast upstream does not pay a message per token downstream.
-          let text = "";
-          let done: UpstreamAnswer | undefined;
-          for (const event of batch) {
-            if (event.type === "delta") text += event.text;
-            else done = event.answer;
-          }
+        // Deltas that arrived while the previous one was being sent go out as one: nothing
+        // waits, and a fast upstream does not pay a message per token downstream.
+        for await (const { text, answer } of flight.read(call.signal, call.deadline)) {
           if (text) {
             if (first) this.seriesOf(flight, series).firstToken(performance.now() - started);
             first = false;
             yield { type: "delta", text };
           }
-          if (done) yield { type: "done", ...meta(done, false) };
+          if (answer) yield { type: "done", ...meta(answer, false) };
         }
       } finally {
         served = this.seriesOf(flight, series);
@@ -276,12 +267,12 @@ export class Gateway {
       const existing = this.flights.get(flightKey);
       if (existing && !existing.done && !existing.signal.aborted) return existing;
     }
-    const flight = new Flight();
+    const flight = new Flight(shared);
     // The flight holds the registry lease until it ends; the caller's own release is then a no-op.
     const release = resolved.release;
     resolved.release = undefined;
     if (shared) this.flights.set(flightKey, flight);
-    const store = shared && this.o.cache ? (done: Extract<FlightEvent, { type: "done" }>) => this.store(key, done) : undefined;
+    const store = shared && this.o.cache ? (answer: UpstreamAnswer) => this.store(key, kind === "unary" ? [answer.text] : flight.allDeltas, answer) : undefined;
     void this.run(flight, kind, call, resolved.targets, store)
       .catch((err: unknown) => this.o.log.error({ err }, "llm: flight failed unexpectedly"))
       .finally(() => {
@@ -291,11 +282,11 @@ export class Gateway {
     return flight;
   }
 
-  private async store(key: string, done: Extract<FlightEvent, { type: "done" }>): Promise<void> {
-    const size = done.deltas.reduce((n, d) => n + d.length, 0);
+  private async store(key: string, deltas: readonly string[], answer: UpstreamAnswer): Promise<void> {
+    const size = deltas.reduce((n, d) => n + d.length, 0);
     if (size > this.o.cacheConfig.maxEntryChars) return;
-    const { finishReason, usage, model, provider, upstreamModel } = done.answer;
-    await this.o.cache!.set(key, { deltas: done.deltas, finishReason, usage, model, provider, upstreamModel });
+    const { finishReason, usage, model, provider, upstreamModel } = answer;
+    await this.o.cache!.set(key, { deltas: [...deltas], finishReason, usage, model, provider, upstreamModel });
   }
 
   /** Tries the model, then its fallbacks while no token has been streamed. Never throws. */
@@ -304,18 +295,17 @@ export class Gateway {
     kind: "unary" | "stream",
     call: GenerateCall,
     targets: Target[],
-    store: ((done: Extract<FlightEvent, { type: "done" }>) => Promise<void>) | undefined,
+    store: ((answer: UpstreamAnswer) => Promise<void>) | undefined,
   ): Promise<void> {
     let lastError: unknown;
     for (let i = 0; i < targets.length; i++) {
       const target = targets[i];
       flight.lastTried = { model: target.route.model, provider: target.route.provider };
       try {
-        const done = await this.attempts(flight, kind, call, target);
+        const answer = await this.attempts(flight, kind, call, target);
         // Stored before callers hear the end, so a caller's next identical call (on any replica) hits.
-        if (store) await store(done).catch((err: unknown) => this.o.log.warn({ err }, "llm: storing an answer failed"));
-        flight.push(done);
-        flight.end();
+        if (store) await store(answer).catch((err: unknown) => this.o.log.warn({ err }, "llm: storing an answer failed"));
+        flight.complete(answer);
         return;
       } catch (err) {
         lastError = err;
@@ -331,7 +321,7 @@ export class Gateway {
   }
 
   /** One model with retries on 429, 5xx and connection errors, bounded by the latest caller deadline. */
-  private async attempts(flight: Flight, kind: "unary" | "stream", call: GenerateCall, target: Target): Promise<Extract<FlightEvent, { type: "done" }>> {
+  private async attempts(flight: Flight, kind: "unary" | "stream", call: GenerateCall, target: Target): Promise<UpstreamAnswer> {
     const { route, provider, limiter } = target;
     const series = this.o.metrics.for(route.model, route.provider);
     const policy = this.o.retry;
@@ -340,26 +330,18 @@ export class Gateway {
         const release = limiter ? await limiter.acquire(flight.signal) : undefined;
         try {
           const req = { upstreamModel: route.upstreamModel, messages: call.messages, params: call.params, signal: flight.signal };
-          let answer: UpstreamAnswer;
-          let deltas: string[];
-          if (kind === "unary") {
-            const res = await provider.generate(req);
-            answer = { ...res, model: route.model, provider: route.provider, upstreamModel: route.upstreamModel };
-            deltas = [res.text];
-          } else {
-            deltas = [];
-            let end: { finishReason: FinishReason; usage: Usage } | undefined;
-            for await (const event of provider.stream(req)) {
-              if (event.type === "delta") {
-                deltas.push(event.text);
-                flight.push(event);
-              } else end = event;
-            }
-            if (!end) throw new ProviderError(`provider '${route.provider}' ended the stream without a final event`, "unavailable");
-            answer = { text: deltas.join(""), ...end, model: route.model, provider: route.provider, upstreamModel: route.upstreamModel };
-          }
+          // A stream's text is in the flight's deltas; its answer carries none.
+          const res = kind === "unary" ? await provider.generate(req) : { text: "", ...(await provider.stream(req, flight.delta)) };
+          const answer: UpstreamAnswer = {
+            text: res.text,
+            finishReason: res.finishReason,
+            usage: res.usage,
+            model: route.model,
+            provider: route.provider,
+            upstreamModel: route.upstreamModel,
+          };
           series.tokens(answer.usage.inputTokens, answer.usage.outputTokens);
-          return { type: "done", answer, deltas };
+          return answer;
         } finally {
           release?.();
         }

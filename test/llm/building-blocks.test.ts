@@ -1,7 +1,8 @@
 // The gateway's small parts on their own: keys, backoff, Retry-After, redaction, the limiter, flights.
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { Flight } from "../../src/llm/flight.js";
+import { Flight, type UpstreamAnswer } from "../../src/llm/flight.js";
+import { SseParser, type SseEvent } from "../../src/llm/providers/http.js";
 import { ConcurrencyLimiter, QueueFullError } from "../../src/llm/limiter.js";
 import { cacheKey } from "../../src/llm/params.js";
 import { canonicalJson } from "../../src/platform/canonical-json.js";
@@ -104,17 +105,55 @@ describe("concurrency limiter", () => {
 });
 
 describe("flight", () => {
-  it("gives late readers every event from the first", async () => {
+  it("gives late readers every delta from the first, then the answer", async () => {
     const flight = new Flight();
-    flight.push({ type: "delta", text: "a" });
+    flight.delta("a");
     const read = (async () => {
-      const seen: string[] = [];
-      for await (const batch of flight.read(new AbortController().signal, undefined)) for (const e of batch) if (e.type === "delta") seen.push(e.text);
-      return seen;
+      let text = "";
+      let answer: UpstreamAnswer | undefined;
+      for await (const batch of flight.read(new AbortController().signal, undefined)) {
+        text += batch.text;
+        answer ??= batch.answer;
+      }
+      return { text, answer };
     })();
-    flight.push({ type: "delta", text: "b" });
-    flight.end();
-    expect(await read).toEqual(["a", "b"]);
+    flight.delta("b");
+    flight.complete(ANSWER);
+    expect(await read).toEqual({ text: "ab", answer: ANSWER });
+    expect(flight.allDeltas).toEqual(["a", "b"]);
+  });
+
+  it("hands deltas that arrived together to a reader as one batch", async () => {
+    const flight = new Flight();
+    const batches: string[] = [];
+    const read = (async () => {
+      for await (const batch of flight.read(new AbortController().signal, undefined)) if (batch.text) batches.push(batch.text);
+    })();
+    await new Promise((r) => setImmediate(r));
+    flight.delta("one");
+    flight.delta(" two");
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    flight.delta(" three");
+    flight.complete(ANSWER);
+    await read;
+    expect(batches).toEqual(["one two", " three"]);
+  });
+
+  it("keeps no deltas once its one reader has them when it does not replay (cache bypass)", async () => {
+    const flight = new Flight(false);
+    const texts: string[] = [];
+    const read = (async () => {
+      for await (const batch of flight.read(new AbortController().signal, undefined)) texts.push(batch.text);
+    })();
+    flight.delta("a");
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(flight.allDeltas).toEqual([]);
+    flight.delta("b");
+    flight.fail(new Error("cut"));
+    await expect(read).rejects.toThrow("cut");
+    expect(texts.join("")).toBe("ab");
   });
 
   it("aborts upstream when the last reader leaves, not before", async () => {
@@ -142,10 +181,42 @@ describe("flight", () => {
     void drain(flight, signal, undefined);
     await new Promise((r) => setImmediate(r));
     expect(flight.deadline()).toBeUndefined();
-    flight.end();
+    flight.complete(ANSWER);
   });
 });
+
+const ANSWER: UpstreamAnswer = { text: "", finishReason: "stop", usage: { inputTokens: 1, outputTokens: 2 }, model: "m", provider: "p", upstreamModel: "u" };
 
 async function drain(flight: Flight, signal: AbortSignal, deadline?: number): Promise<void> {
   for await (const _ of flight.read(signal, deadline));
 }
+
+describe("SseParser", () => {
+  const events = (chunks: string[]) => {
+    const seen: SseEvent[] = [];
+    const parser = new SseParser((e) => seen.push(e));
+    for (const c of chunks) parser.feed(new TextEncoder().encode(c));
+    parser.end();
+    return seen;
+  };
+  const wire = ': comment\r\ndata: {"a":1}\r\n\r\nevent: error\ndata:line one\ndata: line two\n\ndata: ünï ✓\r\rdata: [DONE]';
+  const expected: SseEvent[] = [
+    { event: null, data: '{"a":1}' },
+    { event: "error", data: "line one\nline two" },
+    { event: null, data: "ünï ✓" },
+    { event: null, data: "[DONE]" },
+  ];
+
+  it("reads LF, CRLF and CR line ends, comments, several data lines and a last event without its blank line", () => {
+    expect(events([wire])).toEqual(expected);
+  });
+
+  it("reads the same events however the bytes are split", () => {
+    const bytes = new TextEncoder().encode(wire);
+    const seen: SseEvent[] = [];
+    const parser = new SseParser((e) => seen.push(e));
+    for (let i = 0; i < bytes.length; i++) parser.feed(bytes.subarray(i, i + 1));
+    parser.end();
+    expect(seen).toEqual(expected);
+  });
+});

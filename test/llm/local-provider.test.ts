@@ -1,9 +1,8 @@
 // LlamaCppProvider in-process, and the small building blocks it stands on.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AsyncChannel } from "../../src/llm/local/async-channel.js";
 import { LeasePool, PoolClosedError, QueueFullError } from "../../src/llm/local/lease-pool.js";
 import { LlamaCppProvider } from "../../src/llm/providers/local-llama.js";
-import { ProviderError, type ChatMessage, type ProviderEvent, type ProviderRequest } from "../../src/llm/providers/provider.js";
+import { ProviderError, type ChatMessage, type ProviderRequest } from "../../src/llm/providers/provider.js";
 import { CAPITAL, STORY, ensureModel } from "./local-support.js";
 
 function req(messages: ChatMessage[], params: Partial<ProviderRequest["params"]> = {}, signal = new AbortController().signal): ProviderRequest {
@@ -19,19 +18,17 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error("expected a rejection");
 }
 
-/** Resolves once the stream has produced its first delta; the rest keeps flowing into `events`. */
+/** Resolves once the stream has produced its first delta; the rest keeps flowing into `deltas`. */
 function startStream(provider: LlamaCppProvider, request: ProviderRequest) {
-  const events: ProviderEvent[] = [];
+  const deltas: string[] = [];
   let firstDelta!: () => void;
   const started = new Promise<void>((r) => (firstDelta = r));
-  const finished = (async () => {
-    for await (const e of provider.stream(request)) {
-      events.push(e);
-      if (e.type === "delta") firstDelta();
-    }
-  })();
+  const finished = provider.stream(request, (text) => {
+    deltas.push(text);
+    firstDelta();
+  });
   finished.catch(() => firstDelta());
-  return { events, started, finished };
+  return { deltas, started, finished };
 }
 
 describe("LeasePool", () => {
@@ -75,36 +72,6 @@ describe("LeasePool", () => {
   });
 });
 
-describe("AsyncChannel", () => {
-  it("delivers values pushed before and after the consumer waits, then ends", async () => {
-    const ch = new AsyncChannel<number>();
-    ch.push(1);
-    const seen: number[] = [];
-    const reading = (async () => {
-      for await (const v of ch) seen.push(v);
-    })();
-    await Promise.resolve();
-    ch.push(2);
-    ch.close();
-    await reading;
-    expect(seen).toEqual([1, 2]);
-  });
-
-  it("delivers buffered values before the producer's error", async () => {
-    const ch = new AsyncChannel<number>();
-    ch.push(1);
-    ch.fail(new Error("broken"));
-    const seen: number[] = [];
-    const err = await rejection(
-      (async () => {
-        for await (const v of ch) seen.push(v);
-      })(),
-    );
-    expect(seen).toEqual([1]);
-    expect((err as Error).message).toBe("broken");
-  });
-});
-
 describe("LlamaCppProvider", () => {
   let provider: LlamaCppProvider;
 
@@ -125,9 +92,8 @@ describe("LlamaCppProvider", () => {
     const third = await rejection(provider.generate(req(CAPITAL, { maxTokens: 4 })));
     expect(third).toBeInstanceOf(ProviderError);
     expect((third as ProviderError).kind).toBe("rate_limited");
-    await first.finished;
+    expect(await first.finished).toMatchObject({ finishReason: "length", usage: { outputTokens: 24 } });
     expect((await second).text).toContain("Paris");
-    expect(first.events.at(-1)).toMatchObject({ type: "done", finishReason: "length", usage: { outputTokens: 24 } });
   });
 
   it("drops a queued request whose signal aborts, without running it", async () => {
@@ -142,29 +108,29 @@ describe("LlamaCppProvider", () => {
     await first.finished;
   });
 
-  it("stops generating and frees the sequence when the consumer stops reading a stream", async () => {
+  it("stops generating and frees the sequence when the caller aborts a stream", async () => {
+    const abort = new AbortController();
     let deltas = 0;
-    for await (const e of provider.stream(req(STORY, { maxTokens: 500 }))) {
-      if (e.type === "delta" && ++deltas === 2) break;
-    }
+    await rejection(
+      provider.stream(req(STORY, { maxTokens: 500 }, abort.signal), () => {
+        if (++deltas === 2) abort.abort();
+      }),
+    );
     expect(provider.stats()).toEqual({ active: 0, queued: 0 });
     expect((await provider.generate(req(CAPITAL, { maxTokens: 24 }))).text).toContain("Paris");
   });
 
   it("ends a cancelled stream with a cancelled error after the tokens generated so far", async () => {
     const abort = new AbortController();
-    const events: ProviderEvent[] = [];
+    const deltas: string[] = [];
     const err = await rejection(
-      (async () => {
-        for await (const e of provider.stream(req(STORY, { maxTokens: 500 }, abort.signal))) {
-          events.push(e);
-          if (events.length === 2) abort.abort();
-        }
-      })(),
+      provider.stream(req(STORY, { maxTokens: 500 }, abort.signal), (text) => {
+        deltas.push(text);
+        if (deltas.length === 2) abort.abort();
+      }),
     );
     expect((err as ProviderError).kind).toBe("cancelled");
-    expect(events.every((e) => e.type === "delta")).toBe(true);
-    expect(events.length).toBeLessThan(50);
+    expect(deltas.length).toBeLessThan(50);
   });
 
   it("samples different texts for unseeded requests at temperature 1, even within the same second", async () => {

@@ -47,6 +47,10 @@ export interface RecordedRequest {
   path: string;
   headers: http.IncomingHttpHeaders;
   body: Record<string, unknown>;
+  /** The body as it arrived, for tests that compare requests byte for byte. */
+  raw: string;
+  /** Header names and values in the order they arrived. */
+  rawHeaders: string[];
 }
 
 export const DEFAULT_ANSWER: Answer = { deltas: ["Hello", ", ", "world", "!"], inputTokens: 12, outputTokens: 4 };
@@ -131,7 +135,7 @@ export class FakeLlmServer {
       return this.send(res, 400, this.dialect.errorBody(400, "request body is not JSON"));
     }
     const path = (req.url ?? "/").split("?")[0];
-    this.requests.push({ method: req.method ?? "GET", path, headers: req.headers, body });
+    this.requests.push({ method: req.method ?? "GET", path, headers: req.headers, body, raw: text, rawHeaders: req.rawHeaders });
     this.wake();
 
     if (!this.dialect.authorized(req.headers, this.apiKey)) {

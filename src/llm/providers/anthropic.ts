@@ -2,7 +2,7 @@
 import Anthropic from "@anthropic-ai/sdk";
 import type { MessageCreateParamsBase } from "@anthropic-ai/sdk/resources/messages/messages";
 import { missingKey, providerError, truncatedStream } from "./errors.js";
-import type { FinishReason, Provider, ProviderEvent, ProviderRequest, ProviderResult } from "./provider.js";
+import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd } from "./provider.js";
 import { ProviderError } from "./provider.js";
 
 export const ANTHROPIC_BASE_URL = "https://api.anthropic.com";
@@ -51,7 +51,7 @@ export class AnthropicProvider implements Provider {
     }
   }
 
-  async *stream(req: ProviderRequest): AsyncIterable<ProviderEvent> {
+  async stream(req: ProviderRequest, onDelta: (text: string) => void): Promise<StreamEnd> {
     this.checkKey();
     let inputTokens = 0;
     let outputTokens = 0;
@@ -66,7 +66,7 @@ export class AnthropicProvider implements Provider {
             outputTokens = event.message.usage.output_tokens;
             break;
           case "content_block_delta":
-            if (event.delta.type === "text_delta" && event.delta.text) yield { type: "delta", text: event.delta.text };
+            if (event.delta.type === "text_delta" && event.delta.text) onDelta(event.delta.text);
             break;
           case "message_delta":
             // message_delta usage is cumulative for the message.
@@ -83,7 +83,7 @@ export class AnthropicProvider implements Provider {
       throw this.toProviderError(err, req.signal);
     }
     if (!stopped) throw truncatedStream(this.name);
-    yield { type: "done", finishReason: finish ?? "other", usage: { inputTokens, outputTokens } };
+    return { finishReason: finish ?? "other", usage: { inputTokens, outputTokens } };
   }
 
   async listModels(signal: AbortSignal): Promise<string[]> {

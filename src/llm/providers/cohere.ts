@@ -1,7 +1,7 @@
 // Cohere v2 Chat through the official SDK (cohere-ai).
 import { CohereClientV2, CohereError, CohereTimeoutError } from "cohere-ai";
 import { missingKey, providerError, truncatedStream } from "./errors.js";
-import type { FinishReason, Provider, ProviderEvent, ProviderRequest, ProviderResult, Usage } from "./provider.js";
+import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
 import { ProviderError } from "./provider.js";
 
 export const COHERE_BASE_URL = "https://api.cohere.com";
@@ -49,7 +49,7 @@ export class CohereProvider implements Provider {
     }
   }
 
-  async *stream(req: ProviderRequest): AsyncIterable<ProviderEvent> {
+  async stream(req: ProviderRequest, onDelta: (text: string) => void): Promise<StreamEnd> {
     this.checkKey();
     let done: { finishReason: FinishReason; usage: Usage } | undefined;
     try {
@@ -57,7 +57,7 @@ export class CohereProvider implements Provider {
       for await (const event of stream) {
         if (event.type === "content-delta") {
           const text = event.delta?.message?.content?.text;
-          if (text) yield { type: "delta", text };
+          if (text) onDelta(text);
         } else if (event.type === "message-end") {
           if (event.delta?.error) throw new ProviderError(`provider '${this.name}' failed mid-stream: ${event.delta.error}`, "unavailable");
           done = { finishReason: finishReason(event.delta?.finishReason), usage: usage(event.delta?.usage) };
@@ -67,7 +67,7 @@ export class CohereProvider implements Provider {
       throw this.toProviderError(err, req.signal);
     }
     if (!done) throw truncatedStream(this.name);
-    yield { type: "done", ...done };
+    return done;
   }
 
   /** Models that serve the chat endpoint, following pages. */

@@ -1,7 +1,7 @@
 // A provider whose code is loaded on its first call. Each SDK (and node-llama-cpp's native
 // runtime) adds 25-50 MB to the process when imported, so the server loads only the ones
 // that a request actually reaches.
-import type { Provider, ProviderEvent, ProviderRequest, ProviderResult } from "./provider.js";
+import type { Provider, ProviderRequest, ProviderResult, StreamEnd } from "./provider.js";
 
 export function lazyProvider(name: string, load: () => Promise<Provider>, options: { canList: boolean }): Provider {
   let loading: Promise<Provider> | undefined;
@@ -22,11 +22,11 @@ export function lazyProvider(name: string, load: () => Promise<Provider>, option
     ));
   const provider: Provider = {
     name,
-    async *stream(req: ProviderRequest): AsyncIterable<ProviderEvent> {
-      yield* (await get()).stream(req);
+    stream(req: ProviderRequest, onDelta: (text: string) => void): Promise<StreamEnd> {
+      return loaded ? loaded.stream(req, onDelta) : get().then((p) => p.stream(req, onDelta));
     },
-    async generate(req: ProviderRequest): Promise<ProviderResult> {
-      return (await get()).generate(req);
+    generate(req: ProviderRequest): Promise<ProviderResult> {
+      return loaded ? loaded.generate(req) : get().then((p) => p.generate(req));
     },
     async close(): Promise<void> {
       closed = true;

@@ -14,7 +14,6 @@ import {
 } from "node-llama-cpp";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { AsyncChannel } from "../local/async-channel.js";
 import { toChatHistory } from "../local/chat-history.js";
 import { LeasePool, PoolClosedError, QueueFullError } from "../local/lease-pool.js";
 import { localMetrics, type LocalMetrics } from "../local/metrics.js";
@@ -24,9 +23,9 @@ import {
   type ChatMessage,
   type FinishReason,
   type Provider,
-  type ProviderEvent,
   type ProviderRequest,
   type ProviderResult,
+  type StreamEnd,
 } from "./provider.js";
 
 export interface LlamaCppProviderOptions {
@@ -133,29 +132,13 @@ export class LlamaCppProvider implements Provider {
     return this.withSlot(req.signal, (slot, signal) => this.run(slot, req, signal));
   }
 
-  async *stream(req: ProviderRequest): AsyncIterable<ProviderEvent> {
-    const channel = new AsyncChannel<string>();
-    const stopped = new AbortController();
-    const signal = AbortSignal.any([req.signal, stopped.signal]);
-    const generation = this.withSlot(signal, (slot, sig) =>
-      this.run(slot, req, sig, (text) => {
-        if (text) channel.push(text);
+  async stream(req: ProviderRequest, onDelta: (text: string) => void): Promise<StreamEnd> {
+    const { finishReason, usage } = await this.withSlot(req.signal, (slot, signal) =>
+      this.run(slot, req, signal, (text) => {
+        if (text) onDelta(text);
       }),
     );
-    generation.then(
-      () => channel.close(),
-      (err: unknown) => channel.fail(err),
-    );
-    try {
-      for await (const text of channel) yield { type: "delta", text };
-      const result = await generation;
-      yield { type: "done", finishReason: result.finishReason, usage: result.usage };
-    } finally {
-      // The consumer may stop early (client gone, error downstream): stop generating at once
-      // and hand the sequence to the next request only when llama.cpp has let go of it.
-      stopped.abort(new ProviderError("the stream's consumer stopped reading", "cancelled"));
-      await generation.catch(() => {});
-    }
+    return { finishReason, usage };
   }
 
   async close(): Promise<void> {

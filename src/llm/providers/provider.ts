@@ -32,9 +32,11 @@ export interface Usage {
   outputTokens: number;
 }
 
-export type ProviderEvent =
-  | { type: "delta"; text: string }
-  | { type: "done"; finishReason: FinishReason; usage: Usage };
+/** How a streamed answer ended. */
+export interface StreamEnd {
+  finishReason: FinishReason;
+  usage: Usage;
+}
 
 export interface ProviderResult {
   text: string;
@@ -45,8 +47,12 @@ export interface ProviderResult {
 export interface Provider {
   /** The provider's name in the config file (e.g. "openai", "local"). */
   readonly name: string;
-  /** Streams text deltas as they arrive upstream, then exactly one "done" event. */
-  stream(req: ProviderRequest): AsyncIterable<ProviderEvent>;
+  /**
+   * Streams: calls `onDelta` with each text delta as it arrives upstream (the deltas of one
+   * network read one after another, synchronously), then resolves with how the answer ended.
+   * A callback rather than an async iterator: a token then costs a call, not a promise per layer.
+   */
+  stream(req: ProviderRequest, onDelta: (text: string) => void): Promise<StreamEnd>;
   /** One-shot generation. */
   generate(req: ProviderRequest): Promise<ProviderResult>;
   /** Upstream model ids, for providers that can list them. */

@@ -1,0 +1,179 @@
+// HTTP to a provider's API: one keep-alive undici Pool per base URL, JSON bodies, SSE responses.
+// Node's fetch (under the SDKs) costs 770-1,007 µs CPU a call on loopback; this path costs
+// about a tenth of that (measured in bench/llm.ts and the notes of the commit that added it).
+import { Pool } from "undici";
+
+export interface UpstreamResponse {
+  status: number;
+  headers: HeaderGetter;
+  /** The body, chunk by chunk (undici's BodyReadable). */
+  body: AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void> };
+}
+
+export interface HeaderGetter {
+  get(name: string): string | null;
+}
+
+export interface UpstreamRequest {
+  method: "GET" | "POST";
+  /** Below the base URL's path: "/chat/completions". */
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+  /** True for an SSE response: the timeout then covers the wait for headers only, as in the SDKs. */
+  stream: boolean;
+}
+
+export class UpstreamHttp {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+
+  constructor(
+    baseUrl: string,
+    private readonly timeoutMs: number,
+  ) {
+    const url = new URL(baseUrl);
+    this.basePath = url.pathname.replace(/\/+$/, "");
+    // Unbounded connections: the gateway's per-provider limiter bounds concurrency.
+    this.pool = new Pool(url.origin, { keepAliveTimeout: 30_000 });
+  }
+
+  /**
+   * Sends one request. Rejects on connection failures, timeouts (a TimeoutError) and aborts
+   * (the signal's reason); any HTTP status resolves.
+   */
+  async send(req: UpstreamRequest): Promise<UpstreamResponse> {
+    try {
+      const res = await this.pool.request({
+        method: req.method,
+        path: this.basePath + req.path,
+        headers: req.headers,
+        body: req.body,
+        signal: req.signal,
+        headersTimeout: this.timeoutMs,
+        // The SDKs bound a whole unary answer by their timeout and a stream's body by nothing.
+        bodyTimeout: req.stream ? 0 : this.timeoutMs,
+      });
+      return { status: res.statusCode, headers: headerGetter(res.headers), body: res.body as unknown as UpstreamResponse["body"] };
+    } catch (err) {
+      throw asTimeout(err);
+    }
+  }
+
+  /** Reads a whole body as text; a body that stalls past the timeout rejects with a TimeoutError. */
+  static async text(res: UpstreamResponse): Promise<string> {
+    try {
+      return await res.body.text();
+    } catch (err) {
+      throw asTimeout(err);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+/** The upstream did not answer within the provider's timeout. */
+export class TimeoutError extends Error {
+  constructor(cause: unknown) {
+    super("Request timed out.", { cause });
+    this.name = "TimeoutError";
+  }
+}
+
+function asTimeout(err: unknown): unknown {
+  const code = (err as { code?: string } | undefined)?.code;
+  return code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" ? new TimeoutError(err) : err;
+}
+
+function headerGetter(headers: Record<string, string | string[] | undefined>): HeaderGetter {
+  return {
+    get(name) {
+      const v = headers[name.toLowerCase()];
+      return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+    },
+  };
+}
+
+/** One server-sent event: its `event` field (null when absent) and its data lines joined by "\n". */
+export interface SseEvent {
+  event: string | null;
+  data: string;
+}
+
+/**
+ * Parses server-sent events as the SDKs do (LF, CRLF or CR line ends; comments; `data:` with
+ * or without a space; several data lines per event; a last event without its blank line).
+ * Fed chunk by chunk, it hands every complete event of a chunk to `onEvent` at once.
+ */
+export class SseParser {
+  private readonly decoder = new TextDecoder();
+  private buffered = "";
+  private event: string | null = null;
+  private data: string[] = [];
+  private pendingCR = false;
+
+  constructor(private readonly onEvent: (e: SseEvent) => void) {}
+
+  feed(chunk: Uint8Array): void {
+    let text = this.decoder.decode(chunk, { stream: true });
+    if (this.pendingCR) {
+      // A CR ended the last chunk: a LF starting this one belongs to the same line end.
+      this.pendingCR = false;
+      if (text.startsWith("\n")) text = text.slice(1);
+    }
+    text = this.buffered + text;
+    let start = 0;
+    // Where the next CR is, found once per chunk and again only when passed: most streams
+    // have none, and searching the rest of the chunk for one at every line is quadratic.
+    let cr = text.indexOf("\r");
+    for (;;) {
+      if (cr !== -1 && cr < start) cr = text.indexOf("\r", start);
+      const lf = text.indexOf("\n", start);
+      let end: number;
+      let next: number;
+      if (cr === -1 || (lf !== -1 && lf < cr)) {
+        if (lf === -1) break;
+        end = lf;
+        next = lf + 1;
+      } else {
+        end = cr;
+        if (cr + 1 === text.length) {
+          this.pendingCR = true;
+          next = cr + 1;
+        } else next = text.charCodeAt(cr + 1) === 10 ? cr + 2 : cr + 1;
+      }
+      this.line(text.slice(start, end));
+      start = next;
+    }
+    this.buffered = start === 0 ? text : text.slice(start);
+  }
+
+  /** The body ended: a last line or event without its terminator still counts. */
+  end(): void {
+    const rest = this.buffered + this.decoder.decode();
+    this.buffered = "";
+    if (rest) this.line(rest);
+    if (this.event !== null || this.data.length > 0) this.line("");
+  }
+
+  private line(line: string): void {
+    if (line === "") {
+      if (this.event === null && this.data.length === 0) return;
+      const e = { event: this.event, data: this.data.length === 1 ? this.data[0] : this.data.join("\n") };
+      this.event = null;
+      this.data = [];
+      this.onEvent(e);
+      return;
+    }
+    if (line.charCodeAt(0) === 58) return; // ":" comment
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    if (field === "data") this.data.push(value);
+    else if (field === "event") this.event = value;
+  }
+}

@@ -1,0 +1,148 @@
+// The OpenAI provider sends what the official `openai` SDK sends: both talk to one fake and the
+// requests that arrive are compared (method, path, headers, body byte for byte). Errors read as
+// the SDK's do.
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OpenAIProvider, type OpenAIFlavour } from "../../src/llm/providers/openai.js";
+import { ProviderError, type ProviderRequest } from "../../src/llm/providers/provider.js";
+import type { FakeLlmServer, RecordedRequest } from "../support/fake-llm-http.js";
+import { startFakeOpenAI } from "../support/fake-openai.js";
+
+let fake: FakeLlmServer;
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI();
+});
+
+afterAll(async () => {
+  await fake?.close();
+});
+
+/** The SDK as the provider used it before it sent requests itself. */
+function sdk(): OpenAI {
+  return new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseUrl, organization: null, project: null, webhookSecret: null, maxRetries: 0, timeout: 120_000 });
+}
+
+function provider(flavour: OpenAIFlavour): OpenAIProvider {
+  return new OpenAIProvider("p", { flavour, apiKey: fake.apiKey, baseUrl: fake.baseUrl, timeoutMs: 120_000 });
+}
+
+// Added by Node's fetch under the SDK, not by the SDK; hop-by-hop and framing headers differ by transport.
+const TRANSPORT_HEADERS = new Set(["host", "connection", "content-length", "transfer-encoding", "accept-language", "sec-fetch-mode", "accept-encoding"]);
+
+function wire(r: RecordedRequest) {
+  const headers: string[] = [];
+  for (let i = 0; i < r.rawHeaders.length; i += 2) {
+    const name = r.rawHeaders[i].toLowerCase();
+    if (!TRANSPORT_HEADERS.has(name)) headers.push(`${name}: ${r.rawHeaders[i + 1]}`);
+  }
+  return { method: r.method, path: r.path, headers, body: r.raw };
+}
+
+async function lastRequest(send: () => Promise<unknown>) {
+  const before = fake.requests.length;
+  await send();
+  expect(fake.requests.length).toBe(before + 1);
+  return wire(fake.requests.at(-1)!);
+}
+
+const signal = new AbortController().signal;
+
+const plain: ProviderRequest = { upstreamModel: "gpt-x", messages: [{ role: "user", content: "Say hello" }], params: { stop: [] }, signal };
+const full: ProviderRequest = {
+  upstreamModel: "gpt-x",
+  messages: [
+    { role: "system", content: "Be brief." },
+    { role: "user", content: "Say \"hello\" in ünïcode ✓" },
+    { role: "assistant", content: "Hello" },
+  ],
+  params: { maxTokens: 64, temperature: 0.5, topP: 0.9, stop: ["\n", "END"], seed: 42 },
+  signal,
+};
+const fullMessages = full.messages.map((m) => ({ role: m.role, content: m.content }));
+const fullParams = { temperature: 0.5, top_p: 0.9, stop: ["\n", "END"], seed: 42 };
+
+describe("OpenAI requests on the wire", () => {
+  it("sends Generate as the SDK does", async () => {
+    const ours = await lastRequest(() => provider("openai").generate(plain));
+    const theirs = await lastRequest(() => sdk().chat.completions.create({ model: "gpt-x", messages: [{ role: "user", content: "Say hello" }], stream: false }));
+    expect(ours).toEqual(theirs);
+    expect(theirs.headers).toContain(`authorization: Bearer ${fake.apiKey}`);
+  });
+
+  it("sends every parameter as the SDK does, max_completion_tokens to OpenAI", async () => {
+    const ours = await lastRequest(() => provider("openai").generate(full));
+    const theirs = await lastRequest(() =>
+      sdk().chat.completions.create({ model: "gpt-x", messages: fullMessages, max_completion_tokens: 64, ...fullParams, stream: false }),
+    );
+    expect(ours).toEqual(theirs);
+  });
+
+  it("sends max_tokens to OpenAI-compatible servers as the SDK does", async () => {
+    const ours = await lastRequest(() => provider("openai-compatible").generate(full));
+    const theirs = await lastRequest(() => sdk().chat.completions.create({ model: "gpt-x", messages: fullMessages, max_tokens: 64, ...fullParams, stream: false }));
+    expect(ours).toEqual(theirs);
+  });
+
+  it("sends GenerateStream as the SDK does, asking for usage", async () => {
+    const ours = await lastRequest(() => provider("huggingface").stream(full, () => {}));
+    const theirs = await lastRequest(async () => {
+      const stream = await sdk().chat.completions.create({
+        model: "gpt-x",
+        messages: fullMessages,
+        max_tokens: 64,
+        ...fullParams,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      for await (const _ of stream);
+    });
+    expect(ours).toEqual(theirs);
+  });
+
+  it("lists models as the SDK does", async () => {
+    let ids: string[] = [];
+    const ours = await lastRequest(async () => (ids = await provider("openai").listModels(signal)));
+    const theirs = await lastRequest(async () => {
+      for await (const _ of sdk().models.list());
+    });
+    expect(ours).toEqual(theirs);
+    expect(ids).toEqual(fake.modelIds);
+  });
+});
+
+describe("OpenAI answers", () => {
+  it("reads a stream's deltas, finish reason and usage as the SDK does", async () => {
+    const deltas = ["Hel", "lo", " wörld ✓", "\n\nend"];
+    fake.enqueue({ kind: "answer", deltas, inputTokens: 5, outputTokens: 4 }, { kind: "answer", deltas, inputTokens: 5, outputTokens: 4 });
+    const ours: string[] = [];
+    const end = await provider("openai").stream(plain, (t) => ours.push(t));
+    const theirs: string[] = [];
+    let usage: unknown;
+    const stream = await sdk().chat.completions.create({ model: "gpt-x", messages: [{ role: "user", content: "x" }], stream: true, stream_options: { include_usage: true } });
+    for await (const c of stream) {
+      if (c.choices[0]?.delta?.content) theirs.push(c.choices[0].delta.content);
+      if (c.usage) usage = c.usage;
+    }
+    expect(ours).toEqual(theirs);
+    expect(end).toEqual({ finishReason: "stop", usage: { inputTokens: 5, outputTokens: 4 } });
+    expect(usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 4 });
+  });
+
+  it.each([400, 404, 429, 500])("words an HTTP %i error as the SDK's APIError does", async (status) => {
+    fake.enqueue({ kind: "error", status, message: "the fake refuses" }, { kind: "error", status, message: "the fake refuses" });
+    const ours = await provider("openai").generate(plain).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const theirs = await sdk()
+      .chat.completions.create({ model: "gpt-x", messages: [{ role: "user", content: "x" }] })
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect(theirs).toBeInstanceOf(OpenAI.APIError);
+    expect(ours).toBeInstanceOf(ProviderError);
+    expect((ours as ProviderError).message).toBe(`provider 'p' answered HTTP ${status}: ${(theirs as Error).message}`);
+  });
+});
