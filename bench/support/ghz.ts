@@ -65,3 +65,21 @@ export async function ghz(port: number, call: GhzCall, opts: { seconds: number; 
   const errorKinds = Object.keys(r.errorDistribution ?? {}).filter((k) => !k.includes("code = Canceled") && !k.includes("transport is closing"));
   return { rps: r.rps, p50Ms: pct(50), p99Ms: pct(99), count: ok, errors: r.count - ok - canceled - closing, errorKinds, cpuUsPerCall: cpu / Math.max(1, ok) };
 }
+
+let built: Promise<string> | undefined;
+
+/** A protoset of the whole contract (ghz cannot parse proto3 `optional` from .proto files). */
+export function contractProtoset(): Promise<string> {
+  built ??= (async () => {
+    const { mkdtemp } = await import("node:fs/promises");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const { ROOT } = await import("../../test/support/tools.js");
+    const out = path.join(await mkdtemp(path.join(os.tmpdir(), "openloop-protoset-")), "contract.binpb");
+    await new Promise<void>((resolve, reject) =>
+      execFile(path.join(ROOT, "node_modules/.bin/buf"), ["build", "-o", out], { cwd: ROOT }, (err, _o, stderr) => (err ? reject(new Error(`buf build failed: ${stderr}`)) : resolve())),
+    );
+    return out;
+  })();
+  return built;
+}
