@@ -31,6 +31,8 @@ export class GrpcCallContext implements HandlerContext {
     /** Epoch milliseconds (the client's deadline or the server's default), or Infinity. */
     readonly deadline: number,
     private readonly shutdown: AbortSignal,
+    /** True when the deadline is the server's default rather than the client's (grpc-js enforces only the client's). */
+    readonly ownDeadline: boolean,
   ) {}
 
   get service(): DescService {

@@ -106,11 +106,12 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
       return e;
     }
   };
-  const contextOf = (call: AnyCall): { ctx: GrpcCallContext; ownDeadline: boolean } => {
+  // The client's deadline, else the server's default (which grpc-js does not enforce: ours).
+  const contextOf = (call: AnyCall): GrpcCallContext => {
     const client = call.getDeadline();
-    const ownDeadline = !(client instanceof Date || (typeof client === "number" && client !== Infinity)) && defaultDeadlineMs > 0;
-    const deadline = ownDeadline ? Date.now() + defaultDeadlineMs : client instanceof Date ? client.getTime() : Number(client);
-    return { ctx: new GrpcCallContext(method, call, deadline, shutdown), ownDeadline };
+    const given = client instanceof Date ? client.getTime() : Number(client);
+    const own = given === Infinity && defaultDeadlineMs > 0;
+    return new GrpcCallContext(method, call, own ? Date.now() + defaultDeadlineMs : given, shutdown, own);
   };
 
   switch (method.methodKind) {
@@ -119,7 +120,7 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
         const refused = admitted(call.metadata);
         if (refused) return void callback(grpcStatusOf(refused));
         const started = observer.begin();
-        const { ctx, ownDeadline } = contextOf(call);
+        const ctx = contextOf(call);
         const reply = new UnaryReply(method, call, callback, ctx, observer, started);
         let result: unknown;
         try {
@@ -128,24 +129,30 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
           return reply.fail(err);
         }
         if (!isPromise(result)) return reply.ok(result);
-        reply.watch(ownDeadline);
-        result.then(reply.ok, reply.fail);
+        reply.watch();
+        result.then(
+          (response) => reply.ok(response),
+          (err: unknown) => reply.fail(err),
+        );
       };
     case "client_streaming":
       return (call: ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
         const refused = admitted(call.metadata);
         if (refused) return void callback(grpcStatusOf(refused));
         const started = observer.begin();
-        const { ctx, ownDeadline } = contextOf(call);
+        const ctx = contextOf(call);
         const reply = new UnaryReply(method, call, callback, ctx, observer, started);
-        reply.watch(ownDeadline);
+        reply.watch();
         let result: unknown;
         try {
           result = impl(requests(call, method.input), ctx);
         } catch (err) {
           return reply.fail(err);
         }
-        Promise.resolve(result).then(reply.ok, reply.fail);
+        Promise.resolve(result).then(
+          (response) => reply.ok(response),
+          (err: unknown) => reply.fail(err),
+        );
       };
     case "server_streaming":
     case "bidi_streaming":
@@ -153,9 +160,9 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
         const refused = admitted(call.metadata);
         if (refused) return void call.emit("error", grpcStatusOf(refused));
         const started = observer.begin();
-        const { ctx, ownDeadline } = contextOf(call);
+        const ctx = contextOf(call);
         const reply = new StreamReply(method, call, ctx, observer, started);
-        reply.watch(ownDeadline);
+        reply.watch();
         let source: unknown;
         try {
           const input = method.methodKind === "server_streaming" ? decode(method.input, (call as ServerWritableStream<Buffer, Buffer>).request) : requests(call as ServerDuplexStream<Buffer, Buffer>, method.input);
@@ -163,7 +170,10 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
         } catch (err) {
           return reply.fail(err);
         }
-        reply.pump(source as AsyncIterable<unknown>).then(reply.ok, reply.fail);
+        reply.pump(source as AsyncIterable<unknown>).then(
+          () => reply.ok(),
+          (err: unknown) => reply.fail(err),
+        );
       };
   }
 }
@@ -208,14 +218,14 @@ abstract class Reply {
    * Follows the call until it ends: a client that cancels (or whose deadline grpc-js
    * enforced) is recorded with the status it got, and the server's default deadline is armed.
    */
-  watch(ownDeadline: boolean): void {
+  watch(): void {
     (this.call as EventEmitter).once("cancelled", () => {
       if (this.done) return; // grpc-js reports every ended call as cancelled, ours too
       const reason = this.ctx.cancelled();
       this.finish(reason);
       this.closed(reason);
     });
-    if (ownDeadline) {
+    if (this.ctx.ownDeadline) {
       this.ctx.armDeadline(() => {
         const reason = new ConnectError("the call's deadline was exceeded", Code.DeadlineExceeded);
         this.ctx.abort(reason);
@@ -224,13 +234,13 @@ abstract class Reply {
     }
   }
 
-  readonly fail = (err: unknown): void => {
+  fail(err: unknown): void {
     if (this.done) return;
     const sent = hideInternals(err) as ConnectError;
     this.finish(err);
     this.sendHeaders();
     this.sendError(grpcStatusOf(sent, this.ctx.trailersToSend()));
-  };
+  }
 
   protected finish(err?: unknown): void {
     this.done = true;
@@ -270,7 +280,7 @@ class UnaryReply extends Reply {
     super(method, call, ctx, observer, started);
   }
 
-  readonly ok = (response: unknown): void => {
+  ok(response: unknown): void {
     if (this.done) return;
     let bytes: Buffer;
     try {
@@ -281,7 +291,7 @@ class UnaryReply extends Reply {
     this.finish();
     this.sendHeaders();
     this.callback(null, bytes, this.trailers());
-  };
+  }
 
   protected sendError(status: ReturnType<typeof grpcStatusOf>): void {
     this.callback(status);
@@ -332,12 +342,12 @@ class StreamReply extends Reply {
     }
   }
 
-  readonly ok = (): void => {
+  ok(): void {
     if (this.done) return;
     this.finish();
     this.sendHeaders();
     this.stream.end(this.trailers());
-  };
+  }
 
   protected sendError(status: ReturnType<typeof grpcStatusOf>): void {
     this.stream.emit("error", status);
