@@ -163,3 +163,23 @@ describe("routing HTTP/2 connections on their first request", () => {
     }
   });
 });
+
+describe("gRPC keepalive", () => {
+  it("pings an idle gRPC connection every server.keepalive.timeMs", async () => {
+    const s = await startTestServer({ server: { keepalive: { timeMs: 50, timeoutMs: 1_000 } } });
+    const session = http2.connect(s.baseUrl);
+    try {
+      session.on("error", () => {});
+      const pinged = new Promise<void>((resolve) => session.once("ping", () => resolve()));
+      // One gRPC call hands the connection to grpc-js, which then keeps it alive.
+      const req = session.request({ ":method": "POST", ":path": "/grpc.health.v1.Health/Check", "content-type": "application/grpc", te: "trailers" });
+      req.end(Buffer.alloc(5)); // an empty message: uncompressed, length 0
+      req.resume();
+      await new Promise((resolve) => req.once("close", resolve));
+      await pinged;
+    } finally {
+      session.destroy();
+      await s.close();
+    }
+  });
+});
