@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
+import https from "node:https";
 import net from "node:net";
 import path from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -17,7 +18,7 @@ const tls = { certFile: path.join(fixtures, "tls-cert.pem"), keyFile: path.join(
 const ca = readFileSync(tls.certFile);
 
 describe("TLS", () => {
-  it("serves gRPC over HTTP/2 and Connect over HTTP/1.1 on the same TLS port", async () => {
+  it("serves gRPC (through grpc-js) and Connect over HTTP/2 and HTTP/1.1 on the same TLS port", async () => {
     const s = await startTestServer({ server: { tls } });
     try {
       const baseUrl = `https://localhost:${s.port}`;
@@ -25,6 +26,18 @@ describe("TLS", () => {
       expect((await overH2.check({})).status).toBe(Status.SERVING);
       const overH1 = createClient(Health, createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions: { ca } }));
       expect((await overH1.check({})).status).toBe(Status.SERVING);
+      // Connect over HTTP/2, as a browser speaks it over TLS: connect-node, not grpc-js.
+      const overH2Connect = createClient(Health, createConnectTransport({ baseUrl, httpVersion: "2", nodeOptions: { ca } }));
+      expect((await overH2Connect.check({})).status).toBe(Status.SERVING);
+      const text = await new Promise<string>((resolve, reject) => {
+        https.get(`${baseUrl}/metrics`, { ca }, (res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => (body += d.toString()));
+          res.on("end", () => resolve(body));
+        }).on("error", reject);
+      });
+      expect(text).toMatch(/^openloop_connections_total\{server="grpc"\} 1$/m);
+      expect(text).toMatch(/^openloop_connections_total\{server="http2"\} 1$/m);
     } finally {
       await s.close();
     }
