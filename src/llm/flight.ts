@@ -18,7 +18,20 @@ export interface FlightBatch {
   answer: UpstreamAnswer | undefined;
 }
 
-export class Flight {
+/** What the gateway's retries and fallbacks see of the callers they work for: a Flight, or one caller alone. */
+export interface UpstreamCall {
+  /** The model and provider tried last, for metrics of callers who only see the outcome. */
+  lastTried: { model: string; provider: string } | undefined;
+  /** True once a delta went out: a failure after it can be neither retried nor handed to a fallback. */
+  readonly deltaEmitted: boolean;
+  /** Aborted when no caller wants the answer any more. */
+  readonly signal: AbortSignal;
+  /** The latest deadline among the callers (undefined while any has none). */
+  deadline(): number | undefined;
+  readonly delta: (text: string) => void;
+}
+
+export class Flight implements UpstreamCall {
   /** The deltas so far; the only copy (a cache entry and late joiners read it). */
   private readonly deltas: string[] = [];
   private answer: UpstreamAnswer | undefined;

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { CacheConfig, RetryConfig } from "./config.js";
 import type { Catalog, Route } from "./catalog.js";
 import type { CachedAnswer, ResponseCache } from "./cache/cache.js";
-import { Flight, type UpstreamAnswer } from "./flight.js";
+import { Flight, type UpstreamAnswer, type UpstreamCall } from "./flight.js";
 import { ConcurrencyLimiter, QueueFullError } from "./limiter.js";
 import type { LlmMetrics, ModelMetricsSnapshot, Series } from "./metrics.js";
 import { cacheKey, validateRequest } from "./params.js";
@@ -126,12 +126,22 @@ export class Gateway {
         served.completed(performance.now() - started, undefined);
         return answer;
       }
-      const flight = this.flight(key, "unary", call, resolved);
       let done: UpstreamAnswer;
-      try {
-        done = await flight.result(call.signal, call.deadline);
-      } finally {
-        served = this.seriesOf(flight, series);
+      if (call.cacheMode === "bypass") {
+        // Nobody can join: the caller runs the upstream call itself, with its own signal and deadline.
+        const alone = callerAlone(call);
+        try {
+          done = await this.run(alone, "unary", call, resolved.targets, undefined);
+        } finally {
+          served = this.seriesOf(alone, series);
+        }
+      } else {
+        const flight = this.flight(key, "unary", call, resolved);
+        try {
+          done = await flight.result(call.signal, call.deadline);
+        } finally {
+          served = this.seriesOf(flight, series);
+        }
       }
       served.completed(performance.now() - started, undefined);
       return { text: done.text, ...meta(done, false) };
@@ -274,7 +284,10 @@ export class Gateway {
     if (shared) this.flights.set(flightKey, flight);
     const store = shared && this.o.cache ? (answer: UpstreamAnswer) => this.store(key, kind === "unary" ? [answer.text] : flight.allDeltas, answer) : undefined;
     void this.run(flight, kind, call, resolved.targets, store)
-      .catch((err: unknown) => this.o.log.error({ err }, "llm: flight failed unexpectedly"))
+      .then(
+        (answer) => flight.complete(answer),
+        (err: unknown) => flight.fail(err),
+      )
       .finally(() => {
         if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey);
         release?.();
@@ -289,14 +302,14 @@ export class Gateway {
     await this.o.cache!.set(key, { deltas: [...deltas], finishReason, usage, model, provider, upstreamModel });
   }
 
-  /** Tries the model, then its fallbacks while no token has been streamed. Never throws. */
+  /** Tries the model, then its fallbacks while no token has been streamed; throws the last failure. */
   private async run(
-    flight: Flight,
+    flight: UpstreamCall,
     kind: "unary" | "stream",
     call: GenerateCall,
     targets: Target[],
     store: ((answer: UpstreamAnswer) => Promise<void>) | undefined,
-  ): Promise<void> {
+  ): Promise<UpstreamAnswer> {
     let lastError: unknown;
     for (let i = 0; i < targets.length; i++) {
       const target = targets[i];
@@ -305,8 +318,7 @@ export class Gateway {
         const answer = await this.attempts(flight, kind, call, target);
         // Stored before callers hear the end, so a caller's next identical call (on any replica) hits.
         if (store) await store(answer).catch((err: unknown) => this.o.log.warn({ err }, "llm: storing an answer failed"));
-        flight.complete(answer);
-        return;
+        return answer;
       } catch (err) {
         lastError = err;
         const kindOf = err instanceof ProviderError ? err.kind : err instanceof QueueFullError ? "rate_limited" : undefined;
@@ -317,11 +329,11 @@ export class Gateway {
         }
       }
     }
-    flight.fail(lastError);
+    throw lastError;
   }
 
   /** One model with retries on 429, 5xx and connection errors, bounded by the latest caller deadline. */
-  private async attempts(flight: Flight, kind: "unary" | "stream", call: GenerateCall, target: Target): Promise<UpstreamAnswer> {
+  private async attempts(flight: UpstreamCall, kind: "unary" | "stream", call: GenerateCall, target: Target): Promise<UpstreamAnswer> {
     const { route, provider, limiter } = target;
     const series = this.o.metrics.for(route.model, route.provider);
     const policy = this.o.retry;
@@ -358,7 +370,7 @@ export class Gateway {
     }
   }
 
-  private seriesOf(flight: Flight, fallback: Series): Series {
+  private seriesOf(flight: UpstreamCall, fallback: Series): Series {
     return flight.lastTried ? this.o.metrics.for(flight.lastTried.model, flight.lastTried.provider) : fallback;
   }
 
@@ -410,6 +422,19 @@ export class Gateway {
     this.o.log.error({ err }, "llm: unexpected failure");
     return new ConnectError("internal error in the llm gateway", Code.Internal);
   }
+}
+
+/** A Generate in bypass mode: one caller, whose signal and deadline are the upstream call's. */
+function callerAlone(call: GenerateCall): UpstreamCall {
+  return {
+    lastTried: undefined,
+    deltaEmitted: false,
+    signal: call.signal,
+    deadline: () => call.deadline,
+    delta: () => {
+      throw new Error("a unary call has no deltas");
+    },
+  };
 }
 
 function meta(a: Omit<AnswerMeta, "cached">, cached: boolean): AnswerMeta {

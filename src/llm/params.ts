@@ -10,13 +10,15 @@ const roles = new Set(["system", "user", "assistant"]);
 
 /** Throws INVALID_ARGUMENT naming the first bad field and what would be right. */
 export function validateRequest(messages: readonly ChatMessage[], params: GenerateParams): void {
-  const bad = (msg: string) => new ConnectError(msg, Code.InvalidArgument);
   if (messages.length === 0) throw bad("messages or prompt is required");
   if (messages.length > MAX_MESSAGES) throw bad(`at most ${MAX_MESSAGES} messages are allowed, got ${messages.length}`);
-  messages.forEach((m, i) => {
-    if (!roles.has(m.role)) throw bad(`messages[${i}].role must be system, user or assistant`);
-  });
-  if (!messages.some((m) => m.role !== "system")) throw bad("messages need at least one user or assistant message");
+  let spoken = false;
+  for (let i = 0; i < messages.length; i++) {
+    const role = messages[i].role;
+    if (!roles.has(role)) throw bad(`messages[${i}].role must be system, user or assistant`);
+    if (role !== "system") spoken = true;
+  }
+  if (!spoken) throw bad("messages need at least one user or assistant message");
   const { maxTokens, temperature, topP, stop, seed } = params;
   if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > 1_000_000)) {
     throw bad(`max_tokens must be 1-1000000, got ${maxTokens}`);
@@ -24,12 +26,16 @@ export function validateRequest(messages: readonly ChatMessage[], params: Genera
   if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) throw bad(`temperature must be 0-2, got ${temperature}`);
   if (topP !== undefined && !(topP > 0 && topP <= 1)) throw bad(`top_p must be in (0, 1], got ${topP}`);
   if (stop.length > MAX_STOP_SEQUENCES) throw bad(`at most ${MAX_STOP_SEQUENCES} stop sequences are allowed, got ${stop.length}`);
-  stop.forEach((s, i) => {
-    if (s.length === 0 || s.length > 256) throw bad(`stop[${i}] must be 1-256 characters`);
-  });
+  for (let i = 0; i < stop.length; i++) {
+    if (stop[i].length === 0 || stop[i].length > 256) throw bad(`stop[${i}] must be 1-256 characters`);
+  }
   if (seed !== undefined && !Number.isSafeInteger(seed)) throw bad(`seed must be an integer within ±2^53, got ${seed}`);
 }
 
+// Module-level, not a closure per call: validation runs on every Generate.
+function bad(msg: string): ConnectError {
+  return new ConnectError(msg, Code.InvalidArgument);
+}
 
 /**
  * SHA-256 of the canonical request: the model's public id, the messages and the parameters.
