@@ -11,12 +11,43 @@ cd "$OPENLOOP_ROOT"
 ensure_node_modules
 ensure_redis
 ensure_go_tool ghz github.com/bojand/ghz/cmd/ghz@latest
+ensure_go_tool hey github.com/rakyll/hey@v0.1.5
 fetch_model
+
+# Peers the llm bench compares with, each in its own cached install outside the project's
+# dependencies (bench/peers.ts finds them there). A peer that fails to install is skipped by
+# the bench, which says so, rather than failing every bench.
+PEERS_DIR="${OPENLOOP_PEERS_DIR:-$HOME/.cache/openloop/peers}"
+export OPENLOOP_PEERS_DIR="$PEERS_DIR"
+ensure_peers() {
+  local portkey="$PEERS_DIR/portkey-1.15.2" litellm="$PEERS_DIR/litellm-1.106.12"
+  if [ ! -f "$portkey/node_modules/@portkey-ai/gateway/build/start-server.js" ]; then
+    echo "openloop: installing the Portkey gateway 1.15.2 into $portkey" >&2
+    mkdir -p "$portkey"
+    # @hono/node-server 1.19.x fails every stream ("TypeError: immutable"); 1.13.8 works.
+    cat > "$portkey/package.json" <<'JSON'
+{ "private": true, "dependencies": { "@portkey-ai/gateway": "1.15.2" }, "overrides": { "@hono/node-server": "1.13.8" } }
+JSON
+    (cd "$portkey" && npm install --loglevel=error --no-audit --no-fund >&2) || echo "openloop: installing Portkey failed; the llm bench skips it" >&2
+  fi
+  if [ ! -x "$litellm/bin/litellm" ]; then
+    echo "openloop: installing LiteLLM 1.106.12 into $litellm" >&2
+    mkdir -p "$PEERS_DIR"
+    { python3 -m venv "$litellm" && "$litellm/bin/python" -m pip install -q --disable-pip-version-check 'litellm[proxy]==1.106.12' >&2; } ||
+      { echo "openloop: installing LiteLLM failed; the llm bench skips it" >&2; rm -rf "$litellm"; }
+  fi
+}
 
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-  for f in bench/*.ts; do names+=("$(basename "$f" .ts)"); done
+  for f in bench/*.ts; do
+    case "$(basename "$f" .ts)" in
+      peers*) ;; # modules of the llm bench, not benches
+      *) names+=("$(basename "$f" .ts)") ;;
+    esac
+  done
 fi
+case " ${names[*]} " in *" llm "*) ensure_peers ;; esac
 
 [ -f BENCHMARKS.md ] || printf '# Benchmarks\n\nWritten by `npm run bench`; each section comes from `bench/<name>.ts`.\n' > BENCHMARKS.md
 failed=()
