@@ -4,15 +4,14 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import type { EntityFeatures, FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import type { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { invalidArgument } from "./bad-request.js";
 import type { FieldViolation } from "./bad-request.js";
 import type { CompiledFeatureSet } from "./compile.js";
 import { MAX_TTL_MS } from "./definition.js";
 import { definitionFromProto, durationToMs, encodeStored, featuresFromProto, featuresToProto } from "./proto.js";
 import type { FeatureSetRegistry } from "./set-registry.js";
-import { decodeStoredFeatures } from "./stored-decode.js";
-import type { ProtoFeatures } from "./stored-decode.js";
+import { batchGetFeaturesResponse, getFeaturesResponse } from "./stored-response.js";
 import type { FeatureStore } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
 import type { Features } from "./value.js";
@@ -83,16 +82,6 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       throw new ConnectError(`feature store ${op} failed: ${(err as Error).message}`, Code.Internal);
     } finally {
       end?.();
-    }
-  };
-
-  /** Stored bytes as response features; bytes that do not parse are an internal error, as a failed store read is. */
-  const readStored = (stored: Uint8Array, only: ReadonlySet<string> | undefined): ProtoFeatures => {
-    try {
-      return decodeStoredFeatures(stored, only);
-    } catch (err) {
-      log.error({ err: (err as Error).message }, "stored features do not parse");
-      throw new ConnectError(`stored features do not parse: ${(err as Error).message}`, Code.Internal);
     }
   };
 
@@ -176,7 +165,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       if (stored === undefined) {
         throw new ConnectError(`no features stored for entity '${req.entityKey.slice(0, 80)}' in feature set '${ref.name}' (never put, deleted, or expired)`, Code.NotFound);
       }
-      return { features: readStored(stored, only) };
+      return getFeaturesResponse(stored, only, log);
     },
 
     async batchGetFeatures(req, ctx) {
@@ -184,19 +173,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       requireKeys(req.entityKeys);
       const only = selection(compiled, req.featureNames);
       const found = await storeCall("get_many", ctx, () => store.getMany(ref, req.entityKeys));
-      return {
-        entities: req.entityKeys.map((entityKey, i) => {
-          const stored = found[i];
-          // Built as a complete message: create() would walk the descriptor once per entity.
-          const entity: EntityFeatures = {
-            $typeName: "openloop.feature.v1.EntityFeatures",
-            entityKey,
-            found: stored !== undefined,
-            features: stored === undefined ? {} : readStored(stored, only),
-          };
-          return entity;
-        }),
-      };
+      return batchGetFeaturesResponse(req.entityKeys, found, only, log);
     },
 
     async deleteFeatures(req, ctx) {
