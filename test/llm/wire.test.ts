@@ -129,6 +129,29 @@ describe("OpenAI answers", () => {
     expect(usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 4 });
   });
 
+  it("ends a stream whose upstream sends an error event with that error, after the deltas before it, as the SDK does", async () => {
+    const failing = { kind: "stream-error", deltas: ["partial"], message: "the model overloaded" } as const;
+    fake.enqueue(failing, failing);
+    const ours: string[] = [];
+    const err = await provider("openai").stream(plain, (t) => ours.push(t)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const theirs: string[] = [];
+    const sdkErr = await (async () => {
+      const stream = await sdk().chat.completions.create({ model: "gpt-x", messages: [{ role: "user", content: "x" }], stream: true });
+      for await (const c of stream) if (c.choices[0]?.delta?.content) theirs.push(c.choices[0].delta.content);
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(ours).toEqual(theirs);
+    expect(sdkErr).toBeInstanceOf(OpenAI.APIError);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as ProviderError).kind).toBe("unavailable");
+    expect((err as ProviderError).message).toBe(`provider 'p' is unreachable: ${(sdkErr as Error).message}`);
+  });
+
   it.each([400, 404, 429, 500])("words an HTTP %i error as the SDK's APIError does", async (status) => {
     fake.enqueue({ kind: "error", status, message: "the fake refuses" }, { kind: "error", status, message: "the fake refuses" });
     const ours = await provider("openai").generate(plain).then(

@@ -22,6 +22,8 @@ export type Behaviour =
   | { kind: "error"; status: number; message?: string; headers?: Record<string, string> }
   /** Streams these deltas, then destroys the connection without the closing events. */
   | { kind: "break"; deltas: string[] }
+  /** Streams these deltas, then the dialect's in-stream error event, then ends the response. */
+  | { kind: "stream-error"; deltas: string[]; message: string }
   /** Sends nothing until the client gives up. */
   | { kind: "hang" };
 
@@ -39,6 +41,8 @@ export interface Dialect {
   json(answer: Answer, body: Record<string, unknown>): unknown;
   sse(answer: Answer, body: Record<string, unknown>): { head: SseFrame[]; delta(text: string): SseFrame; tail: SseFrame[] };
   errorBody(status: number, message: string): unknown;
+  /** The event an API sends when it fails after a stream has begun (for dialects that have one). */
+  streamError?(message: string): SseFrame;
   models(ids: string[]): unknown;
 }
 
@@ -172,6 +176,16 @@ export class FakeLlmServer {
         finished = true;
         // Let the written frames reach the client, then cut the connection mid-stream.
         setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
+      case "stream-error": {
+        const frames = this.dialect.sse({ ...DEFAULT_ANSWER, deltas: behaviour.deltas }, body);
+        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+        for (const f of frames.head) res.write(sse(f));
+        for (const d of behaviour.deltas) res.write(sse(frames.delta(d)));
+        res.write(sse(this.dialect.streamError!(behaviour.message)));
+        finished = true;
+        res.end();
         return;
       }
       case "answer": {

@@ -41,6 +41,7 @@ export const openaiDialect: Dialect = {
       code: status === 401 ? "invalid_api_key" : null,
     },
   }),
+  streamError: (message) => ({ data: JSON.stringify({ error: { message, type: "server_error", param: null, code: null } }) }),
   models: (ids) => ({ object: "list", data: ids.map((id) => ({ id, object: "model", created: 1_700_000_000, owned_by: "fake" })) }),
 };
 

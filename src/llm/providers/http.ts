@@ -1,14 +1,9 @@
 // HTTP to a provider's API: one keep-alive undici Pool per base URL, JSON bodies, SSE responses.
 // Node's fetch (under the SDKs) costs 770-1,007 µs CPU a call on loopback; this path costs
 // about a tenth of that (measured in bench/llm.ts and the notes of the commit that added it).
-import { Pool } from "undici";
-
-export interface UpstreamResponse {
-  status: number;
-  headers: HeaderGetter;
-  /** The body, chunk by chunk (undici's BodyReadable). */
-  body: AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void> };
-}
+// Responses are taken through undici's dispatch handler, not a body stream: a streamed body's
+// chunks go straight to the caller's parser, with no Readable and no async iteration between.
+import { Pool, type Dispatcher } from "undici";
 
 export interface HeaderGetter {
   get(name: string): string | null;
@@ -21,8 +16,19 @@ export interface UpstreamRequest {
   headers: Record<string, string>;
   body?: string;
   signal: AbortSignal;
-  /** True for an SSE response: the timeout then covers the wait for headers only, as in the SDKs. */
-  stream: boolean;
+  /**
+   * For a streamed (SSE) request: receives each body chunk of a 2xx answer as it arrives.
+   * The timeout then covers the wait for headers only, as in the SDKs. A throw aborts the
+   * request and rejects with what was thrown.
+   */
+  onChunk?: (chunk: Buffer) => void;
+}
+
+export interface UpstreamReply {
+  status: number;
+  headers: HeaderGetter;
+  /** The whole body; empty for a 2xx answer whose chunks went to onChunk. */
+  text: string;
 }
 
 export class UpstreamHttp {
@@ -41,39 +47,96 @@ export class UpstreamHttp {
 
   /**
    * Sends one request. Rejects on connection failures, timeouts (a TimeoutError) and aborts
-   * (the signal's reason); any HTTP status resolves.
+   * (the signal's reason); any HTTP status resolves once the answer is complete.
    */
-  async send(req: UpstreamRequest): Promise<UpstreamResponse> {
-    try {
-      const res = await this.pool.request({
-        method: req.method,
-        path: this.basePath + req.path,
-        headers: req.headers,
-        body: req.body,
-        signal: req.signal,
-        headersTimeout: this.timeoutMs,
-        // The SDKs bound a whole unary answer by their timeout and a stream's body by nothing.
-        bodyTimeout: req.stream ? 0 : this.timeoutMs,
-      });
-      return { status: res.statusCode, headers: headerGetter(res.headers), body: res.body as unknown as UpstreamResponse["body"] };
-    } catch (err) {
-      throw asTimeout(err);
-    }
-  }
-
-  /** Reads a whole body as text; a body that stalls past the timeout rejects with a TimeoutError. */
-  static async text(res: UpstreamResponse): Promise<string> {
-    try {
-      return await res.body.text();
-    } catch (err) {
-      throw asTimeout(err);
-    }
+  send(req: UpstreamRequest): Promise<UpstreamReply> {
+    if (req.signal.aborted) return Promise.reject(req.signal.reason);
+    return new Promise((resolve, reject) => {
+      this.pool.dispatch(
+        {
+          method: req.method,
+          path: this.basePath + req.path,
+          headers: req.headers,
+          body: req.body,
+          headersTimeout: this.timeoutMs,
+          // The SDKs bound a whole unary answer by their timeout and a stream's body by nothing.
+          bodyTimeout: req.onChunk ? 0 : this.timeoutMs,
+        },
+        new Exchange(req.signal, req.onChunk, resolve, reject),
+      );
+    });
   }
 
   close(): Promise<void> {
     return this.pool.close();
   }
 }
+
+/** One request's answer as undici delivers it. */
+class Exchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private status = 0;
+  private headers: Record<string, string | string[] | undefined> = {};
+  private streaming = false;
+  private readonly chunks: Buffer[] = [];
+  private settled = false;
+
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly onChunk: ((chunk: Buffer) => void) | undefined,
+    private readonly resolve: (reply: UpstreamReply) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {}
+
+  private readonly onAbort = (): void => {
+    this.controller?.abort(this.signal.reason as Error);
+  };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.signal.aborted) controller.abort(this.signal.reason as Error);
+    else this.signal.addEventListener("abort", this.onAbort, ONCE);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = status;
+    this.headers = headers;
+    this.streaming = this.onChunk !== undefined && status >= 200 && status < 300;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.streaming) {
+      this.chunks.push(chunk);
+      return;
+    }
+    try {
+      this.onChunk!(chunk);
+    } catch (err) {
+      controller.abort(err as Error);
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.settle()) return;
+    const text = this.chunks.length === 1 ? this.chunks[0].toString("utf8") : Buffer.concat(this.chunks).toString("utf8");
+    this.resolve({ status: this.status, headers: headerGetter(this.headers), text });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.settle()) return;
+    this.reject(asTimeout(err));
+  }
+
+  /** True when already settled; otherwise settles and lets go of the signal. */
+  private settle(): boolean {
+    if (this.settled) return true;
+    this.settled = true;
+    this.signal.removeEventListener("abort", this.onAbort);
+    return false;
+  }
+}
+
+const ONCE = { once: true } as const;
 
 /** The upstream did not answer within the provider's timeout. */
 export class TimeoutError extends Error {

@@ -8,7 +8,7 @@
 // stream in about 4 ms, this path about 90 µs and 1 ms (see the commit that introduced it).
 import { VERSION } from "openai/version";
 import { missingKey, providerError, truncatedStream } from "./errors.js";
-import { SseParser, TimeoutError, UpstreamHttp, type HeaderGetter, type SseEvent, type UpstreamResponse } from "./http.js";
+import { SseParser, TimeoutError, UpstreamHttp, type HeaderGetter, type SseEvent, type UpstreamReply } from "./http.js";
 import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
 import { ProviderError } from "./provider.js";
 
@@ -77,8 +77,8 @@ export class OpenAIProvider implements Provider {
   async generate(req: ProviderRequest): Promise<ProviderResult> {
     this.checkKey();
     try {
-      const res = await this.post(this.body(req, false), req.signal, false);
-      const payload = parseJson(await UpstreamHttp.text(res)) as ChatPayload | undefined;
+      const res = await this.post(this.body(req, false), req.signal);
+      const payload = parseJson(res.text) as ChatPayload | undefined;
       const choice = payload?.choices?.[0];
       if (!choice) throw new ProviderError(`provider '${this.name}' answered with no choices`, "unavailable");
       return {
@@ -120,14 +120,12 @@ export class OpenAIProvider implements Provider {
       if (chunk.usage) tokens = usage(chunk.usage);
     });
     try {
-      const res = await this.post(this.body(req, true), req.signal, true);
-      // Read to the end even after [DONE] (the SDK ignores what follows it, and so does the
-      // parser's callback): leaving the loop early destroys the body with an AbortError, whose
-      // stack trace costs more than the few bytes that are left.
-      for await (const chunk of res.body) {
+      // Read to the end even after [DONE]: the SDK ignores what follows it, and so does the
+      // parser's callback. A failure found in a chunk aborts the request.
+      await this.post(this.body(req, true), req.signal, (chunk) => {
         parser.feed(chunk);
         if (failure !== undefined) throw failure;
-      }
+      });
       if (!ended) parser.end();
       if (failure !== undefined) throw failure;
     } catch (err) {
@@ -140,10 +138,9 @@ export class OpenAIProvider implements Provider {
   async listModels(signal: AbortSignal): Promise<string[]> {
     if (!this.apiKey && this.flavour !== "openai-compatible") return [];
     try {
-      const res = await this.http.send({ method: "GET", path: "/models", headers: this.getHeaders, signal, stream: false });
-      const text = await UpstreamHttp.text(res);
-      if (res.status < 200 || res.status >= 300) throw statusError(res, text);
-      const page = parseJson(text) as { data?: Array<{ id?: unknown }> } | undefined;
+      const res = await this.http.send({ method: "GET", path: "/models", headers: this.getHeaders, signal });
+      if (res.status < 200 || res.status >= 300) throw statusError(res);
+      const page = parseJson(res.text) as { data?: Array<{ id?: unknown }> } | undefined;
       return (page?.data ?? []).map((m) => m.id).filter((id): id is string => typeof id === "string");
     } catch (err) {
       throw this.toProviderError(err, signal);
@@ -154,10 +151,10 @@ export class OpenAIProvider implements Provider {
     return this.http.close();
   }
 
-  private async post(body: ChatBody, signal: AbortSignal, stream: boolean): Promise<UpstreamResponse> {
-    const res = await this.http.send({ method: "POST", path: "/chat/completions", headers: this.postHeaders, body: JSON.stringify(body), signal, stream });
+  private async post(body: ChatBody, signal: AbortSignal, onChunk?: (chunk: Buffer) => void): Promise<UpstreamReply> {
+    const res = await this.http.send({ method: "POST", path: "/chat/completions", headers: this.postHeaders, body: JSON.stringify(body), signal, onChunk });
     if (res.status >= 200 && res.status < 300) return res;
-    throw statusError(res, await UpstreamHttp.text(res).catch((err: unknown) => (err as Error).message));
+    throw statusError(res);
   }
 
   private body(req: ProviderRequest, stream: boolean): ChatBody {
@@ -207,9 +204,9 @@ class UpstreamError extends Error {
   }
 }
 
-function statusError(res: UpstreamResponse, text: string): UpstreamError {
-  const json = parseJson(text) as { error?: unknown } | undefined;
-  return new UpstreamError(res.status, apiMessage(res.status, json?.error, json === undefined ? text : undefined), res.headers);
+function statusError(res: UpstreamReply): UpstreamError {
+  const json = parseJson(res.text) as { error?: unknown } | undefined;
+  return new UpstreamError(res.status, apiMessage(res.status, json?.error, json === undefined ? res.text : undefined), res.headers);
 }
 
 /** APIError.makeMessage of the SDK. */
