@@ -11,7 +11,7 @@ import type { CompiledFeatureSet } from "./compile.js";
 import { MAX_TTL_MS } from "./definition.js";
 import { definitionFromProto, durationToMs, encodeStored, featuresFromProto, featuresToProto } from "./proto.js";
 import type { FeatureSetRegistry } from "./set-registry.js";
-import { batchGetFeaturesResponse, getFeaturesResponse } from "./stored-response.js";
+import { StoredBatchGetFeaturesResponse, StoredGetFeaturesResponse } from "./stored-response.js";
 import type { FeatureStore } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
 import type { Features } from "./value.js";
@@ -165,7 +165,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       if (stored === undefined) {
         throw new ConnectError(`no features stored for entity '${req.entityKey.slice(0, 80)}' in feature set '${ref.name}' (never put, deleted, or expired)`, Code.NotFound);
       }
-      return getFeaturesResponse(stored, only, log);
+      return new StoredGetFeaturesResponse(stored, only, log);
     },
 
     async batchGetFeatures(req, ctx) {
@@ -173,7 +173,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       requireKeys(req.entityKeys);
       const only = selection(compiled, req.featureNames);
       const found = await storeCall("get_many", ctx, () => store.getMany(ref, req.entityKeys));
-      return batchGetFeaturesResponse(req.entityKeys, found, only, log);
+      return new StoredBatchGetFeaturesResponse(req.entityKeys, found, only, log);
     },
 
     async deleteFeatures(req, ctx) {

@@ -23,51 +23,74 @@ export interface SelfEncoding {
   [encodeSelf](): Uint8Array;
 }
 
-// Once its fields have been read, a message may have been changed: from then on it encodes
-// itself as protobuf-es would. The encoder is not enumerable, so a spread copy (which may
-// differ) does not take it along. Bytes that do not parse fail the call with INTERNAL, and
-// are logged here: on the Connect side the message is read after the handler returned,
-// where no RPC log sees the error.
+// The fields are accessors on the prototype, and the messages classes: that is as fast to
+// encode as a plain object (an object literal with accessors is not), and a spread copy,
+// which holds none of the fields, takes no encoder along either. Once its fields have been
+// read, a message may have been changed: from then on it encodes itself with toBinary.
+// Bytes that do not parse fail the call with INTERNAL, and are logged here: on the Connect
+// side the message is read after the handler returned, where no RPC log sees the error.
 
-export function getFeaturesResponse(stored: Uint8Array, only: ReadonlySet<string> | undefined, log: Logger): GetFeaturesResponse & SelfEncoding {
-  let features: ProtoFeatures | undefined;
-  const message: GetFeaturesResponse = {
-    $typeName: "openloop.feature.v1.GetFeaturesResponse",
-    get features() {
-      return (features ??= guarded(log, () => decodeStoredFeatures(stored, only)));
-    },
-    set features(value) {
-      features = value;
-    },
-  };
-  return withEncoder(message, () => (features === undefined ? guarded(log, () => getFeaturesResponseBytes(stored, only)) : toBinary(GetFeaturesResponseSchema, message)));
+export class StoredGetFeaturesResponse implements GetFeaturesResponse, SelfEncoding {
+  readonly $typeName = "openloop.feature.v1.GetFeaturesResponse";
+  readonly #stored: Uint8Array;
+  readonly #only: ReadonlySet<string> | undefined;
+  readonly #log: Logger;
+  #features: ProtoFeatures | undefined;
+
+  constructor(stored: Uint8Array, only: ReadonlySet<string> | undefined, log: Logger) {
+    this.#stored = stored;
+    this.#only = only;
+    this.#log = log;
+  }
+
+  get features(): ProtoFeatures {
+    return (this.#features ??= guarded(this.#log, () => decodeStoredFeatures(this.#stored, this.#only)));
+  }
+
+  set features(value: ProtoFeatures) {
+    this.#features = value;
+  }
+
+  [encodeSelf](): Uint8Array {
+    if (this.#features !== undefined) return toBinary(GetFeaturesResponseSchema, this);
+    return guarded(this.#log, () => getFeaturesResponseBytes(this.#stored, this.#only));
+  }
 }
 
-export function batchGetFeaturesResponse(
-  entityKeys: readonly string[],
-  found: readonly (Uint8Array | undefined)[],
-  only: ReadonlySet<string> | undefined,
-  log: Logger,
-): BatchGetFeaturesResponse & SelfEncoding {
-  let entities: EntityFeatures[] | undefined;
-  const message: BatchGetFeaturesResponse = {
-    $typeName: "openloop.feature.v1.BatchGetFeaturesResponse",
-    get entities() {
-      return (entities ??= entityKeys.map((entityKey, i): EntityFeatures => {
-        const stored = found[i];
+export class StoredBatchGetFeaturesResponse implements BatchGetFeaturesResponse, SelfEncoding {
+  readonly $typeName = "openloop.feature.v1.BatchGetFeaturesResponse";
+  readonly #entityKeys: readonly string[];
+  readonly #found: readonly (Uint8Array | undefined)[];
+  readonly #only: ReadonlySet<string> | undefined;
+  readonly #log: Logger;
+  #entities: EntityFeatures[] | undefined;
+
+  /** `found[i]` holds the stored bytes of `entityKeys[i]`, undefined when nothing is stored. */
+  constructor(entityKeys: readonly string[], found: readonly (Uint8Array | undefined)[], only: ReadonlySet<string> | undefined, log: Logger) {
+    this.#entityKeys = entityKeys;
+    this.#found = found;
+    this.#only = only;
+    this.#log = log;
+  }
+
+  get entities(): EntityFeatures[] {
+    return (this.#entities ??= guarded(this.#log, () =>
+      this.#entityKeys.map((entityKey, i): EntityFeatures => {
+        const stored = this.#found[i];
         // Built as a complete message: create() would walk the descriptor once per entity.
-        return { $typeName: "openloop.feature.v1.EntityFeatures", entityKey, found: stored !== undefined, features: stored === undefined ? {} : guarded(log, () => decodeStoredFeatures(stored, only)) };
-      }));
-    },
-    set entities(value) {
-      entities = value;
-    },
-  };
-  return withEncoder(message, () => (entities === undefined ? guarded(log, () => batchGetFeaturesResponseBytes(entityKeys, found, only)) : toBinary(BatchGetFeaturesResponseSchema, message)));
-}
+        return { $typeName: "openloop.feature.v1.EntityFeatures", entityKey, found: stored !== undefined, features: stored === undefined ? {} : decodeStoredFeatures(stored, this.#only) };
+      }),
+    ));
+  }
 
-function withEncoder<M extends object>(message: M, encode: () => Uint8Array): M & SelfEncoding {
-  return Object.defineProperty(message, encodeSelf, { value: encode }) as M & SelfEncoding;
+  set entities(value: EntityFeatures[]) {
+    this.#entities = value;
+  }
+
+  [encodeSelf](): Uint8Array {
+    if (this.#entities !== undefined) return toBinary(BatchGetFeaturesResponseSchema, this);
+    return guarded(this.#log, () => batchGetFeaturesResponseBytes(this.#entityKeys, this.#found, this.#only));
+  }
 }
 
 function guarded<T>(log: Logger, read: () => T): T {
