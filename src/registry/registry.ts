@@ -15,7 +15,7 @@ import {
   validateText,
   validateVersion,
 } from "./names.js";
-import type { ArtifactRecord, Lineage, ModelSummary, RegistryStorage, VersionDraft, VersionRecord } from "./storage.js";
+import type { ArtifactRecord, Lineage, ModelSummary, ReadChunk, RegistryStorage, VersionDraft, VersionRecord } from "./storage.js";
 import { compareVersions, parseVersion } from "./version-order.js";
 
 /** What a client sends to describe a new version (unvalidated). */
@@ -242,8 +242,9 @@ export class Registry {
     return { record, artifact };
   }
 
-  read(record: VersionRecord, artifact: ArtifactRecord, chunkBytes: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
-    return this.storage.readArtifact(record.model, record.version, artifact.name, { chunkBytes, signal });
+  /** The artifact's bytes in chunks (see RegistryStorage.readArtifact). */
+  read(record: VersionRecord, artifact: ArtifactRecord, options: { chunkBytes: number; headroom?: number; signal?: AbortSignal }): AsyncIterable<ReadChunk> {
+    return this.storage.readArtifact(record.model, record.version, artifact.name, options);
   }
 }
 

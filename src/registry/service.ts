@@ -35,6 +35,9 @@ export interface RegistryServiceOptions {
 // size instead of twice it: one MiB less garbage per MiB sent.
 const MESSAGE_FRAMING_BYTES = 16;
 
+/** HandlerContext.protocolName of the transports that encode each response before the handler goes on. */
+const SERIALIZING_PROTOCOLS = new Set(["grpc", "grpc-web", "connect"]);
+
 const CODES: Record<RegistryErrorKind, Code> = {
   invalid: Code.InvalidArgument,
   not_found: Code.NotFound,
@@ -148,12 +151,16 @@ export function createRegistryService(registry: Registry, options: RegistryServi
       yield create(DownloadArtifactResponseSchema, {
         part: { case: "header", value: { version: record.version, artifact: artifactToProto(artifact) } },
       });
+      // Transports that serialize a message before asking for the next one (grpc-js here,
+      // connect-node) let the storage reuse a chunk's buffer once the generator resumes. The
+      // in-process transport hands the message itself to the caller, who may keep it.
+      const reuse = SERIALIZING_PROTOCOLS.has(ctx.protocolName);
       try {
-        // `data` is reused by the storage for the next chunk: connect serializes each yielded
-        // message before it resumes this generator, so the bytes are copied out in time.
-        for await (const data of closeOnAbort(registry.read(record, artifact, options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, ctx.signal), ctx.signal)) {
-          m.downloadBytes.inc(data.byteLength);
-          yield create(DownloadArtifactResponseSchema, { part: { case: "data", value: data } });
+        const chunks = registry.read(record, artifact, { chunkBytes: options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, signal: ctx.signal });
+        for await (const chunk of closeOnAbort(chunks, ctx.signal)) {
+          m.downloadBytes.inc(chunk.data.byteLength);
+          yield create(DownloadArtifactResponseSchema, { part: { case: "data", value: chunk.data } });
+          if (reuse) chunk.release();
         }
       } catch (err) {
         throw toConnectError(err, ctx);

@@ -62,11 +62,30 @@ export interface ModelSummary {
   readonly aliases: Readonly<Record<string, string>>;
 }
 
+/** A piece of an artifact as read from storage. */
+export interface ReadChunk {
+  /** The artifact's next bytes. */
+  readonly data: Uint8Array;
+  /**
+   * `data` preceded by the `headroom` bytes asked for, in the same buffer: the caller may write
+   * a header there and send header and data as one piece, without copying the data.
+   */
+  readonly withHeadroom: Uint8Array;
+  /**
+   * Hands the buffer back for a later chunk, once nothing reads `data` any more. Optional: a
+   * chunk that is never released stays valid for good (the reader allocates another buffer).
+   */
+  release(): void;
+}
+
 /** An upload in progress: artifacts are written one after the other, then the version is committed. */
 export interface VersionUpload {
   /** Starts the next artifact; the previous one must be finished. */
   beginArtifact(name: string): Promise<void>;
-  /** Appends bytes to the current artifact; resolves when they are handed to the storage (backpressure). */
+  /**
+   * Appends bytes to the current artifact; resolves when the storage can take more (backpressure).
+   * The storage may keep `chunk` by reference until the artifact is finished: do not change it.
+   */
   write(chunk: Uint8Array): Promise<void>;
   /**
    * Ends the current artifact and records its size and SHA-256; fails with "data_loss" when
@@ -101,10 +120,10 @@ export interface RegistryStorage {
    */
   deleteVersion(model: string, version: string, force: boolean): Promise<{ removedAliases: string[] }>;
   /**
-   * Streams an artifact's bytes in chunks of at most chunkBytes, stopping when signal aborts.
-   * A chunk is valid only until the next one is requested: implementations may reuse one buffer.
-   * (The service hands each chunk to connect, which serializes it before asking for the next.)
+   * Streams an artifact's bytes in chunks of at most chunkBytes, stopping when signal aborts;
+   * each chunk's buffer has `headroom` free bytes before its data. A chunk stays valid until
+   * the caller releases it (ReadChunk.release), after which its buffer may carry a later chunk.
    */
-  readArtifact(model: string, version: string, artifact: string, options: { chunkBytes: number; signal?: AbortSignal }): AsyncIterable<Uint8Array>;
+  readArtifact(model: string, version: string, artifact: string, options: { chunkBytes: number; headroom?: number; signal?: AbortSignal }): AsyncIterable<ReadChunk>;
   close(): Promise<void>;
 }

@@ -49,7 +49,10 @@ async function register(s: FsRegistryStorage, model: string, version: string | u
 
 async function readAll(s: FsRegistryStorage, model: string, version: string, artifact: string): Promise<string> {
   const parts: Uint8Array[] = [];
-  for await (const c of s.readArtifact(model, version, artifact, { chunkBytes: 4 })) parts.push(Buffer.from(c)); // chunks are reused
+  for await (const c of s.readArtifact(model, version, artifact, { chunkBytes: 4 })) {
+    parts.push(Buffer.from(c.data));
+    c.release();
+  }
   return Buffer.concat(parts).toString();
 }
 

@@ -78,6 +78,18 @@ describe("registration and download", () => {
     expect(got.data!.equals(body)).toBe(true);
   });
 
+  it("hands in-process callers chunks they may keep without copying", async () => {
+    const body = randomBytes(4 * 64 * 1024 + 5);
+    await upload(client, { name: "in-process-kept", type: "linear" }, [{ name: "w.bin", chunks: [body] }]);
+    const internal = registryClient(server.server.services.internal);
+    const kept: Uint8Array[] = [];
+    for await (const res of internal.downloadArtifact({ name: "in-process-kept" })) {
+      if (res.part.case === "data") kept.push(res.part.value);
+    }
+    expect(kept.length).toBeGreaterThan(3);
+    expect(Buffer.concat(kept).equals(body)).toBe(true);
+  });
+
   it("streams a download over gRPC-Web, as a browser would", async () => {
     const body = randomBytes(200 * 1024);
     await upload(client, { name: "grpc-web", type: "onnx" }, [{ name: "m.bin", chunks: [body] }]);

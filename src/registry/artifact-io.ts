@@ -1,0 +1,185 @@
+// Moving artifact bytes between the network and a file with few copies and few syscalls:
+// uploads queue received chunks and write them with one writev per batch, hashing as they
+// arrive; downloads read large blocks into a small pool of buffers, one read ahead.
+import { createHash, type Hash } from "node:crypto";
+import type { FileHandle } from "node:fs/promises";
+import type { ReadChunk } from "./storage.js";
+
+/** Most iovecs one writev(2) takes (IOV_MAX on Linux). */
+const IOV_MAX = 1024;
+
+/**
+ * Writes one artifact file from a stream of chunks and hashes it on the way.
+ *
+ * Chunks are not copied: each is kept by reference until written (the caller must not change
+ * it afterwards, which holds for received request bytes). Whatever has queued while a write is
+ * in flight leaves in the next writev, so many small chunks cost one syscall. At most
+ * `highWaterMark` bytes wait: beyond that `write` waits for the disk, and so does the client.
+ * A write error is reported by the next `write` or by `finish`.
+ */
+export class ArtifactFileWriter {
+  private readonly hash: Hash = createHash("sha256");
+  private queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private inFlightBytes = 0;
+  private position = 0;
+  private flushing: Promise<void> | undefined;
+  private failure: { error: unknown } | undefined;
+  private waiters: (() => void)[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly highWaterMark: number,
+  ) {}
+
+  /** Bytes accepted so far. */
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Queues a chunk; resolves at once unless more than highWaterMark bytes are waiting for the disk. */
+  async write(chunk: Uint8Array): Promise<void> {
+    this.throwIfFailed();
+    if (chunk.byteLength === 0) return;
+    this.bytes += chunk.byteLength;
+    this.hash.update(chunk);
+    this.queue.push(chunk);
+    this.queuedBytes += chunk.byteLength;
+    this.flushing ??= this.flush();
+    while (this.queuedBytes + this.inFlightBytes > this.highWaterMark && this.flushing) {
+      // Woken after each write, not once the whole queue is out: the disk never runs dry.
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      this.throwIfFailed();
+    }
+  }
+
+  /** Writes what is queued, makes the file durable (fdatasync) and returns its size and SHA-256. */
+  async finish(): Promise<{ sizeBytes: number; sha256: string }> {
+    await this.drain();
+    await this.fh.datasync();
+    return { sizeBytes: this.bytes, sha256: this.hash.digest("hex") };
+  }
+
+  /** Waits for the queue to empty; throws the write error, if any. */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** Stops writing: drops the queue and waits for the write in flight, so the file can be closed. */
+  async abandon(): Promise<void> {
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.failure ??= { error: new Error("the artifact write was abandoned") };
+    while (this.flushing) await this.flushing.catch(() => undefined);
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && !this.failure) {
+        const batch = this.queue.length <= IOV_MAX ? this.queue : this.queue.slice(0, IOV_MAX);
+        this.queue = this.queue.length <= IOV_MAX ? [] : this.queue.slice(IOV_MAX);
+        let size = 0;
+        for (const b of batch) size += b.byteLength;
+        this.queuedBytes -= size;
+        this.inFlightBytes = size;
+        await writevFully(this.fh, batch, size, this.position);
+        this.position += size;
+        this.inFlightBytes = 0;
+        this.wake();
+      }
+    } catch (err) {
+      this.failure = { error: err };
+      this.queue = [];
+      this.queuedBytes = 0;
+      this.inFlightBytes = 0;
+    } finally {
+      this.flushing = undefined;
+      this.wake();
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    if (waiters.length === 0) return;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+async function writevFully(fh: FileHandle, buffers: Uint8Array[], size: number, position: number): Promise<void> {
+  let written = (await fh.writev(buffers, position)).bytesWritten;
+  // A short write (rare on regular files: a signal, a nearly full disk) resumes where it stopped.
+  while (written < size) {
+    let skip = written;
+    let i = 0;
+    while (skip >= buffers[i]!.byteLength) skip -= buffers[i++]!.byteLength;
+    const rest = [buffers[i]!.subarray(skip), ...buffers.slice(i + 1)];
+    const { bytesWritten } = await fh.writev(rest, position + written);
+    if (bytesWritten === 0) throw Object.assign(new Error("writev wrote nothing"), { code: "EIO" });
+    written += bytesWritten;
+  }
+}
+
+export interface ChunkReadOptions {
+  /** Bytes of data per chunk (the last one may be shorter). */
+  readonly chunkBytes: number;
+  /** Free bytes before each chunk's data in its buffer (see ReadChunk.withHeadroom). */
+  readonly headroom?: number;
+  readonly signal?: AbortSignal;
+}
+
+// Buffers a reader keeps for reuse: the chunk being read ahead, the one the caller holds, and
+// those a transport still holds until the network takes them.
+const POOL_BUFFERS = 4;
+
+/**
+ * Reads `size` bytes of a file from the start in chunks, one read ahead of the caller so the
+ * disk and the network overlap, into buffers that are reused once released. Ends early (with
+ * what was read) if the file is shorter; the caller checks the total.
+ */
+export async function* readChunks(fh: FileHandle, size: number, options: ChunkReadOptions): AsyncGenerator<ReadChunk> {
+  const headroom = options.headroom ?? 0;
+  const dataBytes = Math.max(1, Math.min(options.chunkBytes, size));
+  const pool: Buffer[] = [];
+  const take = () => pool.pop() ?? Buffer.allocUnsafeSlow(headroom + dataBytes);
+  const give = (buf: Buffer) => {
+    if (pool.length < POOL_BUFFERS && !pool.includes(buf)) pool.push(buf);
+  };
+  const readAt = async (position: number): Promise<{ buf: Buffer; bytesRead: number }> => {
+    const buf = take();
+    const { bytesRead } = await fh.read(buf, headroom, Math.min(dataBytes, size - position), position);
+    return { buf, bytesRead };
+  };
+
+  let position = 0;
+  let ahead = size > 0 ? readAt(0) : undefined;
+  try {
+    while (ahead) {
+      options.signal?.throwIfAborted();
+      const { buf, bytesRead } = await ahead;
+      ahead = undefined;
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      if (position < size) ahead = readAt(position);
+      let released = false;
+      yield {
+        data: buf.subarray(headroom, headroom + bytesRead),
+        withHeadroom: buf.subarray(0, headroom + bytesRead),
+        release: () => {
+          if (released) return;
+          released = true;
+          give(buf);
+        },
+      };
+    }
+  } finally {
+    // The read ahead must finish before the caller closes the descriptor.
+    await ahead?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,135 @@
+// Artifact bytes to and from files: batched writes with backpressure, pooled reads with headroom.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ArtifactFileWriter, readChunks } from "../../src/registry/artifact-io.js";
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "openloop-artifact-io-"));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+describe("ArtifactFileWriter", () => {
+  it("writes many small chunks in order, with their size and SHA-256", async () => {
+    const body = randomBytes(3 * 1024 * 1024 + 17);
+    const file = path.join(dir, "a.bin");
+    const fh = await open(file, "wx");
+    const writer = new ArtifactFileWriter(fh, 256 * 1024);
+    for (let at = 0; at < body.length; ) {
+      const n = Math.min(body.length - at, 1 + ((at * 7919) % 40_000));
+      await writer.write(body.subarray(at, at + n));
+      at += n;
+    }
+    expect(await writer.finish()).toEqual({ sizeBytes: body.length, sha256: sha256(body) });
+    await fh.close();
+    expect((await readFile(file)).equals(body)).toBe(true);
+  });
+
+  it("makes the caller wait once more than the high-water mark is queued", async () => {
+    const fh = await open(path.join(dir, "b.bin"), "wx");
+    const writer = new ArtifactFileWriter(fh, 1024);
+    let settled = false;
+    // 4 KiB against a 1 KiB high-water mark: the writes after it wait for the disk.
+    void writer.write(Buffer.alloc(4096));
+    const third = writer.write(Buffer.alloc(600)).then(() => writer.write(Buffer.alloc(600)));
+    void third.then(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    await third;
+    await writer.finish();
+    await fh.close();
+    expect((await readFile(path.join(dir, "b.bin"))).length).toBe(4096 + 1200);
+  });
+
+  it("reports a failed write to the next write or to finish", async () => {
+    const file = path.join(dir, "c.bin");
+    await writeFile(file, "");
+    const fh = await open(file, "r"); // not writable: writev fails with EBADF
+    const writer = new ArtifactFileWriter(fh, 1024 * 1024);
+    await writer.write(Buffer.from("bytes"));
+    await expect(writer.finish()).rejects.toMatchObject({ code: "EBADF" });
+    await expect(writer.write(Buffer.from("more"))).rejects.toMatchObject({ code: "EBADF" });
+    await fh.close();
+  });
+});
+
+describe("readChunks", () => {
+  it("reads a file in chunks with free headroom before each, reusing released buffers", async () => {
+    const body = randomBytes(10 * 1000 + 3);
+    const file = path.join(dir, "d.bin");
+    await writeFile(file, body);
+    const fh = await open(file, "r");
+    const parts: Buffer[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    try {
+      for await (const c of readChunks(fh, body.length, { chunkBytes: 1000, headroom: 6 })) {
+        expect(c.withHeadroom.byteLength).toBe(c.data.byteLength + 6);
+        expect(c.withHeadroom.buffer).toBe(c.data.buffer);
+        expect(c.data.byteOffset - c.withHeadroom.byteOffset).toBe(6);
+        parts.push(Buffer.from(c.data));
+        buffers.add(c.data.buffer);
+        c.release();
+      }
+    } finally {
+      await fh.close();
+    }
+    expect(Buffer.concat(parts).equals(body)).toBe(true);
+    expect(parts).toHaveLength(11);
+    // One chunk held by the caller and one read ahead: two buffers serve the whole file.
+    expect(buffers.size).toBe(2);
+  });
+
+  it("never reuses the buffer of a chunk that was not released", async () => {
+    const body = randomBytes(5000);
+    const file = path.join(dir, "e.bin");
+    await writeFile(file, body);
+    const fh = await open(file, "r");
+    const kept: Uint8Array[] = [];
+    try {
+      for await (const c of readChunks(fh, body.length, { chunkBytes: 1000 })) kept.push(c.data);
+    } finally {
+      await fh.close();
+    }
+    expect(Buffer.concat(kept).equals(body)).toBe(true);
+  });
+
+  it("waits for its read ahead before the caller closes the file when it stops early", async () => {
+    const file = path.join(dir, "f.bin");
+    await writeFile(file, randomBytes(64 * 1024));
+    const fh = await open(file, "r");
+    for await (const c of readChunks(fh, 64 * 1024, { chunkBytes: 1024 })) {
+      expect(c.data.byteLength).toBe(1024);
+      break;
+    }
+    await fh.close();
+  });
+
+  it("stops when the signal aborts", async () => {
+    const file = path.join(dir, "g.bin");
+    await writeFile(file, randomBytes(8 * 1024));
+    const fh = await open(file, "r");
+    const abort = new AbortController();
+    let chunks = 0;
+    try {
+      await expect(
+        (async () => {
+          for await (const _ of readChunks(fh, 8 * 1024, { chunkBytes: 1024, signal: abort.signal })) {
+            if (++chunks === 2) abort.abort(new Error("gone"));
+          }
+        })(),
+      ).rejects.toThrow("gone");
+    } finally {
+      await fh.close();
+    }
+    expect(chunks).toBe(2);
+  });
+});
