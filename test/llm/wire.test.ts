@@ -1,21 +1,27 @@
-// The OpenAI provider sends what the official `openai` SDK sends: both talk to one fake and the
-// requests that arrive are compared (method, path, headers, body byte for byte). Errors read as
-// the SDK's do.
+// The OpenAI and Anthropic providers send what the official SDKs send: both talk to one fake and
+// the requests that arrive are compared (method, path, headers, body byte for byte). Answers and
+// errors read as the SDKs read them.
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AnthropicProvider } from "../../src/llm/providers/anthropic.js";
 import { OpenAIProvider, type OpenAIFlavour } from "../../src/llm/providers/openai.js";
 import { ProviderError, type ProviderRequest } from "../../src/llm/providers/provider.js";
-import type { FakeLlmServer, RecordedRequest } from "../support/fake-llm-http.js";
+import type { Behaviour, FakeLlmServer, RecordedRequest } from "../support/fake-llm-http.js";
+import { startFakeAnthropic } from "../support/fake-anthropic.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 
 let fake: FakeLlmServer;
+let antFake: FakeLlmServer;
 
 beforeAll(async () => {
   fake = await startFakeOpenAI();
+  antFake = await startFakeAnthropic();
 });
 
 afterAll(async () => {
   await fake?.close();
+  await antFake?.close();
 });
 
 /** The SDK as the provider used it before it sent requests itself. */
@@ -39,12 +45,18 @@ function wire(r: RecordedRequest) {
   return { method: r.method, path: r.path, headers, body: r.raw };
 }
 
-async function lastRequest(send: () => Promise<unknown>) {
-  const before = fake.requests.length;
+async function lastRequest(send: () => Promise<unknown>, on: FakeLlmServer = fake) {
+  const before = on.requests.length;
   await send();
-  expect(fake.requests.length).toBe(before + 1);
-  return wire(fake.requests.at(-1)!);
+  expect(on.requests.length).toBe(before + 1);
+  return wire(on.requests.at(-1)!);
 }
+
+const failed = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
 
 const signal = new AbortController().signal;
 
@@ -130,7 +142,7 @@ describe("OpenAI answers", () => {
   });
 
   it("ends a stream whose upstream sends an error event with that error, after the deltas before it, as the SDK does", async () => {
-    const failing = { kind: "stream-error", deltas: ["partial"], message: "the model overloaded" } as const;
+    const failing: Behaviour = { kind: "stream-error", deltas: ["partial"], message: "the model overloaded" };
     fake.enqueue(failing, failing);
     const ours: string[] = [];
     const err = await provider("openai").stream(plain, (t) => ours.push(t)).then(
@@ -167,5 +179,97 @@ describe("OpenAI answers", () => {
     expect(theirs).toBeInstanceOf(OpenAI.APIError);
     expect(ours).toBeInstanceOf(ProviderError);
     expect((ours as ProviderError).message).toBe(`provider 'p' answered HTTP ${status}: ${(theirs as Error).message}`);
+  });
+});
+
+/** The SDK as the Anthropic provider used it before it sent requests itself. */
+function antSdk(): Anthropic {
+  return new Anthropic({ apiKey: antFake.apiKey, authToken: null, baseURL: antFake.baseUrl, maxRetries: 0, timeout: 120_000 });
+}
+
+function antProvider(): AnthropicProvider {
+  return new AnthropicProvider("a", { apiKey: antFake.apiKey, baseUrl: antFake.baseUrl, timeoutMs: 120_000 });
+}
+
+const antMessages = [
+  { role: "user" as const, content: "Say \"hello\" in ünïcode ✓" },
+  { role: "assistant" as const, content: "Hello" },
+];
+const antParams = { temperature: 0.5, top_p: 0.9, stop_sequences: ["\n", "END"] } as Record<string, unknown>;
+
+describe("Anthropic requests on the wire", () => {
+  it("sends Generate as the SDK does, with its default max_tokens", async () => {
+    const ours = await lastRequest(() => antProvider().generate(plain), antFake);
+    const theirs = await lastRequest(() => antSdk().messages.create({ model: "gpt-x", max_tokens: 1024, messages: [{ role: "user", content: "Say hello" }], stream: false }), antFake);
+    expect(ours).toEqual(theirs);
+  });
+
+  it("sends system messages as the system parameter and every parameter as the SDK does", async () => {
+    const ours = await lastRequest(() => antProvider().generate(full), antFake);
+    const theirs = await lastRequest(
+      () => antSdk().messages.create({ model: "gpt-x", max_tokens: 64, messages: antMessages, system: "Be brief.", ...antParams, stream: false }),
+      antFake,
+    );
+    expect(ours).toEqual(theirs);
+  });
+
+  it("sends GenerateStream as the SDK does", async () => {
+    const ours = await lastRequest(() => antProvider().stream(full, () => {}), antFake);
+    const theirs = await lastRequest(async () => {
+      const stream = await antSdk().messages.create({ model: "gpt-x", max_tokens: 64, messages: antMessages, system: "Be brief.", ...antParams, stream: true });
+      for await (const _ of stream);
+    }, antFake);
+    expect(ours).toEqual(theirs);
+  });
+
+  it("lists models as the SDK does", async () => {
+    let ids: string[] = [];
+    const ours = await lastRequest(async () => (ids = await antProvider().listModels(signal)), antFake);
+    const theirs = await lastRequest(async () => {
+      for await (const _ of antSdk().models.list());
+    }, antFake);
+    expect(ours).toEqual(theirs);
+    expect(ids).toEqual(antFake.modelIds);
+  });
+});
+
+describe("Anthropic answers", () => {
+  it("reads a stream's deltas, stop reason and usage as the SDK does", async () => {
+    const deltas = ["Hel", "lo", " wörld ✓"];
+    const answer = { kind: "answer", deltas, inputTokens: 5, outputTokens: 3 } as const;
+    antFake.enqueue(answer, answer);
+    const ours: string[] = [];
+    const end = await antProvider().stream(plain, (t) => ours.push(t));
+    const theirs: string[] = [];
+    const stream = await antSdk().messages.create({ model: "gpt-x", max_tokens: 10, messages: [{ role: "user", content: "x" }], stream: true });
+    for await (const e of stream) if (e.type === "content_block_delta" && e.delta.type === "text_delta") theirs.push(e.delta.text);
+    expect(ours).toEqual(theirs);
+    expect(end).toEqual({ finishReason: "stop", usage: { inputTokens: 5, outputTokens: 3 } });
+  });
+
+  it("ends a stream whose upstream sends an error event with that error, as the SDK does", async () => {
+    const failing: Behaviour = { kind: "stream-error", deltas: ["partial"], message: "the model overloaded" };
+    antFake.enqueue(failing, failing);
+    const ours: string[] = [];
+    const err = await failed(antProvider().stream(plain, (t) => ours.push(t)));
+    const sdkErr = await failed(
+      (async () => {
+        const stream = await antSdk().messages.create({ model: "gpt-x", max_tokens: 10, messages: [{ role: "user", content: "x" }], stream: true });
+        for await (const _ of stream);
+      })(),
+    );
+    expect(ours).toEqual(["partial"]);
+    expect(sdkErr).toBeInstanceOf(Anthropic.APIError);
+    expect((err as ProviderError).kind).toBe("unavailable");
+    expect((err as ProviderError).message).toBe(`provider 'a' is unreachable: ${(sdkErr as Error).message}`);
+  });
+
+  it.each([400, 404, 429, 529])("words an HTTP %i error as the SDK's APIError does", async (status) => {
+    const error: Behaviour = { kind: "error", status, message: "the fake refuses" };
+    antFake.enqueue(error, error);
+    const ours = await failed(antProvider().generate(plain));
+    const theirs = await failed(antSdk().messages.create({ model: "gpt-x", max_tokens: 10, messages: [{ role: "user", content: "x" }] }));
+    expect(theirs).toBeInstanceOf(Anthropic.APIError);
+    expect((ours as ProviderError).message).toBe(`provider 'a' answered HTTP ${status}: ${(theirs as Error).message}`);
   });
 });

@@ -61,6 +61,7 @@ export const anthropicDialect: Dialect = {
     ],
   }),
   errorBody: (status, message) => ({ type: "error", error: { type: errorTypes[status] ?? "api_error", message } }),
+  streamError: (message) => ({ event: "error", data: JSON.stringify({ type: "error", error: { type: "overloaded_error", message } }) }),
   models: (ids) => ({
     data: ids.map((id) => ({ type: "model", id, display_name: id, created_at: "2025-01-01T00:00:00Z" })),
     has_more: false,

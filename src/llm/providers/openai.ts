@@ -8,9 +8,10 @@
 // stream in about 4 ms, this path about 90 µs and 1 ms (see the commit that introduced it).
 import { VERSION } from "openai/version";
 import { missingKey, providerError, truncatedStream } from "./errors.js";
-import { SseParser, TimeoutError, UpstreamHttp, type HeaderGetter, type SseEvent, type UpstreamReply } from "./http.js";
+import { SseParser, TimeoutError, UpstreamHttp, type SseEvent, type UpstreamReply } from "./http.js";
 import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
 import { ProviderError } from "./provider.js";
+import { apiMessage, parseJson, platformHeaders, UpstreamError } from "./stainless.js";
 
 export type OpenAIFlavour = "openai" | "huggingface" | "openai-compatible";
 
@@ -192,75 +193,21 @@ export class OpenAIProvider implements Provider {
   }
 }
 
-/** An HTTP error status, or an error event in a stream, with the message the SDK's APIError would carry. */
-class UpstreamError extends Error {
-  constructor(
-    readonly status: number | undefined,
-    message: string,
-    readonly headers?: HeaderGetter,
-  ) {
-    super(message);
-    this.name = "UpstreamError";
-  }
-}
-
 function statusError(res: UpstreamReply): UpstreamError {
   const json = parseJson(res.text) as { error?: unknown } | undefined;
   return new UpstreamError(res.status, apiMessage(res.status, json?.error, json === undefined ? res.text : undefined), res.headers);
 }
 
-/** APIError.makeMessage of the SDK. */
-function apiMessage(status: number | undefined, error: unknown, text: string | undefined): string {
-  const inner = (error as { message?: unknown } | undefined)?.message;
-  const msg = inner ? (typeof inner === "string" ? inner : JSON.stringify(inner)) : error ? JSON.stringify(error) : text;
-  if (status && msg) return `${status} ${msg}`;
-  if (status) return `${status} status code (no body)`;
-  return msg || "(no status code or body)";
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The headers the SDK sends (its own, in its order; Node's fetch adds accept-language, sec-fetch-mode and accept-encoding). */
 function sdkHeaders(apiKey: string): Record<string, string> {
-  return {
+  const headers: Record<string, string> = {
     accept: "application/json",
     "user-agent": `OpenAI/JS ${VERSION}`,
     "x-stainless-retry-count": "0",
-    "x-stainless-lang": "js",
-    "x-stainless-package-version": VERSION,
-    "x-stainless-os": platformName(process.platform),
-    "x-stainless-arch": archName(process.arch),
-    "x-stainless-runtime": "node",
-    "x-stainless-runtime-version": process.version,
-    authorization: `Bearer ${apiKey}`,
   };
-}
-
-// As the SDK's internal/detect-platform normalizes them.
-function platformName(platform: string): string {
-  const p = platform.toLowerCase();
-  if (p.includes("ios")) return "iOS";
-  if (p === "android") return "Android";
-  if (p === "darwin") return "MacOS";
-  if (p === "win32") return "Windows";
-  if (p === "freebsd") return "FreeBSD";
-  if (p === "openbsd") return "OpenBSD";
-  if (p === "linux") return "Linux";
-  return p ? `Other:${p}` : "Unknown";
-}
-
-function archName(arch: string): string {
-  if (arch === "x32") return "x32";
-  if (arch === "x86_64" || arch === "x64") return "x64";
-  if (arch === "arm") return "arm";
-  if (arch === "aarch64" || arch === "arm64") return "arm64";
-  return arch ? `other:${arch}` : "unknown";
+  for (const [name, value] of Object.entries(platformHeaders(VERSION))) headers[name.toLowerCase()] = value;
+  headers.authorization = `Bearer ${apiKey}`;
+  return headers;
 }
 
 function finishReason(reason: string | null | undefined): FinishReason {
