@@ -1,5 +1,6 @@
-// Runs the real server as a child process (`node --import tsx src/main.ts`) for tests
-// that need signals, restarts, crashes or a separate heap.
+// Runs the real server as a child process (`node --import tsx src/main.ts`, or another
+// entry such as the compiled dist/src/main.js) for tests that need signals, restarts,
+// crashes, a separate heap or a production install.
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -17,6 +18,8 @@ export interface SpawnOptions {
   dataDir?: string;
   /** How long to wait for the listening log line. */
   startTimeoutMs?: number;
+  /** Node's arguments and the working directory; by default `--import tsx src/main.ts` in the repository. */
+  command?: { args: string[]; cwd: string };
 }
 
 export interface SpawnedServer {
@@ -57,7 +60,8 @@ export async function spawnServer(opts: SpawnOptions = {}): Promise<SpawnedServe
   }
   Object.assign(env, opts.env);
 
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const { args, cwd } = opts.command ?? { args: ["--import", "tsx", "src/main.ts"], cwd: ROOT };
+  const child = spawn(process.execPath, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
   const logs: Record<string, unknown>[] = [];
   const waiters = new Set<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }>();
   let out = "";
