@@ -13,9 +13,9 @@ import type { ProtoFeatures } from "./stored-decode.js";
 import { batchGetFeaturesResponseBytes, getFeaturesResponseBytes } from "./stored-splice.js";
 
 /**
- * The key of a response's own encoder, `() => Uint8Array` (the message in protobuf binary).
- * A registered symbol, as `util.inspect.custom` is, so the transport and the services agree
- * on it without importing each other.
+ * The key of a response's own encoder: a method returning the message in protobuf binary
+ * (`message[encodeSelf]()`). A registered symbol, as `util.inspect.custom` is, so the
+ * transport and the services agree on it without importing each other.
  */
 export const encodeSelf: unique symbol = Symbol.for("openloop.rpc.encodeSelf");
 
