@@ -1,10 +1,17 @@
-// Registry transfer bench: upload and download of a 500 MB artifact through the RPCs (gRPC over
-// HTTP/2 to a server in a child process) versus a plain file copy on the same disk, in the same
-// run, with the server's peak memory. Prints one markdown section.
+// Registry transfer bench: upload and download of one artifact (500 MiB by default) through
+// the RPCs (gRPC over HTTP/2 to the server in a child process), against a plain file copy with
+// fsync on the same disk and against MLflow's artifact server (`mlflow server --serve-artifacts`,
+// its own Python client), in alternating rounds in one run, with each server's CPU per transfer
+// and openloop's peak memory during each transfer. Prints one markdown section.
 //
-//   node --import tsx bench/registry.ts [--mb 500]
+//   node --import tsx bench/registry.ts [--mb 500] [--rounds 3]
+//
+// MLflow runs from the virtualenv scripts/install-peer-mlflow.sh makes (skipped without it).
+import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, open, readFile, rm } from "node:fs/promises";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -13,20 +20,64 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { RegisterModelVersionRequestSchema, RegistryService, type RegisterModelVersionRequest } from "../gen/openloop/registry/v1/registry_service_pb.js";
 import { spawnServer } from "../test/support/spawn.js";
+import { median } from "./support/proc.js";
 
 const MiB = 1024 * 1024;
-const argMb = process.argv.indexOf("--mb");
-const SIZE_MB = argMb > 0 ? Number(process.argv[argMb + 1]) : 500;
+const MB = 1e6;
+const flag = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const SIZE_MB = flag("--mb", 500);
+const ROUNDS = flag("--rounds", 3);
 const SIZE = SIZE_MB * MiB;
 const IO_CHUNK = MiB;
 // Upload chunks a few bytes under 1 MiB, so each whole message (payload, tag, length) fits
 // protobuf-es's doubling write buffer at 1 MiB instead of growing it to 2 MiB.
 const UPLOAD_CHUNK = MiB - 16;
+const MLFLOW_VERSION = process.env.MLFLOW_VERSION ?? "3.18.0";
+const MLFLOW_VENV = path.join(process.env.OPENLOOP_PEERS_DIR ?? path.join(os.homedir(), ".cache/openloop/peers"), `mlflow-${MLFLOW_VERSION}`);
+const TARGETS = { vsCopy: 0.7, vsMlflow: 1, peakRssBytes: 150 * MB };
 
-/** CPU seconds (user + system) a process has used so far. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+interface Transfer {
+  readonly seconds: number;
+  /** CPU seconds of the server (all its processes), from /proc. */
+  readonly serverCpu: number;
+  /** CPU seconds of the client. */
+  readonly clientCpu: number;
+  /** Peak resident memory of the server during the transfer (openloop only). */
+  readonly peakRss?: number;
+}
+
+type Path = "copy" | "openloop up" | "openloop down" | "mlflow up" | "mlflow down";
+
+// ---- /proc ------------------------------------------------------------------------------
+
+/** CPU seconds (user + system) of a process and all its descendants (MLflow's workers). */
+function treeCpuSeconds(root: number): number {
+  const parent = new Map<number, number>();
+  const cpu = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      parent.set(Number(entry), Number(fields[1]));
+      cpu.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100); // utime + stime, USER_HZ = 100
+    } catch {
+      // exited meanwhile
+    }
+  }
+  let total = 0;
+  for (const [pid, seconds] of cpu) {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === root) {
+        total += seconds;
+        break;
+      }
+    }
+  }
+  return total;
 }
 
 function ownCpuSeconds(): number {
@@ -34,10 +85,33 @@ function ownCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-async function vmHwm(pid: number): Promise<number> {
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, "utf8"));
+function status(pid: number, field: "VmHWM" | "VmRSS"): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) * 1024 : NaN;
 }
+
+/** Resets the peak resident size (VmHWM) of a process to its current size (Linux >= 4.0). */
+function resetPeakRss(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, "5");
+}
+
+/** Times fn and measures the CPU it costs a server (tree) and this process. */
+async function measure(serverPid: number | undefined, fn: () => Promise<void>, peakOf?: number): Promise<Transfer> {
+  if (peakOf !== undefined) resetPeakRss(peakOf);
+  const server0 = serverPid === undefined ? 0 : treeCpuSeconds(serverPid);
+  const own0 = ownCpuSeconds();
+  const t0 = performance.now();
+  await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    seconds,
+    serverCpu: serverPid === undefined ? 0 : treeCpuSeconds(serverPid) - server0,
+    clientCpu: ownCpuSeconds() - own0,
+    peakRss: peakOf === undefined ? undefined : status(peakOf, "VmHWM"),
+  };
+}
+
+// ---- the source file and the baseline ----------------------------------------------------
 
 /** Writes SIZE random bytes to file; returns the SHA-256. */
 async function makeSource(file: string): Promise<string> {
@@ -56,9 +130,24 @@ async function makeSource(file: string): Promise<string> {
   return hash.digest("hex");
 }
 
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  const fh = await open(file, "r");
+  try {
+    const buf = Buffer.allocUnsafe(IO_CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, IO_CHUNK, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+  return hash.digest("hex");
+}
+
 /** The baseline: read the source and write a copy in 1 MiB blocks, then fsync (as the registry does). */
-async function plainCopy(from: string, to: string): Promise<number> {
-  const t0 = performance.now();
+async function plainCopy(from: string, to: string): Promise<void> {
   const src = await open(from, "r");
   const dst = await open(to, "w");
   try {
@@ -73,33 +162,188 @@ async function plainCopy(from: string, to: string): Promise<number> {
     await src.close();
     await dst.close();
   }
-  return (performance.now() - t0) / 1000;
 }
 
-async function* fileChunks(file: string): AsyncGenerator<Uint8Array> {
+// ---- openloop -----------------------------------------------------------------------------
+
+async function* uploadRequests(file: string, version: string): AsyncGenerator<RegisterModelVersionRequest> {
+  yield create(RegisterModelVersionRequestSchema, { part: { case: "header", value: { name: "bench", version, type: "gguf" } } });
   const fh = await open(file, "r");
   try {
     for (;;) {
-      const buf = Buffer.allocUnsafe(UPLOAD_CHUNK);
-      const { bytesRead } = await fh.read(buf, 0, UPLOAD_CHUNK, null);
+      const data = Buffer.allocUnsafe(UPLOAD_CHUNK);
+      const { bytesRead } = await fh.read(data, 0, UPLOAD_CHUNK, null);
       if (bytesRead === 0) return;
-      yield bytesRead === UPLOAD_CHUNK ? buf : buf.subarray(0, bytesRead);
+      yield create(RegisterModelVersionRequestSchema, { part: { case: "chunk", value: { artifactName: "model.gguf", data: data.subarray(0, bytesRead) } } });
     }
   } finally {
     await fh.close();
   }
 }
 
-async function* uploadRequests(file: string): AsyncGenerator<RegisterModelVersionRequest> {
-  yield create(RegisterModelVersionRequestSchema, { part: { case: "header", value: { name: "bench", version: "1", type: "gguf" } } });
-  for await (const data of fileChunks(file)) {
-    yield create(RegisterModelVersionRequestSchema, { part: { case: "chunk", value: { artifactName: "model.gguf", data } } });
-  }
+type Client = ReturnType<typeof createClient<typeof RegistryService>>;
+
+async function openloopUpload(client: Client, source: string, version: string, digest: string): Promise<void> {
+  const res = await client.registerModelVersion(uploadRequests(source, version));
+  if (res.modelVersion?.artifacts[0]?.sha256 !== digest) throw new Error("uploaded digest differs from the source");
 }
 
-function fmtRate(seconds: number): string {
-  return `${(SIZE / MiB / seconds).toFixed(0)} MiB/s`;
+/** Downloads into a file as a careful user does (src/llm/registry-models.ts): hash while writing, fsync, compare. */
+async function openloopDownload(client: Client, version: string, to: string, digest: string): Promise<void> {
+  const out = await open(to, "w");
+  const hash = createHash("sha256");
+  let got = 0;
+  try {
+    for await (const m of client.downloadArtifact({ name: "bench", selector: { case: "version", value: version } })) {
+      if (m.part.case !== "data") continue;
+      hash.update(m.part.value);
+      got += m.part.value.byteLength;
+      await out.write(m.part.value);
+    }
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  if (got !== SIZE || hash.digest("hex") !== digest) throw new Error("downloaded bytes differ from the source");
 }
+
+// ---- MLflow -------------------------------------------------------------------------------
+
+interface Mlflow {
+  readonly url: string;
+  readonly pid: number;
+  readonly version: string;
+  stop(): Promise<void>;
+}
+
+// What an MLflow user runs: log_artifact in a run, download_artifacts by run id. Timed inside
+// Python, so interpreter start and `import mlflow` are not counted; "start" marks the moment
+// the transfer begins, so the server's CPU is read over the transfer only.
+const MLFLOW_CLIENT = `
+import json, resource, sys, time
+import mlflow
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+def start():
+    print("start", flush=True)
+    time.sleep(0.05)
+    return cpu(), time.perf_counter()
+mode, url = sys.argv[1], sys.argv[2]
+mlflow.set_tracking_uri(url)
+if mode == "upload":
+    mlflow.set_experiment("openloop-bench")
+    with mlflow.start_run() as run:
+        c0, t0 = start()
+        mlflow.log_artifact(sys.argv[3])
+        seconds, used = time.perf_counter() - t0, cpu() - c0
+    print(json.dumps({"run_id": run.info.run_id, "seconds": seconds, "cpu": used}), flush=True)
+else:
+    c0, t0 = start()
+    local = mlflow.artifacts.download_artifacts(run_id=sys.argv[3], artifact_path=sys.argv[4], dst_path=sys.argv[5])
+    print(json.dumps({"path": local, "seconds": time.perf_counter() - t0, "cpu": cpu() - c0}), flush=True)
+`;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startMlflow(work: string): Promise<Mlflow | undefined> {
+  const bin = path.join(MLFLOW_VENV, "bin", "mlflow");
+  if (!existsSync(bin)) return undefined;
+  const version = await new Promise<string>((resolve) => {
+    const p = spawn(bin, ["--version"], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.on("close", () => resolve(/(\d+\.\d+\.\d+\S*)/.exec(out)?.[1] ?? "?"));
+  });
+  const dir = path.join(work, "mlflow");
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    bin,
+    ["server", "--backend-store-uri", `sqlite:///${path.join(dir, "mlflow.db")}`, "--artifacts-destination", path.join(dir, "artifacts"), "--serve-artifacts", "--workers", "1", "--host", "127.0.0.1", "--port", String(port)],
+    { cwd: dir, stdio: ["ignore", "ignore", "pipe"], detached: true },
+  );
+  let log = "";
+  child.stderr!.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`mlflow server exited with ${child.exitCode}:\n${log}`);
+    if (Date.now() > deadline) throw new Error(`mlflow server did not answer /health within 120 s:\n${log}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    url,
+    pid: child.pid!,
+    version,
+    stop: async () => {
+      // The workers are its children: signal the whole group it leads (detached above).
+      try {
+        process.kill(-child.pid!, "SIGTERM");
+      } catch {
+        return;
+      }
+      const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+interface MlflowResult {
+  readonly seconds: number;
+  readonly cpu: number;
+  readonly run_id?: string;
+  readonly path?: string;
+}
+
+/** Runs the MLflow client; `onStart` runs when the client is about to transfer. */
+async function mlflowClient(args: string[], onStart: () => void = () => {}): Promise<MlflowResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(path.join(MLFLOW_VENV, "bin", "python"), ["-c", MLFLOW_CLIENT, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    let started = false;
+    p.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (!started && /^start$/m.test(out)) {
+        started = true;
+        onStart();
+      }
+    });
+    p.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    p.on("close", (code) => {
+      const last = out.trim().split("\n").pop() ?? "";
+      if (code !== 0) return reject(new Error(`mlflow client ${args[0]} exited with ${code}:\n${err}`));
+      try {
+        resolve(JSON.parse(last) as MlflowResult);
+      } catch {
+        reject(new Error(`mlflow client printed no result:\n${out}\n${err}`));
+      }
+    });
+  });
+}
+
+/** One MLflow transfer, timed by the client, with the server's CPU from the client's start mark to its end. */
+async function mlflowTransfer(server: Mlflow, args: string[]): Promise<Transfer & MlflowResult> {
+  let cpu0 = NaN;
+  const r = await mlflowClient([args[0]!, server.url, ...args.slice(1)], () => (cpu0 = treeCpuSeconds(server.pid)));
+  return { ...r, serverCpu: treeCpuSeconds(server.pid) - cpu0, clientCpu: r.cpu };
+}
+
+// ---- the run ------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), "openloop-bench-registry-"));
@@ -111,86 +355,135 @@ async function main(): Promise<void> {
 }
 
 async function run(work: string): Promise<void> {
+  const results = new Map<Path, Transfer[]>();
+  const add = (p: Path, t: Transfer) => results.set(p, [...(results.get(p) ?? []), t]);
+  const source = path.join(work, "source.bin");
+  const digest = await makeSource(source);
+  const loadStart = os.loadavg()[0]!;
+
   const server = await spawnServer({ dataDir: path.join(work, "data") });
   const sessions = new Http2SessionManager(server.baseUrl);
   const client = createClient(RegistryService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions }));
+  let mlflow: Mlflow | undefined;
+  let mlflowSkipped: string | undefined;
   try {
-    const source = path.join(work, "source.bin");
-    const digest = await makeSource(source);
-    const hwmStart = await vmHwm(server.pid);
+    mlflow = await startMlflow(work);
+    if (!mlflow) mlflowSkipped = "skipped: MLflow not installed (bash scripts/install-peer-mlflow.sh)";
+  } catch (err) {
+    mlflowSkipped = `skipped: MLflow did not start (${(err as Error).message.split("\n")[0]})`;
+  }
+  try {
+    // Load every code path once (and MLflow's experiment) before measuring.
+    await warmUp(client, work, mlflow);
+    const rssIdle = status(server.pid, "VmRSS");
+    for (let round = 1; round <= ROUNDS; round++) {
+      const copy = path.join(work, "copy.bin");
+      add("copy", await measure(undefined, () => plainCopy(source, copy)));
+      await rm(copy);
 
-    let own = ownCpuSeconds();
-    const copySeconds = await plainCopy(source, path.join(work, "copy.bin"));
-    const copyCpu = ownCpuSeconds() - own;
-    await rm(path.join(work, "copy.bin"));
-
-    let serverCpu = await cpuSeconds(server.pid);
-    own = ownCpuSeconds();
-    const t1 = performance.now();
-    const res = await client.registerModelVersion(uploadRequests(source));
-    const uploadSeconds = (performance.now() - t1) / 1000;
-    const uploadCpu = { server: (await cpuSeconds(server.pid)) - serverCpu, client: ownCpuSeconds() - own };
-    if (res.modelVersion?.artifacts[0]?.sha256 !== digest) throw new Error("uploaded digest differs from the source");
-    const hwmAfterUpload = await vmHwm(server.pid);
-
-    serverCpu = await cpuSeconds(server.pid);
-    own = ownCpuSeconds();
-    const t2 = performance.now();
-    const out = await open(path.join(work, "download.bin"), "w");
-    const hash = createHash("sha256");
-    let got = 0;
-    try {
-      for await (const m of client.downloadArtifact({ name: "bench", selector: { case: "version", value: "1" } })) {
-        if (m.part.case !== "data") continue;
-        hash.update(m.part.value);
-        got += m.part.value.byteLength;
-        await out.write(m.part.value);
+      const version = String(round);
+      add("openloop up", await measure(server.pid, () => openloopUpload(client, source, version, digest), server.pid));
+      let runId: string | undefined;
+      if (mlflow) {
+        const up = await mlflowTransfer(mlflow, ["upload", source]);
+        runId = up.run_id;
+        add("mlflow up", up);
       }
-      await out.sync();
-    } finally {
-      await out.close();
-    }
-    const downloadSeconds = (performance.now() - t2) / 1000;
-    const downloadCpu = { server: (await cpuSeconds(server.pid)) - serverCpu, client: ownCpuSeconds() - own };
-    if (got !== SIZE || hash.digest("hex") !== digest) throw new Error("downloaded bytes differ from the source");
-    const hwmEnd = await vmHwm(server.pid);
 
-    const upRatio = copySeconds / uploadSeconds;
-    const downRatio = copySeconds / downloadSeconds;
-    const peakMb = hwmEnd / MiB;
-    const ok = (b: boolean) => (b ? "yes" : "**no**");
-    const lines = [
-      "## Registry: artifact transfer",
-      "",
-      "```",
-      `node --import tsx bench/registry.ts --mb ${SIZE_MB}`,
-      "```",
-      "",
-      `${SIZE_MB} MiB of random bytes, uploaded with RegisterModelVersion (chunks just under 1 MiB, gRPC over HTTP/2 on 127.0.0.1) to the server running as a child process, then downloaded with DownloadArtifact into a file;`,
-      "the baseline copies the same file on the same disk in 1 MiB blocks with a final fsync, like the registry's write path. The registry hashes (SHA-256) every byte both ways.",
-      `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}; shared with other work, so rates vary between runs. Page cache warm for every step.`,
-      "",
-      "| step | seconds | throughput | vs plain copy | server CPU s | client CPU s |",
-      "| --- | ---: | ---: | ---: | ---: | ---: |",
-      `| plain file copy (baseline) | ${copySeconds.toFixed(2)} | ${fmtRate(copySeconds)} | 100% | | ${copyCpu.toFixed(2)} |`,
-      `| upload (RegisterModelVersion) | ${uploadSeconds.toFixed(2)} | ${fmtRate(uploadSeconds)} | ${(upRatio * 100).toFixed(0)}% | ${uploadCpu.server.toFixed(2)} | ${uploadCpu.client.toFixed(2)} |`,
-      `| download (DownloadArtifact) | ${downloadSeconds.toFixed(2)} | ${fmtRate(downloadSeconds)} | ${(downRatio * 100).toFixed(0)}% | ${downloadCpu.server.toFixed(2)} | ${downloadCpu.client.toFixed(2)} |`,
-      "",
-      `Load average when the run ended: ${os.loadavg().map((l) => l.toFixed(1)).join(", ")} on ${os.cpus().length} cores. CPU seconds are the processes' own user + system time for each step: unlike the seconds, they do not grow with the machine's other load.`,
-      "",
-      `Server peak resident memory (VmHWM): ${(hwmStart / MiB).toFixed(0)} MiB after start, ${(hwmAfterUpload / MiB).toFixed(0)} MiB after the upload, ${peakMb.toFixed(0)} MiB after the download.`,
-      "",
-      `Targets: upload and download at least 50% of the copy's throughput: ${ok(upRatio >= 0.5 && downRatio >= 0.5)}; peak memory under 150 MB: ${ok(hwmEnd < 150 * 1e6)}.`,
-      "",
-      `Reading the numbers: the transfers cost the server ${((uploadCpu.server * 1000) / SIZE_MB).toFixed(1)} ms (upload) and ${((downloadCpu.server * 1000) / SIZE_MB).toFixed(1)} ms (download) of CPU per MiB, most of it in connect-es framing copies, protobuf encoding and garbage collection of the chunk buffers, plus SHA-256; the copy is kernel work. ` +
-        `On a machine this loaded the RPCs get a small share of two cores, so their rate falls far more than the copy's; the CPU figures bound what an idle machine would reach (about ${(SIZE_MB / Math.max(uploadCpu.server, uploadCpu.client)).toFixed(0)} MiB/s up and ${(SIZE_MB / Math.max(downloadCpu.server, downloadCpu.client)).toFixed(0)} MiB/s down if one core served each side). ` +
-        `The server process holds ${(hwmStart / MiB).toFixed(0)} MiB before any transfer (all five services loaded, TypeScript run through tsx); the transfer adds ${((hwmEnd - hwmStart) / MiB).toFixed(0)} MiB, mostly chunk buffers V8 has not yet collected; that growth does not follow the artifact's size (test/registry/durability.test.ts sees about the same with 200 MB).`,
-    ];
-    process.stdout.write(`${lines.join("\n")}\n`);
+      const down = path.join(work, "download.bin");
+      add("openloop down", await measure(server.pid, () => openloopDownload(client, version, down, digest), server.pid));
+      await rm(down);
+      if (mlflow && runId) {
+        const dst = path.join(work, `mlflow-download-${round}`);
+        await mkdir(dst);
+        const got = await mlflowTransfer(mlflow, ["download", runId, path.basename(source), dst]);
+        if ((await sha256File(got.path!)) !== digest) throw new Error("MLflow's download differs from the source");
+        add("mlflow down", got);
+        await rm(dst, { recursive: true });
+      }
+      // Free the disk and the page cache the round filled.
+      await client.deleteModelVersion({ name: "bench", version });
+    }
+    process.stdout.write(report(results, { rssIdle, loadStart, mlflow, mlflowSkipped }));
   } finally {
     sessions.abort();
     await server.stop();
+    await mlflow?.stop();
   }
+}
+
+async function warmUp(client: Client, work: string, mlflow: Mlflow | undefined): Promise<void> {
+  const small = path.join(work, "warm.bin");
+  const body = randomBytes(4 * MiB);
+  await writeFile(small, body);
+  const d = createHash("sha256").update(body).digest("hex");
+  await client.registerModelVersion(
+    (async function* () {
+      yield create(RegisterModelVersionRequestSchema, { part: { case: "header", value: { name: "warm-up", version: "1", type: "gguf" } } });
+      yield create(RegisterModelVersionRequestSchema, { part: { case: "chunk", value: { artifactName: "w.bin", data: body, sha256: d } } });
+    })(),
+  );
+  for await (const _ of client.downloadArtifact({ name: "warm-up" })) {
+    // drain
+  }
+  if (mlflow) await mlflowClient(["upload", mlflow.url, small]);
+  await rm(small);
+}
+
+function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStart: number; mlflow: Mlflow | undefined; mlflowSkipped: string | undefined }): string {
+  const get = (p: Path) => results.get(p) ?? [];
+  const rates = (p: Path) => get(p).map((t) => SIZE / MiB / t.seconds);
+  const rate = (p: Path) => median(rates(p));
+  const range = (p: Path) => {
+    const r = rates(p);
+    return r.length > 1 ? `${Math.min(...r).toFixed(0)}–${Math.max(...r).toFixed(0)}` : `${r[0]?.toFixed(0) ?? "–"}`;
+  };
+  const cpu = (p: Path, side: "serverCpu" | "clientCpu") => median(get(p).map((t) => t[side]));
+  const peak = Math.max(...get("openloop up").map((t) => t.peakRss ?? 0), ...get("openloop down").map((t) => t.peakRss ?? 0));
+  const ok = (b: boolean) => (b ? "met" : "**not met**");
+  const row = (label: string, p: Path, server: boolean) =>
+    `| ${label} | ${range(p)} | ${rate(p).toFixed(0)} | ${((rate(p) / rate("copy")) * 100).toFixed(0)}% | ${server ? cpu(p, "serverCpu").toFixed(2) : ""} | ${cpu(p, "clientCpu").toFixed(2)} |`;
+
+  const upVsCopy = rate("openloop up") / rate("copy");
+  const downVsCopy = rate("openloop down") / rate("copy");
+  const lines = [
+    "## Registry: artifact transfer",
+    "",
+    "```",
+    `node --import tsx bench/registry.ts --mb ${SIZE_MB} --rounds ${ROUNDS}`,
+    "```",
+    "",
+    `${SIZE_MB} MiB of random bytes, ${ROUNDS} rounds; each round runs, one after the other: the baseline (the bench process copies the file on the same disk in 1 MiB blocks and fsyncs it), ` +
+      "an openloop upload (RegisterModelVersion from connect-node's gRPC client in the bench process, chunks just under 1 MiB, HTTP/2 on 127.0.0.1, to the server in a child process), " +
+      `${ctx.mlflow ? `an MLflow ${ctx.mlflow.version} upload (\`mlflow.log_artifact\` in a run, from MLflow's Python client in a subprocess, to \`mlflow server --serve-artifacts --workers 1\` with a SQLite backend, which streams it over HTTP PUT into its artifacts directory), ` : ""}` +
+      `an openloop download (DownloadArtifact into a file: the client hashes and writes each chunk, then fsyncs and compares the digest, as src/llm/registry-models.ts does)${ctx.mlflow ? " and an MLflow download (`mlflow.artifacts.download_artifacts` by run id; no hash, no fsync; its file is checked after the timing)" : ""}.`,
+    "openloop hashes every byte both ways on the server and fsyncs each artifact before answering; MLflow does neither. Page cache warm throughout; each round's version is deleted after it.",
+    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}; shared with other work (1-minute load average ${ctx.loadStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end), so rates vary between runs: CPU seconds vary much less.`,
+    "",
+    "| path | MiB/s (rounds) | MiB/s median | vs copy | server CPU s (median) | client CPU s (median) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    row("file copy with fsync (baseline)", "copy", false),
+    row("openloop upload", "openloop up", true),
+    ...(ctx.mlflow ? [row(`MLflow ${ctx.mlflow.version} upload`, "mlflow up", true)] : []),
+    row("openloop download", "openloop down", true),
+    ...(ctx.mlflow ? [row(`MLflow ${ctx.mlflow.version} download`, "mlflow down", true)] : []),
+    "",
+    `Server CPU per MiB: openloop ${((cpu("openloop up", "serverCpu") * 1000) / SIZE_MB).toFixed(2)} ms up, ${((cpu("openloop down", "serverCpu") * 1000) / SIZE_MB).toFixed(2)} ms down` +
+      (ctx.mlflow ? `; MLflow ${((cpu("mlflow up", "serverCpu") * 1000) / SIZE_MB).toFixed(2)} ms up, ${((cpu("mlflow down", "serverCpu") * 1000) / SIZE_MB).toFixed(2)} ms down (all its processes).` : "."),
+    `openloop server memory: ${(ctx.rssIdle / MiB).toFixed(0)} MiB resident before the transfers, peak ${(peak / MiB).toFixed(0)} MiB (${(peak / MB).toFixed(0)} MB) during them (VmHWM, reset before each transfer so start-up does not count).`,
+    "",
+    "Targets:",
+    `- upload at least ${TARGETS.vsCopy * 100}% of the copy: ${ok(upVsCopy >= TARGETS.vsCopy)} (${(upVsCopy * 100).toFixed(0)}%)`,
+    `- download at least ${TARGETS.vsCopy * 100}% of the copy: ${ok(downVsCopy >= TARGETS.vsCopy)} (${(downVsCopy * 100).toFixed(0)}%)`,
+    ...(ctx.mlflow
+      ? [
+          `- upload at least ${TARGETS.vsMlflow}× MLflow: ${ok(rate("openloop up") / rate("mlflow up") >= TARGETS.vsMlflow)} (${(rate("openloop up") / rate("mlflow up")).toFixed(2)}×)`,
+          `- download at least ${TARGETS.vsMlflow}× MLflow: ${ok(rate("openloop down") / rate("mlflow down") >= TARGETS.vsMlflow)} (${(rate("openloop down") / rate("mlflow down")).toFixed(2)}×)`,
+        ]
+      : [`- against MLflow: ${ctx.mlflowSkipped}`]),
+    `- server peak memory during a transfer under ${TARGETS.peakRssBytes / MB} MB: ${ok(peak < TARGETS.peakRssBytes)} (${(peak / MB).toFixed(0)} MB)`,
+  ];
+  return `${lines.join("\n")}\n`;
 }
 
 main().catch((err) => {
