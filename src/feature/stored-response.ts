@@ -11,17 +11,8 @@ import { BatchGetFeaturesResponseSchema, GetFeaturesResponseSchema } from "../..
 import { decodeStoredFeatures } from "./stored-decode.js";
 import type { ProtoFeatures } from "./stored-decode.js";
 import { batchGetFeaturesResponseBytes, getFeaturesResponseBytes } from "./stored-splice.js";
+import { encodeSelf, type SelfEncoding } from "../platform/rpc/encode-self.js";
 
-/**
- * The key of a response's own encoder: a method returning the message in protobuf binary
- * (`message[encodeSelf]()`). A registered symbol, as `util.inspect.custom` is, so the
- * transport and the services agree on it without importing each other.
- */
-export const encodeSelf: unique symbol = Symbol.for("openloop.rpc.encodeSelf");
-
-export interface SelfEncoding {
-  [encodeSelf](): Uint8Array;
-}
 
 // The fields are accessors on the prototype, and the messages classes: that is as fast to
 // encode as a plain object (an object literal with accessors is not), and a spread copy,

@@ -18,8 +18,7 @@ import { MemoryFeatureStore } from "../../src/feature/memory-store.js";
 import { encodeStored } from "../../src/feature/proto.js";
 import { createFeatureService } from "../../src/feature/service.js";
 import { FeatureSetRegistry } from "../../src/feature/set-registry.js";
-import { encodeSelf } from "../../src/feature/stored-response.js";
-import type { SelfEncoding } from "../../src/feature/stored-response.js";
+import { encodeSelf, type SelfEncoding } from "../../src/platform/rpc/encode-self.js";
 import { edgeValues, randomFeatures } from "./stored-samples.js";
 
 const ctx = { signal: new AbortController().signal } as HandlerContext;

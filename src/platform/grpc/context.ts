@@ -55,7 +55,8 @@ export class GrpcCallContext implements HandlerContext {
       if (shutdown.aborted) controller.abort(ConnectError.from(shutdown.reason, Code.Unavailable));
       else shutdown.addEventListener("abort", (this.onShutdown = () => this.abort(ConnectError.from(shutdown.reason, Code.Unavailable))), ONCE);
       if (this.call.cancelled) this.cancelled();
-      else this.call.once("cancelled", () => this.cancelled());
+      // grpc-js reports every call that ends as cancelled, ours included: only an early one counts.
+      else this.call.once("cancelled", () => void (this.ended || this.cancelled()));
     }
     return this.controller.signal;
   }

@@ -22,6 +22,7 @@ import {
 import type { AuthGate } from "../auth.js";
 import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
+import { ownEncoding } from "../rpc/encode-self.js";
 import { GrpcCallContext } from "./context.js";
 import { grpcStatusOf, toMetadata } from "./status.js";
 
@@ -192,8 +193,7 @@ function decode(schema: DescMessage, bytes: Buffer): unknown {
 }
 
 function encode(schema: DescMessage, value: unknown): Buffer {
-  const message = isMessage(value, schema) ? value : create(schema, value as never);
-  const bytes = toBinary(schema, message);
+  const bytes = ownEncoding(value) ?? toBinary(schema, isMessage(value, schema) ? value : create(schema, value as never));
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
