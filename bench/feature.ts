@@ -16,6 +16,9 @@ import { FeatureType } from "../gen/openloop/feature/v1/feature_value_pb.js";
 import { startRedis } from "../test/support/redis.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { findTool } from "../test/support/tools.js";
+import { createGrpcJsTransport } from "../test/support/grpc-js-transport.js";
+import { FEAST_INSTALL_HINT, FEAST_VERSION, feastInstalled, startFeast } from "./support/feast.js";
+import { median } from "./support/proc.js";
 
 const argSeconds = process.argv.indexOf("--seconds");
 const SECONDS = argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 4;
@@ -134,6 +137,8 @@ async function main() {
   const connectSessions = new Http2SessionManager(server.baseUrl);
   const connectClient = createClient(FeatureService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "2", useBinaryFormat: true, sessionManager: connectSessions }));
   const raw = new Redis(redisUrl);
+  const grpcJsTransport = createGrpcJsTransport(`127.0.0.1:${server.port}`);
+  const grpcJsClient = createClient(FeatureService, grpcJsTransport);
   try {
     // A typical entity: 12 features, scalars of each type and two lists.
     await client.createFeatureSet({
@@ -186,6 +191,8 @@ async function main() {
     const batchKeys = (i: number) => Array.from({ length: BATCH }, (_, j) => pick(i * BATCH + j));
     const serviceBatch = (i: number) => client.batchGetFeatures({ featureSet: "bench", entityKeys: batchKeys(i).map((k) => keys[k]) });
     const rawBatch = (i: number) => raw.mgetBuffer(...batchKeys(i).map((k) => rawKeys[k]));
+    const grpcJsGet = (i: number) => grpcJsClient.getFeatures({ featureSet: "bench", entityKey: keys[pick(i)] });
+    const grpcJsBatch = (i: number) => grpcJsClient.batchGetFeatures({ featureSet: "bench", entityKeys: batchKeys(i).map((k) => keys[k]) });
 
     const check = await client.getFeatures({ featureSet: "bench", entityKey: keys[1] });
     if (Object.keys(check.features).length !== 12) throw new Error("service returned an incomplete entity");
@@ -207,15 +214,17 @@ async function main() {
     await row("GetFeatures (ghz, gRPC), concurrency 1", 1, () => ghz(server.port, "GetFeatures", ghzGet, 1), rawGet);
     await row("GetFeatures (ghz, gRPC), concurrency 50", 50, () => ghz(server.port, "GetFeatures", ghzGet, 50), rawGet);
     await row(`BatchGetFeatures ${BATCH} keys (ghz, gRPC), concurrency 1`, 1, () => ghz(server.port, "BatchGetFeatures", ghzBatch, 1), rawBatch);
+    await row("GetFeatures (grpc-js client), concurrency 1", 1, grpcJsGet, rawGet);
+    await row(`BatchGetFeatures ${BATCH} keys (grpc-js client), concurrency 1`, 1, grpcJsBatch, rawBatch);
 
-    const [get1, , , batch, ghzGet1, , ghzBatch1] = rows;
+    const [get1, , , batch, ghzGet1, , ghzBatch1, grpcJsGet1, grpcJsBatch1] = rows;
     // The floor of this server and client: the cheapest RPC there is, on the same stack.
     const healthCpu0 = cpuMs(server.pid);
     const health = await ghz(server.port, "grpc.health.v1.Health/Check", JSON.stringify({ service: "" }), 1);
     const healthCpu = (cpuMs(server.pid) - healthCpu0) / health.calls;
     const yes = (ok: boolean) => (ok ? "yes" : "no");
-    const targets = [get1, ghzGet1].map((g, i) => {
-      const b = i === 0 ? batch : ghzBatch1;
+    const targets = [get1, ghzGet1, grpcJsGet1].map((g, i) => {
+      const b = [batch, ghzBatch1, grpcJsBatch1][i];
       const added = g.svc.p50 - g.base.p50;
       return [
         { value: ms(g.svc.p99), met: yes(g.svc.p99 < 1) },
@@ -251,16 +260,71 @@ async function main() {
       `Floor of the same server and ghz: \`grpc.health.v1.Health/Check\` at concurrency 1 answers in ${ms(health.p50)} p50, ${ms(health.p99)} p99, with ${ms(healthCpu)} of server CPU per call; GetFeatures adds ${ms(ghzGet1.svc.p50 - health.p50)} p50 and ${ms(ghzGet1.serverCpu - healthCpu)} of server CPU to that.`,
     );
     out.push("");
-    out.push("| Target | connect-node client | Met | ghz client | Met |");
-    out.push("|---|---|---|---|---|");
-    targetNames.forEach((name, i) => out.push(`| ${name} | ${targets[0][i].value} | ${targets[0][i].met} | ${targets[1][i].value} | ${targets[1][i].met} |`));
+    out.push("| Target | connect-node client | Met | ghz client | Met | grpc-js client | Met |");
+    out.push("|---|---|---|---|---|---|---|");
+    targetNames.forEach((name, i) =>
+      out.push(`| ${name} | ${targets[0][i].value} | ${targets[0][i].met} | ${targets[1][i].value} | ${targets[1][i].met} | ${targets[2][i].value} | ${targets[2][i].met} |`),
+    );
+    out.push("");
+    out.push(...(await feastSection(redisUrl, (i) => grpcJsGet(i), (i) => grpcJsBatch(i), server.pid, keys, batchKeys)));
     console.log(out.join("\n"));
   } finally {
     raw.disconnect();
+    grpcJsTransport.close();
     sessionManager.abort();
     connectSessions.abort();
     await server.stop();
     await redis.stop();
+  }
+}
+
+/**
+ * openloop against Feast on the same Redis and the same entities, in alternating rounds:
+ * one entity at concurrency 1 (latency), and 100 entities (server CPU per call).
+ */
+async function feastSection(
+  redisUrl: string,
+  openloopGet: (i: number) => Promise<unknown>,
+  openloopBatch: (i: number) => Promise<unknown>,
+  pid: number,
+  keys: readonly string[],
+  batchKeys: (i: number) => number[],
+): Promise<string[]> {
+  const head = `### Against Feast ${FEAST_VERSION} (\`feast serve\`, Redis online store)`;
+  if (!feastInstalled()) return [head, "", `skipped: Feast is not installed (${FEAST_INSTALL_HINT})`];
+  const feast = await startFeast(new URL(redisUrl).host, ENTITIES);
+  try {
+    const pick = (i: number) => keys[(i * 7919) % ENTITIES];
+    const rounds: { openloop: Result; feast: Result; openloopCpu: number; feastCpu: number; openloopBatchCpu: number; feastBatchCpu: number }[] = [];
+    const cpuOf = async (cpu: () => number, fn: () => Promise<Result>) => {
+      const c0 = cpu();
+      const r = await fn();
+      return { r, cpuMs: (cpu() - c0) / r.calls };
+    };
+    const feastCpu = () => feast.cpuMicros() / 1000;
+    const serverCpu = () => cpuMs(pid);
+    for (let round = 0; round < 3; round++) {
+      const o = await cpuOf(serverCpu, () => measure(1, openloopGet, SECONDS / 2));
+      const f = await cpuOf(feastCpu, () => measure(1, (i) => feast.get([pick(i)]), SECONDS / 2));
+      const ob = await cpuOf(serverCpu, () => measure(1, openloopBatch, SECONDS / 2));
+      const fb = await cpuOf(feastCpu, () => measure(1, (i) => feast.get(batchKeys(i).map((k) => keys[k])), SECONDS / 2));
+      rounds.push({ openloop: o.r, feast: f.r, openloopCpu: o.cpuMs, feastCpu: f.cpuMs, openloopBatchCpu: ob.cpuMs, feastBatchCpu: fb.cpuMs });
+    }
+    const range = (xs: number[]) => `${ms(Math.min(...xs))}–${ms(Math.max(...xs))}`;
+    return [
+      head,
+      "",
+      `The same ${ENTITIES.toLocaleString("en-US")} entities of 12 features, loaded into the same Redis through Feast's own \`write_to_online_store\`; Feast serves one gunicorn worker (never recycled) and is read over its HTTP JSON API with a keep-alive connection; openloop is read with the grpc-js client. 3 alternating rounds of ${SECONDS / 2} s per system and measure; ranges over the rounds.`,
+      "",
+      "| Measure | openloop | Feast | Feast / openloop (median) |",
+      "|---|---|---|---|",
+      `| GetFeatures, 1 entity, concurrency 1: p50 | ${range(rounds.map((r) => r.openloop.p50))} | ${range(rounds.map((r) => r.feast.p50))} | ${median(rounds.map((r) => r.feast.p50 / r.openloop.p50)).toFixed(1)}× |`,
+      `| GetFeatures, 1 entity, concurrency 1: p99 | ${range(rounds.map((r) => r.openloop.p99))} | ${range(rounds.map((r) => r.feast.p99))} | ${median(rounds.map((r) => r.feast.p99 / r.openloop.p99)).toFixed(1)}× |`,
+      `| GetFeatures, 1 entity: server CPU per call | ${range(rounds.map((r) => r.openloopCpu))} | ${range(rounds.map((r) => r.feastCpu))} | ${median(rounds.map((r) => r.feastCpu / r.openloopCpu)).toFixed(1)}× |`,
+      `| ${BATCH} entities: server CPU per call | ${range(rounds.map((r) => r.openloopBatchCpu))} | ${range(rounds.map((r) => r.feastBatchCpu))} | ${median(rounds.map((r) => r.feastBatchCpu / r.openloopBatchCpu)).toFixed(1)}× |`,
+    ];
+  } finally {
+    await feast.stop();
   }
 }
 
