@@ -28,17 +28,19 @@ import { startFakeOpenAI } from "../test/support/fake-openai.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { hey, startPeers, type LoadResult, type Peer } from "./peers.js";
 import { contractProtoset, ghz } from "./support/ghz.js";
-import { cpuMicros, median } from "./support/proc.js";
+import { cpuMicros, median, settle } from "./support/proc.js";
 
 const API_KEY = "sk-bench-0123456789";
 const quick = process.argv.includes("--quick");
 const ROUNDS = quick ? 2 : 5;
-const SEQUENTIAL_SECONDS = quick ? 1 : 2; // per system and round, after as long of direct calls
+const SEQUENTIAL_SECONDS = quick ? 1 : 2; // per system and round, in slices alternating with as long of direct calls
+const SLICES = 4;
 const LOAD_SECONDS = quick ? 2 : 5;
 const WARMUP_SECONDS = 4;
 const CONCURRENCY = 50;
 const STREAMS = quick ? 20 : 100;
 const STREAM_DELTAS = 512;
+const STREAM_WARMUP = 20;
 const GENERATE = "openloop.llm.v1.LLMService/Generate";
 
 function startFake(deltas: number): Promise<{ url: string; pid: number; child: ChildProcess }> {
@@ -290,33 +292,14 @@ async function measure(smallUrl: string, fakePid: number, longUrl: string): Prom
   };
 
   try {
-    // Warm up connections and JIT on every path. Under load a gateway's CPU per call keeps
-    // falling for 2-4 s (openloop's: 330-360 µs in its first 2 s at c=50, 190-220 µs after).
-    await timed(300, direct);
-    for (const s of systems) {
-      await timed(300, s.call);
-      await s.load(WARMUP_SECONDS);
-    }
-    await timed(5, streamDirect);
-    await timed(5, streamGateway);
-
-    // Rounds: every system in turn, so drift on the shared machine hits all alike. Each
-    // system's sequential calls follow as long of direct calls to the fake (SDK and undici in
-    // turn): its added latency is over the direct calls made just before its own.
-    const seq = new Map<System, { own: number[]; sdk: number[]; undici: number[] }>(systems.map((s) => [s, { own: [], sdk: [], undici: [] }]));
-    const loads = new Map<System, LoadResult[]>(systems.map((s) => [s, []]));
-    const upstreamAlone: LoadResult[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const s of systems) {
-        const r = seq.get(s)!;
-        const [viaSdk, viaUndici] = await alternating(SEQUENTIAL_SECONDS, [direct, fakeDirect.call]);
-        r.sdk.push(pct(viaSdk, 0.5));
-        r.undici.push(pct(viaUndici, 0.5));
-        r.own.push(await s.sequential(SEQUENTIAL_SECONDS));
-        loads.get(s)!.push(await s.load(LOAD_SECONDS));
-      }
-      upstreamAlone.push(await hey(`${smallUrl}/chat/completions`, { authorization: `Bearer ${API_KEY}` }, chatBody("gpt-bench"), { ...load, seconds: LOAD_SECONDS, pid: fakePid }));
-    }
+    // Streams first, while the peers are idle: after its load runs LiteLLM goes on working
+    // through its backlog for seconds, on the cores the streams need.
+    await timed(STREAM_WARMUP, streamDirect);
+    await timed(STREAM_WARMUP, streamGateway);
+    // The server and the peers may still be finishing their start-up in the background
+    // (modules, JIT, LiteLLM's start-up tasks): the streams get the cores, and the server's CPU
+    // time counts the streams only.
+    for (const pid of [server.pid, ...peers.started.map((p) => p.pid)]) await settle(pid);
 
     // Streaming throughput: output tokens per second over sequential streams of STREAM_DELTAS
     // tokens, the two paths alternating stream by stream. CPU is counted too (this process for
@@ -344,14 +327,44 @@ async function measure(smallUrl: string, fakePid: number, longUrl: string): Prom
       cpuGatewayUs += d.user + d.system;
     }
     cpuGatewayUs += cpuMicros(server.pid) - streamCpu0;
-    const messagesPerStream = gatewayDeltaMessages / (STREAMS + 5);
+
+    // Warm up connections and JIT on every path. Under load a gateway's CPU per call keeps
+    // falling for 2-4 s (openloop's: 330-360 µs in its first 2 s at c=50, 190-220 µs after).
+    await timed(300, direct);
+    for (const s of systems) {
+      await timed(300, s.call);
+      await s.load(WARMUP_SECONDS);
+    }
+
+    // Rounds: every system in turn, so drift on the shared machine hits all alike. Each
+    // system's sequential calls come in slices, each right after a slice of direct calls to the
+    // fake (SDK and undici in turn): its added latency is the median over the slices of its p50
+    // minus the direct p50 just before.
+    const seq = new Map<System, { own: number[]; sdk: number[]; undici: number[] }>(systems.map((s) => [s, { own: [], sdk: [], undici: [] }]));
+    const loads = new Map<System, LoadResult[]>(systems.map((s) => [s, []]));
+    const upstreamAlone: LoadResult[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const s of systems) {
+        const r = seq.get(s)!;
+        for (let slice = 0; slice < SLICES; slice++) {
+          const [viaSdk, viaUndici] = await alternating(SEQUENTIAL_SECONDS / SLICES, [direct, fakeDirect.call]);
+          r.sdk.push(pct(viaSdk, 0.5));
+          r.undici.push(pct(viaUndici, 0.5));
+          r.own.push(await s.sequential(SEQUENTIAL_SECONDS / SLICES));
+        }
+        loads.get(s)!.push(await s.load(LOAD_SECONDS));
+      }
+      upstreamAlone.push(await hey(`${smallUrl}/chat/completions`, { authorization: `Bearer ${API_KEY}` }, chatBody("gpt-bench"), { ...load, seconds: LOAD_SECONDS, pid: fakePid }));
+    }
+
+    const messagesPerStream = gatewayDeltaMessages / (STREAMS + STREAM_WARMUP);
 
     const codeMicros = await gatewayCodeMicros(quick ? 10_000 : 50_000);
     const cachedData = JSON.stringify({ model: "bench", prompt: "Say hello (cached)", cacheMode: "CACHE_MODE_USE" });
     await ghz(server.port, { call: GENERATE, data: cachedData, protoset }, { ...load, seconds: 1 });
     const cached = await ghz(server.port, { call: GENERATE, data: cachedData, protoset }, { ...load, seconds: LOAD_SECONDS, pid: server.pid });
 
-    // Summaries: medians of the rounds (a round's sequential figure is its p50).
+    // Summaries: medians of the rounds (for sequential calls, of the slices' p50s).
     const summary = systems.map((s) => {
       const r = seq.get(s)!;
       const runs = loads.get(s)!;
@@ -380,7 +393,7 @@ async function measure(smallUrl: string, fakePid: number, longUrl: string): Prom
       "## LLM gateway",
       "",
       `Command: \`node --import tsx bench/llm.ts${quick ? " --quick" : ""}\`. Every gateway is a child process in front of the same fake OpenAI server (another child process); cache bypassed (BYPASS) so every call goes upstream; each gets ${WARMUP_SECONDS} s of load at c=${CONCURRENCY} to warm up first. ` +
-        `${ROUNDS} rounds; in each, every system gets ${SEQUENTIAL_SECONDS} s of sequential calls right after ${SEQUENTIAL_SECONDS} s of direct calls to the fake (the \`openai\` SDK 7.57.0 and undici in turn, from this process), then ${LOAD_SECONDS} s of load at concurrency ${CONCURRENCY} from a Go load generator in its own process (ghz for gRPC, hey for HTTP/1.1, one connection per concurrent caller for hey, one HTTP/2 connection for ghz). Figures are medians of the rounds.`,
+        `${ROUNDS} rounds; in each, every system gets ${SEQUENTIAL_SECONDS} s of sequential calls in ${SLICES} slices, each right after a slice as long of direct calls to the fake (the \`openai\` SDK 7.57.0 and undici in turn, from this process), then ${LOAD_SECONDS} s of load at concurrency ${CONCURRENCY} from a Go load generator in its own process (ghz for gRPC, hey for HTTP/1.1, one connection per concurrent caller for hey, one HTTP/2 connection for ghz). Figures are medians over the rounds (sequential ones over the slices: a system's p50 minus the direct p50 of the slice before).`,
       `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${loadAtStart.toFixed(1)} at the start; the clients, the gateways and the fake share these cores, and other work on the machine adds noise.`,
       "Server CPU per call is the gateway process's user + system time from /proc over the load run, divided by the calls answered: it depends less on how the shared machine schedules the processes than throughput does.",
       "",
