@@ -1,4 +1,5 @@
-// Every provider kind through the real server: the real SDKs talk to fakes of each API.
+// Every provider kind through the real server, talking to fakes of each API (test/llm/wire.test.ts
+// checks that the OpenAI and Anthropic providers send what the official SDKs send).
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
