@@ -21,6 +21,7 @@ import { codeName } from "../platform/observe.js";
 import { RegistryError, ValidationError, type RegistryErrorKind } from "./errors.js";
 import type { ChunkInput, Registry, Selector, VersionHeaderInput } from "./registry.js";
 import { runtimeForType } from "./runtime.js";
+import { transferred } from "./young-gc.js";
 import type { ArtifactRecord, ModelSummary, VersionRecord } from "./storage.js";
 import { closeOnAbort } from "../platform/streams.js";
 
@@ -159,6 +160,7 @@ export function createRegistryService(registry: Registry, options: RegistryServi
         const chunks = registry.read(record, artifact, { chunkBytes: options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, signal: ctx.signal });
         for await (const chunk of closeOnAbort(chunks, ctx.signal)) {
           m.downloadBytes.inc(chunk.data.byteLength);
+          transferred(chunk.data.byteLength);
           yield create(DownloadArtifactResponseSchema, { part: { case: "data", value: chunk.data } });
           if (reuse) chunk.release();
         }
@@ -175,6 +177,7 @@ async function* chunksOf(it: AsyncIterator<RegisterModelVersionRequest>): AsyncG
     if (next.done) return;
     const part = next.value.part;
     if (part.case === "chunk") {
+      transferred(part.value.data.byteLength);
       yield { artifactName: part.value.artifactName, data: part.value.data, sha256: part.value.sha256 };
     } else if (part.case === "header") {
       throw new ValidationError("only the first message may carry a header; the rest carry artifact chunks");
