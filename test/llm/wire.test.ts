@@ -1,27 +1,33 @@
-// The OpenAI and Anthropic providers send what the official SDKs send: both talk to one fake and
+// The OpenAI, Anthropic and Cohere providers send what the official SDKs send: both talk to one fake and
 // the requests that arrive are compared (method, path, headers, body byte for byte). Answers and
 // errors read as the SDKs read them.
 import Anthropic from "@anthropic-ai/sdk";
+import { CohereClientV2, CohereError } from "cohere-ai";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnthropicProvider } from "../../src/llm/providers/anthropic.js";
+import { CohereProvider } from "../../src/llm/providers/cohere.js";
 import { OpenAIProvider, type OpenAIFlavour } from "../../src/llm/providers/openai.js";
 import { ProviderError, type ProviderRequest } from "../../src/llm/providers/provider.js";
 import type { Behaviour, FakeLlmServer, RecordedRequest } from "../support/fake-llm-http.js";
 import { startFakeAnthropic } from "../support/fake-anthropic.js";
+import { startFakeCohere } from "../support/fake-cohere.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 
 let fake: FakeLlmServer;
 let antFake: FakeLlmServer;
+let coFake: FakeLlmServer;
 
 beforeAll(async () => {
   fake = await startFakeOpenAI();
   antFake = await startFakeAnthropic();
+  coFake = await startFakeCohere();
 });
 
 afterAll(async () => {
   await fake?.close();
   await antFake?.close();
+  await coFake?.close();
 });
 
 /** The SDK as the provider used it before it sent requests itself. */
@@ -42,7 +48,7 @@ function wire(r: RecordedRequest) {
     const name = r.rawHeaders[i].toLowerCase();
     if (!TRANSPORT_HEADERS.has(name)) headers.push(`${name}: ${r.rawHeaders[i + 1]}`);
   }
-  return { method: r.method, path: r.path, headers, body: r.raw };
+  return { method: r.method, url: r.url, headers, body: r.raw };
 }
 
 async function lastRequest(send: () => Promise<unknown>, on: FakeLlmServer = fake) {
@@ -271,5 +277,72 @@ describe("Anthropic answers", () => {
     const theirs = await failed(antSdk().messages.create({ model: "gpt-x", max_tokens: 10, messages: [{ role: "user", content: "x" }] }));
     expect(theirs).toBeInstanceOf(Anthropic.APIError);
     expect((ours as ProviderError).message).toBe(`provider 'a' answered HTTP ${status}: ${(theirs as Error).message}`);
+  });
+});
+
+/** The SDK as the Cohere provider used it before it sent requests itself. */
+function coSdk(): CohereClientV2 {
+  return new CohereClientV2({ token: coFake.apiKey, baseUrl: coFake.baseUrl, clientName: "openloop", maxRetries: 0, timeoutInSeconds: 120 });
+}
+
+const coOptions = { abortSignal: signal, maxRetries: 0, timeoutInSeconds: 120 };
+
+function coProvider(): CohereProvider {
+  return new CohereProvider("c", { apiKey: coFake.apiKey, baseUrl: coFake.baseUrl, timeoutMs: 120_000 });
+}
+
+const coFull = { model: "gpt-x", messages: fullMessages, maxTokens: 64, temperature: 0.5, p: 0.9, stopSequences: ["\n", "END"], seed: 42 };
+
+describe("Cohere requests on the wire", () => {
+  it("sends Generate as the SDK does", async () => {
+    const ours = await lastRequest(() => coProvider().generate(plain), coFake);
+    const theirs = await lastRequest(() => coSdk().chat({ model: "gpt-x", messages: [{ role: "user", content: "Say hello" }] }, coOptions), coFake);
+    expect(ours).toEqual(theirs);
+  });
+
+  it("sends every parameter under Cohere's names as the SDK does", async () => {
+    const ours = await lastRequest(() => coProvider().generate(full), coFake);
+    const theirs = await lastRequest(() => coSdk().chat(coFull, coOptions), coFake);
+    expect(ours).toEqual(theirs);
+  });
+
+  it("sends GenerateStream as the SDK does", async () => {
+    const ours = await lastRequest(() => coProvider().stream(full, () => {}), coFake);
+    const theirs = await lastRequest(async () => {
+      for await (const _ of await coSdk().chatStream(coFull, coOptions));
+    }, coFake);
+    expect(ours).toEqual(theirs);
+  });
+
+  it("lists chat models as the SDK does", async () => {
+    let ids: string[] = [];
+    const ours = await lastRequest(async () => (ids = await coProvider().listModels(signal)), coFake);
+    const theirs = await lastRequest(() => coSdk().models.list({ endpoint: "chat", pageSize: 1000 }, coOptions), coFake);
+    expect(ours).toEqual(theirs);
+    expect(ids).toEqual(coFake.modelIds);
+  });
+});
+
+describe("Cohere answers", () => {
+  it("reads a stream's deltas, finish reason and usage as the SDK does", async () => {
+    const answer: Behaviour = { kind: "answer", deltas: ["Hel", "lo", " wörld ✓"], inputTokens: 5, outputTokens: 3 };
+    coFake.enqueue(answer, answer);
+    const ours: string[] = [];
+    const end = await coProvider().stream(plain, (t) => ours.push(t));
+    const theirs: string[] = [];
+    for await (const e of await coSdk().chatStream({ model: "gpt-x", messages: [{ role: "user", content: "x" }] }, coOptions)) {
+      if (e.type === "content-delta" && e.delta?.message?.content?.text) theirs.push(e.delta.message.content.text);
+    }
+    expect(ours).toEqual(theirs);
+    expect(end).toEqual({ finishReason: "stop", usage: { inputTokens: 5, outputTokens: 3 } });
+  });
+
+  it.each([400, 429, 500])("words an HTTP %i error with the message of the SDK's error body", async (status) => {
+    const error: Behaviour = { kind: "error", status, message: "the fake refuses" };
+    coFake.enqueue(error, error);
+    const ours = await failed(coProvider().generate(plain));
+    const theirs = await failed(coSdk().chat({ model: "gpt-x", messages: [{ role: "user", content: "x" }] }, coOptions));
+    expect(theirs).toBeInstanceOf(CohereError);
+    expect((ours as ProviderError).message).toBe(`provider 'c' answered HTTP ${status}: ${((theirs as CohereError).body as { message: string }).message}`);
   });
 });

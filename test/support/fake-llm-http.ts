@@ -49,6 +49,8 @@ export interface Dialect {
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** The request target as sent, query included. */
+  url: string;
   headers: http.IncomingHttpHeaders;
   body: Record<string, unknown>;
   /** The body as it arrived, for tests that compare requests byte for byte. */
@@ -139,7 +141,7 @@ export class FakeLlmServer {
       return this.send(res, 400, this.dialect.errorBody(400, "request body is not JSON"));
     }
     const path = (req.url ?? "/").split("?")[0];
-    this.requests.push({ method: req.method ?? "GET", path, headers: req.headers, body, raw: text, rawHeaders: req.rawHeaders });
+    this.requests.push({ method: req.method ?? "GET", path, url: req.url ?? "/", headers: req.headers, body, raw: text, rawHeaders: req.rawHeaders });
     this.wake();
 
     if (!this.dialect.authorized(req.headers, this.apiKey)) {

@@ -3,10 +3,10 @@
 // an undici Pool, for the reasons openai.ts gives.
 import { VERSION } from "@anthropic-ai/sdk/version";
 import { missingKey, providerError, truncatedStream } from "./errors.js";
-import { SseParser, TimeoutError, UpstreamHttp, type SseEvent, type UpstreamReply } from "./http.js";
+import { parseJson, SseParser, TimeoutError, UpstreamHttp, type SseEvent, type UpstreamReply } from "./http.js";
 import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd } from "./provider.js";
 import { ProviderError } from "./provider.js";
-import { apiMessage, parseJson, platformHeaders, UpstreamError } from "./stainless.js";
+import { apiMessage, platformHeaders, UpstreamError } from "./stainless.js";
 
 export const ANTHROPIC_BASE_URL = "https://api.anthropic.com";
 /** Anthropic requires max_tokens; this is used when the caller sets none. */

@@ -1,10 +1,18 @@
-// Cohere v2 Chat through the official SDK (cohere-ai).
-import { CohereClientV2, CohereError, CohereTimeoutError } from "cohere-ai";
+// Cohere v2 Chat. The requests are those the official cohere-ai SDK sends (same headers, same
+// JSON; test/llm/wire.test.ts compares both on one fake), built here and sent on an undici Pool,
+// for the reasons openai.ts gives.
 import { missingKey, providerError, truncatedStream } from "./errors.js";
+import { parseJson, SseParser, TimeoutError, UpstreamHttp, type SseEvent, type UpstreamReply } from "./http.js";
 import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
 import { ProviderError } from "./provider.js";
 
 export const COHERE_BASE_URL = "https://api.cohere.com";
+/** The cohere-ai release whose requests these are (its package exports no version; the wire test checks it). */
+const SDK_VERSION = "8.1.0";
+/** The name the SDK was given as clientName, sent as X-Client-Name. */
+const CLIENT_NAME = "openloop";
+/** Models listed at most (pages of 1,000). */
+const MAX_MODELS = 10_000;
 
 export interface CohereProviderOptions {
   apiKey?: string;
@@ -12,38 +20,68 @@ export interface CohereProviderOptions {
   timeoutMs: number;
 }
 
-interface CohereUsage {
-  tokens?: { inputTokens?: number; outputTokens?: number };
-  billedUnits?: { inputTokens?: number; outputTokens?: number };
+/** The chat request body as the SDK serializes it (snake_case, its field order). */
+interface ChatBody {
+  model: string;
+  messages: Array<{ role: string; content: string }>;
+  max_tokens?: number;
+  temperature?: number;
+  p?: number;
+  stop_sequences?: string[];
+  seed?: number;
+  stream: boolean;
+}
+
+interface WireUsage {
+  tokens?: { input_tokens?: number; output_tokens?: number };
+  billed_units?: { input_tokens?: number; output_tokens?: number };
+}
+
+interface ChatPayload {
+  type?: string;
+  finish_reason?: string;
+  message?: { content?: Array<{ type?: string; text?: string }> };
+  usage?: WireUsage;
+  delta?: { message?: { content?: { text?: string } }; finish_reason?: string; usage?: WireUsage; error?: string };
 }
 
 export class CohereProvider implements Provider {
-  private readonly client: CohereClientV2;
+  private readonly http: UpstreamHttp;
   private readonly apiKey: string | undefined;
-  private readonly timeoutInSeconds: number;
+  private readonly headers: { get: Record<string, string>; post: Record<string, string>; stream: Record<string, string> };
 
   constructor(
     readonly name: string,
     options: CohereProviderOptions,
   ) {
     this.apiKey = options.apiKey;
-    this.timeoutInSeconds = options.timeoutMs / 1000;
-    this.client = new CohereClientV2({
-      token: options.apiKey ?? "",
-      baseUrl: options.baseUrl ?? COHERE_BASE_URL,
-      clientName: "openloop",
-      maxRetries: 0,
-      timeoutInSeconds: this.timeoutInSeconds,
-    });
+    this.http = new UpstreamHttp((options.baseUrl ?? COHERE_BASE_URL).replace(/\/+$/, ""), options.timeoutMs);
+    const common = {
+      authorization: `Bearer ${options.apiKey ?? ""}`,
+      "x-fern-language": "JavaScript",
+      "x-fern-sdk-name": "cohere-ai",
+      "x-fern-sdk-version": SDK_VERSION,
+      "user-agent": `cohere-ai/${SDK_VERSION}`,
+      "x-fern-runtime": "node",
+      "x-fern-runtime-version": process.versions.node,
+      "x-client-name": CLIENT_NAME,
+    };
+    this.headers = {
+      get: { Accept: "*/*", ...common },
+      post: { Accept: "*/*", "Content-Type": "application/json", ...common },
+      // The SDK asks fetch not to cache a stream, which sends these two.
+      stream: { Accept: "text/event-stream", "Content-Type": "application/json", ...common, pragma: "no-cache", "cache-control": "no-cache" },
+    };
   }
 
   async generate(req: ProviderRequest): Promise<ProviderResult> {
     this.checkKey();
     try {
-      const res = await this.client.chat(this.body(req), this.requestOptions(req.signal));
+      const res = parseJson((await this.post(this.body(req, false), req.signal)).text) as ChatPayload | undefined;
+      if (!res?.message) throw new ProviderError(`provider '${this.name}' answered without a message`, "unavailable");
       let text = "";
-      for (const item of res.message.content ?? []) if (item.type === "text") text += item.text;
-      return { text, finishReason: finishReason(res.finishReason), usage: usage(res.usage) };
+      for (const item of res.message.content ?? []) if (item.type === "text") text += item.text ?? "";
+      return { text, finishReason: finishReason(res.finish_reason), usage: usage(res.usage) };
     } catch (err) {
       throw this.toProviderError(err, req.signal);
     }
@@ -51,18 +89,36 @@ export class CohereProvider implements Provider {
 
   async stream(req: ProviderRequest, onDelta: (text: string) => void): Promise<StreamEnd> {
     this.checkKey();
-    let done: { finishReason: FinishReason; usage: Usage } | undefined;
-    try {
-      const stream = await this.client.chatStream(this.body(req), this.requestOptions(req.signal));
-      for await (const event of stream) {
-        if (event.type === "content-delta") {
-          const text = event.delta?.message?.content?.text;
-          if (text) onDelta(text);
-        } else if (event.type === "message-end") {
-          if (event.delta?.error) throw new ProviderError(`provider '${this.name}' failed mid-stream: ${event.delta.error}`, "unavailable");
-          done = { finishReason: finishReason(event.delta?.finishReason), usage: usage(event.delta?.usage) };
-        }
+    let done: StreamEnd | undefined;
+    let ended = false;
+    let failure: unknown;
+    // As the SDK reads the stream: every event's data is a JSON event, up to a "[DONE]" if any.
+    const parser = new SseParser((e: SseEvent) => {
+      if (ended || failure !== undefined) return;
+      if (e.data === "[DONE]") {
+        ended = true;
+        return;
       }
+      const event = parseJson(e.data) as ChatPayload | undefined;
+      if (event === undefined) {
+        failure = new ProviderError(`provider '${this.name}' sent a stream event that is not JSON`, "unavailable");
+        return;
+      }
+      if (event.type === "content-delta") {
+        const text = event.delta?.message?.content?.text;
+        if (text) onDelta(text);
+      } else if (event.type === "message-end") {
+        if (event.delta?.error) failure = new ProviderError(`provider '${this.name}' failed mid-stream: ${event.delta.error}`, "unavailable");
+        else done = { finishReason: finishReason(event.delta?.finish_reason), usage: usage(event.delta?.usage) };
+      }
+    });
+    try {
+      await this.post(this.body(req, true), req.signal, (chunk) => {
+        parser.feed(chunk);
+        if (failure !== undefined) throw failure;
+      });
+      if (!ended) parser.end();
+      if (failure !== undefined) throw failure;
     } catch (err) {
       throw this.toProviderError(err, req.signal);
     }
@@ -77,31 +133,40 @@ export class CohereProvider implements Provider {
       const ids: string[] = [];
       let pageToken: string | undefined;
       do {
-        const page = await this.client.models.list({ endpoint: "chat", pageSize: 1000, ...(pageToken && { pageToken }) }, this.requestOptions(signal));
-        for (const m of page.models) if (m.name) ids.push(m.name);
-        pageToken = page.nextPageToken || undefined;
-      } while (pageToken && ids.length < 10_000);
+        const query = `page_size=1000${pageToken ? `&page_token=${encodeURIComponent(pageToken)}` : ""}&endpoint=chat`;
+        const res = await this.http.send({ method: "GET", path: `/v1/models?${query}`, headers: this.headers.get, signal });
+        if (res.status < 200 || res.status >= 300) throw statusError(res);
+        const page = parseJson(res.text) as { models?: Array<{ name?: unknown }>; next_page_token?: string } | undefined;
+        for (const m of page?.models ?? []) if (typeof m.name === "string" && m.name) ids.push(m.name);
+        pageToken = page?.next_page_token || undefined;
+      } while (pageToken && ids.length < MAX_MODELS);
       return ids;
     } catch (err) {
       throw this.toProviderError(err, signal);
     }
   }
 
-  private body(req: ProviderRequest) {
-    const { params } = req;
-    return {
-      model: req.upstreamModel,
-      messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
-      ...(params.maxTokens !== undefined && { maxTokens: params.maxTokens }),
-      ...(params.temperature !== undefined && { temperature: params.temperature }),
-      ...(params.topP !== undefined && { p: params.topP }),
-      ...(params.stop.length > 0 && { stopSequences: params.stop }),
-      ...(params.seed !== undefined && { seed: params.seed }),
-    };
+  close(): Promise<void> {
+    return this.http.close();
   }
 
-  private requestOptions(signal: AbortSignal) {
-    return { abortSignal: signal, maxRetries: 0, timeoutInSeconds: this.timeoutInSeconds };
+  private async post(body: ChatBody, signal: AbortSignal, onChunk?: (chunk: Buffer) => void): Promise<UpstreamReply> {
+    const headers = onChunk ? this.headers.stream : this.headers.post;
+    const res = await this.http.send({ method: "POST", path: "/v2/chat", headers, body: JSON.stringify(body), signal, onChunk });
+    if (res.status >= 200 && res.status < 300) return res;
+    throw statusError(res);
+  }
+
+  private body(req: ProviderRequest, stream: boolean): ChatBody {
+    const { params } = req;
+    const body = { model: req.upstreamModel, messages: req.messages.map((m) => ({ role: m.role, content: m.content })) } as ChatBody;
+    if (params.maxTokens !== undefined) body.max_tokens = params.maxTokens;
+    if (params.temperature !== undefined) body.temperature = params.temperature;
+    if (params.topP !== undefined) body.p = params.topP;
+    if (params.stop.length > 0) body.stop_sequences = params.stop;
+    if (params.seed !== undefined) body.seed = params.seed;
+    body.stream = stream;
+    return body;
   }
 
   private checkKey(): void {
@@ -110,23 +175,30 @@ export class CohereProvider implements Provider {
 
   private toProviderError(err: unknown, signal: AbortSignal): ProviderError {
     if (err instanceof ProviderError) return err;
-    if (err instanceof CohereTimeoutError) {
-      return new ProviderError(`provider '${this.name}' timed out`, "unavailable", { cause: err });
+    if (err instanceof StatusError) {
+      return providerError(this.name, { status: err.status, headers: err.headers, message: err.message }, signal, this.apiKey, err);
     }
-    if (err instanceof CohereError) {
-      const headers = err.rawResponse?.headers;
-      // The SDK reports network failures and aborts with status 0 or none.
-      const status = err.statusCode && err.statusCode >= 100 ? err.statusCode : undefined;
-      return providerError(this.name, { status, headers, message: errorText(err) }, signal, this.apiKey, err);
-    }
+    if (err instanceof TimeoutError && !signal.aborted) return new ProviderError(`provider '${this.name}' timed out`, "unavailable", { cause: err });
     return providerError(this.name, { message: (err as Error)?.message ?? String(err) }, signal, this.apiKey, err);
   }
 }
 
-function errorText(err: CohereError): string {
-  const body = err.body as { message?: unknown } | undefined;
-  if (body && typeof body === "object" && typeof body.message === "string") return body.message;
-  return err.message;
+/** An HTTP error status; its message is the body's `message`, as the provider took it from the SDK's error. */
+class StatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: UpstreamReply["headers"],
+  ) {
+    super(message);
+    this.name = "StatusError";
+  }
+}
+
+function statusError(res: UpstreamReply): StatusError {
+  const body = parseJson(res.text) as { message?: unknown } | undefined;
+  const message = typeof body?.message === "string" ? body.message : `Status code: ${res.status}\nBody: ${res.text}`;
+  return new StatusError(res.status, message, res.headers);
 }
 
 function finishReason(reason: string | undefined): FinishReason {
@@ -143,9 +215,9 @@ function finishReason(reason: string | undefined): FinishReason {
   }
 }
 
-function usage(u: CohereUsage | undefined): Usage {
+function usage(u: WireUsage | undefined): Usage {
   return {
-    inputTokens: u?.tokens?.inputTokens ?? u?.billedUnits?.inputTokens ?? 0,
-    outputTokens: u?.tokens?.outputTokens ?? u?.billedUnits?.outputTokens ?? 0,
+    inputTokens: u?.tokens?.input_tokens ?? u?.billed_units?.input_tokens ?? 0,
+    outputTokens: u?.tokens?.output_tokens ?? u?.billed_units?.output_tokens ?? 0,
   };
 }

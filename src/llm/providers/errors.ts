@@ -1,5 +1,5 @@
-// Maps upstream failures (HTTP statuses, connection errors, what the Cohere SDK throws) to
-// ProviderError kinds, without ever echoing credentials.
+// Maps upstream failures (HTTP statuses, connection errors, timeouts) to ProviderError kinds,
+// without ever echoing credentials.
 import { ProviderError, type ProviderErrorKind } from "./provider.js";
 
 /** Parses Retry-After (seconds or an HTTP date) and the millisecond variant some providers send. */

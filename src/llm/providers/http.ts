@@ -160,6 +160,15 @@ function headerGetter(headers: Record<string, string | string[] | undefined>): H
   };
 }
 
+/** The JSON in `text`, or undefined when it is not JSON. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One server-sent event: its `event` field (null when absent) and its data lines joined by "\n". */
 export interface SseEvent {
   event: string | null;

@@ -1,6 +1,6 @@
-// A provider whose code is loaded on its first call. The Cohere SDK and node-llama-cpp's native
-// runtime each add 25-50 MB to the process when imported, so the server loads only the
-// providers that a request actually reaches.
+// A provider whose code is loaded on its first call, so the server loads only the providers a
+// request actually reaches: node-llama-cpp's native runtime adds 25-50 MB to the process when
+// imported (the remote providers' modules are small since they send their requests on undici).
 import type { Provider, ProviderRequest, ProviderResult, StreamEnd } from "./provider.js";
 
 export function lazyProvider(name: string, load: () => Promise<Provider>, options: { canList: boolean }): Provider {

@@ -8,10 +8,10 @@
 // stream in about 4 ms, this path about 90 µs and 1 ms (see the commit that introduced it).
 import { VERSION } from "openai/version";
 import { missingKey, providerError, truncatedStream } from "./errors.js";
-import { SseParser, TimeoutError, UpstreamHttp, type SseEvent, type UpstreamReply } from "./http.js";
+import { parseJson, SseParser, TimeoutError, UpstreamHttp, type SseEvent, type UpstreamReply } from "./http.js";
 import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
 import { ProviderError } from "./provider.js";
-import { apiMessage, parseJson, platformHeaders, UpstreamError } from "./stainless.js";
+import { apiMessage, platformHeaders, UpstreamError } from "./stainless.js";
 
 export type OpenAIFlavour = "openai" | "huggingface" | "openai-compatible";
 

@@ -55,11 +55,3 @@ export class UpstreamError extends Error {
     this.name = "UpstreamError";
   }
 }
-
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
