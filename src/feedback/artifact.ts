@@ -5,22 +5,30 @@
 // Layout (little-endian):
 //   bytes 0-7    magic "OLLINR01"
 //   u32          header length H
-//   H bytes      header, UTF-8 JSON: {"format":"openloop-linear","formatVersion":1,
+//   H bytes      header, UTF-8 JSON: {"format":"openloop-linear","formatVersion":2,
 //                "task","optimizer","learningRate","l2","buckets","epochs","hash":"fnv1a32",
-//                "nnz","step"}
+//                "nnz","step","scaling","target":{"count","mean","m2"}}
 //   pad          zero bytes up to a multiple of 8
 //   f64[nnz]     weights
 //   f64[nnz]     optimizer state 1 (AdaGrad: sum of squared gradients; Adam: first moment)
 //   f64[nnz]     optimizer state 2 (Adam only: second moment)
+//   f64[nnz] x3  scaling "standardize" only: values seen, running mean, sum of squared
+//                deviations (Welford) of each coordinate; a coordinate with n >= 2 and
+//                std = sqrt(m2 / n) > 0 enters the dot product as (x - mean) / std, else
+//                as 0 (the bias as 1). A regression prediction is
+//                target.mean + std(target) * (w · x'), std(target) = sqrt(m2 / count) when
+//                count >= 2 and positive, else 1.
 //   u32[nnz]     coordinate of each entry (the bias is coordinate `buckets`), ascending
 // Feature hashing is described in hashing.ts; a reader needs nothing else to predict.
-import { LinearModel, type Hyperparameters, type Task } from "./linear.js";
+// Format version 1 (before scaling existed) has neither "scaling" nor "target" nor the
+// three scaling arrays, and reads as scaling "none".
+import { LinearModel, type Hyperparameters, type Scaling, type TargetStats, type Task } from "./linear.js";
 
 const MAGIC = "OLLINR01";
 
 export interface ArtifactHeader {
   format: "openloop-linear";
-  formatVersion: 1;
+  formatVersion: 1 | 2;
   task: Task;
   optimizer: Hyperparameters["optimizer"];
   learningRate: number;
@@ -30,6 +38,9 @@ export interface ArtifactHeader {
   hash: "fnv1a32";
   nnz: number;
   step: number;
+  /** Absent in format version 1: "none". */
+  scaling?: Scaling;
+  target?: TargetStats;
 }
 
 export class ArtifactError extends Error {}
@@ -37,11 +48,12 @@ export class ArtifactError extends Error {}
 export function encodeArtifact(model: LinearModel): Buffer {
   const { weights: w, state1, state2 } = model;
   const adam = model.hp.optimizer === "adam";
+  const scaled = model.hp.scaling === "standardize";
   const coords = model.touched();
   const nnz = coords.length;
   const header: ArtifactHeader = {
     format: "openloop-linear",
-    formatVersion: 1,
+    formatVersion: 2,
     task: model.task,
     optimizer: model.hp.optimizer,
     learningRate: model.hp.learningRate,
@@ -51,10 +63,12 @@ export function encodeArtifact(model: LinearModel): Buffer {
     hash: "fnv1a32",
     nnz,
     step: model.step,
+    scaling: model.hp.scaling ?? "none",
+    target: { ...model.target },
   };
   const head = Buffer.from(JSON.stringify(header), "utf8");
   const start = align8(12 + head.length);
-  const arrays = adam ? 3 : 2;
+  const arrays = (adam ? 3 : 2) + (scaled ? 3 : 0);
   const size = start + nnz * 8 * arrays + nnz * 4;
   const ab = new ArrayBuffer(size);
   const out = Buffer.from(ab);
@@ -64,12 +78,21 @@ export function encodeArtifact(model: LinearModel): Buffer {
   const fw = new Float64Array(ab, start, nnz);
   const f1 = new Float64Array(ab, start + nnz * 8, nnz);
   const f2 = adam ? new Float64Array(ab, start + nnz * 16, nnz) : undefined;
+  const s0 = start + nnz * 8 * (adam ? 3 : 2);
+  const fc = scaled ? new Float64Array(ab, s0, nnz) : undefined;
+  const fm = scaled ? new Float64Array(ab, s0 + nnz * 8, nnz) : undefined;
+  const fv = scaled ? new Float64Array(ab, s0 + nnz * 16, nnz) : undefined;
   const ix = new Uint32Array(ab, start + nnz * 8 * arrays, nnz);
   for (let k = 0; k < nnz; k++) {
     const j = coords[k]!;
     fw[k] = w[j]!;
     f1[k] = state1[j]!;
     if (f2) f2[k] = state2[j]!;
+    if (fc) {
+      fc[k] = model.count[j]!;
+      fm![k] = model.mean[j]!;
+      fv![k] = model.m2[j]!;
+    }
     ix[k] = j;
   }
   return out;
@@ -91,12 +114,15 @@ export function decodeArtifact(bytes: Uint8Array): { header: ArtifactHeader; mod
   } catch {
     throw new ArtifactError("artifact header is not JSON");
   }
-  if (header.format !== "openloop-linear" || header.formatVersion !== 1 || header.hash !== "fnv1a32") {
+  if (header.format !== "openloop-linear" || (header.formatVersion !== 1 && header.formatVersion !== 2) || header.hash !== "fnv1a32") {
     throw new ArtifactError(`unsupported artifact format ${header.format}/${header.formatVersion}/${header.hash}`);
   }
   const { nnz, buckets } = header;
   const adam = header.optimizer === "adam";
-  const arrays = adam ? 3 : 2;
+  const scaling: Scaling = header.formatVersion === 1 ? "none" : (header.scaling ?? "none");
+  if (scaling !== "none" && scaling !== "standardize") throw new ArtifactError(`unsupported scaling ${String(scaling)}`);
+  const scaled = scaling === "standardize";
+  const arrays = (adam ? 3 : 2) + (scaled ? 3 : 0);
   const start = align8(12 + hlen);
   if (!Number.isInteger(nnz) || !Number.isInteger(buckets) || buckets < 1 || start + nnz * (8 * arrays + 4) !== buf.length) {
     throw new ArtifactError("artifact size does not match its header");
@@ -107,12 +133,18 @@ export function decodeArtifact(bytes: Uint8Array): { header: ArtifactHeader; mod
     buckets,
     optimizer: header.optimizer,
     epochs: header.epochs,
+    scaling,
   };
   const model = new LinearModel(header.task, hp);
   model.step = header.step;
+  if (header.target) model.target = { count: header.target.count, mean: header.target.mean, m2: header.target.m2 };
   const fw = new Float64Array(ab, start, nnz);
   const f1 = new Float64Array(ab, start + nnz * 8, nnz);
   const f2 = adam ? new Float64Array(ab, start + nnz * 16, nnz) : undefined;
+  const s0 = start + nnz * 8 * (adam ? 3 : 2);
+  const fc = scaled ? new Float64Array(ab, s0, nnz) : undefined;
+  const fm = scaled ? new Float64Array(ab, s0 + nnz * 8, nnz) : undefined;
+  const fv = scaled ? new Float64Array(ab, s0 + nnz * 16, nnz) : undefined;
   const ix = new Uint32Array(ab, start + nnz * 8 * arrays, nnz);
   for (let k = 0; k < nnz; k++) {
     const j = ix[k]!;
@@ -121,6 +153,11 @@ export function decodeArtifact(bytes: Uint8Array): { header: ArtifactHeader; mod
     model.weights[j] = fw[k]!;
     model.state1[j] = f1[k]!;
     if (f2) model.state2[j] = f2[k]!;
+    if (fc) {
+      model.count[j] = fc[k]!;
+      model.mean[j] = fm![k]!;
+      model.m2[j] = fv![k]!;
+    }
   }
   return { header, model };
 }

@@ -21,6 +21,8 @@ export const onlineModelConfigSchema = z
     buckets: z.number().int().min(1).max(MAX_BUCKETS).default(DEFAULT_BUCKETS),
     /** Passes over each training batch. */
     epochs: z.number().int().min(1).max(100).default(1),
+    /** Online standardization of features and regression targets (see linear.ts). */
+    scaling: z.enum(["none", "standardize"]).default("standardize"),
     /** Feedback whose error exceeds this becomes a training sample. */
     errorThreshold: z.number().min(0).finite().default(0.1),
     /** Buffered samples that trigger a training. */

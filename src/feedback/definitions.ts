@@ -56,7 +56,7 @@ export class FsDefinitionStore implements DefinitionStore {
 
   async get(name: string): Promise<ModelDefinition | undefined> {
     try {
-      return JSON.parse(await readFile(path.join(this.modelDir(name), "model.json"), "utf8")) as ModelDefinition;
+      return parseDefinition(await readFile(path.join(this.modelDir(name), "model.json"), "utf8"));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
@@ -92,11 +92,19 @@ export class RedisDefinitionStore implements DefinitionStore {
 
   async get(name: string): Promise<ModelDefinition | undefined> {
     const s = await this.redis.hget(this.key, name);
-    return s ? (JSON.parse(s) as ModelDefinition) : undefined;
+    return s ? parseDefinition(s) : undefined;
   }
 
   async list(): Promise<ModelDefinition[]> {
     const all = await this.redis.hvals(this.key);
-    return all.map((s) => JSON.parse(s) as ModelDefinition);
+    return all.map(parseDefinition);
   }
+}
+
+// Definitions stored before a setting existed read with the behaviour they were created with
+// (makeDefinition fills every setting in for new ones).
+function parseDefinition(json: string): ModelDefinition {
+  const def = JSON.parse(json) as ModelDefinition;
+  def.hp.scaling ??= "none";
+  return def;
 }

@@ -13,7 +13,7 @@ import { FeatureError, SparseVector, vectorize, type FeatureMap } from "./hashin
 import { Ingestion, labelFor, type OutcomeLike, type RejectionReason } from "./ingestion.js";
 import { storeCall, toConnectError } from "./errors.js";
 import { ModelLearner, type LearnerDeps, type ServingVersion } from "./learner.js";
-import { feedbackError, type Hyperparameters, type Task } from "./linear.js";
+import { feedbackError, type Hyperparameters, type Scaling, type Task } from "./linear.js";
 import type { PerformanceTracker, VersionFigures } from "./performance.js";
 import type { PredictionStore } from "./predictions.js";
 import { SampleBlockBuilder } from "./samples.js";
@@ -39,6 +39,8 @@ export interface NewModel {
   l2?: number;
   buckets?: number;
   epochs?: number;
+  /** Default "standardize". */
+  scaling?: Scaling;
   errorThreshold?: number;
   updateThreshold?: number;
   featureSet?: string;
@@ -343,11 +345,13 @@ export function makeDefinition(m: NewModel): ModelDefinition {
     l2: m.l2 ?? 1e-4,
     buckets: m.buckets ?? 1 << 18,
     epochs: m.epochs ?? 1,
+    scaling: m.scaling ?? "standardize",
   };
   if (!(hp.learningRate > 0 && Number.isFinite(hp.learningRate))) throw bad(`learning_rate must be a positive finite number, got ${hp.learningRate}`);
   if (!(hp.l2 >= 0 && Number.isFinite(hp.l2))) throw bad(`l2 must be a finite number >= 0, got ${hp.l2}`);
   if (!Number.isInteger(hp.buckets) || hp.buckets < 1 || hp.buckets > MAX_BUCKETS) throw bad(`hash_buckets must be 1-${MAX_BUCKETS}, got ${hp.buckets}`);
   if (!Number.isInteger(hp.epochs) || hp.epochs < 1 || hp.epochs > 100) throw bad(`epochs must be 1-100, got ${hp.epochs}`);
+  if (hp.scaling !== "none" && hp.scaling !== "standardize") throw bad(`scaling must be SCALING_NONE or SCALING_STANDARDIZE, got ${String(hp.scaling)}`);
   const errorThreshold = m.errorThreshold ?? 0.1;
   if (!(errorThreshold >= 0 && Number.isFinite(errorThreshold))) throw bad(`error_threshold must be a finite number >= 0, got ${errorThreshold}`);
   const updateThreshold = m.updateThreshold ?? 100;

@@ -11,6 +11,8 @@
 //   bool list               key "name[<i>]"         value 1 or 0
 //   string list             key "name=<value>"      value 1 per element
 // The bias has its own index, `buckets` (one past the hashed range).
+// Numeric zeros (and false) are entries with value 0: they add nothing to a dot product,
+// but standardization counts them in a coordinate's mean and variance.
 // A feature whose kind is unset counts as missing and contributes nothing.
 
 /** The shape of openloop.feature.v1.FeatureValue as protoc-gen-es emits it (structurally). */
@@ -138,16 +140,14 @@ export function vectorize(features: FeatureMap, buckets: number, out: SparseVect
       case "doubleValue": {
         const x = kind.value;
         if (!Number.isFinite(x)) throw new FeatureError(`feature '${name}' is ${x}; numbers must be finite`);
-        if (x !== 0) out.push(bucket(fnv1aContinue(FNV_OFFSET, name), buckets), x);
+        out.push(bucket(fnv1aContinue(FNV_OFFSET, name), buckets), x);
         break;
       }
-      case "int64Value": {
-        const x = Number(kind.value);
-        if (x !== 0) out.push(bucket(fnv1aContinue(FNV_OFFSET, name), buckets), x);
+      case "int64Value":
+        out.push(bucket(fnv1aContinue(FNV_OFFSET, name), buckets), Number(kind.value));
         break;
-      }
       case "boolValue":
-        if (kind.value) out.push(bucket(fnv1aContinue(FNV_OFFSET, name), buckets), 1);
+        out.push(bucket(fnv1aContinue(FNV_OFFSET, name), buckets), kind.value ? 1 : 0);
         break;
       case "stringValue":
         out.push(bucket(fnv1aContinue(byte(fnv1aContinue(FNV_OFFSET, name), 0x3d), kind.value), buckets), 1);
@@ -158,23 +158,20 @@ export function vectorize(features: FeatureMap, buckets: number, out: SparseVect
         for (let i = 0; i < values.length; i++) {
           const x = values[i]!;
           if (!Number.isFinite(x)) throw new FeatureError(`feature '${name}'[${i}] is ${x}; numbers must be finite`);
-          if (x !== 0) out.push(bucket(withIndex(base, i), buckets), x);
+          out.push(bucket(withIndex(base, i), buckets), x);
         }
         break;
       }
       case "int64List": {
         const base = fnv1aContinue(FNV_OFFSET, name);
         const values = kind.value.values;
-        for (let i = 0; i < values.length; i++) {
-          const x = Number(values[i]!);
-          if (x !== 0) out.push(bucket(withIndex(base, i), buckets), x);
-        }
+        for (let i = 0; i < values.length; i++) out.push(bucket(withIndex(base, i), buckets), Number(values[i]!));
         break;
       }
       case "boolList": {
         const base = fnv1aContinue(FNV_OFFSET, name);
         const values = kind.value.values;
-        for (let i = 0; i < values.length; i++) if (values[i]) out.push(bucket(withIndex(base, i), buckets), 1);
+        for (let i = 0; i < values.length; i++) out.push(bucket(withIndex(base, i), buckets), values[i] ? 1 : 0);
         break;
       }
       case "stringList": {

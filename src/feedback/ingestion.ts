@@ -150,7 +150,7 @@ export class Ingestion {
             this.reject(first + r, "bad-features", `feature '${d.featureNames[j]}' is ${x}; numbers must be finite`);
             continue rows;
           }
-          if (x !== 0) v.push(slots[j]!, x);
+          v.push(slots[j]!, x);
         }
         v.push(buckets, 1);
       }

@@ -153,8 +153,8 @@ export class ModelLearner {
   private async loadVersion(version: string): Promise<ServingVersion> {
     const artifact = (await this.buffer.sharedArtifact(version)) ?? (await this.deps.versions.load(this.def.name, { version }, REGISTRY_TIMEOUT_MS)).artifact;
     const { model } = decodeArtifact(artifact);
-    if (model.task !== this.def.task || model.hp.buckets !== this.def.hp.buckets) {
-      throw new Error(`version ${version} of '${this.def.name}' does not fit the model definition (task or buckets differ)`);
+    if (model.task !== this.def.task || model.hp.buckets !== this.def.hp.buckets || (model.hp.scaling ?? "none") !== (this.def.hp.scaling ?? "none")) {
+      throw new Error(`version ${version} of '${this.def.name}' does not fit the model definition (task, buckets or scaling differ)`);
     }
     return { version, model };
   }

@@ -1,9 +1,17 @@
 // Online linear models over hashed sparse vectors: linear regression (squared loss) and
 // logistic regression (log loss), trained by per-coordinate adaptive SGD (AdaGrad or Adam)
 // with L2 regularisation applied lazily to the coordinates a sample touches.
+//
+// With `scaling: "standardize"` (the default of new models) learning is invariant to the
+// scale of each feature and of the target: every hashed coordinate keeps a running mean
+// and variance (Welford) of the values it received and the model learns on
+// (x - mean) / std; a regression target is standardized the same way and predictions
+// are mapped back. The statistics are part of the version, so it predicts identically
+// wherever it is loaded.
 
 export type Task = "regression" | "classification";
 export type OptimizerKind = "adagrad" | "adam";
+export type Scaling = "none" | "standardize";
 
 export interface Hyperparameters {
   /** Base step size. */
@@ -15,6 +23,15 @@ export interface Hyperparameters {
   optimizer: OptimizerKind;
   /** Passes over each training batch. */
   epochs: number;
+  /** Online standardization of features and regression targets; "none" (or absent) learns on raw values. */
+  scaling?: Scaling;
+}
+
+/** Running count, mean and sum of squared deviations of a regression target (Welford). */
+export interface TargetStats {
+  count: number;
+  mean: number;
+  m2: number;
 }
 
 const ADAGRAD_EPS = 1e-8;
@@ -37,6 +54,12 @@ export class LinearModel {
   readonly state2: Float64Array;
   /** Adam step counter (bias correction). */
   step = 0;
+  /** Standardization only: values seen, running mean and sum of squared deviations per coordinate (empty otherwise). */
+  readonly count: Float64Array;
+  readonly mean: Float64Array;
+  readonly m2: Float64Array;
+  /** Standardization of regression targets. */
+  target: TargetStats = { count: 0, mean: 0, m2: 0 };
   private readonly mark: Uint8Array;
   private list: Int32Array = new Int32Array(64);
   private listed = 0;
@@ -44,21 +67,16 @@ export class LinearModel {
   constructor(
     readonly task: Task,
     readonly hp: Hyperparameters,
-    init?: { weights: Float64Array; state1: Float64Array; state2: Float64Array; step: number },
   ) {
     const dim = hp.buckets + 1;
-    this.weights = init?.weights ?? new Float64Array(dim);
-    this.state1 = init?.state1 ?? new Float64Array(dim);
-    this.state2 = init?.state2 ?? new Float64Array(hp.optimizer === "adam" ? dim : 0);
-    this.step = init?.step ?? 0;
+    const scaled = hp.scaling === "standardize" ? dim : 0;
+    this.weights = new Float64Array(dim);
+    this.state1 = new Float64Array(dim);
+    this.state2 = new Float64Array(hp.optimizer === "adam" ? dim : 0);
+    this.count = new Float64Array(scaled);
+    this.mean = new Float64Array(scaled);
+    this.m2 = new Float64Array(scaled);
     this.mark = new Uint8Array(dim);
-    if (this.weights.length !== dim || this.state1.length !== dim || this.state2.length !== (hp.optimizer === "adam" ? dim : 0)) {
-      throw new Error(`model state does not match ${hp.buckets} buckets`);
-    }
-    if (init) {
-      const adam = hp.optimizer === "adam";
-      for (let j = 0; j < dim; j++) if (this.weights[j] !== 0 || this.state1[j] !== 0 || (adam && this.state2[j] !== 0)) this.touch(j);
-    }
   }
 
   /** Records that coordinate `j` holds state (idempotent). */
@@ -90,35 +108,91 @@ export class LinearModel {
    * coordinates either one touched: cheap reuse of a spare model for the next training.
    */
   copyFrom(other: LinearModel): void {
-    const adam = this.hp.optimizer === "adam";
-    for (let k = 0; k < this.listed; k++) {
-      const j = this.list[k]!;
-      this.weights[j] = other.weights[j]!;
-      this.state1[j] = other.state1[j]!;
-      if (adam) this.state2[j] = other.state2[j]!;
-    }
+    for (let k = 0; k < this.listed; k++) this.copyCoordinate(other, this.list[k]!);
     for (let k = 0; k < other.listed; k++) {
       const j = other.list[k]!;
       this.touch(j);
-      this.weights[j] = other.weights[j]!;
-      this.state1[j] = other.state1[j]!;
-      if (adam) this.state2[j] = other.state2[j]!;
+      this.copyCoordinate(other, j);
     }
     this.step = other.step;
+    this.target = { ...other.target };
   }
 
-  /** The raw score w·x (the bias is the vector's last entry). */
+  private copyCoordinate(other: LinearModel, j: number): void {
+    this.weights[j] = other.weights[j]!;
+    this.state1[j] = other.state1[j]!;
+    if (this.state2.length > 0) this.state2[j] = other.state2[j]!;
+    if (this.count.length > 0) {
+      this.count[j] = other.count[j]!;
+      this.mean[j] = other.mean[j]!;
+      this.m2[j] = other.m2[j]!;
+    }
+  }
+
+  /** Value `x` of coordinate `j` as the weights see it: standardized, or raw. */
+  private scaled(j: number, x: number): number {
+    if (this.count.length === 0 || j === this.hp.buckets) return x;
+    const n = this.count[j]!;
+    if (n < 2) return 0;
+    const sd = Math.sqrt(this.m2[j]! / n);
+    return sd > 0 ? (x - this.mean[j]!) / sd : 0;
+  }
+
+  /** Mean and standard deviation of the regression target (0 and 1 until known). */
+  private targetScale(): { mean: number; sd: number } {
+    if (this.count.length === 0 || this.task !== "regression") return { mean: 0, sd: 1 };
+    const t = this.target;
+    const sd = t.count >= 2 ? Math.sqrt(t.m2 / t.count) : 0;
+    return { mean: t.mean, sd: sd > 0 ? sd : 1 };
+  }
+
+  /** The score w·x over (scaled) values; the bias is the vector's last entry. */
   margin(idx: Int32Array, val: Float64Array, nnz: number, offset = 0): number {
     const w = this.weights;
     let s = 0;
-    for (let k = offset; k < offset + nnz; k++) s += w[idx[k]!]! * val[k]!;
+    if (this.count.length === 0) {
+      for (let k = offset; k < offset + nnz; k++) s += w[idx[k]!]! * val[k]!;
+    } else {
+      for (let k = offset; k < offset + nnz; k++) {
+        const j = idx[k]!;
+        s += w[j]! * this.scaled(j, val[k]!);
+      }
+    }
     return s;
   }
 
   /** The prediction: a number for regression, P(label = 1) for classification. */
   predict(idx: Int32Array, val: Float64Array, nnz: number, offset = 0): number {
     const m = this.margin(idx, val, nnz, offset);
-    return this.task === "regression" ? m : sigmoid(m);
+    if (this.task === "classification") return sigmoid(m);
+    const { mean, sd } = this.targetScale();
+    return mean + sd * m;
+  }
+
+  // Folds one sample into the running statistics of its coordinates and, for regression,
+  // of the target; returns the label in the units the weights learn.
+  private observe(idx: Int32Array, val: Float64Array, nnz: number, label: number, offset: number): number {
+    const bias = this.hp.buckets;
+    for (let k = offset; k < offset + nnz; k++) {
+      const j = idx[k]!;
+      if (j === bias) continue;
+      if (this.mark[j] === 0) this.touch(j);
+      const x = val[k]!;
+      const n = this.count[j]! + 1;
+      const d = x - this.mean[j]!;
+      const mean = this.mean[j]! + d / n;
+      this.count[j] = n;
+      this.mean[j] = mean;
+      this.m2[j] = this.m2[j]! + d * (x - mean);
+    }
+    if (this.task === "classification") return label;
+    const t = this.target;
+    t.count++;
+    const d = label - t.mean;
+    t.mean += d / t.count;
+    t.m2 += d * (label - t.mean);
+    const { mean, sd } = this.targetScale();
+    return (label - mean) / sd;
   }
 
   /**
@@ -127,7 +201,13 @@ export class LinearModel {
    */
   update(idx: Int32Array, val: Float64Array, nnz: number, label: number, offset = 0): number {
     const p = this.predict(idx, val, nnz, offset);
-    const g = p - label;
+    const scaling = this.count.length > 0;
+    let g = p - label;
+    if (scaling) {
+      const y = this.observe(idx, val, nnz, label, offset);
+      const m = this.margin(idx, val, nnz, offset);
+      g = (this.task === "regression" ? m : sigmoid(m)) - y;
+    }
     const w = this.weights;
     const s1 = this.state1;
     const lr = this.hp.learningRate;
@@ -136,8 +216,10 @@ export class LinearModel {
     if (this.hp.optimizer === "adagrad") {
       for (let k = offset; k < offset + nnz; k++) {
         const j = idx[k]!;
+        const x = scaling ? this.scaled(j, val[k]!) : val[k]!;
+        if (x === 0 && !scaling) continue;
         if (this.mark[j] === 0) this.touch(j);
-        const grad = g * val[k]! + (j === bias ? 0 : l2 * w[j]!);
+        const grad = g * x + (j === bias ? 0 : l2 * w[j]!);
         const acc = s1[j]! + grad * grad;
         s1[j] = acc;
         w[j] = w[j]! - (lr * grad) / (Math.sqrt(acc) + ADAGRAD_EPS);
@@ -149,8 +231,10 @@ export class LinearModel {
       const c2 = 1 - Math.pow(ADAM_BETA2, this.step);
       for (let k = offset; k < offset + nnz; k++) {
         const j = idx[k]!;
+        const x = scaling ? this.scaled(j, val[k]!) : val[k]!;
+        if (x === 0 && !scaling) continue;
         if (this.mark[j] === 0) this.touch(j);
-        const grad = g * val[k]! + (j === bias ? 0 : l2 * w[j]!);
+        const grad = g * x + (j === bias ? 0 : l2 * w[j]!);
         const m = ADAM_BETA1 * s1[j]! + (1 - ADAM_BETA1) * grad;
         const v = ADAM_BETA2 * s2[j]! + (1 - ADAM_BETA2) * grad * grad;
         s1[j] = m;

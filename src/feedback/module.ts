@@ -169,6 +169,7 @@ function fromConfig(m: OnlineModelConfig): NewModel {
     l2: m.l2,
     buckets: m.buckets,
     epochs: m.epochs,
+    scaling: m.scaling,
     errorThreshold: m.errorThreshold,
     updateThreshold: m.updateThreshold,
     featureSet: m.featureSet,

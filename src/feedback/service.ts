@@ -8,6 +8,7 @@ import {
   OnlineModelSchema,
   Optimizer,
   RejectionReason,
+  Scaling,
   Task,
   TrainingRunSchema,
   type IngestSamplesRequest,
@@ -20,7 +21,7 @@ import type { ModelDefinition } from "./definitions.js";
 import type { CallOptions, FeedbackEngine, NewModel } from "./engine.js";
 import type { Ingestion, RejectionReason as DomainReason } from "./ingestion.js";
 import type { TrainingRun } from "./learner.js";
-import type { Task as DomainTask } from "./linear.js";
+import type { Scaling as DomainScaling, Task as DomainTask } from "./linear.js";
 
 const MAX_PAGE = 1000;
 
@@ -37,6 +38,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
         l2: hp?.l2,
         buckets: hp?.hashBuckets,
         epochs: hp?.epochs,
+        scaling: toDomainScaling(hp?.scaling ?? Scaling.UNSPECIFIED),
         errorThreshold: req.errorThreshold,
         updateThreshold: req.updateThreshold,
         featureSet: req.featureSet,
@@ -156,6 +158,13 @@ function toDomainTask(t: Task): DomainTask {
   throw new ConnectError("task is required: TASK_REGRESSION or TASK_BINARY_CLASSIFICATION", Code.InvalidArgument);
 }
 
+function toDomainScaling(s: Scaling): DomainScaling | undefined {
+  if (s === Scaling.UNSPECIFIED) return undefined;
+  if (s === Scaling.NONE) return "none";
+  if (s === Scaling.STANDARDIZE) return "standardize";
+  throw new ConnectError(`hyperparameters.scaling must be SCALING_NONE or SCALING_STANDARDIZE, got ${s}`, Code.InvalidArgument);
+}
+
 function toOnlineModel(def: ModelDefinition, serving: string): OnlineModel {
   return create(OnlineModelSchema, {
     name: def.name,
@@ -166,6 +175,7 @@ function toOnlineModel(def: ModelDefinition, serving: string): OnlineModel {
       l2: def.hp.l2,
       hashBuckets: def.hp.buckets,
       epochs: def.hp.epochs,
+      scaling: def.hp.scaling === "standardize" ? Scaling.STANDARDIZE : Scaling.NONE,
     }),
     errorThreshold: def.errorThreshold,
     updateThreshold: def.updateThreshold,

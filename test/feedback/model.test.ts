@@ -60,17 +60,19 @@ describe("feature hashing", () => {
     };
     const v = new SparseVector(2);
     vectorize(features, 1024, v);
-    // n, i, s, b, dl[0], dl[2] (zero skipped), sl x, sl y, bias
-    expect(v.nnz).toBe(9);
+    // n, i, s, b, dl[0], dl[1] (value 0), dl[2], sl x, sl y, bias
+    expect(v.nnz).toBe(10);
     expect(v.idx[0]).toBe(fnv1a("n") % 1024);
     expect(v.val[0]).toBe(2.5);
     expect(v.idx[2]).toBe(fnv1a("s=red") % 1024);
     expect(v.idx[4]).toBe(fnv1a("dl[0]") % 1024);
-    expect(v.idx[5]).toBe(fnv1a("dl[2]") % 1024);
-    expect(v.val[5]).toBe(2);
-    expect(v.idx[6]).toBe(fnv1a("sl=x") % 1024);
-    expect(v.idx[8]).toBe(1024);
-    expect(v.val[8]).toBe(1);
+    expect(v.idx[5]).toBe(fnv1a("dl[1]") % 1024);
+    expect(v.val[5]).toBe(0);
+    expect(v.idx[6]).toBe(fnv1a("dl[2]") % 1024);
+    expect(v.val[6]).toBe(2);
+    expect(v.idx[7]).toBe(fnv1a("sl=x") % 1024);
+    expect(v.idx[9]).toBe(1024);
+    expect(v.val[9]).toBe(1);
   });
 
   it("refuses non-finite numbers", () => {

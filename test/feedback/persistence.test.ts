@@ -112,7 +112,7 @@ describe("a crash between registering a version and committing it", () => {
 
     // What the learner had registered when the process died: trained through the log's end.
     const logBytes = (await stat(path.join(dataDir, "feedback", "models", "orphan", "seg-000000000001.log"))).size;
-    const trained = new LinearModel("regression", { learningRate: 0.1, l2: 1e-4, buckets: 1 << 18, optimizer: "adagrad", epochs: 1 });
+    const trained = new LinearModel("regression", { learningRate: 0.1, l2: 1e-4, buckets: 1 << 18, optimizer: "adagrad", epochs: 1, scaling: "standardize" });
     trained.weights[7] = 0.5;
     const second = await startTestServer({ dataDir });
     await createClient(RegistryService, second.grpc).registerModelVersionUnary({
