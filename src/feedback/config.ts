@@ -27,6 +27,8 @@ export const onlineModelConfigSchema = z
     errorThreshold: z.number().min(0).finite().default(0.1),
     /** Buffered samples that trigger a training. */
     updateThreshold: z.number().int().min(1).max(10_000_000).default(100),
+    /** Train sooner while the model is new: after max(1, trained / 2) samples until that reaches updateThreshold. */
+    warmUp: z.boolean().default(true),
     /** A FeatureService feature set that processes features first. */
     featureSet: z.string().min(1).optional(),
     description: z.string().default(""),

@@ -13,6 +13,8 @@ export interface ModelDefinition {
   hp: Hyperparameters;
   errorThreshold: number;
   updateThreshold: number;
+  /** Train sooner while the model is new (see ModelLearner.trainAt). */
+  warmUp: boolean;
   /** FeatureService feature set applied first; "" for none. */
   featureSet: string;
   description: string;
@@ -106,5 +108,6 @@ export class RedisDefinitionStore implements DefinitionStore {
 function parseDefinition(json: string): ModelDefinition {
   const def = JSON.parse(json) as ModelDefinition;
   def.hp.scaling ??= "none";
+  def.warmUp ??= false;
   return def;
 }

@@ -43,6 +43,8 @@ export interface NewModel {
   scaling?: Scaling;
   errorThreshold?: number;
   updateThreshold?: number;
+  /** Default true. */
+  warmUp?: boolean;
   featureSet?: string;
   description?: string;
 }
@@ -364,6 +366,7 @@ export function makeDefinition(m: NewModel): ModelDefinition {
     hp,
     errorThreshold,
     updateThreshold,
+    warmUp: m.warmUp ?? true,
     featureSet: m.featureSet ?? "",
     description: m.description ?? "",
     createTime: Date.now(),

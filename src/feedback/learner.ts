@@ -178,7 +178,17 @@ export class ModelLearner {
     await this.buffer.append(record, count);
     // A shared buffer also fills from other replicas: read the real count.
     this.bufferedHint = this.deps.lock ? await this.buffer.buffered() : this.bufferedHint + count;
-    if (this.bufferedHint >= this.def.updateThreshold) this.maybeTrain();
+    if (this.bufferedHint >= this.trainAt()) this.maybeTrain();
+  }
+
+  /**
+   * Buffered samples that start a training now: the update threshold, or while warming up
+   * half the samples trained so far (at least 1), so a new model learns from its first
+   * samples at once and its trainings grow geometrically up to the threshold.
+   */
+  trainAt(): number {
+    if (!this.def.warmUp) return this.def.updateThreshold;
+    return Math.max(1, Math.min(this.def.updateThreshold, Math.floor(this.samplesTrained / 2)));
   }
 
   /** Switches serving to a newer version trained by another replica. */
@@ -194,7 +204,7 @@ export class ModelLearner {
     const state = await this.buffer.state();
     if (state.version !== "") await this.follow(state.version);
     this.bufferedHint = await this.buffer.buffered();
-    if (this.bufferedHint >= this.def.updateThreshold) this.maybeTrain();
+    if (this.bufferedHint >= this.trainAt()) this.maybeTrain();
   }
 
   async status(): Promise<{
@@ -237,7 +247,7 @@ export class ModelLearner {
       this.again = false;
       const buffered = await this.buffer.buffered();
       this.bufferedHint = buffered;
-      if (this.closed || buffered < this.def.updateThreshold) {
+      if (this.closed || buffered < this.trainAt()) {
         if (this.again && !this.closed) continue;
         this.training = false; // set synchronously with the check above: no trigger is lost
         return;
@@ -284,7 +294,7 @@ export class ModelLearner {
     try {
       if (lock) await this.syncWithShared();
       taken = await this.buffer.take(options.maxTrainingSamples);
-      if (!taken || taken.count < this.def.updateThreshold) return "empty";
+      if (!taken || taken.count < this.trainAt()) return "empty";
       const parent = this.servingVersion;
       // Reuse the previous serving model's memory: syncing it costs O(touched coordinates),
       // a fresh clone O(buckets). Nothing holds a serving model across an await.

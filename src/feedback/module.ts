@@ -172,6 +172,7 @@ function fromConfig(m: OnlineModelConfig): NewModel {
     scaling: m.scaling,
     errorThreshold: m.errorThreshold,
     updateThreshold: m.updateThreshold,
+    warmUp: m.warmUp,
     featureSet: m.featureSet,
     description: m.description,
   };

@@ -41,6 +41,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
         scaling: toDomainScaling(hp?.scaling ?? Scaling.UNSPECIFIED),
         errorThreshold: req.errorThreshold,
         updateThreshold: req.updateThreshold,
+        warmUp: req.warmUp,
         featureSet: req.featureSet,
         description: req.description,
       };
@@ -120,7 +121,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
       return {
         model: req.model,
         bufferedSamples: BigInt(s.buffered),
-        updateThreshold: l.def.updateThreshold,
+        updateThreshold: l.trainAt(),
         currentVersion: s.currentVersion,
         samplesSeen: BigInt(s.samplesSeen),
         trainings: BigInt(s.trainings),
@@ -179,6 +180,7 @@ function toOnlineModel(def: ModelDefinition, serving: string): OnlineModel {
     }),
     errorThreshold: def.errorThreshold,
     updateThreshold: def.updateThreshold,
+    warmUp: def.warmUp,
     featureSet: def.featureSet,
     currentVersion: serving,
     description: def.description,

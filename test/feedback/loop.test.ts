@@ -124,7 +124,7 @@ describe("FeedbackService over gRPC", () => {
   });
 
   it("closes the loop: predict, feedback past the threshold, new version with lineage, next predict served by it", async () => {
-    await feedback.createOnlineModel({ name: "loop", task: Task.REGRESSION, updateThreshold: 50, errorThreshold: 0.5 });
+    await feedback.createOnlineModel({ name: "loop", task: Task.REGRESSION, updateThreshold: 50, errorThreshold: 0.5, warmUp: false });
     const rows = makeRows("regression", 50, 31);
     let sent = 0;
     for (const r of rows) {

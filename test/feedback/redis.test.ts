@@ -51,7 +51,7 @@ describe("the Redis backend", () => {
     const name = `redis-restart-${randomUUID().slice(0, 8)}`;
     const prefix = isolated();
     const a = await replica(prefix);
-    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 1000 });
+    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 1000, warmUp: false });
     expect((await a.feedback.ingestSampleBatch({ model: name, samples: batch(300, 1) })).accepted).toBe(300n);
     await a.server.close();
     const b = await replica(prefix);
@@ -83,7 +83,7 @@ describe("the Redis backend", () => {
     const prefix = isolated();
     const a = await replica(prefix);
     const b = await replica(prefix);
-    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 100 });
+    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 100, warmUp: false });
     await b.feedback.getOnlineModel({ name });
     await a.feedback.ingestSampleBatch({ model: name, samples: batch(100, 2) });
     await until(async () => ((await b.feedback.predict({ model: name, features: featureMap([1]) })).modelVersion === "2" ? true : undefined));
@@ -103,7 +103,7 @@ describe("replicas sharing one Redis", () => {
     const tb = createGrpcTransport({ baseUrl: b.baseUrl });
     const fa = createClient(FeedbackService, ta);
     const fb = createClient(FeedbackService, tb);
-    await fa.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 300 });
+    await fa.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 300, warmUp: false });
     const samples = batch(100, 3);
     let accepted = 0;
     await Promise.all(
@@ -146,7 +146,7 @@ describe("a shared buffer", () => {
     const prefix = isolated();
     const a = await replica(prefix);
     const b = await replica(prefix);
-    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 100 });
+    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 100, warmUp: false });
     await a.feedback.ingestSampleBatch({ model: name, samples: batch(50, 4) });
     await b.feedback.ingestSampleBatch({ model: name, samples: batch(50, 5) });
     const s = await until(async () => {

@@ -109,6 +109,31 @@ describe("scaling over gRPC", () => {
     }
   });
 
+  it("trains a new model from its first sample, then at half the samples trained so far, up to the update threshold", async () => {
+    const server = await startTestServer();
+    try {
+      const client = createClient(FeedbackService, server.grpc);
+      const made = await client.createOnlineModel({ name: "warm", task: Task.REGRESSION });
+      expect(made.model).toMatchObject({ warmUp: true, updateThreshold: 100 });
+      const rows = pollRows(301, 8).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
+      const settled = async () => {
+        for (let i = 0; i < 400; i++) {
+          const s = await client.getLearnerStatus({ model: "warm" });
+          if (!s.training && s.bufferedSamples < BigInt(s.updateThreshold)) return s;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        throw new Error("the learner did not settle");
+      };
+      expect((await settled()).updateThreshold).toBe(1);
+      await client.ingestSampleBatch({ model: "warm", samples: rows.slice(0, 1) });
+      expect(await settled()).toMatchObject({ currentVersion: "2", bufferedSamples: 0n, updateThreshold: 1 });
+      await client.ingestSampleBatch({ model: "warm", samples: rows.slice(1) });
+      expect(await settled()).toMatchObject({ currentVersion: "3", bufferedSamples: 0n, updateThreshold: 100 });
+    } finally {
+      await server.close();
+    }
+  });
+
   it("predicts identically with a trained standardized version after a restart", async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "openloop-fb-scaling-"));
     dirs.push(dataDir);
