@@ -1,0 +1,215 @@
+// Learner quality bench: openloop's online models with their defaults, through FeedbackService
+// on a real server (a child process), against River 0.26.1's default pipelines on the same
+// rows in the same order, scored by progressive validation (predict each sample, then learn
+// it); and a synthetic linear target with features on scales 0.01 to 1,000 against the
+// closed-form least-squares fit. Prints one markdown section.
+//
+//   node --import tsx bench/learner-quality.ts
+//
+// River runs in the test venv (.venv, from examples/python/requirements.txt); without it the
+// River rows print "skipped: River not installed".
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { create } from "@bufbuild/protobuf";
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { FeatureValueSchema, type FeatureValue } from "../gen/openloop/feature/v1/feature_value_pb.js";
+import { FeedbackService, Task } from "../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { spawnServer } from "../test/support/spawn.js";
+import { gaussian, rng } from "../test/feedback/synthetic.js";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const PYTHON = path.join(ROOT, ".venv", "bin", "python");
+// Samples per Predict-then-ingest round of the progressive validation: one, as River does.
+const BATCH = 1;
+
+// Exports River's data sets (as River yields them) and scores its default pipelines.
+const RIVER_SCRIPT = `
+import json, sys
+from river import datasets, evaluate, linear_model, metrics, preprocessing
+out = {}
+for name, ds in [("trump", datasets.TrumpApproval()), ("phishing", datasets.Phishing())]:
+    rows = list(ds)
+    names = list(rows[0][0].keys())
+    out[name] = {"features": names, "x": [[float(x[k]) for k in names] for x, _ in rows], "y": [y if isinstance(y, bool) else float(y) for _, y in rows]}
+mae = evaluate.progressive_val_score(datasets.TrumpApproval(), preprocessing.StandardScaler() | linear_model.LinearRegression(), metrics.MAE())
+acc = evaluate.progressive_val_score(datasets.Phishing(), preprocessing.StandardScaler() | linear_model.LogisticRegression(), metrics.Accuracy())
+import river
+out["river"] = {"version": river.__version__, "mae": mae.get(), "accuracy": acc.get()}
+json.dump(out, sys.stdout)
+`;
+
+interface Dataset {
+  features: string[];
+  x: number[][];
+  y: (number | boolean)[];
+}
+
+interface RiverExport {
+  trump: Dataset;
+  phishing: Dataset;
+  river: { version: string; mae: number; accuracy: number };
+}
+
+async function riverExport(): Promise<RiverExport | undefined> {
+  if (!existsSync(PYTHON)) return undefined;
+  try {
+    await promisify(execFile)(PYTHON, ["-c", "import river"]);
+  } catch {
+    return undefined;
+  }
+  const { stdout } = await promisify(execFile)(PYTHON, ["-c", RIVER_SCRIPT], { maxBuffer: 64 * 1024 * 1024 });
+  return JSON.parse(stdout) as RiverExport;
+}
+
+function featuresOf(names: string[], x: number[]): Record<string, FeatureValue> {
+  const out: Record<string, FeatureValue> = {};
+  for (let j = 0; j < names.length; j++) out[names[j]!] = create(FeatureValueSchema, { kind: { case: "doubleValue", value: x[j]! } });
+  return out;
+}
+
+function outcomeOf(y: number | boolean) {
+  return typeof y === "boolean" ? { kind: { case: "label" as const, value: y } } : { kind: { case: "value" as const, value: y } };
+}
+
+async function settle(client: Client<typeof FeedbackService>, model: string): Promise<void> {
+  for (;;) {
+    const s = await client.getLearnerStatus({ model });
+    if (!s.training && s.bufferedSamples < BigInt(s.updateThreshold)) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/**
+ * Progressive validation through the server: per batch, Predict every sample with the serving
+ * version, then ingest the batch and wait until the learner has trained what it will train.
+ * Returns the MAE (regression) or accuracy (classification) and the serving version at the end.
+ */
+async function progressive(client: Client<typeof FeedbackService>, model: string, task: Task, data: Dataset): Promise<{ score: number; version: string }> {
+  await client.createOnlineModel({ name: model, task });
+  let total = 0;
+  for (let i = 0; i < data.x.length; i += BATCH) {
+    const rows = data.x.slice(i, i + BATCH).map((x, k) => ({ features: featuresOf(data.features, x), y: data.y[i + k]! }));
+    for (const r of rows) {
+      const p = (await client.predict({ model, features: r.features })).prediction!;
+      total += typeof r.y === "boolean" ? Number((p.label ?? false) === r.y) : Math.abs(p.value - r.y);
+    }
+    await client.ingestSampleBatch({ model, samples: rows.map((r) => ({ features: r.features, outcome: outcomeOf(r.y) })) });
+    await settle(client, model);
+  }
+  const version = (await client.getLearnerStatus({ model })).currentVersion;
+  return { score: total / data.x.length, version };
+}
+
+/** A linear target with mean 150 over 10 features whose scales run from 0.01 to 1,000. */
+function syntheticRows(n: number, seed: number): Dataset {
+  const g = gaussian(rng(seed));
+  const k = 10;
+  const scales = Array.from({ length: k }, (_, i) => 10 ** (-2 + (5 * i) / (k - 1)));
+  const effects = Array.from({ length: k }, (_, i) => ((i % 4) - 1.5) * 2);
+  const features = scales.map((_, i) => `x${i}`);
+  const x: number[][] = [];
+  const y: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const row = scales.map((s) => s * (1 + g()));
+    let t = 150;
+    for (let i = 0; i < k; i++) t += (effects[i]! / scales[i]!) * (row[i]! - scales[i]!);
+    x.push(row);
+    y.push(t + g());
+  }
+  return { features, x, y };
+}
+
+/** Least squares with an intercept by the normal equations on centred, scaled columns. */
+function leastSquares(data: Dataset): (x: number[]) => number {
+  const n = data.x.length;
+  const k = data.features.length;
+  const ys = data.y as number[];
+  const mean = Array.from({ length: k }, (_, j) => data.x.reduce((s, r) => s + r[j]!, 0) / n);
+  const sd = Array.from({ length: k }, (_, j) => Math.sqrt(data.x.reduce((s, r) => s + (r[j]! - mean[j]!) ** 2, 0) / n));
+  const ymean = ys.reduce((s, v) => s + v, 0) / n;
+  const a = Array.from({ length: k }, () => new Array<number>(k + 1).fill(0));
+  for (let r = 0; r < n; r++) {
+    const z = data.x[r]!.map((v, j) => (v - mean[j]!) / sd[j]!);
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) a[i]![j]! += z[i]! * z[j]!;
+      a[i]![k]! += z[i]! * (ys[r]! - ymean);
+    }
+  }
+  for (let c = 0; c < k; c++) {
+    let p = c;
+    for (let r = c + 1; r < k; r++) if (Math.abs(a[r]![c]!) > Math.abs(a[p]![c]!)) p = r;
+    [a[c], a[p]] = [a[p]!, a[c]!];
+    for (let r = 0; r < k; r++) {
+      if (r === c) continue;
+      const f = a[r]![c]! / a[c]![c]!;
+      for (let j = c; j <= k; j++) a[r]![j]! -= f * a[c]![j]!;
+    }
+  }
+  const beta = a.map((row, i) => row[k]! / row[i]!);
+  return (x) => ymean + x.reduce((s, v, j) => s + (beta[j]! * (v - mean[j]!)) / sd[j]!, 0);
+}
+
+async function synthetic(client: Client<typeof FeedbackService>): Promise<{ openloop: number; closedForm: number; samples: number }> {
+  const train = syntheticRows(5000, 11);
+  const test = syntheticRows(2000, 12);
+  const model = "synthetic";
+  await client.createOnlineModel({ name: model, task: Task.REGRESSION });
+  for (let i = 0; i < train.x.length; i += 100) {
+    const samples = train.x.slice(i, i + 100).map((x, k) => ({ features: featuresOf(train.features, x), outcome: outcomeOf(train.y[i + k]!) }));
+    await client.ingestSampleBatch({ model, samples });
+    await settle(client, model);
+  }
+  const fit = leastSquares(train);
+  let se = 0;
+  let seFit = 0;
+  for (let r = 0; r < test.x.length; r++) {
+    const p = (await client.predict({ model, features: featuresOf(test.features, test.x[r]!) })).prediction!.value;
+    const y = test.y[r] as number;
+    se += (p - y) ** 2;
+    seFit += (fit(test.x[r]!) - y) ** 2;
+  }
+  return { openloop: Math.sqrt(se / test.x.length), closedForm: Math.sqrt(seFit / test.x.length), samples: train.x.length };
+}
+
+async function main() {
+  const river = await riverExport();
+  const server = await spawnServer({ config: { log: { level: "warn" } } });
+  try {
+    const client = createClient(FeedbackService, createGrpcTransport({ baseUrl: server.baseUrl }));
+    const out: string[] = [];
+    out.push("## Learner quality (online models with their defaults)");
+    out.push("");
+    out.push("`node --import tsx bench/learner-quality.ts`");
+    out.push("");
+    out.push(
+      "openloop runs in a child process; every model is created with its defaults and sees raw features. " +
+        `Progressive validation, as River's \`evaluate.progressive_val_score\`: in the data set's order, ${BATCH === 1 ? "each sample" : `each batch of ${BATCH} samples`} is first predicted by the serving version (Predict), then ingested (IngestSampleBatch), and the bench waits until the learner has trained what its update threshold lets it. ` +
+        "River scores its default pipelines, `StandardScaler() | LinearRegression()` and `StandardScaler() | LogisticRegression()`, which learn after every sample.",
+    );
+    out.push("");
+    out.push("| Target | openloop | Baseline | Met |");
+    out.push("|---|---|---|---|");
+    if (!river) {
+      out.push("| River data sets | skipped: River not installed | | |");
+    } else {
+      const trump = await progressive(client, "trump-approval", Task.REGRESSION, river.trump);
+      const phishing = await progressive(client, "phishing", Task.BINARY_CLASSIFICATION, river.phishing);
+      out.push(`| TrumpApproval (${river.trump.x.length} samples) MAE <= River ${river.river.version} | ${trump.score.toFixed(3)} (version ${trump.version} at the end) | ${river.river.mae.toFixed(3)} | ${trump.score <= river.river.mae ? "yes" : "no"} |`);
+      out.push(
+        `| Phishing (${river.phishing.x.length} samples) accuracy >= River ${river.river.version} | ${(phishing.score * 100).toFixed(2)}% (version ${phishing.version} at the end) | ${(river.river.accuracy * 100).toFixed(2)}% | ${phishing.score >= river.river.accuracy ? "yes" : "no"} |`,
+      );
+    }
+    const s = await synthetic(client);
+    out.push(
+      `| Synthetic target (mean 150, 10 features on scales 0.01-1,000, noise 1), one pass over ${s.samples.toLocaleString("en-US")} samples: held-out RMSE within 5% of least squares | ${s.openloop.toFixed(3)} | ${s.closedForm.toFixed(3)} (closed form) | ${s.openloop <= s.closedForm * 1.05 ? "yes" : "no"} (${((s.openloop / s.closedForm - 1) * 100).toFixed(1)}%) |`,
+    );
+    console.log(out.join("\n"));
+  } finally {
+    await server.stop();
+  }
+}
+
+await main();
