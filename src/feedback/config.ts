@@ -23,12 +23,14 @@ export const onlineModelConfigSchema = z
     epochs: z.number().int().min(1).max(100).default(1),
     /** Online standardization of features and regression targets (see linear.ts). */
     scaling: z.enum(["none", "standardize"]).default("standardize"),
-    /** Feedback whose error exceeds this becomes a training sample. */
+    /** Feedback whose error exceeds this is a significant error (the only feedback that trains with trainingSamples "significant-errors"). */
     errorThreshold: z.number().min(0).finite().default(0.1),
     /** Buffered samples that trigger a training. */
     updateThreshold: z.number().int().min(1).max(10_000_000).default(100),
     /** Train sooner while the model is new: after max(1, trained / 2) samples until that reaches updateThreshold. */
     warmUp: z.boolean().default(true),
+    /** Which feedback trains: every outcome, or only errors above errorThreshold. */
+    trainingSamples: z.enum(["all-outcomes", "significant-errors"]).default("all-outcomes"),
     /** A FeatureService feature set that processes features first. */
     featureSet: z.string().min(1).optional(),
     description: z.string().default(""),

@@ -5,6 +5,9 @@ import { link, mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Redis } from "ioredis";
 import type { Hyperparameters, Task } from "./linear.js";
+
+/** Which feedback becomes a training sample. */
+export type TrainingSamples = "significant-errors" | "all-outcomes";
 import { syncDir, writeFileSynced } from "../platform/durable-file.js";
 
 export interface ModelDefinition {
@@ -15,6 +18,7 @@ export interface ModelDefinition {
   updateThreshold: number;
   /** Train sooner while the model is new (see ModelLearner.trainAt). */
   warmUp: boolean;
+  trainingSamples: TrainingSamples;
   /** FeatureService feature set applied first; "" for none. */
   featureSet: string;
   description: string;
@@ -109,5 +113,6 @@ function parseDefinition(json: string): ModelDefinition {
   const def = JSON.parse(json) as ModelDefinition;
   def.hp.scaling ??= "none";
   def.warmUp ??= false;
+  def.trainingSamples ??= "significant-errors";
   return def;
 }

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import { decodeArtifact } from "./artifact.js";
 import type { SampleBuffer } from "./buffer.js";
 import { MAX_BUCKETS, MODEL_NAME_PATTERN } from "./config.js";
-import type { DefinitionStore, ModelDefinition } from "./definitions.js";
+import type { DefinitionStore, ModelDefinition, TrainingSamples } from "./definitions.js";
 import { FeatureError, SparseVector, vectorize, type FeatureMap } from "./hashing.js";
 import { Ingestion, labelFor, type OutcomeLike, type RejectionReason } from "./ingestion.js";
 import { storeCall, toConnectError } from "./errors.js";
@@ -45,6 +45,8 @@ export interface NewModel {
   updateThreshold?: number;
   /** Default true. */
   warmUp?: boolean;
+  /** Default "all-outcomes". */
+  trainingSamples?: TrainingSamples;
   featureSet?: string;
   description?: string;
 }
@@ -206,7 +208,8 @@ export class FeedbackEngine {
       const learner = await this.learner(rec.model);
       const error = feedbackError(rec.task, rec.prediction, label);
       const significant = error > learner.def.errorThreshold;
-      if (significant) {
+      const trains = significant || learner.def.trainingSamples === "all-outcomes";
+      if (trains) {
         const b = new SampleBlockBuilder();
         const v = new SparseVector(rec.idx.length);
         v.idx.set(rec.idx);
@@ -217,7 +220,7 @@ export class FeedbackEngine {
         this.deps.onAccepted?.(rec.model, 1);
       }
       this.deps.performance.record(rec.model, rec.task, rec.version, rec.prediction, label, error, significant);
-      return { error, sentToLearner: significant, model: rec.model, version: rec.version };
+      return { error, sentToLearner: trains, model: rec.model, version: rec.version };
     } catch (err) {
       // Not counted: give the claim back so a retry can succeed.
       await this.deps.predictions.unclaim(id).catch(() => {});
@@ -356,6 +359,10 @@ export function makeDefinition(m: NewModel): ModelDefinition {
   if (hp.scaling !== "none" && hp.scaling !== "standardize") throw bad(`scaling must be SCALING_NONE or SCALING_STANDARDIZE, got ${String(hp.scaling)}`);
   const errorThreshold = m.errorThreshold ?? 0.1;
   if (!(errorThreshold >= 0 && Number.isFinite(errorThreshold))) throw bad(`error_threshold must be a finite number >= 0, got ${errorThreshold}`);
+  const trainingSamples = m.trainingSamples ?? "all-outcomes";
+  if (trainingSamples !== "all-outcomes" && trainingSamples !== "significant-errors") {
+    throw bad(`training_samples must be TRAINING_SAMPLES_SIGNIFICANT_ERRORS or TRAINING_SAMPLES_ALL_OUTCOMES, got ${String(trainingSamples)}`);
+  }
   const updateThreshold = m.updateThreshold ?? 100;
   if (!Number.isInteger(updateThreshold) || updateThreshold < 1 || updateThreshold > 10_000_000) {
     throw bad(`update_threshold must be 1-10000000, got ${updateThreshold}`);
@@ -367,6 +374,7 @@ export function makeDefinition(m: NewModel): ModelDefinition {
     errorThreshold,
     updateThreshold,
     warmUp: m.warmUp ?? true,
+    trainingSamples,
     featureSet: m.featureSet ?? "",
     description: m.description ?? "",
     createTime: Date.now(),

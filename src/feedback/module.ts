@@ -173,6 +173,7 @@ function fromConfig(m: OnlineModelConfig): NewModel {
     errorThreshold: m.errorThreshold,
     updateThreshold: m.updateThreshold,
     warmUp: m.warmUp,
+    trainingSamples: m.trainingSamples,
     featureSet: m.featureSet,
     description: m.description,
   };

@@ -10,6 +10,7 @@ import {
   RejectionReason,
   Scaling,
   Task,
+  TrainingSamples,
   TrainingRunSchema,
   type IngestSamplesRequest,
   type OnlineModel,
@@ -17,7 +18,7 @@ import {
   RejectionSchema,
   type Rejection,
 } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
-import type { ModelDefinition } from "./definitions.js";
+import type { ModelDefinition, TrainingSamples as DomainTrainingSamples } from "./definitions.js";
 import type { CallOptions, FeedbackEngine, NewModel } from "./engine.js";
 import type { Ingestion, RejectionReason as DomainReason } from "./ingestion.js";
 import type { TrainingRun } from "./learner.js";
@@ -42,6 +43,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
         errorThreshold: req.errorThreshold,
         updateThreshold: req.updateThreshold,
         warmUp: req.warmUp,
+        trainingSamples: toDomainTrainingSamples(req.trainingSamples),
         featureSet: req.featureSet,
         description: req.description,
       };
@@ -166,6 +168,13 @@ function toDomainScaling(s: Scaling): DomainScaling | undefined {
   throw new ConnectError(`hyperparameters.scaling must be SCALING_NONE or SCALING_STANDARDIZE, got ${s}`, Code.InvalidArgument);
 }
 
+function toDomainTrainingSamples(t: TrainingSamples): DomainTrainingSamples | undefined {
+  if (t === TrainingSamples.UNSPECIFIED) return undefined;
+  if (t === TrainingSamples.SIGNIFICANT_ERRORS) return "significant-errors";
+  if (t === TrainingSamples.ALL_OUTCOMES) return "all-outcomes";
+  throw new ConnectError(`training_samples must be TRAINING_SAMPLES_SIGNIFICANT_ERRORS or TRAINING_SAMPLES_ALL_OUTCOMES, got ${t}`, Code.InvalidArgument);
+}
+
 function toOnlineModel(def: ModelDefinition, serving: string): OnlineModel {
   return create(OnlineModelSchema, {
     name: def.name,
@@ -181,6 +190,7 @@ function toOnlineModel(def: ModelDefinition, serving: string): OnlineModel {
     errorThreshold: def.errorThreshold,
     updateThreshold: def.updateThreshold,
     warmUp: def.warmUp,
+    trainingSamples: def.trainingSamples === "all-outcomes" ? TrainingSamples.ALL_OUTCOMES : TrainingSamples.SIGNIFICANT_ERRORS,
     featureSet: def.featureSet,
     currentVersion: serving,
     description: def.description,
