@@ -31,6 +31,8 @@ export const onlineModelConfigSchema = z
     warmUp: z.boolean().default(true),
     /** Which feedback trains: every outcome, or only errors above errorThreshold. */
     trainingSamples: z.enum(["all-outcomes", "significant-errors"]).default("all-outcomes"),
+    /** Newest learner versions kept besides the serving and aliased ones; older ones are deleted. 0 keeps all. */
+    maxVersions: z.number().int().min(0).max(1_000_000).default(20),
     /** A FeatureService feature set that processes features first. */
     featureSet: z.string().min(1).optional(),
     description: z.string().default(""),

@@ -19,6 +19,8 @@ export interface ModelDefinition {
   /** Train sooner while the model is new (see ModelLearner.trainAt). */
   warmUp: boolean;
   trainingSamples: TrainingSamples;
+  /** Versions of the learner's own kept besides the serving and aliased ones; 0 keeps all. */
+  maxVersions: number;
   /** FeatureService feature set applied first; "" for none. */
   featureSet: string;
   description: string;
@@ -114,5 +116,6 @@ function parseDefinition(json: string): ModelDefinition {
   def.hp.scaling ??= "none";
   def.warmUp ??= false;
   def.trainingSamples ??= "significant-errors";
+  def.maxVersions ??= 0;
   return def;
 }

@@ -47,6 +47,8 @@ export interface NewModel {
   warmUp?: boolean;
   /** Default "all-outcomes". */
   trainingSamples?: TrainingSamples;
+  /** Default 20; 0 keeps every version. */
+  maxVersions?: number;
   featureSet?: string;
   description?: string;
 }
@@ -363,6 +365,8 @@ export function makeDefinition(m: NewModel): ModelDefinition {
   if (trainingSamples !== "all-outcomes" && trainingSamples !== "significant-errors") {
     throw bad(`training_samples must be TRAINING_SAMPLES_SIGNIFICANT_ERRORS or TRAINING_SAMPLES_ALL_OUTCOMES, got ${String(trainingSamples)}`);
   }
+  const maxVersions = m.maxVersions ?? 20;
+  if (!Number.isInteger(maxVersions) || maxVersions < 0 || maxVersions > 1_000_000) throw bad(`max_versions must be 0 (keep all) or 1-1000000, got ${maxVersions}`);
   const updateThreshold = m.updateThreshold ?? 100;
   if (!Number.isInteger(updateThreshold) || updateThreshold < 1 || updateThreshold > 10_000_000) {
     throw bad(`update_threshold must be 1-10000000, got ${updateThreshold}`);
@@ -375,6 +379,7 @@ export function makeDefinition(m: NewModel): ModelDefinition {
     updateThreshold,
     warmUp: m.warmUp ?? true,
     trainingSamples,
+    maxVersions,
     featureSet: m.featureSet ?? "",
     description: m.description ?? "",
     createTime: Date.now(),

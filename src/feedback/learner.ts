@@ -75,6 +75,8 @@ export class ModelLearner {
   private failures = 0;
   /** The model that served before the last training, reused as the next one's copy. */
   private spare: LinearModel | undefined;
+  /** The running deletion of old versions, if any. */
+  private pruning: Promise<void> | undefined;
 
   private constructor(
     readonly def: ModelDefinition,
@@ -327,6 +329,7 @@ export class ModelLearner {
       this.finish({ startTime, finishTime: Date.now(), succeeded: true, error: "", producedVersion: version, samplesUsed: taken.count, lossBefore: before.loss, lossAfter: after.loss });
       log.info({ model: name, version, parent: parent.version, samples: taken.count, lossBefore: before.loss, lossAfter: after.loss }, "trained and registered a new version");
       this.deps.onSwitch?.(name, version);
+      this.prune();
       return "trained";
     } catch (err) {
       if (next) this.spare = next;
@@ -337,6 +340,30 @@ export class ModelLearner {
     } finally {
       if (renewal) clearInterval(renewal);
       if (lock && token) await lock.release(name, token).catch(() => {});
+    }
+  }
+
+  // Deletes the learner's versions beyond the newest maxVersions, except the serving one
+  // and aliased ones, in the background: a failure only leaves more versions than asked.
+  private prune(): void {
+    if (this.def.maxVersions === 0 || this.pruning) return;
+    this.pruning = this.pruneOnce()
+      .catch((err: unknown) => this.deps.log.warn({ err, model: this.def.name }, "deleting old versions failed; they stay until the next training"))
+      .finally(() => (this.pruning = undefined));
+  }
+
+  private async pruneOnce(): Promise<void> {
+    const serving = this.servingVersion.version;
+    let kept = 0;
+    for (const v of await this.deps.versions.list(this.def.name, REGISTRY_TIMEOUT_MS)) {
+      if (v.producer !== PRODUCER) continue;
+      if (kept < this.def.maxVersions) {
+        kept++;
+        continue;
+      }
+      if (this.closed) return;
+      if (v.version === serving || v.aliases.length > 0) continue;
+      await this.deps.versions.delete(this.def.name, v.version, REGISTRY_TIMEOUT_MS);
     }
   }
 
@@ -360,7 +387,7 @@ export class ModelLearner {
     // Let a running training finish (its samples stay buffered if it cannot), but do not
     // hold shutdown hostage to a slow registry.
     const deadline = Date.now() + CLOSE_WAIT_MS;
-    while (this.training && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while ((this.training || this.pruning) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await this.buffer.close();
   }
 }

@@ -174,6 +174,7 @@ function fromConfig(m: OnlineModelConfig): NewModel {
     updateThreshold: m.updateThreshold,
     warmUp: m.warmUp,
     trainingSamples: m.trainingSamples,
+    maxVersions: m.maxVersions,
     featureSet: m.featureSet,
     description: m.description,
   };

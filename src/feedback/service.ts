@@ -44,6 +44,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
         updateThreshold: req.updateThreshold,
         warmUp: req.warmUp,
         trainingSamples: toDomainTrainingSamples(req.trainingSamples),
+        maxVersions: req.maxVersions,
         featureSet: req.featureSet,
         description: req.description,
       };
@@ -191,6 +192,7 @@ function toOnlineModel(def: ModelDefinition, serving: string): OnlineModel {
     updateThreshold: def.updateThreshold,
     warmUp: def.warmUp,
     trainingSamples: def.trainingSamples === "all-outcomes" ? TrainingSamples.ALL_OUTCOMES : TrainingSamples.SIGNIFICANT_ERRORS,
+    maxVersions: def.maxVersions,
     featureSet: def.featureSet,
     currentVersion: serving,
     description: def.description,

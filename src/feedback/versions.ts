@@ -1,5 +1,6 @@
 // Model versions in RegistryService, reached through its public contract
-// (RegisterModelVersionUnary, GetModelVersion, DownloadArtifact).
+// (RegisterModelVersionUnary, GetModelVersion, DownloadArtifact, ListModelVersions,
+// DeleteModelVersion).
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
 
@@ -27,6 +28,13 @@ export interface VersionLineage {
   details: Record<string, string>;
 }
 
+/** A registered version as pruning sees it. */
+export interface ListedVersion {
+  version: string;
+  producer: string;
+  aliases: string[];
+}
+
 export interface StoredVersion {
   version: string;
   artifact: Uint8Array;
@@ -42,6 +50,10 @@ export interface VersionStore {
   latest(model: string, timeoutMs?: number): Promise<VersionLineage | undefined>;
   /** Resolves a version or alias to a version without downloading. */
   resolve(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<string>;
+  /** Every version of a model, newest first. */
+  list(model: string, timeoutMs?: number): Promise<ListedVersion[]>;
+  /** Deletes a version and its artifacts; false when an alias points at it (it stays). */
+  delete(model: string, version: string, timeoutMs?: number): Promise<boolean>;
 }
 
 export class RegistryVersionStore implements VersionStore {
@@ -85,6 +97,28 @@ export class RegistryVersionStore implements VersionStore {
   async resolve(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<string> {
     const res = await this.client.getModelVersion({ name: model, selector: toSelector(selector) }, { timeoutMs });
     return res.modelVersion!.version;
+  }
+
+  async list(model: string, timeoutMs?: number): Promise<ListedVersion[]> {
+    const out: ListedVersion[] = [];
+    let pageToken = "";
+    do {
+      const res = await this.client.listModelVersions({ name: model, pageSize: 1000, pageToken }, { timeoutMs });
+      for (const v of res.modelVersions) out.push({ version: v.version, producer: v.lineage?.producer ?? "", aliases: v.aliases });
+      pageToken = res.nextPageToken;
+    } while (pageToken !== "");
+    return out;
+  }
+
+  async delete(model: string, version: string, timeoutMs?: number): Promise<boolean> {
+    try {
+      await this.client.deleteModelVersion({ name: model, version, force: false }, { timeoutMs });
+      return true;
+    } catch (err) {
+      const code = ConnectError.from(err).code;
+      if (code === Code.FailedPrecondition || code === Code.NotFound) return false;
+      throw err;
+    }
   }
 
   async load(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<StoredVersion> {

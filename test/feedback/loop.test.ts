@@ -183,6 +183,33 @@ describe("FeedbackService over gRPC", () => {
     });
   });
 
+  it("keeps the newest max_versions of its versions, the serving one and aliased ones, and deletes the rest", async () => {
+    await feedback.createOnlineModel({ name: "bounded", task: Task.REGRESSION, updateThreshold: 10, warmUp: false, maxVersions: 3 });
+    const rows = samples(makeRows("regression", 80, 41), "regression");
+    const trained = async (version: string) =>
+      waitFor(`version ${version}`, async () => ((await feedback.getLearnerStatus({ model: "bounded" })).currentVersion === version ? true : undefined));
+    await feedback.ingestSampleBatch({ model: "bounded", samples: rows.slice(0, 10) });
+    await trained("2");
+    await registry.setAlias({ name: "bounded", alias: "pinned", version: "2" });
+    for (let i = 1; i < 8; i++) {
+      await feedback.ingestSampleBatch({ model: "bounded", samples: rows.slice(i * 10, i * 10 + 10) });
+      await trained(String(i + 2));
+    }
+    const kept = await waitFor("old versions to be deleted", async () => {
+      const list = (await registry.listModelVersions({ name: "bounded" })).modelVersions.map((v) => v.version);
+      return list.length === 4 ? list : undefined;
+    });
+    expect(kept).toEqual(["9", "8", "7", "2"]);
+    await expect(registry.getModelVersion({ name: "bounded", selector: { case: "version", value: "5" } })).rejects.toMatchObject({ code: Code.NotFound });
+    const newest = await registry.getModelVersion({ name: "bounded" });
+    expect(newest.modelVersion!.lineage).toMatchObject({ parentVersion: "8", producer: "openloop-online-learner", samplesUsed: 10n });
+    expect((await feedback.predict({ model: "bounded", features: featureMap([1]), version: "pinned" })).modelVersion).toBe("2");
+    await expect(feedback.createOnlineModel({ name: "too-many", task: Task.REGRESSION, maxVersions: 2_000_000 })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: expect.stringContaining("max_versions"),
+    });
+  });
+
   it("reports rolling performance per version", async () => {
     await feedback.createOnlineModel({
       name: "perf",
