@@ -22,7 +22,8 @@ import { RegistryError, ValidationError, type RegistryErrorKind } from "./errors
 import type { ChunkInput, Registry, Selector, VersionHeaderInput } from "./registry.js";
 import { runtimeForType } from "./runtime.js";
 import { transferred } from "./young-gc.js";
-import type { ArtifactRecord, ModelSummary, VersionRecord } from "./storage.js";
+import type { ArtifactRecord, ModelSummary, ReadChunk, VersionRecord } from "./storage.js";
+import { encodeSelf, encodedSent } from "../platform/rpc/encode-self.js";
 import { closeOnAbort } from "../platform/streams.js";
 
 export interface RegistryServiceOptions {
@@ -36,8 +37,6 @@ export interface RegistryServiceOptions {
 // size instead of twice it: one MiB less garbage per MiB sent.
 const MESSAGE_FRAMING_BYTES = 16;
 
-/** HandlerContext.protocolName of the transports that encode each response before the handler goes on. */
-const SERIALIZING_PROTOCOLS = new Set(["grpc", "grpc-web", "connect"]);
 
 const CODES: Record<RegistryErrorKind, Code> = {
   invalid: Code.InvalidArgument,
@@ -152,23 +151,60 @@ export function createRegistryService(registry: Registry, options: RegistryServi
       yield create(DownloadArtifactResponseSchema, {
         part: { case: "header", value: { version: record.version, artifact: artifactToProto(artifact) } },
       });
-      // Transports that serialize a message before asking for the next one (grpc-js here,
-      // connect-node) let the storage reuse a chunk's buffer once the generator resumes. The
-      // in-process transport hands the message itself to the caller, who may keep it.
-      const reuse = SERIALIZING_PROTOCOLS.has(ctx.protocolName);
+      // connect-node (Connect, gRPC-Web) encodes each message before it asks for the next, so a
+      // chunk's buffer can carry a later chunk once the generator resumes. grpc-js sends a
+      // message's own encoding, a view of the chunk's buffer, when HTTP/2 takes it, and says so
+      // (encodedSent). Buffers that in-process callers receive (and may keep) are never reused.
+      const reuseOnResume = ctx.protocolName === "connect" || ctx.protocolName === "grpc-web";
       try {
-        const chunks = registry.read(record, artifact, { chunkBytes: options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, signal: ctx.signal });
+        const chunks = registry.read(record, artifact, { chunkBytes: options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, headroom: DATA_FIELD_HEADER_BYTES, signal: ctx.signal });
         for await (const chunk of closeOnAbort(chunks, ctx.signal)) {
           m.downloadBytes.inc(chunk.data.byteLength);
           transferred(chunk.data.byteLength);
-          yield create(DownloadArtifactResponseSchema, { part: { case: "data", value: chunk.data } });
-          if (reuse) chunk.release();
+          yield dataResponse(chunk, ctx.protocolName === "grpc");
+          if (reuseOnResume) chunk.release();
         }
       } catch (err) {
         throw toConnectError(err, ctx);
       }
     },
   };
+}
+
+// DownloadArtifactResponse.data: field 2, length-delimited; its header is the tag and a varint
+// length (at most 5 bytes for any length below 4 GiB).
+const DATA_FIELD_TAG = (2 << 3) | 2;
+const DATA_FIELD_HEADER_BYTES = 6;
+
+/**
+ * A data message that can also write its own protobuf binary (encodeSelf) around the chunk, in
+ * the headroom the storage left before it: protobuf never copies the chunk for gRPC. With
+ * `releaseWhenSent`, the chunk's buffer is given back once the transport has sent it.
+ */
+function dataResponse(chunk: ReadChunk, releaseWhenSent: boolean): DownloadArtifactResponse {
+  const message = create(DownloadArtifactResponseSchema, { part: { case: "data", value: chunk.data } });
+  Object.defineProperty(message, encodeSelf, { value: () => dataMessage(chunk.withHeadroom) });
+  if (releaseWhenSent) Object.defineProperty(message, encodedSent, { value: chunk.release });
+  return message;
+}
+
+/**
+ * DownloadArtifactResponse{data} in protobuf binary form, built in place: `buf` holds
+ * DATA_FIELD_HEADER_BYTES free bytes, then the data. Returns the encoded tail of `buf`.
+ */
+export function dataMessage(buf: Uint8Array): Uint8Array {
+  let len = buf.byteLength - DATA_FIELD_HEADER_BYTES;
+  let varint = 1;
+  for (let v = len >>> 7; v > 0; v >>>= 7) varint++;
+  let at = DATA_FIELD_HEADER_BYTES - varint - 1;
+  const start = at;
+  buf[at++] = DATA_FIELD_TAG;
+  while (len > 0x7f) {
+    buf[at++] = (len & 0x7f) | 0x80;
+    len >>>= 7;
+  }
+  buf[at] = len;
+  return buf.subarray(start);
 }
 
 async function* chunksOf(it: AsyncIterator<RegisterModelVersionRequest>): AsyncGenerator<ChunkInput> {

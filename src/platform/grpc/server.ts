@@ -22,7 +22,7 @@ import {
 import type { AuthGate } from "../auth.js";
 import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
-import { ownEncoding } from "../rpc/encode-self.js";
+import { ownEncoding, sentCallback } from "../rpc/encode-self.js";
 import { GrpcCallContext } from "./context.js";
 import { grpcStatusOf, toMetadata } from "./status.js";
 
@@ -304,6 +304,8 @@ const MAX_UNWRITTEN = 2;
 
 class StreamReply extends Reply {
   private unwritten = 0;
+  /** The sent callback (encode-self.ts) of each message written and not yet taken, in order. */
+  private readonly sent: ((() => void) | undefined)[] = [];
   private wake: (() => void) | undefined;
 
   constructor(
@@ -330,6 +332,9 @@ class StreamReply extends Reply {
         if (this.done) return;
         this.sendHeaders();
         this.unwritten++;
+        // grpc-js copies a message into its frame when HTTP/2 is ready for it, which may be
+        // after the next one is written: a self-encoded message hears that it was sent only then.
+        this.sent.push(sentCallback(r.value));
         this.stream.write(encode(this.method.output, r.value), this.written);
         if (this.unwritten >= MAX_UNWRITTEN) {
           const signal = this.ctx.signal;
@@ -355,6 +360,7 @@ class StreamReply extends Reply {
 
   private readonly written = () => {
     this.unwritten--;
+    this.sent.shift()?.();
     this.wake?.();
   };
 

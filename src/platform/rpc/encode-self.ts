@@ -14,3 +14,21 @@ export function ownEncoding(value: unknown): Uint8Array | undefined {
   const own = (value as Partial<SelfEncoding> | null | undefined)?.[encodeSelf];
   return typeof own === "function" ? own.call(value) : undefined;
 }
+
+/**
+ * The key of an optional method of a self-encoding message, called once the transport no
+ * longer reads the bytes `encodeSelf` returned (they were sent), so that their buffer may carry
+ * another message. Not called if the call ends first; transports that do not use `encodeSelf`
+ * never call it.
+ */
+export const encodedSent: unique symbol = Symbol.for("openloop.rpc.encodedSent");
+
+export interface SentNotice {
+  [encodedSent](): void;
+}
+
+/** The message's sent callback, if it has one. */
+export function sentCallback(value: unknown): (() => void) | undefined {
+  const sent = (value as Partial<SentNotice> | null | undefined)?.[encodedSent];
+  return typeof sent === "function" ? () => sent.call(value) : undefined;
+}
