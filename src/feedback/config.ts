@@ -33,6 +33,8 @@ export const onlineModelConfigSchema = z
     trainingSamples: z.enum(["all-outcomes", "significant-errors"]).default("all-outcomes"),
     /** Newest learner versions kept besides the serving and aliased ones; older ones are deleted. 0 keeps all. */
     maxVersions: z.number().int().min(0).max(1_000_000).default(20),
+    /** Least time between two trainings of the model by one process, in milliseconds. */
+    minTrainIntervalMs: z.number().int().min(0).max(86_400_000).default(0),
     /** A FeatureService feature set that processes features first. */
     featureSet: z.string().min(1).optional(),
     description: z.string().default(""),

@@ -21,6 +21,8 @@ export interface ModelDefinition {
   trainingSamples: TrainingSamples;
   /** Versions of the learner's own kept besides the serving and aliased ones; 0 keeps all. */
   maxVersions: number;
+  /** Least time between the starts of two trainings by one process, in milliseconds. */
+  minTrainIntervalMs: number;
   /** FeatureService feature set applied first; "" for none. */
   featureSet: string;
   description: string;
@@ -117,5 +119,6 @@ function parseDefinition(json: string): ModelDefinition {
   def.warmUp ??= false;
   def.trainingSamples ??= "significant-errors";
   def.maxVersions ??= 0;
+  def.minTrainIntervalMs ??= 0;
   return def;
 }

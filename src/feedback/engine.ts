@@ -49,6 +49,8 @@ export interface NewModel {
   trainingSamples?: TrainingSamples;
   /** Default 20; 0 keeps every version. */
   maxVersions?: number;
+  /** Default 0. */
+  minTrainIntervalMs?: number;
   featureSet?: string;
   description?: string;
 }
@@ -367,6 +369,10 @@ export function makeDefinition(m: NewModel): ModelDefinition {
   }
   const maxVersions = m.maxVersions ?? 20;
   if (!Number.isInteger(maxVersions) || maxVersions < 0 || maxVersions > 1_000_000) throw bad(`max_versions must be 0 (keep all) or 1-1000000, got ${maxVersions}`);
+  const minTrainIntervalMs = m.minTrainIntervalMs ?? 0;
+  if (!Number.isInteger(minTrainIntervalMs) || minTrainIntervalMs < 0 || minTrainIntervalMs > 86_400_000) {
+    throw bad(`min_train_interval_ms must be 0-86400000 (a day), got ${minTrainIntervalMs}`);
+  }
   const updateThreshold = m.updateThreshold ?? 100;
   if (!Number.isInteger(updateThreshold) || updateThreshold < 1 || updateThreshold > 10_000_000) {
     throw bad(`update_threshold must be 1-10000000, got ${updateThreshold}`);
@@ -380,6 +386,7 @@ export function makeDefinition(m: NewModel): ModelDefinition {
     warmUp: m.warmUp ?? true,
     trainingSamples,
     maxVersions,
+    minTrainIntervalMs,
     featureSet: m.featureSet ?? "",
     description: m.description ?? "",
     createTime: Date.now(),

@@ -75,6 +75,8 @@ export class ModelLearner {
   private failures = 0;
   /** The model that served before the last training, reused as the next one's copy. */
   private spare: LinearModel | undefined;
+  /** When the last training attempt of this process started (ms since the epoch). */
+  private lastStart = 0;
   /** The running deletion of old versions, if any. */
   private pruning: Promise<void> | undefined;
 
@@ -254,6 +256,12 @@ export class ModelLearner {
         this.training = false; // set synchronously with the check above: no trigger is lost
         return;
       }
+      const early = this.lastStart + this.def.minTrainIntervalMs - Date.now();
+      if (early > 0) {
+        this.training = false;
+        this.wakeAfter(early);
+        return;
+      }
       const outcome = await this.trainOnce();
       this.failures = outcome === "failed" ? this.failures + 1 : 0;
       if (outcome !== "trained") {
@@ -266,8 +274,11 @@ export class ModelLearner {
 
   // Retries back off (doubling up to a minute) while trainings keep failing.
   private scheduleRetry(): void {
+    this.wakeAfter(Math.min(this.deps.options.retryDelayMs * 2 ** Math.max(0, this.failures - 1), Math.max(this.deps.options.retryDelayMs, 60_000)));
+  }
+
+  private wakeAfter(delay: number): void {
     if (this.closed || this.retryTimer) return;
-    const delay = Math.min(this.deps.options.retryDelayMs * 2 ** Math.max(0, this.failures - 1), Math.max(this.deps.options.retryDelayMs, 60_000));
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.maybeTrain();
@@ -291,6 +302,7 @@ export class ModelLearner {
       : undefined;
     renewal?.unref();
     const startTime = Date.now();
+    this.lastStart = startTime;
     let taken: TakenSamples | undefined;
     let next: LinearModel | undefined;
     try {

@@ -175,6 +175,7 @@ function fromConfig(m: OnlineModelConfig): NewModel {
     warmUp: m.warmUp,
     trainingSamples: m.trainingSamples,
     maxVersions: m.maxVersions,
+    minTrainIntervalMs: m.minTrainIntervalMs,
     featureSet: m.featureSet,
     description: m.description,
   };

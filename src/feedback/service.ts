@@ -45,6 +45,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
         warmUp: req.warmUp,
         trainingSamples: toDomainTrainingSamples(req.trainingSamples),
         maxVersions: req.maxVersions,
+        minTrainIntervalMs: req.minTrainIntervalMs,
         featureSet: req.featureSet,
         description: req.description,
       };
@@ -193,6 +194,7 @@ function toOnlineModel(def: ModelDefinition, serving: string): OnlineModel {
     warmUp: def.warmUp,
     trainingSamples: def.trainingSamples === "all-outcomes" ? TrainingSamples.ALL_OUTCOMES : TrainingSamples.SIGNIFICANT_ERRORS,
     maxVersions: def.maxVersions,
+    minTrainIntervalMs: def.minTrainIntervalMs,
     featureSet: def.featureSet,
     currentVersion: serving,
     description: def.description,

@@ -210,6 +210,23 @@ describe("FeedbackService over gRPC", () => {
     });
   });
 
+  it("waits min_train_interval_ms after a training before the next, keeping the samples buffered", async () => {
+    await feedback.createOnlineModel({ name: "paced", task: Task.REGRESSION, updateThreshold: 1, warmUp: false, minTrainIntervalMs: 3_600_000 });
+    const rows = samples(makeRows("regression", 2, 51), "regression");
+    await feedback.ingestSampleBatch({ model: "paced", samples: rows.slice(0, 1) });
+    await waitFor("version 2", async () => ((await feedback.getLearnerStatus({ model: "paced" })).currentVersion === "2" ? true : undefined));
+    await feedback.ingestSampleBatch({ model: "paced", samples: rows.slice(1) });
+    const settled = await waitFor("the learner to defer", async () => {
+      const s = await feedback.getLearnerStatus({ model: "paced" });
+      return s.training ? undefined : s;
+    });
+    expect(settled).toMatchObject({ currentVersion: "2", bufferedSamples: 1n });
+    await expect(feedback.createOnlineModel({ name: "too-slow", task: Task.REGRESSION, minTrainIntervalMs: 90_000_000 })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: expect.stringContaining("min_train_interval_ms"),
+    });
+  });
+
   it("reports rolling performance per version", async () => {
     await feedback.createOnlineModel({
       name: "perf",
