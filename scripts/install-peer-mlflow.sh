@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Installs MLflow 3.18.0, the peer bench/registry.ts compares artifact transfer with, into a
-# virtualenv of its own outside the project: $OPENLOOP_PEERS_DIR/mlflow-3.18.0 (default
-# ~/.cache/openloop/peers/mlflow-3.18.0), so every clone of the repository on the machine
+# Installs MLflow 3.17.2, the peer bench/registry.ts compares artifact transfer with, into a
+# virtualenv of its own outside the project: $OPENLOOP_PEERS_DIR/mlflow-3.17.2 (default
+# ~/.cache/openloop/peers/mlflow-3.17.2), so every clone of the repository on the machine
 # reuses it. Idempotent: does nothing when that venv already runs `mlflow --version`.
 # A failed install leaves no half-made venv behind (the bench then says it skipped MLflow).
-# MLFLOW_VERSION=3.17.2 installs another release beside it (the bench takes the same
-# variable): on 2026-11-30 the index had mlflow 3.18.0 but not the mlflow-skinny 3.18.0 it pins.
+# 3.17.2 is the newest release that installs here: on 2026-11-30 the index had mlflow 3.18.0
+# but not the mlflow-skinny 3.18.0 it pins. MLFLOW_VERSION picks another release (the bench
+# takes the same variable).
 set -euo pipefail
 
-VERSION="${MLFLOW_VERSION:-3.18.0}"
+VERSION="${MLFLOW_VERSION:-3.17.2}"
 PEERS_DIR="${OPENLOOP_PEERS_DIR:-$HOME/.cache/openloop/peers}"
 VENV="$PEERS_DIR/mlflow-$VERSION"
 
