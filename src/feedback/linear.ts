@@ -203,9 +203,21 @@ export class LinearModel {
     const p = this.predict(idx, val, nnz, offset);
     const scaling = this.count.length > 0;
     let g = p - label;
+    // Standardized, the sample's values after its own statistics are folded in, once.
+    let xs = val;
+    let at = offset;
     if (scaling) {
       const y = this.observe(idx, val, nnz, label, offset);
-      const m = this.margin(idx, val, nnz, offset);
+      if (scratch.length < nnz) scratch = new Float64Array(Math.max(nnz, scratch.length * 2));
+      xs = scratch;
+      at = 0;
+      let m = 0;
+      for (let k = 0; k < nnz; k++) {
+        const j = idx[offset + k]!;
+        const x = this.scaled(j, val[offset + k]!);
+        xs[k] = x;
+        m += this.weights[j]! * x;
+      }
       g = (this.task === "regression" ? m : sigmoid(m)) - y;
     }
     const w = this.weights;
@@ -216,7 +228,7 @@ export class LinearModel {
     if (this.hp.optimizer === "adagrad") {
       for (let k = offset; k < offset + nnz; k++) {
         const j = idx[k]!;
-        const x = scaling ? this.scaled(j, val[k]!) : val[k]!;
+        const x = xs[k - offset + at]!;
         if (x === 0 && !scaling) continue;
         if (this.mark[j] === 0) this.touch(j);
         const grad = g * x + (j === bias ? 0 : l2 * w[j]!);
@@ -231,7 +243,7 @@ export class LinearModel {
       const c2 = 1 - Math.pow(ADAM_BETA2, this.step);
       for (let k = offset; k < offset + nnz; k++) {
         const j = idx[k]!;
-        const x = scaling ? this.scaled(j, val[k]!) : val[k]!;
+        const x = xs[k - offset + at]!;
         if (x === 0 && !scaling) continue;
         if (this.mark[j] === 0) this.touch(j);
         const grad = g * x + (j === bias ? 0 : l2 * w[j]!);
@@ -245,6 +257,9 @@ export class LinearModel {
     return loss(this.task, p, label);
   }
 }
+
+// Scaled values of the sample being trained (one model trains at a time per call).
+let scratch = new Float64Array(64);
 
 export function sigmoid(m: number): number {
   if (m >= 0) return 1 / (1 + Math.exp(-m));
