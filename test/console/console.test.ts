@@ -330,14 +330,15 @@ describe("the console served by openloop", () => {
   test("shows an online model's learner status, its versions over time and performance per version", async () => {
     const feedback = createClient(FeedbackService, server.connect);
     const model = "console-price";
-    await feedback.createOnlineModel({ name: model, task: Task.REGRESSION, updateThreshold: 3 });
+    // No warm-up: version 1 serves until three samples have arrived.
+    await feedback.createOnlineModel({ name: model, task: Task.REGRESSION, updateThreshold: 3, warmUp: false });
     const feed = async (x: number, y: number) => {
       const p = await feedback.predict({ model, features: { x: { kind: { case: "doubleValue", value: x } } } });
       await feedback.submitFeedback({ predictionId: p.predictionId, actual: { kind: { case: "value", value: y } } });
       return p.modelVersion;
     };
     for (const x of [1, 2, 3]) expect(await feed(x, 2 * x)).toBe("1");
-    // Three significant errors fill the buffer: the learner trains in the background and serves version 2.
+    // Three outcomes fill the buffer: the learner trains in the background and serves version 2.
     let status = await feedback.getLearnerStatus({ model });
     for (let i = 0; i < 600 && (status.trainings < 1n || status.training); i++) {
       await new Promise((r) => setTimeout(r, 50));
