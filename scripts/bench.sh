@@ -50,10 +50,8 @@ fi
 case " ${names[*]} " in *" llm "*) ensure_peers ;; esac
 # The feature and registry benches' peers (Feast, MLflow) and the Python gRPC client.
 case " ${names[*]} " in *" feature "*) bash scripts/install-peer-feast.sh || echo "openloop: installing Feast failed; the feature bench skips it" >&2 ;; esac
-case " ${names[*]} " in *" registry "*)
-  bash scripts/install-peer-mlflow.sh || echo "openloop: installing MLflow failed; the registry bench skips it" >&2
-  ensure_python_venv ;;
-esac
+case " ${names[*]} " in *" registry "*) bash scripts/install-peer-mlflow.sh || echo "openloop: installing MLflow failed; the registry bench skips it" >&2 ;; esac
+case " ${names[*]} " in *" registry "* | *" learner-quality "*) ensure_python_venv ;; esac # grpcio, River
 
 [ -f BENCHMARKS.md ] || printf '# Benchmarks\n\nWritten by `npm run bench`; each section comes from `bench/<name>.ts`.\n' > BENCHMARKS.md
 failed=()
