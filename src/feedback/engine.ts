@@ -14,7 +14,7 @@ import { Ingestion, labelFor, type OutcomeLike, type RejectionReason } from "./i
 import { storeCall, toConnectError } from "./errors.js";
 import { ModelLearner, type LearnerDeps, type ServingVersion } from "./learner.js";
 import { feedbackError, type Hyperparameters, type Scaling, type Task } from "./linear.js";
-import type { PerformanceTracker, VersionFigures } from "./performance.js";
+import { ProgressiveSums, type PerformanceTracker, type ProgressiveFigures, type VersionFigures } from "./performance.js";
 import type { PredictionStore } from "./predictions.js";
 import { SampleBlockBuilder } from "./samples.js";
 import type { VersionStore } from "./versions.js";
@@ -213,6 +213,10 @@ export class FeedbackEngine {
       const error = feedbackError(rec.task, rec.prediction, label);
       const significant = error > learner.def.errorThreshold;
       const trains = significant || learner.def.trainingSamples === "all-outcomes";
+      // Progressive validation: the version serving now scores the outcome before it is learned.
+      const serving = learner.serving;
+      const progressive = new ProgressiveSums(rec.task, serving.version);
+      progressive.add(serving.model.predict(rec.idx, rec.val, rec.idx.length), label);
       if (trains) {
         const b = new SampleBlockBuilder();
         const v = new SparseVector(rec.idx.length);
@@ -224,6 +228,7 @@ export class FeedbackEngine {
         this.deps.onAccepted?.(rec.model, 1);
       }
       this.deps.performance.record(rec.model, rec.task, rec.version, rec.prediction, label, error, significant);
+      this.deps.performance.scored(rec.model, progressive);
       return { error, sentToLearner: trains, model: rec.model, version: rec.version };
     } catch (err) {
       // Not counted: give the claim back so a retry can succeed.
@@ -234,7 +239,7 @@ export class FeedbackEngine {
 
   /** A new ingestion (one RPC): accumulates counts over its messages. */
   ingestion(call?: CallOptions): Ingestion {
-    return new Ingestion(this, call);
+    return new Ingestion(this, this.deps.performance, call);
   }
 
   async status(name: string) {
@@ -242,9 +247,10 @@ export class FeedbackEngine {
     return storeCall(() => learner.status());
   }
 
-  async performance(name: string, version: string): Promise<VersionFigures[]> {
+  /** Rolling and progressive figures per version (only `version` unless empty), and progressive figures over every version. */
+  async performance(name: string, version: string): Promise<{ versions: VersionFigures[]; progressive: ProgressiveFigures }> {
     await this.learner(name);
-    return this.deps.performance.figures(name, version === "" ? undefined : version);
+    return { versions: this.deps.performance.figures(name, version === "" ? undefined : version), progressive: this.deps.performance.progressive(name) };
   }
 
   /** Another replica switched `name` to `version`. */

@@ -1,12 +1,14 @@
 // One IngestSamples / IngestSampleBatch call: validates and hashes samples (maps of
-// FeatureValue, or columnar DenseSamples), appends them per model as one durable record
-// per message, and counts what was accepted and rejected.
+// FeatureValue, or columnar DenseSamples), scores each with the serving version in the
+// same pass (progressive validation), appends them per model as one durable record per
+// message, and counts what was accepted and rejected.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CallOptions, FeedbackEngine } from "./engine.js";
 import { toConnectError } from "./errors.js";
 import { FeatureError, fnv1a, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
 import type { ModelLearner } from "./learner.js";
 import type { Task } from "./linear.js";
+import { ProgressiveSums, type PerformanceTracker } from "./performance.js";
 import { SampleBlockBuilder } from "./samples.js";
 
 /** An outcome as the contract carries it: a number for regression, a boolean for classification. */
@@ -39,6 +41,14 @@ export const MAX_REJECTIONS_REPORTED = 100;
 // Appends of one call in flight at once, overlapping with decoding the next messages.
 const MAX_INFLIGHT_APPENDS = 8;
 
+/** A model's samples of the current message, and their progressive validation sums. */
+interface Target {
+  readonly learner: ModelLearner;
+  readonly builder: SampleBlockBuilder;
+  /** One per version that served while the message was read (almost always one). */
+  readonly scores: ProgressiveSums[];
+}
+
 /** One IngestSamples / IngestSampleBatch call. */
 export class Ingestion {
   accepted = 0;
@@ -46,18 +56,19 @@ export class Ingestion {
   readonly rejections: Rejection[] = [];
   private index = 0;
   private readonly vec = new SparseVector();
-  private readonly pending = new Map<string, { learner: ModelLearner; builder: SampleBlockBuilder }>();
+  private readonly pending = new Map<string, Target>();
   private readonly unknown = new Set<string>();
   private readonly inflight: Promise<void>[] = [];
 
   constructor(
     private readonly engine: FeedbackEngine,
+    private readonly performance: PerformanceTracker,
     private readonly call?: CallOptions,
   ) {}
 
   /**
-   * Validates and vectorizes one message's samples (then its dense rows), and starts
-   * their durable append.
+   * Validates and vectorizes one message's samples (then its dense rows), scoring each
+   * with its model's serving version, and starts their durable append.
    */
   async add(defaultModel: string, samples: readonly SampleLike[], dense: readonly DenseLike[] = []): Promise<void> {
     await this.addSamples(defaultModel, samples);
@@ -92,6 +103,7 @@ export class Ingestion {
         }
         throw err;
       }
+      score(target, this.vec, label);
       target.builder.add(this.vec, label);
     }
   }
@@ -154,20 +166,23 @@ export class Ingestion {
         }
         v.push(buckets, 1);
       }
+      score(target, v, label);
       target.builder.add(v, label);
     }
   }
 
   private flushBuilders(): void {
-    for (const { learner, builder } of this.pending.values()) {
+    for (const { learner, builder, scores } of this.pending.values()) {
       if (builder.count === 0) continue;
       const count = builder.count;
       const record = builder.encode();
       builder.reset();
+      const scored = scores.splice(0);
       this.inflight.push(
         learner.ingest(record, count).then(() => {
           this.accepted += count;
           this.engine.accepted(learner.def.name, count);
+          for (const sums of scored) this.performance.scored(learner.def.name, sums);
         }),
       );
     }
@@ -188,12 +203,12 @@ export class Ingestion {
     }
   }
 
-  private async target(name: string) {
+  private async target(name: string): Promise<Target | undefined> {
     if (name === "" || this.unknown.has(name)) return undefined;
     let t = this.pending.get(name);
     if (!t) {
       try {
-        t = { learner: await this.engine.learner(name), builder: new SampleBlockBuilder() };
+        t = { learner: await this.engine.learner(name), builder: new SampleBlockBuilder(), scores: [] };
       } catch (err) {
         const code = err instanceof ConnectError ? err.code : Code.Unknown;
         if (code !== Code.NotFound && code !== Code.InvalidArgument) throw err;
@@ -210,6 +225,21 @@ export class Ingestion {
     this.engine.rejectedOne(reason);
     if (this.rejections.length < MAX_REJECTIONS_REPORTED) this.rejections.push({ index, reason, message });
   }
+}
+
+/**
+ * Progressive validation: scores a vectorized sample with the version serving now, before
+ * it is learned. Reads the serving model afresh for every sample (a model is reused once
+ * it stops serving), and allocates only when the serving version changed.
+ */
+function score(target: Target, v: SparseVector, label: number): void {
+  const serving = target.learner.serving;
+  let sums = target.scores.at(-1);
+  if (sums?.version !== serving.version) {
+    sums = new ProgressiveSums(target.learner.def.task, serving.version);
+    target.scores.push(sums);
+  }
+  sums.add(serving.model.predict(v.idx, v.val, v.nnz), label);
 }
 
 export function labelFor(task: Task, o: OutcomeLike): number | { reason: RejectionReason; message: string } {

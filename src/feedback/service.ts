@@ -7,6 +7,7 @@ import {
   HyperparametersSchema,
   OnlineModelSchema,
   Optimizer,
+  ProgressiveScoreSchema,
   RejectionReason,
   Scaling,
   Task,
@@ -22,6 +23,7 @@ import type { ModelDefinition, TrainingSamples as DomainTrainingSamples } from "
 import type { CallOptions, FeedbackEngine, NewModel } from "./engine.js";
 import type { Ingestion, RejectionReason as DomainReason } from "./ingestion.js";
 import type { TrainingRun } from "./learner.js";
+import type { ProgressiveFigures } from "./performance.js";
 import type { Scaling as DomainScaling, Task as DomainTask } from "./linear.js";
 
 const MAX_PAGE = 1000;
@@ -138,7 +140,8 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
       const figures = await engine.performance(req.model, req.version);
       return {
         model: req.model,
-        versions: figures.map((f) => ({
+        progressive: toProgressiveScore(figures.progressive),
+        versions: figures.versions.map((f) => ({
           version: f.version,
           feedbackCount: BigInt(f.feedbackCount),
           windowCount: BigInt(f.windowCount),
@@ -147,6 +150,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
           rmse: f.rmse,
           accuracy: f.accuracy,
           logLoss: f.logLoss,
+          progressive: toProgressiveScore(f.progressive),
         })),
       };
     },
@@ -224,6 +228,10 @@ function ingestionResponse(i: Ingestion): { accepted: bigint; rejected: bigint; 
     rejected: BigInt(i.rejected),
     rejections: i.rejections.map((r) => create(RejectionSchema, { index: BigInt(r.index), reason: REASONS[r.reason], message: r.message })),
   };
+}
+
+function toProgressiveScore(p: ProgressiveFigures) {
+  return create(ProgressiveScoreSchema, { count: BigInt(p.count), mae: p.mae, rmse: p.rmse, accuracy: p.accuracy, logLoss: p.logLoss });
 }
 
 function toTrainingRun(r: TrainingRun) {

@@ -1,6 +1,7 @@
-// Online models: learner status, versions over time (from the registry), and the
-// rolling performance figures of each version as small charts.
-import { OptimizerSchema, Task, TaskSchema, type OnlineModel, type VersionPerformance } from "../../../gen/openloop/feedback/v1/feedback_service_pb.js";
+// Online models: learner status, versions over time (from the registry), the rolling
+// performance figures of each version as small charts, and the progressive validation
+// score (every sample scored before it is learned) as a table.
+import { OptimizerSchema, Task, TaskSchema, type OnlineModel, type ProgressiveScore, type VersionPerformance } from "../../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import type { ModelVersion } from "../../../gen/openloop/registry/v1/registry_service_pb.js";
 import type { Api } from "../api.js";
 import { barChart, lineChart, type Bar } from "../chart.js";
@@ -115,7 +116,8 @@ function modelView(main: HTMLElement, api: Api, name: string, signal: AbortSigna
               : h("p", { class: "muted" }, "No training yet."),
           ),
         ),
-        performanceSection(model.task, perf.versions),
+        progressiveSection(model.task, perf.progressive, perf.versions),
+        performanceSection(model.task, perf.versions.filter((p) => p.feedbackCount > 0n)),
         versionsSection(versions),
       );
     } catch (err) {
@@ -199,6 +201,28 @@ function performanceSection(task: Task, perf: readonly VersionPerformance[]): HT
             }),
           ),
         ],
+  );
+}
+
+function progressiveSection(task: Task, overall: ProgressiveScore | undefined, perf: readonly VersionPerformance[]): HTMLElement {
+  const classification = task === Task.BINARY_CLASSIFICATION;
+  const row = (label: string, p: ProgressiveScore) => [
+    label,
+    String(p.count),
+    ...(classification ? [p.accuracy, p.logLoss] : [p.mae, p.rmse]).map((x) => formatNumber(x)),
+  ];
+  const scored = perf.filter((p) => p.progressive && p.progressive.count > 0n);
+  return h(
+    "section",
+    { "aria-labelledby": "progressive-title" },
+    h("h2", { id: "progressive-title" }, "Progressive validation"),
+    !overall || overall.count === 0n
+      ? h("p", { class: "muted" }, "No samples scored yet: each ingested sample and feedback outcome is scored by the serving version before it is learned.")
+      : table(
+          "Progressive validation: each sample scored by the version serving when it arrived, before it was learned",
+          ["Version", "Samples scored", ...(classification ? ["Accuracy", "Log loss"] : ["MAE", "RMSE"])],
+          [row("All versions", overall), ...scored.map((p) => row(`Version ${p.version}`, p.progressive!))],
+        ),
   );
 }
 
