@@ -157,8 +157,17 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
   };
 }
 
+// Read when used: a Predict without a feature set never needs the call's abort signal, and
+// the transport builds it only on first read.
 function callOf(ctx: HandlerContext): CallOptions {
-  return { timeoutMs: ctx.timeoutMs(), signal: ctx.signal };
+  return {
+    get timeoutMs() {
+      return ctx.timeoutMs();
+    },
+    get signal() {
+      return ctx.signal;
+    },
+  };
 }
 
 function toDomainTask(t: Task): DomainTask {
