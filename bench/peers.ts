@@ -6,11 +6,11 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { findTool, ROOT } from "../test/support/tools.js";
 import { cpuMicros } from "./support/proc.js";
+import { freePort } from "../test/support/redis.js";
 
 export const PEERS_DIR = process.env.OPENLOOP_PEERS_DIR ?? path.join(os.homedir(), ".cache/openloop/peers");
 export const PORTKEY_VERSION = "1.15.2";
@@ -139,17 +139,6 @@ function stop(child: ChildProcess): Promise<void> {
       resolve();
     });
     child.kill("SIGTERM");
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
   });
 }
 

@@ -11,7 +11,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -20,6 +19,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { RegisterModelVersionRequestSchema, RegistryService, type RegisterModelVersionRequest } from "../gen/openloop/registry/v1/registry_service_pb.js";
 import { spawnServer } from "../test/support/spawn.js";
+import { freePort } from "../test/support/redis.js";
 import { ROOT } from "../test/support/tools.js";
 import { median } from "./support/proc.js";
 
@@ -244,17 +244,6 @@ else:
     local = mlflow.artifacts.download_artifacts(run_id=sys.argv[3], artifact_path=sys.argv[4], dst_path=sys.argv[5])
     print(json.dumps({"path": local, "seconds": time.perf_counter() - t0, "cpu": cpu() - c0}), flush=True)
 `;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startMlflow(work: string): Promise<Mlflow | undefined> {
   const bin = path.join(MLFLOW_VENV, "bin", "mlflow");

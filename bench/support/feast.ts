@@ -5,10 +5,10 @@ import { execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { cpuMicros } from "./proc.js";
+import { freePort } from "../../test/support/redis.js";
 
 export const FEAST_VERSION = "0.67.0";
 const VENV = path.join(os.homedir(), ".cache/openloop/peers", `feast-${FEAST_VERSION}`);
@@ -97,13 +97,3 @@ function safeCpu(pid: number): number {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
