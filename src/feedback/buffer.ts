@@ -1,5 +1,5 @@
 // The learner's durable sample buffer: what every backend (fs-buffer.ts, redis-buffer.ts) provides.
-import type { SampleBlock } from "./samples.js";
+import type { BatchTag, SampleBlock } from "./samples.js";
 
 /** Samples handed to one training, and what `commit` needs to drop exactly them. */
 export interface TakenSamples {
@@ -24,8 +24,14 @@ export interface LearnerState {
 }
 
 export interface SampleBuffer {
-  /** Appends one encoded record; resolves only once it is durable (the caller acknowledges after). */
-  append(record: Buffer, count: number): Promise<void>;
+  /**
+   * Appends one encoded record; resolves only once it is durable (the caller acknowledges
+   * after). With a batch tag (also encoded in the record), resolves false without
+   * appending when the buffer already holds or remembers that batch id (for the
+   * configured batch id TTL), atomically with the append: the id is remembered exactly
+   * when the samples are durable.
+   */
+  append(record: Buffer, count: number, batch?: BatchTag): Promise<boolean>;
   /** Samples buffered and not yet committed as trained. */
   buffered(): Promise<number>;
   /** Everything buffered so far (up to `maxSamples`, at least one record), or undefined when empty. */

@@ -2,6 +2,8 @@
 import { z } from "zod";
 
 export const MODEL_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** Ids chosen by clients: prediction_id (RecordPrediction) and batch_id (IngestSamples). */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const MAX_BUCKETS = 1 << 24;
 export const DEFAULT_BUCKETS = 1 << 18;
 
@@ -66,6 +68,11 @@ export const feedbackConfigSchema = z
     lockTtlMs: z.number().int().positive().default(30_000),
     /** Prefix of every Redis key and channel of the feedback service. */
     redisKeyPrefix: z.string().min(1).max(128).default("openloop:feedback:"),
+    /**
+     * How long each model remembers the batch ids of ingested batches (IngestSamples
+     * batch_id), in milliseconds: a batch resent within it is not learned twice.
+     */
+    batchIdTtlMs: z.number().int().positive().default(24 * 60 * 60 * 1000),
     /** Wait before retrying a failed training, in milliseconds. */
     retryDelayMs: z.number().int().min(0).default(1000),
   })

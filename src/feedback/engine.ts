@@ -7,7 +7,7 @@ import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import { decodeArtifact } from "./artifact.js";
 import type { SampleBuffer } from "./buffer.js";
-import { MAX_BUCKETS, MODEL_NAME_PATTERN } from "./config.js";
+import { CLIENT_ID_PATTERN, MAX_BUCKETS, MODEL_NAME_PATTERN } from "./config.js";
 import type { DefinitionStore, ModelDefinition, TrainingSamples } from "./definitions.js";
 import { FeatureError, SparseVector, vectorize, type FeatureMap } from "./hashing.js";
 import { Ingestion, labelFor, type OutcomeLike, type RejectionReason } from "./ingestion.js";
@@ -71,8 +71,6 @@ export interface EngineDeps {
   onAccepted?: (model: string, count: number) => void;
   onRejected?: (reason: RejectionReason) => void;
 }
-
-const PREDICTION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export class FeedbackEngine {
   private readonly learners = new Map<string, Promise<ModelLearner>>();
@@ -183,7 +181,7 @@ export class FeedbackEngine {
   async recordPrediction(name: string, version: string, features: FeatureMap, prediction: number, id: string, call?: CallOptions): Promise<string> {
     const learner = await this.learner(name);
     const def = learner.def;
-    if (id !== "" && !PREDICTION_ID.test(id)) {
+    if (id !== "" && !CLIENT_ID_PATTERN.test(id)) {
       throw new ConnectError(`prediction_id must be 1-128 chars of [A-Za-z0-9._:-], got ${JSON.stringify(id.slice(0, 80))}`, Code.InvalidArgument);
     }
     if (!Number.isFinite(prediction)) throw new ConnectError(`prediction value must be finite, got ${prediction}`, Code.InvalidArgument);

@@ -9,13 +9,18 @@
 //                  the log position before which every sample is trained into a
 //                  registered version. Written atomically (temp file, fsync, rename,
 //                  fsync directory), so serving and buffer change together.
+//   batch-ids.log  "<time> <id>" lines: batch ids of records already trained and dropped
+//                  from the segments, appended (fsynced) before each commit drops them, so
+//                  the buffer remembers every batch id for the TTL; rewritten at open and
+//                  when it holds mostly expired lines
 // On open, records after the committed position are replayed; a torn tail (a crash in
-// the middle of a write, never acknowledged) is cut off.
+// the middle of a write, never acknowledged) is cut off. Batch ids are remembered from
+// batch-ids.log and from the tags of the replayed records.
 import { mkdir, open, readdir, readFile, rm, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { LearnerState, SampleBuffer, TakenSamples } from "./buffer.js";
-import { CorruptRecordError, decodeRecord, readRecord, type SampleBlock } from "./samples.js";
+import { CorruptRecordError, decodeRecord, readRecord, type BatchTag, type SampleBlock } from "./samples.js";
 import { replaceFileAtomic, syncDir } from "../platform/durable-file.js";
 
 interface Entry {
@@ -36,6 +41,17 @@ interface Pending {
 }
 
 const SEGMENT = /^seg-(\d{12})\.log$/;
+const BATCH_IDS = "batch-ids.log";
+// Lines of batch-ids.log beyond twice the live ids (plus this slack) trigger a rewrite.
+const BATCH_IDS_SLACK = 1024;
+
+export interface FsBufferOptions {
+  /** How long a batch id is remembered after its samples were buffered, in milliseconds. */
+  batchIdTtlMs: number;
+  now: () => number;
+}
+
+const DEFAULT_OPTIONS: FsBufferOptions = { batchIdTtlMs: 24 * 60 * 60 * 1000, now: Date.now };
 
 export class FsSampleBuffer implements SampleBuffer {
   private entries: Entry[] = [];
@@ -50,16 +66,24 @@ export class FsSampleBuffer implements SampleBuffer {
   private flushed: Promise<void> = Promise.resolve();
   private broken: Error | undefined;
   private closed = false;
+  /**
+   * Batch ids remembered: when their samples were buffered, or the running write of
+   * their record. In insertion order, which is about time order (expiry sweeps stop at
+   * the first live id).
+   */
+  private readonly batches = new Map<string, number | Promise<void>>();
+  private batchIdLines = 0;
 
   private constructor(
     private readonly dir: string,
     private readonly segmentBytes: number,
     private readonly log: Logger,
+    private readonly options: FsBufferOptions,
   ) {}
 
   /** Opens (creating if needed) the buffer in `dir` and replays what is not yet trained. */
-  static async open(dir: string, segmentBytes: number, log: Logger): Promise<FsSampleBuffer> {
-    const b = new FsSampleBuffer(dir, segmentBytes, log);
+  static async open(dir: string, segmentBytes: number, log: Logger, options: Partial<FsBufferOptions> = {}): Promise<FsSampleBuffer> {
+    const b = new FsSampleBuffer(dir, segmentBytes, log, { ...DEFAULT_OPTIONS, ...options });
     await b.replay();
     return b;
   }
@@ -67,6 +91,7 @@ export class FsSampleBuffer implements SampleBuffer {
   private async replay(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     this.persisted = await readState(this.dir);
+    await this.loadBatchIds();
     const segments = (await readdir(this.dir))
       .map((f) => SEGMENT.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
@@ -118,13 +143,110 @@ export class FsSampleBuffer implements SampleBuffer {
   private push(e: Entry): void {
     this.entries.push(e);
     this.count += e.block.count;
+    if (e.block.batch) this.remember(e.block.batch);
+  }
+
+  private live(time: number): boolean {
+    return time + this.options.batchIdTtlMs > this.options.now();
+  }
+
+  private remember(tag: BatchTag): void {
+    this.batches.delete(tag.id);
+    if (!this.live(tag.time)) return;
+    this.batches.set(tag.id, tag.time);
+  }
+
+  // Reads batch-ids.log and rewrites it without expired or torn lines.
+  private async loadBatchIds(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, BATCH_IDS), "latin1");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    const lines = text.split("\n");
+    for (const line of lines) {
+      const m = /^(\d+) (\S+)$/.exec(line);
+      if (m) this.remember({ time: Number(m[1]), id: m[2]! });
+    }
+    if (text !== "" && (lines.length - 1 !== this.batches.size || !text.endsWith("\n"))) await this.rewriteBatchIds();
+    else this.batchIdLines = this.batches.size;
+  }
+
+  private async rewriteBatchIds(): Promise<void> {
+    let text = "";
+    let lines = 0;
+    for (const [id, time] of this.batches) {
+      if (typeof time !== "number" || !this.live(time)) continue;
+      text += `${time} ${id}\n`;
+      lines++;
+    }
+    await replaceFileAtomic(path.join(this.dir, BATCH_IDS), text);
+    this.batchIdLines = lines;
+  }
+
+  // Before a commit drops records from the log: their live batch ids go to batch-ids.log.
+  private async keepBatchIds(from: number, through: number): Promise<void> {
+    let text = "";
+    let lines = 0;
+    for (let i = from; i < through; i++) {
+      const tag = this.entries[i]!.block.batch;
+      if (!tag || !this.live(tag.time)) continue;
+      text += `${tag.time} ${tag.id}\n`;
+      lines++;
+    }
+    for (const [id, time] of this.batches) {
+      if (typeof time !== "number") continue;
+      if (this.live(time)) break;
+      this.batches.delete(id);
+    }
+    if (this.batchIdLines + lines > 2 * this.batches.size + BATCH_IDS_SLACK) {
+      await this.rewriteBatchIds();
+      return;
+    }
+    if (lines === 0) return;
+    const file = path.join(this.dir, BATCH_IDS);
+    const fh = await open(file, "a");
+    try {
+      await fh.write(text, null, "latin1");
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (this.batchIdLines === 0) await syncDir(this.dir);
+    this.batchIdLines += lines;
   }
 
   private segmentPath(seg: number): string {
     return path.join(this.dir, `seg-${String(seg).padStart(12, "0")}.log`);
   }
 
-  append(record: Buffer): Promise<void> {
+  async append(record: Buffer, _count = 0, batch?: BatchTag): Promise<boolean> {
+    if (!batch) {
+      await this.write(record);
+      return true;
+    }
+    for (;;) {
+      const prior = this.batches.get(batch.id);
+      if (prior === undefined || (typeof prior === "number" && !this.live(prior))) break;
+      if (typeof prior === "number") return false;
+      // The same id is being written: a duplicate once that write is durable, new if it fails.
+      if (await prior.then(() => true, () => false)) return false;
+    }
+    const written = this.write(record);
+    this.batches.delete(batch.id);
+    this.batches.set(batch.id, written);
+    try {
+      await written;
+    } catch (err) {
+      if (this.batches.get(batch.id) === written) this.batches.delete(batch.id);
+      throw err;
+    }
+    return true;
+  }
+
+  private write(record: Buffer): Promise<void> {
     if (this.closed) return Promise.reject(new Error("the sample buffer is closed"));
     if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
@@ -236,6 +358,7 @@ export class FsSampleBuffer implements SampleBuffer {
     if (taken.through <= this.head || taken.through > this.entries.length) throw new Error("commit of samples that were not taken");
     const last = this.entries[taken.through - 1]!;
     const next: PersistedState = { ...state, segment: last.segment, offset: last.end };
+    await this.keepBatchIds(this.head, taken.through);
     await writeState(this.dir, next);
     this.persisted = next;
     this.count -= taken.count;

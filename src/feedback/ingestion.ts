@@ -1,15 +1,17 @@
 // One IngestSamples / IngestSampleBatch call: validates and hashes samples (maps of
 // FeatureValue, or columnar DenseSamples), scores each with the serving version in the
 // same pass (progressive validation), appends them per model as one durable record per
-// message, and counts what was accepted and rejected.
+// message (tagged with the message's batch id, if any), and counts what was accepted,
+// rejected and already buffered under the same batch id.
 import { Code, ConnectError } from "@connectrpc/connect";
+import { CLIENT_ID_PATTERN } from "./config.js";
 import type { CallOptions, FeedbackEngine } from "./engine.js";
 import { toConnectError } from "./errors.js";
 import { FeatureError, fnv1a, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
 import type { ModelLearner } from "./learner.js";
 import type { Task } from "./linear.js";
 import { ProgressiveSums, type PerformanceTracker } from "./performance.js";
-import { SampleBlockBuilder } from "./samples.js";
+import { SampleBlockBuilder, type BatchTag } from "./samples.js";
 
 /** An outcome as the contract carries it: a number for regression, a boolean for classification. */
 export type OutcomeLike = { case: "value"; value: number } | { case: "label"; value: boolean } | { case: undefined; value?: undefined };
@@ -53,6 +55,8 @@ interface Target {
 export class Ingestion {
   accepted = 0;
   rejected = 0;
+  /** Valid samples of batches their model had already buffered. */
+  duplicates = 0;
   readonly rejections: Rejection[] = [];
   private index = 0;
   private readonly vec = new SparseVector();
@@ -68,12 +72,16 @@ export class Ingestion {
 
   /**
    * Validates and vectorizes one message's samples (then its dense rows), scoring each
-   * with its model's serving version, and starts their durable append.
+   * with its model's serving version, and starts their durable append. A non-empty
+   * `batchId` makes a resent message safe: a model that already buffered it skips it.
    */
-  async add(defaultModel: string, samples: readonly SampleLike[], dense: readonly DenseLike[] = []): Promise<void> {
+  async add(defaultModel: string, samples: readonly SampleLike[], dense: readonly DenseLike[] = [], batchId = ""): Promise<void> {
+    if (batchId !== "" && !CLIENT_ID_PATTERN.test(batchId)) {
+      throw new ConnectError(`batch_id must be empty or 1-128 chars of [A-Za-z0-9._:-], got ${JSON.stringify(batchId.slice(0, 80))}`, Code.InvalidArgument);
+    }
     await this.addSamples(defaultModel, samples);
     for (const d of dense) await this.addDense(defaultModel, d);
-    this.flushBuilders();
+    this.flushBuilders(batchId === "" ? undefined : { id: batchId, time: Date.now() });
     // Appends overlap with decoding the next message; bound how many wait.
     while (this.inflight.length > MAX_INFLIGHT_APPENDS) await this.inflight.shift();
   }
@@ -171,15 +179,19 @@ export class Ingestion {
     }
   }
 
-  private flushBuilders(): void {
+  private flushBuilders(batch: BatchTag | undefined): void {
     for (const { learner, builder, scores } of this.pending.values()) {
       if (builder.count === 0) continue;
       const count = builder.count;
-      const record = builder.encode();
+      const record = builder.encode(batch);
       builder.reset();
       const scored = scores.splice(0);
       this.inflight.push(
-        learner.ingest(record, count).then(() => {
+        learner.ingest(record, count, batch).then((appended) => {
+          if (!appended) {
+            this.duplicates += count;
+            return;
+          }
           this.accepted += count;
           this.engine.accepted(learner.def.name, count);
           for (const sums of scored) this.performance.scored(learner.def.name, sums);

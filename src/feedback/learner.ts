@@ -12,7 +12,7 @@ import type { LearnerState, SampleBuffer, TakenSamples } from "./buffer.js";
 import type { ModelDefinition } from "./definitions.js";
 import { LinearModel, loss, type Task } from "./linear.js";
 import type { RedisTrainingLock } from "./redis-buffer.js";
-import type { SampleBlock } from "./samples.js";
+import type { BatchTag, SampleBlock } from "./samples.js";
 import { compareVersions, PRODUCER, type VersionStore } from "./versions.js";
 
 export interface ServingVersion {
@@ -168,8 +168,11 @@ export class ModelLearner {
     return this.servingVersion;
   }
 
-  /** Appends an encoded record of `count` samples durably, then maybe starts a training. */
-  async ingest(record: Buffer, count: number): Promise<void> {
+  /**
+   * Appends an encoded record of `count` samples durably, then maybe starts a training.
+   * False when the record's batch id was buffered before: nothing was appended.
+   */
+  async ingest(record: Buffer, count: number, batch?: BatchTag): Promise<boolean> {
     if (this.closed) throw new Error("the learner is closed");
     if (this.bufferedHint + count > this.deps.options.maxBufferedSamples) {
       this.bufferedHint = await this.buffer.buffered();
@@ -179,10 +182,11 @@ export class ModelLearner {
         );
       }
     }
-    await this.buffer.append(record, count);
+    if (!(await this.buffer.append(record, count, batch))) return false;
     // A shared buffer also fills from other replicas: read the real count.
     this.bufferedHint = this.deps.lock ? await this.buffer.buffered() : this.bufferedHint + count;
     if (this.bufferedHint >= this.trainAt()) this.maybeTrain();
+    return true;
   }
 
   /**

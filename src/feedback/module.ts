@@ -86,13 +86,13 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
     const prefix = fc.redisKeyPrefix;
     definitions = new RedisDefinitionStore(shared, prefix);
     predictions = new RedisPredictionStore(shared, fc.predictionTtlMs, prefix);
-    openBuffer = async (def) => new RedisSampleBuffer(shared, def.name, prefix);
+    openBuffer = async (def) => new RedisSampleBuffer(shared, def.name, prefix, fc.batchIdTtlMs);
     lock = new RedisTrainingLock(shared, fc.lockTtlMs, prefix);
   } else {
     const fsDefs = new FsDefinitionStore(path.join(config.dataDir, "feedback", "models"));
     definitions = fsDefs;
     predictions = new MemoryPredictionStore(fc.predictionTtlMs, fc.maxPredictions);
-    openBuffer = (def) => FsSampleBuffer.open(fsDefs.modelDir(def.name), fc.segmentBytes, log);
+    openBuffer = (def) => FsSampleBuffer.open(fsDefs.modelDir(def.name), fc.segmentBytes, log, { batchIdTtlMs: fc.batchIdTtlMs });
   }
 
   const engine = new FeedbackEngine({

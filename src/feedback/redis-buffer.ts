@@ -9,12 +9,22 @@
 //                                       trains from it even when replicas do not share a registry
 //   openloop:feedback:{name}:versions   counter numbering the versions replicas register
 //   openloop:feedback:{name}:lock       training lock: SET NX PX with a random token
+//   openloop:feedback:{name}:batch:<id> a batch id seen, expiring after the batch id TTL;
+//                                       set NX in the script that appends its record, so
+//                                       the id exists exactly when its samples do
 // A commit trims the trained records and records the new version in one script that first
 // checks the caller still holds the lock, so a replica whose lock expired cannot commit.
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { LearnerState, SampleBuffer, TakenSamples } from "./buffer.js";
-import { decodeRecord, type SampleBlock } from "./samples.js";
+import { decodeRecord, type BatchTag, type SampleBlock } from "./samples.js";
+
+const APPEND_BATCH_SCRIPT = `
+if not redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[2], ARGV[2])
+return 1
+`;
 
 const COMMIT_SCRIPT = `
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -41,7 +51,7 @@ const TAKE_PAGE = 256;
 
 function keys(prefix: string, model: string) {
   const base = `${prefix}{${model}}:`;
-  return { buffer: `${base}buffer`, buffered: `${base}buffered`, state: `${base}state`, lock: `${base}lock`, versions: `${base}versions` };
+  return { base, buffer: `${base}buffer`, buffered: `${base}buffered`, state: `${base}state`, lock: `${base}lock`, versions: `${base}versions` };
 }
 
 export class RedisSampleBuffer implements SampleBuffer {
@@ -51,12 +61,19 @@ export class RedisSampleBuffer implements SampleBuffer {
     private readonly redis: Redis,
     model: string,
     prefix: string,
+    private readonly batchIdTtlMs: number = 24 * 60 * 60 * 1000,
   ) {
     this.k = keys(prefix, model);
   }
 
-  async append(record: Buffer, count: number): Promise<void> {
-    await this.redis.multi().rpush(this.k.buffer, record).incrby(this.k.buffered, count).exec().then(checkExec);
+  async append(record: Buffer, count: number, batch?: BatchTag): Promise<boolean> {
+    if (!batch) {
+      await this.redis.multi().rpush(this.k.buffer, record).incrby(this.k.buffered, count).exec().then(checkExec);
+      return true;
+    }
+    const k = this.k;
+    const appended = await this.redis.eval(APPEND_BATCH_SCRIPT, 3, k.buffer, k.buffered, `${k.base}batch:${batch.id}`, record, count, batch.time, this.batchIdTtlMs);
+    return appended === 1;
   }
 
   async buffered(): Promise<number> {

@@ -5,7 +5,11 @@
 // Payload (columnar, so every array is 8-byte aligned when the payload is):
 //   u32 count, u32 total entries,
 //   f64 labels[count], f64 values[total], u32 offsets[count + 1], i32 indices[total]
+//   and, for a batch sent with a batch id, a tag: f64 ingest time (ms since the epoch),
+//   u32 id length, the id's ASCII bytes (records without one end after the indices)
 // Sample i has entries offsets[i] .. offsets[i + 1] (its last entry is the bias).
+// The tag is inside the checksummed payload: a batch id is durable exactly when its
+// samples are, so a resend after a crash is recognised if and only if they were kept.
 import { endianness } from "node:os";
 import { crc32 } from "node:zlib";
 import type { SparseVector } from "./hashing.js";
@@ -21,6 +25,14 @@ export interface SampleBlock {
   readonly offsets: Uint32Array;
   readonly idx: Int32Array;
   readonly val: Float64Array;
+  /** The id the samples were sent with, if any. */
+  readonly batch?: BatchTag;
+}
+
+/** A batch id and when its samples were buffered (ms since the epoch). */
+export interface BatchTag {
+  readonly id: string;
+  readonly time: number;
 }
 
 /** Collects vectorized samples with amortised growth; reuse one per stream to avoid allocation. */
@@ -61,10 +73,11 @@ export class SampleBlockBuilder {
     this.offsets[this.count] = this.total;
   }
 
-  /** The framed record of the samples added so far. */
-  encode(): Buffer {
+  /** The framed record of the samples added so far, tagged with their batch id if any. */
+  encode(batch?: BatchTag): Buffer {
     const { count, total } = this;
-    const payloadBytes = payloadSize(count, total);
+    const samplesBytes = payloadSize(count, total);
+    const payloadBytes = samplesBytes + (batch ? TAG_HEAD_BYTES + batch.id.length : 0);
     const ab = new ArrayBuffer(RECORD_HEADER_BYTES + payloadBytes);
     const payload = new Uint8Array(ab, RECORD_HEADER_BYTES, payloadBytes);
     const head = new Uint32Array(ab, RECORD_HEADER_BYTES, 2);
@@ -80,12 +93,21 @@ export class SampleBlockBuilder {
     offsets[0] = 0;
     off += (count + 1) * 4;
     new Int32Array(ab, off, total).set(this.idx.subarray(0, total));
+    if (batch) {
+      const tag = new DataView(ab, RECORD_HEADER_BYTES + samplesBytes);
+      tag.setFloat64(0, batch.time, true);
+      tag.setUint32(8, batch.id.length, true);
+      Buffer.from(ab, RECORD_HEADER_BYTES + samplesBytes + TAG_HEAD_BYTES).write(batch.id, "latin1");
+    }
     const frame = new DataView(ab, 0, RECORD_HEADER_BYTES);
     frame.setUint32(0, payloadBytes, true);
     frame.setUint32(4, crc32(payload), true);
     return Buffer.from(ab);
   }
 }
+
+// A batch tag's time and id length, before the id's bytes.
+const TAG_HEAD_BYTES = 12;
 
 function payloadSize(count: number, total: number): number {
   return 8 + count * 8 + total * 8 + (count + 1) * 4 + total * 4;
@@ -141,7 +163,15 @@ function decodePayload(payload: Uint8Array, copy: boolean): SampleBlock {
   const head = new Uint32Array(ab, base, 2);
   const count = head[0]!;
   const total = head[1]!;
-  if (payloadSize(count, total) !== payload.length) throw new CorruptRecordError("record payload size does not match its counts");
+  const samplesBytes = payloadSize(count, total);
+  let batch: BatchTag | undefined;
+  if (samplesBytes !== payload.length) {
+    if (samplesBytes + TAG_HEAD_BYTES > payload.length) throw new CorruptRecordError("record payload size does not match its counts");
+    const tag = new DataView(ab, base + samplesBytes, payload.length - samplesBytes);
+    const idBytes = tag.getUint32(8, true);
+    if (samplesBytes + TAG_HEAD_BYTES + idBytes !== payload.length) throw new CorruptRecordError("record payload size does not match its counts and batch id");
+    batch = { time: tag.getFloat64(0, true), id: Buffer.from(ab, base + samplesBytes + TAG_HEAD_BYTES, idBytes).toString("latin1") };
+  }
   let off = base + 8;
   const labels = new Float64Array(ab, off, count);
   off += count * 8;
@@ -150,5 +180,5 @@ function decodePayload(payload: Uint8Array, copy: boolean): SampleBlock {
   const offsets = new Uint32Array(ab, off, count + 1);
   off += (count + 1) * 4;
   const idx = new Int32Array(ab, off, total);
-  return { count, labels, offsets, idx, val };
+  return batch ? { count, labels, offsets, idx, val, batch } : { count, labels, offsets, idx, val };
 }

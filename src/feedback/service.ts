@@ -98,7 +98,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
       try {
         for await (const req of requests) {
           if (ctx.signal.aborted) break;
-          await ingestion.add(req.model, req.samples, req.dense);
+          await ingestion.add(req.model, req.samples, req.dense, req.batchId);
         }
       } catch (err) {
         await ingestion.abandon();
@@ -112,7 +112,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
     async ingestSampleBatch(req, ctx) {
       const ingestion = engine.ingestion(callOf(ctx));
       try {
-        await ingestion.add(req.model, req.samples, req.dense);
+        await ingestion.add(req.model, req.samples, req.dense, req.batchId);
       } catch (err) {
         await ingestion.abandon();
         throw err;
@@ -231,10 +231,11 @@ const REASONS: Record<DomainReason, RejectionReason> = {
   "non-finite-label": RejectionReason.NON_FINITE_LABEL,
 };
 
-function ingestionResponse(i: Ingestion): { accepted: bigint; rejected: bigint; rejections: Rejection[] } {
+function ingestionResponse(i: Ingestion): { accepted: bigint; rejected: bigint; duplicates: bigint; rejections: Rejection[] } {
   return {
     accepted: BigInt(i.accepted),
     rejected: BigInt(i.rejected),
+    duplicates: BigInt(i.duplicates),
     rejections: i.rejections.map((r) => create(RejectionSchema, { index: BigInt(r.index), reason: REASONS[r.reason], message: r.message })),
   };
 }

@@ -6,7 +6,7 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FsSampleBuffer } from "../../src/feedback/fs-buffer.js";
 import { SparseVector } from "../../src/feedback/hashing.js";
-import { SampleBlockBuilder } from "../../src/feedback/samples.js";
+import { SampleBlockBuilder, type BatchTag } from "../../src/feedback/samples.js";
 
 const log = pino({ level: "silent" });
 let dir: string;
@@ -18,7 +18,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function record(labels: number[]): Buffer {
+function record(labels: number[], batch?: BatchTag): Buffer {
   const b = new SampleBlockBuilder();
   const v = new SparseVector();
   for (const y of labels) {
@@ -27,7 +27,7 @@ function record(labels: number[]): Buffer {
     v.push(16, 1);
     b.add(v, y);
   }
-  return b.encode();
+  return b.encode(batch);
 }
 
 async function labelsOf(buf: FsSampleBuffer): Promise<number[]> {
@@ -92,5 +92,44 @@ describe("the embedded sample log", () => {
     expect(await b.buffered()).toBe(3);
     expect((await stat(path.join(dir, "seg-000000000001.log"))).size).toBeGreaterThan(0);
     await b.close();
+  });
+
+  describe("batch ids", () => {
+    const DAY = 24 * 60 * 60 * 1000;
+    let clock = 1_000_000;
+    const options = { batchIdTtlMs: DAY, now: () => clock };
+    const tag = (id: string): BatchTag => ({ id, time: clock });
+    const append = (b: FsSampleBuffer, labels: number[], id: string) => b.append(record(labels, tag(id)), labels.length, tag(id));
+
+    it("appends a batch id once, and remembers it across a reopen while its samples are buffered", async () => {
+      const a = await FsSampleBuffer.open(dir, 1 << 20, log, options);
+      expect(await Promise.all([append(a, [1, 2], "x"), append(a, [1, 2], "x")])).toEqual([true, false]);
+      await a.close();
+      const b = await FsSampleBuffer.open(dir, 1 << 20, log, options);
+      expect(await append(b, [1, 2], "x")).toBe(false);
+      expect(await append(b, [3], "y")).toBe(true);
+      expect(await labelsOf(b)).toEqual([1, 2, 3]);
+      await b.close();
+    });
+
+    it("remembers the batch ids of committed samples across a reopen, until the TTL passes", async () => {
+      const a = await FsSampleBuffer.open(dir, 64, log, options); // tiny segments: committed ones are deleted
+      await append(a, [1], "c-1");
+      await append(a, [2], "c-2");
+      const taken = await a.take(100);
+      await append(a, [3], "c-3");
+      await a.commit(taken!, { version: "2", samplesTrained: 2 });
+      expect(await append(a, [1], "c-1")).toBe(false);
+      await a.close();
+      const b = await FsSampleBuffer.open(dir, 64, log, options);
+      expect(await labelsOf(b)).toEqual([3]);
+      for (const id of ["c-1", "c-2", "c-3"]) expect(await append(b, [9], id), id).toBe(false);
+      await b.close();
+      clock += DAY;
+      const c = await FsSampleBuffer.open(dir, 64, log, options);
+      expect(await append(c, [1], "c-1")).toBe(true);
+      expect(await labelsOf(c)).toEqual([3, 1]);
+      await c.close();
+    });
   });
 });

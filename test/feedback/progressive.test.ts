@@ -93,6 +93,14 @@ describe("progressive validation", () => {
     expect(perf.versions[0]?.progressive?.count).toBe(1n);
   });
 
+  it("does not score a resent batch again", async () => {
+    await feedback.createOnlineModel({ name: "prog-dup", task: Task.REGRESSION, updateThreshold: 1000, warmUp: false });
+    const req = { model: "prog-dup", batchId: "b-1", samples: [{ features: { x: num(1) }, outcome: value(2) }] };
+    await feedback.ingestSampleBatch(req);
+    await feedback.ingestSampleBatch(req);
+    expect((await feedback.getModelPerformance({ model: "prog-dup" })).progressive?.count).toBe(1n);
+  });
+
   it("counts classification feedback as correct when the serving version gets the label right", async () => {
     await feedback.createOnlineModel({ name: "prog-fb-clf", task: Task.BINARY_CLASSIFICATION, updateThreshold: 1000, warmUp: false });
     const p = await feedback.predict({ model: "prog-fb-clf", features: { x: num(1) } });
