@@ -10,6 +10,7 @@ import type { SampleBuffer } from "./buffer.js";
 import { CLIENT_ID_PATTERN, MAX_BUCKETS, MODEL_NAME_PATTERN } from "./config.js";
 import type { DefinitionStore, ModelDefinition, TrainingSamples } from "./definitions.js";
 import { FeatureError, SparseVector, vectorize, type FeatureMap } from "./hashing.js";
+import { VectorArena } from "./vector-arena.js";
 import { Ingestion, labelFor, type OutcomeLike, type RejectionReason } from "./ingestion.js";
 import { storeCall, toConnectError } from "./errors.js";
 import { ModelLearner, type LearnerDeps, type ServingVersion } from "./learner.js";
@@ -76,6 +77,7 @@ export class FeedbackEngine {
   private readonly learners = new Map<string, Promise<ModelLearner>>();
   private readonly pinned = new LRUCache<string, ServingVersion>({ max: 64 });
   private readonly vec = new SparseVector();
+  private readonly arena = new VectorArena();
   private started: Promise<void> | undefined;
   private closed = false;
 
@@ -303,7 +305,7 @@ export class FeedbackEngine {
       if (err instanceof FeatureError) throw new ConnectError(err.message, Code.InvalidArgument);
       throw err;
     }
-    return { idx: this.vec.idx.slice(0, this.vec.nnz), val: this.vec.val.slice(0, this.vec.nnz) };
+    return this.arena.copy(this.vec.idx, this.vec.val, this.vec.nnz);
   }
 
   private async pinnedVersion(learner: ModelLearner, selector: string, call?: CallOptions): Promise<ServingVersion> {
