@@ -41,7 +41,8 @@ describe.each(backends)("crash safety of the $backend learner", ({ backend, env 
     const first = await spawnServer({ dataDir, env, config });
     servers.push(first);
     const client = createClient(FeedbackService, createGrpcTransport({ baseUrl: first.baseUrl }));
-    await client.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: THRESHOLD });
+    // Every version kept (max_versions 0): the trained samples are summed over all of them.
+    await client.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: THRESHOLD, maxVersions: 0 });
 
     const rows = makeRows("regression", BATCH, 5);
     const batch = rows.map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));

@@ -103,7 +103,8 @@ describe("replicas sharing one Redis", () => {
     const tb = createGrpcTransport({ baseUrl: b.baseUrl });
     const fa = createClient(FeedbackService, ta);
     const fb = createClient(FeedbackService, tb);
-    await fa.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 300, warmUp: false });
+    // Every version kept (max_versions 0): the chain below is checked whole.
+    await fa.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 300, warmUp: false, maxVersions: 0 });
     const samples = batch(100, 3);
     let accepted = 0;
     await Promise.all(
