@@ -120,44 +120,31 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
 
   switch (method.methodKind) {
     case "unary":
-      return (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+    case "client_streaming": {
+      const streaming = method.methodKind === "client_streaming";
+      return (call: ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
         const refused = admitted(call.metadata);
         if (refused) return void callback(grpcStatusOf(refused));
         const started = observer.begin();
         const ctx = contextOf(call);
         const reply = new UnaryReply(method, call, callback, ctx, observer, started);
+        // A client stream is followed from the start: its cancellation must reach the requests.
+        if (streaming) reply.watch();
         let result: unknown;
         try {
-          result = impl(decode(method.input, call.request), ctx);
+          const input = streaming ? requests(call as ServerReadableStream<Buffer, Buffer>, method.input) : decode(method.input, (call as ServerUnaryCall<Buffer, Buffer>).request);
+          result = impl(input, ctx);
         } catch (err) {
           return reply.fail(err);
         }
         if (!isPromise(result)) return reply.ok(result);
-        reply.watch();
+        if (!streaming) reply.watch();
         result.then(
           (response) => reply.ok(response),
           (err: unknown) => reply.fail(err),
         );
       };
-    case "client_streaming":
-      return (call: ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
-        const refused = admitted(call.metadata);
-        if (refused) return void callback(grpcStatusOf(refused));
-        const started = observer.begin();
-        const ctx = contextOf(call);
-        const reply = new UnaryReply(method, call, callback, ctx, observer, started);
-        reply.watch();
-        let result: unknown;
-        try {
-          result = impl(requests(call, method.input), ctx);
-        } catch (err) {
-          return reply.fail(err);
-        }
-        Promise.resolve(result).then(
-          (response) => reply.ok(response),
-          (err: unknown) => reply.fail(err),
-        );
-      };
+    }
     case "server_streaming":
     case "bidi_streaming":
       return (call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>) => {
