@@ -132,9 +132,9 @@ describe.each(NAMES.map((name, i) => [name, i] as const))("%s", (_name, i) => {
     expect((await download(registryClient(s.grpc), { name }, true)).sha256).toBe(sha256(body));
   });
 
-  it("answers server reflection (bidi streaming) where the client can stream", async () => {
+  // Browsers and HTTP/1.1 clients cannot open a bidi stream (the last two transports).
+  it.skipIf(i >= 3)("answers server reflection (bidi streaming)", async () => {
     const c = client();
-    if (!c.clientStreams) return; // browsers and HTTP/1.1 clients cannot open a bidi stream
     const answers = [];
     for await (const res of createClient(ServerReflection, c.transport).serverReflectionInfo(
       (async function* () {
