@@ -3,7 +3,7 @@
 // an undici Pool, for the reasons openai.ts gives.
 import { VERSION } from "@anthropic-ai/sdk/version";
 import { missingKey, providerError, truncatedStream } from "./errors.js";
-import { parseJson, SseParser, TimeoutError, UpstreamHttp, type SseEvent, type UpstreamReply } from "./http.js";
+import { parseJson, readEvents, TimeoutError, UpstreamHttp, type EventVerdict, type SseEvent, type UpstreamReply } from "./http.js";
 import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd } from "./provider.js";
 import { ProviderError } from "./provider.js";
 import { apiMessage, platformHeaders, UpstreamError } from "./stainless.js";
@@ -91,20 +91,13 @@ export class AnthropicProvider implements Provider {
     let outputTokens = 0;
     let finish: FinishReason | undefined;
     let stopped = false;
-    let failure: unknown;
     // As the SDK reads the stream: pings and unnamed events are skipped, an `error` event fails it.
-    const parser = new SseParser((e: SseEvent) => {
-      if (failure !== undefined || e.event === null || e.event === "ping") return;
-      if (e.event === "error") {
-        failure = new UpstreamError(undefined, apiMessage(undefined, parseJson(e.data) ?? e.data, undefined));
-        return;
-      }
-      if (!e.data) return;
+    const onEvent = (e: SseEvent): EventVerdict => {
+      if (e.event === null || e.event === "ping") return undefined;
+      if (e.event === "error") return new UpstreamError(undefined, apiMessage(undefined, parseJson(e.data) ?? e.data, undefined));
+      if (!e.data) return undefined;
       const event = parseJson(e.data) as MessagesPayload | undefined;
-      if (event === undefined) {
-        failure = new ProviderError(`provider '${this.name}' sent a stream event that is not JSON`, "unavailable");
-        return;
-      }
+      if (event === undefined) return new ProviderError(`provider '${this.name}' sent a stream event that is not JSON`, "unavailable");
       switch (event.type) {
         case "message_start":
           inputTokens = event.message?.usage?.input_tokens ?? 0;
@@ -123,14 +116,10 @@ export class AnthropicProvider implements Provider {
           stopped = true;
           break;
       }
-    });
+      return undefined;
+    };
     try {
-      await this.post(this.body(req, true), req.signal, (chunk) => {
-        parser.feed(chunk);
-        if (failure !== undefined) throw failure;
-      });
-      parser.end();
-      if (failure !== undefined) throw failure;
+      await readEvents((onChunk) => this.post(this.body(req, true), req.signal, onChunk), onEvent);
     } catch (err) {
       throw this.toProviderError(err, req.signal);
     }

@@ -2,7 +2,7 @@
 // JSON; test/llm/wire.test.ts compares both on one fake), built here and sent on an undici Pool,
 // for the reasons openai.ts gives.
 import { missingKey, providerError, truncatedStream } from "./errors.js";
-import { parseJson, SseParser, TimeoutError, UpstreamHttp, type SseEvent, type UpstreamReply } from "./http.js";
+import { parseJson, readEvents, TimeoutError, UpstreamHttp, type EventVerdict, type SseEvent, type UpstreamReply } from "./http.js";
 import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
 import { ProviderError } from "./provider.js";
 
@@ -90,35 +90,22 @@ export class CohereProvider implements Provider {
   async stream(req: ProviderRequest, onDelta: (text: string) => void): Promise<StreamEnd> {
     this.checkKey();
     let done: StreamEnd | undefined;
-    let ended = false;
-    let failure: unknown;
     // As the SDK reads the stream: every event's data is a JSON event, up to a "[DONE]" if any.
-    const parser = new SseParser((e: SseEvent) => {
-      if (ended || failure !== undefined) return;
-      if (e.data === "[DONE]") {
-        ended = true;
-        return;
-      }
+    const onEvent = (e: SseEvent): EventVerdict => {
+      if (e.data === "[DONE]") return "done";
       const event = parseJson(e.data) as ChatPayload | undefined;
-      if (event === undefined) {
-        failure = new ProviderError(`provider '${this.name}' sent a stream event that is not JSON`, "unavailable");
-        return;
-      }
+      if (event === undefined) return new ProviderError(`provider '${this.name}' sent a stream event that is not JSON`, "unavailable");
       if (event.type === "content-delta") {
         const text = event.delta?.message?.content?.text;
         if (text) onDelta(text);
       } else if (event.type === "message-end") {
-        if (event.delta?.error) failure = new ProviderError(`provider '${this.name}' failed mid-stream: ${event.delta.error}`, "unavailable");
-        else done = { finishReason: finishReason(event.delta?.finish_reason), usage: usage(event.delta?.usage) };
+        if (event.delta?.error) return new ProviderError(`provider '${this.name}' failed mid-stream: ${event.delta.error}`, "unavailable");
+        done = { finishReason: finishReason(event.delta?.finish_reason), usage: usage(event.delta?.usage) };
       }
-    });
+      return undefined;
+    };
     try {
-      await this.post(this.body(req, true), req.signal, (chunk) => {
-        parser.feed(chunk);
-        if (failure !== undefined) throw failure;
-      });
-      if (!ended) parser.end();
-      if (failure !== undefined) throw failure;
+      await readEvents((onChunk) => this.post(this.body(req, true), req.signal, onChunk), onEvent);
     } catch (err) {
       throw this.toProviderError(err, req.signal);
     }

@@ -175,6 +175,32 @@ export interface SseEvent {
   data: string;
 }
 
+/** What an event handler of readEvents says: go on (undefined), stop reading ("done"), or fail with this. */
+export type EventVerdict = undefined | "done" | Error;
+
+/**
+ * Reads a streamed answer's server-sent events: `send` posts the request and hands over each
+ * body chunk, `onEvent` sees every event until it answers "done" (what follows is read and
+ * ignored, as the SDKs do) or an error, which fails the stream (a chunk that brings one
+ * aborts the request). Throws that error once the body has ended.
+ */
+export async function readEvents(send: (onChunk: (chunk: Buffer) => void) => Promise<unknown>, onEvent: (e: SseEvent) => EventVerdict): Promise<void> {
+  let ended = false;
+  let failure: Error | undefined;
+  const parser = new SseParser((e) => {
+    if (ended || failure !== undefined) return;
+    const verdict = onEvent(e);
+    if (verdict === "done") ended = true;
+    else if (verdict !== undefined) failure = verdict;
+  });
+  await send((chunk) => {
+    parser.feed(chunk);
+    if (failure !== undefined) throw failure;
+  });
+  if (!ended) parser.end();
+  if (failure !== undefined) throw failure;
+}
+
 /**
  * Parses server-sent events as the SDKs do (LF, CRLF or CR line ends; comments; `data:` with
  * or without a space; several data lines per event; a last event without its blank line).

@@ -8,7 +8,7 @@
 // stream in about 4 ms, this path about 90 µs and 1 ms (see the commit that introduced it).
 import { VERSION } from "openai/version";
 import { missingKey, providerError, truncatedStream } from "./errors.js";
-import { parseJson, SseParser, TimeoutError, UpstreamHttp, type SseEvent, type UpstreamReply } from "./http.js";
+import { parseJson, readEvents, TimeoutError, UpstreamHttp, type EventVerdict, type SseEvent, type UpstreamReply } from "./http.js";
 import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
 import { ProviderError } from "./provider.js";
 import { apiMessage, platformHeaders, UpstreamError } from "./stainless.js";
@@ -96,39 +96,23 @@ export class OpenAIProvider implements Provider {
     this.checkKey();
     let finish: FinishReason | undefined;
     let tokens: Usage | undefined;
-    let ended = false;
-    let failure: unknown;
-    const parser = new SseParser((e: SseEvent) => {
-      if (ended || failure !== undefined) return;
-      if (e.data === "[DONE]") {
-        ended = true;
-        return;
-      }
+    const onEvent = (e: SseEvent): EventVerdict => {
+      if (e.data === "[DONE]") return "done";
       const chunk = parseJson(e.data) as ChatPayload | undefined;
-      if (chunk === undefined) {
-        failure = new ProviderError(`provider '${this.name}' sent a stream event that is not JSON`, "unavailable");
-        return;
-      }
+      if (chunk === undefined) return new ProviderError(`provider '${this.name}' sent a stream event that is not JSON`, "unavailable");
       // The SDK turns an `error` event or payload into an error without a status.
       if (e.event === "error" || chunk.error) {
-        failure = new UpstreamError(undefined, apiMessage(undefined, e.event === "error" ? (chunk.error ?? chunk) : chunk.error, undefined));
-        return;
+        return new UpstreamError(undefined, apiMessage(undefined, e.event === "error" ? (chunk.error ?? chunk) : chunk.error, undefined));
       }
       const choice = chunk.choices?.[0];
       const text = choice?.delta?.content;
       if (text) onDelta(text);
       if (choice?.finish_reason) finish = finishReason(choice.finish_reason);
       if (chunk.usage) tokens = usage(chunk.usage);
-    });
+      return undefined;
+    };
     try {
-      // Read to the end even after [DONE]: the SDK ignores what follows it, and so does the
-      // parser's callback. A failure found in a chunk aborts the request.
-      await this.post(this.body(req, true), req.signal, (chunk) => {
-        parser.feed(chunk);
-        if (failure !== undefined) throw failure;
-      });
-      if (!ended) parser.end();
-      if (failure !== undefined) throw failure;
+      await readEvents((onChunk) => this.post(this.body(req, true), req.signal, onChunk), onEvent);
     } catch (err) {
       throw this.toProviderError(err, req.signal);
     }
