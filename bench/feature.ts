@@ -4,8 +4,6 @@
 // Prints one markdown section.
 //
 //   node --import tsx bench/feature.ts [--seconds 4]
-import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { createClient } from "@connectrpc/connect";
@@ -15,10 +13,10 @@ import { FeatureService } from "../gen/openloop/feature/v1/feature_service_pb.js
 import { FeatureType } from "../gen/openloop/feature/v1/feature_value_pb.js";
 import { startRedis } from "../test/support/redis.js";
 import { spawnServer } from "../test/support/spawn.js";
-import { findTool } from "../test/support/tools.js";
 import { createGrpcJsTransport } from "../test/support/grpc-js-transport.js";
 import { FEAST_INSTALL_HINT, FEAST_VERSION, feastInstalled, startFeast } from "./support/feast.js";
-import { median } from "./support/proc.js";
+import { ghz as runGhz } from "./support/ghz.js";
+import { cpuMicros, median } from "./support/proc.js";
 
 const argSeconds = process.argv.indexOf("--seconds");
 const SECONDS = argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 4;
@@ -63,51 +61,21 @@ async function measure(concurrency: number, call: (i: number) => Promise<unknown
   return { p50: q(0.5), p99: q(0.99), rps: lat.length / elapsed, n: lat.length, calls: warm + lat.length };
 }
 
-interface GhzReport {
-  rps: number;
-  count: number;
-  latencyDistribution: { percentage: number; latency: number }[] | null;
-  statusCodeDistribution: Record<string, number>;
-  errorDistribution?: Record<string, number> | null;
-}
-
 /**
  * The same calls from ghz, a Go gRPC load generator: a client that costs far less CPU
  * per call than connect-node, so its numbers show more of the server and less of the client.
+ * No proto is given: ghz's parser predates proto3 `optional`, so it reads the contract from server reflection.
  */
-// No --proto: ghz's parser predates proto3 `optional`, so it reads the contract from server reflection.
-function ghz(port: number, method: string, data: string, concurrency: number, seconds = SECONDS): Promise<Result> {
+async function ghz(port: number, method: string, data: string, concurrency: number, seconds = SECONDS): Promise<Result> {
   const call = method.includes("/") ? method : `openloop.feature.v1.FeatureService/${method}`;
-  const args = [
-    "--insecure",
-    "--call", call,
-    "-d", data,
-    "-c", String(concurrency),
-    "--connections", "1",
-    "-z", `${seconds}s`,
-    "-O", "json",
-    `127.0.0.1:${port}`,
-  ];
-  return new Promise((resolve, reject) => {
-    execFile(findTool("ghz", "go install github.com/bojand/ghz/cmd/ghz@latest"), args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && !stdout) return reject(new Error(`ghz failed: ${stderr || err.message}`));
-      const r = JSON.parse(stdout) as GhzReport;
-      const ok = r.statusCodeDistribution.OK ?? 0;
-      // ghz cancels the calls in flight when the time is up, and reports some as "transport is closing": not failures.
-      const closing = Object.entries(r.errorDistribution ?? {}).reduce((n, [k, v]) => (k.includes("transport is closing") ? n + v : n), 0);
-      const failed = r.count - ok - (r.statusCodeDistribution.Canceled ?? 0) - closing;
-      if (failed > r.count / 1000) return reject(new Error(`ghz: ${failed} of ${r.count} calls failed: ${JSON.stringify(r.statusCodeDistribution)}`));
-      const pct = (p: number) => (r.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6;
-      resolve({ p50: pct(50), p99: pct(99), rps: r.rps, n: ok, calls: r.count });
-    });
-  });
+  const r = await runGhz(port, { call, data }, { seconds, concurrency });
+  const calls = r.count + r.errors;
+  if (r.errors > calls / 1000) throw new Error(`ghz: ${r.errors} of ${calls} calls failed: ${r.errorKinds.join("; ")}`);
+  return { p50: r.p50Ms, p99: r.p99Ms, rps: r.rps, n: r.count, calls };
 }
 
-/** CPU time (user + system) a process has used, in ms, from /proc. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
+/** CPU time (user + system) a process has used, in ms. */
+const cpuMs = (pid: number): number => cpuMicros(pid) / 1000;
 
 const ms = (x: number) => `${x.toFixed(3)} ms`;
 const rate = (x: number) => `${Math.round(x).toLocaleString("en-US")}`;
