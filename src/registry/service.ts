@@ -21,7 +21,7 @@ import { codeName } from "../platform/observe.js";
 import { RegistryError, ValidationError, type RegistryErrorKind } from "./errors.js";
 import type { ChunkInput, Registry, Selector, VersionHeaderInput } from "./registry.js";
 import { runtimeForType } from "./runtime.js";
-import { transferred } from "./young-gc.js";
+import { transferred } from "../platform/young-gc.js";
 import type { ArtifactRecord, ModelSummary, ReadChunk, VersionRecord } from "./storage.js";
 import { encodeSelf, encodedSent } from "../platform/rpc/encode-self.js";
 import { closeOnAbort } from "../platform/streams.js";

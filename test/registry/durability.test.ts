@@ -59,7 +59,7 @@ describe("registry server process", () => {
 
     // Buffering the artifact would add at least its 200 MiB (and connect's copies as much again).
     // Streaming adds the chunks in flight, and message buffers V8 has not collected yet: young
-    // collections every few MiB (src/registry/young-gc.ts) keep those to a few MiB. Measured
+    // collections every few MiB (src/platform/young-gc.ts) keep those to a few MiB. Measured
     // here: 12 MiB up, 24 MiB down (70-95 MiB without those collections), whatever the size.
     expect(afterUpload - before).toBeLessThan(50 * MiB);
     expect(afterDownload - before).toBeLessThan(50 * MiB);
