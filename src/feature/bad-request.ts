@@ -6,6 +6,7 @@ import { create, createFileRegistry } from "@bufbuild/protobuf";
 import type { DescMessage } from "@bufbuild/protobuf";
 import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { quote } from "../platform/errors.js";
 
 const stringField = (name: string, number: number) => ({
   name,
@@ -56,7 +57,7 @@ const DETAIL_LIMIT = 100;
  * google.rpc.BadRequest detail carries the first 100 (each description cut to 200 characters).
  */
 export function invalidArgument(summary: string, violations: readonly FieldViolation[]): ConnectError {
-  const listed = violations.slice(0, MESSAGE_LIMIT).map((v) => `${v.field}: ${v.description}`);
+  const listed = violations.slice(0, MESSAGE_LIMIT).map((v) => `${quote(v.field)}: ${v.description}`);
   const more =
     violations.length > MESSAGE_LIMIT
       ? `; and ${violations.length - MESSAGE_LIMIT} more (the google.rpc.BadRequest error detail lists ${Math.min(violations.length, DETAIL_LIMIT)} of ${violations.length})`
@@ -65,7 +66,7 @@ export function invalidArgument(summary: string, violations: readonly FieldViola
   return new ConnectError(`${summary}: ${listed.join("; ")}${more}`, Code.InvalidArgument, undefined, [
     {
       desc: BadRequestSchema,
-      value: { fieldViolations: violations.slice(0, DETAIL_LIMIT).map((v) => ({ field: cut(v.field), description: cut(v.description) })) },
+      value: { fieldViolations: violations.slice(0, DETAIL_LIMIT).map((v) => ({ field: quote(v.field), description: cut(v.description) })) },
     },
   ]);
 }

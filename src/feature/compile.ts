@@ -7,6 +7,7 @@ import { DEFAULT_TTL_MS, FEATURE_NAME_PATTERN, MAX_TTL_MS, SET_NAME_PATTERN } fr
 import type { FeatureType, Features, Scalar, Value } from "./value.js";
 import { elementType, formatScalar, formatValue, hasNonFinite, isListType, isNumericType } from "./value.js";
 import { compileUserRegex, RegexTimeoutError } from "../platform/user-regex.js";
+import { quote } from "../platform/errors.js";
 
 /**
  * A pattern is a unicode ("u") expression. On text without surrogate pairs (no characters
@@ -155,7 +156,7 @@ export class CompiledFeatureSet {
     for (const [name, v] of input) {
       const f = this.byName.get(name);
       if (f === undefined) {
-        misfit(name, `feature set '${this.name}' declares no feature named '${truncate(name)}'`);
+        misfit(name, `feature set '${this.name}' declares no feature named '${quote(name)}'`);
         continue;
       }
       const expected = f[typeOf];
@@ -197,7 +198,7 @@ export function compileFeatureSet(def: FeatureSetDefinition, limits: FeatureLimi
   const problems: Violation[] = [];
   const top = (field: string, description: string) => problems.push({ field, description });
   if (!SET_NAME_PATTERN.test(def.name)) {
-    top("name", `name must be 1-64 characters of [a-z0-9_-] starting with a letter or digit, got '${truncate(def.name)}'`);
+    top("name", `name must be 1-64 characters of [a-z0-9_-] starting with a letter or digit, got '${quote(def.name)}'`);
   }
   if (def.description.length > 2048) top("description", `description has ${def.description.length} characters; the limit is 2048`);
   if (def.defaultTtlMs !== undefined && !(def.defaultTtlMs >= 0 && def.defaultTtlMs <= MAX_TTL_MS)) {
@@ -212,8 +213,8 @@ export function compileFeatureSet(def: FeatureSetDefinition, limits: FeatureLimi
   def.features.forEach((f, i) => {
     const who = FEATURE_NAME_PATTERN.test(f.name) ? `feature '${f.name}': ` : "";
     const report = (p: string, at = "") => problems.push({ field: `features[${i}]${at}`, description: `${who}${p}` });
-    if (!FEATURE_NAME_PATTERN.test(f.name)) report(`name must be 1-64 characters of [A-Za-z0-9_.-], got '${truncate(f.name)}'`, ".name");
-    else if (seen.has(f.name)) report(`duplicate feature name '${f.name}'`, ".name");
+    if (!FEATURE_NAME_PATTERN.test(f.name)) report(`name must be 1-64 characters of [A-Za-z0-9_.-], got '${quote(f.name)}'`, ".name");
+    else if (seen.has(f.name)) report(`duplicate feature name '${quote(f.name)}'`, ".name");
     seen.add(f.name);
     const feature = compileFeature(f, limits, report);
     if (feature) compiled.push(feature);
@@ -308,11 +309,11 @@ function compileValidator(spec: ValidatorSpec, type: FeatureType, limits: Featur
       try {
         matches = compilePattern(spec.regex);
       } catch (err) {
-        return void report(`invalid regular expression /${truncate(spec.regex)}/: ${(err as Error).message}`);
+        return void report(`invalid regular expression /${quote(spec.regex)}/: ${(err as Error).message}`);
       }
       return eachElement(type, (x) => {
         try {
-          return matches(x as string) ? undefined : `${formatScalar(x)} does not match the pattern /${truncate(spec.regex)}/`;
+          return matches(x as string) ? undefined : `${formatScalar(x)} does not match the pattern /${quote(spec.regex)}/`;
         } catch (err) {
           if (err instanceof RegexTimeoutError) return err.rawMessage;
           throw err;
@@ -506,7 +507,4 @@ function mapElementsChecked(from: FeatureType, to: FeatureType, f: (x: Scalar) =
   };
 }
 
-function truncate(s: string): string {
-  return s.length > 80 ? `${s.slice(0, 80)}…` : s;
-}
 

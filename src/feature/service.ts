@@ -15,6 +15,7 @@ import { StoredBatchGetFeaturesResponse, StoredGetFeaturesResponse } from "./sto
 import type { FeatureStore } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
 import type { Features } from "./value.js";
+import { quote } from "../platform/errors.js";
 
 export interface FeatureServiceLimits {
   readonly maxEntityKeyBytes: number;
@@ -64,7 +65,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
     if (unknown.length > 0) {
       throw invalidArgument(
         `feature set '${set.name}' does not declare every requested feature`,
-        unknown.map((n) => ({ field: "feature_names", description: `no feature named '${n.slice(0, 80)}'` })),
+        unknown.map((n) => ({ field: "feature_names", description: `no feature named '${quote(n)}'` })),
       );
     }
     return new Set(names);
@@ -163,7 +164,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       const only = selection(compiled, req.featureNames);
       const stored = await storeCall("get", ctx, () => store.get(ref, req.entityKey));
       if (stored === undefined) {
-        throw new ConnectError(`no features stored for entity '${req.entityKey.slice(0, 80)}' in feature set '${ref.name}' (never put, deleted, or expired)`, Code.NotFound);
+        throw new ConnectError(`no features stored for entity '${quote(req.entityKey)}' in feature set '${ref.name}' (never put, deleted, or expired)`, Code.NotFound);
       }
       return new StoredGetFeaturesResponse(stored, only, log);
     },

@@ -20,6 +20,7 @@ import { SET_NAME_PATTERN } from "./definition.js";
 import { definitionFromProto, definitionToProto } from "./proto.js";
 import type { SetRef } from "./store.js";
 import { replaceFileAtomic, syncDir } from "../platform/durable-file.js";
+import { quote } from "../platform/errors.js";
 
 export interface RegisteredSet {
   readonly compiled: CompiledFeatureSet;
@@ -80,9 +81,9 @@ export class FeatureSetRegistry {
     const set = this.sets.get(name);
     if (set !== undefined) return set;
     if (!SET_NAME_PATTERN.test(name)) {
-      throw new ConnectError(`feature_set must be 1-64 characters of [a-z0-9_-] starting with a letter or digit, got '${name.slice(0, 80)}'`, Code.InvalidArgument);
+      throw new ConnectError(`feature_set must be 1-64 characters of [a-z0-9_-] starting with a letter or digit, got '${quote(name)}'`, Code.InvalidArgument);
     }
-    throw new ConnectError(`feature set '${name}' not found; create it with CreateFeatureSet (ListFeatureSets shows the existing ones)`, Code.NotFound);
+    throw new ConnectError(`feature set '${quote(name)}' not found; create it with CreateFeatureSet (ListFeatureSets shows the existing ones)`, Code.NotFound);
   }
 
   /** All sets in name order. */
@@ -94,7 +95,7 @@ export class FeatureSetRegistry {
   async create(def: FeatureSetDefinition): Promise<RegisteredSet> {
     const compiled = this.compile(def);
     if (this.sets.has(def.name) || this.creating.has(def.name)) {
-      throw new ConnectError(`feature set '${def.name}' already exists; delete it first or pick another name`, Code.AlreadyExists);
+      throw new ConnectError(`feature set '${quote(def.name)}' already exists; delete it first or pick another name`, Code.AlreadyExists);
     }
     if (this.sets.size + this.creating.size >= this.maxSets) {
       throw new ConnectError(`the server holds ${this.sets.size} feature sets, the limit max_feature_sets=${this.maxSets}; delete unused sets`, Code.ResourceExhausted);
@@ -139,7 +140,7 @@ export class FeatureSetRegistry {
   private compile(def: FeatureSetDefinition): CompiledFeatureSet {
     const result = compileFeatureSet(def, this.limits);
     if (!result.ok) {
-      throw invalidArgument(`invalid feature set '${def.name.slice(0, 80)}', ${result.problems.length} problem(s)`, result.problems);
+      throw invalidArgument(`invalid feature set '${quote(def.name)}', ${result.problems.length} problem(s)`, result.problems);
     }
     return result.set;
   }

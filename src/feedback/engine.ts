@@ -19,6 +19,7 @@ import { ProgressiveSums, type PerformanceTracker, type ProgressiveFigures, type
 import type { PredictionStore } from "./predictions.js";
 import { SampleBlockBuilder } from "./samples.js";
 import type { VersionStore } from "./versions.js";
+import { quote } from "../platform/errors.js";
 
 /** The calling RPC's deadline and cancellation, passed on to the services we call. */
 export interface CallOptions {
@@ -155,10 +156,10 @@ export class FeedbackEngine {
 
   private async openLearner(name: string): Promise<ModelLearner> {
     if (!MODEL_NAME_PATTERN.test(name) || name.includes("..")) {
-      throw new ConnectError(`model name must be 1-64 chars of [a-z0-9._-] starting with a letter or digit, got ${JSON.stringify(name.slice(0, 80))}`, Code.InvalidArgument);
+      throw new ConnectError(`model name must be 1-64 chars of [a-z0-9._-] starting with a letter or digit, got ${JSON.stringify(quote(name))}`, Code.InvalidArgument);
     }
     const def = await storeCall(() => this.deps.definitions.get(name));
-    if (!def) throw new ConnectError(`online model '${name}' does not exist; create it with CreateOnlineModel`, Code.NotFound);
+    if (!def) throw new ConnectError(`online model '${quote(name)}' does not exist; create it with CreateOnlineModel`, Code.NotFound);
     const buffer = await this.deps.openBuffer(def);
     try {
       return await ModelLearner.open(def, buffer, { ...this.deps.learner, versions: this.deps.versions });
@@ -184,7 +185,7 @@ export class FeedbackEngine {
     const learner = await this.learner(name);
     const def = learner.def;
     if (id !== "" && !CLIENT_ID_PATTERN.test(id)) {
-      throw new ConnectError(`prediction_id must be 1-128 chars of [A-Za-z0-9._:-], got ${JSON.stringify(id.slice(0, 80))}`, Code.InvalidArgument);
+      throw new ConnectError(`prediction_id must be 1-128 chars of [A-Za-z0-9._:-], got ${JSON.stringify(quote(id))}`, Code.InvalidArgument);
     }
     if (!Number.isFinite(prediction)) throw new ConnectError(`prediction value must be finite, got ${prediction}`, Code.InvalidArgument);
     if (def.task === "classification" && (prediction < 0 || prediction > 1)) {
@@ -195,7 +196,7 @@ export class FeedbackEngine {
     const { idx, val } = this.vectorizeCopy(input, def.hp.buckets);
     const pid = id === "" ? randomUUID() : id;
     if (!(await storeCall(() => this.deps.predictions.put(pid, { model: name, version: resolved, task: def.task, prediction, idx, val })))) {
-      throw new ConnectError(`prediction id '${pid}' is already recorded; use another id`, Code.AlreadyExists);
+      throw new ConnectError(`prediction id '${quote(pid)}' is already recorded; use another id`, Code.AlreadyExists);
     }
     return pid;
   }
@@ -203,8 +204,8 @@ export class FeedbackEngine {
   async submitFeedback(id: string, actual: OutcomeLike): Promise<{ error: number; sentToLearner: boolean; model: string; version: string }> {
     if (id === "") throw new ConnectError("prediction_id is required (from Predict or RecordPrediction)", Code.InvalidArgument);
     const claim = await storeCall(() => this.deps.predictions.claim(id));
-    if (claim.status === "missing") throw new ConnectError(`prediction '${id}' is unknown or expired`, Code.NotFound);
-    if (claim.status === "already-claimed") throw new ConnectError(`prediction '${id}' already has feedback; it is counted once`, Code.AlreadyExists);
+    if (claim.status === "missing") throw new ConnectError(`prediction '${quote(id)}' is unknown or expired`, Code.NotFound);
+    if (claim.status === "already-claimed") throw new ConnectError(`prediction '${quote(id)}' already has feedback; it is counted once`, Code.AlreadyExists);
     const rec = claim.record;
     try {
       const label = labelFor(rec.task, actual);
@@ -329,7 +330,7 @@ export class FeedbackEngine {
       return served;
     } catch (err) {
       const ce = ConnectError.from(err);
-      if (ce.code === Code.NotFound) throw new ConnectError(`online model '${name}' has no version or alias '${selector}'`, Code.NotFound);
+      if (ce.code === Code.NotFound) throw new ConnectError(`online model '${name}' has no version or alias '${quote(selector)}'`, Code.NotFound);
       throw ce;
     }
   }
@@ -351,7 +352,7 @@ export class FeedbackEngine {
 export function makeDefinition(m: NewModel): ModelDefinition {
   const bad = (msg: string) => new ConnectError(msg, Code.InvalidArgument);
   if (!MODEL_NAME_PATTERN.test(m.name) || m.name.includes("..") || m.name.endsWith(".")) {
-    throw bad(`name must be 1-64 chars of [a-z0-9._-], starting with a letter or digit, without '..', got ${JSON.stringify(m.name.slice(0, 80))}`);
+    throw bad(`name must be 1-64 chars of [a-z0-9._-], starting with a letter or digit, without '..', got ${JSON.stringify(quote(m.name))}`);
   }
   const optimizer = m.optimizer ?? "adagrad";
   const hp: Hyperparameters = {

@@ -8,6 +8,8 @@
 //   bool                    key "name"              value 1 or 0
 //   string                  key "name=<value>"      value 1
 //   double / int64 list     key "name[<i>]"         value x_i
+
+import { quote } from "../platform/errors.js";
 //   bool list               key "name[<i>]"         value 1 or 0
 //   string list             key "name=<value>"      value 1 per element
 // The bias has its own index, `buckets` (one past the hashed range).
@@ -139,7 +141,7 @@ export function vectorize(features: FeatureMap, buckets: number, out: SparseVect
     switch (kind.case) {
       case "doubleValue": {
         const x = kind.value;
-        if (!Number.isFinite(x)) throw new FeatureError(`feature '${name}' is ${x}; numbers must be finite`);
+        if (!Number.isFinite(x)) throw new FeatureError(`feature '${quote(name)}' is ${x}; numbers must be finite`);
         out.push(bucket(fnv1aContinue(FNV_OFFSET, name), buckets), x);
         break;
       }
@@ -157,7 +159,7 @@ export function vectorize(features: FeatureMap, buckets: number, out: SparseVect
         const values = kind.value.values;
         for (let i = 0; i < values.length; i++) {
           const x = values[i]!;
-          if (!Number.isFinite(x)) throw new FeatureError(`feature '${name}'[${i}] is ${x}; numbers must be finite`);
+          if (!Number.isFinite(x)) throw new FeatureError(`feature '${quote(name)}'[${i}] is ${x}; numbers must be finite`);
           out.push(bucket(withIndex(base, i), buckets), x);
         }
         break;
@@ -182,7 +184,7 @@ export function vectorize(features: FeatureMap, buckets: number, out: SparseVect
       case undefined:
         break;
       default:
-        throw new FeatureError(`feature '${name}' has an unsupported value kind`);
+        throw new FeatureError(`feature '${quote(name)}' has an unsupported value kind`);
     }
     if (out.nnz > MAX_ENTRIES_PER_SAMPLE) {
       throw new FeatureError(`a sample may expand to at most ${MAX_ENTRIES_PER_SAMPLE} entries (list elements count one each)`);

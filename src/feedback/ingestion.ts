@@ -12,6 +12,7 @@ import type { ModelLearner } from "./learner.js";
 import type { Task } from "./linear.js";
 import { ProgressiveSums, type PerformanceTracker } from "./performance.js";
 import { SampleBlockBuilder, type BatchTag } from "./samples.js";
+import { quote } from "../platform/errors.js";
 
 /** An outcome as the contract carries it: a number for regression, a boolean for classification. */
 export type OutcomeLike = { case: "value"; value: number } | { case: "label"; value: boolean } | { case: undefined; value?: undefined };
@@ -77,7 +78,7 @@ export class Ingestion {
    */
   async add(defaultModel: string, samples: readonly SampleLike[], dense: readonly DenseLike[] = [], batchId = ""): Promise<void> {
     if (batchId !== "" && !CLIENT_ID_PATTERN.test(batchId)) {
-      throw new ConnectError(`batch_id must be empty or 1-128 chars of [A-Za-z0-9._:-], got ${JSON.stringify(batchId.slice(0, 80))}`, Code.InvalidArgument);
+      throw new ConnectError(`batch_id must be empty or 1-128 chars of [A-Za-z0-9._:-], got ${JSON.stringify(quote(batchId))}`, Code.InvalidArgument);
     }
     await this.addSamples(defaultModel, samples);
     for (const d of dense) await this.addDense(defaultModel, d);
@@ -92,7 +93,7 @@ export class Ingestion {
       const name = s.model || defaultModel;
       const target = await this.target(name);
       if (!target) {
-        this.reject(index, "unknown-model", name === "" ? "no model named (set the request's or the sample's model)" : `online model '${name}' does not exist`);
+        this.reject(index, "unknown-model", name === "" ? "no model named (set the request's or the sample's model)" : `online model '${quote(name)}' does not exist`);
         continue;
       }
       const label = labelFor(target.learner.def.task, s.outcome?.kind ?? { case: undefined });
@@ -129,7 +130,7 @@ export class Ingestion {
     const name = d.model || defaultModel;
     const target = await this.target(name);
     if (!target) {
-      for (let r = 0; r < rows; r++) this.reject(first + r, "unknown-model", name === "" ? "no model named (set the request's or the block's model)" : `online model '${name}' does not exist`);
+      for (let r = 0; r < rows; r++) this.reject(first + r, "unknown-model", name === "" ? "no model named (set the request's or the block's model)" : `online model '${quote(name)}' does not exist`);
       return;
     }
     const def = target.learner.def;

@@ -20,6 +20,7 @@ import { MemoryPredictionStore, RedisPredictionStore, type PredictionStore } fro
 import { RedisSampleBuffer, RedisTrainingLock } from "./redis-buffer.js";
 import { createFeedbackService } from "./service.js";
 import { RegistryVersionStore } from "./versions.js";
+import { quote } from "../platform/errors.js";
 
 const REFRESH_MS = 5000;
 
@@ -64,7 +65,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
       await features.getFeatureSet({ name });
     } catch (err) {
       const e = ConnectError.from(err);
-      if (e.code === Code.NotFound) throw new ConnectError(`feature set '${name}' does not exist; create it in FeatureService first, or leave feature_set empty`, Code.FailedPrecondition);
+      if (e.code === Code.NotFound) throw new ConnectError(`feature set '${quote(name)}' does not exist; create it in FeatureService first, or leave feature_set empty`, Code.FailedPrecondition);
       throw e;
     }
   };

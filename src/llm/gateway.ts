@@ -12,6 +12,7 @@ import { cacheKey, validateRequest } from "./params.js";
 import { backoffMs, sleep } from "./retry.js";
 import { ProviderError, type ChatMessage, type FinishReason, type GenerateParams, type Provider, type Usage } from "./providers/provider.js";
 import { codeName } from "../platform/observe.js";
+import { listSome, quote } from "../platform/errors.js";
 
 export type CacheMode = "use" | "bypass" | "refresh";
 
@@ -249,7 +250,7 @@ export class Gateway {
     if (!route) {
       const known = this.o.catalog.ids();
       throw new ConnectError(
-        `unknown model '${call.model}'; known models: ${known.join(", ") || "none"} (ListModels also shows models providers list, as '<provider>/<model>')`,
+        `unknown model '${quote(call.model)}'; known models: ${listSome(known) || "none"} (ListModels also shows models providers list, as '<provider>/<model>')`,
         Code.NotFound,
       );
     }

@@ -11,6 +11,7 @@ import { requireRuntime } from "../registry/runtime.js";
 import { REGISTRY_PREFIX, type RegistryLease, type RegistryModels } from "./gateway.js";
 import type { LlamaCppProvider, LlamaCppProviderOptions } from "./providers/local-llama.js";
 import { ProviderError } from "./providers/provider.js";
+import { quote } from "../platform/errors.js";
 
 /** The provider name registry models report (GenerateResponse.provider). */
 export const REGISTRY_PROVIDER_NAME = "registry";
@@ -358,14 +359,14 @@ export function parseRegistryModelId(id: string): {
   selector: { case: "version" | "alias"; value: string } | { case: undefined; value?: undefined };
 } {
   if (!id.startsWith(REGISTRY_PREFIX)) {
-    throw new ConnectError(`'${id}' is not a registry model id; use registry:<name>@<version-or-alias>`, Code.InvalidArgument);
+    throw new ConnectError(`'${quote(id)}' is not a registry model id; use registry:<name>@<version-or-alias>`, Code.InvalidArgument);
   }
   const ref = id.slice(REGISTRY_PREFIX.length);
   const at = ref.indexOf("@");
   const name = at < 0 ? ref : ref.slice(0, at);
   const selector = at < 0 ? "" : ref.slice(at + 1);
   if (name === "" || (at >= 0 && selector === "")) {
-    throw new ConnectError(`registry model id '${id}' must be registry:<name>, registry:<name>@<version> or registry:<name>@<alias>`, Code.InvalidArgument);
+    throw new ConnectError(`registry model id '${quote(id)}' must be registry:<name>, registry:<name>@<version> or registry:<name>@<alias>`, Code.InvalidArgument);
   }
   if (selector === "" || selector === "latest") return { name, selector: { case: undefined } };
   return { name, selector: { case: /^[0-9]/.test(selector) ? "version" : "alias", value: selector } };

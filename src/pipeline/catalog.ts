@@ -7,6 +7,7 @@ import type { StepRegistry } from "./registry.js";
 import type { PipelineFileStore } from "./store.js";
 import type { PipelineRevision, PipelineSpec } from "./types.js";
 import { canonicalJson } from "../platform/canonical-json.js";
+import { listSome, quote } from "../platform/errors.js";
 
 /** Model ids and aliases LLMService can serve (asked at creation). */
 export type ModelLister = (signal: AbortSignal, timeoutMs: number | undefined) => Promise<ReadonlySet<string>>;
@@ -76,17 +77,17 @@ export class PipelineCatalog {
         const e = ConnectError.from(err);
         throw new ConnectError(`cannot check the pipeline's models: LLMService.ListModels failed: ${e.rawMessage}`, e.code === Code.Canceled || e.code === Code.DeadlineExceeded ? e.code : Code.Unavailable);
       }
-      for (const m of models) if (!known.has(m)) problems.push(`model '${m}' is not served by LLMService (see ListModels)`);
+      for (const m of models) if (!known.has(m)) problems.push(`model '${quote(m)}' is not served by LLMService (see ListModels)`);
     }
     if (problems.length) {
-      throw new ConnectError(`pipeline '${name.slice(0, 80)}' has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n- ${problems.join("\n- ")}`, Code.InvalidArgument);
+      throw new ConnectError(`pipeline '${quote(name)}' has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n- ${listSome(problems, "\n- ")}`, Code.InvalidArgument);
     }
   }
 
   async create(name: string, description: string, spec: PipelineSpec, scope: CallScope): Promise<PipelineRevision> {
     await this.check(name, spec, scope);
     return this.withLock(name, async () => {
-      if (this.revisions.has(name)) throw new ConnectError(`pipeline '${name}' already exists; use UpdatePipeline to make a new revision`, Code.AlreadyExists);
+      if (this.revisions.has(name)) throw new ConnectError(`pipeline '${quote(name)}' already exists; use UpdatePipeline to make a new revision`, Code.AlreadyExists);
       this.checkRoom();
       return this.append(name, description, spec);
     });
@@ -98,7 +99,7 @@ export class PipelineCatalog {
     return this.withLock(name, async () => {
       const latest = this.latest(name);
       if (expectedRevision !== undefined && expectedRevision !== latest.revision) {
-        throw new ConnectError(`pipeline '${name}' is at revision ${latest.revision}, not the expected ${expectedRevision}; read it again and retry`, Code.FailedPrecondition);
+        throw new ConnectError(`pipeline '${quote(name)}' is at revision ${latest.revision}, not the expected ${expectedRevision}; read it again and retry`, Code.FailedPrecondition);
       }
       return this.append(name, description, spec);
     });
@@ -140,7 +141,7 @@ export class PipelineCatalog {
 
   private latest(name: string): PipelineRevision {
     const rev = this.revisions.get(name)?.at(-1);
-    if (!rev) throw new ConnectError(`pipeline '${name.slice(0, 80)}' not found`, Code.NotFound);
+    if (!rev) throw new ConnectError(`pipeline '${quote(name)}' not found`, Code.NotFound);
     return rev;
   }
 
@@ -148,10 +149,10 @@ export class PipelineCatalog {
   get(name: string, revision?: number): PipelineRevision {
     if (!revision) return this.latest(name);
     const revs = this.revisions.get(name);
-    if (!revs) throw new ConnectError(`pipeline '${name.slice(0, 80)}' not found`, Code.NotFound);
+    if (!revs) throw new ConnectError(`pipeline '${quote(name)}' not found`, Code.NotFound);
     const rev = revs.find((r) => r.revision === revision);
     if (!rev) {
-      throw new ConnectError(`pipeline '${name}' has no revision ${revision} (kept: ${revs[0].revision}-${revs.at(-1)!.revision})`, Code.NotFound);
+      throw new ConnectError(`pipeline '${quote(name)}' has no revision ${revision} (kept: ${revs[0].revision}-${revs.at(-1)!.revision})`, Code.NotFound);
     }
     return rev;
   }
@@ -165,7 +166,7 @@ export class PipelineCatalog {
   async delete(name: string): Promise<void> {
     await this.withLock(name, async () => {
       const revs = this.revisions.get(name);
-      if (!revs) throw new ConnectError(`pipeline '${name.slice(0, 80)}' not found`, Code.NotFound);
+      if (!revs) throw new ConnectError(`pipeline '${quote(name)}' not found`, Code.NotFound);
       await this.store.deletePipeline(name);
       this.revisions.delete(name);
       for (const r of revs) this.compiled.delete(`${name}@${r.revision}`);

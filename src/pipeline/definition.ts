@@ -1,6 +1,7 @@
 // Checks a pipeline definition against the step catalog and compiles it for running.
 import { HOOK_EVENTS, STAGES, type JsonObject, type PipelineRevision, type PipelineSpec, type StageName, type StepDefinition } from "./types.js";
 import type { StepRegistry } from "./registry.js";
+import { quote } from "../platform/errors.js";
 
 export const PIPELINE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
@@ -10,7 +11,7 @@ export const HOOK_ATTEMPTS_LIMIT = 20;
 
 export function pipelineNameProblem(name: string): string | undefined {
   if (PIPELINE_NAME.test(name) && !name.includes("..")) return undefined;
-  return `pipeline name must be 1-64 characters of [a-z0-9._-] starting with a letter or digit, got '${name.slice(0, 80)}'`;
+  return `pipeline name must be 1-64 characters of [a-z0-9._-] starting with a letter or digit, got '${quote(name)}'`;
 }
 
 export interface CompiledStep {
@@ -73,8 +74,8 @@ export function checkSpec(spec: PipelineSpec, registry: StepRegistry): CheckResu
 
   const inputs = new Set<string>();
   for (const v of spec.inputVariables) {
-    if (!VARIABLE_NAME.test(v)) problems.push(`input variable '${v}' must be a letter or _ followed by up to 63 letters, digits, _ or -`);
-    else if (inputs.has(v)) problems.push(`input variable '${v}' is listed twice`);
+    if (!VARIABLE_NAME.test(v)) problems.push(`input variable '${quote(v)}' must be a letter or _ followed by up to 63 letters, digits, _ or -`);
+    else if (inputs.has(v)) problems.push(`input variable '${quote(v)}' is listed twice`);
     inputs.add(v);
   }
 
@@ -104,7 +105,7 @@ export function checkSpec(spec: PipelineSpec, registry: StepRegistry): CheckResu
       }
       for (const v of callSafely(() => def.reads?.(step.config) ?? [], [] as string[], problems, label, "reads")) {
         if (!available.has(v)) {
-          problems.push(`${label}: variable '${v}' is not provided: it is not an input variable and no earlier step writes it`);
+          problems.push(`${label}: variable '${quote(v)}' is not provided: it is not an input variable and no earlier step writes it`);
         }
       }
       for (const v of callSafely(() => def.writes?.(step.config) ?? [], [] as string[], problems, label, "writes")) {
@@ -117,7 +118,7 @@ export function checkSpec(spec: PipelineSpec, registry: StepRegistry): CheckResu
   }
 
   if (spec.outputVariable && !available.has(spec.outputVariable)) {
-    problems.push(`output variable '${spec.outputVariable}' is not provided: it is not an input variable and no step writes it`);
+    problems.push(`output variable '${quote(spec.outputVariable)}' is not provided: it is not an input variable and no step writes it`);
   }
   if (!Number.isInteger(spec.maxAttempts) || spec.maxAttempts < 1 || spec.maxAttempts > MAX_ATTEMPTS_LIMIT) {
     problems.push(`maxAttempts must be 1-${MAX_ATTEMPTS_LIMIT}, got ${spec.maxAttempts}`);
@@ -129,7 +130,7 @@ export function checkSpec(spec: PipelineSpec, registry: StepRegistry): CheckResu
     try {
       url = new URL(hook.url);
     } catch {
-      problems.push(`${label}: url must be an absolute http or https URL, got '${hook.url.slice(0, 200)}'`);
+      problems.push(`${label}: url must be an absolute http or https URL, got '${quote(hook.url)}'`);
     }
     if (url && url.protocol !== "http:" && url.protocol !== "https:") problems.push(`${label}: url must use http or https, got '${url.protocol}'`);
     if (url && (url.username || url.password)) problems.push(`${label}: url must not carry credentials; send a secret in headers instead`);
@@ -138,8 +139,8 @@ export function checkSpec(spec: PipelineSpec, registry: StepRegistry): CheckResu
       problems.push(`${label}: maxAttempts must be 1-${HOOK_ATTEMPTS_LIMIT}, got ${hook.maxAttempts}`);
     }
     for (const [name, value] of Object.entries(hook.headers)) {
-      if (!HEADER_NAME.test(name)) problems.push(`${label}: header name '${name.slice(0, 80)}' is not a valid HTTP header name`);
-      if (/[\r\n\0]/.test(value)) problems.push(`${label}: header '${name.slice(0, 80)}' has a line break or NUL in its value`);
+      if (!HEADER_NAME.test(name)) problems.push(`${label}: header name '${quote(name)}' is not a valid HTTP header name`);
+      if (/[\r\n\0]/.test(value)) problems.push(`${label}: header '${quote(name)}' has a line break or NUL in its value`);
     }
   });
 

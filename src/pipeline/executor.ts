@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { CompiledPipeline, CompiledStep } from "./definition.js";
 import { TemplateError } from "./template.js";
 import { type JsonObject, type JsonValue, type RunState, type StageName, StepFailure, type StepContext, type Upstreams } from "./types.js";
+import { listSome, quote } from "../platform/errors.js";
 
 export interface StageTiming {
   stage: StageName;
@@ -40,8 +41,8 @@ export function checkInputs(pipeline: CompiledPipeline, inputs: JsonObject): voi
   const missing = pipeline.inputVariables.filter((v) => !Object.prototype.hasOwnProperty.call(inputs, v));
   const unknown = Object.keys(inputs).filter((v) => !declared.has(v));
   const problems: string[] = [];
-  if (missing.length) problems.push(`missing input variables: ${missing.join(", ")}`);
-  if (unknown.length) problems.push(`unknown input variables: ${unknown.join(", ")}`);
+  if (missing.length) problems.push(`missing input variables: ${listSome(missing)}`);
+  if (unknown.length) problems.push(`unknown input variables: ${listSome(unknown.map(quote))}`);
   if (problems.length) {
     const takes = pipeline.inputVariables.length ? pipeline.inputVariables.join(", ") : "none";
     throw new ConnectError(`${problems.join("; ")} (pipeline '${pipeline.revision.name}' revision ${pipeline.revision.revision} takes: ${takes})`, Code.InvalidArgument);

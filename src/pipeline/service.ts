@@ -12,6 +12,7 @@ import type { RunStore } from "./runs.js";
 import { type PipelineRunner, RUN_ID_HEADER, type StreamObserver } from "./runner.js";
 import type { JsonObject } from "./types.js";
 import { closeOnAbort } from "../platform/streams.js";
+import { quote } from "../platform/errors.js";
 
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
@@ -123,7 +124,7 @@ export function createPipelineService(catalog: PipelineCatalog, runner: Pipeline
 
     getRun(req) {
       const run = runs.get(req.runId);
-      if (!run) throw new ConnectError(`run '${req.runId.slice(0, 80)}' not found: unknown, or older than the kept runs`, Code.NotFound);
+      if (!run) throw new ConnectError(`run '${quote(req.runId)}' not found: unknown, or older than the kept runs`, Code.NotFound);
       return { run: runToPb(run) };
     },
   };

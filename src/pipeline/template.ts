@@ -1,6 +1,8 @@
 // A small, logic-less template renderer: `{{name}}` and `{{name.path.to.field}}`, nothing else.
 // No code runs: a tag is only a dotted path looked up in plain data. `\{{` writes a literal `{{`.
 
+import { quote } from "../platform/errors.js";
+
 export type TemplatePart =
   | { kind: "text"; text: string }
   | { kind: "var"; path: readonly string[]; source: string };
@@ -41,7 +43,7 @@ export function parseTemplate(template: string): ParsedTemplate {
     const path = source.split(".");
     if (source === "" || !SEGMENT.test(path[0]) || path.slice(1).some((s) => !SEGMENT.test(s) && !INDEX.test(s))) {
       throw new TemplateError(
-        `bad tag '{{${template.slice(i + 2, close)}}}' at offset ${i}: a tag is a variable name with optional .field or .index parts, like {{user.name}}`,
+        `bad tag '{{${quote(template.slice(i + 2, close))}}}' at offset ${i}: a tag is a variable name with optional .field or .index parts, like {{user.name}}`,
       );
     }
     if (text) parts.push({ kind: "text", text });
@@ -89,7 +91,7 @@ export function renderTemplate(template: ParsedTemplate, variables: Readonly<Rec
       continue;
     }
     const found = lookupPath(variables, part.path);
-    if (!found.found) throw new TemplateError(`template variable '${part.source}' has no value in this run`);
+    if (!found.found) throw new TemplateError(`template variable '${quote(part.source)}' has no value in this run`);
     out += stringifyValue(found.value);
   }
   return out;

@@ -29,3 +29,34 @@ export function encodeGrpcMessage(message: string): string {
   }
   return out;
 }
+
+/** How many characters of a request value an error message quotes: enough to recognise it. */
+export const QUOTED_CHARS = 100;
+
+/**
+ * A request value as an error message may quote it: at most QUOTED_CHARS characters, the cut
+ * marked with the full length. Every message that echoes a client's value goes through this,
+ * so a huge value cannot push the status past the HTTP/2 header limit (which turns the
+ * intended code into INTERNAL on the client).
+ */
+export function quote(value: string): string {
+  if (value.length <= QUOTED_CHARS) return value;
+  // Never cut a surrogate pair in two.
+  const end = isHighSurrogate(value.charCodeAt(QUOTED_CHARS - 1)) ? QUOTED_CHARS - 1 : QUOTED_CHARS;
+  return `${value.slice(0, end)}… (${value.length} characters)`;
+}
+
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+
+/** How many items of a list an error message shows. */
+export const LISTED_ITEMS = 10;
+
+/**
+ * Joins at most LISTED_ITEMS items, saying how many there were in all: a request can make a
+ * list of problems or names as long as it likes. Items that are request values go through
+ * `quote` first.
+ */
+export function listSome(items: readonly string[], separator = ", "): string {
+  if (items.length <= LISTED_ITEMS) return items.join(separator);
+  return `${items.slice(0, LISTED_ITEMS).join(separator)}${separator}… (${items.length} in all)`;
+}

@@ -9,6 +9,7 @@
 import v8 from "node:v8";
 import vm from "node:vm";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { quote } from "./errors.js";
 
 v8.setFlagsFromString("--enable-experimental-regexp-engine-on-excessive-backtracks");
 
@@ -20,7 +21,7 @@ const LINEAR_ENGINE_FLAGS = /^[gmsy]*$/;
 /** A user's pattern took too long on an input: INVALID_ARGUMENT, naming the pattern. */
 export class RegexTimeoutError extends ConnectError {
   constructor(source: string, inputLength: number) {
-    super(`the pattern /${source}/ took over ${USER_REGEX_TIME_LIMIT_MS} ms on a ${inputLength}-character input; simplify it (nested repetition such as (a+)+ backtracks exponentially)`, Code.InvalidArgument);
+    super(`the pattern /${quote(source)}/ took over ${USER_REGEX_TIME_LIMIT_MS} ms on a ${inputLength}-character input; simplify it (nested repetition such as (a+)+ backtracks exponentially)`, Code.InvalidArgument);
   }
 }
 

@@ -3,6 +3,7 @@
 // Each check returns the cleaned value or throws a ValidationError that states the allowed set.
 import { ValidationError } from "./errors.js";
 import { isVersion, parseVersion } from "./version-order.js";
+import { quote } from "../platform/errors.js";
 
 /** Model names: 1-64 chars, lowercase letters, digits, '.', '_', '-'; starts with a letter or digit; no "..". */
 export const MODEL_NAME_RULE = "1-64 chars of [a-z0-9._-], starting with a letter or digit, without '..' and not ending in '.'";
@@ -41,8 +42,7 @@ export const LIMITS = {
 } as const;
 
 function show(value: string): string {
-  const cut = value.length > 80 ? `${value.slice(0, 80)}...` : value;
-  return JSON.stringify(cut);
+  return JSON.stringify(quote(value));
 }
 
 function checkPathToken(value: string, re: RegExp, what: string, rule: string): string {

@@ -1,6 +1,7 @@
 // Version grammar and ordering: versions are integers (1, 2, 10) or semantic versions
 // (1.9.0, 1.10.0-rc.1), compared as numbers / by semver 2.0.0 precedence, never as strings.
 import { ValidationError } from "./errors.js";
+import { quote } from "../platform/errors.js";
 
 export const VERSION_RULE =
   "an integer without leading zeros (e.g. 7, at most 18 digits) or a semantic version MAJOR.MINOR.PATCH with an optional -prerelease (e.g. 1.10.0 or 2.0.0-rc.1; no build metadata, at most 64 chars)";
@@ -37,7 +38,7 @@ export function tryParseVersion(text: string): ParsedVersion | undefined {
 export function parseVersion(text: string): ParsedVersion {
   const v = tryParseVersion(text);
   if (!v) {
-    const shown = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
+    const shown = JSON.stringify(quote(text));
     const hint = text.includes("+") ? " (build metadata '+...' is not accepted: it does not take part in ordering)" : "";
     throw new ValidationError(`version must be ${VERSION_RULE}, got ${shown}${hint}`);
   }

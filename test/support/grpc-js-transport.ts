@@ -83,9 +83,12 @@ export function createGrpcJsTransport(target: string, opts: { apiKey?: string } 
         status = s;
         headersOf(s.metadata).forEach((v, k) => trailer.set(k, v));
       });
+      // An error status can arrive before anyone reads: keep it for messages() to throw.
+      call!.on("error", () => {});
       const responseHeader = await new Promise<Headers>((resolve) => {
         call!.once("metadata", (m: grpc.Metadata) => resolve(headersOf(m)));
         call!.once("status", () => resolve(new Headers())); // trailers-only
+        call!.once("error", () => resolve(new Headers()));
       });
       async function* messages(): AsyncGenerator<unknown> {
         if (unaryResult) {

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { lookupPath, parseTemplate, TemplateError } from "../template.js";
 import type { JsonObject, JsonValue, RunState } from "../types.js";
 import { compileUserRegex } from "../../platform/user-regex.js";
+import { quote } from "../../platform/errors.js";
 
 /** Every problem zod finds in a step's settings, as "path: message". */
 export function zodProblems(schema: z.ZodType, config: JsonObject): string[] {
@@ -66,6 +67,5 @@ export function regexProblems(label: string, pattern: string | undefined, flags:
 }
 
 export function describeValue(value: JsonValue): string {
-  const text = JSON.stringify(value) ?? "undefined";
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  return quote(JSON.stringify(value) ?? "undefined");
 }

@@ -8,6 +8,7 @@ import { parseTemplate, renderTemplate, stringifyValue, type ParsedTemplate } fr
 import type { JsonObject, JsonValue, RunState, StepDefinition } from "../types.js";
 import { jsonToFeatureValue } from "./feature-values.js";
 import { parseConfig, templateProblems, templateVariables, variableName, zodProblems } from "./common.js";
+import { listSome, quote } from "../../platform/errors.js";
 
 const llmConfig = z
   .object({
@@ -120,16 +121,16 @@ export const predictStep: StepDefinition<z.infer<typeof predictConfig>> = {
   async run(state, c, ctx) {
     const input = state.vars[c.input];
     if (input === null || typeof input !== "object" || Array.isArray(input)) {
-      throw new ConnectError(`${ctx.stepName}: variable '${c.input}' must be an object of feature name to value`, Code.InvalidArgument);
+      throw new ConnectError(`${ctx.stepName}: variable '${quote(c.input)}' must be an object of feature name to value`, Code.InvalidArgument);
     }
     const features: Record<string, FeatureValue> = {};
     const problems: string[] = [];
     for (const [name, value] of Object.entries(input)) {
       const fv = jsonToFeatureValue(value, c.featureTypes[name]?.includes("INT64") ? "int64" : undefined);
-      if (typeof fv === "string") problems.push(`${name}: ${fv}`);
+      if (typeof fv === "string") problems.push(`${quote(name)}: ${fv}`);
       else features[name] = fv;
     }
-    if (problems.length) throw new ConnectError(`${ctx.stepName}: bad features in '${c.input}': ${problems.join("; ")}`, Code.InvalidArgument);
+    if (problems.length) throw new ConnectError(`${ctx.stepName}: bad features in '${c.input}': ${listSome(problems, "; ")}`, Code.InvalidArgument);
     const res = await ctx.upstreams.feedback.predict({ model: c.model, features, version: c.version }, { signal: ctx.signal, timeoutMs: ctx.timeoutMs() });
     const out: JsonObject = { value: res.prediction?.value ?? 0, prediction_id: res.predictionId, model_version: res.modelVersion };
     if (res.prediction?.label !== undefined) out.label = res.prediction.label;

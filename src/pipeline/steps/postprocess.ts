@@ -4,6 +4,7 @@ import { z } from "zod";
 import { type JsonObject, type JsonValue, type StepDefinition, StepFailure } from "../types.js";
 import { parseConfig, pathVariable, readPath, regexFlags, regexProblems, variableName, variablePath, zodProblems } from "./common.js";
 import { compileUserRegex } from "../../platform/user-regex.js";
+import { listSome, quote } from "../../platform/errors.js";
 
 const trimConfig = z.object({ input: variableName.default("text") }).strict();
 
@@ -130,7 +131,7 @@ export const regexExtractStep: StepDefinition<{ input: string; output: string; r
   run(state, c) {
     const input = state.vars[c.input];
     const match = typeof input === "string" ? c.regex.exec(input) : null;
-    if (!match) throw new StepFailure(`${c.input} does not match the pattern /${c.source}/`);
+    if (!match) throw new StepFailure(`${c.input} does not match the pattern /${quote(c.source)}/`);
     const out: JsonObject = {};
     for (const [name, value] of Object.entries(match.groups ?? {})) out[name] = value ?? null;
     state.vars[c.output] = out;
@@ -160,7 +161,7 @@ export const mapFieldsStep: StepDefinition<z.infer<typeof mapFieldsConfig>> = {
       if (found.found) out[field] = found.value;
       else missing.push(`${field} (from ${path})`);
     }
-    if (missing.length) throw new StepFailure(`missing fields: ${missing.join(", ")}`);
+    if (missing.length) throw new StepFailure(`missing fields: ${listSome(missing)}`);
     state.vars[c.output] = out;
   },
 };

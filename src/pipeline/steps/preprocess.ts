@@ -6,6 +6,7 @@ import { parseTemplate, renderTemplate, type ParsedTemplate } from "../template.
 import type { JsonValue, StepDefinition } from "../types.js";
 import { featureValueToJson } from "./feature-values.js";
 import { parseConfig, templateProblems, templateVariables, variableName, zodProblems } from "./common.js";
+import { quote } from "../../platform/errors.js";
 
 const templateConfig = z
   .object({
@@ -75,7 +76,7 @@ export const featureLookupStep: StepDefinition<{ c: z.infer<typeof featureLookup
         return;
       }
       if (e.code === Code.NotFound) {
-        throw new ConnectError(`${ctx.stepName}: no features stored for entity '${entityKey}' in feature set '${c.featureSet}' (${e.rawMessage})`, Code.FailedPrecondition);
+        throw new ConnectError(`${ctx.stepName}: no features stored for entity '${quote(entityKey)}' in feature set '${c.featureSet}' (${e.rawMessage})`, Code.FailedPrecondition);
       }
       throw err;
     }
@@ -201,7 +202,7 @@ export const truncateStep: StepDefinition<{ input: string; maxChars: number }> =
   run(state, c, ctx) {
     const value = state.vars[c.input];
     if (typeof value !== "string") {
-      throw new ConnectError(`${ctx.stepName}: variable '${c.input}' must be a string to truncate, got ${value === null ? "null" : typeof value}`, Code.InvalidArgument);
+      throw new ConnectError(`${ctx.stepName}: variable '${quote(c.input)}' must be a string to truncate, got ${value === null ? "null" : typeof value}`, Code.InvalidArgument);
     }
     state.vars[c.input] = truncateText(value, c.maxChars);
   },

@@ -7,6 +7,7 @@ import { stringifyValue } from "../template.js";
 import { type JsonValue, type StepDefinition, StepFailure } from "../types.js";
 import { describeValue, parseConfig, regexFlags, regexProblems, variableName, zodProblems } from "./common.js";
 import { compileUserRegex } from "../../platform/user-regex.js";
+import { listSome, quote } from "../../platform/errors.js";
 
 // ajv-formats is CommonJS with a default export; under nodenext its types see only the namespace.
 const addFormats = (formatsModule as unknown as { default?: FormatsPlugin }).default ?? (formatsModule as unknown as FormatsPlugin);
@@ -52,7 +53,7 @@ export const jsonSchemaStep: StepDefinition<{ input: string; validate: ValidateF
     const value = state.vars[c.input];
     if (c.validate(value)) return;
     const errors = (c.validate.errors ?? []).map((e) => `${c.input}${e.instancePath} ${e.message ?? "is invalid"}`);
-    throw new StepFailure(`${c.input} does not match the JSON Schema: ${errors.join("; ")}`);
+    throw new StepFailure(`${c.input} does not match the JSON Schema: ${listSome(errors, "; ")}`);
   },
 };
 
@@ -79,7 +80,7 @@ export const regexMatchStep: StepDefinition<{ input: string; regex: RegExp; sour
   reads: (config) => [(config.input as string | undefined) || "text"],
   run(state, c) {
     const value = state.vars[c.input];
-    if (!c.regex.test(stringifyValue(value))) throw new StepFailure(`${c.input} ${describeValue(value ?? null)} does not match /${c.source}/`);
+    if (!c.regex.test(stringifyValue(value))) throw new StepFailure(`${c.input} ${describeValue(value ?? null)} does not match /${quote(c.source)}/`);
   },
 };
 
@@ -142,6 +143,6 @@ export const allowedValuesStep: StepDefinition<{ input: string; allowed: Set<str
   run(state, c) {
     const text = stringifyValue(state.vars[c.input] ?? null);
     if (c.allowed.has(c.ignoreCase ? text.toLowerCase() : text)) return;
-    throw new StepFailure(`${c.input} ${describeValue(text)} is not one of ${c.values.map((v) => JSON.stringify(v)).join(", ")}`);
+    throw new StepFailure(`${c.input} ${describeValue(text)} is not one of ${listSome(c.values.map((v) => quote(JSON.stringify(v))))}`);
   },
 };
