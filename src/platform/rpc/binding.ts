@@ -1,8 +1,9 @@
 // A service implementation as the transports see it: the contract's descriptor and the
 // handlers written against connect-es types. The same binding is served over grpc-js
 // (gRPC) and connect-node (Connect, gRPC-Web), and called in process.
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
+import { enumCheckFor, type EnumCheck } from "./enum-check.js";
 
 export interface BindingOptions {
   /**
@@ -19,9 +20,48 @@ export interface ServiceBinding {
   readonly options: BindingOptions;
 }
 
-/** Pairs a descriptor with its implementation; the compiler checks every method's types. */
+/**
+ * Pairs a descriptor with its implementation; the compiler checks every method's types.
+ * Methods whose requests hold enum fields refuse undefined enum numbers before the
+ * implementation runs, on every transport (they all call these handlers).
+ */
 export function bind<S extends DescService>(desc: S, impl: Partial<ServiceImpl<S>>, options: BindingOptions = {}): ServiceBinding {
-  return { desc, impl: impl as Partial<ServiceImpl<DescService>>, options };
+  const handlers = impl as Record<string, unknown>;
+  const checked: Record<string, unknown> = {};
+  for (const method of desc.methods) {
+    const handler = handlers[method.localName];
+    if (typeof handler !== "function") continue;
+    const check = enumCheckFor(method.input);
+    const bound = (handler as AnyHandler).bind(impl);
+    checked[method.localName] = check ? refusingUndefinedEnums(method, bound, check) : bound;
+  }
+  return { desc, impl: checked as Partial<ServiceImpl<DescService>>, options };
+}
+
+type AnyHandler = (input: unknown, ctx: unknown) => unknown;
+
+function refusingUndefinedEnums(method: DescMethod, handler: AnyHandler, check: EnumCheck): AnyHandler {
+  switch (method.methodKind) {
+    case "unary":
+      return async (req, ctx) => {
+        check(req as object);
+        return handler(req, ctx);
+      };
+    case "server_streaming":
+      return async function* (req, ctx) {
+        check(req as object);
+        yield* handler(req, ctx) as AsyncIterable<unknown>;
+      };
+    default:
+      return (reqs, ctx) => handler(checkEach(reqs as AsyncIterable<object>, check), ctx);
+  }
+}
+
+async function* checkEach(requests: AsyncIterable<object>, check: EnumCheck): AsyncGenerator<object> {
+  for await (const req of requests) {
+    check(req);
+    yield req;
+  }
 }
 
 /** Mounts bindings on a connect-es router. */
