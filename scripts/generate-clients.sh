@@ -27,7 +27,7 @@ ensure_node_modules
 BUF="$OPENLOOP_ROOT/node_modules/.bin/buf"
 
 # The pinned Go plugins, each version in its own directory (never whatever is on PATH).
-command -v go >/dev/null || die "generate-clients: Go is missing (it builds protoc-gen-go and protoc-gen-go-grpc): install Go 1.24+"
+command -v go >/dev/null || die "generate-clients: Go is missing (it builds protoc-gen-go and protoc-gen-go-grpc): install Go"
 PLUGINS="${XDG_CACHE_HOME:-$HOME/.cache}/openloop/go-plugins/${PROTOC_GEN_GO##*@}-${PROTOC_GEN_GO_GRPC##*@}"
 for module in "$PROTOC_GEN_GO" "$PROTOC_GEN_GO_GRPC"; do
   name="${module%@*}"

@@ -37,6 +37,8 @@ describe("the Python client (clients/python)", () => {
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(out.module).toContain(path.join(venv, "lib"));
+    // Type stubs ship with the stubs, and the package says it is typed (PEP 561).
+    expect(out.typed).toEqual(expect.arrayContaining(["llm/v1/llm_service_pb2.pyi", "feature/v1/feature_value_pb2.pyi", "py.typed"]));
     expect(out).toMatchObject({ age: 42, pipelines: "OK", missing_model: "NOT_FOUND", wrong_key: "UNAUTHENTICATED" });
     expect(out.feature_sets).toContain(SET);
     expect(out.llm_models).toBeGreaterThan(0);

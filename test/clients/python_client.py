@@ -6,6 +6,7 @@ Prints one JSON object with what each call returned.
 """
 
 import json
+import pathlib
 import sys
 
 import grpc
@@ -27,7 +28,10 @@ def code_of(call):
 
 def main() -> None:
     target, key, name = sys.argv[1:4]
-    out = {"module": openloop.__file__}
+    package = pathlib.Path(openloop.__file__).parent
+    out = {"module": openloop.__file__, "typed": [str(p.relative_to(package)) for p in sorted(package.rglob("*.pyi"))] + [
+        p.name for p in package.glob("py.typed")
+    ]}
     with openloop.dial(target, api_key=key, insecure=True) as client:
         client.feature.CreateFeatureSet(
             feature_service_pb2.CreateFeatureSetRequest(
