@@ -1,5 +1,6 @@
 """Generates the Python stubs of openloop's contract (proto/openloop) with grpcio-tools:
-messages (*_pb2.py), their type stubs (*_pb2.pyi) and gRPC stubs (*_pb2_grpc.py).
+messages (*_pb2.py) and gRPC stubs (*_pb2_grpc.py), with type stubs for both (*.pyi, from
+mypy-protobuf's plugins, installed next to this Python by examples/python/requirements.txt).
 
     python clients/python/generate.py [--out DIR]
 
@@ -26,9 +27,24 @@ def generate(out: pathlib.Path) -> None:
         if child.is_dir():
             shutil.rmtree(child)
     well_known = pathlib.Path(grpc_tools.__file__).parent / "_proto"
+    plugins = pathlib.Path(sys.executable).parent
+    for plugin in ("protoc-gen-mypy", "protoc-gen-mypy_grpc"):
+        if not (plugins / plugin).exists():
+            sys.exit(f"{plugins / plugin} is missing: pip install the mypy-protobuf of examples/python/requirements.txt")
     # Our own protos only: proto/grpc/* would shadow the grpc package itself.
     protos = sorted(str(p.relative_to(PROTO)) for p in (PROTO / "openloop").rglob("*.proto"))
-    args = ["protoc", f"-I{PROTO}", f"-I{well_known}", f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *protos]
+    args = [
+        "protoc",
+        f"-I{PROTO}",
+        f"-I{well_known}",
+        f"--plugin=protoc-gen-mypy={plugins / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={plugins / 'protoc-gen-mypy_grpc'}",
+        f"--python_out={out}",
+        f"--mypy_out=quiet:{out}",
+        f"--grpc_python_out={out}",
+        f"--mypy_grpc_out=quiet:{out}",
+        *protos,
+    ]
     if protoc.main(args) != 0:
         sys.exit("protoc failed to generate the Python stubs from proto/")
     # Regular packages (not namespace ones), so that type checkers and setuptools find them.

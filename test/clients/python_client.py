@@ -2,12 +2,14 @@
 
     python python_client.py TARGET API_KEY FEATURE_SET
 
-Prints one JSON object with what each call returned.
+Prints one JSON object with what each call returned. python.test.ts also checks it with
+mypy --strict against the package's type stubs.
 """
 
 import json
 import pathlib
 import sys
+from typing import Callable, Dict, List
 
 import grpc
 
@@ -18,7 +20,7 @@ from openloop.pipeline.v1 import pipeline_service_pb2
 from openloop.registry.v1 import registry_service_pb2
 
 
-def code_of(call):
+def code_of(call: Callable[[], object]) -> str:
     try:
         call()
     except grpc.RpcError as err:
@@ -29,9 +31,9 @@ def code_of(call):
 def main() -> None:
     target, key, name = sys.argv[1:4]
     package = pathlib.Path(openloop.__file__).parent
-    out = {"module": openloop.__file__, "typed": [str(p.relative_to(package)) for p in sorted(package.rglob("*.pyi"))] + [
-        p.name for p in package.glob("py.typed")
-    ]}
+    typed: List[str] = [str(p.relative_to(package)) for p in sorted(package.rglob("*.pyi"))]
+    typed += [p.name for p in package.glob("py.typed")]
+    out: Dict[str, object] = {"module": openloop.__file__, "typed": typed}
     with openloop.dial(target, api_key=key, insecure=True) as client:
         client.feature.CreateFeatureSet(
             feature_service_pb2.CreateFeatureSetRequest(

@@ -10,7 +10,7 @@ and dial(), which opens one channel with the API key and TLS settled.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
 
 import grpc
 
@@ -71,10 +71,13 @@ def dial(
     return Client(channel)
 
 
+_Request = TypeVar("_Request")
+
+
 class _Details(NamedTuple):
     method: str
     timeout: Optional[float]
-    metadata: Optional[Sequence[Tuple[str, str]]]
+    metadata: Optional[Sequence[Tuple[str, Union[str, bytes]]]]
     credentials: Optional[grpc.CallCredentials]
     wait_for_ready: Optional[bool]
     compression: Any
@@ -91,9 +94,9 @@ class _Metadata(
     def __init__(self, metadata: Sequence[Tuple[str, str]]) -> None:
         self._metadata = list(metadata)
 
-    def _with_metadata(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
-        metadata = list(details.metadata or []) + self._metadata
-        return _Details(  # type: ignore[return-value]
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        metadata: List[Tuple[str, Union[str, bytes]]] = [*(details.metadata or []), *self._metadata]
+        return _Details(  # type: ignore[return-value]  # grpc reads these fields by name
             details.method,
             details.timeout,
             metadata,
@@ -102,10 +105,28 @@ class _Metadata(
             getattr(details, "compression", None),
         )
 
-    def _call(self, continuation: Callable[..., Any], details: grpc.ClientCallDetails, request: Any) -> Any:
-        return continuation(self._with_metadata(details), request)
+    def intercept_unary_unary(
+        self, continuation: Callable[[grpc.ClientCallDetails, _Request], Any], client_call_details: grpc.ClientCallDetails, request: _Request
+    ) -> Any:
+        return continuation(self._details(client_call_details), request)
 
-    intercept_unary_unary = _call
-    intercept_unary_stream = _call
-    intercept_stream_unary = _call
-    intercept_stream_stream = _call
+    def intercept_unary_stream(
+        self, continuation: Callable[[grpc.ClientCallDetails, _Request], Any], client_call_details: grpc.ClientCallDetails, request: _Request
+    ) -> Any:
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_stream_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Iterator[_Request]], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request_iterator: Iterator[_Request],
+    ) -> Any:
+        return continuation(self._details(client_call_details), request_iterator)
+
+    def intercept_stream_stream(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Iterator[_Request]], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request_iterator: Iterator[_Request],
+    ) -> Any:
+        return continuation(self._details(client_call_details), request_iterator)
