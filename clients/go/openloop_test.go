@@ -1,10 +1,13 @@
 package openloop_test
 
-// Runs against a real server: OPENLOOP_TEST_TARGET (host:port, cleartext) and
-// OPENLOOP_TEST_API_KEY are set by test/clients/go.test.ts, which starts one.
+// Runs against real servers, which test/clients/go.test.ts starts: OPENLOOP_TEST_TARGET
+// (host:port, cleartext), OPENLOOP_TEST_TLS_TARGET (the same over TLS, whose certificate is
+// the PEM file OPENLOOP_TEST_TLS_CA) and OPENLOOP_TEST_API_KEY, accepted by both.
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"testing"
@@ -131,5 +134,32 @@ func TestTLSIsTheDefault(t *testing.T) {
 	_, err = c.Feature.ListFeatureSets(ctx(t), &featurev1.ListFeatureSetsRequest{})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("ListFeatureSets over TLS to a cleartext server: %v, want UNAVAILABLE", err)
+	}
+}
+
+func TestTLSWithAPIKey(t *testing.T) {
+	_, key := server(t)
+	target, caFile := os.Getenv("OPENLOOP_TEST_TLS_TARGET"), os.Getenv("OPENLOOP_TEST_TLS_CA")
+	if target == "" || caFile == "" {
+		t.Skip("OPENLOOP_TEST_TLS_TARGET and OPENLOOP_TEST_TLS_CA are unset: run through test/clients/go.test.ts")
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", caFile)
+	}
+	c, err := openloop.Dial(target, openloop.WithAPIKey(key), openloop.WithTLS(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}))
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Feature.ListFeatureSets(ctx(t), &featurev1.ListFeatureSetsRequest{}); err != nil {
+		t.Fatalf("ListFeatureSets over TLS: %v", err)
+	}
+	if _, err := openloop.Dial(target, openloop.WithInsecure(), openloop.WithTLS(&tls.Config{})); err == nil {
+		t.Fatalf("Dial with both WithInsecure and WithTLS succeeded")
 	}
 }

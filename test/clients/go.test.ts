@@ -6,19 +6,39 @@ import { startTestServer, type TestServer } from "../support/server.js";
 import { ROOT, run } from "../support/tools.js";
 
 const KEY = "go-client-test-key-0123456789";
-const TESTS = ["TestFeatureSetRoundTrip", "TestOtherServices", "TestHealthNeedsNoKey", "TestWrongKeyIsUnauthenticated", "TestTLSIsTheDefault"];
+const FIXTURES = path.join(ROOT, "test/support/fixtures");
+const TLS = { certFile: path.join(FIXTURES, "tls-cert.pem"), keyFile: path.join(FIXTURES, "tls-key.pem") };
+const TESTS = [
+  "TestFeatureSetRoundTrip",
+  "TestOtherServices",
+  "TestHealthNeedsNoKey",
+  "TestWrongKeyIsUnauthenticated",
+  "TestTLSIsTheDefault",
+  "TestTLSWithAPIKey",
+];
 
 describe("the Go client (clients/go)", () => {
   let s: TestServer;
+  let secure: TestServer;
   beforeAll(async () => {
     s = await startTestServer({ server: { apiKeys: [KEY] } });
+    secure = await startTestServer({ server: { apiKeys: [KEY], tls: TLS } });
   });
-  afterAll(() => s?.close());
+  afterAll(async () => {
+    await s?.close();
+    await secure?.close();
+  });
 
   it("passes its go test against the server", async () => {
     const r = await run("go", ["test", "-count=1", "-v", "./..."], {
       cwd: path.join(ROOT, "clients/go"),
-      env: { ...process.env, OPENLOOP_TEST_TARGET: `127.0.0.1:${s.port}`, OPENLOOP_TEST_API_KEY: KEY },
+      env: {
+        ...process.env,
+        OPENLOOP_TEST_TARGET: `127.0.0.1:${s.port}`,
+        OPENLOOP_TEST_TLS_TARGET: `localhost:${secure.port}`,
+        OPENLOOP_TEST_TLS_CA: TLS.certFile,
+        OPENLOOP_TEST_API_KEY: KEY,
+      },
       timeoutMs: 600_000,
     });
     expect(r.code, r.stdout + r.stderr).toBe(0);
