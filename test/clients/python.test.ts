@@ -10,15 +10,19 @@ import { ROOT, run } from "../support/tools.js";
 const KEY = "python-client-test-key-0123456789";
 const SET = "python_client";
 const SCRIPT = path.join(ROOT, "test/clients/python_client.py");
+const FIXTURES = path.join(ROOT, "test/support/fixtures");
+const TLS = { certFile: path.join(FIXTURES, "tls-cert.pem"), keyFile: path.join(FIXTURES, "tls-key.pem") };
 // The type checker and the stubs of the package's dependencies, at fixed versions.
 const MYPY = ["mypy==2.4.1", "types-protobuf==7.35.1.20260906", "types-grpcio==1.85.0.20261028"];
 
 describe("the Python client (clients/python)", () => {
   let s: TestServer;
+  let secure: TestServer;
   let tmp: string;
   let python: string;
   beforeAll(async () => {
     s = await startTestServer({ server: { apiKeys: [KEY] } });
+    secure = await startTestServer({ server: { apiKeys: [KEY], tls: TLS } });
     tmp = await mkdtemp(path.join(os.tmpdir(), "openloop-python-client-"));
     const venv = path.join(tmp, "venv");
     const made = await run("python3", ["-m", "venv", venv]);
@@ -31,18 +35,19 @@ describe("the Python client (clients/python)", () => {
   }, 320_000);
   afterAll(async () => {
     await s?.close();
+    await secure?.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
   it("installs with pip into a fresh venv and calls the server", async () => {
     // Run from the temp dir, so that the package can only come from the venv.
-    const r = await run(python, [SCRIPT, `127.0.0.1:${s.port}`, KEY, SET], { cwd: tmp });
+    const r = await run(python, [SCRIPT, `127.0.0.1:${s.port}`, KEY, SET, `localhost:${secure.port}`, TLS.certFile], { cwd: tmp });
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(out.module).toContain(path.join(tmp, "venv", "lib"));
     // Type stubs ship with the stubs, and the package says it is typed (PEP 561).
     expect(out.typed).toEqual(expect.arrayContaining(["llm/v1/llm_service_pb2.pyi", "feature/v1/feature_value_pb2.pyi", "py.typed"]));
-    expect(out).toMatchObject({ age: 42, pipelines: "OK", missing_model: "NOT_FOUND", wrong_key: "UNAUTHENTICATED" });
+    expect(out).toMatchObject({ age: 42, pipelines: "OK", missing_model: "NOT_FOUND", wrong_key: "UNAUTHENTICATED", tls: "OK" });
     expect(out.feature_sets).toContain(SET);
     expect(out.llm_models).toBeGreaterThan(0);
   });

@@ -1,6 +1,8 @@
 """Uses the installed openloop-client package as a user would; run by python.test.ts.
 
-    python python_client.py TARGET API_KEY FEATURE_SET
+    python python_client.py TARGET API_KEY FEATURE_SET TLS_TARGET TLS_CA_FILE
+
+TARGET is cleartext; TLS_TARGET is the same server over TLS, its certificate in TLS_CA_FILE.
 
 Prints one JSON object with what each call returned. python.test.ts also checks it with
 mypy --strict against the package's type stubs.
@@ -29,7 +31,7 @@ def code_of(call: Callable[[], object]) -> str:
 
 
 def main() -> None:
-    target, key, name = sys.argv[1:4]
+    target, key, name, tls_target, ca_file = sys.argv[1:6]
     package = pathlib.Path(openloop.__file__).parent
     typed: List[str] = [str(p.relative_to(package)) for p in sorted(package.rglob("*.pyi"))]
     typed += [p.name for p in package.glob("py.typed")]
@@ -59,6 +61,8 @@ def main() -> None:
         out["missing_model"] = code_of(
             lambda: client.registry.GetModelVersion(registry_service_pb2.GetModelVersionRequest(name="no-such-model"), timeout=30)
         )
+    with openloop.dial(tls_target, api_key=key, root_certificates=pathlib.Path(ca_file).read_bytes()) as client:
+        out["tls"] = code_of(lambda: client.feature.ListFeatureSets(feature_service_pb2.ListFeatureSetsRequest(), timeout=30))
     with openloop.dial(target, api_key="not-the-key", insecure=True) as client:
         out["wrong_key"] = code_of(lambda: client.feature.ListFeatureSets(feature_service_pb2.ListFeatureSetsRequest(), timeout=30))
     print(json.dumps(out))

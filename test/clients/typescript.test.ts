@@ -10,13 +10,17 @@ import { ROOT, run } from "../support/tools.js";
 
 const KEY = "typescript-client-test-key-0123456789";
 const PACKAGE = path.join(ROOT, "clients/typescript");
+const FIXTURES = path.join(ROOT, "test/support/fixtures");
+const TLS = { certFile: path.join(FIXTURES, "tls-cert.pem"), keyFile: path.join(FIXTURES, "tls-key.pem") };
 
 describe("the TypeScript client (clients/typescript), packed and installed", () => {
   let s: TestServer;
+  let secure: TestServer;
   let tmp: string;
   let project: string;
   beforeAll(async () => {
     s = await startTestServer({ server: { apiKeys: [KEY] } });
+    secure = await startTestServer({ server: { apiKeys: [KEY], tls: TLS } });
     tmp = await mkdtemp(path.join(os.tmpdir(), "openloop-ts-client-"));
     // npm (and the tsc its prepack runs) from the Node that runs the tests.
     const env = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}` };
@@ -37,6 +41,7 @@ describe("the TypeScript client (clients/typescript), packed and installed", () 
   }, 620_000);
   afterAll(async () => {
     await s?.close();
+    await secure?.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
@@ -54,19 +59,29 @@ describe("the TypeScript client (clients/typescript), packed and installed", () 
     expect(r.code).toBe(0);
   }, 200_000);
 
+  const expected = (transport: string) => ({
+    age: "42",
+    downloaded: `weights for ${transport}`,
+    serving: true,
+    llmModels: expect.any(Number) as number,
+    missing: "NotFound",
+    wrongKey: "Unauthenticated",
+  });
+
   for (const transport of ["grpc", "connect", "grpc-web"]) {
     it(`calls the server over ${transport}`, async () => {
       const r = await run(process.execPath, ["call.ts", s.baseUrl, KEY, transport], { cwd: project });
       expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toEqual({
-        age: "42",
-        downloaded: `weights for ${transport}`,
-        serving: true,
-        llmModels: expect.any(Number) as number,
-        missing: "NotFound",
-        wrongKey: "Unauthenticated",
-      });
+      expect(JSON.parse(r.stdout)).toEqual(expected(transport));
       expect((JSON.parse(r.stdout) as { llmModels: number }).llmModels).toBeGreaterThan(0);
+    });
+
+    it(`calls the server over ${transport} with TLS`, async () => {
+      // A private CA, as Node users add one: NODE_EXTRA_CA_CERTS.
+      const env = { ...process.env, NODE_EXTRA_CA_CERTS: TLS.certFile };
+      const r = await run(process.execPath, ["call.ts", `https://localhost:${secure.port}`, KEY, transport], { cwd: project, env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual(expected(transport));
     });
   }
 });
