@@ -29,6 +29,12 @@ describe("the Go client (clients/go)", () => {
     await secure?.close();
   });
 
+  it("passes go vet", async () => {
+    const r = await run("go", ["vet", "./..."], { cwd: path.join(ROOT, "clients/go"), timeoutMs: 600_000 });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  }, 620_000);
+
   it("passes its go test against the server", async () => {
     const r = await run("go", ["test", "-count=1", "-v", "./..."], {
       cwd: path.join(ROOT, "clients/go"),
