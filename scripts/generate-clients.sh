@@ -23,8 +23,8 @@ if [ "${1:-}" = "--out" ]; then
   OUT="$(cd "$2" && pwd)"
 fi
 
-ensure_node_modules
 BUF="$OPENLOOP_ROOT/node_modules/.bin/buf"
+[ -x "$BUF" ] || die "generate-clients: $BUF is missing; run 'npm ci' first"
 
 # The pinned Go plugins, each version in its own directory (never whatever is on PATH).
 command -v go >/dev/null || die "generate-clients: Go is missing (it builds protoc-gen-go and protoc-gen-go-grpc): install Go"
