@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the web console (console/ -> console/dist) with Vite: type-checks it, then
 # bundles it. Idempotent: does nothing when console/dist was built from the same
-# sources (console sources, gen/ and the lock file). The new build replaces the old
-# one by rename, so a running server never serves half a build.
+# sources (console sources, the TypeScript client package it uses, gen/ and the lock
+# file). The new build replaces the old one by rename, so a running server never
+# serves half a build.
 #
 # Usage: scripts/build-console.sh [--force]
 set -euo pipefail
@@ -21,7 +22,7 @@ mkdir -p "$WORK"
 
 sources_hash() {
   {
-    find console/index.html console/vite.config.ts console/tsconfig.json console/src gen -type f -print0 | sort -z | xargs -0 sha256sum
+    find console/index.html console/vite.config.ts console/tsconfig.json console/src clients/typescript/src gen -type f -print0 | sort -z | xargs -0 sha256sum
     sha256sum package-lock.json
   } | sha256sum | cut -d' ' -f1
 }

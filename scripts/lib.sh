@@ -48,10 +48,11 @@ ensure_go_tool() {
 }
 
 # A Python virtualenv .venv from examples/python/requirements.txt: grpcio and grpcio-tools for the
-# Python client example and the registry bench, River for the learner-quality bench.
+# Python client example and the registry bench, River for the learner-quality bench, mypy-protobuf
+# for the Python client package's type stubs.
 ensure_python_venv() {
   local venv="$OPENLOOP_ROOT/.venv"
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import grpc, grpc_tools, river" 2>/dev/null; then
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import grpc, grpc_tools, river, mypy_protobuf" 2>/dev/null; then
     return 0
   fi
   command -v python3 >/dev/null || die "python3 is missing: install Python 3.9+ (with venv) for the Python client test"

@@ -1,13 +1,8 @@
-// The console's only way to the server: typed clients of the public services over
-// Connect or gRPC-Web, with the API key sent by an interceptor.
-import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
-import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
-import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
-import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
-import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
+// The console's only way to the server: the TypeScript client package (clients/typescript,
+// its browser entry) over Connect or gRPC-Web, with the API key.
+import { Code, ConnectError, createOpenloopClient, type OpenloopClient } from "../../clients/typescript/src/browser.js";
 
+/** The transports a browser can use. */
 export type TransportKind = "connect" | "grpc-web";
 
 export interface Settings {
@@ -54,36 +49,13 @@ export function normaliseBaseUrl(raw: string): string {
   return url.href.replace(/\/+$/, "");
 }
 
-export interface Api {
+export interface Api extends OpenloopClient {
   readonly settings: Settings;
-  readonly llm: Client<typeof LLMService>;
-  readonly registry: Client<typeof RegistryService>;
-  readonly feature: Client<typeof FeatureService>;
-  readonly feedback: Client<typeof FeedbackService>;
-  readonly pipeline: Client<typeof PipelineService>;
-}
-
-function authInterceptor(apiKey: string): Interceptor {
-  return (next) => (req) => {
-    if (apiKey) req.header.set("authorization", `Bearer ${apiKey}`);
-    return next(req);
-  };
 }
 
 export function createApi(settings: Settings): Api {
-  const options = { baseUrl: settings.baseUrl, interceptors: [authInterceptor(settings.apiKey)] };
-  const transport: Transport =
-    settings.transport === "grpc-web"
-      ? createGrpcWebTransport(options)
-      : createConnectTransport({ ...options, useBinaryFormat: true });
-  return {
-    settings,
-    llm: createClient(LLMService, transport),
-    registry: createClient(RegistryService, transport),
-    feature: createClient(FeatureService, transport),
-    feedback: createClient(FeedbackService, transport),
-    pipeline: createClient(PipelineService, transport),
-  };
+  const { baseUrl, apiKey, transport } = settings;
+  return { settings, ...createOpenloopClient({ baseUrl, apiKey, transport }) };
 }
 
 /** "UNAUTHENTICATED", "NOT_FOUND"...: the gRPC name of a code, as people see it in docs and logs. */

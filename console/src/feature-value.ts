@@ -1,6 +1,6 @@
 // Typed feature values (openloop.feature.v1.FeatureValue) to and from text people type.
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { FeatureType, FeatureValueSchema, type FeatureValue } from "../../gen/openloop/feature/v1/feature_value_pb.js";
+import { FeatureType, FeatureValueSchema, type FeatureValue } from "../../clients/typescript/src/gen/openloop/feature/v1/feature_value_pb.js";
 
 /** Parses typed text as a value of `type`; lists are comma-separated. Throws with a message for people. */
 export function parseFeatureValue(type: FeatureType, text: string): FeatureValue {

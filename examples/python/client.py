@@ -1,7 +1,7 @@
 """Calls openloop from Python with grpcio.
 
-Generates the Python stubs from proto/ into examples/python/gen/ (needs grpcio-tools),
-then checks the server's health and lists its feature sets.
+Uses the client package in clients/python (`pip install ./clients/python`; from a checkout
+it also runs without installing), then lists the server's feature sets.
 
     python examples/python/client.py --target 127.0.0.1:50051 [--api-key KEY]
 
@@ -13,22 +13,11 @@ import json
 import pathlib
 import sys
 
-HERE = pathlib.Path(__file__).resolve().parent
-PROTO = HERE.parent.parent / "proto"
-GEN = HERE / "gen"
-
-
-def generate_stubs() -> None:
-    import grpc_tools
-    from grpc_tools import protoc
-
-    GEN.mkdir(exist_ok=True)
-    well_known = pathlib.Path(grpc_tools.__file__).parent / "_proto"
-    # Our own protos only: proto/grpc/* would shadow the grpc package itself.
-    protos = sorted(str(p.relative_to(PROTO)) for p in (PROTO / "openloop").rglob("*.proto"))
-    args = ["protoc", f"-I{PROTO}", f"-I{well_known}", f"--python_out={GEN}", f"--grpc_python_out={GEN}", *protos]
-    if protoc.main(args) != 0:
-        sys.exit("protoc failed to generate the Python stubs from proto/")
+try:
+    import openloop
+except ImportError:  # not installed: the package's source in this checkout
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "clients" / "python" / "src"))
+    import openloop
 
 
 def main() -> None:
@@ -37,18 +26,12 @@ def main() -> None:
     parser.add_argument("--api-key", default="", help="sent as 'authorization: Bearer <key>'")
     args = parser.parse_args()
 
-    generate_stubs()
-    sys.path.insert(0, str(GEN))
     import grpc
-    from openloop.feature.v1 import feature_service_pb2, feature_service_pb2_grpc
+    from openloop.feature.v1 import feature_service_pb2
 
-    metadata = [("authorization", f"Bearer {args.api_key}")] if args.api_key else []
-    with grpc.insecure_channel(args.target) as channel:
-        features = feature_service_pb2_grpc.FeatureServiceStub(channel)
+    with openloop.dial(args.target, api_key=args.api_key or None, insecure=True) as client:
         try:
-            response = features.ListFeatureSets(
-                feature_service_pb2.ListFeatureSetsRequest(page_size=100), metadata=metadata, timeout=10
-            )
+            response = client.feature.ListFeatureSets(feature_service_pb2.ListFeatureSetsRequest(page_size=100), timeout=10)
         except grpc.RpcError as err:
             print(f"{err.code().name}: {err.details()}", file=sys.stderr)
             sys.exit(1)

@@ -47,10 +47,18 @@ export function readFirstRequest(socket: Duplex, opts: FirstRequestOptions, done
   let buffered: Buffer = Buffer.alloc(0);
   let sentSettings = false;
   let finished = false;
+  // A TLS socket takes one write at a time: handed over while our SETTINGS write is still in
+  // flight, the new owner's first write aborts the process (TLSWrap "!current_write_").
+  let writing = false;
+  let handOver: (() => void) | undefined;
   const grace = setTimeout(() => {
     if (finished || buffered.length < CLIENT_PREFACE.length) return;
     sentSettings = true;
-    socket.write(EMPTY_SETTINGS);
+    writing = true;
+    socket.write(EMPTY_SETTINGS, () => {
+      writing = false;
+      handOver?.();
+    });
   }, opts.graceMs);
 
   const finish = (result: FirstRequest | Error) => {
@@ -60,8 +68,10 @@ export function readFirstRequest(socket: Duplex, opts: FirstRequestOptions, done
     socket.removeListener("close", onClose);
     socket.removeListener("error", onClose);
     socket.pause();
-    if (!(result instanceof Error)) socket.unshift(sentSettings ? withoutSettingsAck(buffered) : buffered);
-    done(result);
+    if (result instanceof Error) return done(result);
+    socket.unshift(sentSettings ? withoutSettingsAck(buffered) : buffered);
+    if (writing) handOver = () => done(result);
+    else done(result);
   };
 
   const onData = (chunk: Buffer) => {

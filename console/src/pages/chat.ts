@@ -9,7 +9,7 @@ import {
   type ChatMessage,
   type GenerateStreamDone,
   type ModelMetrics,
-} from "../../../gen/openloop/llm/v1/llm_service_pb.js";
+} from "../../../clients/typescript/src/gen/openloop/llm/v1/llm_service_pb.js";
 import { h, facts, field, replace } from "../dom.js";
 import type { Page } from "../page.js";
 import { announce, enumLabel, errorBox, formatMs, pageHeading } from "../ui.js";

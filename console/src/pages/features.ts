@@ -1,6 +1,6 @@
 // Feature sets: browse their definitions and try ProcessFeatures on typed input.
-import { FeatureType, FeatureTypeSchema, type FeatureValue } from "../../../gen/openloop/feature/v1/feature_value_pb.js";
-import type { FeatureDefinition, FeatureSet, Transformer, Validator } from "../../../gen/openloop/feature/v1/feature_service_pb.js";
+import { FeatureType, FeatureTypeSchema, type FeatureValue } from "../../../clients/typescript/src/gen/openloop/feature/v1/feature_value_pb.js";
+import type { FeatureDefinition, FeatureSet, Transformer, Validator } from "../../../clients/typescript/src/gen/openloop/feature/v1/feature_service_pb.js";
 import type { Api } from "../api.js";
 import { facts, field, h, replace, table } from "../dom.js";
 import { featureValueType, formatFeatureValue, parseFeatureValue } from "../feature-value.js";

@@ -1,8 +1,8 @@
 // Online models: learner status, versions over time (from the registry), the rolling
 // performance figures of each version as small charts, and the progressive validation
 // score (every sample scored before it is learned) as a table.
-import { OptimizerSchema, Task, TaskSchema, type OnlineModel, type ProgressiveScore, type VersionPerformance } from "../../../gen/openloop/feedback/v1/feedback_service_pb.js";
-import type { ModelVersion } from "../../../gen/openloop/registry/v1/registry_service_pb.js";
+import { OptimizerSchema, Task, TaskSchema, type OnlineModel, type ProgressiveScore, type VersionPerformance } from "../../../clients/typescript/src/gen/openloop/feedback/v1/feedback_service_pb.js";
+import type { ModelVersion } from "../../../clients/typescript/src/gen/openloop/registry/v1/registry_service_pb.js";
 import type { Api } from "../api.js";
 import { barChart, lineChart, type Bar } from "../chart.js";
 import { facts, h, replace, table } from "../dom.js";

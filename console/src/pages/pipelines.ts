@@ -2,7 +2,7 @@
 // events stream in (ExecutePipelineStream).
 import { toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { StageSchema, type Pipeline, type Step } from "../../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
+import { StageSchema, type Pipeline, type Step } from "../../../clients/typescript/src/gen/openloop/pipeline/v1/pipeline_service_pb.js";
 import type { Api } from "../api.js";
 import { facts, field, h, replace, table } from "../dom.js";
 import type { Page } from "../page.js";

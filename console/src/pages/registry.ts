@@ -1,6 +1,6 @@
 // Model registry: models, versions, aliases, metadata, artifacts with digests and
 // downloads (DownloadArtifact streamed into a Blob), and a form to register a version.
-import { ModelRuntimeSchema, type ArtifactInfo, type ModelVersion } from "../../../gen/openloop/registry/v1/registry_service_pb.js";
+import { ModelRuntimeSchema, type ArtifactInfo, type ModelVersion } from "../../../clients/typescript/src/gen/openloop/registry/v1/registry_service_pb.js";
 import type { Api } from "../api.js";
 import { facts, field, h, replace, table } from "../dom.js";
 import type { Page } from "../page.js";
