@@ -5,6 +5,7 @@ import { parseConfig } from "../../src/config.js";
 import { PgDatabase } from "../../src/platform/postgres/database.js";
 import { MIGRATIONS, migrate, schemaVersion } from "../../src/platform/postgres/migrations.js";
 import { startPostgres, type PostgresProcess } from "../support/postgres.js";
+import { ROOT, run } from "../support/tools.js";
 
 let pg: PostgresProcess;
 beforeAll(async () => {
@@ -48,5 +49,35 @@ describe("migrations", () => {
     } finally {
       await db.close();
     }
+  });
+});
+
+describe("openloop migrate", () => {
+  function migrateCommand(env: Record<string, string>) {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPENLOOP_")));
+    return run(process.execPath, ["--import", "tsx", "src/main.ts", "migrate"], { cwd: ROOT, env: { ...clean, OPENLOOP_LOG_LEVEL: "warn", ...env }, timeoutMs: 60_000 });
+  }
+
+  it("applies the migrations and exits, then finds nothing to do", async () => {
+    const url = await pg.createDatabase("explicit");
+    const first = await migrateCommand({ OPENLOOP_POSTGRES_URL: url });
+    expect(first.code, first.stderr).toBe(0);
+    const newest = Math.max(...MIGRATIONS.map((m) => m.version));
+    expect(first.stdout).toContain(`schema at version ${newest} (applied ${MIGRATIONS.map((m) => m.version).join(", ")})`);
+    const again = await migrateCommand({ OPENLOOP_POSTGRES_URL: url });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain("nothing to apply");
+  });
+
+  it("exits 2 naming the setting when no PostgreSQL is configured", async () => {
+    const res = await migrateCommand({});
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain("postgres.url");
+  });
+
+  it("answers fast with an error when PostgreSQL is unreachable", async () => {
+    const res = await migrateCommand({ OPENLOOP_POSTGRES_URL: "postgres://nobody@127.0.0.1:1/none" });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("unavailable");
   });
 });
