@@ -86,7 +86,7 @@ export async function createServices(
     const llm = add(await createLlmModule(config, ctx, { registry }));
     const features = add(await createFeatureModule(config, ctx));
     const feedback = add(await createFeedbackModule(config, ctx, { features, registry }));
-    add(await createPipelineModule(config, ctx, { llm, features, feedback, steps: extensions.pipelineSteps }));
+    add(await createPipelineModule(config, ctx, { llm, features, feedback, steps: extensions.pipelineSteps, shared }));
   } catch (err) {
     await closeAll(modules);
     throw err;
