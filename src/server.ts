@@ -85,7 +85,7 @@ export async function createServices(
     const registry = add(await createRegistryModule(config, ctx, shared));
     const llm = add(await createLlmModule(config, ctx, { registry }));
     const features = add(await createFeatureModule(config, ctx));
-    const feedback = add(await createFeedbackModule(config, ctx, { features, registry }));
+    const feedback = add(await createFeedbackModule(config, ctx, { features, registry, shared }));
     add(await createPipelineModule(config, ctx, { llm, features, feedback, steps: extensions.pipelineSteps, shared }));
   } catch (err) {
     await closeAll(modules);

@@ -64,6 +64,23 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: "online models and feature sets",
+    sql: `
+      CREATE TABLE online_models (
+        name text PRIMARY KEY,
+        definition jsonb NOT NULL
+      );
+      CREATE TABLE feature_sets (
+        name text PRIMARY KEY,
+        generation text NOT NULL,
+        create_time timestamptz NOT NULL,
+        -- The FeatureSet message in its proto JSON form.
+        definition jsonb NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Applies the migrations not yet applied; returns the versions this call applied (none when another process did). */
