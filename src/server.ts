@@ -84,7 +84,7 @@ export async function createServices(
   try {
     const registry = add(await createRegistryModule(config, ctx, shared));
     const llm = add(await createLlmModule(config, ctx, { registry }));
-    const features = add(await createFeatureModule(config, ctx));
+    const features = add(await createFeatureModule(config, ctx, shared));
     const feedback = add(await createFeedbackModule(config, ctx, { features, registry, shared }));
     add(await createPipelineModule(config, ctx, { llm, features, feedback, steps: extensions.pipelineSteps, shared }));
   } catch (err) {

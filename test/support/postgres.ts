@@ -48,7 +48,8 @@ export async function startPostgres(): Promise<PostgresProcess> {
   const user = asRoot ? "postgres" : os.userInfo().username;
   await pgCommand("initdb", ["-D", data, "-A", "trust", "-U", user, "--no-sync", "-E", "UTF8"]);
   const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  // fsync off is safe here: a stop kills processes, not the OS, so written data survives; commits still wait for their WAL write.
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200`;
   const start = async () => {
     await pgCommand("pg_ctl", ["-D", data, "-o", options, "-l", path.join(dir, "server.log"), "-w", "-t", "30", "start"]);
   };

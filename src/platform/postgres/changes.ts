@@ -61,6 +61,8 @@ export class ChangeListener {
       this.connected = false;
       if (this.closed) return;
       this.log.warn({ err: err?.message }, "postgres: change listener lost its connection; reconnecting");
+      // Changes may now go unseen: every cache re-reads (and serves what it has if the database is down too).
+      this.dispatchAll();
       this.schedule();
     };
     client.on("error", lost);
@@ -82,6 +84,10 @@ export class ChangeListener {
     }
     this.connected = true;
     // Whatever happened while we were not listening is unknown: everyone re-reads.
+    this.dispatchAll();
+  }
+
+  private dispatchAll(): void {
     for (const topic of this.handlers.keys()) this.dispatch(topic, undefined);
   }
 
