@@ -9,6 +9,7 @@ import { pipelineConfigSchema } from "./pipeline/config.js";
 import { registryConfigSchema } from "./registry/config.js";
 import { featureConfigSchema } from "./feature/config.js";
 import { feedbackConfigSchema } from "./feedback/config.js";
+import { applyStorageEnv, checkSharedStorage, objectStoreConfigSchema, postgresConfigSchema, storageModeSchema } from "./platform/shared-storage.js";
 
 const serverSchema = z
   .object({
@@ -59,13 +60,20 @@ export const configSchema = z
       .default({ level: "info" }),
     /** Shared Redis (feature store, cache, learner buffers, locks); embedded stores when unset. */
     redis: z.object({ url: z.string().url() }).strict().optional(),
+    /** Where durable state lives: "embedded" (dataDir) or "shared" (postgres + objectStore + redis, for several replicas). */
+    storage: storageModeSchema,
+    /** PostgreSQL for shared metadata (storage: shared). */
+    postgres: postgresConfigSchema.optional(),
+    /** S3-compatible object storage for shared artifacts (storage: shared). */
+    objectStore: objectStoreConfigSchema.optional(),
     llm: llmConfigSchema,
     pipeline: pipelineConfigSchema,
     registry: registryConfigSchema,
     feature: featureConfigSchema,
     feedback: feedbackConfigSchema,
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => checkSharedStorage(c, (path, message) => ctx.addIssue({ code: "custom", path: path.split("."), message })));
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
@@ -115,6 +123,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   out.server = server;
   if (env.OPENLOOP_DATA_DIR) out.dataDir = env.OPENLOOP_DATA_DIR;
   if (env.OPENLOOP_REDIS_URL) out.redis = { url: env.OPENLOOP_REDIS_URL };
+  applyStorageEnv(out, env);
   resolveLlmApiKeys(out, env);
   return out;
 }

@@ -13,6 +13,7 @@ async function main(): Promise<void> {
     if (e?.code === "ENOENT") return fail(new ConfigError(`config file not found (OPENLOOP_CONFIG or ./openloop.yaml): ${e.path ?? e.message}`));
     return fail(err);
   }
+  if (process.argv[2] === "migrate") return migrateAndExit(config);
   // Fail fast on a taken port, before the modules spend seconds loading (models, stores).
   try {
     await probePort(config.server.host, config.server.port);
@@ -46,6 +47,18 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+}
+
+/** `openloop migrate`: brings the shared store's schema up to date, then exits. */
+async function migrateAndExit(config: Config): Promise<void> {
+  const [{ createLogger }, { runMigrateCommand }] = await Promise.all([import("./server.js"), import("./platform/postgres/migrate-command.js")]);
+  try {
+    const { applied, version } = await runMigrateCommand(config, createLogger(config));
+    process.stdout.write(`openloop: schema at version ${version}${applied.length ? ` (applied ${applied.join(", ")})` : " (nothing to apply)"}\n`);
+    process.exit(0);
+  } catch (err) {
+    fail(err);
+  }
 }
 
 /** Binds and releases the port; the real bind happens when the server starts. */

@@ -13,6 +13,7 @@ import { createFeatureModule } from "./feature/module.js";
 import { createFeedbackModule } from "./feedback/module.js";
 import { createPipelineModule } from "./pipeline/module.js";
 import type { StepRegistry } from "./pipeline/registry.js";
+import { openSharedMetadata, type SharedMetadata } from "./platform/postgres/shared-metadata.js";
 
 export type { RunningServer };
 export { createLogger } from "./platform/app.js";
@@ -73,12 +74,19 @@ export async function createServices(
     modules.push(m);
     return createInProcessTransport(m.services);
   };
+  // Shared storage: one PostgreSQL pool and change listener for every service's store.
+  let shared: SharedMetadata | undefined;
+  if (config.storage === "shared" && config.postgres) {
+    shared = await openSharedMetadata(config.postgres, log.child({ component: "postgres" }));
+    const metadata = shared;
+    modules.push({ services: [], close: () => metadata.close() });
+  }
   try {
-    const registry = add(await createRegistryModule(config, ctx));
+    const registry = add(await createRegistryModule(config, ctx, shared));
     const llm = add(await createLlmModule(config, ctx, { registry }));
-    const features = add(await createFeatureModule(config, ctx));
-    const feedback = add(await createFeedbackModule(config, ctx, { features, registry }));
-    add(await createPipelineModule(config, ctx, { llm, features, feedback, steps: extensions.pipelineSteps }));
+    const features = add(await createFeatureModule(config, ctx, shared));
+    const feedback = add(await createFeedbackModule(config, ctx, { features, registry, shared }));
+    add(await createPipelineModule(config, ctx, { llm, features, feedback, steps: extensions.pipelineSteps, shared }));
   } catch (err) {
     await closeAll(modules);
     throw err;

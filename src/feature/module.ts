@@ -11,13 +11,18 @@ import { MemoryFeatureStore } from "./memory-store.js";
 import { definitionFromProto } from "./proto.js";
 import { RedisFeatureStore } from "./redis-store.js";
 import { createFeatureService } from "./service.js";
+import { PgFeatureSetStore } from "./pg-set-store.js";
 import { FeatureSetRegistry } from "./set-registry.js";
+import { FsFeatureSetStore } from "./set-store.js";
+import type { SharedMetadata } from "../platform/postgres/shared-metadata.js";
 import type { FeatureStore } from "./store.js";
 
-export async function createFeatureModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
+/** With shared metadata (storage: shared), feature-set definitions live in PostgreSQL. */
+export async function createFeatureModule(config: Config, ctx: PlatformContext, shared?: SharedMetadata): Promise<ServiceModule> {
   const settings = config.feature;
   const log = ctx.log.child({ service: "feature" });
-  const registry = new FeatureSetRegistry(path.join(config.dataDir, "feature-sets"), settings.limits, settings.limits.maxFeatureSets, log);
+  const setStore = shared ? new PgFeatureSetStore(shared.db, shared.changes) : new FsFeatureSetStore(path.join(config.dataDir, "feature-sets"));
+  const registry = new FeatureSetRegistry(setStore, settings.limits, settings.limits.maxFeatureSets, log);
   await registry.load();
   for (const [i, raw] of settings.sets.entries()) {
     const where = `feature.sets[${i}]${typeof raw.name === "string" ? ` ('${raw.name}')` : ""}`;
@@ -60,6 +65,7 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext):
     // and compressing a 100-entity batch cost more CPU than the rest of the call.
     services: [bind(FeatureService, impl, { compressResponses: false })],
     async close() {
+      registry.close();
       await store.close();
     },
   };

@@ -106,7 +106,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
     },
 
     async getFeatureSet(req) {
-      return { featureSet: registry.require(req.name).message };
+      return { featureSet: (registry.get(req.name) ?? (await registry.lookup(req.name))).message };
     },
 
     async listFeatureSets(req) {
@@ -136,12 +136,12 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
     },
 
     async processFeatures(req) {
-      const set = registry.require(req.featureSet).compiled;
+      const set = (registry.get(req.featureSet) ?? (await registry.lookup(req.featureSet))).compiled;
       return { features: featuresToProto(processOrCheck(set, featuresFromProto(req.features), true)) };
     },
 
     async putFeatures(req, ctx) {
-      const { compiled, ref } = registry.require(req.featureSet);
+      const { compiled, ref } = registry.get(req.featureSet) ?? (await registry.lookup(req.featureSet));
       requireKey(req.entityKey);
       let ttlMs = compiled.defaultTtlMs;
       if (req.ttl !== undefined) {
@@ -159,7 +159,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
     },
 
     async getFeatures(req, ctx) {
-      const { compiled, ref } = registry.require(req.featureSet);
+      const { compiled, ref } = registry.get(req.featureSet) ?? (await registry.lookup(req.featureSet));
       requireKey(req.entityKey);
       const only = selection(compiled, req.featureNames);
       const stored = await storeCall("get", ctx, () => store.get(ref, req.entityKey));
@@ -170,7 +170,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
     },
 
     async batchGetFeatures(req, ctx) {
-      const { compiled, ref } = registry.require(req.featureSet);
+      const { compiled, ref } = registry.get(req.featureSet) ?? (await registry.lookup(req.featureSet));
       requireKeys(req.entityKeys);
       const only = selection(compiled, req.featureNames);
       const found = await storeCall("get_many", ctx, () => store.getMany(ref, req.entityKeys));
@@ -178,7 +178,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
     },
 
     async deleteFeatures(req, ctx) {
-      const { ref } = registry.require(req.featureSet);
+      const { ref } = registry.get(req.featureSet) ?? (await registry.lookup(req.featureSet));
       requireKeys(req.entityKeys);
       const deletedCount = await storeCall("delete", ctx, () => store.delete(ref, req.entityKeys));
       return { deletedCount };

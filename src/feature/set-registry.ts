@@ -1,14 +1,10 @@
-// Feature-set definitions, compiled and kept durably: one JSON file per set under
-// <dataDir>/feature-sets/<name>.json (the proto JSON of the FeatureSet plus the
-// store generation), written atomically (temp file, fsync, rename, fsync dir).
-// Definitions stay on local files even when values live in Redis: servers sharing a
-// Redis should declare their sets in the config file so they agree.
+// Feature-set definitions, compiled and kept durably in a FeatureSetStore (src/feature/set-store.ts):
+// local files when embedded, PostgreSQL when shared. With a shared store the memory here is a
+// cache of it: other replicas' changes arrive through store.watch, and a set missing from memory
+// is looked up in the store before answering NOT_FOUND.
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
-import path from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { fromJson, toJson } from "@bufbuild/protobuf";
-import type { JsonValue } from "@bufbuild/protobuf";
 import type { Logger } from "pino";
 import type { FeatureSet } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { FeatureSetSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
@@ -18,8 +14,8 @@ import { invalidArgument } from "./bad-request.js";
 import type { FeatureSetDefinition } from "./definition.js";
 import { SET_NAME_PATTERN } from "./definition.js";
 import { definitionFromProto, definitionToProto } from "./proto.js";
+import { FsFeatureSetStore, type FeatureSetStore, type StoredSet } from "./set-store.js";
 import type { SetRef } from "./store.js";
-import { replaceFileAtomic, syncDir } from "../platform/durable-file.js";
 import { quote } from "../platform/errors.js";
 
 export interface RegisteredSet {
@@ -30,46 +26,71 @@ export interface RegisteredSet {
   readonly message: FeatureSet;
 }
 
-interface SetFile {
-  readonly format: 1;
-  readonly generation: string;
-  readonly createTime: string;
-  readonly featureSet: JsonValue;
-}
-
 export class FeatureSetRegistry {
   private readonly sets = new Map<string, RegisteredSet>();
   private readonly creating = new Set<string>();
+  private readonly store: FeatureSetStore;
+  private stopWatching: (() => void) | undefined;
 
   constructor(
-    private readonly dir: string,
+    /** The store, or the directory of the embedded one. */
+    store: FeatureSetStore | string,
     private readonly limits: FeatureLimits,
     private readonly maxSets: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.store = typeof store === "string" ? new FsFeatureSetStore(store) : store;
+  }
 
-  /** Loads every stored set; a file that cannot be read is logged and skipped (and left in place). */
+  /** Loads every stored set; one that cannot be read is logged and skipped (and left in place). */
   async load(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    for (const file of (await readdir(this.dir)).sort()) {
-      if (file.startsWith(".") && file.endsWith(".tmp")) {
-        // Left by a write that crashed before its rename: the set file it meant to replace is intact.
-        await unlink(path.join(this.dir, file)).catch(() => {});
-        continue;
-      }
-      if (!file.endsWith(".json")) continue;
-      const name = file.slice(0, -".json".length);
+    for (const entry of await this.store.loadAll()) {
       try {
-        if (!SET_NAME_PATTERN.test(name)) throw new Error("not a valid set name");
-        const stored = JSON.parse(await readFile(path.join(this.dir, file), "utf8")) as SetFile;
-        const message = fromJson(FeatureSetSchema, stored.featureSet);
-        const def = definitionFromProto(message);
-        if (def.name !== name) throw new Error(`file holds set '${def.name}'`);
-        this.sets.set(name, this.register(def, stored.generation, new Date(stored.createTime)));
+        if ("problem" in entry) throw new Error(entry.problem);
+        this.sets.set(entry.name, this.fromStored(entry.set));
       } catch (err) {
-        this.log.error({ file: path.join(this.dir, file), err: (err as Error).message }, "feature set file skipped");
+        this.log.error({ file: entry.where, err: (err as Error).message }, "feature set file skipped");
       }
     }
+    this.stopWatching = this.store.watch?.((name) => void (name === undefined ? this.reloadAll() : this.refresh(name)).catch(() => undefined));
+  }
+
+  close(): void {
+    this.stopWatching?.();
+  }
+
+  private fromStored(stored: StoredSet): RegisteredSet {
+    if (!SET_NAME_PATTERN.test(stored.name)) throw new Error("not a valid set name");
+    const def = definitionFromProto(fromJson(FeatureSetSchema, stored.featureSet));
+    if (def.name !== stored.name) throw new Error(`file holds set '${def.name}'`);
+    return this.register(def, stored.generation, stored.createTime);
+  }
+
+  private toStored(set: RegisteredSet): StoredSet {
+    return { name: set.ref.name, generation: set.ref.generation, createTime: set.createTime, featureSet: toJson(FeatureSetSchema, set.message) };
+  }
+
+  /** Re-reads one set from the store (another replica changed it). */
+  private async refresh(name: string): Promise<void> {
+    const stored = await this.store.load(name);
+    if (!stored) this.sets.delete(name);
+    else this.sets.set(name, this.fromStored(stored));
+  }
+
+  private async reloadAll(): Promise<void> {
+    const seen = new Set<string>();
+    for (const entry of await this.store.loadAll()) {
+      if ("problem" in entry) continue;
+      seen.add(entry.name);
+      this.sets.set(entry.name, this.fromStored(entry.set));
+    }
+    for (const name of [...this.sets.keys()]) if (!seen.has(name)) this.sets.delete(name);
+  }
+
+  /** Like require, but with a shared store a set missing from memory is looked up there first (another replica may have just created it). */
+  async lookup(name: string): Promise<RegisteredSet> {
+    if (!this.sets.has(name) && this.store.watch && SET_NAME_PATTERN.test(name)) await this.refresh(name);
+    return this.require(name);
   }
 
   get(name: string): RegisteredSet | undefined {
@@ -103,7 +124,10 @@ export class FeatureSetRegistry {
     this.creating.add(def.name);
     try {
       const set = this.build(compiled, newGeneration(), new Date());
-      await this.persist(set);
+      if (!(await this.store.create(this.toStored(set)))) {
+        await this.refresh(def.name);
+        throw new ConnectError(`feature set '${def.name}' already exists; delete it first or pick another name`, Code.AlreadyExists);
+      }
       this.sets.set(def.name, set);
       return set;
     } finally {
@@ -117,23 +141,30 @@ export class FeatureSetRegistry {
    */
   async declare(def: FeatureSetDefinition): Promise<RegisteredSet> {
     const compiled = this.compile(def);
-    const existing = this.sets.get(def.name);
+    let existing = this.sets.get(def.name);
+    if (existing === undefined) {
+      const fresh = this.build(compiled, newGeneration(), new Date());
+      // Replicas starting with the same config file race to create it: the losers adopt the winner's generation.
+      if (await this.store.create(this.toStored(fresh))) {
+        this.sets.set(def.name, fresh);
+        return fresh;
+      }
+      await this.refresh(def.name);
+      existing = this.sets.get(def.name);
+    }
     const set = this.build(compiled, existing?.ref.generation ?? newGeneration(), existing?.createTime ?? new Date());
     if (existing !== undefined && sameDefinition(existing.message, set.message)) return existing;
-    await this.persist(set);
+    await this.store.put(this.toStored(set));
     this.sets.set(def.name, set);
     return set;
   }
 
   /** Removes a set and its file; returns it so the caller can drop its stored values. */
   async delete(name: string): Promise<RegisteredSet> {
-    const set = this.require(name);
-    await unlink(this.file(name)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "ENOENT") throw err;
-    });
-    // Durable before the values go: a crash must not bring the set back over dropped values.
-    await syncDir(this.dir);
+    const set = await this.lookup(name);
+    const existed = await this.store.delete(name);
     this.sets.delete(name);
+    if (!existed && this.store.watch) return this.require(name); // deleted meanwhile by another replica: NOT_FOUND
     return set;
   }
 
@@ -156,21 +187,6 @@ export class FeatureSetRegistry {
       createTime,
       message: definitionToProto(compiled.definition, createTime),
     };
-  }
-
-  private async persist(set: RegisteredSet): Promise<void> {
-    const body: SetFile = {
-      format: 1,
-      generation: set.ref.generation,
-      createTime: set.createTime.toISOString(),
-      featureSet: toJson(FeatureSetSchema, set.message),
-    };
-    await replaceFileAtomic(this.file(set.ref.name), `${JSON.stringify(body, null, 2)}\n`);
-  }
-
-  private file(name: string): string {
-    // Names are checked against SET_NAME_PATTERN before they get here: no separators, no dots.
-    return path.join(this.dir, `${name}.json`);
   }
 }
 

@@ -1,5 +1,6 @@
 // Online model definitions (task, hyperparameters, thresholds), kept durably:
-// embedded as <dataDir>/feedback/models/<name>/model.json, or in one Redis hash.
+// embedded as <dataDir>/feedback/models/<name>/model.json, in one Redis hash, or in PostgreSQL
+// (shared storage, src/feedback/pg-definitions.ts).
 import { randomUUID } from "node:crypto";
 import { link, mkdir, readdir, readFile, unlink } from "node:fs/promises";
 import path from "node:path";
@@ -113,7 +114,7 @@ export class RedisDefinitionStore implements DefinitionStore {
 
 // Definitions stored before a setting existed read with the behaviour they were created with
 // (makeDefinition fills every setting in for new ones).
-function parseDefinition(json: string): ModelDefinition {
+export function parseDefinition(json: string): ModelDefinition {
   const def = JSON.parse(json) as ModelDefinition;
   def.hp.scaling ??= "none";
   def.warmUp ??= false;

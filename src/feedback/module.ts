@@ -13,6 +13,8 @@ import type { OnlineModelConfig } from "./config.js";
 import { FsDefinitionStore, RedisDefinitionStore, type DefinitionStore, type ModelDefinition } from "./definitions.js";
 import { FeedbackEngine, type FeatureProcessor, type NewModel } from "./engine.js";
 import { FsSampleBuffer } from "./fs-buffer.js";
+import { PgDefinitionStore } from "./pg-definitions.js";
+import type { SharedMetadata } from "../platform/postgres/shared-metadata.js";
 import type { FeatureMap } from "./hashing.js";
 import type { TrainingRun } from "./learner.js";
 import { PerformanceTracker } from "./performance.js";
@@ -28,6 +30,8 @@ const REFRESH_MS = 5000;
 export interface FeedbackDependencies {
   readonly features: Transport;
   readonly registry: Transport;
+  /** Shared storage (storage: shared): online-model definitions live in PostgreSQL. */
+  readonly shared?: SharedMetadata;
 }
 
 export async function createFeedbackModule(config: Config, ctx: PlatformContext, deps: FeedbackDependencies): Promise<ServiceModule> {
@@ -89,6 +93,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
     predictions = new RedisPredictionStore(shared, fc.predictionTtlMs, prefix);
     openBuffer = async (def) => new RedisSampleBuffer(shared, def.name, prefix, fc.batchIdTtlMs);
     lock = new RedisTrainingLock(shared, fc.lockTtlMs, prefix);
+    if (deps.shared) definitions = new PgDefinitionStore(deps.shared.db);
   } else {
     const fsDefs = new FsDefinitionStore(path.join(config.dataDir, "feedback", "models"));
     definitions = fsDefs;

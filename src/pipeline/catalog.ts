@@ -1,10 +1,14 @@
-// The pipelines of this server: revisions in memory and on disk, checked before they are stored.
+// The pipelines of this server: revisions in memory and in a PipelineStore, checked before they
+// are stored. With a shared store the memory is a cache of it: other replicas' changes arrive
+// through store.watch (and a periodic reload as the safety net), a name not in memory is looked
+// up in the store before answering NOT_FOUND, and a write that loses a race to another replica
+// (the store refuses its revision number) reloads and answers as if it had come second here.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import { checkSpec, compilePipeline, pipelineNameProblem, type CompiledPipeline } from "./definition.js";
 import type { StepRegistry } from "./registry.js";
-import type { PipelineFileStore } from "./store.js";
+import type { PipelineStore } from "./store.js";
 import type { PipelineRevision, PipelineSpec } from "./types.js";
 import { canonicalJson } from "../platform/canonical-json.js";
 import { listSome, quote } from "../platform/errors.js";
@@ -29,16 +33,19 @@ export class PipelineCatalog {
   private readonly compiled = new LRUCache<string, CompiledPipeline>({ max: 1000 });
   /** One change at a time per pipeline name. */
   private readonly locks = new Map<string, Promise<unknown>>();
+  private stopWatching: (() => void) | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
 
   private constructor(
-    private readonly store: PipelineFileStore,
+    private readonly store: PipelineStore,
     private readonly registry: StepRegistry,
     private readonly listModels: ModelLister,
     private readonly limits: CatalogLimits,
     private readonly log: Logger,
   ) {}
 
-  static async open(store: PipelineFileStore, registry: StepRegistry, listModels: ModelLister, limits: CatalogLimits, log: Logger): Promise<PipelineCatalog> {
+  /** With a shared store, `reloadEveryMs` is the safety net for a change notification that got lost. */
+  static async open(store: PipelineStore, registry: StepRegistry, listModels: ModelLister, limits: CatalogLimits, log: Logger, reloadEveryMs?: number): Promise<PipelineCatalog> {
     const catalog = new PipelineCatalog(store, registry, listModels, limits, log);
     for (const [name, revs] of await store.loadAll()) {
       const latest = revs.at(-1)!;
@@ -46,7 +53,43 @@ export class PipelineCatalog {
       if (problems.length) log.error({ pipeline: name, revision: latest.revision, problems }, "stored pipeline no longer checks out (a custom step missing?); it cannot run");
       catalog.revisions.set(name, revs);
     }
+    if (store.watch) {
+      catalog.stopWatching = store.watch((name) => void (name === undefined ? catalog.reloadAll() : catalog.refresh(name)).catch(() => undefined));
+      if (reloadEveryMs) {
+        catalog.reloadTimer = setInterval(() => void catalog.reloadAll().catch(() => undefined), reloadEveryMs);
+        catalog.reloadTimer.unref();
+      }
+    }
     return catalog;
+  }
+
+  close(): void {
+    this.stopWatching?.();
+    clearInterval(this.reloadTimer);
+  }
+
+  private get shared(): boolean {
+    return this.store.watch !== undefined;
+  }
+
+  /** Re-reads one pipeline from the store (another replica changed it). */
+  private async refresh(name: string): Promise<void> {
+    this.install(name, await this.store.load(name));
+  }
+
+  private async reloadAll(): Promise<void> {
+    const all = await this.store.loadAll();
+    for (const name of [...this.revisions.keys()]) if (!all.has(name)) this.install(name, []);
+    for (const [name, revs] of all) this.install(name, revs);
+  }
+
+  private install(name: string, revs: PipelineRevision[]): void {
+    const current = this.revisions.get(name);
+    // A read that started before a local write must not take the cache back to an older revision.
+    if (current && revs.length && revs.at(-1)!.revision < current.at(-1)!.revision) return;
+    for (const r of current ?? []) if (!revs.some((x) => x.revision === r.revision)) this.compiled.delete(`${name}@${r.revision}`);
+    if (revs.length) this.revisions.set(name, revs);
+    else this.revisions.delete(name);
   }
 
   private async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -86,22 +129,29 @@ export class PipelineCatalog {
 
   async create(name: string, description: string, spec: PipelineSpec, scope: CallScope): Promise<PipelineRevision> {
     await this.check(name, spec, scope);
+    const exists = () => new ConnectError(`pipeline '${quote(name)}' already exists; use UpdatePipeline to make a new revision`, Code.AlreadyExists);
     return this.withLock(name, async () => {
-      if (this.revisions.has(name)) throw new ConnectError(`pipeline '${quote(name)}' already exists; use UpdatePipeline to make a new revision`, Code.AlreadyExists);
+      if (this.revisions.has(name)) throw exists();
       this.checkRoom();
-      return this.append(name, description, spec);
+      const rev = await this.append(name, description, spec);
+      if (!rev) throw exists();
+      return rev;
     });
   }
 
   async update(name: string, description: string, spec: PipelineSpec, expectedRevision: number | undefined, scope: CallScope): Promise<PipelineRevision> {
-    this.latest(name);
+    await this.lookup(name);
     await this.check(name, spec, scope);
     return this.withLock(name, async () => {
-      const latest = this.latest(name);
-      if (expectedRevision !== undefined && expectedRevision !== latest.revision) {
-        throw new ConnectError(`pipeline '${quote(name)}' is at revision ${latest.revision}, not the expected ${expectedRevision}; read it again and retry`, Code.FailedPrecondition);
+      for (;;) {
+        const latest = this.latest(name);
+        if (expectedRevision !== undefined && expectedRevision !== latest.revision) {
+          throw new ConnectError(`pipeline '${quote(name)}' is at revision ${latest.revision}, not the expected ${expectedRevision}; read it again and retry`, Code.FailedPrecondition);
+        }
+        const rev = await this.append(name, description, spec);
+        if (rev) return rev;
+        // Another replica stored this revision number first; append re-read the pipeline.
       }
-      return this.append(name, description, spec);
     });
   }
 
@@ -112,10 +162,14 @@ export class PipelineCatalog {
   async applyFromConfig(name: string, description: string, spec: PipelineSpec): Promise<PipelineRevision> {
     await this.check(name, spec, undefined);
     return this.withLock(name, async () => {
-      const latest = this.revisions.get(name)?.at(-1);
-      if (latest && latest.description === description && canonicalJson(latest.spec) === canonicalJson(spec)) return latest;
-      if (!latest) this.checkRoom();
-      return this.append(name, description, spec);
+      for (;;) {
+        const latest = this.revisions.get(name)?.at(-1);
+        if (latest && latest.description === description && canonicalJson(latest.spec) === canonicalJson(spec)) return latest;
+        if (!latest) this.checkRoom();
+        // Replicas starting with the same config file race to store it: the losers re-read and find it stored.
+        const rev = await this.append(name, description, spec);
+        if (rev) return rev;
+      }
     });
   }
 
@@ -125,14 +179,17 @@ export class PipelineCatalog {
     }
   }
 
-  private async append(name: string, description: string, spec: PipelineSpec): Promise<PipelineRevision> {
+  /** Stores the next revision; undefined (after re-reading the pipeline) when another replica stored that number first. */
+  private async append(name: string, description: string, spec: PipelineSpec): Promise<PipelineRevision | undefined> {
     const revs = this.revisions.get(name) ?? [];
     const rev: PipelineRevision = { name, revision: (revs.at(-1)?.revision ?? 0) + 1, description, spec, createTime: new Date() };
-    await this.store.save(rev);
+    if (!(await this.store.append(rev, this.limits.maxRevisions))) {
+      await this.refresh(name);
+      return undefined;
+    }
     const next = [...revs, rev];
     while (next.length > this.limits.maxRevisions) {
       const old = next.shift()!;
-      await this.store.deleteRevision(name, old.revision);
       this.compiled.delete(`${name}@${old.revision}`);
     }
     this.revisions.set(name, next);
@@ -143,6 +200,15 @@ export class PipelineCatalog {
     const rev = this.revisions.get(name)?.at(-1);
     if (!rev) throw new ConnectError(`pipeline '${quote(name)}' not found`, Code.NotFound);
     return rev;
+  }
+
+  /** Like get, but a pipeline or revision missing from memory is looked up in a shared store first (another replica may have just written it). */
+  async lookup(name: string, revision?: number): Promise<PipelineRevision> {
+    const known = this.revisions.get(name);
+    if (this.shared && (!known || (revision && !known.some((r) => r.revision === revision)))) {
+      if (pipelineNameProblem(name) === undefined) await this.refresh(name);
+    }
+    return this.get(name, revision);
   }
 
   /** A revision (0 or undefined: the latest). */
@@ -166,16 +232,17 @@ export class PipelineCatalog {
   async delete(name: string): Promise<void> {
     await this.withLock(name, async () => {
       const revs = this.revisions.get(name);
-      if (!revs) throw new ConnectError(`pipeline '${quote(name)}' not found`, Code.NotFound);
-      await this.store.deletePipeline(name);
+      if (!revs && !this.shared) throw new ConnectError(`pipeline '${quote(name)}' not found`, Code.NotFound);
+      const existed = await this.store.deletePipeline(name);
       this.revisions.delete(name);
-      for (const r of revs) this.compiled.delete(`${name}@${r.revision}`);
+      for (const r of revs ?? []) this.compiled.delete(`${name}@${r.revision}`);
+      if (!existed) throw new ConnectError(`pipeline '${quote(name)}' not found`, Code.NotFound);
     });
   }
 
   /** A revision ready to run, compiled once and cached. */
-  compile(name: string, revision?: number): CompiledPipeline {
-    const rev = this.get(name, revision);
+  async compile(name: string, revision?: number): Promise<CompiledPipeline> {
+    const rev = await this.lookup(name, revision);
     const key = `${name}@${rev.revision}`;
     let compiled = this.compiled.get(key);
     if (!compiled) {

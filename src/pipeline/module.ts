@@ -16,7 +16,9 @@ import { PipelineRunner } from "./runner.js";
 import { RunStore } from "./runs.js";
 import { createPipelineService } from "./service.js";
 import { builtinSteps } from "./steps/index.js";
-import { PipelineFileStore } from "./store.js";
+import { PgPipelineStore } from "./pg-store.js";
+import { PipelineFileStore, type PipelineStore } from "./store.js";
+import type { SharedMetadata } from "../platform/postgres/shared-metadata.js";
 import type { Upstreams } from "./types.js";
 
 /** The services pipelines call, and the step catalog. */
@@ -26,6 +28,8 @@ export interface PipelineDependencies {
   readonly feedback: Transport;
   /** The step catalog: builtinSteps() plus any custom steps of a program that embeds openloop. */
   readonly steps?: StepRegistry;
+  /** Shared storage (storage: shared): pipelines live in PostgreSQL, visible to every replica. */
+  readonly shared?: SharedMetadata;
 }
 
 export async function createPipelineModule(config: Config, ctx: PlatformContext, deps: PipelineDependencies): Promise<ServiceModule> {
@@ -42,8 +46,11 @@ export async function createPipelineModule(config: Config, ctx: PlatformContext,
     return new Set(res.models.flatMap((m) => [m.id, ...m.aliases]));
   };
 
-  const store = new PipelineFileStore(path.join(config.dataDir, "pipelines"), log);
-  const catalog = await PipelineCatalog.open(store, registry, listModels, { maxPipelines: settings.maxPipelines, maxRevisions: settings.maxRevisions }, log);
+  const store: PipelineStore = deps.shared
+    ? new PgPipelineStore(deps.shared.db, deps.shared.changes)
+    : new PipelineFileStore(path.join(config.dataDir, "pipelines"), log);
+  const limits = { maxPipelines: settings.maxPipelines, maxRevisions: settings.maxRevisions };
+  const catalog = await PipelineCatalog.open(store, registry, listModels, limits, log, deps.shared?.cacheTtlMs);
   const fromConfig: string[] = [];
   for (const [i, def] of settings.pipelines.entries()) {
     try {
@@ -74,6 +81,7 @@ export async function createPipelineModule(config: Config, ctx: PlatformContext,
     services: [bind(PipelineService, createPipelineService(catalog, runner, runs))],
     async close() {
       clearTimeout(modelCheck);
+      catalog.close();
       await hooks.close();
       runs.clear();
     },

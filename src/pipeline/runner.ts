@@ -61,7 +61,7 @@ export class PipelineRunner {
     observer?: StreamObserver,
     onStart?: (runId: string) => void,
   ): Promise<RunResult> {
-    const pipeline = this.catalog.compile(name, revision);
+    const pipeline = await this.catalog.compile(name, revision);
     checkInputs(pipeline, inputs);
     const start = performance.now();
     const run: RunRecord = {

@@ -67,8 +67,8 @@ export function createPipelineService(catalog: PipelineCatalog, runner: Pipeline
       return { pipeline: pipelineToPb(rev) };
     },
 
-    getPipeline(req) {
-      return { pipeline: pipelineToPb(catalog.get(req.name, req.revision)) };
+    async getPipeline(req) {
+      return { pipeline: pipelineToPb(await catalog.lookup(req.name, req.revision)) };
     },
 
     listPipelines(req) {

@@ -1,5 +1,7 @@
-// Durable storage of pipeline revisions: one JSON file per revision under <dataDir>/pipelines/<name>/.
-// Writes are atomic (temp file, fsync, rename), so a crash leaves either the old state or the new.
+// Durable storage of pipeline revisions behind PipelineStore, which both backends implement:
+// PipelineFileStore (embedded: one JSON file per revision under <dataDir>/pipelines/<name>/,
+// written atomically, so a crash leaves either the old state or the new) and PgPipelineStore
+// (shared: src/pipeline/pg-store.ts).
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
@@ -10,6 +12,25 @@ import { replaceFileAtomic } from "../platform/durable-file.js";
 
 const REVISION_FILE = /^([1-9][0-9]{0,9})\.json$/;
 
+export interface PipelineStore {
+  /** Every stored revision, by pipeline name, in revision order. */
+  loadAll(): Promise<Map<string, PipelineRevision[]>>;
+  /** One pipeline's kept revisions in order; empty when it does not exist. */
+  load(name: string): Promise<PipelineRevision[]>;
+  /**
+   * Stores `rev` as the pipeline's next revision and drops revisions older than the newest `keep`.
+   * Returns false, storing nothing, when revision `rev.revision` already exists (another writer won).
+   */
+  append(rev: PipelineRevision, keep: number): Promise<boolean>;
+  /** Deletes every revision; false when there was none. */
+  deletePipeline(name: string): Promise<boolean>;
+  /**
+   * Calls onChange with a pipeline's name when another replica changed it, or undefined when any
+   * may have changed. Absent for a store only this process writes.
+   */
+  watch?(onChange: (name: string | undefined) => void): () => void;
+}
+
 interface StoredRevision {
   name: string;
   revision: number;
@@ -18,7 +39,7 @@ interface StoredRevision {
   createTime: string;
 }
 
-export class PipelineFileStore {
+export class PipelineFileStore implements PipelineStore {
   constructor(
     private readonly root: string,
     private readonly log: Logger,
@@ -55,25 +76,32 @@ export class PipelineFileStore {
     return out;
   }
 
-  async save(rev: PipelineRevision): Promise<void> {
-    const stored: StoredRevision = { ...rev, createTime: rev.createTime.toISOString() };
-    await replaceFileAtomic(path.join(this.dir(rev.name), `${rev.revision}.json`), JSON.stringify(stored, null, 2), { mode: 0o600 });
+  async load(name: string): Promise<PipelineRevision[]> {
+    return (await this.loadAll()).get(name) ?? [];
   }
 
-  async deleteRevision(name: string, revision: number): Promise<void> {
-    await rm(path.join(this.dir(name), `${revision}.json`), { force: true });
+  /** One process writes this directory, serialised per pipeline by the catalog: no other writer can win. */
+  async append(rev: PipelineRevision, keep: number): Promise<boolean> {
+    const stored: StoredRevision = { ...rev, createTime: rev.createTime.toISOString() };
+    await replaceFileAtomic(path.join(this.dir(rev.name), `${rev.revision}.json`), JSON.stringify(stored, null, 2), { mode: 0o600 });
+    for (const file of await readdir(this.dir(rev.name))) {
+      const match = REVISION_FILE.exec(file);
+      if (match && Number(match[1]) <= rev.revision - keep) await rm(path.join(this.dir(rev.name), file), { force: true });
+    }
+    return true;
   }
 
   /** Renames the folder away first, so a crash mid-way never leaves a half-deleted pipeline that loads. */
-  async deletePipeline(name: string): Promise<void> {
+  async deletePipeline(name: string): Promise<boolean> {
     const tombstone = path.join(this.root, `.deleted-${name}-${randomBytes(6).toString("hex")}`);
     try {
       await rename(this.dir(name), tombstone);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
       throw err;
     }
     await rm(tombstone, { recursive: true, force: true });
+    return true;
   }
 }
 

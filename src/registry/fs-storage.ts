@@ -25,6 +25,7 @@ import { RegistryError } from "./errors.js";
 import { LIMITS, validateAlias, validateArtifactName, validateModelName } from "./names.js";
 import type { ArtifactRecord, ModelSummary, ReadChunk, RegistryStorage, VersionDraft, VersionRecord, VersionUpload } from "./storage.js";
 import { compareVersions, tryParseVersion, type ParsedVersion, type VersionScheme } from "./version-order.js";
+import { checkAutoVersionAllowed, checkVersionFree } from "./version-rules.js";
 import { replaceFileAtomic, syncDir, writeFileSynced } from "../platform/durable-file.js";
 
 export interface FsStorageOptions {
@@ -194,20 +195,7 @@ export class FsRegistryStorage implements RegistryStorage {
 
   private checkVersionFree(model: string, version: string): void {
     const entry = this.models.get(model);
-    if (!entry) return;
-    if (entry.versions.has(version)) throw new RegistryError("already_exists", `model '${model}' already has version '${version}'; versions are immutable, register another version`);
-    const lower = version.toLowerCase();
-    for (const v of entry.versions.keys()) {
-      if (v.toLowerCase() === lower) throw new RegistryError("already_exists", `model '${model}' already has version '${v}', which differs from '${version}' only by case`);
-    }
-    const scheme = tryParseVersion(version)!.scheme;
-    const other = schemeOf(entry);
-    if (other && other !== scheme) {
-      throw new RegistryError(
-        "precondition",
-        `model '${model}' uses ${other === "integer" ? "integer versions (e.g. 3)" : "semantic versions (e.g. 1.2.0)"}; register '${version}' in that scheme${other === "integer" ? " or leave the version empty to get the next one" : ""}`,
-      );
-    }
+    if (entry) checkVersionFree(model, version, entry.versions.keys());
   }
 
   /** @internal publishes an upload whose files are complete and synced. */
@@ -217,9 +205,7 @@ export class FsRegistryStorage implements RegistryStorage {
       const entry = this.models.get(draft.model);
       let version = draft.version;
       if (version === undefined) {
-        if (entry && schemeOf(entry) === "semver") {
-          throw new RegistryError("precondition", `model '${draft.model}' uses semantic versions; give the version to register (e.g. 1.2.0)`);
-        }
+        checkAutoVersionAllowed(draft.model, entry && schemeOf(entry));
         version = String((entry?.highestInteger ?? 0n) + 1n);
       } else {
         this.checkVersionFree(draft.model, version);

@@ -4,26 +4,38 @@ import { RegistryService } from "../../gen/openloop/registry/v1/registry_service
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
 import { bind } from "../platform/rpc/binding.js";
+import type { SharedMetadata } from "../platform/postgres/shared-metadata.js";
 import { FsRegistryStorage } from "./fs-storage.js";
+import { openArtifactStore } from "./open-artifact-store.js";
+import { PgRegistryStorage } from "./pg-storage.js";
+import type { RegistryStorage } from "./storage.js";
 import { Registry } from "./registry.js";
 import { createRegistryService } from "./service.js";
 
-export async function createRegistryModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
+/** With shared metadata (storage: shared), versions live in PostgreSQL and artifacts in objectStore. */
+export async function createRegistryModule(config: Config, ctx: PlatformContext, shared?: SharedMetadata): Promise<ServiceModule> {
   const settings = config.registry;
   const root = settings.dir ?? path.join(config.dataDir, "registry");
   const log = ctx.log.child({ service: "registry" });
-  const storage = await FsRegistryStorage.open({
-    root,
-    maxArtifactBytes: settings.maxArtifactBytes,
-    maxConcurrentUploads: settings.maxConcurrentUploads,
-    verifyOnRead: settings.verifyOnDownload,
-    log,
-  });
+  const limits = { maxArtifactBytes: settings.maxArtifactBytes, maxConcurrentUploads: settings.maxConcurrentUploads, verifyOnRead: settings.verifyOnDownload, log };
+  let storage: RegistryStorage;
+  let closeArtifacts = async () => {};
+  if (shared && config.objectStore) {
+    const artifacts = await openArtifactStore(config.objectStore);
+    closeArtifacts = () => artifacts.close();
+    storage = new PgRegistryStorage(shared.db, shared.changes, artifacts, { ...limits, cacheTtlMs: shared.cacheTtlMs });
+    log.info({ objectStore: config.objectStore.endpoint, bucket: config.objectStore.bucket }, "registry: shared storage (PostgreSQL + object store)");
+  } else {
+    storage = await FsRegistryStorage.open({ root, ...limits });
+    log.info({ root: path.resolve(root) }, "registry: storage opened");
+  }
   const impl = createRegistryService(new Registry(storage, { uploadIdleTimeoutMs: settings.uploadIdleTimeoutMs }), { downloadChunkBytes: settings.downloadChunkBytes, log, metrics: ctx.metrics });
-  log.info({ root: path.resolve(root) }, "registry: storage opened");
   return {
     // Model weights barely compress, and gzip at a few tens of MB/s would cap downloads.
     services: [bind(RegistryService, impl, { compressResponses: false })],
-    close: () => storage.close(),
+    async close() {
+      await storage.close();
+      await closeArtifacts();
+    },
   };
 }

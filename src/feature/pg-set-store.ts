@@ -1,0 +1,70 @@
+// Feature-set definitions shared by every replica, in PostgreSQL: a create is one conditional
+// insert, so of two replicas creating the same name at once exactly one wins.
+import type { JsonValue } from "@bufbuild/protobuf";
+import { notifyChange, type ChangeListener } from "../platform/postgres/changes.js";
+import type { PgDatabase } from "../platform/postgres/database.js";
+import type { FeatureSetStore, StoredEntry, StoredSet } from "./set-store.js";
+
+const TOPIC = "feature_set";
+
+interface Row {
+  name: string;
+  generation: string;
+  create_time: Date;
+  definition: JsonValue;
+}
+
+export class PgFeatureSetStore implements FeatureSetStore {
+  constructor(
+    private readonly db: PgDatabase,
+    private readonly changes: ChangeListener,
+  ) {}
+
+  async loadAll(): Promise<StoredEntry[]> {
+    const { rows } = await this.db.query<Row>("SELECT name, generation, create_time, definition FROM feature_sets ORDER BY name");
+    return rows.map((r) => ({ name: r.name, where: `feature_sets row '${r.name}'`, set: toSet(r) }));
+  }
+
+  async load(name: string): Promise<StoredSet | undefined> {
+    const { rows } = await this.db.query<Row>("SELECT name, generation, create_time, definition FROM feature_sets WHERE name = $1", [name]);
+    return rows[0] ? toSet(rows[0]) : undefined;
+  }
+
+  async create(set: StoredSet): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const { rowCount } = await tx.query(
+        "INSERT INTO feature_sets (name, generation, create_time, definition) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+        [set.name, set.generation, set.createTime, JSON.stringify(set.featureSet)],
+      );
+      if (rowCount) await notifyChange(tx, TOPIC, set.name);
+      return rowCount === 1;
+    });
+  }
+
+  async put(set: StoredSet): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO feature_sets (name, generation, create_time, definition) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (name) DO UPDATE SET generation = EXCLUDED.generation, create_time = EXCLUDED.create_time, definition = EXCLUDED.definition`,
+        [set.name, set.generation, set.createTime, JSON.stringify(set.featureSet)],
+      );
+      await notifyChange(tx, TOPIC, set.name);
+    });
+  }
+
+  async delete(name: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const { rowCount } = await tx.query("DELETE FROM feature_sets WHERE name = $1", [name]);
+      if (rowCount) await notifyChange(tx, TOPIC, name);
+      return Boolean(rowCount);
+    });
+  }
+
+  watch(onChange: (name: string | undefined) => void): () => void {
+    return this.changes.subscribe(TOPIC, onChange);
+  }
+}
+
+function toSet(r: Row): StoredSet {
+  return { name: r.name, generation: r.generation, createTime: new Date(r.create_time), featureSet: r.definition };
+}

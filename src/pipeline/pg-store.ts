@@ -1,0 +1,74 @@
+// Shared pipeline storage in PostgreSQL: revisions are rows keyed by (name, revision), so of two
+// replicas appending the same revision number, the database lets exactly one win.
+import { notifyChange, type ChangeListener } from "../platform/postgres/changes.js";
+import { isUniqueViolation, type PgDatabase } from "../platform/postgres/database.js";
+import type { PipelineStore } from "./store.js";
+import type { PipelineRevision, PipelineSpec } from "./types.js";
+
+const TOPIC = "pipeline";
+
+interface Row {
+  name: string;
+  revision: number;
+  description: string;
+  spec: PipelineSpec;
+  create_time: Date;
+}
+
+export class PgPipelineStore implements PipelineStore {
+  constructor(
+    private readonly db: PgDatabase,
+    private readonly changes: ChangeListener,
+  ) {}
+
+  async loadAll(): Promise<Map<string, PipelineRevision[]>> {
+    const { rows } = await this.db.query<Row>("SELECT name, revision, description, spec, create_time FROM pipeline_revisions ORDER BY name, revision");
+    const out = new Map<string, PipelineRevision[]>();
+    for (const r of rows) {
+      const list = out.get(r.name) ?? out.set(r.name, []).get(r.name)!;
+      list.push(toRevision(r));
+    }
+    return out;
+  }
+
+  async load(name: string): Promise<PipelineRevision[]> {
+    const { rows } = await this.db.query<Row>("SELECT name, revision, description, spec, create_time FROM pipeline_revisions WHERE name = $1 ORDER BY revision", [name]);
+    return rows.map(toRevision);
+  }
+
+  async append(rev: PipelineRevision, keep: number): Promise<boolean> {
+    try {
+      await this.db.transaction(async (tx) => {
+        await tx.query("INSERT INTO pipeline_revisions (name, revision, description, spec, create_time) VALUES ($1, $2, $3, $4, $5)", [
+          rev.name,
+          rev.revision,
+          rev.description,
+          JSON.stringify(rev.spec),
+          rev.createTime,
+        ]);
+        await tx.query("DELETE FROM pipeline_revisions WHERE name = $1 AND revision <= $2", [rev.name, rev.revision - keep]);
+        await notifyChange(tx, TOPIC, rev.name);
+      });
+      return true;
+    } catch (err) {
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    }
+  }
+
+  async deletePipeline(name: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const { rowCount } = await tx.query("DELETE FROM pipeline_revisions WHERE name = $1", [name]);
+      if (rowCount) await notifyChange(tx, TOPIC, name);
+      return Boolean(rowCount);
+    });
+  }
+
+  watch(onChange: (name: string | undefined) => void): () => void {
+    return this.changes.subscribe(TOPIC, onChange);
+  }
+}
+
+function toRevision(r: Row): PipelineRevision {
+  return { name: r.name, revision: r.revision, description: r.description, spec: r.spec, createTime: new Date(r.create_time) };
+}

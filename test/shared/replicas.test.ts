@@ -1,0 +1,141 @@
+// Three openloop processes on one PostgreSQL, one Redis and one artifact store, called
+// round-robin: every replica serves the same registry, pipelines and online models, writes that
+// must have one winner have one, and a PostgreSQL outage answers UNAVAILABLE fast, keeps cached
+// reads serving, and heals without a restart.
+import { randomBytes, randomUUID } from "node:crypto";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FeedbackService, Task } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
+import { startFakeOpenAI } from "../support/fake-openai.js";
+import type { FakeLlmServer } from "../support/fake-llm-http.js";
+import { spawnServer, type SpawnedServer } from "../support/spawn.js";
+import { featureMap, makeRows } from "../feedback/synthetic.js";
+import { llmConfig, MODEL, spec } from "../pipeline/helpers.js";
+import { codeOf, download, registerSmall, registryClient, sha256, upload, type RegistryClient } from "../registry/helpers.js";
+import { startSharedBackend, type SharedBackend } from "./helpers.js";
+
+interface Replica {
+  server: SpawnedServer;
+  sessions: Http2SessionManager;
+  registry: RegistryClient;
+  pipelines: Client<typeof PipelineService>;
+  feedback: Client<typeof FeedbackService>;
+}
+
+let backend: SharedBackend;
+let upstream: FakeLlmServer;
+let replicas: Replica[] = [];
+let next = 0;
+/** The next replica, round-robin, as a load balancer would spread calls. */
+const any = () => replicas[next++ % replicas.length]!;
+
+beforeAll(async () => {
+  backend = await startSharedBackend();
+  upstream = await startFakeOpenAI();
+  const config = {
+    ...(await backend.config("replicas")),
+    llm: llmConfig(upstream),
+    feedback: { redisKeyPrefix: `openloop:feedback:replicas-${randomUUID().slice(0, 8)}:` },
+  };
+  const servers = await Promise.all([0, 1, 2].map(() => spawnServer({ config })));
+  replicas = servers.map((server) => {
+    const sessions = new Http2SessionManager(server.baseUrl);
+    const transport = createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions });
+    return { server, sessions, registry: registryClient(transport), pipelines: createClient(PipelineService, transport), feedback: createClient(FeedbackService, transport) };
+  });
+}, 120_000);
+
+afterAll(async () => {
+  for (const r of replicas) r.sessions.abort();
+  await Promise.all(replicas.map((r) => r.server.stop()));
+  await upstream?.close();
+  await backend?.teardown();
+});
+
+const [A, B, C] = [0, 1, 2].map((i) => () => replicas[i]!);
+
+describe("three replicas on shared storage", () => {
+  it("registers through one replica and downloads the same bytes through the others", async () => {
+    const body = randomBytes(1024 * 1024 + 17);
+    const mv = await upload(A().registry, { name: "shared-model", version: "1", type: "onnx" }, [{ name: "model.onnx", chunks: [body.subarray(0, 500_000), body.subarray(500_000)] }]);
+    expect(mv.version).toBe("1");
+    for (const r of [B(), C()]) {
+      const got = await download(r.registry, { name: "shared-model" });
+      expect(got).toMatchObject({ version: "1", bytes: body.length, sha256: sha256(body) });
+    }
+  });
+
+  it("resolves an alias moved through one replica on another within a second", async () => {
+    for (const v of ["1", "2"]) await registerSmall(any().registry, "aliased", v);
+    await A().registry.setAlias({ name: "aliased", alias: "prod", version: "1" });
+    const viaC = () => C().registry.getModelVersion({ name: "aliased", selector: { case: "alias", value: "prod" } }).then((r) => r.modelVersion!.version);
+    expect(await viaC()).toBe("1"); // now cached on C
+    await B().registry.setAlias({ name: "aliased", alias: "prod", version: "2" });
+    const moved = performance.now();
+    await expect.poll(viaC, { timeout: 1_000, interval: 10 }).toBe("2");
+    expect(performance.now() - moved).toBeLessThan(1_000);
+  });
+
+  it("lets exactly one of two replicas registering the same version at the same instant win", async () => {
+    const results = await Promise.allSettled([registerSmall(A().registry, "contested", "5", "onnx", "from a"), registerSmall(B().registry, "contested", "5", "onnx", "from b")]);
+    const won = results.filter((r) => r.status === "fulfilled");
+    expect(won).toHaveLength(1);
+    const lost = results.find((r): r is PromiseRejectedResult => r.status === "rejected")!;
+    expect(ConnectError.from(lost.reason).code).toBe(Code.AlreadyExists);
+    const winner = results[0]!.status === "fulfilled" ? "from a" : "from b";
+    expect((await download(C().registry, { name: "contested" }, true)).data!.toString()).toBe(winner);
+  });
+
+  it("shows a pipeline created through one replica through the others, and runs it there", async () => {
+    const pipeline = spec({ inputVariables: ["text"], preprocess: [{ template: { template: "Say {{text}}" } }], generate: [{ llmGenerate: { model: MODEL } }] });
+    await A().pipelines.createPipeline({ name: "shared-pipeline", spec: pipeline });
+    expect((await B().pipelines.getPipeline({ name: "shared-pipeline" })).pipeline!.revision).toBe(1);
+    expect((await C().pipelines.executePipeline({ name: "shared-pipeline", inputs: { text: "hi" } })).revision).toBe(1);
+  });
+
+  it("serves through every replica the version the learner trained on one of them", async () => {
+    const name = `learner-${randomUUID().slice(0, 8)}`;
+    await A().feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 100, warmUp: false });
+    expect((await B().feedback.predict({ model: name, features: featureMap([1, 2]) })).modelVersion).toBe("1");
+    const samples = makeRows("regression", 100, 7).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
+    expect((await A().feedback.ingestSampleBatch({ model: name, samples })).accepted).toBe(100n);
+    await expect.poll(async () => (await B().feedback.predict({ model: name, features: featureMap([1, 2]) })).modelVersion, { timeout: 30_000, interval: 50 }).toBe("2");
+    // The version is in the one shared registry, with its lineage, whichever replica is asked.
+    const v2 = (await C().registry.getModelVersion({ name, selector: { case: "version", value: "2" } })).modelVersion!;
+    expect(v2.lineage).toMatchObject({ parentVersion: "1", samplesUsed: 100n });
+  });
+
+  it("answers UNAVAILABLE fast while PostgreSQL is down, keeps serving cached reads, and heals without a restart", async () => {
+    await registerSmall(A().registry, "cached", "1");
+    // Warm every replica's cache for this model.
+    for (const r of replicas) expect((await r.registry.getModelVersion({ name: "cached" })).modelVersion!.version).toBe("1");
+
+    await backend.pg.stop();
+    try {
+      for (const r of replicas) {
+        expect((await r.registry.getModelVersion({ name: "cached" })).modelVersion!.version).toBe("1");
+        expect((await download(r.registry, { name: "cached" }, true)).data!.toString()).toBe("cached@1");
+      }
+      const started = performance.now();
+      const write = await codeOf(registerSmall(B().registry, "cached", "2"));
+      const uncached = await codeOf(C().registry.getModelVersion({ name: "never-read" }));
+      const pipeline = await codeOf(A().pipelines.getPipeline({ name: "never-created" }));
+      expect([write.code, uncached.code, pipeline.code]).toEqual([Code.Unavailable, Code.Unavailable, Code.Unavailable]);
+      // Fast: a connection timeout of 1 s each, not a hang (generous bound for a busy machine).
+      expect(performance.now() - started).toBeLessThan(10_000);
+      expect(write.message).toContain("PostgreSQL");
+    } finally {
+      await backend.pg.start();
+    }
+
+    // Recovery without a restart: writes work again, and changes propagate again.
+    await expect.poll(() => registerSmall(B().registry, "cached", "2").then((m) => m.version, () => "unavailable"), { timeout: 20_000, interval: 200 }).toBe("2");
+    await A().registry.setAlias({ name: "cached", alias: "prod", version: "1" });
+    const viaC = () => C().registry.getModelVersion({ name: "cached", selector: { case: "alias", value: "prod" } }).then((r) => r.modelVersion!.version, () => "");
+    await expect.poll(viaC, { timeout: 5_000 }).toBe("1");
+    await B().registry.setAlias({ name: "cached", alias: "prod", version: "2" });
+    await expect.poll(viaC, { timeout: 1_000, interval: 10 }).toBe("2");
+  });
+});
