@@ -78,7 +78,7 @@ export async function createServices(
   try {
     const registry = add(await createRegistryModule(config, ctx));
     const llm = add(await createLlmModule(config, ctx, { registry }));
-    const features = add(await createFeatureModule(config, ctx));
+    const features = add(await createFeatureModule(config, ctx, { llm }));
     const feedback = add(await createFeedbackModule(config, ctx, { features, registry }));
     add(await createPipelineModule(config, ctx, { llm, features, feedback, steps: extensions.pipelineSteps }));
   } catch (err) {

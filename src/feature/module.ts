@@ -2,7 +2,9 @@
 import path from "node:path";
 import { fromJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
+import { createClient, type Transport } from "@connectrpc/connect";
 import { Histogram } from "prom-client";
+import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import type { Config } from "../config.js";
 import { FeatureService, FeatureSetSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
@@ -14,7 +16,12 @@ import { createFeatureService } from "./service.js";
 import { FeatureSetRegistry } from "./set-registry.js";
 import type { FeatureStore } from "./store.js";
 
-export async function createFeatureModule(config: Config, ctx: PlatformContext): Promise<ServiceModule> {
+/** The services feature sets call: LLMService, for embed transformers. */
+export interface FeatureDependencies {
+  readonly llm?: Transport;
+}
+
+export async function createFeatureModule(config: Config, ctx: PlatformContext, deps: FeatureDependencies = {}): Promise<ServiceModule> {
   const settings = config.feature;
   const log = ctx.log.child({ service: "feature" });
   const registry = new FeatureSetRegistry(path.join(config.dataDir, "feature-sets"), settings.limits, settings.limits.maxFeatureSets, log);
@@ -43,11 +50,16 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext):
   }
   log.info({ store: backend, sets: registry.list().length }, "feature service ready");
 
+  const llm = deps.llm ? createClient(LLMService, deps.llm) : undefined;
   const impl = createFeatureService({
     registry,
     store,
     limits: settings.limits,
     log,
+    embed: llm
+      ? async (model, inputs, dimensions, call) =>
+          (await llm.embed({ model, inputs, dimensions }, { signal: call.signal, timeoutMs: call.timeoutMs() })).embeddings.map((e) => e.values)
+      : undefined,
     storeTimer: (op) => {
       // Label children are cached: resolving labels on every call hashes them each time.
       let child = storeTimers.get(op);
