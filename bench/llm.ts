@@ -43,6 +43,7 @@ const STREAM_DELTAS = 512;
 const STREAM_WARMUP = 20;
 const STREAM_BLOCK = 5;
 const GENERATE = "openloop.llm.v1.LLMService/Generate";
+const OPENAI_ROW = "openloop, OpenAI API (/v1/chat/completions) over HTTP/1.1";
 
 function startFake(deltas: number): Promise<{ url: string; pid: number; child: ChildProcess }> {
   const child = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--fake", "--deltas", String(deltas)], {
@@ -228,6 +229,10 @@ async function measure(smallUrl: string, fakePid: number, longUrl: string): Prom
   const bypass = create(GenerateRequestSchema, { model: "bench", prompt: "Say hello", cacheMode: CacheMode.BYPASS });
   const connectJson = httpCaller(`${server.baseUrl}/${GENERATE}`, {}, JSON.stringify({ model: "bench", prompt: "Say hello", cacheMode: "CACHE_MODE_BYPASS" }));
   const callers = peers.started.map((p) => httpCaller(p.url, p.headers, chatBody(p.model)));
+  // The OpenAI-compatible API: the request the peers get, the cache bypassed like the other rows.
+  const openaiUrl = `${server.baseUrl}/v1/chat/completions`;
+  const openaiHeaders = { "x-openloop-cache": "bypass" };
+  const openaiApi = httpCaller(openaiUrl, openaiHeaders, chatBody("bench"));
   const load = { concurrency: CONCURRENCY };
   const bypassJson = JSON.stringify({ model: "bench", prompt: "Say hello", cacheMode: "CACHE_MODE_BYPASS" });
   const inProcess = (call: () => Promise<unknown>) => async (seconds: number) => pct((await alternating(seconds, [call]))[0], 0.5);
@@ -249,6 +254,14 @@ async function measure(smallUrl: string, fakePid: number, longUrl: string): Prom
       call: connectJson.call,
       sequential: inProcess(connectJson.call),
       load: (seconds) => hey(`${server.baseUrl}/${GENERATE}`, {}, bypassJson, { ...load, seconds, pid: server.pid }),
+    },
+    {
+      name: OPENAI_ROW,
+      clients: "undici; hey",
+      pid: server.pid,
+      call: openaiApi.call,
+      sequential: inProcess(openaiApi.call),
+      load: (seconds) => hey(openaiUrl, openaiHeaders, chatBody("bench"), { ...load, seconds, pid: server.pid }),
     },
     ...peers.started.map(
       (p: Peer, i): System => ({
@@ -388,6 +401,7 @@ async function measure(smallUrl: string, fakePid: number, longUrl: string): Prom
     });
     const grpcRow = summary[0];
     const portkey = summary.find((x) => x.s.name.startsWith("Portkey"));
+    const openaiRow = summary.find((x) => x.s.name === OPENAI_ROW)!;
     const streamRatio = tokGateway / secGateway / (tokDirect / secDirect);
     const allSdk = summary.flatMap((x) => seq.get(x.s)!.sdk);
     const allUndici = summary.flatMap((x) => seq.get(x.s)!.undici);
@@ -432,6 +446,12 @@ async function measure(smallUrl: string, fakePid: number, longUrl: string): Prom
             `- Generate throughput at c=50 at least 2× Portkey's: ${grpcRow.rps / portkey.rps >= 2 ? "met" : "not met"} (${(grpcRow.rps / portkey.rps).toFixed(2)}×: ${rate(grpcRow.rps)} vs ${rate(portkey.rps)} req/s)`,
           ]
         : ["- Generate server CPU and throughput vs Portkey: not measured (Portkey skipped)"]),
+      ...(portkey
+        ? [
+            `- OpenAI API added p50 over SDK → fake direct at most Portkey's: ${openaiRow.added <= portkey.added ? "met" : "not met"} (${signed(openaiRow.added)} vs ${signed(portkey.added)})`,
+            `- OpenAI API throughput at c=50 at least Portkey's: ${openaiRow.rps >= portkey.rps ? "met" : "not met"} (${(openaiRow.rps / portkey.rps).toFixed(2)}×: ${rate(openaiRow.rps)} vs ${rate(portkey.rps)} req/s)`,
+          ]
+        : ["- OpenAI API vs Portkey: not measured (Portkey skipped)"]),
       `- Generate sequential added p50 over SDK → fake direct under 0.3 ms: ${grpcRow.added < 0.3 ? "met" : "not met"} (${signed(grpcRow.added)}; the hop alone, over undici → fake: ${signed(grpcRow.hop)})`,
       `- GenerateStream at least 90% of the SDK's tokens/s: ${streamRatio >= 0.9 ? "met" : "not met"} (${(streamRatio * 100).toFixed(1)}%)`,
       "",
@@ -440,6 +460,7 @@ async function measure(smallUrl: string, fakePid: number, longUrl: string): Prom
   } finally {
     llm.close();
     await connectJson.close();
+    await openaiApi.close();
     await fakeDirect.close();
     for (const c of callers) await c.close();
     for (const p of peers.started) await p.stop();

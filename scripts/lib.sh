@@ -49,10 +49,10 @@ ensure_go_tool() {
 
 # A Python virtualenv .venv from examples/python/requirements.txt: grpcio and grpcio-tools for the
 # Python client example and the registry bench, River for the learner-quality bench, mypy-protobuf
-# for the Python client package's type stubs.
+# for the Python client package's type stubs, the openai SDK for the OpenAI-compatible API test.
 ensure_python_venv() {
   local venv="$OPENLOOP_ROOT/.venv"
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import grpc, grpc_tools, river, mypy_protobuf" 2>/dev/null; then
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import grpc, grpc_tools, river, mypy_protobuf, openai" 2>/dev/null; then
     return 0
   fi
   command -v python3 >/dev/null || die "python3 is missing: install Python 3.9+ (with venv) for the Python client test"
@@ -60,7 +60,7 @@ ensure_python_venv() {
     apt_install python3-venv
     python3 -m venv "$venv" >&2 || die "python3 -m venv failed: install python3-venv"
   fi
-  echo "openloop: installing examples/python/requirements.txt (grpcio, grpcio-tools, river) into .venv" >&2
+  echo "openloop: installing examples/python/requirements.txt (grpcio, grpcio-tools, river, openai) into .venv" >&2
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$OPENLOOP_ROOT/examples/python/requirements.txt" >&2 ||
     die "pip install grpcio grpcio-tools failed"
 }

@@ -4,7 +4,7 @@ import { pino, type Logger } from "pino";
 import { Registry as MetricsRegistry } from "prom-client";
 import type { Config } from "./config.js";
 import { checkServerConfig, createLogger, serve, type RunningServer } from "./platform/app.js";
-import type { PlatformContext, ServiceModule } from "./platform/module.js";
+import type { HttpRoute, PlatformContext, ServiceModule } from "./platform/module.js";
 import type { ServiceBinding } from "./platform/rpc/binding.js";
 import { createInProcessTransport } from "./platform/rpc/in-process.js";
 import { createRegistryModule } from "./registry/module.js";
@@ -52,6 +52,8 @@ export interface Services {
   readonly ctx: PlatformContext;
   /** Every module's services, in module order. */
   bindings(): ServiceBinding[];
+  /** Every module's plain HTTP APIs (the OpenAI-compatible /v1/*). */
+  httpRoutes(): HttpRoute[];
   /** Calls any of the services in process (embedding programs, tests). */
   readonly internal: Transport;
   close(): Promise<void>;
@@ -84,7 +86,7 @@ export async function createServices(
   try {
     const registry = add(await createRegistryModule(config, ctx, shared));
     const llm = add(await createLlmModule(config, ctx, { registry }));
-    const features = add(await createFeatureModule(config, ctx, shared));
+    const features = add(await createFeatureModule(config, ctx, { llm, shared }));
     const feedback = add(await createFeedbackModule(config, ctx, { features, registry, shared }));
     add(await createPipelineModule(config, ctx, { llm, features, feedback, steps: extensions.pipelineSteps, shared }));
   } catch (err) {
@@ -92,7 +94,8 @@ export async function createServices(
     throw err;
   }
   const bindings = () => modules.flatMap((m) => m.services);
-  return { modules, ctx, bindings, internal: createInProcessTransport(bindings()), close: () => closeAll(modules) };
+  const httpRoutes = () => modules.flatMap((m) => m.httpRoutes ?? []);
+  return { modules, ctx, bindings, httpRoutes, internal: createInProcessTransport(bindings()), close: () => closeAll(modules) };
 }
 
 async function closeAll(modules: ServiceModule[]): Promise<void> {

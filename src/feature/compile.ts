@@ -40,6 +40,17 @@ export interface Violation {
 
 export type ProcessResult = { readonly ok: true; readonly features: Features } | { readonly ok: false; readonly violations: Violation[] };
 
+/** Embeds texts with a model (LLMService.Embed): one vector per text, in order. */
+export type Embedder = (model: string, texts: string[], dimensions: number | undefined) => Promise<number[][]>;
+
+/** A feature whose steps stopped at an embed step, waiting for its text's vector. */
+interface PendingEmbedding {
+  readonly f: CompiledFeature;
+  readonly text: string;
+  /** Index of the embed step. */
+  readonly at: number;
+}
+
 type Check = (v: Value) => string | undefined;
 type Apply = (v: Value) => Value | string;
 
@@ -48,6 +59,8 @@ interface Step {
   /** Set for fill-missing: the value that stands in for a missing one. */
   readonly fill?: Value;
   readonly apply?: Apply;
+  /** Set for embed: the string becomes the model's vector (asynchronous, see processWithEmbeddings). */
+  readonly embed?: { readonly model: string; readonly dimensions: number | undefined };
 }
 
 interface CompiledFeature {
@@ -67,6 +80,8 @@ export class CompiledFeatureSet {
   readonly defaultTtlMs: number;
   private readonly features: readonly CompiledFeature[];
   private readonly byName: ReadonlyMap<string, CompiledFeature>;
+  /** True when a transformer calls an embedding model: processing then needs an Embedder. */
+  readonly embeds: boolean;
 
   constructor(
     readonly definition: FeatureSetDefinition,
@@ -77,47 +92,95 @@ export class CompiledFeatureSet {
     this.defaultTtlMs = definition.defaultTtlMs ?? DEFAULT_TTL_MS;
     this.features = features;
     this.byName = new Map(features.map((f) => [f.name, f]));
+    this.embeds = features.some((f) => f.steps.some((s) => s.embed));
   }
 
   hasFeature(name: string): boolean {
     return this.byName.has(name);
   }
 
-  /** Validates input features, then transforms them. Reports every violation, by feature. */
+  /** Validates input features, then transforms them. Reports every violation, by feature. Sets that embed need processWithEmbeddings. */
   process(input: Features): ProcessResult {
+    const { violations, out, pending } = this.run(input);
+    for (const p of pending) violations.push({ field: p.f.name, description: `${p.f.steps[p.at].label}: this server cannot reach LLMService to embed` });
+    return violations.length > 0 ? { ok: false, violations } : { ok: true, features: out };
+  }
+
+  /** process(), with the texts of embed transformers embedded by `embed`: one call per model. */
+  async processWithEmbeddings(input: Features, embed: Embedder): Promise<ProcessResult> {
+    const { violations, out, pending } = this.run(input);
+    if (violations.length > 0) return { ok: false, violations };
+    const byModel = new Map<string, PendingEmbedding[]>();
+    for (const p of pending) {
+      const { model, dimensions } = p.f.steps[p.at].embed!;
+      const key = `${model}\u0000${dimensions ?? ""}`;
+      let group = byModel.get(key);
+      if (!group) byModel.set(key, (group = []));
+      group.push(p);
+    }
+    await Promise.all(
+      [...byModel.values()].map(async (group) => {
+        const { model, dimensions } = group[0].f.steps[group[0].at].embed!;
+        const vectors = await embed(model, group.map((p) => p.text), dimensions);
+        group.forEach((p, i) => {
+          const vector = vectors[i] ?? [];
+          if (vector.length > this.limits.maxListLength) {
+            violations.push({ field: p.f.name, description: `${p.f.steps[p.at].label}: a vector of ${vector.length} exceeds the limit max_list_length=${this.limits.maxListLength}` });
+            return;
+          }
+          // An embed step takes a string and gives a double list, so no second embed can follow.
+          this.finishFeature(p.f, { type: "double_list", value: vector }, p.at + 1, out, violations);
+        });
+      }),
+    );
+    return violations.length > 0 ? { ok: false, violations } : { ok: true, features: out };
+  }
+
+  /** Checks and transforms every feature, up to any embed step (those are left pending). */
+  private run(input: Features): { violations: Violation[]; out: Features; pending: PendingEmbedding[] } {
     const violations: Violation[] = [];
-    const misfits = this.checkShape(input, violations, "inputType");
-    if (misfits === undefined) return { ok: false, violations };
     const out: Features = new Map();
+    const pending: PendingEmbedding[] = [];
+    const misfits = this.checkShape(input, violations, "inputType");
+    if (misfits === undefined) return { violations, out, pending };
     for (const f of this.features) {
       if (misfits.has(f.name)) continue;
-      let v = input.get(f.name) ?? f.defaultValue;
+      const v = input.get(f.name) ?? f.defaultValue;
       if (v === undefined) {
         if (f.required) violations.push({ field: f.name, description: `required ${f.inputType} feature is missing` });
       } else if (!this.checkValue(f, v, violations)) {
         continue;
       }
-      for (const step of f.steps) {
-        if (step.fill !== undefined) {
-          v ??= step.fill;
-        } else if (v !== undefined) {
-          const r = step.apply!(v);
-          if (typeof r === "string") {
-            violations.push({ field: f.name, description: `${step.label}: ${r}` });
-            v = undefined;
-            break;
-          }
-          v = r;
-        }
-      }
-      if (v === undefined) continue;
-      if (!f.allowNonFinite && hasNonFinite(v)) {
-        violations.push({ field: f.name, description: `transformers produced a non-finite value ${formatValue(v)}; adjust the transformers or set allow_non_finite` });
-        continue;
-      }
-      out.set(f.name, v);
+      const stop = this.finishFeature(f, v, 0, out, violations);
+      if (stop !== undefined) pending.push({ f, text: stop.text, at: stop.at });
     }
-    return violations.length > 0 ? { ok: false, violations } : { ok: true, features: out };
+    return { violations, out, pending };
+  }
+
+  /** Runs f's steps from `from` on v and stores the result in `out`; stops at an embed step and says where. */
+  private finishFeature(f: CompiledFeature, value: Value | undefined, from: number, out: Features, violations: Violation[]): { text: string; at: number } | undefined {
+    let v = value;
+    for (let i = from; i < f.steps.length; i++) {
+      const step = f.steps[i];
+      if (step.fill !== undefined) {
+        v ??= step.fill;
+      } else if (v !== undefined) {
+        if (step.embed) return { text: v.value as string, at: i };
+        const r = step.apply!(v);
+        if (typeof r === "string") {
+          violations.push({ field: f.name, description: `${step.label}: ${r}` });
+          return undefined;
+        }
+        v = r;
+      }
+    }
+    if (v === undefined) return undefined;
+    if (!f.allowNonFinite && hasNonFinite(v)) {
+      violations.push({ field: f.name, description: `transformers produced a non-finite value ${formatValue(v)}; adjust the transformers or set allow_non_finite` });
+      return undefined;
+    }
+    out.set(f.name, v);
+    return undefined;
   }
 
   /**
@@ -368,7 +431,7 @@ function compileTransformer(spec: TransformerSpec, t: FeatureType, limits: Featu
   };
   switch (spec.kind) {
     case "unset":
-      report("no transformer kind set (known: standardize, min_max_scale, log1p, clip, bucketize, one_hot, hash_bucket, fill_missing)");
+      report("no transformer kind set (known: standardize, min_max_scale, log1p, clip, bucketize, one_hot, hash_bucket, fill_missing, embed)");
       return undefined;
     case "standardize": {
       const { mean, std } = spec;
@@ -462,6 +525,14 @@ function compileTransformer(spec: TransformerSpec, t: FeatureType, limits: Featu
       if (!(Number.isInteger(n) && n >= 1 && n <= 0xffffffff)) return void report(`num_buckets must be an integer from 1 to 4294967295, got ${n}`);
       const out: FeatureType = isListType(t) ? "int64_list" : "int64";
       return { outType: out, step: { label, apply: mapElements(t, out, (x) => BigInt(fnv1a32(typeof x === "string" ? x : String(x)) % n)) } };
+    }
+    case "embed": {
+      if (t !== "string") return void report(`applies to string features, not ${t}`);
+      if (spec.model === "") return void report("model must be set: an LLMService model with embeddings");
+      if (spec.dimensions !== undefined && !(spec.dimensions >= 1 && spec.dimensions <= limits.maxListLength)) {
+        return void report(`dimensions must be 1-${limits.maxListLength} (max_list_length), got ${spec.dimensions}`);
+      }
+      return { outType: "double_list", step: { label, embed: { model: spec.model, dimensions: spec.dimensions } } };
     }
     case "fillMissing": {
       const v = spec.value;

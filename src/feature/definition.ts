@@ -38,6 +38,7 @@ export type TransformerSpec =
   | { readonly kind: "oneHot"; readonly vocabulary: readonly string[]; readonly unknownSlot: boolean }
   | { readonly kind: "hashBucket"; readonly numBuckets: number }
   | { readonly kind: "fillMissing"; readonly value: Value | undefined }
+  | { readonly kind: "embed"; readonly model: string; readonly dimensions?: number }
   | { readonly kind: "unset" };
 
 export type { Scalar };

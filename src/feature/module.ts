@@ -2,7 +2,9 @@
 import path from "node:path";
 import { fromJson } from "@bufbuild/protobuf";
 import type { JsonValue } from "@bufbuild/protobuf";
+import { createClient, type Transport } from "@connectrpc/connect";
 import { Histogram } from "prom-client";
+import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import type { Config } from "../config.js";
 import { FeatureService, FeatureSetSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
@@ -17,8 +19,14 @@ import { FsFeatureSetStore } from "./set-store.js";
 import type { SharedMetadata } from "../platform/postgres/shared-metadata.js";
 import type { FeatureStore } from "./store.js";
 
-/** With shared metadata (storage: shared), feature-set definitions live in PostgreSQL. */
-export async function createFeatureModule(config: Config, ctx: PlatformContext, shared?: SharedMetadata): Promise<ServiceModule> {
+/** What feature sets depend on: LLMService (embed transformers) and, with storage: shared, PostgreSQL for definitions. */
+export interface FeatureDependencies {
+  readonly llm?: Transport;
+  readonly shared?: SharedMetadata;
+}
+
+export async function createFeatureModule(config: Config, ctx: PlatformContext, deps: FeatureDependencies = {}): Promise<ServiceModule> {
+  const shared = deps.shared;
   const settings = config.feature;
   const log = ctx.log.child({ service: "feature" });
   const setStore = shared ? new PgFeatureSetStore(shared.db, shared.changes) : new FsFeatureSetStore(path.join(config.dataDir, "feature-sets"));
@@ -48,11 +56,16 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext, 
   }
   log.info({ store: backend, sets: registry.list().length }, "feature service ready");
 
+  const llm = deps.llm ? createClient(LLMService, deps.llm) : undefined;
   const impl = createFeatureService({
     registry,
     store,
     limits: settings.limits,
     log,
+    embed: llm
+      ? async (model, inputs, dimensions, call) =>
+          (await llm.embed({ model, inputs, dimensions }, { signal: call.signal, timeoutMs: call.timeoutMs() })).embeddings.map((e) => e.values)
+      : undefined,
     storeTimer: (op) => {
       // Label children are cached: resolving labels on every call hashes them each time.
       let child = storeTimers.get(op);

@@ -170,6 +170,8 @@ function transformerFromProto(t: Transformer): TransformerSpec {
       return { kind: "hashBucket", numBuckets: k.value.numBuckets };
     case "fillMissing":
       return { kind: "fillMissing", value: valueFromProto(k.value.value) };
+    case "embed":
+      return { kind: "embed", model: k.value.model, dimensions: k.value.dimensions };
     default:
       return { kind: "unset" };
   }
@@ -235,6 +237,8 @@ function transformerKindToProto(t: TransformerSpec): NonNullable<MessageInitShap
       return { case: "hashBucket", value: { numBuckets: t.numBuckets } };
     case "fillMissing":
       return { case: "fillMissing", value: { value: optionalValueToProto(t.value) } };
+    case "embed":
+      return { case: "embed", value: { model: t.model, dimensions: t.dimensions } };
     case "unset":
       return { case: undefined };
   }

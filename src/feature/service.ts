@@ -29,6 +29,8 @@ export interface FeatureServiceDeps {
   readonly log: Logger;
   /** Starts timing a store operation; the returned function records it. */
   readonly storeTimer?: (op: string) => () => void;
+  /** Embeds texts for embed transformers (LLMService.Embed), within the calling RPC's deadline. */
+  readonly embed?: (model: string, texts: string[], dimensions: number | undefined, ctx: HandlerContext) => Promise<number[][]>;
 }
 
 const DEFAULT_PAGE_SIZE = 100;
@@ -86,9 +88,10 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
     }
   };
 
-  const processOrCheck = (set: CompiledFeatureSet, input: Features, process: boolean): Features => {
+  const processOrCheck = async (set: CompiledFeatureSet, input: Features, process: boolean, ctx: HandlerContext): Promise<Features> => {
     if (process) {
-      const result = set.process(input);
+      const embed = deps.embed;
+      const result = set.embeds && embed ? await set.processWithEmbeddings(input, (model, texts, dims) => embed(model, texts, dims, ctx)) : set.process(input);
       if (!result.ok) throw invalidArgument(`features do not fit feature set '${set.name}', ${result.violations.length} violation(s)`, result.violations);
       return result.features;
     }
@@ -135,9 +138,9 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
       return {};
     },
 
-    async processFeatures(req) {
+    async processFeatures(req, ctx) {
       const set = (registry.get(req.featureSet) ?? (await registry.lookup(req.featureSet))).compiled;
-      return { features: featuresToProto(processOrCheck(set, featuresFromProto(req.features), true)) };
+      return { features: featuresToProto(await processOrCheck(set, featuresFromProto(req.features), true, ctx)) };
     },
 
     async putFeatures(req, ctx) {
@@ -149,7 +152,7 @@ export function createFeatureService(deps: FeatureServiceDeps): ServiceImpl<type
         if (ttlMs < 0 || req.ttl.nanos < 0 || ttlMs > MAX_TTL_MS) throw new ConnectError("ttl must be zero (no expiry) or positive, up to 100 years", Code.InvalidArgument);
         if (ttlMs === 0 && (req.ttl.seconds !== 0n || req.ttl.nanos !== 0)) ttlMs = 1;
       }
-      const features = processOrCheck(compiled, featuresFromProto(req.features), req.process);
+      const features = await processOrCheck(compiled, featuresFromProto(req.features), req.process, ctx);
       const stored = encodeStored(features);
       await storeCall("put", ctx, () => store.put(ref, req.entityKey, stored, ttlMs));
       return {

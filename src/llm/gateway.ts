@@ -8,7 +8,7 @@ import type { CachedAnswer, ResponseCache } from "./cache/cache.js";
 import { Flight, type UpstreamAnswer, type UpstreamCall } from "./flight.js";
 import { ConcurrencyLimiter, QueueFullError } from "./limiter.js";
 import type { LlmMetrics, ModelMetricsSnapshot, Series } from "./metrics.js";
-import { cacheKey, validateRequest } from "./params.js";
+import { cacheKey, validateEmbedRequest, validateRequest } from "./params.js";
 import { backoffMs, sleep } from "./retry.js";
 import { ProviderError, type ChatMessage, type FinishReason, type GenerateParams, type Provider, type Usage } from "./providers/provider.js";
 import { codeName } from "../platform/observe.js";
@@ -25,6 +25,23 @@ export interface GenerateCall {
   signal: AbortSignal;
   /** Epoch milliseconds; bounds retries and backoff. */
   deadline?: number;
+}
+
+export interface EmbedCall {
+  model: string;
+  inputs: string[];
+  dimensions?: number;
+  signal: AbortSignal;
+  deadline?: number;
+}
+
+export interface Embeddings {
+  /** One vector per input, in order. */
+  vectors: number[][];
+  usage: Usage;
+  model: string;
+  provider: string;
+  upstreamModel: string;
 }
 
 export interface AnswerMeta {
@@ -210,6 +227,51 @@ export class Gateway {
     }
   }
 
+  /** Embeddings through the model's provider, then its fallbacks; retried and limited like Generate, never cached. */
+  async embed(call: EmbedCall): Promise<Embeddings> {
+    const started = performance.now();
+    const resolved = await this.resolve(call);
+    const primary = resolved.targets[0].route;
+    const series = this.o.metrics.for(primary.model, primary.provider);
+    series.begin();
+    let served: Series = series;
+    try {
+      validateEmbedRequest(call.inputs, call.dimensions);
+      const { targets } = resolved;
+      let lastError: unknown;
+      for (let i = 0; i < targets.length; i++) {
+        const { route, provider } = targets[i];
+        served = this.o.metrics.for(route.model, route.provider);
+        try {
+          const res = await this.retrying(targets[i], call.signal, () => call.deadline, NEVER, () => {
+            if (!provider.embed) {
+              throw new ConnectError(`model '${route.model}' cannot embed: provider '${route.provider}' has no embeddings API`, Code.InvalidArgument);
+            }
+            return provider.embed({ upstreamModel: route.upstreamModel, inputs: call.inputs, dimensions: call.dimensions, signal: call.signal });
+          });
+          served.tokens(res.inputTokens, 0);
+          served.completed(performance.now() - started, undefined);
+          return { vectors: res.vectors, usage: { inputTokens: res.inputTokens, outputTokens: 0 }, model: route.model, provider: route.provider, upstreamModel: route.upstreamModel };
+        } catch (err) {
+          lastError = err;
+          if (call.signal.aborted || !fallsBack(err)) break;
+          if (i + 1 < targets.length) {
+            served.fellBack();
+            this.o.log.warn({ model: route.model, fallback: targets[i + 1].route.model, err: (err as Error).message }, "llm: falling back");
+          }
+        }
+      }
+      throw lastError;
+    } catch (err) {
+      const ce = this.toConnectError(err, call);
+      served.completed(performance.now() - started, codeLabel(ce.code));
+      throw ce;
+    } finally {
+      series.end();
+      resolved.release?.();
+    }
+  }
+
   async listModels(providerFilter: string | undefined): Promise<ModelEntry[]> {
     const out: ModelEntry[] = [];
     const seen = new Set<string>();
@@ -238,7 +300,7 @@ export class Gateway {
     return this.o.metrics.snapshot(model);
   }
 
-  private async resolve(call: GenerateCall): Promise<Resolved> {
+  private async resolve(call: { model: string; signal: AbortSignal }): Promise<Resolved> {
     if (!call.model) throw new ConnectError("model is required; ListModels shows the ids", Code.InvalidArgument);
     if (call.model.startsWith(REGISTRY_PREFIX)) {
       if (!this.o.registry) throw new ConnectError("registry models are not available on this server", Code.FailedPrecondition);
@@ -322,8 +384,7 @@ export class Gateway {
         return answer;
       } catch (err) {
         lastError = err;
-        const kindOf = err instanceof ProviderError ? err.kind : err instanceof QueueFullError ? "rate_limited" : undefined;
-        if (flight.deltaEmitted || flight.signal.aborted || !kindOf || !FALLBACK_KINDS.has(kindOf)) break;
+        if (flight.deltaEmitted || flight.signal.aborted || !fallsBack(err)) break;
         if (i + 1 < targets.length) {
           this.o.metrics.for(target.route.model, target.route.provider).fellBack();
           this.o.log.warn({ model: target.route.model, fallback: targets[i + 1].route.model, err: (err as Error).message }, "llm: falling back");
@@ -333,40 +394,58 @@ export class Gateway {
     throw lastError;
   }
 
-  /** One model with retries on 429, 5xx and connection errors, bounded by the latest caller deadline. */
-  private async attempts(flight: UpstreamCall, kind: "unary" | "stream", call: GenerateCall, target: Target): Promise<UpstreamAnswer> {
-    const { route, provider, limiter } = target;
+  /** One model, answering a Generate or a GenerateStream. */
+  private attempts(flight: UpstreamCall, kind: "unary" | "stream", call: GenerateCall, target: Target): Promise<UpstreamAnswer> {
+    const { route, provider } = target;
+    const series = this.o.metrics.for(route.model, route.provider);
+    return this.retrying(target, flight.signal, () => flight.deadline(), () => flight.deltaEmitted, async () => {
+      const req = { upstreamModel: route.upstreamModel, messages: call.messages, params: call.params, signal: flight.signal };
+      // A stream's text is in the flight's deltas; its answer carries none.
+      const res = kind === "unary" ? await provider.generate(req) : { text: "", ...(await provider.stream(req, flight.delta)) };
+      const answer: UpstreamAnswer = {
+        text: res.text,
+        finishReason: res.finishReason,
+        usage: res.usage,
+        model: route.model,
+        provider: route.provider,
+        upstreamModel: route.upstreamModel,
+      };
+      series.tokens(answer.usage.inputTokens, answer.usage.outputTokens);
+      return answer;
+    });
+  }
+
+  /**
+   * Runs `once` within the provider's concurrency limit, retrying on 429, 5xx and connection
+   * errors (unless `committed()`: output already went out), bounded by the latest caller deadline.
+   */
+  private async retrying<T>(
+    target: Target,
+    signal: AbortSignal,
+    deadline: () => number | undefined,
+    committed: () => boolean,
+    once: () => Promise<T>,
+  ): Promise<T> {
+    const { route, limiter } = target;
     const series = this.o.metrics.for(route.model, route.provider);
     const policy = this.o.retry;
     for (let attempt = 1; ; attempt++) {
       try {
-        const release = limiter ? await limiter.acquire(flight.signal) : undefined;
+        const release = limiter ? await limiter.acquire(signal) : undefined;
         try {
-          const req = { upstreamModel: route.upstreamModel, messages: call.messages, params: call.params, signal: flight.signal };
-          // A stream's text is in the flight's deltas; its answer carries none.
-          const res = kind === "unary" ? await provider.generate(req) : { text: "", ...(await provider.stream(req, flight.delta)) };
-          const answer: UpstreamAnswer = {
-            text: res.text,
-            finishReason: res.finishReason,
-            usage: res.usage,
-            model: route.model,
-            provider: route.provider,
-            upstreamModel: route.upstreamModel,
-          };
-          series.tokens(answer.usage.inputTokens, answer.usage.outputTokens);
-          return answer;
+          return await once();
         } finally {
           release?.();
         }
       } catch (err) {
-        if (!(err instanceof ProviderError) || !err.retryable || flight.deltaEmitted || flight.signal.aborted || attempt >= policy.maxAttempts) throw err;
+        if (!(err instanceof ProviderError) || !err.retryable || committed() || signal.aborted || attempt >= policy.maxAttempts) throw err;
         if (err.options.retryAfterMs !== undefined && err.options.retryAfterMs > policy.maxRetryAfterMs) throw err;
         const wait = backoffMs(policy, attempt, err.options.retryAfterMs);
-        const deadline = flight.deadline();
-        if (deadline !== undefined && Date.now() + wait >= deadline) throw err;
+        const until = deadline();
+        if (until !== undefined && Date.now() + wait >= until) throw err;
         series.retried();
         this.o.log.debug({ model: route.model, provider: route.provider, attempt, waitMs: wait, err: err.message }, "llm: retrying");
-        await sleep(wait, flight.signal);
+        await sleep(wait, signal);
       }
     }
   }
@@ -391,7 +470,7 @@ export class Gateway {
   }
 
   /** The one place domain and upstream failures become gRPC statuses. */
-  private toConnectError(err: unknown, call: GenerateCall): ConnectError {
+  private toConnectError(err: unknown, call: { signal: AbortSignal; deadline?: number }): ConnectError {
     if (call.signal.aborted) {
       const reason: unknown = call.signal.reason;
       if (reason instanceof ConnectError) return reason;
@@ -405,7 +484,12 @@ export class Gateway {
     if (err instanceof ProviderError) {
       switch (err.kind) {
         case "rate_limited":
-          return new ConnectError(`${err.message}; rate limited after retries, retry later`, Code.ResourceExhausted);
+          // Retry-After travels on as response metadata (a gRPC header; the OpenAI API's retry-after).
+          return new ConnectError(
+            `${err.message}; rate limited after retries, retry later`,
+            Code.ResourceExhausted,
+            err.options.retryAfterMs === undefined ? undefined : { "retry-after": String(Math.ceil(err.options.retryAfterMs / 1000)) },
+          );
         case "unavailable":
           return new ConnectError(err.message, Code.Unavailable);
         case "auth":
@@ -424,6 +508,14 @@ export class Gateway {
     return new ConnectError("internal error in the llm gateway", Code.Internal);
   }
 }
+
+/** Whether a failure lets the next model of the chain try. */
+function fallsBack(err: unknown): boolean {
+  const kind = err instanceof ProviderError ? err.kind : err instanceof QueueFullError ? "rate_limited" : undefined;
+  return kind !== undefined && FALLBACK_KINDS.has(kind);
+}
+
+const NEVER = () => false;
 
 /** A Generate in bypass mode: one caller, whose signal and deadline are the upstream call's. */
 function callerAlone(call: GenerateCall): UpstreamCall {

@@ -16,6 +16,7 @@ import { lazyProvider } from "./providers/lazy.js";
 import type { Provider } from "./providers/provider.js";
 import { RegistryModelLoader } from "./registry-models.js";
 import { createLlmService } from "./service.js";
+import { openaiRoute } from "../openai/handler.js";
 
 /** The services the LLM gateway calls: RegistryService, for models stored in the registry. */
 export interface LlmDependencies {
@@ -29,7 +30,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
 
   // In-process models load on their first request, so an unused one costs nothing at start.
   const local = (name: string, modelPath: string) =>
-    lazyProvider(name, async () => new (await import("./providers/local-llama.js")).LlamaCppProvider({ name, modelPath, log, metrics: ctx.metrics }), { canList: false });
+    lazyProvider(name, async () => new (await import("./providers/local-llama.js")).LlamaCppProvider({ name, modelPath, log, metrics: ctx.metrics }), { canList: false, canEmbed: true });
   const providers = new Map<string, Provider>();
   const limits = new Map<string, { maxConcurrency: number; maxQueue: number }>();
   for (const [name, cfg] of Object.entries(providerConfigs)) {
@@ -65,6 +66,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
 
   return {
     services: [bind(LLMService, createLlmService(gateway))],
+    httpRoutes: [openaiRoute(gateway)],
     async close() {
       await registry.close();
       await cache?.close();

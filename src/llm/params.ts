@@ -32,6 +32,18 @@ export function validateRequest(messages: readonly ChatMessage[], params: Genera
   if (seed !== undefined && !Number.isSafeInteger(seed)) throw bad(`seed must be an integer within ±2^53, got ${seed}`);
 }
 
+export const MAX_EMBED_INPUTS = 2048;
+
+/** Throws INVALID_ARGUMENT for an embedding request no provider could take. */
+export function validateEmbedRequest(inputs: readonly string[], dimensions: number | undefined): void {
+  if (inputs.length === 0) throw bad("inputs is required: at least one text to embed");
+  if (inputs.length > MAX_EMBED_INPUTS) throw bad(`at most ${MAX_EMBED_INPUTS} inputs are allowed, got ${inputs.length}`);
+  for (let i = 0; i < inputs.length; i++) if (inputs[i].length === 0) throw bad(`inputs[${i}] is empty; every input needs text`);
+  if (dimensions !== undefined && !(Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= 65_536)) {
+    throw bad(`dimensions must be 1-65536, got ${dimensions}`);
+  }
+}
+
 // Module-level, not a closure per call: validation runs on every Generate.
 function bad(msg: string): ConnectError {
   return new ConnectError(msg, Code.InvalidArgument);

@@ -3,6 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   CacheMode as ProtoCacheMode,
+  EmbedResponseSchema,
   FinishReason as ProtoFinishReason,
   GenerateResponseSchema,
   GenerateStreamDoneSchema,
@@ -66,6 +67,24 @@ export function createLlmService(gateway: Gateway): ServiceImpl<typeof LLMServic
           yield create(GenerateStreamResponseSchema, { event: { case: "done", value: done } });
         }
       }
+    },
+
+    async embed(req, ctx) {
+      const timeoutMs = ctx.timeoutMs();
+      const e = await gateway.embed({
+        model: req.model,
+        inputs: req.inputs,
+        dimensions: req.dimensions,
+        signal: ctx.signal,
+        deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+      });
+      return create(EmbedResponseSchema, {
+        embeddings: e.vectors.map((values) => ({ values })),
+        usage: e.usage,
+        model: e.model,
+        provider: e.provider,
+        upstreamModel: e.upstreamModel,
+      });
     },
 
     async getMetrics(req) {

@@ -14,6 +14,7 @@ import { HealthState, healthService } from "./health.js";
 import { createListener } from "./listener.js";
 import { createRpcObserver } from "./observe.js";
 import { DescriptorIndex, documentedDescriptors, reflectionServices, REFLECTION_SERVICES } from "./reflection.js";
+import type { HttpRoute } from "./module.js";
 import type { ServiceBinding } from "./rpc/binding.js";
 
 /** Where `buf generate` writes; reflection reads the commented descriptors from here. */
@@ -22,6 +23,8 @@ const GEN_DIR = path.resolve(import.meta.dirname, "../../gen");
 /** What the platform serves: the services' bindings, and how to release them. */
 export interface ServedServices {
   bindings(): readonly ServiceBinding[];
+  /** Plain HTTP APIs beside the RPCs. */
+  httpRoutes?(): readonly HttpRoute[];
   close(): Promise<void>;
 }
 
@@ -119,6 +122,10 @@ export async function serve(config: Config, services: ServedServices, log: Logge
       metrics: [opts.metrics, processMetrics()],
       shutdown: shutdown.signal,
       log,
+      httpRoutes: (services.httpRoutes?.() ?? []).map((r) => ({
+        prefix: r.prefix,
+        handler: r.create({ auth, observer, maxMessageBytes: sc.maxMessageBytes, defaultDeadlineMs: sc.defaultDeadlineMs, shutdown: shutdown.signal, log }),
+      })),
     });
     const listener = createListener({ handler, grpc, log, metrics: opts.metrics, tls: sc.tls });
     const port = await listener.listen(sc.port, sc.host);

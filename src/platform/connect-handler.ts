@@ -24,6 +24,8 @@ export interface ConnectHandlerOptions {
   readonly metrics: readonly MetricsRegistry[];
   readonly shutdown: AbortSignal;
   readonly log: Logger;
+  /** Plain HTTP APIs by path prefix (see HttpRoute); they handle their own auth, CORS aside. */
+  readonly httpRoutes?: ReadonlyArray<{ prefix: string; handler: RequestHandler }>;
 }
 
 // An RPC path: /package.Service/Method.
@@ -72,14 +74,15 @@ export function createConnectHandler(opts: ConnectHandlerOptions): RequestHandle
   });
 
   const serveMetrics = metricsHandler(opts.metrics, log);
-  return withCors(
-    opts.corsOrigins,
-    withDefaultDeadline(opts.defaultDeadlineMs, (req, res) => {
-      if ((req.method === "GET" || req.method === "HEAD") && (req.url === "/metrics" || req.url?.startsWith("/metrics?"))) {
-        return serveMetrics(req, res);
-      }
-      rpc(req, res);
-    }),
-  );
+  const httpRoutes = opts.httpRoutes ?? [];
+  const rpcWithDeadline = withDefaultDeadline(opts.defaultDeadlineMs, rpc);
+  return withCors(opts.corsOrigins, (req, res) => {
+    const url = req.url ?? "/";
+    if ((req.method === "GET" || req.method === "HEAD") && (url === "/metrics" || url.startsWith("/metrics?"))) {
+      return serveMetrics(req, res);
+    }
+    for (const route of httpRoutes) if (url.startsWith(route.prefix)) return route.handler(req, res);
+    rpcWithDeadline(req, res);
+  });
 }
 

@@ -1,6 +1,6 @@
 // Fake Cohere v2 Chat API: JSON answers, the SSE event sequence (message-start,
 // content-start, content-delta, content-end, message-end with usage), Cohere error bodies.
-import { FakeLlmServer, type Dialect } from "./fake-llm-http.js";
+import { fakeTokens, fakeVector, FakeLlmServer, type Dialect } from "./fake-llm-http.js";
 
 const usage = (input: number, output: number) => ({
   billed_units: { input_tokens: input, output_tokens: output },
@@ -33,6 +33,17 @@ export const cohereDialect: Dialect = {
   }),
   errorBody: (_status, message) => ({ message }),
   models: (ids) => ({ models: ids.map((name) => ({ name, endpoints: ["chat"], context_length: 4096 })) }),
+  embeddingsPath: "/v2/embed",
+  embeddings: (body) => {
+    const texts = body.texts as string[];
+    const dims = typeof body.output_dimension === "number" ? body.output_dimension : 4;
+    return {
+      id: "e0ffee00-fake",
+      embeddings: { float: texts.map((t) => fakeVector(t, dims)) },
+      texts,
+      meta: { api_version: { version: "2" }, billed_units: { input_tokens: fakeTokens(texts) } },
+    };
+  },
 };
 
 export function startFakeCohere(opts: { apiKey?: string } = {}): Promise<FakeLlmServer> {

@@ -44,6 +44,21 @@ export interface Dialect {
   /** The event an API sends when it fails after a stream has begun (for dialects that have one). */
   streamError?(message: string): SseFrame;
   models(ids: string[]): unknown;
+  /** The embeddings endpoint, for dialects that have one: its path and its answer to a request. */
+  embeddingsPath?: string;
+  embeddings?(body: Record<string, unknown>): unknown;
+}
+
+/** The vector the fakes embed a text as: deterministic, and exact in float32 (multiples of 1/8). */
+export function fakeVector(text: string, dimensions = 4): number[] {
+  let sum = 0;
+  for (const ch of text) sum += ch.codePointAt(0)!;
+  return Array.from({ length: dimensions }, (_, i) => (((sum + 31 * i) % 97) - 48) / 8);
+}
+
+/** The token count the fakes report for embedding texts: their words. */
+export function fakeTokens(texts: readonly string[]): number {
+  return texts.reduce((n, t) => n + t.split(/\s+/).filter(Boolean).length, 0);
 }
 
 export interface RecordedRequest {
@@ -149,6 +164,13 @@ export class FakeLlmServer {
     }
     if (req.method === "GET" && path === this.basePath + this.dialect.modelsPath) {
       return this.send(res, 200, this.dialect.models(this.modelIds));
+    }
+    if (req.method === "POST" && this.dialect.embeddingsPath && path === this.basePath + this.dialect.embeddingsPath) {
+      const behaviour = this.script.shift() ?? this.fallback;
+      if (behaviour.kind === "error") {
+        return this.send(res, behaviour.status, this.dialect.errorBody(behaviour.status, behaviour.message ?? "fake failure"), behaviour.headers);
+      }
+      return this.send(res, 200, this.dialect.embeddings!(body));
     }
     if (req.method !== "POST" || path !== this.basePath + this.dialect.chatPath) {
       return this.send(res, 404, this.dialect.errorBody(404, `no route ${req.method} ${path}`));

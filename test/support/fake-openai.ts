@@ -1,7 +1,7 @@
 // Fake OpenAI Chat Completions API (also what Hugging Face's router, TGI, vLLM, Ollama and
 // llama.cpp server speak): JSON answers, SSE chunks ending in a usage chunk and [DONE],
 // OpenAI-shaped error bodies.
-import { FakeLlmServer, type Dialect } from "./fake-llm-http.js";
+import { fakeTokens, fakeVector, FakeLlmServer, type Dialect } from "./fake-llm-http.js";
 
 export const openaiDialect: Dialect = {
   chatPath: "/chat/completions",
@@ -43,6 +43,17 @@ export const openaiDialect: Dialect = {
   }),
   streamError: (message) => ({ data: JSON.stringify({ error: { message, type: "server_error", param: null, code: null } }) }),
   models: (ids) => ({ object: "list", data: ids.map((id) => ({ id, object: "model", created: 1_700_000_000, owned_by: "fake" })) }),
+  embeddingsPath: "/embeddings",
+  embeddings: (body) => {
+    const texts = typeof body.input === "string" ? [body.input] : (body.input as string[]);
+    const base64 = body.encoding_format === "base64";
+    const data = texts.map((t, index) => {
+      const v = fakeVector(t, typeof body.dimensions === "number" ? body.dimensions : 4);
+      return { object: "embedding", index, embedding: base64 ? Buffer.from(new Float32Array(v).buffer).toString("base64") : v };
+    });
+    const tokens = fakeTokens(texts);
+    return { object: "list", data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+  },
 };
 
 export function startFakeOpenAI(opts: { apiKey?: string } = {}): Promise<FakeLlmServer> {

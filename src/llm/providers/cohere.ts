@@ -3,7 +3,7 @@
 // for the reasons openai.ts gives.
 import { missingKey, providerError, truncatedStream } from "./errors.js";
 import { parseJson, readEvents, TimeoutError, UpstreamHttp, type EventVerdict, type SseEvent, type UpstreamReply } from "./http.js";
-import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
+import type { EmbedRequest, EmbedResult, FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
 import { ProviderError } from "./provider.js";
 
 export const COHERE_BASE_URL = "https://api.cohere.com";
@@ -30,6 +30,15 @@ interface ChatBody {
   stop_sequences?: string[];
   seed?: number;
   stream: boolean;
+}
+
+/** The embed request body as the SDK serializes it. */
+interface EmbedBody {
+  texts: string[];
+  model: string;
+  input_type: string;
+  embedding_types: string[];
+  output_dimension?: number;
 }
 
 interface WireUsage {
@@ -111,6 +120,25 @@ export class CohereProvider implements Provider {
     }
     if (!done) throw truncatedStream(this.name);
     return done;
+  }
+
+  /** POST /v2/embed; texts are embedded as documents to search (input_type is required from v3 models on). */
+  async embed(req: EmbedRequest): Promise<EmbedResult> {
+    this.checkKey();
+    const body: EmbedBody = { texts: req.inputs, model: req.upstreamModel, input_type: "search_document", embedding_types: ["float"] };
+    if (req.dimensions !== undefined) body.output_dimension = req.dimensions;
+    try {
+      const res = await this.http.send({ method: "POST", path: "/v2/embed", headers: this.headers.post, body: JSON.stringify(body), signal: req.signal });
+      if (res.status < 200 || res.status >= 300) throw statusError(res);
+      const payload = parseJson(res.text) as { embeddings?: { float?: number[][] }; meta?: { billed_units?: { input_tokens?: number } } } | undefined;
+      const vectors = payload?.embeddings?.float;
+      if (!Array.isArray(vectors) || vectors.length !== req.inputs.length) {
+        throw new ProviderError(`provider '${this.name}' answered ${Array.isArray(vectors) ? vectors.length : "no"} embeddings for ${req.inputs.length} texts`, "unavailable");
+      }
+      return { vectors, inputTokens: payload?.meta?.billed_units?.input_tokens ?? 0 };
+    } catch (err) {
+      throw this.toProviderError(err, req.signal);
+    }
   }
 
   /** Models that serve the chat endpoint, following pages. */

@@ -13,12 +13,12 @@ export function createProvider(name: string, cfg: LlmProviderConfig, local: Loca
     case "huggingface":
     case "openai-compatible": {
       const flavour = cfg.kind;
-      return lazyProvider(name, async () => new (await import("./openai.js")).OpenAIProvider(name, { flavour, ...common }), { canList: true });
+      return lazyProvider(name, async () => new (await import("./openai.js")).OpenAIProvider(name, { flavour, ...common }), { canList: true, canEmbed: true });
     }
     case "anthropic":
       return lazyProvider(name, async () => new (await import("./anthropic.js")).AnthropicProvider(name, common), { canList: true });
     case "cohere":
-      return lazyProvider(name, async () => new (await import("./cohere.js")).CohereProvider(name, common), { canList: true });
+      return lazyProvider(name, async () => new (await import("./cohere.js")).CohereProvider(name, common), { canList: true, canEmbed: true });
     case "llama-cpp":
       return local(name, cfg.modelPath!);
   }

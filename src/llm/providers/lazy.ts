@@ -1,9 +1,9 @@
 // A provider whose code is loaded on its first call, so the server loads only the providers a
 // request actually reaches: node-llama-cpp's native runtime adds 25-50 MB to the process when
 // imported (the remote providers' modules are small since they send their requests on undici).
-import type { Provider, ProviderRequest, ProviderResult, StreamEnd } from "./provider.js";
+import { ProviderError, type Provider, type ProviderRequest, type ProviderResult, type StreamEnd } from "./provider.js";
 
-export function lazyProvider(name: string, load: () => Promise<Provider>, options: { canList: boolean }): Provider {
+export function lazyProvider(name: string, load: () => Promise<Provider>, options: { canList: boolean; canEmbed?: boolean }): Provider {
   let loading: Promise<Provider> | undefined;
   let loaded: Provider | undefined;
   let closed = false;
@@ -33,6 +33,13 @@ export function lazyProvider(name: string, load: () => Promise<Provider>, option
       await loaded?.close?.();
     },
   };
+  if (options.canEmbed) {
+    provider.embed = async (req) => {
+      const p = loaded ?? (await get());
+      if (!p.embed) throw new ProviderError(`provider '${name}' has no embeddings`, "bad_request");
+      return p.embed(req);
+    };
+  }
   if (options.canList) provider.listModels = async (signal) => (await get()).listModels?.(signal) ?? [];
   return provider;
 }

@@ -10,6 +10,7 @@ import {
   type LlamaChatResponse,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaEmbeddingContext,
   type LlamaModel,
 } from "node-llama-cpp";
 import type { Logger } from "pino";
@@ -21,6 +22,8 @@ import { defaultThreads, llamaRuntime } from "../local/runtime.js";
 import {
   ProviderError,
   type ChatMessage,
+  type EmbedRequest,
+  type EmbedResult,
   type FinishReason,
   type Provider,
   type ProviderRequest,
@@ -98,6 +101,8 @@ export class LlamaCppProvider implements Provider {
   private closed = false;
   private readonly shutdown = new AbortController();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** A context of its own for embeddings (llama.cpp computes them in a context made for it), made on first use. */
+  private embedding: Promise<LlamaEmbeddingContext> | undefined;
 
   constructor(options: LlamaCppProviderOptions) {
     this.name = options.name;
@@ -141,6 +146,43 @@ export class LlamaCppProvider implements Provider {
     return { finishReason, usage };
   }
 
+  /**
+   * Embeddings from the model's hidden state through node-llama-cpp's embedding context, one
+   * text at a time (the context evaluates one sequence). Usage counts each text's tokens.
+   */
+  async embed(req: EmbedRequest): Promise<EmbedResult> {
+    if (req.dimensions !== undefined) throw new ProviderError(`${this.name} cannot shorten its vectors; leave dimensions unset`, "bad_request");
+    const signal = AbortSignal.any([req.signal, this.shutdown.signal]);
+    const task = (async () => {
+      const { model } = this.current ?? (await this.loaded());
+      this.embedding ??= model.createEmbeddingContext({ contextSize: this.contextSize, threads: this.threads }).catch((err: unknown) => {
+        this.embedding = undefined;
+        throw new ProviderError(`${this.name}: could not create an embedding context: ${errorText(err)}`, "unavailable", { cause: err });
+      });
+      const context = await this.embedding;
+      const vectors: number[][] = [];
+      let inputTokens = 0;
+      for (const [i, text] of req.inputs.entries()) {
+        if (signal.aborted) throw toProviderError(signal.reason, signal, this.name);
+        const tokens = context.calculateInputLength(text);
+        if (tokens >= this.contextSize) {
+          throw new ProviderError(`input[${i}] is ${tokens} tokens and ${this.name} embeds at most ${this.contextSize - 1}; shorten it`, "bad_request");
+        }
+        inputTokens += tokens;
+        vectors.push([...(await context.getEmbeddingFor(text)).vector]);
+      }
+      return { vectors, inputTokens };
+    })();
+    this.inFlight.add(task);
+    try {
+      return await task;
+    } catch (err) {
+      throw toProviderError(err, signal, this.name);
+    } finally {
+      this.inFlight.delete(task);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -152,6 +194,7 @@ export class LlamaCppProvider implements Provider {
     const loaded = await loading.catch(() => undefined);
     if (!loaded) return;
     loaded.pool.close();
+    await (await this.embedding?.catch(() => undefined))?.dispose();
     await loaded.context.dispose();
     await loaded.model.dispose();
   }

@@ -9,7 +9,7 @@
 import { VERSION } from "openai/version";
 import { missingKey, providerError, truncatedStream } from "./errors.js";
 import { parseJson, readEvents, TimeoutError, UpstreamHttp, type EventVerdict, type SseEvent, type UpstreamReply } from "./http.js";
-import type { FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
+import type { EmbedRequest, EmbedResult, FinishReason, Provider, ProviderRequest, ProviderResult, StreamEnd, Usage } from "./provider.js";
 import { ProviderError } from "./provider.js";
 import { apiMessage, platformHeaders, UpstreamError } from "./stainless.js";
 
@@ -120,6 +120,34 @@ export class OpenAIProvider implements Provider {
     return { finishReason: finish, usage: tokens ?? { inputTokens: 0, outputTokens: 0 } };
   }
 
+  /**
+   * POST /embeddings as the SDK sends it by default: vectors come back as base64 float32,
+   * a quarter of the JSON to parse. Servers that ignore encoding_format send arrays; both are read.
+   */
+  async embed(req: EmbedRequest): Promise<EmbedResult> {
+    this.checkKey();
+    const body: EmbeddingsBody = { model: req.upstreamModel, input: req.inputs };
+    if (req.dimensions !== undefined) body.dimensions = req.dimensions;
+    body.encoding_format = "base64";
+    try {
+      const res = await this.http.send({ method: "POST", path: "/embeddings", headers: this.postHeaders, body: JSON.stringify(body), signal: req.signal });
+      if (res.status < 200 || res.status >= 300) throw statusError(res);
+      const payload = parseJson(res.text) as EmbeddingsPayload | undefined;
+      const data = payload?.data;
+      if (!Array.isArray(data) || data.length !== req.inputs.length) {
+        throw new ProviderError(`provider '${this.name}' answered ${Array.isArray(data) ? data.length : "no"} embeddings for ${req.inputs.length} inputs`, "unavailable");
+      }
+      const vectors = new Array<number[]>(data.length);
+      data.forEach((d, i) => {
+        const at = typeof d.index === "number" ? d.index : i;
+        vectors[at] = typeof d.embedding === "string" ? decodeFloat32(d.embedding) : (d.embedding ?? []);
+      });
+      return { vectors, inputTokens: payload?.usage?.prompt_tokens ?? 0 };
+    } catch (err) {
+      throw this.toProviderError(err, req.signal);
+    }
+  }
+
   async listModels(signal: AbortSignal): Promise<string[]> {
     if (!this.apiKey && this.flavour !== "openai-compatible") return [];
     try {
@@ -175,6 +203,26 @@ export class OpenAIProvider implements Provider {
     const message = err instanceof TimeoutError ? err.message : `Connection error. (${(err as Error)?.message ?? String(err)})`;
     return providerError(this.name, { message }, signal, this.apiKey, err);
   }
+}
+
+interface EmbeddingsBody {
+  model: string;
+  input: string[];
+  dimensions?: number;
+  encoding_format?: "base64" | "float";
+}
+
+interface EmbeddingsPayload {
+  data?: Array<{ index?: number; embedding?: string | number[] }>;
+  usage?: { prompt_tokens?: number };
+}
+
+/** Little-endian float32 components, as OpenAI encodes them in base64. */
+export function decodeFloat32(base64: string): number[] {
+  const bytes = Buffer.from(base64, "base64");
+  const out = new Array<number>(bytes.length >> 2);
+  for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
+  return out;
 }
 
 function statusError(res: UpstreamReply): UpstreamError {

@@ -44,6 +44,21 @@ export interface ProviderResult {
   usage: Usage;
 }
 
+export interface EmbedRequest {
+  upstreamModel: string;
+  /** Texts to embed, none empty. */
+  inputs: string[];
+  /** Vector length, for models that can shorten theirs. */
+  dimensions?: number;
+  signal: AbortSignal;
+}
+
+export interface EmbedResult {
+  /** One vector per input, in order. */
+  vectors: number[][];
+  inputTokens: number;
+}
+
 export interface Provider {
   /** The provider's name in the config file (e.g. "openai", "local"). */
   readonly name: string;
@@ -55,6 +70,8 @@ export interface Provider {
   stream(req: ProviderRequest, onDelta: (text: string) => void): Promise<StreamEnd>;
   /** One-shot generation. */
   generate(req: ProviderRequest): Promise<ProviderResult>;
+  /** Embedding vectors, for providers that have an embeddings API. */
+  embed?(req: EmbedRequest): Promise<EmbedResult>;
   /** Upstream model ids, for providers that can list them. */
   listModels?(signal: AbortSignal): Promise<string[]>;
   close?(): Promise<void>;

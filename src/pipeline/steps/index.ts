@@ -3,7 +3,7 @@ import { StepRegistry } from "../registry.js";
 import { STAGES } from "../types.js";
 import { llmGenerateStep, predictStep } from "./generate.js";
 import { extractJsonStep, mapFieldsStep, regexExtractStep, trimStep } from "./postprocess.js";
-import { featureLookupStep, redactStep, templateStep, truncateStep } from "./preprocess.js";
+import { embedStep, featureLookupStep, redactStep, templateStep, truncateStep } from "./preprocess.js";
 import { allowedValuesStep, jsonSchemaStep, lengthStep, regexMatchStep } from "./validate.js";
 
 /** A registry holding every built-in step; programs may register their own steps on it. */
@@ -13,6 +13,7 @@ export function builtinSteps(): StepRegistry {
     .registerStep(featureLookupStep)
     .registerStep(redactStep)
     .registerStep(truncateStep)
+    .registerStep(embedStep)
     .registerStep(llmGenerateStep)
     .registerStep(predictStep)
     .registerStep(trimStep)

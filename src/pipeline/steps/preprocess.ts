@@ -1,11 +1,11 @@
-// Built-in preprocess steps: template, feature_lookup, redact, truncate.
+// Built-in preprocess steps: template, feature_lookup, redact, truncate, embed.
 // Settings use the proto JSON names of the matching messages in pipeline_service.proto.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { z } from "zod";
 import { parseTemplate, renderTemplate, type ParsedTemplate } from "../template.js";
 import type { JsonValue, StepDefinition } from "../types.js";
 import { featureValueToJson } from "./feature-values.js";
-import { parseConfig, templateProblems, templateVariables, variableName, zodProblems } from "./common.js";
+import { describeValue, parseConfig, templateProblems, templateVariables, variableName, zodProblems } from "./common.js";
 import { quote } from "../../platform/errors.js";
 
 const templateConfig = z
@@ -205,5 +205,33 @@ export const truncateStep: StepDefinition<{ input: string; maxChars: number }> =
       throw new ConnectError(`${ctx.stepName}: variable '${quote(c.input)}' must be a string to truncate, got ${value === null ? "null" : typeof value}`, Code.InvalidArgument);
     }
     state.vars[c.input] = truncateText(value, c.maxChars);
+  },
+};
+
+const embedConfig = z
+  .object({
+    model: z.string().min(1, "model is required"),
+    input: variableName.default("prompt"),
+    output: variableName.default("embedding"),
+    dimensions: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const embedStep: StepDefinition<z.infer<typeof embedConfig>> = {
+  name: "embed",
+  stage: "preprocess",
+  description: "Embeds a text variable with LLMService.Embed and writes the vector (a list of numbers) to a variable (default: embedding).",
+  validateConfig: (config) => zodProblems(embedConfig, config),
+  prepare: (config) => parseConfig(embedConfig, config),
+  reads: (config) => [(config.input as string | undefined) || "prompt"],
+  writes: (config) => [(config.output as string | undefined) || "embedding"],
+  models: (config) => (typeof config.model === "string" ? [config.model] : []),
+  async run(state, c, ctx) {
+    const text = state.vars[c.input];
+    if (typeof text !== "string" || text === "") {
+      throw new ConnectError(`${ctx.stepName}: variable '${c.input}' must be a non-empty string to embed, got ${describeValue(text ?? null)}`, Code.InvalidArgument);
+    }
+    const res = await ctx.upstreams.llm.embed({ model: c.model, inputs: [text], dimensions: c.dimensions }, { signal: ctx.signal, timeoutMs: ctx.timeoutMs() });
+    state.vars[c.output] = [...(res.embeddings[0]?.values ?? [])];
   },
 };
