@@ -1,7 +1,7 @@
 // The TypeScript client package (clients/typescript) as a user gets it: `npm pack`, the tarball
 // installed into a temp project (from the npm cache), a program type-checked against the installed
 // types and run by Node against a real server, once per transport.
-import { cp, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -43,6 +43,16 @@ describe("the TypeScript client (clients/typescript), packed and installed", () 
     await s?.close();
     await secure?.close();
     if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it("depends on exactly the versions the server itself uses", async () => {
+    type Manifest = { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+    const read = async (dir: string) => JSON.parse(await readFile(path.join(dir, "package.json"), "utf8")) as Manifest;
+    const [pkg, root] = await Promise.all([read(PACKAGE), read(ROOT)]);
+    const rootVersions = { ...root.dependencies, ...root.devDependencies };
+    const wanted = { ...pkg.dependencies, ...pkg.devDependencies };
+    expect(Object.keys(wanted).length).toBeGreaterThan(0);
+    for (const [name, version] of Object.entries(wanted)) expect(`${name}@${version}`).toBe(`${name}@${rootVersions[name]}`);
   });
 
   it("holds the compiled code and the generated code, not the sources", async () => {
