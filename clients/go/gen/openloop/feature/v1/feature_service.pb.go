@@ -552,6 +552,7 @@ type Transformer struct {
 	//	*Transformer_OneHot
 	//	*Transformer_HashBucket
 	//	*Transformer_FillMissing
+	//	*Transformer_Embed
 	Kind          isTransformer_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -666,6 +667,15 @@ func (x *Transformer) GetFillMissing() *FillMissing {
 	return nil
 }
 
+func (x *Transformer) GetEmbed() *Embed {
+	if x != nil {
+		if x, ok := x.Kind.(*Transformer_Embed); ok {
+			return x.Embed
+		}
+	}
+	return nil
+}
+
 type isTransformer_Kind interface {
 	isTransformer_Kind()
 }
@@ -712,6 +722,12 @@ type Transformer_FillMissing struct {
 	FillMissing *FillMissing `protobuf:"bytes,8,opt,name=fill_missing,json=fillMissing,proto3,oneof"`
 }
 
+type Transformer_Embed struct {
+	// A string becomes its embedding vector, a double_list, by LLMService.Embed
+	// (ProcessFeatures and PutFeatures then call the model).
+	Embed *Embed `protobuf:"bytes,9,opt,name=embed,proto3,oneof"`
+}
+
 func (*Transformer_Standardize) isTransformer_Kind() {}
 
 func (*Transformer_MinMaxScale) isTransformer_Kind() {}
@@ -727,6 +743,8 @@ func (*Transformer_OneHot) isTransformer_Kind() {}
 func (*Transformer_HashBucket) isTransformer_Kind() {}
 
 func (*Transformer_FillMissing) isTransformer_Kind() {}
+
+func (*Transformer_Embed) isTransformer_Kind() {}
 
 // Standardization with given statistics.
 type Standardize struct {
@@ -1077,6 +1095,61 @@ func (x *HashBucket) GetNumBuckets() uint32 {
 	return 0
 }
 
+// Text embedding by an embedding model.
+type Embed struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A model id from LLMService.ListModels whose provider has embeddings.
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// Vector length, for models that can shorten theirs; unset: the model's own.
+	Dimensions    *uint32 `protobuf:"varint,2,opt,name=dimensions,proto3,oneof" json:"dimensions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Embed) Reset() {
+	*x = Embed{}
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Embed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Embed) ProtoMessage() {}
+
+func (x *Embed) ProtoReflect() protoreflect.Message {
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Embed.ProtoReflect.Descriptor instead.
+func (*Embed) Descriptor() ([]byte, []int) {
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Embed) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *Embed) GetDimensions() uint32 {
+	if x != nil && x.Dimensions != nil {
+		return *x.Dimensions
+	}
+	return 0
+}
+
 // A value for missing features.
 type FillMissing struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1088,7 +1161,7 @@ type FillMissing struct {
 
 func (x *FillMissing) Reset() {
 	*x = FillMissing{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[15]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1173,7 @@ func (x *FillMissing) String() string {
 func (*FillMissing) ProtoMessage() {}
 
 func (x *FillMissing) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[15]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1186,7 @@ func (x *FillMissing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FillMissing.ProtoReflect.Descriptor instead.
 func (*FillMissing) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{15}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FillMissing) GetValue() *FeatureValue {
@@ -1134,7 +1207,7 @@ type CreateFeatureSetRequest struct {
 
 func (x *CreateFeatureSetRequest) Reset() {
 	*x = CreateFeatureSetRequest{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[16]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1219,7 @@ func (x *CreateFeatureSetRequest) String() string {
 func (*CreateFeatureSetRequest) ProtoMessage() {}
 
 func (x *CreateFeatureSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[16]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1232,7 @@ func (x *CreateFeatureSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateFeatureSetRequest.ProtoReflect.Descriptor instead.
 func (*CreateFeatureSetRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{16}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateFeatureSetRequest) GetFeatureSet() *FeatureSet {
@@ -1180,7 +1253,7 @@ type CreateFeatureSetResponse struct {
 
 func (x *CreateFeatureSetResponse) Reset() {
 	*x = CreateFeatureSetResponse{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[17]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1265,7 @@ func (x *CreateFeatureSetResponse) String() string {
 func (*CreateFeatureSetResponse) ProtoMessage() {}
 
 func (x *CreateFeatureSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[17]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1278,7 @@ func (x *CreateFeatureSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateFeatureSetResponse.ProtoReflect.Descriptor instead.
 func (*CreateFeatureSetResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{17}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateFeatureSetResponse) GetFeatureSet() *FeatureSet {
@@ -1226,7 +1299,7 @@ type GetFeatureSetRequest struct {
 
 func (x *GetFeatureSetRequest) Reset() {
 	*x = GetFeatureSetRequest{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[18]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1311,7 @@ func (x *GetFeatureSetRequest) String() string {
 func (*GetFeatureSetRequest) ProtoMessage() {}
 
 func (x *GetFeatureSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[18]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1324,7 @@ func (x *GetFeatureSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFeatureSetRequest.ProtoReflect.Descriptor instead.
 func (*GetFeatureSetRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{18}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetFeatureSetRequest) GetName() string {
@@ -1272,7 +1345,7 @@ type GetFeatureSetResponse struct {
 
 func (x *GetFeatureSetResponse) Reset() {
 	*x = GetFeatureSetResponse{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[19]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1357,7 @@ func (x *GetFeatureSetResponse) String() string {
 func (*GetFeatureSetResponse) ProtoMessage() {}
 
 func (x *GetFeatureSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[19]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1370,7 @@ func (x *GetFeatureSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFeatureSetResponse.ProtoReflect.Descriptor instead.
 func (*GetFeatureSetResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{19}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetFeatureSetResponse) GetFeatureSet() *FeatureSet {
@@ -1320,7 +1393,7 @@ type ListFeatureSetsRequest struct {
 
 func (x *ListFeatureSetsRequest) Reset() {
 	*x = ListFeatureSetsRequest{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[20]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1405,7 @@ func (x *ListFeatureSetsRequest) String() string {
 func (*ListFeatureSetsRequest) ProtoMessage() {}
 
 func (x *ListFeatureSetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[20]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1418,7 @@ func (x *ListFeatureSetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFeatureSetsRequest.ProtoReflect.Descriptor instead.
 func (*ListFeatureSetsRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{20}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListFeatureSetsRequest) GetPageSize() int32 {
@@ -1375,7 +1448,7 @@ type ListFeatureSetsResponse struct {
 
 func (x *ListFeatureSetsResponse) Reset() {
 	*x = ListFeatureSetsResponse{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[21]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1460,7 @@ func (x *ListFeatureSetsResponse) String() string {
 func (*ListFeatureSetsResponse) ProtoMessage() {}
 
 func (x *ListFeatureSetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[21]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1473,7 @@ func (x *ListFeatureSetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFeatureSetsResponse.ProtoReflect.Descriptor instead.
 func (*ListFeatureSetsResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{21}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListFeatureSetsResponse) GetFeatureSets() []*FeatureSet {
@@ -1428,7 +1501,7 @@ type DeleteFeatureSetRequest struct {
 
 func (x *DeleteFeatureSetRequest) Reset() {
 	*x = DeleteFeatureSetRequest{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[22]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1513,7 @@ func (x *DeleteFeatureSetRequest) String() string {
 func (*DeleteFeatureSetRequest) ProtoMessage() {}
 
 func (x *DeleteFeatureSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[22]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1526,7 @@ func (x *DeleteFeatureSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFeatureSetRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFeatureSetRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{22}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteFeatureSetRequest) GetName() string {
@@ -1472,7 +1545,7 @@ type DeleteFeatureSetResponse struct {
 
 func (x *DeleteFeatureSetResponse) Reset() {
 	*x = DeleteFeatureSetResponse{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[23]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1557,7 @@ func (x *DeleteFeatureSetResponse) String() string {
 func (*DeleteFeatureSetResponse) ProtoMessage() {}
 
 func (x *DeleteFeatureSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[23]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1570,7 @@ func (x *DeleteFeatureSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFeatureSetResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFeatureSetResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{23}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{24}
 }
 
 // Request for FeatureService.ProcessFeatures.
@@ -1513,7 +1586,7 @@ type ProcessFeaturesRequest struct {
 
 func (x *ProcessFeaturesRequest) Reset() {
 	*x = ProcessFeaturesRequest{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[24]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1598,7 @@ func (x *ProcessFeaturesRequest) String() string {
 func (*ProcessFeaturesRequest) ProtoMessage() {}
 
 func (x *ProcessFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[24]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1611,7 @@ func (x *ProcessFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*ProcessFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{24}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ProcessFeaturesRequest) GetFeatureSet() string {
@@ -1566,7 +1639,7 @@ type ProcessFeaturesResponse struct {
 
 func (x *ProcessFeaturesResponse) Reset() {
 	*x = ProcessFeaturesResponse{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[25]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1651,7 @@ func (x *ProcessFeaturesResponse) String() string {
 func (*ProcessFeaturesResponse) ProtoMessage() {}
 
 func (x *ProcessFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[25]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1664,7 @@ func (x *ProcessFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*ProcessFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{25}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ProcessFeaturesResponse) GetFeatures() map[string]*FeatureValue {
@@ -1622,7 +1695,7 @@ type PutFeaturesRequest struct {
 
 func (x *PutFeaturesRequest) Reset() {
 	*x = PutFeaturesRequest{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[26]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1707,7 @@ func (x *PutFeaturesRequest) String() string {
 func (*PutFeaturesRequest) ProtoMessage() {}
 
 func (x *PutFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[26]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1720,7 @@ func (x *PutFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*PutFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{26}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PutFeaturesRequest) GetFeatureSet() string {
@@ -1698,7 +1771,7 @@ type PutFeaturesResponse struct {
 
 func (x *PutFeaturesResponse) Reset() {
 	*x = PutFeaturesResponse{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[27]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1783,7 @@ func (x *PutFeaturesResponse) String() string {
 func (*PutFeaturesResponse) ProtoMessage() {}
 
 func (x *PutFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[27]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1796,7 @@ func (x *PutFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*PutFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{27}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PutFeaturesResponse) GetExpireTime() *timestamppb.Timestamp {
@@ -1755,7 +1828,7 @@ type GetFeaturesRequest struct {
 
 func (x *GetFeaturesRequest) Reset() {
 	*x = GetFeaturesRequest{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[28]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1840,7 @@ func (x *GetFeaturesRequest) String() string {
 func (*GetFeaturesRequest) ProtoMessage() {}
 
 func (x *GetFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[28]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1853,7 @@ func (x *GetFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*GetFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{28}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetFeaturesRequest) GetFeatureSet() string {
@@ -1815,7 +1888,7 @@ type GetFeaturesResponse struct {
 
 func (x *GetFeaturesResponse) Reset() {
 	*x = GetFeaturesResponse{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[29]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +1900,7 @@ func (x *GetFeaturesResponse) String() string {
 func (*GetFeaturesResponse) ProtoMessage() {}
 
 func (x *GetFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[29]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +1913,7 @@ func (x *GetFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*GetFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{29}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetFeaturesResponse) GetFeatures() map[string]*FeatureValue {
@@ -1865,7 +1938,7 @@ type BatchGetFeaturesRequest struct {
 
 func (x *BatchGetFeaturesRequest) Reset() {
 	*x = BatchGetFeaturesRequest{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[30]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +1950,7 @@ func (x *BatchGetFeaturesRequest) String() string {
 func (*BatchGetFeaturesRequest) ProtoMessage() {}
 
 func (x *BatchGetFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[30]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +1963,7 @@ func (x *BatchGetFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{30}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BatchGetFeaturesRequest) GetFeatureSet() string {
@@ -1925,7 +1998,7 @@ type BatchGetFeaturesResponse struct {
 
 func (x *BatchGetFeaturesResponse) Reset() {
 	*x = BatchGetFeaturesResponse{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[31]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1937,7 +2010,7 @@ func (x *BatchGetFeaturesResponse) String() string {
 func (*BatchGetFeaturesResponse) ProtoMessage() {}
 
 func (x *BatchGetFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[31]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1950,7 +2023,7 @@ func (x *BatchGetFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{31}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *BatchGetFeaturesResponse) GetEntities() []*EntityFeatures {
@@ -1975,7 +2048,7 @@ type EntityFeatures struct {
 
 func (x *EntityFeatures) Reset() {
 	*x = EntityFeatures{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[32]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2060,7 @@ func (x *EntityFeatures) String() string {
 func (*EntityFeatures) ProtoMessage() {}
 
 func (x *EntityFeatures) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[32]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2073,7 @@ func (x *EntityFeatures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityFeatures.ProtoReflect.Descriptor instead.
 func (*EntityFeatures) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{32}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *EntityFeatures) GetEntityKey() string {
@@ -2037,7 +2110,7 @@ type DeleteFeaturesRequest struct {
 
 func (x *DeleteFeaturesRequest) Reset() {
 	*x = DeleteFeaturesRequest{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[33]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2122,7 @@ func (x *DeleteFeaturesRequest) String() string {
 func (*DeleteFeaturesRequest) ProtoMessage() {}
 
 func (x *DeleteFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[33]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2135,7 @@ func (x *DeleteFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{33}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteFeaturesRequest) GetFeatureSet() string {
@@ -2090,7 +2163,7 @@ type DeleteFeaturesResponse struct {
 
 func (x *DeleteFeaturesResponse) Reset() {
 	*x = DeleteFeaturesResponse{}
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[34]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2175,7 @@ func (x *DeleteFeaturesResponse) String() string {
 func (*DeleteFeaturesResponse) ProtoMessage() {}
 
 func (x *DeleteFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[34]
+	mi := &file_openloop_feature_v1_feature_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2188,7 @@ func (x *DeleteFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{34}
+	return file_openloop_feature_v1_feature_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteFeaturesResponse) GetDeletedCount() uint32 {
@@ -2170,7 +2243,7 @@ const file_openloop_feature_v1_feature_service_proto_rawDesc = "" +
 	"\x03min\x18\x01 \x01(\rH\x00R\x03min\x88\x01\x01\x12\x15\n" +
 	"\x03max\x18\x02 \x01(\rH\x01R\x03max\x88\x01\x01B\x06\n" +
 	"\x04_minB\x06\n" +
-	"\x04_max\"\x8b\x04\n" +
+	"\x04_max\"\xbf\x04\n" +
 	"\vTransformer\x12D\n" +
 	"\vstandardize\x18\x01 \x01(\v2 .openloop.feature.v1.StandardizeH\x00R\vstandardize\x12F\n" +
 	"\rmin_max_scale\x18\x02 \x01(\v2 .openloop.feature.v1.MinMaxScaleH\x00R\vminMaxScale\x122\n" +
@@ -2180,7 +2253,8 @@ const file_openloop_feature_v1_feature_service_proto_rawDesc = "" +
 	"\aone_hot\x18\x06 \x01(\v2\x1b.openloop.feature.v1.OneHotH\x00R\x06oneHot\x12B\n" +
 	"\vhash_bucket\x18\a \x01(\v2\x1f.openloop.feature.v1.HashBucketH\x00R\n" +
 	"hashBucket\x12E\n" +
-	"\ffill_missing\x18\b \x01(\v2 .openloop.feature.v1.FillMissingH\x00R\vfillMissingB\x06\n" +
+	"\ffill_missing\x18\b \x01(\v2 .openloop.feature.v1.FillMissingH\x00R\vfillMissing\x122\n" +
+	"\x05embed\x18\t \x01(\v2\x1a.openloop.feature.v1.EmbedH\x00R\x05embedB\x06\n" +
 	"\x04kind\"3\n" +
 	"\vStandardize\x12\x12\n" +
 	"\x04mean\x18\x01 \x01(\x01R\x04mean\x12\x10\n" +
@@ -2206,7 +2280,13 @@ const file_openloop_feature_v1_feature_service_proto_rawDesc = "" +
 	"\n" +
 	"HashBucket\x12\x1f\n" +
 	"\vnum_buckets\x18\x01 \x01(\rR\n" +
-	"numBuckets\"F\n" +
+	"numBuckets\"Q\n" +
+	"\x05Embed\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12#\n" +
+	"\n" +
+	"dimensions\x18\x02 \x01(\rH\x00R\n" +
+	"dimensions\x88\x01\x01B\r\n" +
+	"\v_dimensions\"F\n" +
 	"\vFillMissing\x127\n" +
 	"\x05value\x18\x01 \x01(\v2!.openloop.feature.v1.FeatureValueR\x05value\"[\n" +
 	"\x17CreateFeatureSetRequest\x12@\n" +
@@ -2318,7 +2398,7 @@ func file_openloop_feature_v1_feature_service_proto_rawDescGZIP() []byte {
 	return file_openloop_feature_v1_feature_service_proto_rawDescData
 }
 
-var file_openloop_feature_v1_feature_service_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_openloop_feature_v1_feature_service_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_openloop_feature_v1_feature_service_proto_goTypes = []any{
 	(*FeatureSet)(nil),               // 0: openloop.feature.v1.FeatureSet
 	(*FeatureDefinition)(nil),        // 1: openloop.feature.v1.FeatureDefinition
@@ -2335,50 +2415,51 @@ var file_openloop_feature_v1_feature_service_proto_goTypes = []any{
 	(*Bucketize)(nil),                // 12: openloop.feature.v1.Bucketize
 	(*OneHot)(nil),                   // 13: openloop.feature.v1.OneHot
 	(*HashBucket)(nil),               // 14: openloop.feature.v1.HashBucket
-	(*FillMissing)(nil),              // 15: openloop.feature.v1.FillMissing
-	(*CreateFeatureSetRequest)(nil),  // 16: openloop.feature.v1.CreateFeatureSetRequest
-	(*CreateFeatureSetResponse)(nil), // 17: openloop.feature.v1.CreateFeatureSetResponse
-	(*GetFeatureSetRequest)(nil),     // 18: openloop.feature.v1.GetFeatureSetRequest
-	(*GetFeatureSetResponse)(nil),    // 19: openloop.feature.v1.GetFeatureSetResponse
-	(*ListFeatureSetsRequest)(nil),   // 20: openloop.feature.v1.ListFeatureSetsRequest
-	(*ListFeatureSetsResponse)(nil),  // 21: openloop.feature.v1.ListFeatureSetsResponse
-	(*DeleteFeatureSetRequest)(nil),  // 22: openloop.feature.v1.DeleteFeatureSetRequest
-	(*DeleteFeatureSetResponse)(nil), // 23: openloop.feature.v1.DeleteFeatureSetResponse
-	(*ProcessFeaturesRequest)(nil),   // 24: openloop.feature.v1.ProcessFeaturesRequest
-	(*ProcessFeaturesResponse)(nil),  // 25: openloop.feature.v1.ProcessFeaturesResponse
-	(*PutFeaturesRequest)(nil),       // 26: openloop.feature.v1.PutFeaturesRequest
-	(*PutFeaturesResponse)(nil),      // 27: openloop.feature.v1.PutFeaturesResponse
-	(*GetFeaturesRequest)(nil),       // 28: openloop.feature.v1.GetFeaturesRequest
-	(*GetFeaturesResponse)(nil),      // 29: openloop.feature.v1.GetFeaturesResponse
-	(*BatchGetFeaturesRequest)(nil),  // 30: openloop.feature.v1.BatchGetFeaturesRequest
-	(*BatchGetFeaturesResponse)(nil), // 31: openloop.feature.v1.BatchGetFeaturesResponse
-	(*EntityFeatures)(nil),           // 32: openloop.feature.v1.EntityFeatures
-	(*DeleteFeaturesRequest)(nil),    // 33: openloop.feature.v1.DeleteFeaturesRequest
-	(*DeleteFeaturesResponse)(nil),   // 34: openloop.feature.v1.DeleteFeaturesResponse
-	nil,                              // 35: openloop.feature.v1.ProcessFeaturesRequest.FeaturesEntry
-	nil,                              // 36: openloop.feature.v1.ProcessFeaturesResponse.FeaturesEntry
-	nil,                              // 37: openloop.feature.v1.PutFeaturesRequest.FeaturesEntry
-	nil,                              // 38: openloop.feature.v1.PutFeaturesResponse.FeaturesEntry
-	nil,                              // 39: openloop.feature.v1.GetFeaturesResponse.FeaturesEntry
-	nil,                              // 40: openloop.feature.v1.EntityFeatures.FeaturesEntry
-	(*durationpb.Duration)(nil),      // 41: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 42: google.protobuf.Timestamp
-	(FeatureType)(0),                 // 43: openloop.feature.v1.FeatureType
-	(*FeatureValue)(nil),             // 44: openloop.feature.v1.FeatureValue
+	(*Embed)(nil),                    // 15: openloop.feature.v1.Embed
+	(*FillMissing)(nil),              // 16: openloop.feature.v1.FillMissing
+	(*CreateFeatureSetRequest)(nil),  // 17: openloop.feature.v1.CreateFeatureSetRequest
+	(*CreateFeatureSetResponse)(nil), // 18: openloop.feature.v1.CreateFeatureSetResponse
+	(*GetFeatureSetRequest)(nil),     // 19: openloop.feature.v1.GetFeatureSetRequest
+	(*GetFeatureSetResponse)(nil),    // 20: openloop.feature.v1.GetFeatureSetResponse
+	(*ListFeatureSetsRequest)(nil),   // 21: openloop.feature.v1.ListFeatureSetsRequest
+	(*ListFeatureSetsResponse)(nil),  // 22: openloop.feature.v1.ListFeatureSetsResponse
+	(*DeleteFeatureSetRequest)(nil),  // 23: openloop.feature.v1.DeleteFeatureSetRequest
+	(*DeleteFeatureSetResponse)(nil), // 24: openloop.feature.v1.DeleteFeatureSetResponse
+	(*ProcessFeaturesRequest)(nil),   // 25: openloop.feature.v1.ProcessFeaturesRequest
+	(*ProcessFeaturesResponse)(nil),  // 26: openloop.feature.v1.ProcessFeaturesResponse
+	(*PutFeaturesRequest)(nil),       // 27: openloop.feature.v1.PutFeaturesRequest
+	(*PutFeaturesResponse)(nil),      // 28: openloop.feature.v1.PutFeaturesResponse
+	(*GetFeaturesRequest)(nil),       // 29: openloop.feature.v1.GetFeaturesRequest
+	(*GetFeaturesResponse)(nil),      // 30: openloop.feature.v1.GetFeaturesResponse
+	(*BatchGetFeaturesRequest)(nil),  // 31: openloop.feature.v1.BatchGetFeaturesRequest
+	(*BatchGetFeaturesResponse)(nil), // 32: openloop.feature.v1.BatchGetFeaturesResponse
+	(*EntityFeatures)(nil),           // 33: openloop.feature.v1.EntityFeatures
+	(*DeleteFeaturesRequest)(nil),    // 34: openloop.feature.v1.DeleteFeaturesRequest
+	(*DeleteFeaturesResponse)(nil),   // 35: openloop.feature.v1.DeleteFeaturesResponse
+	nil,                              // 36: openloop.feature.v1.ProcessFeaturesRequest.FeaturesEntry
+	nil,                              // 37: openloop.feature.v1.ProcessFeaturesResponse.FeaturesEntry
+	nil,                              // 38: openloop.feature.v1.PutFeaturesRequest.FeaturesEntry
+	nil,                              // 39: openloop.feature.v1.PutFeaturesResponse.FeaturesEntry
+	nil,                              // 40: openloop.feature.v1.GetFeaturesResponse.FeaturesEntry
+	nil,                              // 41: openloop.feature.v1.EntityFeatures.FeaturesEntry
+	(*durationpb.Duration)(nil),      // 42: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 43: google.protobuf.Timestamp
+	(FeatureType)(0),                 // 44: openloop.feature.v1.FeatureType
+	(*FeatureValue)(nil),             // 45: openloop.feature.v1.FeatureValue
 }
 var file_openloop_feature_v1_feature_service_proto_depIdxs = []int32{
 	1,  // 0: openloop.feature.v1.FeatureSet.features:type_name -> openloop.feature.v1.FeatureDefinition
-	41, // 1: openloop.feature.v1.FeatureSet.default_ttl:type_name -> google.protobuf.Duration
-	42, // 2: openloop.feature.v1.FeatureSet.create_time:type_name -> google.protobuf.Timestamp
-	43, // 3: openloop.feature.v1.FeatureDefinition.type:type_name -> openloop.feature.v1.FeatureType
-	44, // 4: openloop.feature.v1.FeatureDefinition.default_value:type_name -> openloop.feature.v1.FeatureValue
+	42, // 1: openloop.feature.v1.FeatureSet.default_ttl:type_name -> google.protobuf.Duration
+	43, // 2: openloop.feature.v1.FeatureSet.create_time:type_name -> google.protobuf.Timestamp
+	44, // 3: openloop.feature.v1.FeatureDefinition.type:type_name -> openloop.feature.v1.FeatureType
+	45, // 4: openloop.feature.v1.FeatureDefinition.default_value:type_name -> openloop.feature.v1.FeatureValue
 	2,  // 5: openloop.feature.v1.FeatureDefinition.validators:type_name -> openloop.feature.v1.Validator
 	7,  // 6: openloop.feature.v1.FeatureDefinition.transformers:type_name -> openloop.feature.v1.Transformer
 	3,  // 7: openloop.feature.v1.Validator.range:type_name -> openloop.feature.v1.RangeValidator
 	4,  // 8: openloop.feature.v1.Validator.allowed_values:type_name -> openloop.feature.v1.AllowedValuesValidator
 	5,  // 9: openloop.feature.v1.Validator.pattern:type_name -> openloop.feature.v1.PatternValidator
 	6,  // 10: openloop.feature.v1.Validator.list_length:type_name -> openloop.feature.v1.ListLengthValidator
-	44, // 11: openloop.feature.v1.AllowedValuesValidator.values:type_name -> openloop.feature.v1.FeatureValue
+	45, // 11: openloop.feature.v1.AllowedValuesValidator.values:type_name -> openloop.feature.v1.FeatureValue
 	8,  // 12: openloop.feature.v1.Transformer.standardize:type_name -> openloop.feature.v1.Standardize
 	9,  // 13: openloop.feature.v1.Transformer.min_max_scale:type_name -> openloop.feature.v1.MinMaxScale
 	10, // 14: openloop.feature.v1.Transformer.log1p:type_name -> openloop.feature.v1.Log1p
@@ -2386,50 +2467,51 @@ var file_openloop_feature_v1_feature_service_proto_depIdxs = []int32{
 	12, // 16: openloop.feature.v1.Transformer.bucketize:type_name -> openloop.feature.v1.Bucketize
 	13, // 17: openloop.feature.v1.Transformer.one_hot:type_name -> openloop.feature.v1.OneHot
 	14, // 18: openloop.feature.v1.Transformer.hash_bucket:type_name -> openloop.feature.v1.HashBucket
-	15, // 19: openloop.feature.v1.Transformer.fill_missing:type_name -> openloop.feature.v1.FillMissing
-	44, // 20: openloop.feature.v1.FillMissing.value:type_name -> openloop.feature.v1.FeatureValue
-	0,  // 21: openloop.feature.v1.CreateFeatureSetRequest.feature_set:type_name -> openloop.feature.v1.FeatureSet
-	0,  // 22: openloop.feature.v1.CreateFeatureSetResponse.feature_set:type_name -> openloop.feature.v1.FeatureSet
-	0,  // 23: openloop.feature.v1.GetFeatureSetResponse.feature_set:type_name -> openloop.feature.v1.FeatureSet
-	0,  // 24: openloop.feature.v1.ListFeatureSetsResponse.feature_sets:type_name -> openloop.feature.v1.FeatureSet
-	35, // 25: openloop.feature.v1.ProcessFeaturesRequest.features:type_name -> openloop.feature.v1.ProcessFeaturesRequest.FeaturesEntry
-	36, // 26: openloop.feature.v1.ProcessFeaturesResponse.features:type_name -> openloop.feature.v1.ProcessFeaturesResponse.FeaturesEntry
-	37, // 27: openloop.feature.v1.PutFeaturesRequest.features:type_name -> openloop.feature.v1.PutFeaturesRequest.FeaturesEntry
-	41, // 28: openloop.feature.v1.PutFeaturesRequest.ttl:type_name -> google.protobuf.Duration
-	42, // 29: openloop.feature.v1.PutFeaturesResponse.expire_time:type_name -> google.protobuf.Timestamp
-	38, // 30: openloop.feature.v1.PutFeaturesResponse.features:type_name -> openloop.feature.v1.PutFeaturesResponse.FeaturesEntry
-	39, // 31: openloop.feature.v1.GetFeaturesResponse.features:type_name -> openloop.feature.v1.GetFeaturesResponse.FeaturesEntry
-	32, // 32: openloop.feature.v1.BatchGetFeaturesResponse.entities:type_name -> openloop.feature.v1.EntityFeatures
-	40, // 33: openloop.feature.v1.EntityFeatures.features:type_name -> openloop.feature.v1.EntityFeatures.FeaturesEntry
-	44, // 34: openloop.feature.v1.ProcessFeaturesRequest.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
-	44, // 35: openloop.feature.v1.ProcessFeaturesResponse.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
-	44, // 36: openloop.feature.v1.PutFeaturesRequest.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
-	44, // 37: openloop.feature.v1.PutFeaturesResponse.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
-	44, // 38: openloop.feature.v1.GetFeaturesResponse.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
-	44, // 39: openloop.feature.v1.EntityFeatures.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
-	16, // 40: openloop.feature.v1.FeatureService.CreateFeatureSet:input_type -> openloop.feature.v1.CreateFeatureSetRequest
-	18, // 41: openloop.feature.v1.FeatureService.GetFeatureSet:input_type -> openloop.feature.v1.GetFeatureSetRequest
-	20, // 42: openloop.feature.v1.FeatureService.ListFeatureSets:input_type -> openloop.feature.v1.ListFeatureSetsRequest
-	22, // 43: openloop.feature.v1.FeatureService.DeleteFeatureSet:input_type -> openloop.feature.v1.DeleteFeatureSetRequest
-	24, // 44: openloop.feature.v1.FeatureService.ProcessFeatures:input_type -> openloop.feature.v1.ProcessFeaturesRequest
-	26, // 45: openloop.feature.v1.FeatureService.PutFeatures:input_type -> openloop.feature.v1.PutFeaturesRequest
-	28, // 46: openloop.feature.v1.FeatureService.GetFeatures:input_type -> openloop.feature.v1.GetFeaturesRequest
-	30, // 47: openloop.feature.v1.FeatureService.BatchGetFeatures:input_type -> openloop.feature.v1.BatchGetFeaturesRequest
-	33, // 48: openloop.feature.v1.FeatureService.DeleteFeatures:input_type -> openloop.feature.v1.DeleteFeaturesRequest
-	17, // 49: openloop.feature.v1.FeatureService.CreateFeatureSet:output_type -> openloop.feature.v1.CreateFeatureSetResponse
-	19, // 50: openloop.feature.v1.FeatureService.GetFeatureSet:output_type -> openloop.feature.v1.GetFeatureSetResponse
-	21, // 51: openloop.feature.v1.FeatureService.ListFeatureSets:output_type -> openloop.feature.v1.ListFeatureSetsResponse
-	23, // 52: openloop.feature.v1.FeatureService.DeleteFeatureSet:output_type -> openloop.feature.v1.DeleteFeatureSetResponse
-	25, // 53: openloop.feature.v1.FeatureService.ProcessFeatures:output_type -> openloop.feature.v1.ProcessFeaturesResponse
-	27, // 54: openloop.feature.v1.FeatureService.PutFeatures:output_type -> openloop.feature.v1.PutFeaturesResponse
-	29, // 55: openloop.feature.v1.FeatureService.GetFeatures:output_type -> openloop.feature.v1.GetFeaturesResponse
-	31, // 56: openloop.feature.v1.FeatureService.BatchGetFeatures:output_type -> openloop.feature.v1.BatchGetFeaturesResponse
-	34, // 57: openloop.feature.v1.FeatureService.DeleteFeatures:output_type -> openloop.feature.v1.DeleteFeaturesResponse
-	49, // [49:58] is the sub-list for method output_type
-	40, // [40:49] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	16, // 19: openloop.feature.v1.Transformer.fill_missing:type_name -> openloop.feature.v1.FillMissing
+	15, // 20: openloop.feature.v1.Transformer.embed:type_name -> openloop.feature.v1.Embed
+	45, // 21: openloop.feature.v1.FillMissing.value:type_name -> openloop.feature.v1.FeatureValue
+	0,  // 22: openloop.feature.v1.CreateFeatureSetRequest.feature_set:type_name -> openloop.feature.v1.FeatureSet
+	0,  // 23: openloop.feature.v1.CreateFeatureSetResponse.feature_set:type_name -> openloop.feature.v1.FeatureSet
+	0,  // 24: openloop.feature.v1.GetFeatureSetResponse.feature_set:type_name -> openloop.feature.v1.FeatureSet
+	0,  // 25: openloop.feature.v1.ListFeatureSetsResponse.feature_sets:type_name -> openloop.feature.v1.FeatureSet
+	36, // 26: openloop.feature.v1.ProcessFeaturesRequest.features:type_name -> openloop.feature.v1.ProcessFeaturesRequest.FeaturesEntry
+	37, // 27: openloop.feature.v1.ProcessFeaturesResponse.features:type_name -> openloop.feature.v1.ProcessFeaturesResponse.FeaturesEntry
+	38, // 28: openloop.feature.v1.PutFeaturesRequest.features:type_name -> openloop.feature.v1.PutFeaturesRequest.FeaturesEntry
+	42, // 29: openloop.feature.v1.PutFeaturesRequest.ttl:type_name -> google.protobuf.Duration
+	43, // 30: openloop.feature.v1.PutFeaturesResponse.expire_time:type_name -> google.protobuf.Timestamp
+	39, // 31: openloop.feature.v1.PutFeaturesResponse.features:type_name -> openloop.feature.v1.PutFeaturesResponse.FeaturesEntry
+	40, // 32: openloop.feature.v1.GetFeaturesResponse.features:type_name -> openloop.feature.v1.GetFeaturesResponse.FeaturesEntry
+	33, // 33: openloop.feature.v1.BatchGetFeaturesResponse.entities:type_name -> openloop.feature.v1.EntityFeatures
+	41, // 34: openloop.feature.v1.EntityFeatures.features:type_name -> openloop.feature.v1.EntityFeatures.FeaturesEntry
+	45, // 35: openloop.feature.v1.ProcessFeaturesRequest.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
+	45, // 36: openloop.feature.v1.ProcessFeaturesResponse.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
+	45, // 37: openloop.feature.v1.PutFeaturesRequest.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
+	45, // 38: openloop.feature.v1.PutFeaturesResponse.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
+	45, // 39: openloop.feature.v1.GetFeaturesResponse.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
+	45, // 40: openloop.feature.v1.EntityFeatures.FeaturesEntry.value:type_name -> openloop.feature.v1.FeatureValue
+	17, // 41: openloop.feature.v1.FeatureService.CreateFeatureSet:input_type -> openloop.feature.v1.CreateFeatureSetRequest
+	19, // 42: openloop.feature.v1.FeatureService.GetFeatureSet:input_type -> openloop.feature.v1.GetFeatureSetRequest
+	21, // 43: openloop.feature.v1.FeatureService.ListFeatureSets:input_type -> openloop.feature.v1.ListFeatureSetsRequest
+	23, // 44: openloop.feature.v1.FeatureService.DeleteFeatureSet:input_type -> openloop.feature.v1.DeleteFeatureSetRequest
+	25, // 45: openloop.feature.v1.FeatureService.ProcessFeatures:input_type -> openloop.feature.v1.ProcessFeaturesRequest
+	27, // 46: openloop.feature.v1.FeatureService.PutFeatures:input_type -> openloop.feature.v1.PutFeaturesRequest
+	29, // 47: openloop.feature.v1.FeatureService.GetFeatures:input_type -> openloop.feature.v1.GetFeaturesRequest
+	31, // 48: openloop.feature.v1.FeatureService.BatchGetFeatures:input_type -> openloop.feature.v1.BatchGetFeaturesRequest
+	34, // 49: openloop.feature.v1.FeatureService.DeleteFeatures:input_type -> openloop.feature.v1.DeleteFeaturesRequest
+	18, // 50: openloop.feature.v1.FeatureService.CreateFeatureSet:output_type -> openloop.feature.v1.CreateFeatureSetResponse
+	20, // 51: openloop.feature.v1.FeatureService.GetFeatureSet:output_type -> openloop.feature.v1.GetFeatureSetResponse
+	22, // 52: openloop.feature.v1.FeatureService.ListFeatureSets:output_type -> openloop.feature.v1.ListFeatureSetsResponse
+	24, // 53: openloop.feature.v1.FeatureService.DeleteFeatureSet:output_type -> openloop.feature.v1.DeleteFeatureSetResponse
+	26, // 54: openloop.feature.v1.FeatureService.ProcessFeatures:output_type -> openloop.feature.v1.ProcessFeaturesResponse
+	28, // 55: openloop.feature.v1.FeatureService.PutFeatures:output_type -> openloop.feature.v1.PutFeaturesResponse
+	30, // 56: openloop.feature.v1.FeatureService.GetFeatures:output_type -> openloop.feature.v1.GetFeaturesResponse
+	32, // 57: openloop.feature.v1.FeatureService.BatchGetFeatures:output_type -> openloop.feature.v1.BatchGetFeaturesResponse
+	35, // 58: openloop.feature.v1.FeatureService.DeleteFeatures:output_type -> openloop.feature.v1.DeleteFeaturesResponse
+	50, // [50:59] is the sub-list for method output_type
+	41, // [41:50] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_openloop_feature_v1_feature_service_proto_init() }
@@ -2455,15 +2537,17 @@ func file_openloop_feature_v1_feature_service_proto_init() {
 		(*Transformer_OneHot)(nil),
 		(*Transformer_HashBucket)(nil),
 		(*Transformer_FillMissing)(nil),
+		(*Transformer_Embed)(nil),
 	}
 	file_openloop_feature_v1_feature_service_proto_msgTypes[11].OneofWrappers = []any{}
+	file_openloop_feature_v1_feature_service_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_openloop_feature_v1_feature_service_proto_rawDesc), len(file_openloop_feature_v1_feature_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1386,6 +1386,200 @@ func (x *GetMetricsResponse) GetModels() []*ModelMetrics {
 	return nil
 }
 
+// Request for LLMService.Embed.
+type EmbedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A model id or alias whose provider has embeddings: OpenAI-compatible
+	// providers, Cohere, and local GGUF models.
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// The texts to embed, 1-2048 of them, none empty.
+	Inputs []string `protobuf:"bytes,2,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// Length of each vector, for models that can shorten theirs; unset: the
+	// model's own length.
+	Dimensions    *uint32 `protobuf:"varint,3,opt,name=dimensions,proto3,oneof" json:"dimensions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedRequest) Reset() {
+	*x = EmbedRequest{}
+	mi := &file_openloop_llm_v1_llm_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedRequest) ProtoMessage() {}
+
+func (x *EmbedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_openloop_llm_v1_llm_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedRequest.ProtoReflect.Descriptor instead.
+func (*EmbedRequest) Descriptor() ([]byte, []int) {
+	return file_openloop_llm_v1_llm_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *EmbedRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EmbedRequest) GetInputs() []string {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+func (x *EmbedRequest) GetDimensions() uint32 {
+	if x != nil && x.Dimensions != nil {
+		return *x.Dimensions
+	}
+	return 0
+}
+
+// One embedding vector.
+type Embedding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The vector's components.
+	Values        []float32 `protobuf:"fixed32,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Embedding) Reset() {
+	*x = Embedding{}
+	mi := &file_openloop_llm_v1_llm_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Embedding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Embedding) ProtoMessage() {}
+
+func (x *Embedding) ProtoReflect() protoreflect.Message {
+	mi := &file_openloop_llm_v1_llm_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Embedding.ProtoReflect.Descriptor instead.
+func (*Embedding) Descriptor() ([]byte, []int) {
+	return file_openloop_llm_v1_llm_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Embedding) GetValues() []float32 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// Response for LLMService.Embed.
+type EmbedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One vector per input, in the order of the inputs.
+	Embeddings []*Embedding `protobuf:"bytes,1,rep,name=embeddings,proto3" json:"embeddings,omitempty"`
+	// Tokens read (input_tokens); output_tokens is 0.
+	Usage *Usage `protobuf:"bytes,2,opt,name=usage,proto3" json:"usage,omitempty"`
+	// The model that answered (a fallback's id when the first choice failed).
+	Model string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
+	// The provider that answered.
+	Provider string `protobuf:"bytes,4,opt,name=provider,proto3" json:"provider,omitempty"`
+	// The provider's own name for the model.
+	UpstreamModel string `protobuf:"bytes,5,opt,name=upstream_model,json=upstreamModel,proto3" json:"upstream_model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedResponse) Reset() {
+	*x = EmbedResponse{}
+	mi := &file_openloop_llm_v1_llm_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedResponse) ProtoMessage() {}
+
+func (x *EmbedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_openloop_llm_v1_llm_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedResponse.ProtoReflect.Descriptor instead.
+func (*EmbedResponse) Descriptor() ([]byte, []int) {
+	return file_openloop_llm_v1_llm_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *EmbedResponse) GetEmbeddings() []*Embedding {
+	if x != nil {
+		return x.Embeddings
+	}
+	return nil
+}
+
+func (x *EmbedResponse) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *EmbedResponse) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EmbedResponse) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *EmbedResponse) GetUpstreamModel() string {
+	if x != nil {
+		return x.UpstreamModel
+	}
+	return ""
+}
+
 var File_openloop_llm_v1_llm_service_proto protoreflect.FileDescriptor
 
 const file_openloop_llm_v1_llm_service_proto_rawDesc = "" +
@@ -1487,7 +1681,24 @@ const file_openloop_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"K\n" +
 	"\x12GetMetricsResponse\x125\n" +
-	"\x06models\x18\x01 \x03(\v2\x1d.openloop.llm.v1.ModelMetricsR\x06models*P\n" +
+	"\x06models\x18\x01 \x03(\v2\x1d.openloop.llm.v1.ModelMetricsR\x06models\"p\n" +
+	"\fEmbedRequest\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x16\n" +
+	"\x06inputs\x18\x02 \x03(\tR\x06inputs\x12#\n" +
+	"\n" +
+	"dimensions\x18\x03 \x01(\rH\x00R\n" +
+	"dimensions\x88\x01\x01B\r\n" +
+	"\v_dimensions\"#\n" +
+	"\tEmbedding\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\x02R\x06values\"\xd2\x01\n" +
+	"\rEmbedResponse\x12:\n" +
+	"\n" +
+	"embeddings\x18\x01 \x03(\v2\x1a.openloop.llm.v1.EmbeddingR\n" +
+	"embeddings\x12,\n" +
+	"\x05usage\x18\x02 \x01(\v2\x16.openloop.llm.v1.UsageR\x05usage\x12\x14\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\x12\x1a\n" +
+	"\bprovider\x18\x04 \x01(\tR\bprovider\x12%\n" +
+	"\x0eupstream_model\x18\x05 \x01(\tR\rupstreamModel*P\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_SYSTEM\x10\x01\x12\r\n" +
@@ -1509,7 +1720,7 @@ const file_openloop_llm_v1_llm_service_proto_rawDesc = "" +
 	"\x18MODEL_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14MODEL_SOURCE_CATALOG\x10\x01\x12\x19\n" +
 	"\x15MODEL_SOURCE_PROVIDER\x10\x02\x12\x19\n" +
-	"\x15MODEL_SOURCE_REGISTRY\x10\x032\xf0\x02\n" +
+	"\x15MODEL_SOURCE_REGISTRY\x10\x032\xb8\x03\n" +
 	"\n" +
 	"LLMService\x12U\n" +
 	"\n" +
@@ -1517,7 +1728,8 @@ const file_openloop_llm_v1_llm_service_proto_rawDesc = "" +
 	"\bGenerate\x12 .openloop.llm.v1.GenerateRequest\x1a!.openloop.llm.v1.GenerateResponse\x12c\n" +
 	"\x0eGenerateStream\x12&.openloop.llm.v1.GenerateStreamRequest\x1a'.openloop.llm.v1.GenerateStreamResponse0\x01\x12U\n" +
 	"\n" +
-	"GetMetrics\x12\".openloop.llm.v1.GetMetricsRequest\x1a#.openloop.llm.v1.GetMetricsResponseB\xc7\x01\n" +
+	"GetMetrics\x12\".openloop.llm.v1.GetMetricsRequest\x1a#.openloop.llm.v1.GetMetricsResponse\x12F\n" +
+	"\x05Embed\x12\x1d.openloop.llm.v1.EmbedRequest\x1a\x1e.openloop.llm.v1.EmbedResponseB\xc7\x01\n" +
 	"\x13com.openloop.llm.v1B\x0fLlmServiceProtoP\x01ZAgithub.com/openloop/openloop/clients/go/gen/openloop/llm/v1;llmv1\xa2\x02\x03OLX\xaa\x02\x0fOpenloop.Llm.V1\xca\x02\x0fOpenloop\\Llm\\V1\xe2\x02\x1bOpenloop\\Llm\\V1\\GPBMetadata\xea\x02\x11Openloop::Llm::V1b\x06proto3"
 
 var (
@@ -1533,7 +1745,7 @@ func file_openloop_llm_v1_llm_service_proto_rawDescGZIP() []byte {
 }
 
 var file_openloop_llm_v1_llm_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_openloop_llm_v1_llm_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_openloop_llm_v1_llm_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_openloop_llm_v1_llm_service_proto_goTypes = []any{
 	(Role)(0),                      // 0: openloop.llm.v1.Role
 	(CacheMode)(0),                 // 1: openloop.llm.v1.CacheMode
@@ -1553,7 +1765,10 @@ var file_openloop_llm_v1_llm_service_proto_goTypes = []any{
 	(*LatencySummary)(nil),         // 15: openloop.llm.v1.LatencySummary
 	(*ModelMetrics)(nil),           // 16: openloop.llm.v1.ModelMetrics
 	(*GetMetricsResponse)(nil),     // 17: openloop.llm.v1.GetMetricsResponse
-	nil,                            // 18: openloop.llm.v1.ModelMetrics.ErrorsByCodeEntry
+	(*EmbedRequest)(nil),           // 18: openloop.llm.v1.EmbedRequest
+	(*Embedding)(nil),              // 19: openloop.llm.v1.Embedding
+	(*EmbedResponse)(nil),          // 20: openloop.llm.v1.EmbedResponse
+	nil,                            // 21: openloop.llm.v1.ModelMetrics.ErrorsByCodeEntry
 }
 var file_openloop_llm_v1_llm_service_proto_depIdxs = []int32{
 	0,  // 0: openloop.llm.v1.ChatMessage.role:type_name -> openloop.llm.v1.Role
@@ -1568,23 +1783,27 @@ var file_openloop_llm_v1_llm_service_proto_depIdxs = []int32{
 	5,  // 9: openloop.llm.v1.GenerateStreamDone.usage:type_name -> openloop.llm.v1.Usage
 	3,  // 10: openloop.llm.v1.ModelInfo.source:type_name -> openloop.llm.v1.ModelSource
 	11, // 11: openloop.llm.v1.ListModelsResponse.models:type_name -> openloop.llm.v1.ModelInfo
-	18, // 12: openloop.llm.v1.ModelMetrics.errors_by_code:type_name -> openloop.llm.v1.ModelMetrics.ErrorsByCodeEntry
+	21, // 12: openloop.llm.v1.ModelMetrics.errors_by_code:type_name -> openloop.llm.v1.ModelMetrics.ErrorsByCodeEntry
 	15, // 13: openloop.llm.v1.ModelMetrics.latency:type_name -> openloop.llm.v1.LatencySummary
 	15, // 14: openloop.llm.v1.ModelMetrics.time_to_first_token:type_name -> openloop.llm.v1.LatencySummary
 	16, // 15: openloop.llm.v1.GetMetricsResponse.models:type_name -> openloop.llm.v1.ModelMetrics
-	12, // 16: openloop.llm.v1.LLMService.ListModels:input_type -> openloop.llm.v1.ListModelsRequest
-	6,  // 17: openloop.llm.v1.LLMService.Generate:input_type -> openloop.llm.v1.GenerateRequest
-	8,  // 18: openloop.llm.v1.LLMService.GenerateStream:input_type -> openloop.llm.v1.GenerateStreamRequest
-	14, // 19: openloop.llm.v1.LLMService.GetMetrics:input_type -> openloop.llm.v1.GetMetricsRequest
-	13, // 20: openloop.llm.v1.LLMService.ListModels:output_type -> openloop.llm.v1.ListModelsResponse
-	7,  // 21: openloop.llm.v1.LLMService.Generate:output_type -> openloop.llm.v1.GenerateResponse
-	9,  // 22: openloop.llm.v1.LLMService.GenerateStream:output_type -> openloop.llm.v1.GenerateStreamResponse
-	17, // 23: openloop.llm.v1.LLMService.GetMetrics:output_type -> openloop.llm.v1.GetMetricsResponse
-	20, // [20:24] is the sub-list for method output_type
-	16, // [16:20] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	19, // 16: openloop.llm.v1.EmbedResponse.embeddings:type_name -> openloop.llm.v1.Embedding
+	5,  // 17: openloop.llm.v1.EmbedResponse.usage:type_name -> openloop.llm.v1.Usage
+	12, // 18: openloop.llm.v1.LLMService.ListModels:input_type -> openloop.llm.v1.ListModelsRequest
+	6,  // 19: openloop.llm.v1.LLMService.Generate:input_type -> openloop.llm.v1.GenerateRequest
+	8,  // 20: openloop.llm.v1.LLMService.GenerateStream:input_type -> openloop.llm.v1.GenerateStreamRequest
+	14, // 21: openloop.llm.v1.LLMService.GetMetrics:input_type -> openloop.llm.v1.GetMetricsRequest
+	18, // 22: openloop.llm.v1.LLMService.Embed:input_type -> openloop.llm.v1.EmbedRequest
+	13, // 23: openloop.llm.v1.LLMService.ListModels:output_type -> openloop.llm.v1.ListModelsResponse
+	7,  // 24: openloop.llm.v1.LLMService.Generate:output_type -> openloop.llm.v1.GenerateResponse
+	9,  // 25: openloop.llm.v1.LLMService.GenerateStream:output_type -> openloop.llm.v1.GenerateStreamResponse
+	17, // 26: openloop.llm.v1.LLMService.GetMetrics:output_type -> openloop.llm.v1.GetMetricsResponse
+	20, // 27: openloop.llm.v1.LLMService.Embed:output_type -> openloop.llm.v1.EmbedResponse
+	23, // [23:28] is the sub-list for method output_type
+	18, // [18:23] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_openloop_llm_v1_llm_service_proto_init() }
@@ -1598,13 +1817,14 @@ func file_openloop_llm_v1_llm_service_proto_init() {
 		(*GenerateStreamResponse_TextDelta)(nil),
 		(*GenerateStreamResponse_Done)(nil),
 	}
+	file_openloop_llm_v1_llm_service_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_openloop_llm_v1_llm_service_proto_rawDesc), len(file_openloop_llm_v1_llm_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ const (
 	LLMService_Generate_FullMethodName       = "/openloop.llm.v1.LLMService/Generate"
 	LLMService_GenerateStream_FullMethodName = "/openloop.llm.v1.LLMService/GenerateStream"
 	LLMService_GetMetrics_FullMethodName     = "/openloop.llm.v1.LLMService/GetMetrics"
+	LLMService_Embed_FullMethodName          = "/openloop.llm.v1.LLMService/Embed"
 )
 
 // LLMServiceClient is the client API for LLMService service.
@@ -44,6 +45,9 @@ type LLMServiceClient interface {
 	GenerateStream(ctx context.Context, in *GenerateStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GenerateStreamResponse], error)
 	// Returns usage and latency figures per model and provider since start.
 	GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error)
+	// Turns texts into embedding vectors, with the same catalog, fallbacks,
+	// limits, retries and metrics as Generate (embeddings are not cached).
+	Embed(ctx context.Context, in *EmbedRequest, opts ...grpc.CallOption) (*EmbedResponse, error)
 }
 
 type lLMServiceClient struct {
@@ -103,6 +107,16 @@ func (c *lLMServiceClient) GetMetrics(ctx context.Context, in *GetMetricsRequest
 	return out, nil
 }
 
+func (c *lLMServiceClient) Embed(ctx context.Context, in *EmbedRequest, opts ...grpc.CallOption) (*EmbedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EmbedResponse)
+	err := c.cc.Invoke(ctx, LLMService_Embed_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LLMServiceServer is the server API for LLMService service.
 // All implementations must embed UnimplementedLLMServiceServer
 // for forward compatibility.
@@ -122,6 +136,9 @@ type LLMServiceServer interface {
 	GenerateStream(*GenerateStreamRequest, grpc.ServerStreamingServer[GenerateStreamResponse]) error
 	// Returns usage and latency figures per model and provider since start.
 	GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error)
+	// Turns texts into embedding vectors, with the same catalog, fallbacks,
+	// limits, retries and metrics as Generate (embeddings are not cached).
+	Embed(context.Context, *EmbedRequest) (*EmbedResponse, error)
 	mustEmbedUnimplementedLLMServiceServer()
 }
 
@@ -143,6 +160,9 @@ func (UnimplementedLLMServiceServer) GenerateStream(*GenerateStreamRequest, grpc
 }
 func (UnimplementedLLMServiceServer) GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMetrics not implemented")
+}
+func (UnimplementedLLMServiceServer) Embed(context.Context, *EmbedRequest) (*EmbedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Embed not implemented")
 }
 func (UnimplementedLLMServiceServer) mustEmbedUnimplementedLLMServiceServer() {}
 func (UnimplementedLLMServiceServer) testEmbeddedByValue()                    {}
@@ -230,6 +250,24 @@ func _LLMService_GetMetrics_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LLMService_Embed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EmbedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LLMServiceServer).Embed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LLMService_Embed_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LLMServiceServer).Embed(ctx, req.(*EmbedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LLMService_ServiceDesc is the grpc.ServiceDesc for LLMService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -248,6 +286,10 @@ var LLMService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMetrics",
 			Handler:    _LLMService_GetMetrics_Handler,
+		},
+		{
+			MethodName: "Embed",
+			Handler:    _LLMService_Embed_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -411,6 +411,7 @@ type Step struct {
 	//	*Step_FeatureLookup
 	//	*Step_Redact
 	//	*Step_Truncate
+	//	*Step_Embed
 	//	*Step_LlmGenerate
 	//	*Step_Predict
 	//	*Step_Trim
@@ -502,6 +503,15 @@ func (x *Step) GetTruncate() *TruncateStep {
 	if x != nil {
 		if x, ok := x.Kind.(*Step_Truncate); ok {
 			return x.Truncate
+		}
+	}
+	return nil
+}
+
+func (x *Step) GetEmbed() *EmbedStep {
+	if x != nil {
+		if x, ok := x.Kind.(*Step_Embed); ok {
+			return x.Embed
 		}
 	}
 	return nil
@@ -630,6 +640,11 @@ type Step_Truncate struct {
 	Truncate *TruncateStep `protobuf:"bytes,13,opt,name=truncate,proto3,oneof"`
 }
 
+type Step_Embed struct {
+	// preprocess: embeds a text with LLMService.Embed.
+	Embed *EmbedStep `protobuf:"bytes,14,opt,name=embed,proto3,oneof"`
+}
+
 type Step_LlmGenerate struct {
 	// generate: calls LLMService.
 	LlmGenerate *LlmGenerateStep `protobuf:"bytes,20,opt,name=llm_generate,json=llmGenerate,proto3,oneof"`
@@ -692,6 +707,8 @@ func (*Step_FeatureLookup) isStep_Kind() {}
 func (*Step_Redact) isStep_Kind() {}
 
 func (*Step_Truncate) isStep_Kind() {}
+
+func (*Step_Embed) isStep_Kind() {}
 
 func (*Step_LlmGenerate) isStep_Kind() {}
 
@@ -992,6 +1009,80 @@ func (x *TruncateStep) GetMaxTokens() uint32 {
 	return 0
 }
 
+// Embeds a text variable with LLMService.Embed and writes the vector (a list of
+// numbers) to a variable.
+type EmbedStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A model id from LLMService.ListModels whose provider has embeddings.
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// Variable holding the text (default "prompt").
+	Input string `protobuf:"bytes,2,opt,name=input,proto3" json:"input,omitempty"`
+	// Variable to write the vector to (default "embedding").
+	Output string `protobuf:"bytes,3,opt,name=output,proto3" json:"output,omitempty"`
+	// Vector length, for models that can shorten theirs; unset: the model's own.
+	Dimensions    *uint32 `protobuf:"varint,4,opt,name=dimensions,proto3,oneof" json:"dimensions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedStep) Reset() {
+	*x = EmbedStep{}
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedStep) ProtoMessage() {}
+
+func (x *EmbedStep) ProtoReflect() protoreflect.Message {
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedStep.ProtoReflect.Descriptor instead.
+func (*EmbedStep) Descriptor() ([]byte, []int) {
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *EmbedStep) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EmbedStep) GetInput() string {
+	if x != nil {
+		return x.Input
+	}
+	return ""
+}
+
+func (x *EmbedStep) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *EmbedStep) GetDimensions() uint32 {
+	if x != nil && x.Dimensions != nil {
+		return *x.Dimensions
+	}
+	return 0
+}
+
 // Calls LLMService: Generate for ExecutePipeline, GenerateStream (deltas
 // forwarded) for ExecutePipelineStream. A re-ask appends the refused answer
 // and the validation error to the conversation.
@@ -1021,7 +1112,7 @@ type LlmGenerateStep struct {
 
 func (x *LlmGenerateStep) Reset() {
 	*x = LlmGenerateStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[7]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1124,7 @@ func (x *LlmGenerateStep) String() string {
 func (*LlmGenerateStep) ProtoMessage() {}
 
 func (x *LlmGenerateStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[7]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1137,7 @@ func (x *LlmGenerateStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LlmGenerateStep.ProtoReflect.Descriptor instead.
 func (*LlmGenerateStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{7}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LlmGenerateStep) GetModel() string {
@@ -1133,7 +1224,7 @@ type PredictStep struct {
 
 func (x *PredictStep) Reset() {
 	*x = PredictStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[8]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1236,7 @@ func (x *PredictStep) String() string {
 func (*PredictStep) ProtoMessage() {}
 
 func (x *PredictStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[8]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1249,7 @@ func (x *PredictStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictStep.ProtoReflect.Descriptor instead.
 func (*PredictStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{8}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PredictStep) GetModel() string {
@@ -1207,7 +1298,7 @@ type TrimStep struct {
 
 func (x *TrimStep) Reset() {
 	*x = TrimStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[9]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1310,7 @@ func (x *TrimStep) String() string {
 func (*TrimStep) ProtoMessage() {}
 
 func (x *TrimStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[9]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1323,7 @@ func (x *TrimStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimStep.ProtoReflect.Descriptor instead.
 func (*TrimStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{9}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TrimStep) GetInput() string {
@@ -1255,7 +1346,7 @@ type ExtractJsonStep struct {
 
 func (x *ExtractJsonStep) Reset() {
 	*x = ExtractJsonStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[10]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +1358,7 @@ func (x *ExtractJsonStep) String() string {
 func (*ExtractJsonStep) ProtoMessage() {}
 
 func (x *ExtractJsonStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[10]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +1371,7 @@ func (x *ExtractJsonStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtractJsonStep.ProtoReflect.Descriptor instead.
 func (*ExtractJsonStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{10}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExtractJsonStep) GetInput() string {
@@ -1314,7 +1405,7 @@ type RegexExtractStep struct {
 
 func (x *RegexExtractStep) Reset() {
 	*x = RegexExtractStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[11]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1417,7 @@ func (x *RegexExtractStep) String() string {
 func (*RegexExtractStep) ProtoMessage() {}
 
 func (x *RegexExtractStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[11]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1430,7 @@ func (x *RegexExtractStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegexExtractStep.ProtoReflect.Descriptor instead.
 func (*RegexExtractStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{11}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RegexExtractStep) GetInput() string {
@@ -1383,7 +1474,7 @@ type MapFieldsStep struct {
 
 func (x *MapFieldsStep) Reset() {
 	*x = MapFieldsStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[12]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1486,7 @@ func (x *MapFieldsStep) String() string {
 func (*MapFieldsStep) ProtoMessage() {}
 
 func (x *MapFieldsStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[12]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1499,7 @@ func (x *MapFieldsStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapFieldsStep.ProtoReflect.Descriptor instead.
 func (*MapFieldsStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{12}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MapFieldsStep) GetFields() map[string]string {
@@ -1439,7 +1530,7 @@ type JsonSchemaStep struct {
 
 func (x *JsonSchemaStep) Reset() {
 	*x = JsonSchemaStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[13]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +1542,7 @@ func (x *JsonSchemaStep) String() string {
 func (*JsonSchemaStep) ProtoMessage() {}
 
 func (x *JsonSchemaStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[13]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +1555,7 @@ func (x *JsonSchemaStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonSchemaStep.ProtoReflect.Descriptor instead.
 func (*JsonSchemaStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{13}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *JsonSchemaStep) GetInput() string {
@@ -1496,7 +1587,7 @@ type RegexMatchStep struct {
 
 func (x *RegexMatchStep) Reset() {
 	*x = RegexMatchStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[14]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1599,7 @@ func (x *RegexMatchStep) String() string {
 func (*RegexMatchStep) ProtoMessage() {}
 
 func (x *RegexMatchStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[14]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1612,7 @@ func (x *RegexMatchStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegexMatchStep.ProtoReflect.Descriptor instead.
 func (*RegexMatchStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{14}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RegexMatchStep) GetInput() string {
@@ -1560,7 +1651,7 @@ type LengthStep struct {
 
 func (x *LengthStep) Reset() {
 	*x = LengthStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[15]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1663,7 @@ func (x *LengthStep) String() string {
 func (*LengthStep) ProtoMessage() {}
 
 func (x *LengthStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[15]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1676,7 @@ func (x *LengthStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LengthStep.ProtoReflect.Descriptor instead.
 func (*LengthStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{15}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LengthStep) GetInput() string {
@@ -1624,7 +1715,7 @@ type AllowedValuesStep struct {
 
 func (x *AllowedValuesStep) Reset() {
 	*x = AllowedValuesStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[16]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1727,7 @@ func (x *AllowedValuesStep) String() string {
 func (*AllowedValuesStep) ProtoMessage() {}
 
 func (x *AllowedValuesStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[16]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1740,7 @@ func (x *AllowedValuesStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowedValuesStep.ProtoReflect.Descriptor instead.
 func (*AllowedValuesStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{16}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AllowedValuesStep) GetInput() string {
@@ -1686,7 +1777,7 @@ type CustomStep struct {
 
 func (x *CustomStep) Reset() {
 	*x = CustomStep{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[17]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +1789,7 @@ func (x *CustomStep) String() string {
 func (*CustomStep) ProtoMessage() {}
 
 func (x *CustomStep) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[17]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +1802,7 @@ func (x *CustomStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomStep.ProtoReflect.Descriptor instead.
 func (*CustomStep) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{17}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CustomStep) GetType() string {
@@ -1751,7 +1842,7 @@ type Hook struct {
 
 func (x *Hook) Reset() {
 	*x = Hook{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[18]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1854,7 @@ func (x *Hook) String() string {
 func (*Hook) ProtoMessage() {}
 
 func (x *Hook) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[18]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1867,7 @@ func (x *Hook) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hook.ProtoReflect.Descriptor instead.
 func (*Hook) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{18}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Hook) GetEvents() []HookEvent {
@@ -1829,7 +1920,7 @@ type CreatePipelineRequest struct {
 
 func (x *CreatePipelineRequest) Reset() {
 	*x = CreatePipelineRequest{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[19]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +1932,7 @@ func (x *CreatePipelineRequest) String() string {
 func (*CreatePipelineRequest) ProtoMessage() {}
 
 func (x *CreatePipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[19]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +1945,7 @@ func (x *CreatePipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePipelineRequest.ProtoReflect.Descriptor instead.
 func (*CreatePipelineRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{19}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreatePipelineRequest) GetName() string {
@@ -1889,7 +1980,7 @@ type CreatePipelineResponse struct {
 
 func (x *CreatePipelineResponse) Reset() {
 	*x = CreatePipelineResponse{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[20]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +1992,7 @@ func (x *CreatePipelineResponse) String() string {
 func (*CreatePipelineResponse) ProtoMessage() {}
 
 func (x *CreatePipelineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[20]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +2005,7 @@ func (x *CreatePipelineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePipelineResponse.ProtoReflect.Descriptor instead.
 func (*CreatePipelineResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{20}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreatePipelineResponse) GetPipeline() *Pipeline {
@@ -1937,7 +2028,7 @@ type GetPipelineRequest struct {
 
 func (x *GetPipelineRequest) Reset() {
 	*x = GetPipelineRequest{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[21]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2040,7 @@ func (x *GetPipelineRequest) String() string {
 func (*GetPipelineRequest) ProtoMessage() {}
 
 func (x *GetPipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[21]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2053,7 @@ func (x *GetPipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPipelineRequest.ProtoReflect.Descriptor instead.
 func (*GetPipelineRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{21}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetPipelineRequest) GetName() string {
@@ -1990,7 +2081,7 @@ type GetPipelineResponse struct {
 
 func (x *GetPipelineResponse) Reset() {
 	*x = GetPipelineResponse{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[22]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2093,7 @@ func (x *GetPipelineResponse) String() string {
 func (*GetPipelineResponse) ProtoMessage() {}
 
 func (x *GetPipelineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[22]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2106,7 @@ func (x *GetPipelineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPipelineResponse.ProtoReflect.Descriptor instead.
 func (*GetPipelineResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{22}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetPipelineResponse) GetPipeline() *Pipeline {
@@ -2038,7 +2129,7 @@ type ListPipelinesRequest struct {
 
 func (x *ListPipelinesRequest) Reset() {
 	*x = ListPipelinesRequest{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[23]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2141,7 @@ func (x *ListPipelinesRequest) String() string {
 func (*ListPipelinesRequest) ProtoMessage() {}
 
 func (x *ListPipelinesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[23]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2154,7 @@ func (x *ListPipelinesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPipelinesRequest.ProtoReflect.Descriptor instead.
 func (*ListPipelinesRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{23}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListPipelinesRequest) GetPageSize() int32 {
@@ -2093,7 +2184,7 @@ type ListPipelinesResponse struct {
 
 func (x *ListPipelinesResponse) Reset() {
 	*x = ListPipelinesResponse{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[24]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2196,7 @@ func (x *ListPipelinesResponse) String() string {
 func (*ListPipelinesResponse) ProtoMessage() {}
 
 func (x *ListPipelinesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[24]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2209,7 @@ func (x *ListPipelinesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPipelinesResponse.ProtoReflect.Descriptor instead.
 func (*ListPipelinesResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{24}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListPipelinesResponse) GetPipelines() []*Pipeline {
@@ -2153,7 +2244,7 @@ type UpdatePipelineRequest struct {
 
 func (x *UpdatePipelineRequest) Reset() {
 	*x = UpdatePipelineRequest{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[25]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2256,7 @@ func (x *UpdatePipelineRequest) String() string {
 func (*UpdatePipelineRequest) ProtoMessage() {}
 
 func (x *UpdatePipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[25]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2269,7 @@ func (x *UpdatePipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePipelineRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePipelineRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{25}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdatePipelineRequest) GetName() string {
@@ -2220,7 +2311,7 @@ type UpdatePipelineResponse struct {
 
 func (x *UpdatePipelineResponse) Reset() {
 	*x = UpdatePipelineResponse{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[26]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2323,7 @@ func (x *UpdatePipelineResponse) String() string {
 func (*UpdatePipelineResponse) ProtoMessage() {}
 
 func (x *UpdatePipelineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[26]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2336,7 @@ func (x *UpdatePipelineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePipelineResponse.ProtoReflect.Descriptor instead.
 func (*UpdatePipelineResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{26}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UpdatePipelineResponse) GetPipeline() *Pipeline {
@@ -2266,7 +2357,7 @@ type DeletePipelineRequest struct {
 
 func (x *DeletePipelineRequest) Reset() {
 	*x = DeletePipelineRequest{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[27]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2369,7 @@ func (x *DeletePipelineRequest) String() string {
 func (*DeletePipelineRequest) ProtoMessage() {}
 
 func (x *DeletePipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[27]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2382,7 @@ func (x *DeletePipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePipelineRequest.ProtoReflect.Descriptor instead.
 func (*DeletePipelineRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{27}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeletePipelineRequest) GetName() string {
@@ -2310,7 +2401,7 @@ type DeletePipelineResponse struct {
 
 func (x *DeletePipelineResponse) Reset() {
 	*x = DeletePipelineResponse{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[28]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2413,7 @@ func (x *DeletePipelineResponse) String() string {
 func (*DeletePipelineResponse) ProtoMessage() {}
 
 func (x *DeletePipelineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[28]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2426,7 @@ func (x *DeletePipelineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePipelineResponse.ProtoReflect.Descriptor instead.
 func (*DeletePipelineResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{28}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{29}
 }
 
 // Time spent in one stage of one attempt.
@@ -2353,7 +2444,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[29]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +2456,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[29]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +2469,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{29}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StageTiming) GetStage() Stage {
@@ -2417,7 +2508,7 @@ type ExecutePipelineRequest struct {
 
 func (x *ExecutePipelineRequest) Reset() {
 	*x = ExecutePipelineRequest{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[30]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2520,7 @@ func (x *ExecutePipelineRequest) String() string {
 func (*ExecutePipelineRequest) ProtoMessage() {}
 
 func (x *ExecutePipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[30]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2533,7 @@ func (x *ExecutePipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePipelineRequest.ProtoReflect.Descriptor instead.
 func (*ExecutePipelineRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{30}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExecutePipelineRequest) GetName() string {
@@ -2485,7 +2576,7 @@ type ExecutePipelineResponse struct {
 
 func (x *ExecutePipelineResponse) Reset() {
 	*x = ExecutePipelineResponse{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[31]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2497,7 +2588,7 @@ func (x *ExecutePipelineResponse) String() string {
 func (*ExecutePipelineResponse) ProtoMessage() {}
 
 func (x *ExecutePipelineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[31]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2510,7 +2601,7 @@ func (x *ExecutePipelineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePipelineResponse.ProtoReflect.Descriptor instead.
 func (*ExecutePipelineResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{31}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExecutePipelineResponse) GetRunId() string {
@@ -2563,7 +2654,7 @@ type ExecutePipelineStreamRequest struct {
 
 func (x *ExecutePipelineStreamRequest) Reset() {
 	*x = ExecutePipelineStreamRequest{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[32]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +2666,7 @@ func (x *ExecutePipelineStreamRequest) String() string {
 func (*ExecutePipelineStreamRequest) ProtoMessage() {}
 
 func (x *ExecutePipelineStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[32]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +2679,7 @@ func (x *ExecutePipelineStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePipelineStreamRequest.ProtoReflect.Descriptor instead.
 func (*ExecutePipelineStreamRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{32}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ExecutePipelineStreamRequest) GetName() string {
@@ -2632,7 +2723,7 @@ type ExecutePipelineStreamResponse struct {
 
 func (x *ExecutePipelineStreamResponse) Reset() {
 	*x = ExecutePipelineStreamResponse{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[33]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2735,7 @@ func (x *ExecutePipelineStreamResponse) String() string {
 func (*ExecutePipelineStreamResponse) ProtoMessage() {}
 
 func (x *ExecutePipelineStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[33]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2748,7 @@ func (x *ExecutePipelineStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutePipelineStreamResponse.ProtoReflect.Descriptor instead.
 func (*ExecutePipelineStreamResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{33}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExecutePipelineStreamResponse) GetEvent() isExecutePipelineStreamResponse_Event {
@@ -2764,7 +2855,7 @@ type RunStarted struct {
 
 func (x *RunStarted) Reset() {
 	*x = RunStarted{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[34]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2776,7 +2867,7 @@ func (x *RunStarted) String() string {
 func (*RunStarted) ProtoMessage() {}
 
 func (x *RunStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[34]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2789,7 +2880,7 @@ func (x *RunStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStarted.ProtoReflect.Descriptor instead.
 func (*RunStarted) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{34}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RunStarted) GetRunId() string {
@@ -2819,7 +2910,7 @@ type StageStarted struct {
 
 func (x *StageStarted) Reset() {
 	*x = StageStarted{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[35]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2831,7 +2922,7 @@ func (x *StageStarted) String() string {
 func (*StageStarted) ProtoMessage() {}
 
 func (x *StageStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[35]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2844,7 +2935,7 @@ func (x *StageStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageStarted.ProtoReflect.Descriptor instead.
 func (*StageStarted) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{35}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StageStarted) GetStage() Stage {
@@ -2878,7 +2969,7 @@ type StageFinished struct {
 
 func (x *StageFinished) Reset() {
 	*x = StageFinished{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[36]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2890,7 +2981,7 @@ func (x *StageFinished) String() string {
 func (*StageFinished) ProtoMessage() {}
 
 func (x *StageFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[36]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2903,7 +2994,7 @@ func (x *StageFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageFinished.ProtoReflect.Descriptor instead.
 func (*StageFinished) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{36}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StageFinished) GetStage() Stage {
@@ -2949,7 +3040,7 @@ type RunFinished struct {
 
 func (x *RunFinished) Reset() {
 	*x = RunFinished{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[37]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +3052,7 @@ func (x *RunFinished) String() string {
 func (*RunFinished) ProtoMessage() {}
 
 func (x *RunFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[37]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +3065,7 @@ func (x *RunFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunFinished.ProtoReflect.Descriptor instead.
 func (*RunFinished) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{37}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RunFinished) GetOutput() *structpb.Value {
@@ -3030,7 +3121,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[38]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3042,7 +3133,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[38]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3055,7 +3146,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{38}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Run) GetRunId() string {
@@ -3146,7 +3237,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[39]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3249,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[39]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3262,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{39}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -3192,7 +3283,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[40]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3204,7 +3295,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[40]
+	mi := &file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3217,7 +3308,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{40}
+	return file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -3249,14 +3340,15 @@ const file_openloop_pipeline_v1_pipeline_service_proto_rawDesc = "" +
 	"\bvalidate\x18\x05 \x03(\v2\x1a.openloop.pipeline.v1.StepR\bvalidate\x12!\n" +
 	"\fmax_attempts\x18\x06 \x01(\rR\vmaxAttempts\x120\n" +
 	"\x05hooks\x18\a \x03(\v2\x1a.openloop.pipeline.v1.HookR\x05hooks\x12'\n" +
-	"\x0foutput_variable\x18\b \x01(\tR\x0eoutputVariable\"\xb2\b\n" +
+	"\x0foutput_variable\x18\b \x01(\tR\x0eoutputVariable\"\xeb\b\n" +
 	"\x04Step\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
 	"\btemplate\x18\n" +
 	" \x01(\v2\".openloop.pipeline.v1.TemplateStepH\x00R\btemplate\x12P\n" +
 	"\x0efeature_lookup\x18\v \x01(\v2'.openloop.pipeline.v1.FeatureLookupStepH\x00R\rfeatureLookup\x12:\n" +
 	"\x06redact\x18\f \x01(\v2 .openloop.pipeline.v1.RedactStepH\x00R\x06redact\x12@\n" +
-	"\btruncate\x18\r \x01(\v2\".openloop.pipeline.v1.TruncateStepH\x00R\btruncate\x12J\n" +
+	"\btruncate\x18\r \x01(\v2\".openloop.pipeline.v1.TruncateStepH\x00R\btruncate\x127\n" +
+	"\x05embed\x18\x0e \x01(\v2\x1f.openloop.pipeline.v1.EmbedStepH\x00R\x05embed\x12J\n" +
 	"\fllm_generate\x18\x14 \x01(\v2%.openloop.pipeline.v1.LlmGenerateStepH\x00R\vllmGenerate\x12=\n" +
 	"\apredict\x18\x15 \x01(\v2!.openloop.pipeline.v1.PredictStepH\x00R\apredict\x124\n" +
 	"\x04trim\x18\x1e \x01(\v2\x1e.openloop.pipeline.v1.TrimStepH\x00R\x04trim\x12J\n" +
@@ -3293,7 +3385,15 @@ const file_openloop_pipeline_v1_pipeline_service_proto_rawDesc = "" +
 	"\x05input\x18\x01 \x01(\tR\x05input\x12\x1b\n" +
 	"\tmax_chars\x18\x02 \x01(\rR\bmaxChars\x12\x1d\n" +
 	"\n" +
-	"max_tokens\x18\x03 \x01(\rR\tmaxTokens\"\xbe\x02\n" +
+	"max_tokens\x18\x03 \x01(\rR\tmaxTokens\"\x83\x01\n" +
+	"\tEmbedStep\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x14\n" +
+	"\x05input\x18\x02 \x01(\tR\x05input\x12\x16\n" +
+	"\x06output\x18\x03 \x01(\tR\x06output\x12#\n" +
+	"\n" +
+	"dimensions\x18\x04 \x01(\rH\x00R\n" +
+	"dimensions\x88\x01\x01B\r\n" +
+	"\v_dimensions\"\xbe\x02\n" +
 	"\x0fLlmGenerateStep\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12#\n" +
 	"\rsystem_prompt\x18\x02 \x01(\tR\fsystemPrompt\x12\x14\n" +
@@ -3500,7 +3600,7 @@ func file_openloop_pipeline_v1_pipeline_service_proto_rawDescGZIP() []byte {
 }
 
 var file_openloop_pipeline_v1_pipeline_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_openloop_pipeline_v1_pipeline_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_openloop_pipeline_v1_pipeline_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_openloop_pipeline_v1_pipeline_service_proto_goTypes = []any{
 	(Stage)(0),                            // 0: openloop.pipeline.v1.Stage
 	(HookEvent)(0),                        // 1: openloop.pipeline.v1.HookEvent
@@ -3512,125 +3612,127 @@ var file_openloop_pipeline_v1_pipeline_service_proto_goTypes = []any{
 	(*FeatureLookupStep)(nil),             // 7: openloop.pipeline.v1.FeatureLookupStep
 	(*RedactStep)(nil),                    // 8: openloop.pipeline.v1.RedactStep
 	(*TruncateStep)(nil),                  // 9: openloop.pipeline.v1.TruncateStep
-	(*LlmGenerateStep)(nil),               // 10: openloop.pipeline.v1.LlmGenerateStep
-	(*PredictStep)(nil),                   // 11: openloop.pipeline.v1.PredictStep
-	(*TrimStep)(nil),                      // 12: openloop.pipeline.v1.TrimStep
-	(*ExtractJsonStep)(nil),               // 13: openloop.pipeline.v1.ExtractJsonStep
-	(*RegexExtractStep)(nil),              // 14: openloop.pipeline.v1.RegexExtractStep
-	(*MapFieldsStep)(nil),                 // 15: openloop.pipeline.v1.MapFieldsStep
-	(*JsonSchemaStep)(nil),                // 16: openloop.pipeline.v1.JsonSchemaStep
-	(*RegexMatchStep)(nil),                // 17: openloop.pipeline.v1.RegexMatchStep
-	(*LengthStep)(nil),                    // 18: openloop.pipeline.v1.LengthStep
-	(*AllowedValuesStep)(nil),             // 19: openloop.pipeline.v1.AllowedValuesStep
-	(*CustomStep)(nil),                    // 20: openloop.pipeline.v1.CustomStep
-	(*Hook)(nil),                          // 21: openloop.pipeline.v1.Hook
-	(*CreatePipelineRequest)(nil),         // 22: openloop.pipeline.v1.CreatePipelineRequest
-	(*CreatePipelineResponse)(nil),        // 23: openloop.pipeline.v1.CreatePipelineResponse
-	(*GetPipelineRequest)(nil),            // 24: openloop.pipeline.v1.GetPipelineRequest
-	(*GetPipelineResponse)(nil),           // 25: openloop.pipeline.v1.GetPipelineResponse
-	(*ListPipelinesRequest)(nil),          // 26: openloop.pipeline.v1.ListPipelinesRequest
-	(*ListPipelinesResponse)(nil),         // 27: openloop.pipeline.v1.ListPipelinesResponse
-	(*UpdatePipelineRequest)(nil),         // 28: openloop.pipeline.v1.UpdatePipelineRequest
-	(*UpdatePipelineResponse)(nil),        // 29: openloop.pipeline.v1.UpdatePipelineResponse
-	(*DeletePipelineRequest)(nil),         // 30: openloop.pipeline.v1.DeletePipelineRequest
-	(*DeletePipelineResponse)(nil),        // 31: openloop.pipeline.v1.DeletePipelineResponse
-	(*StageTiming)(nil),                   // 32: openloop.pipeline.v1.StageTiming
-	(*ExecutePipelineRequest)(nil),        // 33: openloop.pipeline.v1.ExecutePipelineRequest
-	(*ExecutePipelineResponse)(nil),       // 34: openloop.pipeline.v1.ExecutePipelineResponse
-	(*ExecutePipelineStreamRequest)(nil),  // 35: openloop.pipeline.v1.ExecutePipelineStreamRequest
-	(*ExecutePipelineStreamResponse)(nil), // 36: openloop.pipeline.v1.ExecutePipelineStreamResponse
-	(*RunStarted)(nil),                    // 37: openloop.pipeline.v1.RunStarted
-	(*StageStarted)(nil),                  // 38: openloop.pipeline.v1.StageStarted
-	(*StageFinished)(nil),                 // 39: openloop.pipeline.v1.StageFinished
-	(*RunFinished)(nil),                   // 40: openloop.pipeline.v1.RunFinished
-	(*Run)(nil),                           // 41: openloop.pipeline.v1.Run
-	(*GetRunRequest)(nil),                 // 42: openloop.pipeline.v1.GetRunRequest
-	(*GetRunResponse)(nil),                // 43: openloop.pipeline.v1.GetRunResponse
-	nil,                                   // 44: openloop.pipeline.v1.PredictStep.FeatureTypesEntry
-	nil,                                   // 45: openloop.pipeline.v1.MapFieldsStep.FieldsEntry
-	nil,                                   // 46: openloop.pipeline.v1.Hook.HeadersEntry
-	(*timestamppb.Timestamp)(nil),         // 47: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),               // 48: google.protobuf.Struct
-	(*structpb.Value)(nil),                // 49: google.protobuf.Value
-	(v1.FeatureType)(0),                   // 50: openloop.feature.v1.FeatureType
+	(*EmbedStep)(nil),                     // 10: openloop.pipeline.v1.EmbedStep
+	(*LlmGenerateStep)(nil),               // 11: openloop.pipeline.v1.LlmGenerateStep
+	(*PredictStep)(nil),                   // 12: openloop.pipeline.v1.PredictStep
+	(*TrimStep)(nil),                      // 13: openloop.pipeline.v1.TrimStep
+	(*ExtractJsonStep)(nil),               // 14: openloop.pipeline.v1.ExtractJsonStep
+	(*RegexExtractStep)(nil),              // 15: openloop.pipeline.v1.RegexExtractStep
+	(*MapFieldsStep)(nil),                 // 16: openloop.pipeline.v1.MapFieldsStep
+	(*JsonSchemaStep)(nil),                // 17: openloop.pipeline.v1.JsonSchemaStep
+	(*RegexMatchStep)(nil),                // 18: openloop.pipeline.v1.RegexMatchStep
+	(*LengthStep)(nil),                    // 19: openloop.pipeline.v1.LengthStep
+	(*AllowedValuesStep)(nil),             // 20: openloop.pipeline.v1.AllowedValuesStep
+	(*CustomStep)(nil),                    // 21: openloop.pipeline.v1.CustomStep
+	(*Hook)(nil),                          // 22: openloop.pipeline.v1.Hook
+	(*CreatePipelineRequest)(nil),         // 23: openloop.pipeline.v1.CreatePipelineRequest
+	(*CreatePipelineResponse)(nil),        // 24: openloop.pipeline.v1.CreatePipelineResponse
+	(*GetPipelineRequest)(nil),            // 25: openloop.pipeline.v1.GetPipelineRequest
+	(*GetPipelineResponse)(nil),           // 26: openloop.pipeline.v1.GetPipelineResponse
+	(*ListPipelinesRequest)(nil),          // 27: openloop.pipeline.v1.ListPipelinesRequest
+	(*ListPipelinesResponse)(nil),         // 28: openloop.pipeline.v1.ListPipelinesResponse
+	(*UpdatePipelineRequest)(nil),         // 29: openloop.pipeline.v1.UpdatePipelineRequest
+	(*UpdatePipelineResponse)(nil),        // 30: openloop.pipeline.v1.UpdatePipelineResponse
+	(*DeletePipelineRequest)(nil),         // 31: openloop.pipeline.v1.DeletePipelineRequest
+	(*DeletePipelineResponse)(nil),        // 32: openloop.pipeline.v1.DeletePipelineResponse
+	(*StageTiming)(nil),                   // 33: openloop.pipeline.v1.StageTiming
+	(*ExecutePipelineRequest)(nil),        // 34: openloop.pipeline.v1.ExecutePipelineRequest
+	(*ExecutePipelineResponse)(nil),       // 35: openloop.pipeline.v1.ExecutePipelineResponse
+	(*ExecutePipelineStreamRequest)(nil),  // 36: openloop.pipeline.v1.ExecutePipelineStreamRequest
+	(*ExecutePipelineStreamResponse)(nil), // 37: openloop.pipeline.v1.ExecutePipelineStreamResponse
+	(*RunStarted)(nil),                    // 38: openloop.pipeline.v1.RunStarted
+	(*StageStarted)(nil),                  // 39: openloop.pipeline.v1.StageStarted
+	(*StageFinished)(nil),                 // 40: openloop.pipeline.v1.StageFinished
+	(*RunFinished)(nil),                   // 41: openloop.pipeline.v1.RunFinished
+	(*Run)(nil),                           // 42: openloop.pipeline.v1.Run
+	(*GetRunRequest)(nil),                 // 43: openloop.pipeline.v1.GetRunRequest
+	(*GetRunResponse)(nil),                // 44: openloop.pipeline.v1.GetRunResponse
+	nil,                                   // 45: openloop.pipeline.v1.PredictStep.FeatureTypesEntry
+	nil,                                   // 46: openloop.pipeline.v1.MapFieldsStep.FieldsEntry
+	nil,                                   // 47: openloop.pipeline.v1.Hook.HeadersEntry
+	(*timestamppb.Timestamp)(nil),         // 48: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),               // 49: google.protobuf.Struct
+	(*structpb.Value)(nil),                // 50: google.protobuf.Value
+	(v1.FeatureType)(0),                   // 51: openloop.feature.v1.FeatureType
 }
 var file_openloop_pipeline_v1_pipeline_service_proto_depIdxs = []int32{
 	4,  // 0: openloop.pipeline.v1.Pipeline.spec:type_name -> openloop.pipeline.v1.PipelineSpec
-	47, // 1: openloop.pipeline.v1.Pipeline.create_time:type_name -> google.protobuf.Timestamp
+	48, // 1: openloop.pipeline.v1.Pipeline.create_time:type_name -> google.protobuf.Timestamp
 	5,  // 2: openloop.pipeline.v1.PipelineSpec.preprocess:type_name -> openloop.pipeline.v1.Step
 	5,  // 3: openloop.pipeline.v1.PipelineSpec.generate:type_name -> openloop.pipeline.v1.Step
 	5,  // 4: openloop.pipeline.v1.PipelineSpec.postprocess:type_name -> openloop.pipeline.v1.Step
 	5,  // 5: openloop.pipeline.v1.PipelineSpec.validate:type_name -> openloop.pipeline.v1.Step
-	21, // 6: openloop.pipeline.v1.PipelineSpec.hooks:type_name -> openloop.pipeline.v1.Hook
+	22, // 6: openloop.pipeline.v1.PipelineSpec.hooks:type_name -> openloop.pipeline.v1.Hook
 	6,  // 7: openloop.pipeline.v1.Step.template:type_name -> openloop.pipeline.v1.TemplateStep
 	7,  // 8: openloop.pipeline.v1.Step.feature_lookup:type_name -> openloop.pipeline.v1.FeatureLookupStep
 	8,  // 9: openloop.pipeline.v1.Step.redact:type_name -> openloop.pipeline.v1.RedactStep
 	9,  // 10: openloop.pipeline.v1.Step.truncate:type_name -> openloop.pipeline.v1.TruncateStep
-	10, // 11: openloop.pipeline.v1.Step.llm_generate:type_name -> openloop.pipeline.v1.LlmGenerateStep
-	11, // 12: openloop.pipeline.v1.Step.predict:type_name -> openloop.pipeline.v1.PredictStep
-	12, // 13: openloop.pipeline.v1.Step.trim:type_name -> openloop.pipeline.v1.TrimStep
-	13, // 14: openloop.pipeline.v1.Step.extract_json:type_name -> openloop.pipeline.v1.ExtractJsonStep
-	14, // 15: openloop.pipeline.v1.Step.regex_extract:type_name -> openloop.pipeline.v1.RegexExtractStep
-	15, // 16: openloop.pipeline.v1.Step.map_fields:type_name -> openloop.pipeline.v1.MapFieldsStep
-	16, // 17: openloop.pipeline.v1.Step.json_schema:type_name -> openloop.pipeline.v1.JsonSchemaStep
-	17, // 18: openloop.pipeline.v1.Step.regex_match:type_name -> openloop.pipeline.v1.RegexMatchStep
-	18, // 19: openloop.pipeline.v1.Step.length:type_name -> openloop.pipeline.v1.LengthStep
-	19, // 20: openloop.pipeline.v1.Step.allowed_values:type_name -> openloop.pipeline.v1.AllowedValuesStep
-	20, // 21: openloop.pipeline.v1.Step.custom:type_name -> openloop.pipeline.v1.CustomStep
-	44, // 22: openloop.pipeline.v1.PredictStep.feature_types:type_name -> openloop.pipeline.v1.PredictStep.FeatureTypesEntry
-	45, // 23: openloop.pipeline.v1.MapFieldsStep.fields:type_name -> openloop.pipeline.v1.MapFieldsStep.FieldsEntry
-	48, // 24: openloop.pipeline.v1.JsonSchemaStep.schema:type_name -> google.protobuf.Struct
-	48, // 25: openloop.pipeline.v1.CustomStep.config:type_name -> google.protobuf.Struct
-	1,  // 26: openloop.pipeline.v1.Hook.events:type_name -> openloop.pipeline.v1.HookEvent
-	46, // 27: openloop.pipeline.v1.Hook.headers:type_name -> openloop.pipeline.v1.Hook.HeadersEntry
-	4,  // 28: openloop.pipeline.v1.CreatePipelineRequest.spec:type_name -> openloop.pipeline.v1.PipelineSpec
-	3,  // 29: openloop.pipeline.v1.CreatePipelineResponse.pipeline:type_name -> openloop.pipeline.v1.Pipeline
-	3,  // 30: openloop.pipeline.v1.GetPipelineResponse.pipeline:type_name -> openloop.pipeline.v1.Pipeline
-	3,  // 31: openloop.pipeline.v1.ListPipelinesResponse.pipelines:type_name -> openloop.pipeline.v1.Pipeline
-	4,  // 32: openloop.pipeline.v1.UpdatePipelineRequest.spec:type_name -> openloop.pipeline.v1.PipelineSpec
-	3,  // 33: openloop.pipeline.v1.UpdatePipelineResponse.pipeline:type_name -> openloop.pipeline.v1.Pipeline
-	0,  // 34: openloop.pipeline.v1.StageTiming.stage:type_name -> openloop.pipeline.v1.Stage
-	48, // 35: openloop.pipeline.v1.ExecutePipelineRequest.inputs:type_name -> google.protobuf.Struct
-	49, // 36: openloop.pipeline.v1.ExecutePipelineResponse.output:type_name -> google.protobuf.Value
-	32, // 37: openloop.pipeline.v1.ExecutePipelineResponse.timings:type_name -> openloop.pipeline.v1.StageTiming
-	48, // 38: openloop.pipeline.v1.ExecutePipelineStreamRequest.inputs:type_name -> google.protobuf.Struct
-	37, // 39: openloop.pipeline.v1.ExecutePipelineStreamResponse.run_started:type_name -> openloop.pipeline.v1.RunStarted
-	38, // 40: openloop.pipeline.v1.ExecutePipelineStreamResponse.stage_started:type_name -> openloop.pipeline.v1.StageStarted
-	39, // 41: openloop.pipeline.v1.ExecutePipelineStreamResponse.stage_finished:type_name -> openloop.pipeline.v1.StageFinished
-	40, // 42: openloop.pipeline.v1.ExecutePipelineStreamResponse.run_finished:type_name -> openloop.pipeline.v1.RunFinished
-	0,  // 43: openloop.pipeline.v1.StageStarted.stage:type_name -> openloop.pipeline.v1.Stage
-	0,  // 44: openloop.pipeline.v1.StageFinished.stage:type_name -> openloop.pipeline.v1.Stage
-	49, // 45: openloop.pipeline.v1.RunFinished.output:type_name -> google.protobuf.Value
-	32, // 46: openloop.pipeline.v1.RunFinished.timings:type_name -> openloop.pipeline.v1.StageTiming
-	2,  // 47: openloop.pipeline.v1.Run.status:type_name -> openloop.pipeline.v1.RunStatus
-	48, // 48: openloop.pipeline.v1.Run.inputs:type_name -> google.protobuf.Struct
-	49, // 49: openloop.pipeline.v1.Run.output:type_name -> google.protobuf.Value
-	32, // 50: openloop.pipeline.v1.Run.timings:type_name -> openloop.pipeline.v1.StageTiming
-	47, // 51: openloop.pipeline.v1.Run.start_time:type_name -> google.protobuf.Timestamp
-	47, // 52: openloop.pipeline.v1.Run.finish_time:type_name -> google.protobuf.Timestamp
-	41, // 53: openloop.pipeline.v1.GetRunResponse.run:type_name -> openloop.pipeline.v1.Run
-	50, // 54: openloop.pipeline.v1.PredictStep.FeatureTypesEntry.value:type_name -> openloop.feature.v1.FeatureType
-	22, // 55: openloop.pipeline.v1.PipelineService.CreatePipeline:input_type -> openloop.pipeline.v1.CreatePipelineRequest
-	24, // 56: openloop.pipeline.v1.PipelineService.GetPipeline:input_type -> openloop.pipeline.v1.GetPipelineRequest
-	26, // 57: openloop.pipeline.v1.PipelineService.ListPipelines:input_type -> openloop.pipeline.v1.ListPipelinesRequest
-	28, // 58: openloop.pipeline.v1.PipelineService.UpdatePipeline:input_type -> openloop.pipeline.v1.UpdatePipelineRequest
-	30, // 59: openloop.pipeline.v1.PipelineService.DeletePipeline:input_type -> openloop.pipeline.v1.DeletePipelineRequest
-	33, // 60: openloop.pipeline.v1.PipelineService.ExecutePipeline:input_type -> openloop.pipeline.v1.ExecutePipelineRequest
-	35, // 61: openloop.pipeline.v1.PipelineService.ExecutePipelineStream:input_type -> openloop.pipeline.v1.ExecutePipelineStreamRequest
-	42, // 62: openloop.pipeline.v1.PipelineService.GetRun:input_type -> openloop.pipeline.v1.GetRunRequest
-	23, // 63: openloop.pipeline.v1.PipelineService.CreatePipeline:output_type -> openloop.pipeline.v1.CreatePipelineResponse
-	25, // 64: openloop.pipeline.v1.PipelineService.GetPipeline:output_type -> openloop.pipeline.v1.GetPipelineResponse
-	27, // 65: openloop.pipeline.v1.PipelineService.ListPipelines:output_type -> openloop.pipeline.v1.ListPipelinesResponse
-	29, // 66: openloop.pipeline.v1.PipelineService.UpdatePipeline:output_type -> openloop.pipeline.v1.UpdatePipelineResponse
-	31, // 67: openloop.pipeline.v1.PipelineService.DeletePipeline:output_type -> openloop.pipeline.v1.DeletePipelineResponse
-	34, // 68: openloop.pipeline.v1.PipelineService.ExecutePipeline:output_type -> openloop.pipeline.v1.ExecutePipelineResponse
-	36, // 69: openloop.pipeline.v1.PipelineService.ExecutePipelineStream:output_type -> openloop.pipeline.v1.ExecutePipelineStreamResponse
-	43, // 70: openloop.pipeline.v1.PipelineService.GetRun:output_type -> openloop.pipeline.v1.GetRunResponse
-	63, // [63:71] is the sub-list for method output_type
-	55, // [55:63] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	10, // 11: openloop.pipeline.v1.Step.embed:type_name -> openloop.pipeline.v1.EmbedStep
+	11, // 12: openloop.pipeline.v1.Step.llm_generate:type_name -> openloop.pipeline.v1.LlmGenerateStep
+	12, // 13: openloop.pipeline.v1.Step.predict:type_name -> openloop.pipeline.v1.PredictStep
+	13, // 14: openloop.pipeline.v1.Step.trim:type_name -> openloop.pipeline.v1.TrimStep
+	14, // 15: openloop.pipeline.v1.Step.extract_json:type_name -> openloop.pipeline.v1.ExtractJsonStep
+	15, // 16: openloop.pipeline.v1.Step.regex_extract:type_name -> openloop.pipeline.v1.RegexExtractStep
+	16, // 17: openloop.pipeline.v1.Step.map_fields:type_name -> openloop.pipeline.v1.MapFieldsStep
+	17, // 18: openloop.pipeline.v1.Step.json_schema:type_name -> openloop.pipeline.v1.JsonSchemaStep
+	18, // 19: openloop.pipeline.v1.Step.regex_match:type_name -> openloop.pipeline.v1.RegexMatchStep
+	19, // 20: openloop.pipeline.v1.Step.length:type_name -> openloop.pipeline.v1.LengthStep
+	20, // 21: openloop.pipeline.v1.Step.allowed_values:type_name -> openloop.pipeline.v1.AllowedValuesStep
+	21, // 22: openloop.pipeline.v1.Step.custom:type_name -> openloop.pipeline.v1.CustomStep
+	45, // 23: openloop.pipeline.v1.PredictStep.feature_types:type_name -> openloop.pipeline.v1.PredictStep.FeatureTypesEntry
+	46, // 24: openloop.pipeline.v1.MapFieldsStep.fields:type_name -> openloop.pipeline.v1.MapFieldsStep.FieldsEntry
+	49, // 25: openloop.pipeline.v1.JsonSchemaStep.schema:type_name -> google.protobuf.Struct
+	49, // 26: openloop.pipeline.v1.CustomStep.config:type_name -> google.protobuf.Struct
+	1,  // 27: openloop.pipeline.v1.Hook.events:type_name -> openloop.pipeline.v1.HookEvent
+	47, // 28: openloop.pipeline.v1.Hook.headers:type_name -> openloop.pipeline.v1.Hook.HeadersEntry
+	4,  // 29: openloop.pipeline.v1.CreatePipelineRequest.spec:type_name -> openloop.pipeline.v1.PipelineSpec
+	3,  // 30: openloop.pipeline.v1.CreatePipelineResponse.pipeline:type_name -> openloop.pipeline.v1.Pipeline
+	3,  // 31: openloop.pipeline.v1.GetPipelineResponse.pipeline:type_name -> openloop.pipeline.v1.Pipeline
+	3,  // 32: openloop.pipeline.v1.ListPipelinesResponse.pipelines:type_name -> openloop.pipeline.v1.Pipeline
+	4,  // 33: openloop.pipeline.v1.UpdatePipelineRequest.spec:type_name -> openloop.pipeline.v1.PipelineSpec
+	3,  // 34: openloop.pipeline.v1.UpdatePipelineResponse.pipeline:type_name -> openloop.pipeline.v1.Pipeline
+	0,  // 35: openloop.pipeline.v1.StageTiming.stage:type_name -> openloop.pipeline.v1.Stage
+	49, // 36: openloop.pipeline.v1.ExecutePipelineRequest.inputs:type_name -> google.protobuf.Struct
+	50, // 37: openloop.pipeline.v1.ExecutePipelineResponse.output:type_name -> google.protobuf.Value
+	33, // 38: openloop.pipeline.v1.ExecutePipelineResponse.timings:type_name -> openloop.pipeline.v1.StageTiming
+	49, // 39: openloop.pipeline.v1.ExecutePipelineStreamRequest.inputs:type_name -> google.protobuf.Struct
+	38, // 40: openloop.pipeline.v1.ExecutePipelineStreamResponse.run_started:type_name -> openloop.pipeline.v1.RunStarted
+	39, // 41: openloop.pipeline.v1.ExecutePipelineStreamResponse.stage_started:type_name -> openloop.pipeline.v1.StageStarted
+	40, // 42: openloop.pipeline.v1.ExecutePipelineStreamResponse.stage_finished:type_name -> openloop.pipeline.v1.StageFinished
+	41, // 43: openloop.pipeline.v1.ExecutePipelineStreamResponse.run_finished:type_name -> openloop.pipeline.v1.RunFinished
+	0,  // 44: openloop.pipeline.v1.StageStarted.stage:type_name -> openloop.pipeline.v1.Stage
+	0,  // 45: openloop.pipeline.v1.StageFinished.stage:type_name -> openloop.pipeline.v1.Stage
+	50, // 46: openloop.pipeline.v1.RunFinished.output:type_name -> google.protobuf.Value
+	33, // 47: openloop.pipeline.v1.RunFinished.timings:type_name -> openloop.pipeline.v1.StageTiming
+	2,  // 48: openloop.pipeline.v1.Run.status:type_name -> openloop.pipeline.v1.RunStatus
+	49, // 49: openloop.pipeline.v1.Run.inputs:type_name -> google.protobuf.Struct
+	50, // 50: openloop.pipeline.v1.Run.output:type_name -> google.protobuf.Value
+	33, // 51: openloop.pipeline.v1.Run.timings:type_name -> openloop.pipeline.v1.StageTiming
+	48, // 52: openloop.pipeline.v1.Run.start_time:type_name -> google.protobuf.Timestamp
+	48, // 53: openloop.pipeline.v1.Run.finish_time:type_name -> google.protobuf.Timestamp
+	42, // 54: openloop.pipeline.v1.GetRunResponse.run:type_name -> openloop.pipeline.v1.Run
+	51, // 55: openloop.pipeline.v1.PredictStep.FeatureTypesEntry.value:type_name -> openloop.feature.v1.FeatureType
+	23, // 56: openloop.pipeline.v1.PipelineService.CreatePipeline:input_type -> openloop.pipeline.v1.CreatePipelineRequest
+	25, // 57: openloop.pipeline.v1.PipelineService.GetPipeline:input_type -> openloop.pipeline.v1.GetPipelineRequest
+	27, // 58: openloop.pipeline.v1.PipelineService.ListPipelines:input_type -> openloop.pipeline.v1.ListPipelinesRequest
+	29, // 59: openloop.pipeline.v1.PipelineService.UpdatePipeline:input_type -> openloop.pipeline.v1.UpdatePipelineRequest
+	31, // 60: openloop.pipeline.v1.PipelineService.DeletePipeline:input_type -> openloop.pipeline.v1.DeletePipelineRequest
+	34, // 61: openloop.pipeline.v1.PipelineService.ExecutePipeline:input_type -> openloop.pipeline.v1.ExecutePipelineRequest
+	36, // 62: openloop.pipeline.v1.PipelineService.ExecutePipelineStream:input_type -> openloop.pipeline.v1.ExecutePipelineStreamRequest
+	43, // 63: openloop.pipeline.v1.PipelineService.GetRun:input_type -> openloop.pipeline.v1.GetRunRequest
+	24, // 64: openloop.pipeline.v1.PipelineService.CreatePipeline:output_type -> openloop.pipeline.v1.CreatePipelineResponse
+	26, // 65: openloop.pipeline.v1.PipelineService.GetPipeline:output_type -> openloop.pipeline.v1.GetPipelineResponse
+	28, // 66: openloop.pipeline.v1.PipelineService.ListPipelines:output_type -> openloop.pipeline.v1.ListPipelinesResponse
+	30, // 67: openloop.pipeline.v1.PipelineService.UpdatePipeline:output_type -> openloop.pipeline.v1.UpdatePipelineResponse
+	32, // 68: openloop.pipeline.v1.PipelineService.DeletePipeline:output_type -> openloop.pipeline.v1.DeletePipelineResponse
+	35, // 69: openloop.pipeline.v1.PipelineService.ExecutePipeline:output_type -> openloop.pipeline.v1.ExecutePipelineResponse
+	37, // 70: openloop.pipeline.v1.PipelineService.ExecutePipelineStream:output_type -> openloop.pipeline.v1.ExecutePipelineStreamResponse
+	44, // 71: openloop.pipeline.v1.PipelineService.GetRun:output_type -> openloop.pipeline.v1.GetRunResponse
+	64, // [64:72] is the sub-list for method output_type
+	56, // [56:64] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_openloop_pipeline_v1_pipeline_service_proto_init() }
@@ -3643,6 +3745,7 @@ func file_openloop_pipeline_v1_pipeline_service_proto_init() {
 		(*Step_FeatureLookup)(nil),
 		(*Step_Redact)(nil),
 		(*Step_Truncate)(nil),
+		(*Step_Embed)(nil),
 		(*Step_LlmGenerate)(nil),
 		(*Step_Predict)(nil),
 		(*Step_Trim)(nil),
@@ -3656,9 +3759,10 @@ func file_openloop_pipeline_v1_pipeline_service_proto_init() {
 		(*Step_Custom)(nil),
 	}
 	file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[7].OneofWrappers = []any{}
-	file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[15].OneofWrappers = []any{}
-	file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[25].OneofWrappers = []any{}
-	file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[33].OneofWrappers = []any{
+	file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[8].OneofWrappers = []any{}
+	file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[16].OneofWrappers = []any{}
+	file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[26].OneofWrappers = []any{}
+	file_openloop_pipeline_v1_pipeline_service_proto_msgTypes[34].OneofWrappers = []any{
 		(*ExecutePipelineStreamResponse_RunStarted)(nil),
 		(*ExecutePipelineStreamResponse_StageStarted)(nil),
 		(*ExecutePipelineStreamResponse_StageFinished)(nil),
@@ -3671,7 +3775,7 @@ func file_openloop_pipeline_v1_pipeline_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_openloop_pipeline_v1_pipeline_service_proto_rawDesc), len(file_openloop_pipeline_v1_pipeline_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

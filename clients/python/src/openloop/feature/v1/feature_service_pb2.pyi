@@ -291,6 +291,7 @@ class Transformer(_message.Message):
     ONE_HOT_FIELD_NUMBER: _builtins.int
     HASH_BUCKET_FIELD_NUMBER: _builtins.int
     FILL_MISSING_FIELD_NUMBER: _builtins.int
+    EMBED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def standardize(self) -> Global___Standardize:
         """(x - mean) / std; numbers become double."""
@@ -327,6 +328,12 @@ class Transformer(_message.Message):
     def fill_missing(self) -> Global___FillMissing:
         """Replaces a missing value."""
 
+    @_builtins.property
+    def embed(self) -> Global___Embed:
+        """A string becomes its embedding vector, a double_list, by LLMService.Embed
+        (ProcessFeatures and PutFeatures then call the model).
+        """
+
     def __init__(
         self,
         *,
@@ -338,12 +345,13 @@ class Transformer(_message.Message):
         one_hot: Global___OneHot | None = ...,
         hash_bucket: Global___HashBucket | None = ...,
         fill_missing: Global___FillMissing | None = ...,
+        embed: Global___Embed | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bucketize", b"bucketize", "clip", b"clip", "fill_missing", b"fill_missing", "hash_bucket", b"hash_bucket", "kind", b"kind", "log1p", b"log1p", "min_max_scale", b"min_max_scale", "one_hot", b"one_hot", "standardize", b"standardize"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bucketize", b"bucketize", "clip", b"clip", "embed", b"embed", "fill_missing", b"fill_missing", "hash_bucket", b"hash_bucket", "kind", b"kind", "log1p", b"log1p", "min_max_scale", b"min_max_scale", "one_hot", b"one_hot", "standardize", b"standardize"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucketize", b"bucketize", "clip", b"clip", "fill_missing", b"fill_missing", "hash_bucket", b"hash_bucket", "kind", b"kind", "log1p", b"log1p", "min_max_scale", b"min_max_scale", "one_hot", b"one_hot", "standardize", b"standardize"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucketize", b"bucketize", "clip", b"clip", "embed", b"embed", "fill_missing", b"fill_missing", "hash_bucket", b"hash_bucket", "kind", b"kind", "log1p", b"log1p", "min_max_scale", b"min_max_scale", "one_hot", b"one_hot", "standardize", b"standardize"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["standardize", "min_max_scale", "log1p", "clip", "bucketize", "one_hot", "hash_bucket", "fill_missing"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["standardize", "min_max_scale", "log1p", "clip", "bucketize", "one_hot", "hash_bucket", "fill_missing", "embed"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -524,6 +532,34 @@ class HashBucket(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HashBucket: _TypeAlias = HashBucket  # noqa: Y015
+
+@_typing.final
+class Embed(_message.Message):
+    """Text embedding by an embedding model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    DIMENSIONS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """A model id from LLMService.ListModels whose provider has embeddings."""
+    dimensions: _builtins.int
+    """Vector length, for models that can shorten theirs; unset: the model's own."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        dimensions: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "dimensions", b"dimensions"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "dimensions", b"dimensions", "model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__dimensions: _TypeAlias = _typing.Literal["dimensions"]  # noqa: Y015
+    _WhichOneofArgType__dimensions: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__dimensions) -> _WhichOneofReturnType__dimensions | None: ...
+
+Global___Embed: _TypeAlias = Embed  # noqa: Y015
 
 @_typing.final
 class FillMissing(_message.Message):

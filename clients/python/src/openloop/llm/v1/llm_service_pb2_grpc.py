@@ -57,6 +57,11 @@ class LLMServiceStub:
                 request_serializer=openloop_dot_llm_dot_v1_dot_llm__service__pb2.GetMetricsRequest.SerializeToString,
                 response_deserializer=openloop_dot_llm_dot_v1_dot_llm__service__pb2.GetMetricsResponse.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/openloop.llm.v1.LLMService/Embed',
+                request_serializer=openloop_dot_llm_dot_v1_dot_llm__service__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=openloop_dot_llm_dot_v1_dot_llm__service__pb2.EmbedResponse.FromString,
+                _registered_method=True)
 
 
 class LLMServiceServicer:
@@ -96,6 +101,14 @@ class LLMServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Turns texts into embedding vectors, with the same catalog, fallbacks,
+        limits, retries and metrics as Generate (embeddings are not cached).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LLMServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -118,6 +131,11 @@ def add_LLMServiceServicer_to_server(servicer, server):
                     servicer.GetMetrics,
                     request_deserializer=openloop_dot_llm_dot_v1_dot_llm__service__pb2.GetMetricsRequest.FromString,
                     response_serializer=openloop_dot_llm_dot_v1_dot_llm__service__pb2.GetMetricsResponse.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=openloop_dot_llm_dot_v1_dot_llm__service__pb2.EmbedRequest.FromString,
+                    response_serializer=openloop_dot_llm_dot_v1_dot_llm__service__pb2.EmbedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -231,6 +249,33 @@ class LLMService:
             '/openloop.llm.v1.LLMService/GetMetrics',
             openloop_dot_llm_dot_v1_dot_llm__service__pb2.GetMetricsRequest.SerializeToString,
             openloop_dot_llm_dot_v1_dot_llm__service__pb2.GetMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/openloop.llm.v1.LLMService/Embed',
+            openloop_dot_llm_dot_v1_dot_llm__service__pb2.EmbedRequest.SerializeToString,
+            openloop_dot_llm_dot_v1_dot_llm__service__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,

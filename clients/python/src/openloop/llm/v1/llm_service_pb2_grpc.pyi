@@ -49,6 +49,10 @@ class LLMServiceStub:
     """
     GetMetrics: _grpc.UnaryUnaryMultiCallable[_llm_service_pb2.GetMetricsRequest, _llm_service_pb2.GetMetricsResponse]
     """Returns usage and latency figures per model and provider since start."""
+    Embed: _grpc.UnaryUnaryMultiCallable[_llm_service_pb2.EmbedRequest, _llm_service_pb2.EmbedResponse]
+    """Turns texts into embedding vectors, with the same catalog, fallbacks,
+    limits, retries and metrics as Generate (embeddings are not cached).
+    """
 
 @_typing.type_check_only
 class LLMServiceAsyncStub(LLMServiceStub):
@@ -71,6 +75,10 @@ class LLMServiceAsyncStub(LLMServiceStub):
     """
     GetMetrics: _aio.UnaryUnaryMultiCallable[_llm_service_pb2.GetMetricsRequest, _llm_service_pb2.GetMetricsResponse]  # type: ignore[assignment]
     """Returns usage and latency figures per model and provider since start."""
+    Embed: _aio.UnaryUnaryMultiCallable[_llm_service_pb2.EmbedRequest, _llm_service_pb2.EmbedResponse]  # type: ignore[assignment]
+    """Turns texts into embedding vectors, with the same catalog, fallbacks,
+    limits, retries and metrics as Generate (embeddings are not cached).
+    """
 
 class LLMServiceServicer(metaclass=_abc_1.ABCMeta):
     """LLMService is one API over many LLM providers (OpenAI, Anthropic, Cohere,
@@ -114,5 +122,15 @@ class LLMServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_llm_service_pb2.GetMetricsResponse, _abc.Awaitable[_llm_service_pb2.GetMetricsResponse]]:
         """Returns usage and latency figures per model and provider since start."""
+
+    @_abc_1.abstractmethod
+    def Embed(
+        self,
+        request: _llm_service_pb2.EmbedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_llm_service_pb2.EmbedResponse, _abc.Awaitable[_llm_service_pb2.EmbedResponse]]:
+        """Turns texts into embedding vectors, with the same catalog, fallbacks,
+        limits, retries and metrics as Generate (embeddings are not cached).
+        """
 
 def add_LLMServiceServicer_to_server(servicer: LLMServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

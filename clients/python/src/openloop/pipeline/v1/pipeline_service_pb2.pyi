@@ -236,6 +236,7 @@ class Step(_message.Message):
     FEATURE_LOOKUP_FIELD_NUMBER: _builtins.int
     REDACT_FIELD_NUMBER: _builtins.int
     TRUNCATE_FIELD_NUMBER: _builtins.int
+    EMBED_FIELD_NUMBER: _builtins.int
     LLM_GENERATE_FIELD_NUMBER: _builtins.int
     PREDICT_FIELD_NUMBER: _builtins.int
     TRIM_FIELD_NUMBER: _builtins.int
@@ -264,6 +265,10 @@ class Step(_message.Message):
     @_builtins.property
     def truncate(self) -> Global___TruncateStep:
         """preprocess: cuts text to a budget."""
+
+    @_builtins.property
+    def embed(self) -> Global___EmbedStep:
+        """preprocess: embeds a text with LLMService.Embed."""
 
     @_builtins.property
     def llm_generate(self) -> Global___LlmGenerateStep:
@@ -317,6 +322,7 @@ class Step(_message.Message):
         feature_lookup: Global___FeatureLookupStep | None = ...,
         redact: Global___RedactStep | None = ...,
         truncate: Global___TruncateStep | None = ...,
+        embed: Global___EmbedStep | None = ...,
         llm_generate: Global___LlmGenerateStep | None = ...,
         predict: Global___PredictStep | None = ...,
         trim: Global___TrimStep | None = ...,
@@ -329,11 +335,11 @@ class Step(_message.Message):
         allowed_values: Global___AllowedValuesStep | None = ...,
         custom: Global___CustomStep | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["allowed_values", b"allowed_values", "custom", b"custom", "extract_json", b"extract_json", "feature_lookup", b"feature_lookup", "json_schema", b"json_schema", "kind", b"kind", "length", b"length", "llm_generate", b"llm_generate", "map_fields", b"map_fields", "predict", b"predict", "redact", b"redact", "regex_extract", b"regex_extract", "regex_match", b"regex_match", "template", b"template", "trim", b"trim", "truncate", b"truncate"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["allowed_values", b"allowed_values", "custom", b"custom", "embed", b"embed", "extract_json", b"extract_json", "feature_lookup", b"feature_lookup", "json_schema", b"json_schema", "kind", b"kind", "length", b"length", "llm_generate", b"llm_generate", "map_fields", b"map_fields", "predict", b"predict", "redact", b"redact", "regex_extract", b"regex_extract", "regex_match", b"regex_match", "template", b"template", "trim", b"trim", "truncate", b"truncate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_values", b"allowed_values", "custom", b"custom", "extract_json", b"extract_json", "feature_lookup", b"feature_lookup", "json_schema", b"json_schema", "kind", b"kind", "length", b"length", "llm_generate", b"llm_generate", "map_fields", b"map_fields", "name", b"name", "predict", b"predict", "redact", b"redact", "regex_extract", b"regex_extract", "regex_match", b"regex_match", "template", b"template", "trim", b"trim", "truncate", b"truncate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_values", b"allowed_values", "custom", b"custom", "embed", b"embed", "extract_json", b"extract_json", "feature_lookup", b"feature_lookup", "json_schema", b"json_schema", "kind", b"kind", "length", b"length", "llm_generate", b"llm_generate", "map_fields", b"map_fields", "name", b"name", "predict", b"predict", "redact", b"redact", "regex_extract", b"regex_extract", "regex_match", b"regex_match", "template", b"template", "trim", b"trim", "truncate", b"truncate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["template", "feature_lookup", "redact", "truncate", "llm_generate", "predict", "trim", "extract_json", "regex_extract", "map_fields", "json_schema", "regex_match", "length", "allowed_values", "custom"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["template", "feature_lookup", "redact", "truncate", "embed", "llm_generate", "predict", "trim", "extract_json", "regex_extract", "map_fields", "json_schema", "regex_match", "length", "allowed_values", "custom"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -473,6 +479,44 @@ class TruncateStep(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TruncateStep: _TypeAlias = TruncateStep  # noqa: Y015
+
+@_typing.final
+class EmbedStep(_message.Message):
+    """Embeds a text variable with LLMService.Embed and writes the vector (a list of
+    numbers) to a variable.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    INPUT_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    DIMENSIONS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """A model id from LLMService.ListModels whose provider has embeddings."""
+    input: _builtins.str
+    """Variable holding the text (default "prompt")."""
+    output: _builtins.str
+    """Variable to write the vector to (default "embedding")."""
+    dimensions: _builtins.int
+    """Vector length, for models that can shorten theirs; unset: the model's own."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        input: _builtins.str = ...,
+        output: _builtins.str = ...,
+        dimensions: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "dimensions", b"dimensions"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "dimensions", b"dimensions", "input", b"input", "model", b"model", "output", b"output"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__dimensions: _TypeAlias = _typing.Literal["dimensions"]  # noqa: Y015
+    _WhichOneofArgType__dimensions: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__dimensions) -> _WhichOneofReturnType__dimensions | None: ...
+
+Global___EmbedStep: _TypeAlias = EmbedStep  # noqa: Y015
 
 @_typing.final
 class LlmGenerateStep(_message.Message):

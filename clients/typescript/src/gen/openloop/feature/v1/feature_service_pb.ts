@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openloop/feature/v1/feature_service.proto.
  */
 export const file_openloop_feature_v1_feature_service: GenFile = /*@__PURE__*/
-  fileDesc("CilvcGVubG9vcC9mZWF0dXJlL3YxL2ZlYXR1cmVfc2VydmljZS5wcm90bxITb3Blbmxvb3AuZmVhdHVyZS52MSLKAQoKRmVhdHVyZVNldBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjgKCGZlYXR1cmVzGAMgAygLMiYub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlRGVmaW5pdGlvbhIuCgtkZWZhdWx0X3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiuAIKEUZlYXR1cmVEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSLgoEdHlwZRgCIAEoDjIgLm9wZW5sb29wLmZlYXR1cmUudjEuRmVhdHVyZVR5cGUSEAoIcmVxdWlyZWQYAyABKAgSOAoNZGVmYXVsdF92YWx1ZRgEIAEoCzIhLm9wZW5sb29wLmZlYXR1cmUudjEuRmVhdHVyZVZhbHVlEjIKCnZhbGlkYXRvcnMYBSADKAsyHi5vcGVubG9vcC5mZWF0dXJlLnYxLlZhbGlkYXRvchI2Cgx0cmFuc2Zvcm1lcnMYBiADKAsyIC5vcGVubG9vcC5mZWF0dXJlLnYxLlRyYW5zZm9ybWVyEhgKEGFsbG93X25vbl9maW5pdGUYByABKAgSEwoLZGVzY3JpcHRpb24YCCABKAkiiwIKCVZhbGlkYXRvchI0CgVyYW5nZRgBIAEoCzIjLm9wZW5sb29wLmZlYXR1cmUudjEuUmFuZ2VWYWxpZGF0b3JIABJFCg5hbGxvd2VkX3ZhbHVlcxgCIAEoCzIrLm9wZW5sb29wLmZlYXR1cmUudjEuQWxsb3dlZFZhbHVlc1ZhbGlkYXRvckgAEjgKB3BhdHRlcm4YAyABKAsyJS5vcGVubG9vcC5mZWF0dXJlLnYxLlBhdHRlcm5WYWxpZGF0b3JIABI/CgtsaXN0X2xlbmd0aBgEIAEoCzIoLm9wZW5sb29wLmZlYXR1cmUudjEuTGlzdExlbmd0aFZhbGlkYXRvckgAQgYKBGtpbmQiRAoOUmFuZ2VWYWxpZGF0b3ISEAoDbWluGAEgASgBSACIAQESEAoDbWF4GAIgASgBSAGIAQFCBgoEX21pbkIGCgRfbWF4IksKFkFsbG93ZWRWYWx1ZXNWYWxpZGF0b3ISMQoGdmFsdWVzGAEgAygLMiEub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlVmFsdWUiIQoQUGF0dGVyblZhbGlkYXRvchINCgVyZWdleBgBIAEoCSJJChNMaXN0TGVuZ3RoVmFsaWRhdG9yEhAKA21pbhgBIAEoDUgAiAEBEhAKA21heBgCIAEoDUgBiAEBQgYKBF9taW5CBgoEX21heCK4AwoLVHJhbnNmb3JtZXISNwoLc3RhbmRhcmRpemUYASABKAsyIC5vcGVubG9vcC5mZWF0dXJlLnYxLlN0YW5kYXJkaXplSAASOQoNbWluX21heF9zY2FsZRgCIAEoCzIgLm9wZW5sb29wLmZlYXR1cmUudjEuTWluTWF4U2NhbGVIABIrCgVsb2cxcBgDIAEoCzIaLm9wZW5sb29wLmZlYXR1cmUudjEuTG9nMXBIABIpCgRjbGlwGAQgASgLMhkub3Blbmxvb3AuZmVhdHVyZS52MS5DbGlwSAASMwoJYnVja2V0aXplGAUgASgLMh4ub3Blbmxvb3AuZmVhdHVyZS52MS5CdWNrZXRpemVIABIuCgdvbmVfaG90GAYgASgLMhsub3Blbmxvb3AuZmVhdHVyZS52MS5PbmVIb3RIABI2CgtoYXNoX2J1Y2tldBgHIAEoCzIfLm9wZW5sb29wLmZlYXR1cmUudjEuSGFzaEJ1Y2tldEgAEjgKDGZpbGxfbWlzc2luZxgIIAEoCzIgLm9wZW5sb29wLmZlYXR1cmUudjEuRmlsbE1pc3NpbmdIAEIGCgRraW5kIigKC1N0YW5kYXJkaXplEgwKBG1lYW4YASABKAESCwoDc3RkGAIgASgBIicKC01pbk1heFNjYWxlEgsKA21pbhgBIAEoARILCgNtYXgYAiABKAEiBwoFTG9nMXAiOgoEQ2xpcBIQCgNtaW4YASABKAFIAIgBARIQCgNtYXgYAiABKAFIAYgBAUIGCgRfbWluQgYKBF9tYXgiHwoJQnVja2V0aXplEhIKCmJvdW5kYXJpZXMYASADKAEiMgoGT25lSG90EhIKCnZvY2FidWxhcnkYASADKAkSFAoMdW5rbm93bl9zbG90GAIgASgIIiEKCkhhc2hCdWNrZXQSEwoLbnVtX2J1Y2tldHMYASABKA0iPwoLRmlsbE1pc3NpbmcSMAoFdmFsdWUYASABKAsyIS5vcGVubG9vcC5mZWF0dXJlLnYxLkZlYXR1cmVWYWx1ZSJPChdDcmVhdGVGZWF0dXJlU2V0UmVxdWVzdBI0CgtmZWF0dXJlX3NldBgBIAEoCzIfLm9wZW5sb29wLmZlYXR1cmUudjEuRmVhdHVyZVNldCJQChhDcmVhdGVGZWF0dXJlU2V0UmVzcG9uc2USNAoLZmVhdHVyZV9zZXQYASABKAsyHy5vcGVubG9vcC5mZWF0dXJlLnYxLkZlYXR1cmVTZXQiJAoUR2V0RmVhdHVyZVNldFJlcXVlc3QSDAoEbmFtZRgBIAEoCSJNChVHZXRGZWF0dXJlU2V0UmVzcG9uc2USNAoLZmVhdHVyZV9zZXQYASABKAsyHy5vcGVubG9vcC5mZWF0dXJlLnYxLkZlYXR1cmVTZXQiPwoWTGlzdEZlYXR1cmVTZXRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJpChdMaXN0RmVhdHVyZVNldHNSZXNwb25zZRI1CgxmZWF0dXJlX3NldHMYASADKAsyHy5vcGVubG9vcC5mZWF0dXJlLnYxLkZlYXR1cmVTZXQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIicKF0RlbGV0ZUZlYXR1cmVTZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkiGgoYRGVsZXRlRmVhdHVyZVNldFJlc3BvbnNlIs4BChZQcm9jZXNzRmVhdHVyZXNSZXF1ZXN0EhMKC2ZlYXR1cmVfc2V0GAEgASgJEksKCGZlYXR1cmVzGAIgAygLMjkub3Blbmxvb3AuZmVhdHVyZS52MS5Qcm9jZXNzRmVhdHVyZXNSZXF1ZXN0LkZlYXR1cmVzRW50cnkaUgoNRmVhdHVyZXNFbnRyeRILCgNrZXkYASABKAkSMAoFdmFsdWUYAiABKAsyIS5vcGVubG9vcC5mZWF0dXJlLnYxLkZlYXR1cmVWYWx1ZToCOAEiuwEKF1Byb2Nlc3NGZWF0dXJlc1Jlc3BvbnNlEkwKCGZlYXR1cmVzGAEgAygLMjoub3Blbmxvb3AuZmVhdHVyZS52MS5Qcm9jZXNzRmVhdHVyZXNSZXNwb25zZS5GZWF0dXJlc0VudHJ5GlIKDUZlYXR1cmVzRW50cnkSCwoDa2V5GAEgASgJEjAKBXZhbHVlGAIgASgLMiEub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlVmFsdWU6AjgBIpMCChJQdXRGZWF0dXJlc1JlcXVlc3QSEwoLZmVhdHVyZV9zZXQYASABKAkSEgoKZW50aXR5X2tleRgCIAEoCRJHCghmZWF0dXJlcxgDIAMoCzI1Lm9wZW5sb29wLmZlYXR1cmUudjEuUHV0RmVhdHVyZXNSZXF1ZXN0LkZlYXR1cmVzRW50cnkSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg8KB3Byb2Nlc3MYBSABKAgaUgoNRmVhdHVyZXNFbnRyeRILCgNrZXkYASABKAkSMAoFdmFsdWUYAiABKAsyIS5vcGVubG9vcC5mZWF0dXJlLnYxLkZlYXR1cmVWYWx1ZToCOAEi5AEKE1B1dEZlYXR1cmVzUmVzcG9uc2USLwoLZXhwaXJlX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkgKCGZlYXR1cmVzGAIgAygLMjYub3Blbmxvb3AuZmVhdHVyZS52MS5QdXRGZWF0dXJlc1Jlc3BvbnNlLkZlYXR1cmVzRW50cnkaUgoNRmVhdHVyZXNFbnRyeRILCgNrZXkYASABKAkSMAoFdmFsdWUYAiABKAsyIS5vcGVubG9vcC5mZWF0dXJlLnYxLkZlYXR1cmVWYWx1ZToCOAEiVAoSR2V0RmVhdHVyZXNSZXF1ZXN0EhMKC2ZlYXR1cmVfc2V0GAEgASgJEhIKCmVudGl0eV9rZXkYAiABKAkSFQoNZmVhdHVyZV9uYW1lcxgDIAMoCSKzAQoTR2V0RmVhdHVyZXNSZXNwb25zZRJICghmZWF0dXJlcxgBIAMoCzI2Lm9wZW5sb29wLmZlYXR1cmUudjEuR2V0RmVhdHVyZXNSZXNwb25zZS5GZWF0dXJlc0VudHJ5GlIKDUZlYXR1cmVzRW50cnkSCwoDa2V5GAEgASgJEjAKBXZhbHVlGAIgASgLMiEub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlVmFsdWU6AjgBIloKF0JhdGNoR2V0RmVhdHVyZXNSZXF1ZXN0EhMKC2ZlYXR1cmVfc2V0GAEgASgJEhMKC2VudGl0eV9rZXlzGAIgAygJEhUKDWZlYXR1cmVfbmFtZXMYAyADKAkiUQoYQmF0Y2hHZXRGZWF0dXJlc1Jlc3BvbnNlEjUKCGVudGl0aWVzGAEgAygLMiMub3Blbmxvb3AuZmVhdHVyZS52MS5FbnRpdHlGZWF0dXJlcyLMAQoORW50aXR5RmVhdHVyZXMSEgoKZW50aXR5X2tleRgBIAEoCRINCgVmb3VuZBgCIAEoCBJDCghmZWF0dXJlcxgDIAMoCzIxLm9wZW5sb29wLmZlYXR1cmUudjEuRW50aXR5RmVhdHVyZXMuRmVhdHVyZXNFbnRyeRpSCg1GZWF0dXJlc0VudHJ5EgsKA2tleRgBIAEoCRIwCgV2YWx1ZRgCIAEoCzIhLm9wZW5sb29wLmZlYXR1cmUudjEuRmVhdHVyZVZhbHVlOgI4ASJBChVEZWxldGVGZWF0dXJlc1JlcXVlc3QSEwoLZmVhdHVyZV9zZXQYASABKAkSEwoLZW50aXR5X2tleXMYAiADKAkiLwoWRGVsZXRlRmVhdHVyZXNSZXNwb25zZRIVCg1kZWxldGVkX2NvdW50GAEgASgNMtYHCg5GZWF0dXJlU2VydmljZRJvChBDcmVhdGVGZWF0dXJlU2V0Eiwub3Blbmxvb3AuZmVhdHVyZS52MS5DcmVhdGVGZWF0dXJlU2V0UmVxdWVzdBotLm9wZW5sb29wLmZlYXR1cmUudjEuQ3JlYXRlRmVhdHVyZVNldFJlc3BvbnNlEmYKDUdldEZlYXR1cmVTZXQSKS5vcGVubG9vcC5mZWF0dXJlLnYxLkdldEZlYXR1cmVTZXRSZXF1ZXN0Gioub3Blbmxvb3AuZmVhdHVyZS52MS5HZXRGZWF0dXJlU2V0UmVzcG9uc2USbAoPTGlzdEZlYXR1cmVTZXRzEisub3Blbmxvb3AuZmVhdHVyZS52MS5MaXN0RmVhdHVyZVNldHNSZXF1ZXN0Giwub3Blbmxvb3AuZmVhdHVyZS52MS5MaXN0RmVhdHVyZVNldHNSZXNwb25zZRJvChBEZWxldGVGZWF0dXJlU2V0Eiwub3Blbmxvb3AuZmVhdHVyZS52MS5EZWxldGVGZWF0dXJlU2V0UmVxdWVzdBotLm9wZW5sb29wLmZlYXR1cmUudjEuRGVsZXRlRmVhdHVyZVNldFJlc3BvbnNlEmwKD1Byb2Nlc3NGZWF0dXJlcxIrLm9wZW5sb29wLmZlYXR1cmUudjEuUHJvY2Vzc0ZlYXR1cmVzUmVxdWVzdBosLm9wZW5sb29wLmZlYXR1cmUudjEuUHJvY2Vzc0ZlYXR1cmVzUmVzcG9uc2USYAoLUHV0RmVhdHVyZXMSJy5vcGVubG9vcC5mZWF0dXJlLnYxLlB1dEZlYXR1cmVzUmVxdWVzdBooLm9wZW5sb29wLmZlYXR1cmUudjEuUHV0RmVhdHVyZXNSZXNwb25zZRJgCgtHZXRGZWF0dXJlcxInLm9wZW5sb29wLmZlYXR1cmUudjEuR2V0RmVhdHVyZXNSZXF1ZXN0Gigub3Blbmxvb3AuZmVhdHVyZS52MS5HZXRGZWF0dXJlc1Jlc3BvbnNlEm8KEEJhdGNoR2V0RmVhdHVyZXMSLC5vcGVubG9vcC5mZWF0dXJlLnYxLkJhdGNoR2V0RmVhdHVyZXNSZXF1ZXN0Gi0ub3Blbmxvb3AuZmVhdHVyZS52MS5CYXRjaEdldEZlYXR1cmVzUmVzcG9uc2USaQoORGVsZXRlRmVhdHVyZXMSKi5vcGVubG9vcC5mZWF0dXJlLnYxLkRlbGV0ZUZlYXR1cmVzUmVxdWVzdBorLm9wZW5sb29wLmZlYXR1cmUudjEuRGVsZXRlRmVhdHVyZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_openloop_feature_v1_feature_value]);
+  fileDesc("CilvcGVubG9vcC9mZWF0dXJlL3YxL2ZlYXR1cmVfc2VydmljZS5wcm90bxITb3Blbmxvb3AuZmVhdHVyZS52MSLKAQoKRmVhdHVyZVNldBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjgKCGZlYXR1cmVzGAMgAygLMiYub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlRGVmaW5pdGlvbhIuCgtkZWZhdWx0X3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiuAIKEUZlYXR1cmVEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSLgoEdHlwZRgCIAEoDjIgLm9wZW5sb29wLmZlYXR1cmUudjEuRmVhdHVyZVR5cGUSEAoIcmVxdWlyZWQYAyABKAgSOAoNZGVmYXVsdF92YWx1ZRgEIAEoCzIhLm9wZW5sb29wLmZlYXR1cmUudjEuRmVhdHVyZVZhbHVlEjIKCnZhbGlkYXRvcnMYBSADKAsyHi5vcGVubG9vcC5mZWF0dXJlLnYxLlZhbGlkYXRvchI2Cgx0cmFuc2Zvcm1lcnMYBiADKAsyIC5vcGVubG9vcC5mZWF0dXJlLnYxLlRyYW5zZm9ybWVyEhgKEGFsbG93X25vbl9maW5pdGUYByABKAgSEwoLZGVzY3JpcHRpb24YCCABKAkiiwIKCVZhbGlkYXRvchI0CgVyYW5nZRgBIAEoCzIjLm9wZW5sb29wLmZlYXR1cmUudjEuUmFuZ2VWYWxpZGF0b3JIABJFCg5hbGxvd2VkX3ZhbHVlcxgCIAEoCzIrLm9wZW5sb29wLmZlYXR1cmUudjEuQWxsb3dlZFZhbHVlc1ZhbGlkYXRvckgAEjgKB3BhdHRlcm4YAyABKAsyJS5vcGVubG9vcC5mZWF0dXJlLnYxLlBhdHRlcm5WYWxpZGF0b3JIABI/CgtsaXN0X2xlbmd0aBgEIAEoCzIoLm9wZW5sb29wLmZlYXR1cmUudjEuTGlzdExlbmd0aFZhbGlkYXRvckgAQgYKBGtpbmQiRAoOUmFuZ2VWYWxpZGF0b3ISEAoDbWluGAEgASgBSACIAQESEAoDbWF4GAIgASgBSAGIAQFCBgoEX21pbkIGCgRfbWF4IksKFkFsbG93ZWRWYWx1ZXNWYWxpZGF0b3ISMQoGdmFsdWVzGAEgAygLMiEub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlVmFsdWUiIQoQUGF0dGVyblZhbGlkYXRvchINCgVyZWdleBgBIAEoCSJJChNMaXN0TGVuZ3RoVmFsaWRhdG9yEhAKA21pbhgBIAEoDUgAiAEBEhAKA21heBgCIAEoDUgBiAEBQgYKBF9taW5CBgoEX21heCLlAwoLVHJhbnNmb3JtZXISNwoLc3RhbmRhcmRpemUYASABKAsyIC5vcGVubG9vcC5mZWF0dXJlLnYxLlN0YW5kYXJkaXplSAASOQoNbWluX21heF9zY2FsZRgCIAEoCzIgLm9wZW5sb29wLmZlYXR1cmUudjEuTWluTWF4U2NhbGVIABIrCgVsb2cxcBgDIAEoCzIaLm9wZW5sb29wLmZlYXR1cmUudjEuTG9nMXBIABIpCgRjbGlwGAQgASgLMhkub3Blbmxvb3AuZmVhdHVyZS52MS5DbGlwSAASMwoJYnVja2V0aXplGAUgASgLMh4ub3Blbmxvb3AuZmVhdHVyZS52MS5CdWNrZXRpemVIABIuCgdvbmVfaG90GAYgASgLMhsub3Blbmxvb3AuZmVhdHVyZS52MS5PbmVIb3RIABI2CgtoYXNoX2J1Y2tldBgHIAEoCzIfLm9wZW5sb29wLmZlYXR1cmUudjEuSGFzaEJ1Y2tldEgAEjgKDGZpbGxfbWlzc2luZxgIIAEoCzIgLm9wZW5sb29wLmZlYXR1cmUudjEuRmlsbE1pc3NpbmdIABIrCgVlbWJlZBgJIAEoCzIaLm9wZW5sb29wLmZlYXR1cmUudjEuRW1iZWRIAEIGCgRraW5kIigKC1N0YW5kYXJkaXplEgwKBG1lYW4YASABKAESCwoDc3RkGAIgASgBIicKC01pbk1heFNjYWxlEgsKA21pbhgBIAEoARILCgNtYXgYAiABKAEiBwoFTG9nMXAiOgoEQ2xpcBIQCgNtaW4YASABKAFIAIgBARIQCgNtYXgYAiABKAFIAYgBAUIGCgRfbWluQgYKBF9tYXgiHwoJQnVja2V0aXplEhIKCmJvdW5kYXJpZXMYASADKAEiMgoGT25lSG90EhIKCnZvY2FidWxhcnkYASADKAkSFAoMdW5rbm93bl9zbG90GAIgASgIIiEKCkhhc2hCdWNrZXQSEwoLbnVtX2J1Y2tldHMYASABKA0iPgoFRW1iZWQSDQoFbW9kZWwYASABKAkSFwoKZGltZW5zaW9ucxgCIAEoDUgAiAEBQg0KC19kaW1lbnNpb25zIj8KC0ZpbGxNaXNzaW5nEjAKBXZhbHVlGAEgASgLMiEub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlVmFsdWUiTwoXQ3JlYXRlRmVhdHVyZVNldFJlcXVlc3QSNAoLZmVhdHVyZV9zZXQYASABKAsyHy5vcGVubG9vcC5mZWF0dXJlLnYxLkZlYXR1cmVTZXQiUAoYQ3JlYXRlRmVhdHVyZVNldFJlc3BvbnNlEjQKC2ZlYXR1cmVfc2V0GAEgASgLMh8ub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlU2V0IiQKFEdldEZlYXR1cmVTZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkiTQoVR2V0RmVhdHVyZVNldFJlc3BvbnNlEjQKC2ZlYXR1cmVfc2V0GAEgASgLMh8ub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlU2V0Ij8KFkxpc3RGZWF0dXJlU2V0c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiaQoXTGlzdEZlYXR1cmVTZXRzUmVzcG9uc2USNQoMZmVhdHVyZV9zZXRzGAEgAygLMh8ub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlU2V0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSInChdEZWxldGVGZWF0dXJlU2V0UmVxdWVzdBIMCgRuYW1lGAEgASgJIhoKGERlbGV0ZUZlYXR1cmVTZXRSZXNwb25zZSLOAQoWUHJvY2Vzc0ZlYXR1cmVzUmVxdWVzdBITCgtmZWF0dXJlX3NldBgBIAEoCRJLCghmZWF0dXJlcxgCIAMoCzI5Lm9wZW5sb29wLmZlYXR1cmUudjEuUHJvY2Vzc0ZlYXR1cmVzUmVxdWVzdC5GZWF0dXJlc0VudHJ5GlIKDUZlYXR1cmVzRW50cnkSCwoDa2V5GAEgASgJEjAKBXZhbHVlGAIgASgLMiEub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlVmFsdWU6AjgBIrsBChdQcm9jZXNzRmVhdHVyZXNSZXNwb25zZRJMCghmZWF0dXJlcxgBIAMoCzI6Lm9wZW5sb29wLmZlYXR1cmUudjEuUHJvY2Vzc0ZlYXR1cmVzUmVzcG9uc2UuRmVhdHVyZXNFbnRyeRpSCg1GZWF0dXJlc0VudHJ5EgsKA2tleRgBIAEoCRIwCgV2YWx1ZRgCIAEoCzIhLm9wZW5sb29wLmZlYXR1cmUudjEuRmVhdHVyZVZhbHVlOgI4ASKTAgoSUHV0RmVhdHVyZXNSZXF1ZXN0EhMKC2ZlYXR1cmVfc2V0GAEgASgJEhIKCmVudGl0eV9rZXkYAiABKAkSRwoIZmVhdHVyZXMYAyADKAsyNS5vcGVubG9vcC5mZWF0dXJlLnYxLlB1dEZlYXR1cmVzUmVxdWVzdC5GZWF0dXJlc0VudHJ5EiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdwcm9jZXNzGAUgASgIGlIKDUZlYXR1cmVzRW50cnkSCwoDa2V5GAEgASgJEjAKBXZhbHVlGAIgASgLMiEub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlVmFsdWU6AjgBIuQBChNQdXRGZWF0dXJlc1Jlc3BvbnNlEi8KC2V4cGlyZV90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJICghmZWF0dXJlcxgCIAMoCzI2Lm9wZW5sb29wLmZlYXR1cmUudjEuUHV0RmVhdHVyZXNSZXNwb25zZS5GZWF0dXJlc0VudHJ5GlIKDUZlYXR1cmVzRW50cnkSCwoDa2V5GAEgASgJEjAKBXZhbHVlGAIgASgLMiEub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlVmFsdWU6AjgBIlQKEkdldEZlYXR1cmVzUmVxdWVzdBITCgtmZWF0dXJlX3NldBgBIAEoCRISCgplbnRpdHlfa2V5GAIgASgJEhUKDWZlYXR1cmVfbmFtZXMYAyADKAkiswEKE0dldEZlYXR1cmVzUmVzcG9uc2USSAoIZmVhdHVyZXMYASADKAsyNi5vcGVubG9vcC5mZWF0dXJlLnYxLkdldEZlYXR1cmVzUmVzcG9uc2UuRmVhdHVyZXNFbnRyeRpSCg1GZWF0dXJlc0VudHJ5EgsKA2tleRgBIAEoCRIwCgV2YWx1ZRgCIAEoCzIhLm9wZW5sb29wLmZlYXR1cmUudjEuRmVhdHVyZVZhbHVlOgI4ASJaChdCYXRjaEdldEZlYXR1cmVzUmVxdWVzdBITCgtmZWF0dXJlX3NldBgBIAEoCRITCgtlbnRpdHlfa2V5cxgCIAMoCRIVCg1mZWF0dXJlX25hbWVzGAMgAygJIlEKGEJhdGNoR2V0RmVhdHVyZXNSZXNwb25zZRI1CghlbnRpdGllcxgBIAMoCzIjLm9wZW5sb29wLmZlYXR1cmUudjEuRW50aXR5RmVhdHVyZXMizAEKDkVudGl0eUZlYXR1cmVzEhIKCmVudGl0eV9rZXkYASABKAkSDQoFZm91bmQYAiABKAgSQwoIZmVhdHVyZXMYAyADKAsyMS5vcGVubG9vcC5mZWF0dXJlLnYxLkVudGl0eUZlYXR1cmVzLkZlYXR1cmVzRW50cnkaUgoNRmVhdHVyZXNFbnRyeRILCgNrZXkYASABKAkSMAoFdmFsdWUYAiABKAsyIS5vcGVubG9vcC5mZWF0dXJlLnYxLkZlYXR1cmVWYWx1ZToCOAEiQQoVRGVsZXRlRmVhdHVyZXNSZXF1ZXN0EhMKC2ZlYXR1cmVfc2V0GAEgASgJEhMKC2VudGl0eV9rZXlzGAIgAygJIi8KFkRlbGV0ZUZlYXR1cmVzUmVzcG9uc2USFQoNZGVsZXRlZF9jb3VudBgBIAEoDTLWBwoORmVhdHVyZVNlcnZpY2USbwoQQ3JlYXRlRmVhdHVyZVNldBIsLm9wZW5sb29wLmZlYXR1cmUudjEuQ3JlYXRlRmVhdHVyZVNldFJlcXVlc3QaLS5vcGVubG9vcC5mZWF0dXJlLnYxLkNyZWF0ZUZlYXR1cmVTZXRSZXNwb25zZRJmCg1HZXRGZWF0dXJlU2V0Eikub3Blbmxvb3AuZmVhdHVyZS52MS5HZXRGZWF0dXJlU2V0UmVxdWVzdBoqLm9wZW5sb29wLmZlYXR1cmUudjEuR2V0RmVhdHVyZVNldFJlc3BvbnNlEmwKD0xpc3RGZWF0dXJlU2V0cxIrLm9wZW5sb29wLmZlYXR1cmUudjEuTGlzdEZlYXR1cmVTZXRzUmVxdWVzdBosLm9wZW5sb29wLmZlYXR1cmUudjEuTGlzdEZlYXR1cmVTZXRzUmVzcG9uc2USbwoQRGVsZXRlRmVhdHVyZVNldBIsLm9wZW5sb29wLmZlYXR1cmUudjEuRGVsZXRlRmVhdHVyZVNldFJlcXVlc3QaLS5vcGVubG9vcC5mZWF0dXJlLnYxLkRlbGV0ZUZlYXR1cmVTZXRSZXNwb25zZRJsCg9Qcm9jZXNzRmVhdHVyZXMSKy5vcGVubG9vcC5mZWF0dXJlLnYxLlByb2Nlc3NGZWF0dXJlc1JlcXVlc3QaLC5vcGVubG9vcC5mZWF0dXJlLnYxLlByb2Nlc3NGZWF0dXJlc1Jlc3BvbnNlEmAKC1B1dEZlYXR1cmVzEicub3Blbmxvb3AuZmVhdHVyZS52MS5QdXRGZWF0dXJlc1JlcXVlc3QaKC5vcGVubG9vcC5mZWF0dXJlLnYxLlB1dEZlYXR1cmVzUmVzcG9uc2USYAoLR2V0RmVhdHVyZXMSJy5vcGVubG9vcC5mZWF0dXJlLnYxLkdldEZlYXR1cmVzUmVxdWVzdBooLm9wZW5sb29wLmZlYXR1cmUudjEuR2V0RmVhdHVyZXNSZXNwb25zZRJvChBCYXRjaEdldEZlYXR1cmVzEiwub3Blbmxvb3AuZmVhdHVyZS52MS5CYXRjaEdldEZlYXR1cmVzUmVxdWVzdBotLm9wZW5sb29wLmZlYXR1cmUudjEuQmF0Y2hHZXRGZWF0dXJlc1Jlc3BvbnNlEmkKDkRlbGV0ZUZlYXR1cmVzEioub3Blbmxvb3AuZmVhdHVyZS52MS5EZWxldGVGZWF0dXJlc1JlcXVlc3QaKy5vcGVubG9vcC5mZWF0dXJlLnYxLkRlbGV0ZUZlYXR1cmVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_openloop_feature_v1_feature_value]);
 
 /**
  * A named group of typed features that describe one kind of entity.
@@ -363,6 +363,15 @@ export type Transformer = Message<"openloop.feature.v1.Transformer"> & {
      */
     value: FillMissing;
     case: "fillMissing";
+  } | {
+    /**
+     * A string becomes its embedding vector, a double_list, by LLMService.Embed
+     * (ProcessFeatures and PutFeatures then call the model).
+     *
+     * @generated from field: openloop.feature.v1.Embed embed = 9;
+     */
+    value: Embed;
+    case: "embed";
   } | { case: undefined; value?: undefined };
 };
 
@@ -543,6 +552,34 @@ export const HashBucketSchema: GenMessage<HashBucket> = /*@__PURE__*/
   messageDesc(file_openloop_feature_v1_feature_service, 14);
 
 /**
+ * Text embedding by an embedding model.
+ *
+ * @generated from message openloop.feature.v1.Embed
+ */
+export type Embed = Message<"openloop.feature.v1.Embed"> & {
+  /**
+   * A model id from LLMService.ListModels whose provider has embeddings.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * Vector length, for models that can shorten theirs; unset: the model's own.
+   *
+   * @generated from field: optional uint32 dimensions = 2;
+   */
+  dimensions?: number | undefined;
+};
+
+/**
+ * Describes the message openloop.feature.v1.Embed.
+ * Use `create(EmbedSchema)` to create a new message.
+ */
+export const EmbedSchema: GenMessage<Embed> = /*@__PURE__*/
+  messageDesc(file_openloop_feature_v1_feature_service, 15);
+
+/**
  * A value for missing features.
  *
  * @generated from message openloop.feature.v1.FillMissing
@@ -561,7 +598,7 @@ export type FillMissing = Message<"openloop.feature.v1.FillMissing"> & {
  * Use `create(FillMissingSchema)` to create a new message.
  */
 export const FillMissingSchema: GenMessage<FillMissing> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 15);
+  messageDesc(file_openloop_feature_v1_feature_service, 16);
 
 /**
  * Request for FeatureService.CreateFeatureSet.
@@ -582,7 +619,7 @@ export type CreateFeatureSetRequest = Message<"openloop.feature.v1.CreateFeature
  * Use `create(CreateFeatureSetRequestSchema)` to create a new message.
  */
 export const CreateFeatureSetRequestSchema: GenMessage<CreateFeatureSetRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 16);
+  messageDesc(file_openloop_feature_v1_feature_service, 17);
 
 /**
  * Response for FeatureService.CreateFeatureSet.
@@ -603,7 +640,7 @@ export type CreateFeatureSetResponse = Message<"openloop.feature.v1.CreateFeatur
  * Use `create(CreateFeatureSetResponseSchema)` to create a new message.
  */
 export const CreateFeatureSetResponseSchema: GenMessage<CreateFeatureSetResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 17);
+  messageDesc(file_openloop_feature_v1_feature_service, 18);
 
 /**
  * Request for FeatureService.GetFeatureSet.
@@ -624,7 +661,7 @@ export type GetFeatureSetRequest = Message<"openloop.feature.v1.GetFeatureSetReq
  * Use `create(GetFeatureSetRequestSchema)` to create a new message.
  */
 export const GetFeatureSetRequestSchema: GenMessage<GetFeatureSetRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 18);
+  messageDesc(file_openloop_feature_v1_feature_service, 19);
 
 /**
  * Response for FeatureService.GetFeatureSet.
@@ -645,7 +682,7 @@ export type GetFeatureSetResponse = Message<"openloop.feature.v1.GetFeatureSetRe
  * Use `create(GetFeatureSetResponseSchema)` to create a new message.
  */
 export const GetFeatureSetResponseSchema: GenMessage<GetFeatureSetResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 19);
+  messageDesc(file_openloop_feature_v1_feature_service, 20);
 
 /**
  * Request for FeatureService.ListFeatureSets.
@@ -673,7 +710,7 @@ export type ListFeatureSetsRequest = Message<"openloop.feature.v1.ListFeatureSet
  * Use `create(ListFeatureSetsRequestSchema)` to create a new message.
  */
 export const ListFeatureSetsRequestSchema: GenMessage<ListFeatureSetsRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 20);
+  messageDesc(file_openloop_feature_v1_feature_service, 21);
 
 /**
  * Response for FeatureService.ListFeatureSets.
@@ -701,7 +738,7 @@ export type ListFeatureSetsResponse = Message<"openloop.feature.v1.ListFeatureSe
  * Use `create(ListFeatureSetsResponseSchema)` to create a new message.
  */
 export const ListFeatureSetsResponseSchema: GenMessage<ListFeatureSetsResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 21);
+  messageDesc(file_openloop_feature_v1_feature_service, 22);
 
 /**
  * Request for FeatureService.DeleteFeatureSet.
@@ -722,7 +759,7 @@ export type DeleteFeatureSetRequest = Message<"openloop.feature.v1.DeleteFeature
  * Use `create(DeleteFeatureSetRequestSchema)` to create a new message.
  */
 export const DeleteFeatureSetRequestSchema: GenMessage<DeleteFeatureSetRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 22);
+  messageDesc(file_openloop_feature_v1_feature_service, 23);
 
 /**
  * Response for FeatureService.DeleteFeatureSet.
@@ -737,7 +774,7 @@ export type DeleteFeatureSetResponse = Message<"openloop.feature.v1.DeleteFeatur
  * Use `create(DeleteFeatureSetResponseSchema)` to create a new message.
  */
 export const DeleteFeatureSetResponseSchema: GenMessage<DeleteFeatureSetResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 23);
+  messageDesc(file_openloop_feature_v1_feature_service, 24);
 
 /**
  * Request for FeatureService.ProcessFeatures.
@@ -765,7 +802,7 @@ export type ProcessFeaturesRequest = Message<"openloop.feature.v1.ProcessFeature
  * Use `create(ProcessFeaturesRequestSchema)` to create a new message.
  */
 export const ProcessFeaturesRequestSchema: GenMessage<ProcessFeaturesRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 24);
+  messageDesc(file_openloop_feature_v1_feature_service, 25);
 
 /**
  * Response for FeatureService.ProcessFeatures.
@@ -786,7 +823,7 @@ export type ProcessFeaturesResponse = Message<"openloop.feature.v1.ProcessFeatur
  * Use `create(ProcessFeaturesResponseSchema)` to create a new message.
  */
 export const ProcessFeaturesResponseSchema: GenMessage<ProcessFeaturesResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 25);
+  messageDesc(file_openloop_feature_v1_feature_service, 26);
 
 /**
  * Request for FeatureService.PutFeatures.
@@ -837,7 +874,7 @@ export type PutFeaturesRequest = Message<"openloop.feature.v1.PutFeaturesRequest
  * Use `create(PutFeaturesRequestSchema)` to create a new message.
  */
 export const PutFeaturesRequestSchema: GenMessage<PutFeaturesRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 26);
+  messageDesc(file_openloop_feature_v1_feature_service, 27);
 
 /**
  * Response for FeatureService.PutFeatures.
@@ -865,7 +902,7 @@ export type PutFeaturesResponse = Message<"openloop.feature.v1.PutFeaturesRespon
  * Use `create(PutFeaturesResponseSchema)` to create a new message.
  */
 export const PutFeaturesResponseSchema: GenMessage<PutFeaturesResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 27);
+  messageDesc(file_openloop_feature_v1_feature_service, 28);
 
 /**
  * Request for FeatureService.GetFeatures.
@@ -900,7 +937,7 @@ export type GetFeaturesRequest = Message<"openloop.feature.v1.GetFeaturesRequest
  * Use `create(GetFeaturesRequestSchema)` to create a new message.
  */
 export const GetFeaturesRequestSchema: GenMessage<GetFeaturesRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 28);
+  messageDesc(file_openloop_feature_v1_feature_service, 29);
 
 /**
  * Response for FeatureService.GetFeatures.
@@ -921,7 +958,7 @@ export type GetFeaturesResponse = Message<"openloop.feature.v1.GetFeaturesRespon
  * Use `create(GetFeaturesResponseSchema)` to create a new message.
  */
 export const GetFeaturesResponseSchema: GenMessage<GetFeaturesResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 29);
+  messageDesc(file_openloop_feature_v1_feature_service, 30);
 
 /**
  * Request for FeatureService.BatchGetFeatures.
@@ -956,7 +993,7 @@ export type BatchGetFeaturesRequest = Message<"openloop.feature.v1.BatchGetFeatu
  * Use `create(BatchGetFeaturesRequestSchema)` to create a new message.
  */
 export const BatchGetFeaturesRequestSchema: GenMessage<BatchGetFeaturesRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 30);
+  messageDesc(file_openloop_feature_v1_feature_service, 31);
 
 /**
  * Response for FeatureService.BatchGetFeatures.
@@ -977,7 +1014,7 @@ export type BatchGetFeaturesResponse = Message<"openloop.feature.v1.BatchGetFeat
  * Use `create(BatchGetFeaturesResponseSchema)` to create a new message.
  */
 export const BatchGetFeaturesResponseSchema: GenMessage<BatchGetFeaturesResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 31);
+  messageDesc(file_openloop_feature_v1_feature_service, 32);
 
 /**
  * The stored features of one entity.
@@ -1012,7 +1049,7 @@ export type EntityFeatures = Message<"openloop.feature.v1.EntityFeatures"> & {
  * Use `create(EntityFeaturesSchema)` to create a new message.
  */
 export const EntityFeaturesSchema: GenMessage<EntityFeatures> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 32);
+  messageDesc(file_openloop_feature_v1_feature_service, 33);
 
 /**
  * Request for FeatureService.DeleteFeatures.
@@ -1040,7 +1077,7 @@ export type DeleteFeaturesRequest = Message<"openloop.feature.v1.DeleteFeaturesR
  * Use `create(DeleteFeaturesRequestSchema)` to create a new message.
  */
 export const DeleteFeaturesRequestSchema: GenMessage<DeleteFeaturesRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 33);
+  messageDesc(file_openloop_feature_v1_feature_service, 34);
 
 /**
  * Response for FeatureService.DeleteFeatures.
@@ -1061,7 +1098,7 @@ export type DeleteFeaturesResponse = Message<"openloop.feature.v1.DeleteFeatures
  * Use `create(DeleteFeaturesResponseSchema)` to create a new message.
  */
 export const DeleteFeaturesResponseSchema: GenMessage<DeleteFeaturesResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_feature_v1_feature_service, 34);
+  messageDesc(file_openloop_feature_v1_feature_service, 35);
 
 /**
  * FeatureService declares feature sets, validates and transforms features,

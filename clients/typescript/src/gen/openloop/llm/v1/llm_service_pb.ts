@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openloop/llm/v1/llm_service.proto.
  */
 export const file_openloop_llm_v1_llm_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFvcGVubG9vcC9sbG0vdjEvbGxtX3NlcnZpY2UucHJvdG8SD29wZW5sb29wLmxsbS52MSJDCgtDaGF0TWVzc2FnZRIjCgRyb2xlGAEgASgOMhUub3Blbmxvb3AubGxtLnYxLlJvbGUSDwoHY29udGVudBgCIAEoCSI0CgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKA0SFQoNb3V0cHV0X3Rva2VucxgCIAEoDSKqAgoPR2VuZXJhdGVSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEi4KCG1lc3NhZ2VzGAIgAygLMhwub3Blbmxvb3AubGxtLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgDIAEoCRIXCgptYXhfdG9rZW5zGAQgASgNSACIAQESGAoLdGVtcGVyYXR1cmUYBSABKAFIAYgBARISCgV0b3BfcBgGIAEoAUgCiAEBEgwKBHN0b3AYByADKAkSEQoEc2VlZBgIIAEoA0gDiAEBEi4KCmNhY2hlX21vZGUYCSABKA4yGi5vcGVubG9vcC5sbG0udjEuQ2FjaGVNb2RlQg0KC19tYXhfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCBwoFX3NlZWQixgEKEEdlbmVyYXRlUmVzcG9uc2USDAoEdGV4dBgBIAEoCRI0Cg1maW5pc2hfcmVhc29uGAIgASgOMh0ub3Blbmxvb3AubGxtLnYxLkZpbmlzaFJlYXNvbhIlCgV1c2FnZRgDIAEoCzIWLm9wZW5sb29wLmxsbS52MS5Vc2FnZRIOCgZjYWNoZWQYBCABKAgSDQoFbW9kZWwYBSABKAkSEAoIcHJvdmlkZXIYBiABKAkSFgoOdXBzdHJlYW1fbW9kZWwYByABKAkisAIKFUdlbmVyYXRlU3RyZWFtUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIuCghtZXNzYWdlcxgCIAMoCzIcLm9wZW5sb29wLmxsbS52MS5DaGF0TWVzc2FnZRIOCgZwcm9tcHQYAyABKAkSFwoKbWF4X3Rva2VucxgEIAEoDUgAiAEBEhgKC3RlbXBlcmF0dXJlGAUgASgBSAGIAQESEgoFdG9wX3AYBiABKAFIAogBARIMCgRzdG9wGAcgAygJEhEKBHNlZWQYCCABKANIA4gBARIuCgpjYWNoZV9tb2RlGAkgASgOMhoub3Blbmxvb3AubGxtLnYxLkNhY2hlTW9kZUINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wQgcKBV9zZWVkImwKFkdlbmVyYXRlU3RyZWFtUmVzcG9uc2USFAoKdGV4dF9kZWx0YRgBIAEoCUgAEjMKBGRvbmUYAiABKAsyIy5vcGVubG9vcC5sbG0udjEuR2VuZXJhdGVTdHJlYW1Eb25lSABCBwoFZXZlbnQiugEKEkdlbmVyYXRlU3RyZWFtRG9uZRI0Cg1maW5pc2hfcmVhc29uGAEgASgOMh0ub3Blbmxvb3AubGxtLnYxLkZpbmlzaFJlYXNvbhIlCgV1c2FnZRgCIAEoCzIWLm9wZW5sb29wLmxsbS52MS5Vc2FnZRIOCgZjYWNoZWQYAyABKAgSDQoFbW9kZWwYBCABKAkSEAoIcHJvdmlkZXIYBSABKAkSFgoOdXBzdHJlYW1fbW9kZWwYBiABKAkikwEKCU1vZGVsSW5mbxIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIWCg51cHN0cmVhbV9tb2RlbBgDIAEoCRIPCgdhbGlhc2VzGAQgAygJEhEKCWZhbGxiYWNrcxgFIAMoCRIsCgZzb3VyY2UYBiABKA4yHC5vcGVubG9vcC5sbG0udjEuTW9kZWxTb3VyY2UiJQoRTGlzdE1vZGVsc1JlcXVlc3QSEAoIcHJvdmlkZXIYASABKAkiQAoSTGlzdE1vZGVsc1Jlc3BvbnNlEioKBm1vZGVscxgBIAMoCzIaLm9wZW5sb29wLmxsbS52MS5Nb2RlbEluZm8iIgoRR2V0TWV0cmljc1JlcXVlc3QSDQoFbW9kZWwYASABKAkiYAoOTGF0ZW5jeVN1bW1hcnkSDQoFY291bnQYASABKAQSDwoHbWVhbl9tcxgCIAEoARIOCgZwNTBfbXMYAyABKAESDgoGcDkwX21zGAQgASgBEg4KBnA5OV9tcxgFIAEoASKpAwoMTW9kZWxNZXRyaWNzEg0KBW1vZGVsGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEhAKCHJlcXVlc3RzGAMgASgEEg4KBmVycm9ycxgEIAEoBBJHCg5lcnJvcnNfYnlfY29kZRgFIAMoCzIvLm9wZW5sb29wLmxsbS52MS5Nb2RlbE1ldHJpY3MuRXJyb3JzQnlDb2RlRW50cnkSFAoMaW5wdXRfdG9rZW5zGAYgASgEEhUKDW91dHB1dF90b2tlbnMYByABKAQSEgoKY2FjaGVfaGl0cxgIIAEoBBIUCgxjYWNoZV9taXNzZXMYCSABKAQSEQoJaW5fZmxpZ2h0GAogASgEEjAKB2xhdGVuY3kYCyABKAsyHy5vcGVubG9vcC5sbG0udjEuTGF0ZW5jeVN1bW1hcnkSPAoTdGltZV90b19maXJzdF90b2tlbhgMIAEoCzIfLm9wZW5sb29wLmxsbS52MS5MYXRlbmN5U3VtbWFyeRozChFFcnJvcnNCeUNvZGVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAQ6AjgBIkMKEkdldE1ldHJpY3NSZXNwb25zZRItCgZtb2RlbHMYASADKAsyHS5vcGVubG9vcC5sbG0udjEuTW9kZWxNZXRyaWNzKlAKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfU1lTVEVNEAESDQoJUk9MRV9VU0VSEAISEgoOUk9MRV9BU1NJU1RBTlQQAypqCglDYWNoZU1vZGUSGgoWQ0FDSEVfTU9ERV9VTlNQRUNJRklFRBAAEhIKDkNBQ0hFX01PREVfVVNFEAESFQoRQ0FDSEVfTU9ERV9CWVBBU1MQAhIWChJDQUNIRV9NT0RFX1JFRlJFU0gQAyq4AQoMRmluaXNoUmVhc29uEh0KGUZJTklTSF9SRUFTT05fVU5TUEVDSUZJRUQQABIWChJGSU5JU0hfUkVBU09OX1NUT1AQARIYChRGSU5JU0hfUkVBU09OX0xFTkdUSBACEiAKHEZJTklTSF9SRUFTT05fQ09OVEVOVF9GSUxURVIQAxIcChhGSU5JU0hfUkVBU09OX1RPT0xfQ0FMTFMQBBIXChNGSU5JU0hfUkVBU09OX09USEVSEAUqewoLTW9kZWxTb3VyY2USHAoYTU9ERUxfU09VUkNFX1VOU1BFQ0lGSUVEEAASGAoUTU9ERUxfU09VUkNFX0NBVEFMT0cQARIZChVNT0RFTF9TT1VSQ0VfUFJPVklERVIQAhIZChVNT0RFTF9TT1VSQ0VfUkVHSVNUUlkQAzLwAgoKTExNU2VydmljZRJVCgpMaXN0TW9kZWxzEiIub3Blbmxvb3AubGxtLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiMub3Blbmxvb3AubGxtLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJPCghHZW5lcmF0ZRIgLm9wZW5sb29wLmxsbS52MS5HZW5lcmF0ZVJlcXVlc3QaIS5vcGVubG9vcC5sbG0udjEuR2VuZXJhdGVSZXNwb25zZRJjCg5HZW5lcmF0ZVN0cmVhbRImLm9wZW5sb29wLmxsbS52MS5HZW5lcmF0ZVN0cmVhbVJlcXVlc3QaJy5vcGVubG9vcC5sbG0udjEuR2VuZXJhdGVTdHJlYW1SZXNwb25zZTABElUKCkdldE1ldHJpY3MSIi5vcGVubG9vcC5sbG0udjEuR2V0TWV0cmljc1JlcXVlc3QaIy5vcGVubG9vcC5sbG0udjEuR2V0TWV0cmljc1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiFvcGVubG9vcC9sbG0vdjEvbGxtX3NlcnZpY2UucHJvdG8SD29wZW5sb29wLmxsbS52MSJDCgtDaGF0TWVzc2FnZRIjCgRyb2xlGAEgASgOMhUub3Blbmxvb3AubGxtLnYxLlJvbGUSDwoHY29udGVudBgCIAEoCSI0CgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKA0SFQoNb3V0cHV0X3Rva2VucxgCIAEoDSKqAgoPR2VuZXJhdGVSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEi4KCG1lc3NhZ2VzGAIgAygLMhwub3Blbmxvb3AubGxtLnYxLkNoYXRNZXNzYWdlEg4KBnByb21wdBgDIAEoCRIXCgptYXhfdG9rZW5zGAQgASgNSACIAQESGAoLdGVtcGVyYXR1cmUYBSABKAFIAYgBARISCgV0b3BfcBgGIAEoAUgCiAEBEgwKBHN0b3AYByADKAkSEQoEc2VlZBgIIAEoA0gDiAEBEi4KCmNhY2hlX21vZGUYCSABKA4yGi5vcGVubG9vcC5sbG0udjEuQ2FjaGVNb2RlQg0KC19tYXhfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCBwoFX3NlZWQixgEKEEdlbmVyYXRlUmVzcG9uc2USDAoEdGV4dBgBIAEoCRI0Cg1maW5pc2hfcmVhc29uGAIgASgOMh0ub3Blbmxvb3AubGxtLnYxLkZpbmlzaFJlYXNvbhIlCgV1c2FnZRgDIAEoCzIWLm9wZW5sb29wLmxsbS52MS5Vc2FnZRIOCgZjYWNoZWQYBCABKAgSDQoFbW9kZWwYBSABKAkSEAoIcHJvdmlkZXIYBiABKAkSFgoOdXBzdHJlYW1fbW9kZWwYByABKAkisAIKFUdlbmVyYXRlU3RyZWFtUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIuCghtZXNzYWdlcxgCIAMoCzIcLm9wZW5sb29wLmxsbS52MS5DaGF0TWVzc2FnZRIOCgZwcm9tcHQYAyABKAkSFwoKbWF4X3Rva2VucxgEIAEoDUgAiAEBEhgKC3RlbXBlcmF0dXJlGAUgASgBSAGIAQESEgoFdG9wX3AYBiABKAFIAogBARIMCgRzdG9wGAcgAygJEhEKBHNlZWQYCCABKANIA4gBARIuCgpjYWNoZV9tb2RlGAkgASgOMhoub3Blbmxvb3AubGxtLnYxLkNhY2hlTW9kZUINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wQgcKBV9zZWVkImwKFkdlbmVyYXRlU3RyZWFtUmVzcG9uc2USFAoKdGV4dF9kZWx0YRgBIAEoCUgAEjMKBGRvbmUYAiABKAsyIy5vcGVubG9vcC5sbG0udjEuR2VuZXJhdGVTdHJlYW1Eb25lSABCBwoFZXZlbnQiugEKEkdlbmVyYXRlU3RyZWFtRG9uZRI0Cg1maW5pc2hfcmVhc29uGAEgASgOMh0ub3Blbmxvb3AubGxtLnYxLkZpbmlzaFJlYXNvbhIlCgV1c2FnZRgCIAEoCzIWLm9wZW5sb29wLmxsbS52MS5Vc2FnZRIOCgZjYWNoZWQYAyABKAgSDQoFbW9kZWwYBCABKAkSEAoIcHJvdmlkZXIYBSABKAkSFgoOdXBzdHJlYW1fbW9kZWwYBiABKAkikwEKCU1vZGVsSW5mbxIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIWCg51cHN0cmVhbV9tb2RlbBgDIAEoCRIPCgdhbGlhc2VzGAQgAygJEhEKCWZhbGxiYWNrcxgFIAMoCRIsCgZzb3VyY2UYBiABKA4yHC5vcGVubG9vcC5sbG0udjEuTW9kZWxTb3VyY2UiJQoRTGlzdE1vZGVsc1JlcXVlc3QSEAoIcHJvdmlkZXIYASABKAkiQAoSTGlzdE1vZGVsc1Jlc3BvbnNlEioKBm1vZGVscxgBIAMoCzIaLm9wZW5sb29wLmxsbS52MS5Nb2RlbEluZm8iIgoRR2V0TWV0cmljc1JlcXVlc3QSDQoFbW9kZWwYASABKAkiYAoOTGF0ZW5jeVN1bW1hcnkSDQoFY291bnQYASABKAQSDwoHbWVhbl9tcxgCIAEoARIOCgZwNTBfbXMYAyABKAESDgoGcDkwX21zGAQgASgBEg4KBnA5OV9tcxgFIAEoASKpAwoMTW9kZWxNZXRyaWNzEg0KBW1vZGVsGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEhAKCHJlcXVlc3RzGAMgASgEEg4KBmVycm9ycxgEIAEoBBJHCg5lcnJvcnNfYnlfY29kZRgFIAMoCzIvLm9wZW5sb29wLmxsbS52MS5Nb2RlbE1ldHJpY3MuRXJyb3JzQnlDb2RlRW50cnkSFAoMaW5wdXRfdG9rZW5zGAYgASgEEhUKDW91dHB1dF90b2tlbnMYByABKAQSEgoKY2FjaGVfaGl0cxgIIAEoBBIUCgxjYWNoZV9taXNzZXMYCSABKAQSEQoJaW5fZmxpZ2h0GAogASgEEjAKB2xhdGVuY3kYCyABKAsyHy5vcGVubG9vcC5sbG0udjEuTGF0ZW5jeVN1bW1hcnkSPAoTdGltZV90b19maXJzdF90b2tlbhgMIAEoCzIfLm9wZW5sb29wLmxsbS52MS5MYXRlbmN5U3VtbWFyeRozChFFcnJvcnNCeUNvZGVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAQ6AjgBIkMKEkdldE1ldHJpY3NSZXNwb25zZRItCgZtb2RlbHMYASADKAsyHS5vcGVubG9vcC5sbG0udjEuTW9kZWxNZXRyaWNzIlUKDEVtYmVkUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIOCgZpbnB1dHMYAiADKAkSFwoKZGltZW5zaW9ucxgDIAEoDUgAiAEBQg0KC19kaW1lbnNpb25zIhsKCUVtYmVkZGluZxIOCgZ2YWx1ZXMYASADKAIinwEKDUVtYmVkUmVzcG9uc2USLgoKZW1iZWRkaW5ncxgBIAMoCzIaLm9wZW5sb29wLmxsbS52MS5FbWJlZGRpbmcSJQoFdXNhZ2UYAiABKAsyFi5vcGVubG9vcC5sbG0udjEuVXNhZ2USDQoFbW9kZWwYAyABKAkSEAoIcHJvdmlkZXIYBCABKAkSFgoOdXBzdHJlYW1fbW9kZWwYBSABKAkqUAoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9TWVNURU0QARINCglST0xFX1VTRVIQAhISCg5ST0xFX0FTU0lTVEFOVBADKmoKCUNhY2hlTW9kZRIaChZDQUNIRV9NT0RFX1VOU1BFQ0lGSUVEEAASEgoOQ0FDSEVfTU9ERV9VU0UQARIVChFDQUNIRV9NT0RFX0JZUEFTUxACEhYKEkNBQ0hFX01PREVfUkVGUkVTSBADKrgBCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhADEhwKGEZJTklTSF9SRUFTT05fVE9PTF9DQUxMUxAEEhcKE0ZJTklTSF9SRUFTT05fT1RIRVIQBSp7CgtNb2RlbFNvdXJjZRIcChhNT0RFTF9TT1VSQ0VfVU5TUEVDSUZJRUQQABIYChRNT0RFTF9TT1VSQ0VfQ0FUQUxPRxABEhkKFU1PREVMX1NPVVJDRV9QUk9WSURFUhACEhkKFU1PREVMX1NPVVJDRV9SRUdJU1RSWRADMrgDCgpMTE1TZXJ2aWNlElUKCkxpc3RNb2RlbHMSIi5vcGVubG9vcC5sbG0udjEuTGlzdE1vZGVsc1JlcXVlc3QaIy5vcGVubG9vcC5sbG0udjEuTGlzdE1vZGVsc1Jlc3BvbnNlEk8KCEdlbmVyYXRlEiAub3Blbmxvb3AubGxtLnYxLkdlbmVyYXRlUmVxdWVzdBohLm9wZW5sb29wLmxsbS52MS5HZW5lcmF0ZVJlc3BvbnNlEmMKDkdlbmVyYXRlU3RyZWFtEiYub3Blbmxvb3AubGxtLnYxLkdlbmVyYXRlU3RyZWFtUmVxdWVzdBonLm9wZW5sb29wLmxsbS52MS5HZW5lcmF0ZVN0cmVhbVJlc3BvbnNlMAESVQoKR2V0TWV0cmljcxIiLm9wZW5sb29wLmxsbS52MS5HZXRNZXRyaWNzUmVxdWVzdBojLm9wZW5sb29wLmxsbS52MS5HZXRNZXRyaWNzUmVzcG9uc2USRgoFRW1iZWQSHS5vcGVubG9vcC5sbG0udjEuRW1iZWRSZXF1ZXN0Gh4ub3Blbmxvb3AubGxtLnYxLkVtYmVkUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * One message of a conversation.
@@ -669,6 +669,113 @@ export const GetMetricsResponseSchema: GenMessage<GetMetricsResponse> = /*@__PUR
   messageDesc(file_openloop_llm_v1_llm_service, 13);
 
 /**
+ * Request for LLMService.Embed.
+ *
+ * @generated from message openloop.llm.v1.EmbedRequest
+ */
+export type EmbedRequest = Message<"openloop.llm.v1.EmbedRequest"> & {
+  /**
+   * A model id or alias whose provider has embeddings: OpenAI-compatible
+   * providers, Cohere, and local GGUF models.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * The texts to embed, 1-2048 of them, none empty.
+   *
+   * @generated from field: repeated string inputs = 2;
+   */
+  inputs: string[];
+
+  /**
+   * Length of each vector, for models that can shorten theirs; unset: the
+   * model's own length.
+   *
+   * @generated from field: optional uint32 dimensions = 3;
+   */
+  dimensions?: number | undefined;
+};
+
+/**
+ * Describes the message openloop.llm.v1.EmbedRequest.
+ * Use `create(EmbedRequestSchema)` to create a new message.
+ */
+export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
+  messageDesc(file_openloop_llm_v1_llm_service, 14);
+
+/**
+ * One embedding vector.
+ *
+ * @generated from message openloop.llm.v1.Embedding
+ */
+export type Embedding = Message<"openloop.llm.v1.Embedding"> & {
+  /**
+   * The vector's components.
+   *
+   * @generated from field: repeated float values = 1;
+   */
+  values: number[];
+};
+
+/**
+ * Describes the message openloop.llm.v1.Embedding.
+ * Use `create(EmbeddingSchema)` to create a new message.
+ */
+export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
+  messageDesc(file_openloop_llm_v1_llm_service, 15);
+
+/**
+ * Response for LLMService.Embed.
+ *
+ * @generated from message openloop.llm.v1.EmbedResponse
+ */
+export type EmbedResponse = Message<"openloop.llm.v1.EmbedResponse"> & {
+  /**
+   * One vector per input, in the order of the inputs.
+   *
+   * @generated from field: repeated openloop.llm.v1.Embedding embeddings = 1;
+   */
+  embeddings: Embedding[];
+
+  /**
+   * Tokens read (input_tokens); output_tokens is 0.
+   *
+   * @generated from field: openloop.llm.v1.Usage usage = 2;
+   */
+  usage?: Usage | undefined;
+
+  /**
+   * The model that answered (a fallback's id when the first choice failed).
+   *
+   * @generated from field: string model = 3;
+   */
+  model: string;
+
+  /**
+   * The provider that answered.
+   *
+   * @generated from field: string provider = 4;
+   */
+  provider: string;
+
+  /**
+   * The provider's own name for the model.
+   *
+   * @generated from field: string upstream_model = 5;
+   */
+  upstreamModel: string;
+};
+
+/**
+ * Describes the message openloop.llm.v1.EmbedResponse.
+ * Use `create(EmbedResponseSchema)` to create a new message.
+ */
+export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
+  messageDesc(file_openloop_llm_v1_llm_service, 16);
+
+/**
  * Who wrote a chat message.
  *
  * @generated from enum openloop.llm.v1.Role
@@ -896,6 +1003,17 @@ export const LLMService: GenService<{
     methodKind: "unary";
     input: typeof GetMetricsRequestSchema;
     output: typeof GetMetricsResponseSchema;
+  },
+  /**
+   * Turns texts into embedding vectors, with the same catalog, fallbacks,
+   * limits, retries and metrics as Generate (embeddings are not cached).
+   *
+   * @generated from rpc openloop.llm.v1.LLMService.Embed
+   */
+  embed: {
+    methodKind: "unary";
+    input: typeof EmbedRequestSchema;
+    output: typeof EmbedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_openloop_llm_v1_llm_service, 0);

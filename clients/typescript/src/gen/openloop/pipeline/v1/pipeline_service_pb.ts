@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file openloop/pipeline/v1/pipeline_service.proto.
  */
 export const file_openloop_pipeline_v1_pipeline_service: GenFile = /*@__PURE__*/
-  fileDesc("CitvcGVubG9vcC9waXBlbGluZS92MS9waXBlbGluZV9zZXJ2aWNlLnByb3RvEhRvcGVubG9vcC5waXBlbGluZS52MSKiAQoIUGlwZWxpbmUSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoDRITCgtkZXNjcmlwdGlvbhgDIAEoCRIwCgRzcGVjGAQgASgLMiIub3Blbmxvb3AucGlwZWxpbmUudjEuUGlwZWxpbmVTcGVjEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK+AgoMUGlwZWxpbmVTcGVjEhcKD2lucHV0X3ZhcmlhYmxlcxgBIAMoCRIuCgpwcmVwcm9jZXNzGAIgAygLMhoub3Blbmxvb3AucGlwZWxpbmUudjEuU3RlcBIsCghnZW5lcmF0ZRgDIAMoCzIaLm9wZW5sb29wLnBpcGVsaW5lLnYxLlN0ZXASLwoLcG9zdHByb2Nlc3MYBCADKAsyGi5vcGVubG9vcC5waXBlbGluZS52MS5TdGVwEiwKCHZhbGlkYXRlGAUgAygLMhoub3Blbmxvb3AucGlwZWxpbmUudjEuU3RlcBIUCgxtYXhfYXR0ZW1wdHMYBiABKA0SKQoFaG9va3MYByADKAsyGi5vcGVubG9vcC5waXBlbGluZS52MS5Ib29rEhcKD291dHB1dF92YXJpYWJsZRgIIAEoCSKIBwoEU3RlcBIMCgRuYW1lGAEgASgJEjYKCHRlbXBsYXRlGAogASgLMiIub3Blbmxvb3AucGlwZWxpbmUudjEuVGVtcGxhdGVTdGVwSAASQQoOZmVhdHVyZV9sb29rdXAYCyABKAsyJy5vcGVubG9vcC5waXBlbGluZS52MS5GZWF0dXJlTG9va3VwU3RlcEgAEjIKBnJlZGFjdBgMIAEoCzIgLm9wZW5sb29wLnBpcGVsaW5lLnYxLlJlZGFjdFN0ZXBIABI2Cgh0cnVuY2F0ZRgNIAEoCzIiLm9wZW5sb29wLnBpcGVsaW5lLnYxLlRydW5jYXRlU3RlcEgAEj0KDGxsbV9nZW5lcmF0ZRgUIAEoCzIlLm9wZW5sb29wLnBpcGVsaW5lLnYxLkxsbUdlbmVyYXRlU3RlcEgAEjQKB3ByZWRpY3QYFSABKAsyIS5vcGVubG9vcC5waXBlbGluZS52MS5QcmVkaWN0U3RlcEgAEi4KBHRyaW0YHiABKAsyHi5vcGVubG9vcC5waXBlbGluZS52MS5UcmltU3RlcEgAEj0KDGV4dHJhY3RfanNvbhgfIAEoCzIlLm9wZW5sb29wLnBpcGVsaW5lLnYxLkV4dHJhY3RKc29uU3RlcEgAEj8KDXJlZ2V4X2V4dHJhY3QYICABKAsyJi5vcGVubG9vcC5waXBlbGluZS52MS5SZWdleEV4dHJhY3RTdGVwSAASOQoKbWFwX2ZpZWxkcxghIAEoCzIjLm9wZW5sb29wLnBpcGVsaW5lLnYxLk1hcEZpZWxkc1N0ZXBIABI7Cgtqc29uX3NjaGVtYRgoIAEoCzIkLm9wZW5sb29wLnBpcGVsaW5lLnYxLkpzb25TY2hlbWFTdGVwSAASOwoLcmVnZXhfbWF0Y2gYKSABKAsyJC5vcGVubG9vcC5waXBlbGluZS52MS5SZWdleE1hdGNoU3RlcEgAEjIKBmxlbmd0aBgqIAEoCzIgLm9wZW5sb29wLnBpcGVsaW5lLnYxLkxlbmd0aFN0ZXBIABJBCg5hbGxvd2VkX3ZhbHVlcxgrIAEoCzInLm9wZW5sb29wLnBpcGVsaW5lLnYxLkFsbG93ZWRWYWx1ZXNTdGVwSAASMgoGY3VzdG9tGDIgASgLMiAub3Blbmxvb3AucGlwZWxpbmUudjEuQ3VzdG9tU3RlcEgAQgYKBGtpbmQiMAoMVGVtcGxhdGVTdGVwEhAKCHRlbXBsYXRlGAEgASgJEg4KBm91dHB1dBgCIAEoCSJwChFGZWF0dXJlTG9va3VwU3RlcBITCgtmZWF0dXJlX3NldBgBIAEoCRISCgplbnRpdHlfa2V5GAIgASgJEhAKCGZlYXR1cmVzGAMgAygJEg4KBm91dHB1dBgEIAEoCRIQCghyZXF1aXJlZBgFIAEoCCJQCgpSZWRhY3RTdGVwEg0KBWlucHV0GAEgASgJEg4KBmVtYWlscxgCIAEoCBIOCgZwaG9uZXMYAyABKAgSEwoLcmVwbGFjZW1lbnQYBCABKAkiRAoMVHJ1bmNhdGVTdGVwEg0KBWlucHV0GAEgASgJEhEKCW1heF9jaGFycxgCIAEoDRISCgptYXhfdG9rZW5zGAMgASgNIvABCg9MbG1HZW5lcmF0ZVN0ZXASDQoFbW9kZWwYASABKAkSFQoNc3lzdGVtX3Byb21wdBgCIAEoCRINCgVpbnB1dBgDIAEoCRIOCgZvdXRwdXQYBCABKAkSFwoKbWF4X3Rva2VucxgFIAEoDUgAiAEBEhgKC3RlbXBlcmF0dXJlGAYgASgBSAGIAQESEgoFdG9wX3AYByABKAFIAogBARIMCgRzdG9wGAggAygJEhEKBHNlZWQYCSABKANIA4gBAUINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wQgcKBV9zZWVkIu8BCgtQcmVkaWN0U3RlcBINCgVtb2RlbBgBIAEoCRINCgVpbnB1dBgCIAEoCRIOCgZvdXRwdXQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRJKCg1mZWF0dXJlX3R5cGVzGAUgAygLMjMub3Blbmxvb3AucGlwZWxpbmUudjEuUHJlZGljdFN0ZXAuRmVhdHVyZVR5cGVzRW50cnkaVQoRRmVhdHVyZVR5cGVzRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgOMiAub3Blbmxvb3AuZmVhdHVyZS52MS5GZWF0dXJlVHlwZToCOAEiGQoIVHJpbVN0ZXASDQoFaW5wdXQYASABKAkiMAoPRXh0cmFjdEpzb25TdGVwEg0KBWlucHV0GAEgASgJEg4KBm91dHB1dBgCIAEoCSJRChBSZWdleEV4dHJhY3RTdGVwEg0KBWlucHV0GAEgASgJEg8KB3BhdHRlcm4YAiABKAkSDgoGb3V0cHV0GAMgASgJEg0KBWZsYWdzGAQgASgJIo8BCg1NYXBGaWVsZHNTdGVwEj8KBmZpZWxkcxgBIAMoCzIvLm9wZW5sb29wLnBpcGVsaW5lLnYxLk1hcEZpZWxkc1N0ZXAuRmllbGRzRW50cnkSDgoGb3V0cHV0GAIgASgJGi0KC0ZpZWxkc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoOSnNvblNjaGVtYVN0ZXASDQoFaW5wdXQYASABKAkSJwoGc2NoZW1hGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCI/Cg5SZWdleE1hdGNoU3RlcBINCgVpbnB1dBgBIAEoCRIPCgdwYXR0ZXJuGAIgASgJEg0KBWZsYWdzGAMgASgJIk8KCkxlbmd0aFN0ZXASDQoFaW5wdXQYASABKAkSEAoDbWluGAIgASgNSACIAQESEAoDbWF4GAMgASgNSAGIAQFCBgoEX21pbkIGCgRfbWF4IkcKEUFsbG93ZWRWYWx1ZXNTdGVwEg0KBWlucHV0GAEgASgJEg4KBnZhbHVlcxgCIAMoCRITCgtpZ25vcmVfY2FzZRgDIAEoCCJDCgpDdXN0b21TdGVwEgwKBHR5cGUYASABKAkSJwoGY29uZmlnGAIgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLWAQoESG9vaxIvCgZldmVudHMYASADKA4yHy5vcGVubG9vcC5waXBlbGluZS52MS5Ib29rRXZlbnQSCwoDdXJsGAIgASgJEhAKCHJlcXVpcmVkGAMgASgIEhQKDG1heF9hdHRlbXB0cxgEIAEoDRI4CgdoZWFkZXJzGAUgAygLMicub3Blbmxvb3AucGlwZWxpbmUudjEuSG9vay5IZWFkZXJzRW50cnkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibAoVQ3JlYXRlUGlwZWxpbmVSZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSMAoEc3BlYxgDIAEoCzIiLm9wZW5sb29wLnBpcGVsaW5lLnYxLlBpcGVsaW5lU3BlYyJKChZDcmVhdGVQaXBlbGluZVJlc3BvbnNlEjAKCHBpcGVsaW5lGAEgASgLMh4ub3Blbmxvb3AucGlwZWxpbmUudjEuUGlwZWxpbmUiNAoSR2V0UGlwZWxpbmVSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKA0iRwoTR2V0UGlwZWxpbmVSZXNwb25zZRIwCghwaXBlbGluZRgBIAEoCzIeLm9wZW5sb29wLnBpcGVsaW5lLnYxLlBpcGVsaW5lIj0KFExpc3RQaXBlbGluZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImMKFUxpc3RQaXBlbGluZXNSZXNwb25zZRIxCglwaXBlbGluZXMYASADKAsyHi5vcGVubG9vcC5waXBlbGluZS52MS5QaXBlbGluZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiogEKFVVwZGF0ZVBpcGVsaW5lUmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEjAKBHNwZWMYAyABKAsyIi5vcGVubG9vcC5waXBlbGluZS52MS5QaXBlbGluZVNwZWMSHgoRZXhwZWN0ZWRfcmV2aXNpb24YBCABKA1IAIgBAUIUChJfZXhwZWN0ZWRfcmV2aXNpb24iSgoWVXBkYXRlUGlwZWxpbmVSZXNwb25zZRIwCghwaXBlbGluZRgBIAEoCzIeLm9wZW5sb29wLnBpcGVsaW5lLnYxLlBpcGVsaW5lIiUKFURlbGV0ZVBpcGVsaW5lUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVBpcGVsaW5lUmVzcG9uc2UiXwoLU3RhZ2VUaW1pbmcSKgoFc3RhZ2UYASABKA4yGy5vcGVubG9vcC5waXBlbGluZS52MS5TdGFnZRIPCgdhdHRlbXB0GAIgASgNEhMKC2R1cmF0aW9uX21zGAMgASgBImEKFkV4ZWN1dGVQaXBlbGluZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoDRInCgZpbnB1dHMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IqkBChdFeGVjdXRlUGlwZWxpbmVSZXNwb25zZRIOCgZydW5faWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0SJgoGb3V0cHV0GAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEjIKB3RpbWluZ3MYBCADKAsyIS5vcGVubG9vcC5waXBlbGluZS52MS5TdGFnZVRpbWluZxIQCghhdHRlbXB0cxgFIAEoDSJnChxFeGVjdXRlUGlwZWxpbmVTdHJlYW1SZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKA0SJwoGaW5wdXRzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKuAgodRXhlY3V0ZVBpcGVsaW5lU3RyZWFtUmVzcG9uc2USNwoLcnVuX3N0YXJ0ZWQYASABKAsyIC5vcGVubG9vcC5waXBlbGluZS52MS5SdW5TdGFydGVkSAASOwoNc3RhZ2Vfc3RhcnRlZBgCIAEoCzIiLm9wZW5sb29wLnBpcGVsaW5lLnYxLlN0YWdlU3RhcnRlZEgAEj0KDnN0YWdlX2ZpbmlzaGVkGAMgASgLMiMub3Blbmxvb3AucGlwZWxpbmUudjEuU3RhZ2VGaW5pc2hlZEgAEhQKCnRleHRfZGVsdGEYBCABKAlIABI5CgxydW5fZmluaXNoZWQYBSABKAsyIS5vcGVubG9vcC5waXBlbGluZS52MS5SdW5GaW5pc2hlZEgAQgcKBWV2ZW50Ii4KClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJEhAKCHJldmlzaW9uGAIgASgNIksKDFN0YWdlU3RhcnRlZBIqCgVzdGFnZRgBIAEoDjIbLm9wZW5sb29wLnBpcGVsaW5lLnYxLlN0YWdlEg8KB2F0dGVtcHQYAiABKA0iewoNU3RhZ2VGaW5pc2hlZBIqCgVzdGFnZRgBIAEoDjIbLm9wZW5sb29wLnBpcGVsaW5lLnYxLlN0YWdlEg8KB2F0dGVtcHQYAiABKA0SEwoLZHVyYXRpb25fbXMYAyABKAESGAoQdmFsaWRhdGlvbl9lcnJvchgEIAEoCSJ7CgtSdW5GaW5pc2hlZBImCgZvdXRwdXQYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEAoIYXR0ZW1wdHMYAiABKA0SMgoHdGltaW5ncxgDIAMoCzIhLm9wZW5sb29wLnBpcGVsaW5lLnYxLlN0YWdlVGltaW5nIvECCgNSdW4SDgoGcnVuX2lkGAEgASgJEhAKCHBpcGVsaW5lGAIgASgJEhAKCHJldmlzaW9uGAMgASgNEi8KBnN0YXR1cxgEIAEoDjIfLm9wZW5sb29wLnBpcGVsaW5lLnYxLlJ1blN0YXR1cxInCgZpbnB1dHMYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiYKBm91dHB1dBgGIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIyCgd0aW1pbmdzGAcgAygLMiEub3Blbmxvb3AucGlwZWxpbmUudjEuU3RhZ2VUaW1pbmcSEAoIYXR0ZW1wdHMYCCABKA0SDQoFZXJyb3IYCSABKAkSLgoKc3RhcnRfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh8KDUdldFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIjgKDkdldFJ1blJlc3BvbnNlEiYKA3J1bhgBIAEoCzIZLm9wZW5sb29wLnBpcGVsaW5lLnYxLlJ1bipzCgVTdGFnZRIVChFTVEFHRV9VTlNQRUNJRklFRBAAEhQKEFNUQUdFX1BSRVBST0NFU1MQARISCg5TVEFHRV9HRU5FUkFURRACEhUKEVNUQUdFX1BPU1RQUk9DRVNTEAMSEgoOU1RBR0VfVkFMSURBVEUQBCp2CglIb29rRXZlbnQSGgoWSE9PS19FVkVOVF9VTlNQRUNJRklFRBAAEhoKFkhPT0tfRVZFTlRfUFJFX0VYRUNVVEUQARIbChdIT09LX0VWRU5UX1BPU1RfRVhFQ1VURRACEhQKEEhPT0tfRVZFTlRfRVJST1IQAyqKAQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1JVTk5JTkcQARIYChRSVU5fU1RBVFVTX1NVQ0NFRURFRBACEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAMSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBDLwBgoPUGlwZWxpbmVTZXJ2aWNlEmsKDkNyZWF0ZVBpcGVsaW5lEisub3Blbmxvb3AucGlwZWxpbmUudjEuQ3JlYXRlUGlwZWxpbmVSZXF1ZXN0Giwub3Blbmxvb3AucGlwZWxpbmUudjEuQ3JlYXRlUGlwZWxpbmVSZXNwb25zZRJiCgtHZXRQaXBlbGluZRIoLm9wZW5sb29wLnBpcGVsaW5lLnYxLkdldFBpcGVsaW5lUmVxdWVzdBopLm9wZW5sb29wLnBpcGVsaW5lLnYxLkdldFBpcGVsaW5lUmVzcG9uc2USaAoNTGlzdFBpcGVsaW5lcxIqLm9wZW5sb29wLnBpcGVsaW5lLnYxLkxpc3RQaXBlbGluZXNSZXF1ZXN0Gisub3Blbmxvb3AucGlwZWxpbmUudjEuTGlzdFBpcGVsaW5lc1Jlc3BvbnNlEmsKDlVwZGF0ZVBpcGVsaW5lEisub3Blbmxvb3AucGlwZWxpbmUudjEuVXBkYXRlUGlwZWxpbmVSZXF1ZXN0Giwub3Blbmxvb3AucGlwZWxpbmUudjEuVXBkYXRlUGlwZWxpbmVSZXNwb25zZRJrCg5EZWxldGVQaXBlbGluZRIrLm9wZW5sb29wLnBpcGVsaW5lLnYxLkRlbGV0ZVBpcGVsaW5lUmVxdWVzdBosLm9wZW5sb29wLnBpcGVsaW5lLnYxLkRlbGV0ZVBpcGVsaW5lUmVzcG9uc2USbgoPRXhlY3V0ZVBpcGVsaW5lEiwub3Blbmxvb3AucGlwZWxpbmUudjEuRXhlY3V0ZVBpcGVsaW5lUmVxdWVzdBotLm9wZW5sb29wLnBpcGVsaW5lLnYxLkV4ZWN1dGVQaXBlbGluZVJlc3BvbnNlEoIBChVFeGVjdXRlUGlwZWxpbmVTdHJlYW0SMi5vcGVubG9vcC5waXBlbGluZS52MS5FeGVjdXRlUGlwZWxpbmVTdHJlYW1SZXF1ZXN0GjMub3Blbmxvb3AucGlwZWxpbmUudjEuRXhlY3V0ZVBpcGVsaW5lU3RyZWFtUmVzcG9uc2UwARJTCgZHZXRSdW4SIy5vcGVubG9vcC5waXBlbGluZS52MS5HZXRSdW5SZXF1ZXN0GiQub3Blbmxvb3AucGlwZWxpbmUudjEuR2V0UnVuUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_openloop_feature_v1_feature_value]);
+  fileDesc("CitvcGVubG9vcC9waXBlbGluZS92MS9waXBlbGluZV9zZXJ2aWNlLnByb3RvEhRvcGVubG9vcC5waXBlbGluZS52MSKiAQoIUGlwZWxpbmUSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoDRITCgtkZXNjcmlwdGlvbhgDIAEoCRIwCgRzcGVjGAQgASgLMiIub3Blbmxvb3AucGlwZWxpbmUudjEuUGlwZWxpbmVTcGVjEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK+AgoMUGlwZWxpbmVTcGVjEhcKD2lucHV0X3ZhcmlhYmxlcxgBIAMoCRIuCgpwcmVwcm9jZXNzGAIgAygLMhoub3Blbmxvb3AucGlwZWxpbmUudjEuU3RlcBIsCghnZW5lcmF0ZRgDIAMoCzIaLm9wZW5sb29wLnBpcGVsaW5lLnYxLlN0ZXASLwoLcG9zdHByb2Nlc3MYBCADKAsyGi5vcGVubG9vcC5waXBlbGluZS52MS5TdGVwEiwKCHZhbGlkYXRlGAUgAygLMhoub3Blbmxvb3AucGlwZWxpbmUudjEuU3RlcBIUCgxtYXhfYXR0ZW1wdHMYBiABKA0SKQoFaG9va3MYByADKAsyGi5vcGVubG9vcC5waXBlbGluZS52MS5Ib29rEhcKD291dHB1dF92YXJpYWJsZRgIIAEoCSK6BwoEU3RlcBIMCgRuYW1lGAEgASgJEjYKCHRlbXBsYXRlGAogASgLMiIub3Blbmxvb3AucGlwZWxpbmUudjEuVGVtcGxhdGVTdGVwSAASQQoOZmVhdHVyZV9sb29rdXAYCyABKAsyJy5vcGVubG9vcC5waXBlbGluZS52MS5GZWF0dXJlTG9va3VwU3RlcEgAEjIKBnJlZGFjdBgMIAEoCzIgLm9wZW5sb29wLnBpcGVsaW5lLnYxLlJlZGFjdFN0ZXBIABI2Cgh0cnVuY2F0ZRgNIAEoCzIiLm9wZW5sb29wLnBpcGVsaW5lLnYxLlRydW5jYXRlU3RlcEgAEjAKBWVtYmVkGA4gASgLMh8ub3Blbmxvb3AucGlwZWxpbmUudjEuRW1iZWRTdGVwSAASPQoMbGxtX2dlbmVyYXRlGBQgASgLMiUub3Blbmxvb3AucGlwZWxpbmUudjEuTGxtR2VuZXJhdGVTdGVwSAASNAoHcHJlZGljdBgVIAEoCzIhLm9wZW5sb29wLnBpcGVsaW5lLnYxLlByZWRpY3RTdGVwSAASLgoEdHJpbRgeIAEoCzIeLm9wZW5sb29wLnBpcGVsaW5lLnYxLlRyaW1TdGVwSAASPQoMZXh0cmFjdF9qc29uGB8gASgLMiUub3Blbmxvb3AucGlwZWxpbmUudjEuRXh0cmFjdEpzb25TdGVwSAASPwoNcmVnZXhfZXh0cmFjdBggIAEoCzImLm9wZW5sb29wLnBpcGVsaW5lLnYxLlJlZ2V4RXh0cmFjdFN0ZXBIABI5CgptYXBfZmllbGRzGCEgASgLMiMub3Blbmxvb3AucGlwZWxpbmUudjEuTWFwRmllbGRzU3RlcEgAEjsKC2pzb25fc2NoZW1hGCggASgLMiQub3Blbmxvb3AucGlwZWxpbmUudjEuSnNvblNjaGVtYVN0ZXBIABI7CgtyZWdleF9tYXRjaBgpIAEoCzIkLm9wZW5sb29wLnBpcGVsaW5lLnYxLlJlZ2V4TWF0Y2hTdGVwSAASMgoGbGVuZ3RoGCogASgLMiAub3Blbmxvb3AucGlwZWxpbmUudjEuTGVuZ3RoU3RlcEgAEkEKDmFsbG93ZWRfdmFsdWVzGCsgASgLMicub3Blbmxvb3AucGlwZWxpbmUudjEuQWxsb3dlZFZhbHVlc1N0ZXBIABIyCgZjdXN0b20YMiABKAsyIC5vcGVubG9vcC5waXBlbGluZS52MS5DdXN0b21TdGVwSABCBgoEa2luZCIwCgxUZW1wbGF0ZVN0ZXASEAoIdGVtcGxhdGUYASABKAkSDgoGb3V0cHV0GAIgASgJInAKEUZlYXR1cmVMb29rdXBTdGVwEhMKC2ZlYXR1cmVfc2V0GAEgASgJEhIKCmVudGl0eV9rZXkYAiABKAkSEAoIZmVhdHVyZXMYAyADKAkSDgoGb3V0cHV0GAQgASgJEhAKCHJlcXVpcmVkGAUgASgIIlAKClJlZGFjdFN0ZXASDQoFaW5wdXQYASABKAkSDgoGZW1haWxzGAIgASgIEg4KBnBob25lcxgDIAEoCBITCgtyZXBsYWNlbWVudBgEIAEoCSJECgxUcnVuY2F0ZVN0ZXASDQoFaW5wdXQYASABKAkSEQoJbWF4X2NoYXJzGAIgASgNEhIKCm1heF90b2tlbnMYAyABKA0iYQoJRW1iZWRTdGVwEg0KBW1vZGVsGAEgASgJEg0KBWlucHV0GAIgASgJEg4KBm91dHB1dBgDIAEoCRIXCgpkaW1lbnNpb25zGAQgASgNSACIAQFCDQoLX2RpbWVuc2lvbnMi8AEKD0xsbUdlbmVyYXRlU3RlcBINCgVtb2RlbBgBIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAIgASgJEg0KBWlucHV0GAMgASgJEg4KBm91dHB1dBgEIAEoCRIXCgptYXhfdG9rZW5zGAUgASgNSACIAQESGAoLdGVtcGVyYXR1cmUYBiABKAFIAYgBARISCgV0b3BfcBgHIAEoAUgCiAEBEgwKBHN0b3AYCCADKAkSEQoEc2VlZBgJIAEoA0gDiAEBQg0KC19tYXhfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCBwoFX3NlZWQi7wEKC1ByZWRpY3RTdGVwEg0KBW1vZGVsGAEgASgJEg0KBWlucHV0GAIgASgJEg4KBm91dHB1dBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEkoKDWZlYXR1cmVfdHlwZXMYBSADKAsyMy5vcGVubG9vcC5waXBlbGluZS52MS5QcmVkaWN0U3RlcC5GZWF0dXJlVHlwZXNFbnRyeRpVChFGZWF0dXJlVHlwZXNFbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKA4yIC5vcGVubG9vcC5mZWF0dXJlLnYxLkZlYXR1cmVUeXBlOgI4ASIZCghUcmltU3RlcBINCgVpbnB1dBgBIAEoCSIwCg9FeHRyYWN0SnNvblN0ZXASDQoFaW5wdXQYASABKAkSDgoGb3V0cHV0GAIgASgJIlEKEFJlZ2V4RXh0cmFjdFN0ZXASDQoFaW5wdXQYASABKAkSDwoHcGF0dGVybhgCIAEoCRIOCgZvdXRwdXQYAyABKAkSDQoFZmxhZ3MYBCABKAkijwEKDU1hcEZpZWxkc1N0ZXASPwoGZmllbGRzGAEgAygLMi8ub3Blbmxvb3AucGlwZWxpbmUudjEuTWFwRmllbGRzU3RlcC5GaWVsZHNFbnRyeRIOCgZvdXRwdXQYAiABKAkaLQoLRmllbGRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJICg5Kc29uU2NoZW1hU3RlcBINCgVpbnB1dBgBIAEoCRInCgZzY2hlbWEYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ij8KDlJlZ2V4TWF0Y2hTdGVwEg0KBWlucHV0GAEgASgJEg8KB3BhdHRlcm4YAiABKAkSDQoFZmxhZ3MYAyABKAkiTwoKTGVuZ3RoU3RlcBINCgVpbnB1dBgBIAEoCRIQCgNtaW4YAiABKA1IAIgBARIQCgNtYXgYAyABKA1IAYgBAUIGCgRfbWluQgYKBF9tYXgiRwoRQWxsb3dlZFZhbHVlc1N0ZXASDQoFaW5wdXQYASABKAkSDgoGdmFsdWVzGAIgAygJEhMKC2lnbm9yZV9jYXNlGAMgASgIIkMKCkN1c3RvbVN0ZXASDAoEdHlwZRgBIAEoCRInCgZjb25maWcYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0ItYBCgRIb29rEi8KBmV2ZW50cxgBIAMoDjIfLm9wZW5sb29wLnBpcGVsaW5lLnYxLkhvb2tFdmVudBILCgN1cmwYAiABKAkSEAoIcmVxdWlyZWQYAyABKAgSFAoMbWF4X2F0dGVtcHRzGAQgASgNEjgKB2hlYWRlcnMYBSADKAsyJy5vcGVubG9vcC5waXBlbGluZS52MS5Ib29rLkhlYWRlcnNFbnRyeRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJsChVDcmVhdGVQaXBlbGluZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIwCgRzcGVjGAMgASgLMiIub3Blbmxvb3AucGlwZWxpbmUudjEuUGlwZWxpbmVTcGVjIkoKFkNyZWF0ZVBpcGVsaW5lUmVzcG9uc2USMAoIcGlwZWxpbmUYASABKAsyHi5vcGVubG9vcC5waXBlbGluZS52MS5QaXBlbGluZSI0ChJHZXRQaXBlbGluZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoDSJHChNHZXRQaXBlbGluZVJlc3BvbnNlEjAKCHBpcGVsaW5lGAEgASgLMh4ub3Blbmxvb3AucGlwZWxpbmUudjEuUGlwZWxpbmUiPQoUTGlzdFBpcGVsaW5lc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiYwoVTGlzdFBpcGVsaW5lc1Jlc3BvbnNlEjEKCXBpcGVsaW5lcxgBIAMoCzIeLm9wZW5sb29wLnBpcGVsaW5lLnYxLlBpcGVsaW5lEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKiAQoVVXBkYXRlUGlwZWxpbmVSZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSMAoEc3BlYxgDIAEoCzIiLm9wZW5sb29wLnBpcGVsaW5lLnYxLlBpcGVsaW5lU3BlYxIeChFleHBlY3RlZF9yZXZpc2lvbhgEIAEoDUgAiAEBQhQKEl9leHBlY3RlZF9yZXZpc2lvbiJKChZVcGRhdGVQaXBlbGluZVJlc3BvbnNlEjAKCHBpcGVsaW5lGAEgASgLMh4ub3Blbmxvb3AucGlwZWxpbmUudjEuUGlwZWxpbmUiJQoVRGVsZXRlUGlwZWxpbmVSZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWRGVsZXRlUGlwZWxpbmVSZXNwb25zZSJfCgtTdGFnZVRpbWluZxIqCgVzdGFnZRgBIAEoDjIbLm9wZW5sb29wLnBpcGVsaW5lLnYxLlN0YWdlEg8KB2F0dGVtcHQYAiABKA0SEwoLZHVyYXRpb25fbXMYAyABKAEiYQoWRXhlY3V0ZVBpcGVsaW5lUmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCHJldmlzaW9uGAIgASgNEicKBmlucHV0cxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiqQEKF0V4ZWN1dGVQaXBlbGluZVJlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoDRImCgZvdXRwdXQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSMgoHdGltaW5ncxgEIAMoCzIhLm9wZW5sb29wLnBpcGVsaW5lLnYxLlN0YWdlVGltaW5nEhAKCGF0dGVtcHRzGAUgASgNImcKHEV4ZWN1dGVQaXBlbGluZVN0cmVhbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoDRInCgZpbnB1dHMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Iq4CCh1FeGVjdXRlUGlwZWxpbmVTdHJlYW1SZXNwb25zZRI3CgtydW5fc3RhcnRlZBgBIAEoCzIgLm9wZW5sb29wLnBpcGVsaW5lLnYxLlJ1blN0YXJ0ZWRIABI7Cg1zdGFnZV9zdGFydGVkGAIgASgLMiIub3Blbmxvb3AucGlwZWxpbmUudjEuU3RhZ2VTdGFydGVkSAASPQoOc3RhZ2VfZmluaXNoZWQYAyABKAsyIy5vcGVubG9vcC5waXBlbGluZS52MS5TdGFnZUZpbmlzaGVkSAASFAoKdGV4dF9kZWx0YRgEIAEoCUgAEjkKDHJ1bl9maW5pc2hlZBgFIAEoCzIhLm9wZW5sb29wLnBpcGVsaW5lLnYxLlJ1bkZpbmlzaGVkSABCBwoFZXZlbnQiLgoKUnVuU3RhcnRlZBIOCgZydW5faWQYASABKAkSEAoIcmV2aXNpb24YAiABKA0iSwoMU3RhZ2VTdGFydGVkEioKBXN0YWdlGAEgASgOMhsub3Blbmxvb3AucGlwZWxpbmUudjEuU3RhZ2USDwoHYXR0ZW1wdBgCIAEoDSJ7Cg1TdGFnZUZpbmlzaGVkEioKBXN0YWdlGAEgASgOMhsub3Blbmxvb3AucGlwZWxpbmUudjEuU3RhZ2USDwoHYXR0ZW1wdBgCIAEoDRITCgtkdXJhdGlvbl9tcxgDIAEoARIYChB2YWxpZGF0aW9uX2Vycm9yGAQgASgJInsKC1J1bkZpbmlzaGVkEiYKBm91dHB1dBgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghhdHRlbXB0cxgCIAEoDRIyCgd0aW1pbmdzGAMgAygLMiEub3Blbmxvb3AucGlwZWxpbmUudjEuU3RhZ2VUaW1pbmci8QIKA1J1bhIOCgZydW5faWQYASABKAkSEAoIcGlwZWxpbmUYAiABKAkSEAoIcmV2aXNpb24YAyABKA0SLwoGc3RhdHVzGAQgASgOMh8ub3Blbmxvb3AucGlwZWxpbmUudjEuUnVuU3RhdHVzEicKBmlucHV0cxgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJgoGb3V0cHV0GAYgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEjIKB3RpbWluZ3MYByADKAsyIS5vcGVubG9vcC5waXBlbGluZS52MS5TdGFnZVRpbWluZxIQCghhdHRlbXB0cxgIIAEoDRINCgVlcnJvchgJIAEoCRIuCgpzdGFydF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHwoNR2V0UnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiOAoOR2V0UnVuUmVzcG9uc2USJgoDcnVuGAEgASgLMhkub3Blbmxvb3AucGlwZWxpbmUudjEuUnVuKnMKBVN0YWdlEhUKEVNUQUdFX1VOU1BFQ0lGSUVEEAASFAoQU1RBR0VfUFJFUFJPQ0VTUxABEhIKDlNUQUdFX0dFTkVSQVRFEAISFQoRU1RBR0VfUE9TVFBST0NFU1MQAxISCg5TVEFHRV9WQUxJREFURRAEKnYKCUhvb2tFdmVudBIaChZIT09LX0VWRU5UX1VOU1BFQ0lGSUVEEAASGgoWSE9PS19FVkVOVF9QUkVfRVhFQ1VURRABEhsKF0hPT0tfRVZFTlRfUE9TVF9FWEVDVVRFEAISFAoQSE9PS19FVkVOVF9FUlJPUhADKooBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUlVOTklORxABEhgKFFJVTl9TVEFUVVNfU1VDQ0VFREVEEAISFQoRUlVOX1NUQVRVU19GQUlMRUQQAxIYChRSVU5fU1RBVFVTX0NBTkNFTExFRBAEMvAGCg9QaXBlbGluZVNlcnZpY2USawoOQ3JlYXRlUGlwZWxpbmUSKy5vcGVubG9vcC5waXBlbGluZS52MS5DcmVhdGVQaXBlbGluZVJlcXVlc3QaLC5vcGVubG9vcC5waXBlbGluZS52MS5DcmVhdGVQaXBlbGluZVJlc3BvbnNlEmIKC0dldFBpcGVsaW5lEigub3Blbmxvb3AucGlwZWxpbmUudjEuR2V0UGlwZWxpbmVSZXF1ZXN0Gikub3Blbmxvb3AucGlwZWxpbmUudjEuR2V0UGlwZWxpbmVSZXNwb25zZRJoCg1MaXN0UGlwZWxpbmVzEioub3Blbmxvb3AucGlwZWxpbmUudjEuTGlzdFBpcGVsaW5lc1JlcXVlc3QaKy5vcGVubG9vcC5waXBlbGluZS52MS5MaXN0UGlwZWxpbmVzUmVzcG9uc2USawoOVXBkYXRlUGlwZWxpbmUSKy5vcGVubG9vcC5waXBlbGluZS52MS5VcGRhdGVQaXBlbGluZVJlcXVlc3QaLC5vcGVubG9vcC5waXBlbGluZS52MS5VcGRhdGVQaXBlbGluZVJlc3BvbnNlEmsKDkRlbGV0ZVBpcGVsaW5lEisub3Blbmxvb3AucGlwZWxpbmUudjEuRGVsZXRlUGlwZWxpbmVSZXF1ZXN0Giwub3Blbmxvb3AucGlwZWxpbmUudjEuRGVsZXRlUGlwZWxpbmVSZXNwb25zZRJuCg9FeGVjdXRlUGlwZWxpbmUSLC5vcGVubG9vcC5waXBlbGluZS52MS5FeGVjdXRlUGlwZWxpbmVSZXF1ZXN0Gi0ub3Blbmxvb3AucGlwZWxpbmUudjEuRXhlY3V0ZVBpcGVsaW5lUmVzcG9uc2USggEKFUV4ZWN1dGVQaXBlbGluZVN0cmVhbRIyLm9wZW5sb29wLnBpcGVsaW5lLnYxLkV4ZWN1dGVQaXBlbGluZVN0cmVhbVJlcXVlc3QaMy5vcGVubG9vcC5waXBlbGluZS52MS5FeGVjdXRlUGlwZWxpbmVTdHJlYW1SZXNwb25zZTABElMKBkdldFJ1bhIjLm9wZW5sb29wLnBpcGVsaW5lLnYxLkdldFJ1blJlcXVlc3QaJC5vcGVubG9vcC5waXBlbGluZS52MS5HZXRSdW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_openloop_feature_v1_feature_value]);
 
 /**
  * A pipeline at one revision.
@@ -189,6 +189,14 @@ export type Step = Message<"openloop.pipeline.v1.Step"> & {
      */
     value: TruncateStep;
     case: "truncate";
+  } | {
+    /**
+     * preprocess: embeds a text with LLMService.Embed.
+     *
+     * @generated from field: openloop.pipeline.v1.EmbedStep embed = 14;
+     */
+    value: EmbedStep;
+    case: "embed";
   } | {
     /**
      * generate: calls LLMService.
@@ -445,6 +453,49 @@ export const TruncateStepSchema: GenMessage<TruncateStep> = /*@__PURE__*/
   messageDesc(file_openloop_pipeline_v1_pipeline_service, 6);
 
 /**
+ * Embeds a text variable with LLMService.Embed and writes the vector (a list of
+ * numbers) to a variable.
+ *
+ * @generated from message openloop.pipeline.v1.EmbedStep
+ */
+export type EmbedStep = Message<"openloop.pipeline.v1.EmbedStep"> & {
+  /**
+   * A model id from LLMService.ListModels whose provider has embeddings.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * Variable holding the text (default "prompt").
+   *
+   * @generated from field: string input = 2;
+   */
+  input: string;
+
+  /**
+   * Variable to write the vector to (default "embedding").
+   *
+   * @generated from field: string output = 3;
+   */
+  output: string;
+
+  /**
+   * Vector length, for models that can shorten theirs; unset: the model's own.
+   *
+   * @generated from field: optional uint32 dimensions = 4;
+   */
+  dimensions?: number | undefined;
+};
+
+/**
+ * Describes the message openloop.pipeline.v1.EmbedStep.
+ * Use `create(EmbedStepSchema)` to create a new message.
+ */
+export const EmbedStepSchema: GenMessage<EmbedStep> = /*@__PURE__*/
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 7);
+
+/**
  * Calls LLMService: Generate for ExecutePipeline, GenerateStream (deltas
  * forwarded) for ExecutePipelineStream. A re-ask appends the refused answer
  * and the validation error to the conversation.
@@ -521,7 +572,7 @@ export type LlmGenerateStep = Message<"openloop.pipeline.v1.LlmGenerateStep"> & 
  * Use `create(LlmGenerateStepSchema)` to create a new message.
  */
 export const LlmGenerateStepSchema: GenMessage<LlmGenerateStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 7);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 8);
 
 /**
  * Calls FeedbackService.Predict.
@@ -572,7 +623,7 @@ export type PredictStep = Message<"openloop.pipeline.v1.PredictStep"> & {
  * Use `create(PredictStepSchema)` to create a new message.
  */
 export const PredictStepSchema: GenMessage<PredictStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 8);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 9);
 
 /**
  * Trims white space from a text variable.
@@ -593,7 +644,7 @@ export type TrimStep = Message<"openloop.pipeline.v1.TrimStep"> & {
  * Use `create(TrimStepSchema)` to create a new message.
  */
 export const TrimStepSchema: GenMessage<TrimStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 9);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 10);
 
 /**
  * Parses the first JSON object or array found in a text.
@@ -621,7 +672,7 @@ export type ExtractJsonStep = Message<"openloop.pipeline.v1.ExtractJsonStep"> & 
  * Use `create(ExtractJsonStepSchema)` to create a new message.
  */
 export const ExtractJsonStepSchema: GenMessage<ExtractJsonStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 10);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 11);
 
 /**
  * Extracts named groups of a regular expression.
@@ -663,7 +714,7 @@ export type RegexExtractStep = Message<"openloop.pipeline.v1.RegexExtractStep"> 
  * Use `create(RegexExtractStepSchema)` to create a new message.
  */
 export const RegexExtractStepSchema: GenMessage<RegexExtractStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 11);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 12);
 
 /**
  * Builds an object from paths into variables.
@@ -691,7 +742,7 @@ export type MapFieldsStep = Message<"openloop.pipeline.v1.MapFieldsStep"> & {
  * Use `create(MapFieldsStepSchema)` to create a new message.
  */
 export const MapFieldsStepSchema: GenMessage<MapFieldsStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 12);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 13);
 
 /**
  * Checks a value against a JSON Schema (draft 2020-12, formats such as
@@ -720,7 +771,7 @@ export type JsonSchemaStep = Message<"openloop.pipeline.v1.JsonSchemaStep"> & {
  * Use `create(JsonSchemaStepSchema)` to create a new message.
  */
 export const JsonSchemaStepSchema: GenMessage<JsonSchemaStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 13);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 14);
 
 /**
  * Checks that a text variable matches a regular expression.
@@ -755,7 +806,7 @@ export type RegexMatchStep = Message<"openloop.pipeline.v1.RegexMatchStep"> & {
  * Use `create(RegexMatchStepSchema)` to create a new message.
  */
 export const RegexMatchStepSchema: GenMessage<RegexMatchStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 14);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 15);
 
 /**
  * Checks the length of a text (characters) or list (elements).
@@ -790,7 +841,7 @@ export type LengthStep = Message<"openloop.pipeline.v1.LengthStep"> & {
  * Use `create(LengthStepSchema)` to create a new message.
  */
 export const LengthStepSchema: GenMessage<LengthStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 15);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 16);
 
 /**
  * Checks that a value is one of a set.
@@ -825,7 +876,7 @@ export type AllowedValuesStep = Message<"openloop.pipeline.v1.AllowedValuesStep"
  * Use `create(AllowedValuesStepSchema)` to create a new message.
  */
 export const AllowedValuesStepSchema: GenMessage<AllowedValuesStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 16);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 17);
 
 /**
  * A step registered by a program that embeds openloop.
@@ -853,7 +904,7 @@ export type CustomStep = Message<"openloop.pipeline.v1.CustomStep"> & {
  * Use `create(CustomStepSchema)` to create a new message.
  */
 export const CustomStepSchema: GenMessage<CustomStep> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 17);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 18);
 
 /**
  * An HTTP webhook: a POST of a JSON event (run id, pipeline, revision, event,
@@ -906,7 +957,7 @@ export type Hook = Message<"openloop.pipeline.v1.Hook"> & {
  * Use `create(HookSchema)` to create a new message.
  */
 export const HookSchema: GenMessage<Hook> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 18);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 19);
 
 /**
  * Request for PipelineService.CreatePipeline.
@@ -941,7 +992,7 @@ export type CreatePipelineRequest = Message<"openloop.pipeline.v1.CreatePipeline
  * Use `create(CreatePipelineRequestSchema)` to create a new message.
  */
 export const CreatePipelineRequestSchema: GenMessage<CreatePipelineRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 19);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 20);
 
 /**
  * Response for PipelineService.CreatePipeline.
@@ -962,7 +1013,7 @@ export type CreatePipelineResponse = Message<"openloop.pipeline.v1.CreatePipelin
  * Use `create(CreatePipelineResponseSchema)` to create a new message.
  */
 export const CreatePipelineResponseSchema: GenMessage<CreatePipelineResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 20);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 21);
 
 /**
  * Request for PipelineService.GetPipeline.
@@ -990,7 +1041,7 @@ export type GetPipelineRequest = Message<"openloop.pipeline.v1.GetPipelineReques
  * Use `create(GetPipelineRequestSchema)` to create a new message.
  */
 export const GetPipelineRequestSchema: GenMessage<GetPipelineRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 21);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 22);
 
 /**
  * Response for PipelineService.GetPipeline.
@@ -1011,7 +1062,7 @@ export type GetPipelineResponse = Message<"openloop.pipeline.v1.GetPipelineRespo
  * Use `create(GetPipelineResponseSchema)` to create a new message.
  */
 export const GetPipelineResponseSchema: GenMessage<GetPipelineResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 22);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 23);
 
 /**
  * Request for PipelineService.ListPipelines.
@@ -1039,7 +1090,7 @@ export type ListPipelinesRequest = Message<"openloop.pipeline.v1.ListPipelinesRe
  * Use `create(ListPipelinesRequestSchema)` to create a new message.
  */
 export const ListPipelinesRequestSchema: GenMessage<ListPipelinesRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 23);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 24);
 
 /**
  * Response for PipelineService.ListPipelines.
@@ -1067,7 +1118,7 @@ export type ListPipelinesResponse = Message<"openloop.pipeline.v1.ListPipelinesR
  * Use `create(ListPipelinesResponseSchema)` to create a new message.
  */
 export const ListPipelinesResponseSchema: GenMessage<ListPipelinesResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 24);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 25);
 
 /**
  * Request for PipelineService.UpdatePipeline.
@@ -1110,7 +1161,7 @@ export type UpdatePipelineRequest = Message<"openloop.pipeline.v1.UpdatePipeline
  * Use `create(UpdatePipelineRequestSchema)` to create a new message.
  */
 export const UpdatePipelineRequestSchema: GenMessage<UpdatePipelineRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 25);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 26);
 
 /**
  * Response for PipelineService.UpdatePipeline.
@@ -1131,7 +1182,7 @@ export type UpdatePipelineResponse = Message<"openloop.pipeline.v1.UpdatePipelin
  * Use `create(UpdatePipelineResponseSchema)` to create a new message.
  */
 export const UpdatePipelineResponseSchema: GenMessage<UpdatePipelineResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 26);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 27);
 
 /**
  * Request for PipelineService.DeletePipeline.
@@ -1152,7 +1203,7 @@ export type DeletePipelineRequest = Message<"openloop.pipeline.v1.DeletePipeline
  * Use `create(DeletePipelineRequestSchema)` to create a new message.
  */
 export const DeletePipelineRequestSchema: GenMessage<DeletePipelineRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 27);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 28);
 
 /**
  * Response for PipelineService.DeletePipeline.
@@ -1167,7 +1218,7 @@ export type DeletePipelineResponse = Message<"openloop.pipeline.v1.DeletePipelin
  * Use `create(DeletePipelineResponseSchema)` to create a new message.
  */
 export const DeletePipelineResponseSchema: GenMessage<DeletePipelineResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 28);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 29);
 
 /**
  * Time spent in one stage of one attempt.
@@ -1202,7 +1253,7 @@ export type StageTiming = Message<"openloop.pipeline.v1.StageTiming"> & {
  * Use `create(StageTimingSchema)` to create a new message.
  */
 export const StageTimingSchema: GenMessage<StageTiming> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 29);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 30);
 
 /**
  * Request for PipelineService.ExecutePipeline.
@@ -1237,7 +1288,7 @@ export type ExecutePipelineRequest = Message<"openloop.pipeline.v1.ExecutePipeli
  * Use `create(ExecutePipelineRequestSchema)` to create a new message.
  */
 export const ExecutePipelineRequestSchema: GenMessage<ExecutePipelineRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 30);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 31);
 
 /**
  * Response for PipelineService.ExecutePipeline.
@@ -1286,7 +1337,7 @@ export type ExecutePipelineResponse = Message<"openloop.pipeline.v1.ExecutePipel
  * Use `create(ExecutePipelineResponseSchema)` to create a new message.
  */
 export const ExecutePipelineResponseSchema: GenMessage<ExecutePipelineResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 31);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 32);
 
 /**
  * Request for PipelineService.ExecutePipelineStream.
@@ -1321,7 +1372,7 @@ export type ExecutePipelineStreamRequest = Message<"openloop.pipeline.v1.Execute
  * Use `create(ExecutePipelineStreamRequestSchema)` to create a new message.
  */
 export const ExecutePipelineStreamRequestSchema: GenMessage<ExecutePipelineStreamRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 32);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 33);
 
 /**
  * One event of a streamed run.
@@ -1383,7 +1434,7 @@ export type ExecutePipelineStreamResponse = Message<"openloop.pipeline.v1.Execut
  * Use `create(ExecutePipelineStreamResponseSchema)` to create a new message.
  */
 export const ExecutePipelineStreamResponseSchema: GenMessage<ExecutePipelineStreamResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 33);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 34);
 
 /**
  * The start of a streamed run.
@@ -1411,7 +1462,7 @@ export type RunStarted = Message<"openloop.pipeline.v1.RunStarted"> & {
  * Use `create(RunStartedSchema)` to create a new message.
  */
 export const RunStartedSchema: GenMessage<RunStarted> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 34);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 35);
 
 /**
  * The start of a stage.
@@ -1439,7 +1490,7 @@ export type StageStarted = Message<"openloop.pipeline.v1.StageStarted"> & {
  * Use `create(StageStartedSchema)` to create a new message.
  */
 export const StageStartedSchema: GenMessage<StageStarted> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 35);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 36);
 
 /**
  * The end of a stage.
@@ -1481,7 +1532,7 @@ export type StageFinished = Message<"openloop.pipeline.v1.StageFinished"> & {
  * Use `create(StageFinishedSchema)` to create a new message.
  */
 export const StageFinishedSchema: GenMessage<StageFinished> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 36);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 37);
 
 /**
  * The end of a successful streamed run.
@@ -1516,7 +1567,7 @@ export type RunFinished = Message<"openloop.pipeline.v1.RunFinished"> & {
  * Use `create(RunFinishedSchema)` to create a new message.
  */
 export const RunFinishedSchema: GenMessage<RunFinished> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 37);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 38);
 
 /**
  * A recorded run.
@@ -1608,7 +1659,7 @@ export type Run = Message<"openloop.pipeline.v1.Run"> & {
  * Use `create(RunSchema)` to create a new message.
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 38);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 39);
 
 /**
  * Request for PipelineService.GetRun.
@@ -1629,7 +1680,7 @@ export type GetRunRequest = Message<"openloop.pipeline.v1.GetRunRequest"> & {
  * Use `create(GetRunRequestSchema)` to create a new message.
  */
 export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 39);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 40);
 
 /**
  * Response for PipelineService.GetRun.
@@ -1650,7 +1701,7 @@ export type GetRunResponse = Message<"openloop.pipeline.v1.GetRunResponse"> & {
  * Use `create(GetRunResponseSchema)` to create a new message.
  */
 export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
-  messageDesc(file_openloop_pipeline_v1_pipeline_service, 40);
+  messageDesc(file_openloop_pipeline_v1_pipeline_service, 41);
 
 /**
  * The four stages, in run order.
