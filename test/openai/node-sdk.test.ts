@@ -297,3 +297,38 @@ describe("the connection", () => {
     }
   });
 });
+
+describe("the response cache", () => {
+  it("answers a repeated call from LLMService's cache; x-openloop-cache refresh and bypass go upstream", async () => {
+    const cached = await startTestServer({
+      llm: { providers: { openai: { kind: "openai", apiKey: upstream.apiKey, baseUrl: upstream.baseUrl } }, models: [{ id: "gpt-test", provider: "openai" }] },
+    });
+    try {
+      const sdk = new OpenAI({ baseURL: `${cached.baseUrl}/v1`, apiKey: "unused", maxRetries: 0 });
+      const ask = (mode?: string) =>
+        sdk.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "cache me" }] }, mode ? { headers: { "x-openloop-cache": mode } } : {});
+      expect((await ask()).choices[0].message.content).toBe("Hello, world!");
+      await ask();
+      expect(upstream.chatRequests).toHaveLength(1);
+      await ask("refresh");
+      await ask("bypass");
+      expect(upstream.chatRequests).toHaveLength(3);
+      const err = await failure(() => ask("sometimes"));
+      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    } finally {
+      await cached.close();
+    }
+  });
+
+  it("streams the legacy completions endpoint", async () => {
+    const stream = await client.completions.create({ model: "gpt-test", prompt: "Once", stream: true, stream_options: { include_usage: true } });
+    let text = "";
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.text ?? "";
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe("Hello, world!");
+    expect(usage).toMatchObject({ prompt_tokens: 12, completion_tokens: 4 });
+  });
+});
