@@ -36,61 +36,6 @@ export function openaiRoute(gateway: Gateway): HttpRoute {
 }
 
 export function createOpenAIHandler(gateway: Gateway, p: HttpRoutePlatform): RequestHandler {
-  const { observer } = p;
-
-  /** One call's life: abort on client disconnect, deadline and shutdown; metrics once at the end. */
-  class Call {
-    readonly started = observer.begin();
-    readonly abort = new AbortController();
-    readonly deadline: number | undefined;
-    private timer: NodeJS.Timeout | undefined;
-    private finished = false;
-
-    constructor(
-      readonly req: Req,
-      readonly res: Res,
-      public method: DescMethod,
-    ) {
-      const ms = p.defaultDeadlineMs;
-      if (ms > 0) {
-        this.deadline = Date.now() + ms;
-        this.timer = setTimeout(() => this.abort.abort(new ConnectError("the call's deadline passed", Code.DeadlineExceeded)), ms);
-      }
-      res.once("close", this.onClose);
-      if (p.shutdown.aborted) this.abort.abort(p.shutdown.reason);
-      else p.shutdown.addEventListener("abort", this.onShutdown, ONCE);
-    }
-
-    private readonly onClose = () => {
-      if (!this.res.writableFinished) this.abort.abort(new ConnectError("the client went away", Code.Canceled));
-      this.finish(this.abort.signal.aborted ? this.abort.signal.reason : undefined);
-    };
-    private readonly onShutdown = () => this.abort.abort(p.shutdown.reason);
-
-    json(status: number, body: string, headers: Record<string, string> = JSON_HEADERS, err?: unknown): void {
-      this.res.writeHead(status, { ...headers, "content-length": String(Buffer.byteLength(body)) });
-      this.res.end(body);
-      this.finish(err);
-    }
-
-    /** Answers a failure: as JSON, or as the stream's last event once the stream has begun. */
-    fail(err: unknown): void {
-      if (!(err instanceof ConnectError)) p.log.error({ err }, "openai api: unexpected failure");
-      const reply = errorReply(err);
-      if (!this.res.headersSent) return this.json(reply.status, reply.body, reply.headers, err);
-      this.res.end(`data: ${reply.body}\n\n`);
-      this.finish(err);
-    }
-
-    finish(err: unknown): void {
-      if (this.finished) return;
-      this.finished = true;
-      clearTimeout(this.timer);
-      p.shutdown.removeEventListener("abort", this.onShutdown);
-      observer.finish(this.method, this.started, err);
-    }
-  }
-
   async function chat(call: Call, r: GenerateRequest, kind: Kind): Promise<void> {
     const gc: GenerateCall = {
       model: r.model,
@@ -152,12 +97,67 @@ export function createOpenAIHandler(gateway: Gateway, p: HttpRoutePlatform): Req
     const url = req.url ?? "";
     const q = url.indexOf("?");
     const path = (q < 0 ? url : url.slice(0, q)).slice(PREFIX.length);
-    const call = new Call(req, res as Res, M.generate);
+    const call = new Call(p, req, res as Res, M.generate);
     route(call, path).catch((err: unknown) => call.fail(err));
   };
 }
 
 const ONCE = { once: true } as const;
+
+/** One call's life: abort on client disconnect, deadline and shutdown; metrics once at the end. */
+class Call {
+  readonly started: number;
+  readonly abort = new AbortController();
+  readonly deadline: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly p: HttpRoutePlatform,
+    readonly req: Req,
+    readonly res: Res,
+    public method: DescMethod,
+  ) {
+    this.started = p.observer.begin();
+    const ms = p.defaultDeadlineMs;
+    if (ms > 0) {
+      this.deadline = Date.now() + ms;
+      this.timer = setTimeout(() => this.abort.abort(new ConnectError("the call's deadline passed", Code.DeadlineExceeded)), ms);
+    }
+    res.once("close", this.onClose);
+    if (p.shutdown.aborted) this.abort.abort(p.shutdown.reason);
+    else p.shutdown.addEventListener("abort", this.onShutdown, ONCE);
+  }
+
+  private readonly onClose = () => {
+    if (!this.res.writableFinished) this.abort.abort(new ConnectError("the client went away", Code.Canceled));
+    this.finish(this.abort.signal.aborted ? this.abort.signal.reason : undefined);
+  };
+  private readonly onShutdown = () => this.abort.abort(this.p.shutdown.reason);
+
+  json(status: number, body: string, headers: Record<string, string> = JSON_HEADERS, err?: unknown): void {
+    this.res.writeHead(status, { ...headers, "content-length": String(Buffer.byteLength(body)) });
+    this.res.end(body);
+    this.finish(err);
+  }
+
+  /** Answers a failure: as JSON, or as the stream's last event once the stream has begun. */
+  fail(err: unknown): void {
+    if (!(err instanceof ConnectError)) this.p.log.error({ err }, "openai api: unexpected failure");
+    const reply = errorReply(err);
+    if (!this.res.headersSent) return this.json(reply.status, reply.body, reply.headers, err);
+    this.res.end(`data: ${reply.body}\n\n`);
+    this.finish(err);
+  }
+
+  finish(err: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.p.shutdown.removeEventListener("abort", this.onShutdown);
+    this.p.observer.finish(this.method, this.started, err);
+  }
+}
 
 /** The request body as text, refused beyond `max` bytes. */
 function readBody(req: Req, max: number): Promise<string> {

@@ -1,5 +1,6 @@
 // The official Node `openai` SDK pointed at openloop's base URL, as an application would use it,
 // with OpenAI and Cohere fakes upstream speaking their real wire formats.
+import http2 from "node:http2";
 import OpenAI from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startFakeAnthropic } from "../support/fake-anthropic.js";
@@ -238,5 +239,96 @@ describe("errors in OpenAI's shape, as the SDK classifies them", () => {
     const metrics = await (await fetch(`${s.baseUrl}/metrics`)).text();
     expect(metrics).toMatch(/openloop_rpc_requests_total\{service="openloop.llm.v1.LLMService",method="Generate",code="INVALID_ARGUMENT"\} [1-9]/);
     expect(metrics).toMatch(/openloop_rpc_requests_total\{service="openloop.llm.v1.LLMService",method="Embed",code="OK"\} [1-9]/);
+  });
+});
+
+describe("the connection", () => {
+  it("serves the API over HTTP/2 (h2c) on the same port", async () => {
+    const session = http2.connect(s.baseUrl);
+    try {
+      const req = session.request({
+        ":method": "POST",
+        ":path": "/v1/chat/completions",
+        authorization: `Bearer ${KEY}`,
+        "content-type": "application/json",
+      });
+      req.end(JSON.stringify({ model: "gpt-test", messages: [{ role: "user", content: "Hi" }] }));
+      const [status, body] = await new Promise<[number, string]>((resolve, reject) => {
+        let st = 0;
+        let text = "";
+        req.on("response", (h) => (st = Number(h[":status"])));
+        req.on("data", (c: Buffer) => (text += c.toString()));
+        req.on("end", () => resolve([st, text]));
+        req.on("error", reject);
+      });
+      expect(status).toBe(200);
+      expect((JSON.parse(body) as OpenAI.ChatCompletion).choices[0].message.content).toBe("Hello, world!");
+    } finally {
+      session.close();
+    }
+  });
+
+  it("cancels the upstream call when the client stops reading a stream", async () => {
+    upstream.enqueue({ kind: "answer", deltas: ["one", " two"], deltaGate: () => new Promise(() => {}) });
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "Hi" }], stream: true }, { signal: controller.signal });
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta.content === "one") break; // leaving the loop aborts the request
+    }
+    await upstream.until(() => upstream.clientAborts === 1);
+    expect(upstream.clientAborts).toBe(1);
+  });
+
+  it("answers 504 when server.defaultDeadlineMs passes before upstream answers", async () => {
+    const impatient = await startTestServer({
+      server: { defaultDeadlineMs: 300 },
+      llm: { providers: { openai: { kind: "openai", apiKey: upstream.apiKey, baseUrl: upstream.baseUrl } }, models: [{ id: "gpt-test", provider: "openai" }] },
+    });
+    try {
+      upstream.fallback = { kind: "hang" };
+      const sdk = new OpenAI({ baseURL: `${impatient.baseUrl}/v1`, apiKey: "unused", maxRetries: 0 });
+      const err = await failure(() => sdk.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "Hi" }] }));
+      expect(err).toBeInstanceOf(OpenAI.APIError);
+      expect(err).toMatchObject({ status: 504, code: "timeout", type: "server_error" });
+      await upstream.until(() => upstream.clientAborts === 1);
+    } finally {
+      upstream.fallback = { kind: "answer" };
+      await impatient.close();
+    }
+  });
+});
+
+describe("the response cache", () => {
+  it("answers a repeated call from LLMService's cache; x-openloop-cache refresh and bypass go upstream", async () => {
+    const cached = await startTestServer({
+      llm: { providers: { openai: { kind: "openai", apiKey: upstream.apiKey, baseUrl: upstream.baseUrl } }, models: [{ id: "gpt-test", provider: "openai" }] },
+    });
+    try {
+      const sdk = new OpenAI({ baseURL: `${cached.baseUrl}/v1`, apiKey: "unused", maxRetries: 0 });
+      const ask = (mode?: string) =>
+        sdk.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "cache me" }] }, mode ? { headers: { "x-openloop-cache": mode } } : {});
+      expect((await ask()).choices[0].message.content).toBe("Hello, world!");
+      await ask();
+      expect(upstream.chatRequests).toHaveLength(1);
+      await ask("refresh");
+      await ask("bypass");
+      expect(upstream.chatRequests).toHaveLength(3);
+      const err = await failure(() => ask("sometimes"));
+      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    } finally {
+      await cached.close();
+    }
+  });
+
+  it("streams the legacy completions endpoint", async () => {
+    const stream = await client.completions.create({ model: "gpt-test", prompt: "Once", stream: true, stream_options: { include_usage: true } });
+    let text = "";
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.text ?? "";
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe("Hello, world!");
+    expect(usage).toMatchObject({ prompt_tokens: 12, completion_tokens: 4 });
   });
 });

@@ -218,7 +218,7 @@ interface EmbeddingsPayload {
 }
 
 /** Little-endian float32 components, as OpenAI encodes them in base64. */
-export function decodeFloat32(base64: string): number[] {
+function decodeFloat32(base64: string): number[] {
   const bytes = Buffer.from(base64, "base64");
   const out = new Array<number>(bytes.length >> 2);
   for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
