@@ -116,5 +116,17 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   if (env.OPENLOOP_DATA_DIR) out.dataDir = env.OPENLOOP_DATA_DIR;
   if (env.OPENLOOP_REDIS_URL) out.redis = { url: env.OPENLOOP_REDIS_URL };
   resolveLlmApiKeys(out, env);
+  applyHookEnv(out, env);
   return out;
+}
+
+/** OPENLOOP_HOOKS_ALLOW_HOSTS / OPENLOOP_HOOKS_ALLOW_CIDRS (comma-separated) set pipeline.hooks.allowHosts / allowCidrs. */
+function applyHookEnv(out: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const list = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
+  if (env.OPENLOOP_HOOKS_ALLOW_HOSTS === undefined && env.OPENLOOP_HOOKS_ALLOW_CIDRS === undefined) return;
+  const pipeline = { ...((out.pipeline as Record<string, unknown>) ?? {}) };
+  const hooks = { ...((pipeline.hooks as Record<string, unknown>) ?? {}) };
+  if (env.OPENLOOP_HOOKS_ALLOW_HOSTS !== undefined) hooks.allowHosts = list(env.OPENLOOP_HOOKS_ALLOW_HOSTS);
+  if (env.OPENLOOP_HOOKS_ALLOW_CIDRS !== undefined) hooks.allowCidrs = list(env.OPENLOOP_HOOKS_ALLOW_CIDRS);
+  out.pipeline = { ...pipeline, hooks };
 }
