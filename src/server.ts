@@ -77,7 +77,7 @@ export async function createServices(
   // Shared storage: one PostgreSQL pool and change listener for every service's store.
   let shared: SharedMetadata | undefined;
   if (config.storage === "shared" && config.postgres) {
-    shared = await openSharedMetadata(config.postgres, log.child({ component: "postgres" }));
+    shared = await openSharedMetadata(config.postgres, log.child({ component: "postgres" }), metrics);
     const metadata = shared;
     modules.push({ services: [], close: () => metadata.close() });
   }
