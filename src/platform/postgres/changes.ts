@@ -18,6 +18,7 @@ export async function notifyChange(client: Queryable, topic: string, key: string
 
 export class ChangeListener {
   private readonly handlers = new Map<string, Set<ChangeHandler>>();
+  private readonly liveWatchers = new Set<(live: boolean) => void>();
   private client: pg.Client | undefined;
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
@@ -41,6 +42,18 @@ export class ChangeListener {
     return this.connected;
   }
 
+  /** Calls onChange whenever the listener connects or loses its connection (PostgreSQL reachable or not). */
+  watchLive(onChange: (live: boolean) => void): () => void {
+    this.liveWatchers.add(onChange);
+    return () => this.liveWatchers.delete(onChange);
+  }
+
+  private setLive(live: boolean): void {
+    if (this.connected === live) return;
+    this.connected = live;
+    for (const w of this.liveWatchers) w(live);
+  }
+
   /** Connects; resolves once listening, or once the first attempt failed (it keeps retrying). */
   async start(): Promise<void> {
     await this.connect();
@@ -58,7 +71,7 @@ export class ChangeListener {
     const lost = (err?: Error) => {
       if (this.client !== client) return;
       this.client = undefined;
-      this.connected = false;
+      this.setLive(false);
       if (this.closed) return;
       this.log.warn({ err: err?.message }, "postgres: change listener lost its connection; reconnecting");
       // Changes may now go unseen: every cache re-reads (and serves what it has if the database is down too).
@@ -82,7 +95,7 @@ export class ChangeListener {
       await client.end().catch(() => undefined);
       return;
     }
-    this.connected = true;
+    this.setLive(true);
     // Whatever happened while we were not listening is unknown: everyone re-reads.
     this.dispatchAll();
   }
@@ -112,7 +125,7 @@ export class ChangeListener {
     clearTimeout(this.retry);
     const c = this.client;
     this.client = undefined;
-    this.connected = false;
+    this.setLive(false);
     await c?.end().catch(() => undefined);
   }
 }
