@@ -33,6 +33,12 @@ ensure_redis() {
   command -v redis-server >/dev/null || die "redis-server is still missing after apt-get install redis-server"
 }
 
+# PostgreSQL server binaries (initdb, pg_ctl) for the shared-storage tests, which start a private cluster.
+ensure_postgres() {
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_install postgresql
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || die "initdb is still missing after apt-get install postgresql"
+}
+
 # ensure_go_tool NAME MODULE@VERSION: installs a Go command with `go install` when absent.
 ensure_go_tool() {
   local name="$1" module="$2"

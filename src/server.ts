@@ -14,6 +14,14 @@ import { createFeedbackModule } from "./feedback/module.js";
 import { createPipelineModule } from "./pipeline/module.js";
 import type { StepRegistry } from "./pipeline/registry.js";
 import { openSharedMetadata, type SharedMetadata } from "./platform/postgres/shared-metadata.js";
+import { reportPostgresHealth } from "./platform/postgres/health.js";
+import { FeatureService } from "../gen/openloop/feature/v1/feature_service_pb.js";
+import { FeedbackService } from "../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { PipelineService } from "../gen/openloop/pipeline/v1/pipeline_service_pb.js";
+import { RegistryService } from "../gen/openloop/registry/v1/registry_service_pb.js";
+
+/** Services whose durable state is in PostgreSQL under storage: shared (health reports it per service). */
+const SHARED_METADATA_SERVICES = [RegistryService, PipelineService, FeatureService, FeedbackService].map((s) => s.typeName);
 
 export type { RunningServer };
 export { createLogger } from "./platform/app.js";
@@ -38,7 +46,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   checkServerConfig(config, log);
   const metrics = new MetricsRegistry();
   const services = await createServices(config, log, metrics, opts.extensions);
-  return { ...(await serve(config, services, log, { cwd: opts.cwd, metrics })), services };
+  const running = await serve(config, services, log, { cwd: opts.cwd, metrics });
+  if (services.shared) reportPostgresHealth(running.health, services.shared.changes, SHARED_METADATA_SERVICES);
+  return { ...running, services };
 }
 
 /** What a program embedding openloop adds to the built-in services. */
@@ -56,6 +66,8 @@ export interface Services {
   httpRoutes(): HttpRoute[];
   /** Calls any of the services in process (embedding programs, tests). */
   readonly internal: Transport;
+  /** The PostgreSQL side of storage: shared, when configured. */
+  readonly shared?: SharedMetadata;
   close(): Promise<void>;
 }
 
@@ -79,7 +91,7 @@ export async function createServices(
   // Shared storage: one PostgreSQL pool and change listener for every service's store.
   let shared: SharedMetadata | undefined;
   if (config.storage === "shared" && config.postgres) {
-    shared = await openSharedMetadata(config.postgres, log.child({ component: "postgres" }));
+    shared = await openSharedMetadata(config.postgres, log.child({ component: "postgres" }), metrics);
     const metadata = shared;
     modules.push({ services: [], close: () => metadata.close() });
   }
@@ -95,7 +107,7 @@ export async function createServices(
   }
   const bindings = () => modules.flatMap((m) => m.services);
   const httpRoutes = () => modules.flatMap((m) => m.httpRoutes ?? []);
-  return { modules, ctx, bindings, httpRoutes, internal: createInProcessTransport(bindings()), close: () => closeAll(modules) };
+  return { modules, ctx, bindings, httpRoutes, internal: createInProcessTransport(bindings()), shared, close: () => closeAll(modules) };
 }
 
 async function closeAll(modules: ServiceModule[]): Promise<void> {

@@ -31,7 +31,7 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext, 
   const log = ctx.log.child({ service: "feature" });
   const setStore = shared ? new PgFeatureSetStore(shared.db, shared.changes) : new FsFeatureSetStore(path.join(config.dataDir, "feature-sets"));
   const registry = new FeatureSetRegistry(setStore, settings.limits, settings.limits.maxFeatureSets, log);
-  await registry.load();
+  await registry.load(shared?.cacheTtlMs);
   for (const [i, raw] of settings.sets.entries()) {
     const where = `feature.sets[${i}]${typeof raw.name === "string" ? ` ('${raw.name}')` : ""}`;
     try {

@@ -1,7 +1,7 @@
 // Feature-set definitions shared by every replica, in PostgreSQL: a create is one conditional
 // insert, so of two replicas creating the same name at once exactly one wins.
 import type { JsonValue } from "@bufbuild/protobuf";
-import { notifyChange, type ChangeListener } from "../platform/postgres/changes.js";
+import type { ChangeListener } from "../platform/postgres/changes.js";
 import type { PgDatabase } from "../platform/postgres/database.js";
 import type { FeatureSetStore, StoredEntry, StoredSet } from "./set-store.js";
 
@@ -36,7 +36,7 @@ export class PgFeatureSetStore implements FeatureSetStore {
         "INSERT INTO feature_sets (name, generation, create_time, definition) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
         [set.name, set.generation, set.createTime, JSON.stringify(set.featureSet)],
       );
-      if (rowCount) await notifyChange(tx, TOPIC, set.name);
+      if (rowCount) await this.changes.notify(tx, TOPIC, set.name);
       return rowCount === 1;
     });
   }
@@ -48,14 +48,14 @@ export class PgFeatureSetStore implements FeatureSetStore {
          ON CONFLICT (name) DO UPDATE SET generation = EXCLUDED.generation, create_time = EXCLUDED.create_time, definition = EXCLUDED.definition`,
         [set.name, set.generation, set.createTime, JSON.stringify(set.featureSet)],
       );
-      await notifyChange(tx, TOPIC, set.name);
+      await this.changes.notify(tx, TOPIC, set.name);
     });
   }
 
   async delete(name: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const { rowCount } = await tx.query("DELETE FROM feature_sets WHERE name = $1", [name]);
-      if (rowCount) await notifyChange(tx, TOPIC, name);
+      if (rowCount) await this.changes.notify(tx, TOPIC, name);
       return Boolean(rowCount);
     });
   }

@@ -31,6 +31,10 @@ export class FeatureSetRegistry {
   private readonly creating = new Set<string>();
   private readonly store: FeatureSetStore;
   private stopWatching: (() => void) | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
+  /** Store reads numbered when they start: per set the newest installed wins (a stale read never takes the cache back in time). */
+  private reads = 0;
+  private readonly installed = new Map<string, number>();
 
   constructor(
     /** The store, or the directory of the embedded one. */
@@ -42,8 +46,11 @@ export class FeatureSetRegistry {
     this.store = typeof store === "string" ? new FsFeatureSetStore(store) : store;
   }
 
-  /** Loads every stored set; one that cannot be read is logged and skipped (and left in place). */
-  async load(): Promise<void> {
+  /**
+   * Loads every stored set; one that cannot be read is logged and skipped (and left in place).
+   * With a shared store, `reloadEveryMs` is the safety net for a change notification that got lost.
+   */
+  async load(reloadEveryMs?: number): Promise<void> {
     for (const entry of await this.store.loadAll()) {
       try {
         if ("problem" in entry) throw new Error(entry.problem);
@@ -53,10 +60,15 @@ export class FeatureSetRegistry {
       }
     }
     this.stopWatching = this.store.watch?.((name) => void (name === undefined ? this.reloadAll() : this.refresh(name)).catch(() => undefined));
+    if (this.store.watch && reloadEveryMs) {
+      this.reloadTimer = setInterval(() => void this.reloadAll().catch(() => undefined), reloadEveryMs);
+      this.reloadTimer.unref();
+    }
   }
 
   close(): void {
     this.stopWatching?.();
+    clearInterval(this.reloadTimer);
   }
 
   private fromStored(stored: StoredSet): RegisteredSet {
@@ -72,19 +84,30 @@ export class FeatureSetRegistry {
 
   /** Re-reads one set from the store (another replica changed it). */
   private async refresh(name: string): Promise<void> {
-    const stored = await this.store.load(name);
-    if (!stored) this.sets.delete(name);
-    else this.sets.set(name, this.fromStored(stored));
+    const read = ++this.reads;
+    this.install(name, await this.store.load(name), read);
   }
 
   private async reloadAll(): Promise<void> {
+    const read = ++this.reads;
     const seen = new Set<string>();
     for (const entry of await this.store.loadAll()) {
       if ("problem" in entry) continue;
       seen.add(entry.name);
-      this.sets.set(entry.name, this.fromStored(entry.set));
+      this.install(entry.name, entry.set, read);
     }
-    for (const name of [...this.sets.keys()]) if (!seen.has(name)) this.sets.delete(name);
+    for (const name of [...this.sets.keys()]) if (!seen.has(name)) this.install(name, undefined, read);
+  }
+
+  private install(name: string, stored: StoredSet | undefined, read: number): void {
+    if (read < (this.installed.get(name) ?? 0)) return;
+    this.installed.set(name, read);
+    if (!stored) this.sets.delete(name);
+    else this.sets.set(name, this.fromStored(stored));
+  }
+
+  private wrote(name: string): void {
+    this.installed.set(name, ++this.reads);
   }
 
   /** Like require, but with a shared store a set missing from memory is looked up there first (another replica may have just created it). */
@@ -128,6 +151,7 @@ export class FeatureSetRegistry {
         await this.refresh(def.name);
         throw new ConnectError(`feature set '${def.name}' already exists; delete it first or pick another name`, Code.AlreadyExists);
       }
+      this.wrote(def.name);
       this.sets.set(def.name, set);
       return set;
     } finally {
@@ -146,6 +170,7 @@ export class FeatureSetRegistry {
       const fresh = this.build(compiled, newGeneration(), new Date());
       // Replicas starting with the same config file race to create it: the losers adopt the winner's generation.
       if (await this.store.create(this.toStored(fresh))) {
+        this.wrote(def.name);
         this.sets.set(def.name, fresh);
         return fresh;
       }
@@ -155,6 +180,7 @@ export class FeatureSetRegistry {
     const set = this.build(compiled, existing?.ref.generation ?? newGeneration(), existing?.createTime ?? new Date());
     if (existing !== undefined && sameDefinition(existing.message, set.message)) return existing;
     await this.store.put(this.toStored(set));
+    this.wrote(def.name);
     this.sets.set(def.name, set);
     return set;
   }
@@ -163,6 +189,7 @@ export class FeatureSetRegistry {
   async delete(name: string): Promise<RegisteredSet> {
     const set = await this.lookup(name);
     const existed = await this.store.delete(name);
+    this.wrote(name);
     this.sets.delete(name);
     if (!existed && this.store.watch) return this.require(name); // deleted meanwhile by another replica: NOT_FOUND
     return set;

@@ -35,6 +35,12 @@ export class PipelineCatalog {
   private readonly locks = new Map<string, Promise<unknown>>();
   private stopWatching: (() => void) | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
+  /**
+   * Reads of the store are numbered when they start; per name the newest one installed wins, so a
+   * read that started before a later write (or a later read) cannot take the cache back in time.
+   */
+  private reads = 0;
+  private readonly installed = new Map<string, number>();
 
   private constructor(
     private readonly store: PipelineStore,
@@ -74,19 +80,21 @@ export class PipelineCatalog {
 
   /** Re-reads one pipeline from the store (another replica changed it). */
   private async refresh(name: string): Promise<void> {
-    this.install(name, await this.store.load(name));
+    const read = ++this.reads;
+    this.install(name, await this.store.load(name), read);
   }
 
   private async reloadAll(): Promise<void> {
+    const read = ++this.reads;
     const all = await this.store.loadAll();
-    for (const name of [...this.revisions.keys()]) if (!all.has(name)) this.install(name, []);
-    for (const [name, revs] of all) this.install(name, revs);
+    for (const name of [...this.revisions.keys()]) if (!all.has(name)) this.install(name, [], read);
+    for (const [name, revs] of all) this.install(name, revs, read);
   }
 
-  private install(name: string, revs: PipelineRevision[]): void {
+  private install(name: string, revs: PipelineRevision[], read: number): void {
+    if (read < (this.installed.get(name) ?? 0)) return;
+    this.installed.set(name, read);
     const current = this.revisions.get(name);
-    // A read that started before a local write must not take the cache back to an older revision.
-    if (current && revs.length && revs.at(-1)!.revision < current.at(-1)!.revision) return;
     for (const r of current ?? []) if (!revs.some((x) => x.revision === r.revision)) this.compiled.delete(`${name}@${r.revision}`);
     if (revs.length) this.revisions.set(name, revs);
     else this.revisions.delete(name);
@@ -187,6 +195,7 @@ export class PipelineCatalog {
       await this.refresh(name);
       return undefined;
     }
+    this.installed.set(name, ++this.reads);
     const next = [...revs, rev];
     while (next.length > this.limits.maxRevisions) {
       const old = next.shift()!;
@@ -234,6 +243,7 @@ export class PipelineCatalog {
       const revs = this.revisions.get(name);
       if (!revs && !this.shared) throw new ConnectError(`pipeline '${quote(name)}' not found`, Code.NotFound);
       const existed = await this.store.deletePipeline(name);
+      this.installed.set(name, ++this.reads);
       this.revisions.delete(name);
       for (const r of revs ?? []) this.compiled.delete(`${name}@${r.revision}`);
       if (!existed) throw new ConnectError(`pipeline '${quote(name)}' not found`, Code.NotFound);

@@ -1,6 +1,6 @@
 // Shared pipeline storage in PostgreSQL: revisions are rows keyed by (name, revision), so of two
 // replicas appending the same revision number, the database lets exactly one win.
-import { notifyChange, type ChangeListener } from "../platform/postgres/changes.js";
+import type { ChangeListener } from "../platform/postgres/changes.js";
 import { isUniqueViolation, type PgDatabase } from "../platform/postgres/database.js";
 import type { PipelineStore } from "./store.js";
 import type { PipelineRevision, PipelineSpec } from "./types.js";
@@ -47,7 +47,7 @@ export class PgPipelineStore implements PipelineStore {
           rev.createTime,
         ]);
         await tx.query("DELETE FROM pipeline_revisions WHERE name = $1 AND revision <= $2", [rev.name, rev.revision - keep]);
-        await notifyChange(tx, TOPIC, rev.name);
+        await this.changes.notify(tx, TOPIC, rev.name);
       });
       return true;
     } catch (err) {
@@ -59,7 +59,7 @@ export class PgPipelineStore implements PipelineStore {
   async deletePipeline(name: string): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const { rowCount } = await tx.query("DELETE FROM pipeline_revisions WHERE name = $1", [name]);
-      if (rowCount) await notifyChange(tx, TOPIC, name);
+      if (rowCount) await this.changes.notify(tx, TOPIC, name);
       return Boolean(rowCount);
     });
   }

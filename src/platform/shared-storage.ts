@@ -43,6 +43,16 @@ export const objectStoreConfigSchema = z
     prefix: z.string().default(""),
     /** Path-style addressing (bucket in the path), which most self-hosted S3 servers need. */
     forcePathStyle: z.boolean().default(true),
+    /** Removal of uploads that never completed (a replica died mid-upload); one replica sweeps at a time. */
+    orphanSweep: z
+      .object({
+        /** How often each replica tries to sweep, in milliseconds (0: never, e.g. when a bucket lifecycle rule does it). */
+        intervalMs: z.number().int().min(0).default(60 * 60 * 1000),
+        /** Temporary objects older than this are orphans, in milliseconds: longer than any upload takes. */
+        olderThanMs: z.number().int().min(1).default(24 * 60 * 60 * 1000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 export type ObjectStoreConfig = z.infer<typeof objectStoreConfigSchema>;

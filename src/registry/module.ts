@@ -7,6 +7,7 @@ import { bind } from "../platform/rpc/binding.js";
 import type { SharedMetadata } from "../platform/postgres/shared-metadata.js";
 import { FsRegistryStorage } from "./fs-storage.js";
 import { openArtifactStore } from "./open-artifact-store.js";
+import { OrphanSweeper } from "./orphan-sweeper.js";
 import { PgRegistryStorage } from "./pg-storage.js";
 import type { RegistryStorage } from "./storage.js";
 import { Registry } from "./registry.js";
@@ -22,7 +23,13 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext,
   let closeArtifacts = async () => {};
   if (shared && config.objectStore) {
     const artifacts = await openArtifactStore(config.objectStore);
-    closeArtifacts = () => artifacts.close();
+    const sweep = config.objectStore.orphanSweep;
+    const sweeper = new OrphanSweeper(shared.db, artifacts, sweep, log);
+    if (sweep.intervalMs > 0) sweeper.start();
+    closeArtifacts = async () => {
+      sweeper.stop();
+      await artifacts.close();
+    };
     storage = new PgRegistryStorage(shared.db, shared.changes, artifacts, { ...limits, cacheTtlMs: shared.cacheTtlMs });
     log.info({ objectStore: config.objectStore.endpoint, bucket: config.objectStore.bucket }, "registry: shared storage (PostgreSQL + object store)");
   } else {

@@ -16,7 +16,7 @@ import type { ArtifactRecord, ModelSummary, ReadChunk, RegistryStorage, VersionD
 import { compareVersions, tryParseVersion } from "./version-order.js";
 import { checkAutoVersionAllowed, checkVersionFree } from "./version-rules.js";
 import { SharedCache } from "../platform/postgres/cache.js";
-import { notifyChange, type ChangeListener } from "../platform/postgres/changes.js";
+import type { ChangeListener } from "../platform/postgres/changes.js";
 import { isUniqueViolation, type PgDatabase, type Queryable } from "../platform/postgres/database.js";
 
 const TOPIC = "registry";
@@ -50,7 +50,7 @@ export class PgRegistryStorage implements RegistryStorage {
 
   constructor(
     private readonly db: PgDatabase,
-    changes: ChangeListener,
+    private readonly changes: ChangeListener,
     /** @internal */ readonly artifacts: ArtifactStore,
     /** @internal */ readonly options: PgStorageOptions,
   ) {
@@ -114,7 +114,7 @@ export class PgRegistryStorage implements RegistryStorage {
       if (parsed.scheme === "integer" && parsed.numbers[0]! > highest) {
         await tx.query("UPDATE registry_models SET highest_integer = $2 WHERE name = $1", [draft.model, String(parsed.numbers[0]!)]);
       }
-      await notifyChange(tx, TOPIC, draft.model);
+      await this.changes.notify(tx, TOPIC, draft.model);
       return record;
     });
     this.cache.invalidate(draft.model);
@@ -178,7 +178,7 @@ export class PgRegistryStorage implements RegistryStorage {
         "INSERT INTO registry_aliases (model, alias, version) VALUES ($1, $2, $3) ON CONFLICT (model, alias) DO UPDATE SET version = EXCLUDED.version",
         [model, alias, version],
       );
-      await notifyChange(tx, TOPIC, model);
+      await this.changes.notify(tx, TOPIC, model);
       return rows[0]?.version;
     });
     this.cache.invalidate(model);
@@ -189,7 +189,7 @@ export class PgRegistryStorage implements RegistryStorage {
     this.assertOpen();
     const previous = await this.db.transaction(async (tx) => {
       const { rows } = await tx.query<{ version: string }>("DELETE FROM registry_aliases WHERE model = $1 AND alias = $2 RETURNING version", [model, alias]);
-      if (rows[0]) await notifyChange(tx, TOPIC, model);
+      if (rows[0]) await this.changes.notify(tx, TOPIC, model);
       return rows[0]?.version;
     });
     this.cache.invalidate(model);
@@ -210,7 +210,7 @@ export class PgRegistryStorage implements RegistryStorage {
       }
       await tx.query("DELETE FROM registry_aliases WHERE model = $1 AND version = $2", [model, version]);
       await tx.query("DELETE FROM registry_versions WHERE model = $1 AND version = $2", [model, version]);
-      await notifyChange(tx, TOPIC, model);
+      await this.changes.notify(tx, TOPIC, model);
       return { removedAliases: pointing, blobKey: rows[0].blob_key, artifacts: rows[0].record.artifacts.map((a) => a.name) };
     });
     this.cache.invalidate(model);

@@ -9,7 +9,7 @@ import { startPostgres, type PostgresProcess } from "../support/postgres.js";
 export interface SharedBackend {
   readonly pg: PostgresProcess;
   /** A fresh database and artifact bucket; every server given this config shares them. */
-  config(name: string): Promise<Record<string, unknown>>;
+  config(name: string, cacheTtlMs?: number): Promise<Record<string, unknown>>;
   teardown(): Promise<void>;
 }
 
@@ -20,11 +20,11 @@ export async function startSharedBackend(): Promise<SharedBackend> {
   const artifacts = await mkdtemp(path.join(os.tmpdir(), "openloop-artifacts-"));
   return {
     pg,
-    async config(name) {
+    async config(name, cacheTtlMs = 5_000) {
       const url = await pg.createDatabase(name);
       return {
         storage: "shared",
-        postgres: { url, pool: { connectionTimeoutMs: 1_000 }, cacheTtlMs: 5_000 },
+        postgres: { url, pool: { connectionTimeoutMs: 1_000 }, cacheTtlMs },
         objectStore: { endpoint: pathToFileURL(artifacts).href, bucket: name.replace(/_/g, "-"), prefix: "" },
         redis: { url: redisUrl },
       };

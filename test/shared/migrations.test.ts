@@ -1,4 +1,7 @@
 // The schema of the shared store: migrations under an advisory lock, so replicas starting at once migrate once.
+import { copyFile, mkdtemp, rm, symlink } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config.js";
@@ -68,6 +71,23 @@ describe("openloop migrate", () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain("nothing to apply");
   });
+
+  it("runs from the compiled dist/ as production runs it", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "openloop-migrate-dist-"));
+    try {
+      const build = await run("bash", ["scripts/build.sh", path.join(dir, "dist")], { cwd: ROOT, timeoutMs: 120_000 });
+      expect(build.code, build.stderr).toBe(0);
+      await copyFile(path.join(ROOT, "package.json"), path.join(dir, "package.json"));
+      await symlink(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+      const url = await pg.createDatabase("from_dist");
+      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPENLOOP_")));
+      const res = await run(process.execPath, ["dist/src/main.js", "migrate"], { cwd: dir, env: { ...clean, OPENLOOP_POSTGRES_URL: url, OPENLOOP_LOG_LEVEL: "warn" }, timeoutMs: 60_000 });
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout).toContain(`schema at version ${Math.max(...MIGRATIONS.map((m) => m.version))}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 
   it("exits 2 naming the setting when no PostgreSQL is configured", async () => {
     const res = await migrateCommand({});

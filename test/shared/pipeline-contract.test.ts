@@ -82,6 +82,17 @@ describe("pipelines shared by two replicas", () => {
     await expect.poll(() => codeOf(() => a.client.getPipeline({ name })), { timeout: 1_000, interval: 20 }).toBe(Code.NotFound);
   });
 
+  it("shows a pipeline deleted and created again through the other replica at its new revision 1", async () => {
+    const name = uniqueName();
+    await a.client.createPipeline({ name, spec: simple() });
+    for (const n of [2, 3]) await a.client.updatePipeline({ name, spec: simple(`${n} {{text}}`) });
+    await expect.poll(async () => (await b.client.getPipeline({ name })).pipeline!.revision, { timeout: 1_000, interval: 10 }).toBe(3);
+    await b.client.deletePipeline({ name });
+    await b.client.createPipeline({ name, description: "again", spec: simple() });
+    await expect.poll(async () => (await a.client.getPipeline({ name })).pipeline!.description, { timeout: 1_000, interval: 10 }).toBe("again");
+    expect((await a.client.getPipeline({ name })).pipeline!.revision).toBe(1);
+  });
+
   it("lets exactly one of two replicas create the same pipeline", async () => {
     const name = uniqueName();
     const results = await Promise.allSettled([a.client.createPipeline({ name, spec: simple("a {{text}}") }), b.client.createPipeline({ name, spec: simple("b {{text}}") })]);

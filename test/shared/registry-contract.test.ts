@@ -19,7 +19,8 @@ describe.each(["embedded", "shared"] as const)("registry on %s storage", (mode) 
   let server: TestServer;
   let client: RegistryClient;
   beforeAll(async () => {
-    const storage = mode === "shared" ? await backend.config(`registry_contract`) : {};
+    // A long TTL: the hot-path test below counts statements, and no periodic re-read may run meanwhile.
+    const storage = mode === "shared" ? await backend.config("registry_contract", 600_000) : {};
     server = await startTestServer({ ...storage, registry: { maxArtifactBytes: 1024 * 1024, downloadChunkBytes: 64 * 1024 } });
     client = registryClient(server.grpc);
   });
@@ -129,5 +130,26 @@ describe.each(["embedded", "shared"] as const)("registry on %s storage", (mode) 
     const first = await client.listModelVersions({ name: "paged", pageSize: 2 });
     const second = await client.listModelVersions({ name: "paged", pageSize: 2, pageToken: first.nextPageToken });
     expect([...first.modelVersions, ...second.modelVersions].map((m) => m.version)).toEqual(["5", "4", "3", "2"]);
+  });
+
+  it.runIf(mode === "shared")("serves hot reads from the replica's cache without asking PostgreSQL", async () => {
+    await registerSmall(client, "hot", "1");
+    await client.setAlias({ name: "hot", alias: "prod", version: "1" });
+    const statements = async () => {
+      const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+      return Number(/^openloop_postgres_statements_total\{result="answered"\} (\d+)/m.exec(text)?.[1]);
+    };
+    // First reads fill the cache.
+    await client.getModelVersion({ name: "hot", selector: { case: "alias", value: "prod" } });
+    await download(client, { name: "hot" });
+    const before = await statements();
+    expect(before).toBeGreaterThan(0);
+    for (let i = 0; i < 100; i++) {
+      await client.getModelVersion({ name: "hot", selector: { case: "alias", value: "prod" } });
+      await client.getModelVersion({ name: "hot", selector: { case: "version", value: "1" } });
+      await client.getModelVersion({ name: "hot" });
+    }
+    for (let i = 0; i < 10; i++) expect((await download(client, { name: "hot" }, true)).data!.toString()).toBe("hot@1");
+    expect(await statements()).toBe(before);
   });
 });

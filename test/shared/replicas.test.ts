@@ -6,6 +6,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
 import { FeedbackService, Task } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
@@ -22,6 +23,7 @@ interface Replica {
   registry: RegistryClient;
   pipelines: Client<typeof PipelineService>;
   feedback: Client<typeof FeedbackService>;
+  health: Client<typeof Health>;
 }
 
 let backend: SharedBackend;
@@ -43,7 +45,7 @@ beforeAll(async () => {
   replicas = servers.map((server) => {
     const sessions = new Http2SessionManager(server.baseUrl);
     const transport = createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions });
-    return { server, sessions, registry: registryClient(transport), pipelines: createClient(PipelineService, transport), feedback: createClient(FeedbackService, transport) };
+    return { server, sessions, registry: registryClient(transport), pipelines: createClient(PipelineService, transport), feedback: createClient(FeedbackService, transport), health: createClient(Health, transport) };
   });
 }, 120_000);
 
@@ -112,8 +114,15 @@ describe("three replicas on shared storage", () => {
     // Warm every replica's cache for this model.
     for (const r of replicas) expect((await r.registry.getModelVersion({ name: "cached" })).modelVersion!.version).toBe("1");
 
+    const postgresHealth = (r: Replica) => r.health.check({ service: "openloop.registry.v1.RegistryService/postgres" }).then((h) => h.status);
+    for (const r of replicas) expect(await postgresHealth(r)).toBe(Status.SERVING);
+
     await backend.pg.stop();
     try {
+      // Health names the dependency per service; the replica itself keeps serving (cached reads answer).
+      for (const r of replicas) await expect.poll(() => postgresHealth(r), { timeout: 5_000 }).toBe(Status.NOT_SERVING);
+      expect((await A().health.check({ service: "openloop.pipeline.v1.PipelineService/postgres" })).status).toBe(Status.NOT_SERVING);
+      expect((await A().health.check({ service: "" })).status).toBe(Status.SERVING);
       for (const r of replicas) {
         expect((await r.registry.getModelVersion({ name: "cached" })).modelVersion!.version).toBe("1");
         expect((await download(r.registry, { name: "cached" }, true)).data!.toString()).toBe("cached@1");
@@ -132,6 +141,7 @@ describe("three replicas on shared storage", () => {
 
     // Recovery without a restart: writes work again, and changes propagate again.
     await expect.poll(() => registerSmall(B().registry, "cached", "2").then((m) => m.version, () => "unavailable"), { timeout: 20_000, interval: 200 }).toBe("2");
+    for (const r of replicas) await expect.poll(() => postgresHealth(r), { timeout: 5_000 }).toBe(Status.SERVING);
     await A().registry.setAlias({ name: "cached", alias: "prod", version: "1" });
     const viaC = () => C().registry.getModelVersion({ name: "cached", selector: { case: "alias", value: "prod" } }).then((r) => r.modelVersion!.version, () => "");
     await expect.poll(viaC, { timeout: 5_000 }).toBe("1");

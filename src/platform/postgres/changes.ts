@@ -1,7 +1,8 @@
-// Change notifications between replicas: a write publishes `NOTIFY openloop_changes, '<topic>:<key>'`
-// in its own transaction, and every replica's listener drops what it cached under that key. The
-// listener reconnects by itself; after a reconnect every cache is dropped, since notifications
-// sent while it was away are lost.
+// Change notifications between replicas: a write publishes `NOTIFY openloop_changes,
+// '<topic>:<origin>:<key>'` in its own transaction, and every other replica's listener drops what it
+// cached under that key (the writer updated its own caches already). The listener reconnects by
+// itself; after a reconnect every cache is dropped, since notifications sent while it was away are lost.
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "pino";
 import type { PostgresConfig } from "../shared-storage.js";
@@ -11,22 +12,25 @@ const CHANNEL = "openloop_changes";
 
 export type ChangeHandler = (key: string | undefined) => void;
 
-/** Publishes a change inside the writer's transaction: delivered only if it commits. */
-export async function notifyChange(client: Queryable, topic: string, key: string): Promise<void> {
-  await client.query("SELECT pg_notify($1, $2)", [CHANNEL, `${topic}:${key}`]);
-}
-
 export class ChangeListener {
   private readonly handlers = new Map<string, Set<ChangeHandler>>();
+  private readonly liveWatchers = new Set<(live: boolean) => void>();
   private client: pg.Client | undefined;
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
   private connected = false;
+  /** Names this replica in its notifications, so it skips its own. */
+  private readonly origin = randomUUID();
 
   constructor(
     private readonly config: PostgresConfig,
     private readonly log: Logger,
   ) {}
+
+  /** Publishes a change inside the writer's transaction: delivered only if it commits. */
+  async notify(tx: Queryable, topic: string, key: string): Promise<void> {
+    await tx.query("SELECT pg_notify($1, $2)", [CHANNEL, `${topic}:${this.origin}:${key}`]);
+  }
 
   /** Calls handler with the key of each change of topic, or undefined when everything may have changed (after a reconnect). */
   subscribe(topic: string, handler: ChangeHandler): () => void {
@@ -41,6 +45,18 @@ export class ChangeListener {
     return this.connected;
   }
 
+  /** Calls onChange whenever the listener connects or loses its connection (PostgreSQL reachable or not). */
+  watchLive(onChange: (live: boolean) => void): () => void {
+    this.liveWatchers.add(onChange);
+    return () => this.liveWatchers.delete(onChange);
+  }
+
+  private setLive(live: boolean): void {
+    if (this.connected === live) return;
+    this.connected = live;
+    for (const w of this.liveWatchers) w(live);
+  }
+
   /** Connects; resolves once listening, or once the first attempt failed (it keeps retrying). */
   async start(): Promise<void> {
     await this.connect();
@@ -51,14 +67,15 @@ export class ChangeListener {
     const client = new pg.Client({ connectionString: this.config.url, connectionTimeoutMillis: this.config.pool.connectionTimeoutMs, keepAlive: true, application_name: "openloop-listener" });
     client.on("notification", (msg) => {
       const payload = msg.payload ?? "";
-      const colon = payload.indexOf(":");
-      if (colon < 0) return;
-      this.dispatch(payload.slice(0, colon), payload.slice(colon + 1));
+      const first = payload.indexOf(":");
+      const second = payload.indexOf(":", first + 1);
+      if (first < 0 || second < 0 || payload.slice(first + 1, second) === this.origin) return;
+      this.dispatch(payload.slice(0, first), payload.slice(second + 1));
     });
     const lost = (err?: Error) => {
       if (this.client !== client) return;
       this.client = undefined;
-      this.connected = false;
+      this.setLive(false);
       if (this.closed) return;
       this.log.warn({ err: err?.message }, "postgres: change listener lost its connection; reconnecting");
       // Changes may now go unseen: every cache re-reads (and serves what it has if the database is down too).
@@ -82,7 +99,7 @@ export class ChangeListener {
       await client.end().catch(() => undefined);
       return;
     }
-    this.connected = true;
+    this.setLive(true);
     // Whatever happened while we were not listening is unknown: everyone re-reads.
     this.dispatchAll();
   }
@@ -112,7 +129,7 @@ export class ChangeListener {
     clearTimeout(this.retry);
     const c = this.client;
     this.client = undefined;
-    this.connected = false;
+    this.setLive(false);
     await c?.end().catch(() => undefined);
   }
 }

@@ -1,6 +1,7 @@
 // The PostgreSQL side of shared storage, opened once by the composition root and handed to
 // every service's store: the pool, the change listener, and the schema migrated at start.
 import type { Logger } from "pino";
+import type { Registry as MetricsRegistry } from "prom-client";
 import type { PostgresConfig } from "../shared-storage.js";
 import { ChangeListener } from "./changes.js";
 import { PgDatabase } from "./database.js";
@@ -14,8 +15,8 @@ export interface SharedMetadata {
   close(): Promise<void>;
 }
 
-export async function openSharedMetadata(config: PostgresConfig, log: Logger): Promise<SharedMetadata> {
-  const db = new PgDatabase(config, log);
+export async function openSharedMetadata(config: PostgresConfig, log: Logger, metrics?: MetricsRegistry): Promise<SharedMetadata> {
+  const db = new PgDatabase(config, log, metrics);
   const changes = new ChangeListener(config, log);
   try {
     const applied = await migrate(db, log);

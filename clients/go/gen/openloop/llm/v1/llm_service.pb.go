@@ -377,7 +377,7 @@ type GenerateRequest struct {
 	Messages []*ChatMessage `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
 	// Shorthand for a single user message.
 	Prompt string `protobuf:"bytes,3,opt,name=prompt,proto3" json:"prompt,omitempty"`
-	// Most tokens to generate; unset: the provider's default.
+	// Most tokens to generate, up to the server's limit; unset: the server's default (ListModels reports both).
 	MaxTokens *uint32 `protobuf:"varint,4,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
 	// Sampling temperature, 0-2.
 	Temperature *float64 `protobuf:"fixed64,5,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
@@ -595,7 +595,7 @@ type GenerateStreamRequest struct {
 	Messages []*ChatMessage `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
 	// Shorthand for a single user message.
 	Prompt string `protobuf:"bytes,3,opt,name=prompt,proto3" json:"prompt,omitempty"`
-	// Most tokens to generate.
+	// Most tokens to generate, up to the server's limit; unset: the server's default (ListModels reports both).
 	MaxTokens *uint32 `protobuf:"varint,4,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
 	// Sampling temperature, 0-2.
 	Temperature *float64 `protobuf:"fixed64,5,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
@@ -1025,9 +1025,13 @@ func (x *ListModelsRequest) GetProvider() string {
 type ListModelsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The models, catalog entries first.
-	Models        []*ModelInfo `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Models []*ModelInfo `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
+	// Tokens generated when a request sets no max_tokens (llm.defaultMaxTokens).
+	DefaultMaxTokens uint32 `protobuf:"varint,2,opt,name=default_max_tokens,json=defaultMaxTokens,proto3" json:"default_max_tokens,omitempty"`
+	// The most max_tokens a request may ask (llm.maxTokensLimit); more is INVALID_ARGUMENT.
+	MaxTokensLimit uint32 `protobuf:"varint,3,opt,name=max_tokens_limit,json=maxTokensLimit,proto3" json:"max_tokens_limit,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ListModelsResponse) Reset() {
@@ -1065,6 +1069,20 @@ func (x *ListModelsResponse) GetModels() []*ModelInfo {
 		return x.Models
 	}
 	return nil
+}
+
+func (x *ListModelsResponse) GetDefaultMaxTokens() uint32 {
+	if x != nil {
+		return x.DefaultMaxTokens
+	}
+	return 0
+}
+
+func (x *ListModelsResponse) GetMaxTokensLimit() uint32 {
+	if x != nil {
+		return x.MaxTokensLimit
+	}
+	return 0
 }
 
 // Request for LLMService.GetMetrics.
@@ -1651,9 +1669,11 @@ const file_openloop_llm_v1_llm_service_proto_rawDesc = "" +
 	"\tfallbacks\x18\x05 \x03(\tR\tfallbacks\x124\n" +
 	"\x06source\x18\x06 \x01(\x0e2\x1c.openloop.llm.v1.ModelSourceR\x06source\"/\n" +
 	"\x11ListModelsRequest\x12\x1a\n" +
-	"\bprovider\x18\x01 \x01(\tR\bprovider\"H\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\"\xa0\x01\n" +
 	"\x12ListModelsResponse\x122\n" +
-	"\x06models\x18\x01 \x03(\v2\x1a.openloop.llm.v1.ModelInfoR\x06models\")\n" +
+	"\x06models\x18\x01 \x03(\v2\x1a.openloop.llm.v1.ModelInfoR\x06models\x12,\n" +
+	"\x12default_max_tokens\x18\x02 \x01(\rR\x10defaultMaxTokens\x12(\n" +
+	"\x10max_tokens_limit\x18\x03 \x01(\rR\x0emaxTokensLimit\")\n" +
 	"\x11GetMetricsRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\"\x84\x01\n" +
 	"\x0eLatencySummary\x12\x14\n" +

@@ -213,7 +213,7 @@ class GenerateRequest(_message.Message):
     prompt: _builtins.str
     """Shorthand for a single user message."""
     max_tokens: _builtins.int
-    """Most tokens to generate; unset: the provider's default."""
+    """Most tokens to generate, up to the server's limit; unset: the server's default (ListModels reports both)."""
     temperature: _builtins.float
     """Sampling temperature, 0-2."""
     top_p: _builtins.float
@@ -334,7 +334,7 @@ class GenerateStreamRequest(_message.Message):
     prompt: _builtins.str
     """Shorthand for a single user message."""
     max_tokens: _builtins.int
-    """Most tokens to generate."""
+    """Most tokens to generate, up to the server's limit; unset: the server's default (ListModels reports both)."""
     temperature: _builtins.float
     """Sampling temperature, 0-2."""
     top_p: _builtins.float
@@ -540,6 +540,12 @@ class ListModelsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MODELS_FIELD_NUMBER: _builtins.int
+    DEFAULT_MAX_TOKENS_FIELD_NUMBER: _builtins.int
+    MAX_TOKENS_LIMIT_FIELD_NUMBER: _builtins.int
+    default_max_tokens: _builtins.int
+    """Tokens generated when a request sets no max_tokens (llm.defaultMaxTokens)."""
+    max_tokens_limit: _builtins.int
+    """The most max_tokens a request may ask (llm.maxTokensLimit); more is INVALID_ARGUMENT."""
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelInfo]:
         """The models, catalog entries first."""
@@ -548,10 +554,12 @@ class ListModelsResponse(_message.Message):
         self,
         *,
         models: _abc.Iterable[Global___ModelInfo] | None = ...,
+        default_max_tokens: _builtins.int = ...,
+        max_tokens_limit: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_max_tokens", b"default_max_tokens", "max_tokens_limit", b"max_tokens_limit", "models", b"models"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
