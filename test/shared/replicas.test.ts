@@ -1,7 +1,7 @@
-// Three openloop processes on one PostgreSQL, one Redis and one artifact store, called
+// Three openloop processes on one PostgreSQL, one Redis and one S3 server (SeaweedFS), called
 // round-robin: every replica serves the same registry, pipelines and online models, writes that
-// must have one winner have one, and a PostgreSQL outage answers UNAVAILABLE fast, keeps cached
-// reads serving, and heals without a restart.
+// must have one winner have one, and an outage of PostgreSQL or of S3 answers UNAVAILABLE fast
+// where it must, keeps everything else serving, and heals without a restart.
 import { randomBytes, randomUUID } from "node:crypto";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -34,7 +34,7 @@ let next = 0;
 const any = () => replicas[next++ % replicas.length]!;
 
 beforeAll(async () => {
-  backend = await startSharedBackend();
+  backend = await startSharedBackend({ artifacts: "s3" });
   upstream = await startFakeOpenAI();
   const config = {
     ...(await backend.config("replicas")),
@@ -147,5 +147,26 @@ describe("three replicas on shared storage", () => {
     await expect.poll(viaC, { timeout: 5_000 }).toBe("1");
     await B().registry.setAlias({ name: "cached", alias: "prod", version: "2" });
     await expect.poll(viaC, { timeout: 1_000, interval: 10 }).toBe("2");
+  });
+
+  it("answers UNAVAILABLE for artifact transfers while S3 is down, keeps the other services serving, and heals without a restart", async () => {
+    await registerSmall(A().registry, "s3-outage", "1");
+    await backend.s3!.stop();
+    try {
+      const started = performance.now();
+      const download1 = await codeOf(download(B().registry, { name: "s3-outage" }));
+      const register = await codeOf(registerSmall(C().registry, "s3-outage", "2"));
+      expect([download1.code, register.code]).toEqual([Code.Unavailable, Code.Unavailable]);
+      // Fast: no call hangs on the missing server (generous bound for a busy machine).
+      expect(performance.now() - started).toBeLessThan(10_000);
+      // Metadata and the other services do not need S3.
+      expect((await B().registry.getModelVersion({ name: "s3-outage" })).modelVersion!.version).toBe("1");
+      expect((await C().pipelines.getPipeline({ name: "shared-pipeline" })).pipeline!.revision).toBe(1);
+      expect((await A().registry.listModels({ pageSize: 1000 })).models.map((m) => m.name)).toContain("s3-outage");
+    } finally {
+      await backend.s3!.start();
+    }
+    await expect.poll(() => download(B().registry, { name: "s3-outage" }, true).then((d) => d.data!.toString(), () => "unavailable"), { timeout: 20_000, interval: 200 }).toBe("s3-outage@1");
+    expect((await registerSmall(C().registry, "s3-outage", "2")).version).toBe("2");
   });
 });
