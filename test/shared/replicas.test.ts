@@ -39,7 +39,8 @@ beforeAll(async () => {
   const config = {
     ...(await backend.config("replicas")),
     llm: llmConfig(upstream),
-    feedback: { redisKeyPrefix: `openloop:feedback:replicas-${randomUUID().slice(0, 8)}:` },
+    // A killed replica's training lock outlives it until it expires: keep that short.
+    feedback: { redisKeyPrefix: `openloop:feedback:replicas-${randomUUID().slice(0, 8)}:`, lockTtlMs: 2_000 },
   };
   const servers = await Promise.all([0, 1, 2].map(() => spawnServer({ config })));
   replicas = servers.map((server) => {
@@ -168,5 +169,43 @@ describe("three replicas on shared storage", () => {
     }
     await expect.poll(() => download(B().registry, { name: "s3-outage" }, true).then((d) => d.data!.toString(), () => "unavailable"), { timeout: 20_000, interval: 200 }).toBe("s3-outage@1");
     expect((await registerSmall(C().registry, "s3-outage", "2")).version).toBe("2");
+  });
+
+  // Last: it kills replica A.
+  it("loses no acknowledged sample when a replica is killed during training; another trains on into the one registry", async () => {
+    const name = `crash-${randomUUID().slice(0, 8)}`;
+    const THRESHOLD = 1000;
+    // Every version kept (max_versions 0): the trained samples are summed over all of them.
+    await B().feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: THRESHOLD, warmUp: false, maxVersions: 0 });
+    const batch = makeRows("regression", 200, 5).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
+    let acknowledged = 0;
+    let killed = false;
+    const loops = Array.from({ length: 4 }, async () => {
+      while (!killed) {
+        try {
+          acknowledged += Number((await A().feedback.ingestSampleBatch({ model: name, samples: batch })).accepted);
+        } catch {
+          return; // the connection died with the replica: this batch was never acknowledged
+        }
+      }
+    });
+    while (acknowledged < 4 * THRESHOLD) await new Promise((r) => setTimeout(r, 5));
+    A().server.kill("SIGKILL");
+    killed = true;
+    await Promise.all(loops);
+    await A().server.exited;
+
+    // B trains on once A's lock expires; every acknowledged sample is trained or still buffered.
+    let status = await B().feedback.getLearnerStatus({ model: name });
+    for (const deadline = Date.now() + 30_000; status.training || status.bufferedSamples >= BigInt(THRESHOLD); ) {
+      if (Date.now() > deadline) throw new Error(`training did not settle: ${status.bufferedSamples} buffered`);
+      await new Promise((r) => setTimeout(r, 50));
+      status = await B().feedback.getLearnerStatus({ model: name });
+    }
+    expect(Number(status.samplesSeen)).toBeGreaterThanOrEqual(acknowledged);
+    const versions = (await C().registry.listModelVersions({ name, pageSize: 1000 })).modelVersions;
+    const inVersions = versions.reduce((n, v) => n + Number(v.lineage!.samplesUsed), 0);
+    expect(inVersions + Number(status.bufferedSamples)).toBe(Number(status.samplesSeen));
+    expect(versions.some((v) => v.version === status.currentVersion)).toBe(true);
   });
 });
