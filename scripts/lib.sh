@@ -39,6 +39,33 @@ ensure_postgres() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || die "initdb is still missing after apt-get install postgresql"
 }
 
+# SeaweedFS (a real S3-compatible server) for the object-storage tests. `go install` refuses its
+# module (replace directives), so it is built from the downloaded module source, about 10 minutes
+# on two busy cores: once per machine, into a cache outside the clone that later clones and CI reuse.
+# test/support/seaweedfs.ts finds it there (or at OPENLOOP_WEED).
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+ensure_seaweedfs() {
+  local out="${XDG_CACHE_HOME:-$HOME/.cache}/openloop/seaweedfs-$SEAWEEDFS_VERSION"
+  [ -x "$out/weed" ] && return 0
+  command -v go >/dev/null || die "SeaweedFS is missing, and Go is not installed to build it: install Go (1.22+)"
+  command -v python3 >/dev/null || die "python3 is needed to read 'go mod download -json'"
+  echo "openloop: building SeaweedFS $SEAWEEDFS_VERSION into $out (once per machine, about 10 minutes)" >&2
+  mkdir -p "$(dirname "$out")"
+  (
+    flock 9
+    [ -x "$out/weed" ] && exit 0
+    local dir src
+    dir=$(go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') || exit 1
+    src=$(mktemp -d)
+    cp -r "$dir/." "$src" && chmod -R u+w "$src" || exit 1
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+    (cd "$src" && nice -n 5 go build -o "$out.tmp/weed" ./weed) >&2 || { rm -rf "$src" "$out.tmp"; exit 1; }
+    rm -rf "$src"
+    mv "$out.tmp" "$out"
+  ) 9>"$(dirname "$out")/.seaweedfs.lock" || die "building SeaweedFS failed"
+  [ -x "$out/weed" ] || die "SeaweedFS is still missing after the build ($out/weed)"
+}
+
 # ensure_go_tool NAME MODULE@VERSION: installs a Go command with `go install` when absent.
 ensure_go_tool() {
   local name="$1" module="$2"

@@ -9,6 +9,7 @@ cd "$OPENLOOP_ROOT"
 ensure_node_modules
 ensure_redis
 ensure_postgres
+ensure_seaweedfs
 ensure_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl@latest
 command -v buf >/dev/null || PATH="$OPENLOOP_ROOT/node_modules/.bin:$PATH"
 ensure_python_venv

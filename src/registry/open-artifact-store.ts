@@ -2,14 +2,20 @@
 // directory every replica mounts; anything else is an S3-compatible server.
 import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { ConfigError } from "../config.js";
 import type { ObjectStoreConfig } from "../platform/shared-storage.js";
 import type { ArtifactStore } from "./artifact-store.js";
 import { FsArtifactStore } from "./fs-artifact-store.js";
+import { S3ArtifactStore } from "./s3-artifact-store.js";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export async function openArtifactStore(config: ObjectStoreConfig): Promise<ArtifactStore> {
   if (config.endpoint.startsWith("file:")) {
     return FsArtifactStore.open(path.join(fileURLToPath(config.endpoint), config.bucket, config.prefix));
   }
-  throw new ConfigError(`objectStore.endpoint '${config.endpoint}': this build stores artifacts only on a shared directory (a file:// endpoint)`);
+  const store = new S3ArtifactStore(config);
+  // Where the store has lifecycle rules, it expires orphaned temporaries itself (in whole days);
+  // the periodic sweep (objectStore.orphanSweep) covers stores without them and shorter ages.
+  await store.ensureLifecycleRule(config.orphanSweep.olderThanMs / DAY_MS);
+  return store;
 }

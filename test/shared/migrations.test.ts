@@ -42,6 +42,18 @@ describe("migrations", () => {
     }
   });
 
+  it("lets replicas wait behind a migration that takes longer than the statement timeout", async () => {
+    const url = await pg.createDatabase("slow");
+    const slow = [{ version: 1, name: "slow", sql: "SELECT pg_sleep(1.5); CREATE TABLE slow_probe (id integer)" }];
+    const dbs = Array.from({ length: 3 }, () => new PgDatabase(parseConfig({ postgres: { url, pool: { statementTimeoutMs: 500 } } }).postgres!, pino({ level: "silent" })));
+    try {
+      const applied = await Promise.all(dbs.map((db) => migrate(db, undefined, slow)));
+      expect(applied.flat()).toEqual([1]);
+    } finally {
+      await Promise.all(dbs.map((db) => db.close()));
+    }
+  });
+
   it("refuses a schema newer than this openloop knows", async () => {
     const url = await pg.createDatabase("newer");
     const db = database(url);

@@ -1,5 +1,5 @@
 // RegistryService behaviour that must hold on both storage backends: embedded (local files) and
-// shared (PostgreSQL + artifact store), over real gRPC connections.
+// shared (PostgreSQL + S3 on SeaweedFS), over real gRPC connections.
 import { randomBytes } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,7 +9,7 @@ import { startSharedBackend, type SharedBackend } from "./helpers.js";
 
 let backend: SharedBackend;
 beforeAll(async () => {
-  backend = await startSharedBackend();
+  backend = await startSharedBackend({ artifacts: "s3" });
 });
 afterAll(async () => {
   await backend?.teardown();

@@ -1,7 +1,7 @@
-// Three openloop processes on one PostgreSQL, one Redis and one artifact store, called
+// Three openloop processes on one PostgreSQL, one Redis and one S3 server (SeaweedFS), called
 // round-robin: every replica serves the same registry, pipelines and online models, writes that
-// must have one winner have one, and a PostgreSQL outage answers UNAVAILABLE fast, keeps cached
-// reads serving, and heals without a restart.
+// must have one winner have one, and an outage of PostgreSQL or of S3 answers UNAVAILABLE fast
+// where it must, keeps everything else serving, and heals without a restart.
 import { randomBytes, randomUUID } from "node:crypto";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -34,12 +34,13 @@ let next = 0;
 const any = () => replicas[next++ % replicas.length]!;
 
 beforeAll(async () => {
-  backend = await startSharedBackend();
+  backend = await startSharedBackend({ artifacts: "s3" });
   upstream = await startFakeOpenAI();
   const config = {
     ...(await backend.config("replicas")),
     llm: llmConfig(upstream),
-    feedback: { redisKeyPrefix: `openloop:feedback:replicas-${randomUUID().slice(0, 8)}:` },
+    // A killed replica's training lock outlives it until it expires: keep that short.
+    feedback: { redisKeyPrefix: `openloop:feedback:replicas-${randomUUID().slice(0, 8)}:`, lockTtlMs: 2_000 },
   };
   const servers = await Promise.all([0, 1, 2].map(() => spawnServer({ config })));
   replicas = servers.map((server) => {
@@ -147,5 +148,64 @@ describe("three replicas on shared storage", () => {
     await expect.poll(viaC, { timeout: 5_000 }).toBe("1");
     await B().registry.setAlias({ name: "cached", alias: "prod", version: "2" });
     await expect.poll(viaC, { timeout: 1_000, interval: 10 }).toBe("2");
+  });
+
+  it("answers UNAVAILABLE for artifact transfers while S3 is down, keeps the other services serving, and heals without a restart", async () => {
+    await registerSmall(A().registry, "s3-outage", "1");
+    await backend.s3!.stop();
+    try {
+      const started = performance.now();
+      const download1 = await codeOf(download(B().registry, { name: "s3-outage" }));
+      const register = await codeOf(registerSmall(C().registry, "s3-outage", "2"));
+      expect([download1.code, register.code]).toEqual([Code.Unavailable, Code.Unavailable]);
+      // Fast: no call hangs on the missing server (generous bound for a busy machine).
+      expect(performance.now() - started).toBeLessThan(10_000);
+      // Metadata and the other services do not need S3.
+      expect((await B().registry.getModelVersion({ name: "s3-outage" })).modelVersion!.version).toBe("1");
+      expect((await C().pipelines.getPipeline({ name: "shared-pipeline" })).pipeline!.revision).toBe(1);
+      expect((await A().registry.listModels({ pageSize: 1000 })).models.map((m) => m.name)).toContain("s3-outage");
+    } finally {
+      await backend.s3!.start();
+    }
+    await expect.poll(() => download(B().registry, { name: "s3-outage" }, true).then((d) => d.data!.toString(), () => "unavailable"), { timeout: 20_000, interval: 200 }).toBe("s3-outage@1");
+    expect((await registerSmall(C().registry, "s3-outage", "2")).version).toBe("2");
+  });
+
+  // Last: it kills replica A.
+  it("loses no acknowledged sample when a replica is killed during training; another trains on into the one registry", async () => {
+    const name = `crash-${randomUUID().slice(0, 8)}`;
+    const THRESHOLD = 1000;
+    // Every version kept (max_versions 0): the trained samples are summed over all of them.
+    await B().feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: THRESHOLD, warmUp: false, maxVersions: 0 });
+    const batch = makeRows("regression", 200, 5).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
+    let acknowledged = 0;
+    let killed = false;
+    const loops = Array.from({ length: 4 }, async () => {
+      while (!killed) {
+        try {
+          acknowledged += Number((await A().feedback.ingestSampleBatch({ model: name, samples: batch })).accepted);
+        } catch {
+          return; // the connection died with the replica: this batch was never acknowledged
+        }
+      }
+    });
+    while (acknowledged < 4 * THRESHOLD) await new Promise((r) => setTimeout(r, 5));
+    A().server.kill("SIGKILL");
+    killed = true;
+    await Promise.all(loops);
+    await A().server.exited;
+
+    // B trains on once A's lock expires; every acknowledged sample is trained or still buffered.
+    let status = await B().feedback.getLearnerStatus({ model: name });
+    for (const deadline = Date.now() + 30_000; status.training || status.bufferedSamples >= BigInt(THRESHOLD); ) {
+      if (Date.now() > deadline) throw new Error(`training did not settle: ${status.bufferedSamples} buffered`);
+      await new Promise((r) => setTimeout(r, 50));
+      status = await B().feedback.getLearnerStatus({ model: name });
+    }
+    expect(Number(status.samplesSeen)).toBeGreaterThanOrEqual(acknowledged);
+    const versions = (await C().registry.listModelVersions({ name, pageSize: 1000 })).modelVersions;
+    const inVersions = versions.reduce((n, v) => n + Number(v.lineage!.samplesUsed), 0);
+    expect(inVersions + Number(status.bufferedSamples)).toBe(Number(status.samplesSeen));
+    expect(versions.some((v) => v.version === status.currentVersion)).toBe(true);
   });
 });

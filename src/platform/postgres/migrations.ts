@@ -2,6 +2,7 @@
 // under a PostgreSQL advisory lock: of many replicas starting at once, one migrates and the
 // others wait, then find nothing left to do. A migration is never edited once released; a
 // change is a new migration appended to the list.
+import pg from "pg";
 import type { Logger } from "pino";
 import type { PgDatabase } from "./database.js";
 import { asUnavailable } from "./database.js";
@@ -85,14 +86,17 @@ export const MIGRATIONS: readonly Migration[] = [
 
 /** Applies the migrations not yet applied; returns the versions this call applied (none when another process did). */
 export async function migrate(db: PgDatabase, log?: Logger, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  let client;
+  // A connection of its own, without the pool's statement timeouts: a migration, and the wait of the
+  // replicas queued behind it on the lock, may take longer than any call should.
+  const client = new pg.Client({ connectionString: db.config.url, connectionTimeoutMillis: db.config.pool.connectionTimeoutMs, application_name: "openloop-migrate" });
+  client.on("error", () => undefined);
   try {
-    client = await db.pool.connect();
+    await client.connect();
   } catch (err) {
+    await client.end().catch(() => undefined);
     throw asUnavailable(err);
   }
   const applied: number[] = [];
-  let broken = false;
   try {
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
     try {
@@ -117,13 +121,13 @@ export async function migrate(db: PgDatabase, log?: Logger, migrations: readonly
       const known = Math.max(0, ...migrations.map((m) => m.version));
       if (newest > known) throw new MigrationError(`the database schema is at version ${newest}, newer than this openloop knows (${known}); upgrade openloop`);
     } finally {
-      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]).catch(() => (broken = true));
+      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]).catch(() => undefined);
     }
   } catch (err) {
-    broken = true;
     throw asUnavailable(err);
   } finally {
-    client.release(broken);
+    // Closing the session also releases the lock, should the unlock above have failed.
+    await client.end().catch(() => undefined);
   }
   return applied;
 }

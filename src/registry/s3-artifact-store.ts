@@ -1,0 +1,405 @@
+// An ArtifactStore on S3-compatible object storage (AWS S3, SeaweedFS, MinIO, ...).
+//
+// Layout under the configured prefix: tmp/<uuid> while an upload is in progress,
+// objects/<model>/<version>/<artifact> once complete. An upload streams through a multipart
+// upload (bounded parts, bounded queue: never the whole artifact in memory) and is hashed on the
+// way; complete() checks the digest, then places the object at its final key.
+import { createHash, randomUUID } from "node:crypto";
+import { PassThrough, type Readable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutBucketLifecycleConfigurationCommand,
+  S3Client,
+  UploadPartCopyCommand,
+  type LifecycleRule,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { ArtifactStoreError, type ArtifactKey, type ArtifactStore, type ArtifactWrite } from "./artifact-store.js";
+import type { ReadChunk } from "./storage.js";
+
+export interface S3ArtifactStoreOptions {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly region: string;
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** Key prefix for every object ("" or ending in "/" by convention; used as given). */
+  readonly prefix: string;
+  readonly forcePathStyle: boolean;
+  /** Bytes per multipart part (S3's minimum is 5 MiB). */
+  readonly partBytes?: number;
+  /** Parts uploaded at once per artifact; memory per upload is about (queue + 1) × partBytes. */
+  readonly queueSize?: number;
+  /** How long to wait for a TCP connection, in milliseconds: small, so an outage answers fast. */
+  readonly connectTimeoutMs?: number;
+  /** Longest silence on an open request's socket, in milliseconds. */
+  readonly socketTimeoutMs?: number;
+  /** The clock orphan ages are measured by (tests move it). */
+  readonly now?: () => number;
+}
+
+const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
+const DEFAULT_QUEUE = 2;
+// Largest object one CopyObject may copy (S3's limit); larger ones are copied part by part.
+const COPY_OBJECT_MAX = 5 * 1024 * 1024 * 1024;
+const COPY_PART_BYTES = 512 * 1024 * 1024;
+// The ID of the lifecycle rule that expires temporaries this store leaves behind.
+const LIFECYCLE_RULE_ID = "openloop-expire-unfinished-uploads";
+// Buffers a reader keeps for reuse (the chunk being filled, the caller's, the transport's).
+const POOL_BUFFERS = 4;
+
+export class S3ArtifactStore implements ArtifactStore {
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly partBytes: number;
+  private readonly queueSize: number;
+  private readonly now: () => number;
+
+  constructor(options: S3ArtifactStoreOptions) {
+    this.client = new S3Client({
+      endpoint: options.endpoint,
+      region: options.region,
+      credentials: options.credentials,
+      forcePathStyle: options.forcePathStyle,
+      // One retry for a dropped connection; an outage must answer UNAVAILABLE in seconds, not
+      // after the SDK's default backoff ladder.
+      maxAttempts: 2,
+      requestHandler: { connectionTimeout: options.connectTimeoutMs ?? 2_000, requestTimeout: options.socketTimeoutMs ?? 30_000 },
+    });
+    this.bucket = options.bucket;
+    this.prefix = options.prefix;
+    this.partBytes = Math.max(5 * 1024 * 1024, options.partBytes ?? DEFAULT_PART_BYTES);
+    this.queueSize = Math.max(1, options.queueSize ?? DEFAULT_QUEUE);
+    this.now = options.now ?? Date.now;
+  }
+
+  private tmpPrefix(): string {
+    return `${this.prefix}tmp/`;
+  }
+
+  private objectKey(key: ArtifactKey): string {
+    return `${this.prefix}objects/${key.model}/${key.version}/${key.artifact}`;
+  }
+
+  /**
+   * Adds a lifecycle rule expiring temporaries (and incomplete multipart uploads) after
+   * `olderThanDays`, keeping the bucket's other rules. Returns false when the store refuses
+   * (no permission, not supported): the caller then relies on sweepOrphans.
+   */
+  async ensureLifecycleRule(olderThanDays: number): Promise<boolean> {
+    try {
+      let rules: LifecycleRule[] = [];
+      try {
+        rules = (await this.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.bucket }))).Rules ?? [];
+      } catch (err) {
+        if ((err as { name?: string }).name !== "NoSuchLifecycleConfiguration") throw err;
+      }
+      const days = Math.max(1, Math.ceil(olderThanDays));
+      const ours: LifecycleRule = {
+        ID: LIFECYCLE_RULE_ID,
+        Status: "Enabled",
+        Filter: { Prefix: this.tmpPrefix() },
+        Expiration: { Days: days },
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: days },
+      };
+      const existing = rules.find((r) => r.ID === LIFECYCLE_RULE_ID);
+      if (existing && existing.Filter?.Prefix === ours.Filter!.Prefix && existing.Expiration?.Days === days) return true;
+      const others = rules.filter((r) => r.ID !== LIFECYCLE_RULE_ID);
+      await this.client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: this.bucket, LifecycleConfiguration: { Rules: [...others, ours] } }));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async beginWrite(key: ArtifactKey, signal?: AbortSignal): Promise<ArtifactWrite> {
+    signal?.throwIfAborted();
+    const tmpKey = `${this.tmpPrefix()}${randomUUID()}`;
+    const finalKey = this.objectKey(key);
+    const hash = createHash("sha256");
+    let size = 0;
+    // The body the multipart upload reads parts from. Its buffer is small: the bound on memory is
+    // the upload's own (queueSize parts in flight plus the part being filled).
+    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: tmpKey, Body: body },
+      partSize: this.partBytes,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    });
+    let failure: unknown;
+    const done = upload.done().then(
+      () => undefined,
+      (err: unknown) => {
+        failure = toStoreError(err, "uploading an artifact");
+        body.destroy();
+        throw failure;
+      },
+    );
+    done.catch(() => undefined);
+    let state: "open" | "uploaded" | "done" = "open";
+    const client = this.client;
+    const bucket = this.bucket;
+    const drop = async () => {
+      if (state === "done") return;
+      const uploaded = state === "uploaded";
+      state = "done";
+      signal?.removeEventListener("abort", onAbort);
+      if (!uploaded) {
+        body.destroy();
+        await upload.abort().catch(() => undefined);
+        await done.catch(() => undefined);
+        // The SDK's abort may race the creation of the multipart upload: abort any left under this key.
+        await this.abortMultipartUploads(tmpKey).catch(() => undefined);
+      }
+      // A small artifact may have gone up as one PutObject just before the abort: remove it too.
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: tmpKey })).catch(() => undefined);
+    };
+    const onAbort = () => void drop();
+    signal?.addEventListener("abort", onAbort, { once: true });
+
+    return {
+      async write(chunk) {
+        if (failure) throw failure;
+        if (state !== "open") throw new Error("the artifact write is finished");
+        if (chunk.byteLength === 0) return;
+        hash.update(chunk);
+        size += chunk.byteLength;
+        if (body.write(chunk)) return;
+        // Backpressure: wait until the upload has taken the buffered bytes, or has failed.
+        await new Promise<void>((resolve) => {
+          const settle = () => {
+            body.off("drain", settle);
+            body.off("close", settle);
+            resolve();
+          };
+          body.once("drain", settle);
+          body.once("close", settle);
+        });
+        if (failure) throw failure;
+      },
+      complete: async (expectedSha256) => {
+        if (state !== "open") throw new Error("the artifact write is finished");
+        body.end();
+        try {
+          await done;
+        } catch (err) {
+          await drop();
+          throw err;
+        }
+        state = "uploaded";
+        const sha256 = hash.digest("hex");
+        if (expectedSha256 !== undefined && expectedSha256 !== sha256) {
+          await drop();
+          throw new ArtifactStoreError("data_loss", `the ${size} bytes received have SHA-256 ${sha256}, the client said ${expectedSha256}`);
+        }
+        // S3 has no rename, so the temporary is copied to its final key server-side (the bytes do
+        // not come back through this replica) and then deleted. Uploading straight to the final key
+        // would save the copy, but then an upload whose replica died (or whose digest failed) would
+        // leave bytes under objects/ that no version row names and no prefix tells apart; under
+        // tmp/ they are plainly orphans for the lifecycle rule or the sweep. The version row in
+        // PostgreSQL, written after this, is the commit point; the final key is unique per upload.
+        try {
+          await this.copy(tmpKey, finalKey, size);
+        } catch (err) {
+          await drop();
+          throw toStoreError(err, "placing an artifact");
+        }
+        state = "done";
+        signal?.removeEventListener("abort", onAbort);
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: tmpKey })).catch(() => undefined);
+        return { sizeBytes: size, sha256 };
+      },
+      abort: drop,
+    };
+  }
+
+  private async abortMultipartUploads(key: string): Promise<void> {
+    const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }));
+    for (const u of page.Uploads ?? []) {
+      if (u.Key === key && u.UploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: u.UploadId }));
+    }
+  }
+
+  /** Server-side copy: one CopyObject up to 5 GiB, else a multipart copy. */
+  private async copy(from: string, to: string, size: number): Promise<void> {
+    const source = `${this.bucket}/${from.split("/").map(encodeURIComponent).join("/")}`;
+    if (size <= COPY_OBJECT_MAX) {
+      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source }));
+      return;
+    }
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to }));
+    try {
+      const parts: { ETag: string; PartNumber: number }[] = [];
+      for (let start = 0, n = 1; start < size; start += COPY_PART_BYTES, n++) {
+        const end = Math.min(size, start + COPY_PART_BYTES) - 1;
+        const res = await this.client.send(
+          new UploadPartCopyCommand({ Bucket: this.bucket, Key: to, UploadId, PartNumber: n, CopySource: source, CopySourceRange: `bytes=${start}-${end}` }),
+        );
+        parts.push({ ETag: res.CopyPartResult!.ETag!, PartNumber: n });
+      }
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }));
+    } catch (err) {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId })).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async *read(key: ArtifactKey, options: { chunkBytes: number; headroom?: number; signal?: AbortSignal; expectedSha256?: string }): AsyncGenerator<ReadChunk> {
+    const what = `artifact '${key.artifact}' of ${key.model}@${key.version}`;
+    let body: Readable;
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), { abortSignal: options.signal });
+      body = res.Body as Readable;
+    } catch (err) {
+      throw toStoreError(err, `reading ${what}`);
+    }
+    const headroom = options.headroom ?? 0;
+    const chunkBytes = Math.max(1, options.chunkBytes);
+    const hash = options.expectedSha256 !== undefined ? createHash("sha256") : undefined;
+    // Received pieces are gathered into chunks of chunkBytes behind `headroom` free bytes; a
+    // released buffer carries a later chunk. Pulling from the body only as the caller asks for
+    // chunks is the backpressure: the socket stops being read while the caller is slow.
+    const pool: Buffer[] = [];
+    const take = () => pool.pop() ?? Buffer.allocUnsafeSlow(headroom + chunkBytes);
+    let buf = take();
+    let filled = 0;
+    const emit = (): ReadChunk => {
+      const b = buf;
+      const n = filled;
+      buf = take();
+      filled = 0;
+      let released = false;
+      return {
+        data: b.subarray(headroom, headroom + n),
+        withHeadroom: b.subarray(0, headroom + n),
+        release: () => {
+          if (released) return;
+          released = true;
+          if (pool.length < POOL_BUFFERS) pool.push(b);
+        },
+      };
+    };
+    try {
+      for await (const piece of body as AsyncIterable<Buffer>) {
+        options.signal?.throwIfAborted();
+        hash?.update(piece);
+        let offset = 0;
+        while (offset < piece.byteLength) {
+          const n = Math.min(chunkBytes - filled, piece.byteLength - offset);
+          piece.copy(buf, headroom + filled, offset, offset + n);
+          filled += n;
+          offset += n;
+          if (filled === chunkBytes) yield emit();
+        }
+      }
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw toStoreError(err, `reading ${what}`);
+    } finally {
+      body.destroy();
+    }
+    if (filled > 0) yield emit();
+    if (hash && hash.digest("hex") !== options.expectedSha256) {
+      throw new ArtifactStoreError("data_loss", `${what} no longer matches its registered SHA-256; the stored object is corrupt`);
+    }
+  }
+
+  async deleteVersion(model: string, version: string, artifacts: readonly string[]): Promise<void> {
+    if (artifacts.length === 0) return;
+    try {
+      await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: artifacts.map((artifact) => ({ Key: this.objectKey({ model, version, artifact }) })), Quiet: true },
+        }),
+      );
+    } catch (err) {
+      throw toStoreError(err, "deleting a version's artifacts");
+    }
+  }
+
+  /** Deletes temporaries and aborts multipart uploads under tmp/ older than `olderThanMs`. */
+  async sweepOrphans(olderThanMs: number): Promise<number> {
+    const cutoff = this.now() - olderThanMs;
+    let removed = 0;
+    try {
+      let token: string | undefined;
+      do {
+        const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.tmpPrefix(), ContinuationToken: token }));
+        const old = (page.Contents ?? []).filter((o) => o.Key && o.LastModified && o.LastModified.getTime() < cutoff);
+        if (old.length > 0) {
+          await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: old.map((o) => ({ Key: o.Key! })), Quiet: true } }));
+          removed += old.length;
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      do {
+        const page = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.tmpPrefix(), KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        );
+        for (const u of page.Uploads ?? []) {
+          if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated.getTime() >= cutoff) continue;
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
+          removed++;
+        }
+        const more = page.IsTruncated && (page.NextKeyMarker || page.NextUploadIdMarker);
+        keyMarker = more ? page.NextKeyMarker : undefined;
+        uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
+      } while (keyMarker || uploadIdMarker);
+    } catch (err) {
+      throw toStoreError(err, "sweeping orphaned uploads");
+    }
+    return removed;
+  }
+
+  /** Whether an artifact's object exists (for health checks and tests). */
+  async exists(key: ArtifactKey): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      return true;
+    } catch (err) {
+      const e = toStoreError(err, "checking an artifact");
+      if (e instanceof ArtifactStoreError && e.kind === "not_found") return false;
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
+
+/**
+ * The one mapping of S3 SDK failures to store errors: a missing object is not_found; no answer,
+ * a timeout, a 5xx or a refused identity (403: the store is not usable as configured) is
+ * unavailable. The message stays short: the SDK's own can carry whole XML bodies.
+ */
+function toStoreError(err: unknown, what: string): unknown {
+  if (err instanceof ArtifactStoreError) return err;
+  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  if (e?.name === "NoSuchKey" || e?.name === "NotFound" || status === 404) {
+    return new ArtifactStoreError("not_found", `${what}: the object is missing from the artifact store`);
+  }
+  // No status with SDK metadata or a socket error code: the request never got an answer.
+  const noAnswer = status === undefined && (e?.$metadata !== undefined || /^E[A-Z_]+$/.test(e?.code ?? ""));
+  if (noAnswer || (status !== undefined && (status >= 500 || status === 403)) || e?.name === "TimeoutError" || e?.name === "AbortError") {
+    const detail = (e?.code ?? e?.name ?? "error") + (status ? ` (HTTP ${status})` : "");
+    return new ArtifactStoreError("unavailable", `object storage is unavailable while ${what}: ${detail}`.slice(0, 300));
+  }
+  return err;
+}
