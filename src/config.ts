@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { llmConfigSchema, resolveLlmApiKeys } from "./llm/config.js";
+import { llmConfigSchema, applyLlmLimitsEnv, resolveLlmApiKeys } from "./llm/config.js";
 import { pipelineConfigSchema } from "./pipeline/config.js";
 import { registryConfigSchema } from "./registry/config.js";
 import { featureConfigSchema } from "./feature/config.js";
@@ -125,5 +125,6 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   if (env.OPENLOOP_REDIS_URL) out.redis = { url: env.OPENLOOP_REDIS_URL };
   applyStorageEnv(out, env);
   resolveLlmApiKeys(out, env);
+  applyLlmLimitsEnv(out, env);
   return out;
 }
