@@ -11,6 +11,7 @@ ensure_redis
 ensure_postgres
 ensure_seaweedfs
 ensure_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl@latest
+ensure_go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0 # checks deploy/kubernetes (schemas made offline from k8s.io/kubernetes)
 command -v buf >/dev/null || PATH="$OPENLOOP_ROOT/node_modules/.bin:$PATH"
 ensure_python_venv
 ensure_chromium # the web console tests drive Debian's Chromium (never a downloaded browser)

@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { llmConfigSchema, resolveLlmApiKeys } from "./llm/config.js";
+import { llmConfigSchema, applyLlmLimitsEnv, resolveLlmApiKeys } from "./llm/config.js";
 import { pipelineConfigSchema } from "./pipeline/config.js";
 import { registryConfigSchema } from "./registry/config.js";
 import { featureConfigSchema } from "./feature/config.js";
@@ -127,6 +127,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   resolveLlmApiKeys(out, env);
   applyHookEnv(out, env);
   applyLlmTokenEnv(out, env);
+  applyLlmLimitsEnv(out, env);
   return out;
 }
 

@@ -83,6 +83,20 @@ const cacheSchema = z
   })
   .strict();
 
+const limitsSchema = z
+  .object({
+    /**
+     * Where providers' maxConcurrency/maxQueue hold: "global" across every replica sharing
+     * redis.url, "replica" per process, "auto" global whenever redis.url is set.
+     */
+    scope: z.enum(["auto", "global", "replica"]).default("auto"),
+    /** A slot held by a replica that died is free again after this long, in milliseconds. */
+    leaseTtlMs: z.number().int().min(500).default(10_000),
+    /** Prefix of the Redis keys: replicas with the same prefix share their providers' limits. */
+    redisKeyPrefix: z.string().min(1).default("openloop:llm:limit:v1:"),
+  })
+  .strict();
+
 export const llmConfigSchema = z
   .object({
     /** Upstream providers by name. Absent together with `models`: the embedded local model. */
@@ -91,6 +105,7 @@ export const llmConfigSchema = z
     models: z.array(modelSchema).optional(),
     retry: retrySchema.prefault({}),
     cache: cacheSchema.prefault({}),
+    limits: limitsSchema.prefault({}),
     /** How long a provider's model listing is reused by ListModels, in milliseconds. */
     listModelsTtlMs: z.number().int().min(0).default(60_000),
     /** Tokens generated when a request sets no max_tokens (env OPENLOOP_LLM_DEFAULT_MAX_TOKENS). */
@@ -107,6 +122,15 @@ export type LlmProviderConfig = z.infer<typeof providerSchema>;
 export type LlmModelConfig = z.infer<typeof modelSchema>;
 export type RetryConfig = z.infer<typeof retrySchema>;
 export type CacheConfig = z.infer<typeof cacheSchema>;
+export type LimitsConfig = z.infer<typeof limitsSchema>;
+
+/** OPENLOOP_LLM_LIMIT_SCOPE over llm.limits.scope in a raw (unvalidated) config object. */
+export function applyLlmLimitsEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  if (!env.OPENLOOP_LLM_LIMIT_SCOPE) return;
+  const llm = raw.llm && typeof raw.llm === "object" ? (raw.llm as Record<string, unknown>) : {};
+  const limits = llm.limits && typeof llm.limits === "object" ? (llm.limits as Record<string, unknown>) : {};
+  raw.llm = { ...llm, limits: { ...limits, scope: env.OPENLOOP_LLM_LIMIT_SCOPE } };
+}
 
 /** The providers and catalog in force: the configured ones, or the embedded default when none are. */
 export function effectiveCatalog(config: LlmConfig): { providers: Record<string, LlmProviderConfig>; models: LlmModelConfig[] } {

@@ -6,7 +6,7 @@ import type { CacheConfig, RetryConfig } from "./config.js";
 import type { Catalog, Route } from "./catalog.js";
 import type { CachedAnswer, ResponseCache } from "./cache/cache.js";
 import { Flight, type UpstreamAnswer, type UpstreamCall } from "./flight.js";
-import { ConcurrencyLimiter, QueueFullError } from "./limiter.js";
+import { localLimiter, QueueFullError, type CallLimiter, type LimiterFactory } from "./limiter.js";
 import type { LlmMetrics, ModelMetricsSnapshot, Series } from "./metrics.js";
 import { cacheKey, validateEmbedRequest, validateRequest, withDefaultMaxTokens, type TokenLimits } from "./params.js";
 import { backoffMs, sleep } from "./retry.js";
@@ -91,6 +91,8 @@ export interface GatewayOptions {
   catalog: Catalog;
   providers: ReadonlyMap<string, Provider>;
   limits: ReadonlyMap<string, { maxConcurrency: number; maxQueue: number }>;
+  /** Makes each provider's limiter: per process by default, global through Redis (redis-limiter.ts). */
+  limiter?: LimiterFactory;
   retry: RetryConfig;
   cache: ResponseCache | undefined;
   cacheConfig: Pick<CacheConfig, "maxEntryChars">;
@@ -104,7 +106,7 @@ export interface GatewayOptions {
 interface Target {
   route: Route;
   provider: Provider;
-  limiter: ConcurrencyLimiter | undefined;
+  limiter: CallLimiter | undefined;
 }
 
 interface Resolved {
@@ -120,11 +122,12 @@ const LISTING_FAILURE_TTL_MS = 5_000;
 
 export class Gateway {
   private readonly flights = new Map<string, Flight>();
-  private readonly limiters = new Map<string, ConcurrencyLimiter>();
+  private readonly limiters = new Map<string, CallLimiter>();
   private readonly listings = new Map<string, { expires: number; ids: Promise<string[]> }>();
 
   constructor(private readonly o: GatewayOptions) {
-    for (const [name, limit] of o.limits) this.limiters.set(name, new ConcurrencyLimiter(limit.maxConcurrency, limit.maxQueue));
+    const make = o.limiter ?? localLimiter;
+    for (const [name, limit] of o.limits) this.limiters.set(name, make(name, limit));
   }
 
   async generate(call: GenerateCall): Promise<Answer> {

@@ -1,12 +1,34 @@
-// Per-provider concurrency limit with a bounded FIFO queue.
+// Per-provider concurrency limits with a bounded FIFO queue: CallLimiter is what the gateway
+// needs; ConcurrencyLimiter holds it within one process, RedisLimits (redis-limiter.ts) across
+// every replica sharing a Redis.
 
 export class QueueFullError extends Error {}
+
+/** Upstream calls in progress at once for one provider, and those waiting for a slot. */
+export interface CallLimiter {
+  readonly maxConcurrency: number;
+  readonly maxQueue: number;
+  /** Calls holding a slot through this process. */
+  readonly inProgress: number;
+  /** Calls of this process waiting for a slot. */
+  readonly queued: number;
+  /**
+   * Resolves with a release function once a slot is free. Throws QueueFullError at once when
+   * the queue is full, and the signal's reason when it aborts while waiting.
+   */
+  acquire(signal: AbortSignal): Promise<() => void> | (() => void);
+}
+
+/** Makes the limiter of one provider. */
+export type LimiterFactory = (provider: string, limit: { maxConcurrency: number; maxQueue: number }) => CallLimiter;
+
+export const localLimiter: LimiterFactory = (_provider, limit) => new ConcurrencyLimiter(limit.maxConcurrency, limit.maxQueue);
 
 interface Waiter {
   grant: () => void;
 }
 
-export class ConcurrencyLimiter {
+export class ConcurrencyLimiter implements CallLimiter {
   private active = 0;
   private readonly queue: Waiter[] = [];
 

@@ -10,6 +10,7 @@ import { RedisResponseCache } from "./cache/redis.js";
 import { Catalog } from "./catalog.js";
 import { effectiveCatalog } from "./config.js";
 import { Gateway } from "./gateway.js";
+import { RedisLimits } from "./redis-limiter.js";
 import { LlmMetrics } from "./metrics.js";
 import { createProvider } from "./providers/factory.js";
 import { lazyProvider } from "./providers/lazy.js";
@@ -49,11 +50,20 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
     }
   }
 
+  // Limits hold across replicas through Redis when they share one (llm.limits.scope).
+  let sharedLimits: RedisLimits | undefined;
+  const scope = llm.limits.scope === "auto" ? (config.redis?.url ? "global" : "replica") : llm.limits.scope;
+  if (scope === "global") {
+    if (!config.redis?.url) throw new Error("llm.limits.scope is global but redis.url is not set");
+    sharedLimits = await RedisLimits.open({ url: config.redis.url, leaseTtlMs: llm.limits.leaseTtlMs, keyPrefix: llm.limits.redisKeyPrefix, log });
+  }
+
   const registry = new RegistryModelLoader({ transport: deps.registry, dataDir: config.dataDir, log, metrics: ctx.metrics });
   const gateway = new Gateway({
     catalog,
     providers,
     limits,
+    limiter: sharedLimits?.factory,
     retry: llm.retry,
     cache,
     cacheConfig: llm.cache,
@@ -63,7 +73,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
     tokens: { defaultMaxTokens: llm.defaultMaxTokens, maxTokensLimit: llm.maxTokensLimit },
     registry,
   });
-  log.info({ models: catalog.ids(), providers: [...providers.keys()], cache: llm.cache.enabled ? llm.cache.backend : "off" }, "llm gateway ready");
+  log.info({ models: catalog.ids(), providers: [...providers.keys()], cache: llm.cache.enabled ? llm.cache.backend : "off", limits: scope }, "llm gateway ready");
 
   return {
     services: [bind(LLMService, createLlmService(gateway))],
@@ -71,6 +81,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
     async close() {
       await registry.close();
       await cache?.close();
+      await sharedLimits?.close();
       for (const p of providers.values()) await p.close?.();
     },
   };

@@ -69,7 +69,8 @@ export class S3ArtifactStore implements ArtifactStore {
     this.client = new S3Client({
       endpoint: options.endpoint,
       region: options.region,
-      credentials: options.credentials,
+      // A copy: the SDK marks the object it is given, and this one belongs to the config.
+      credentials: options.credentials ? { ...options.credentials } : undefined,
       forcePathStyle: options.forcePathStyle,
       // One retry for a dropped connection; an outage must answer UNAVAILABLE in seconds, not
       // after the SDK's default backoff ladder.

@@ -80,6 +80,9 @@ export class FakeLlmServer {
   readonly requests: RecordedRequest[] = [];
   /** Chat requests whose client closed the connection before the response ended. */
   clientAborts = 0;
+  /** Chat requests being answered right now, and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   /** Used when the script is empty. */
   fallback: Behaviour = { kind: "answer" };
   modelIds: string[] = ["fake-model-a", "fake-model-b"];
@@ -133,6 +136,7 @@ export class FakeLlmServer {
     this.requests.length = 0;
     this.script.length = 0;
     this.clientAborts = 0;
+    this.maxInFlight = this.inFlight;
     this.fallback = { kind: "answer" };
   }
 
@@ -177,7 +181,17 @@ export class FakeLlmServer {
     }
 
     let finished = false;
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    // Out of flight once the last byte is handed to the socket ("finish"), or the connection closed.
+    let counted = true;
+    const landed = () => {
+      if (counted) this.inFlight--;
+      counted = false;
+    };
+    res.once("finish", landed);
     res.on("close", () => {
+      landed();
       if (!finished) {
         this.clientAborts++;
         this.wake();

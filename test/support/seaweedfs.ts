@@ -87,7 +87,8 @@ export async function startSeaweedFs(): Promise<SeaweedFs> {
   ];
   const endpoint = `http://127.0.0.1:${ports["s3.port"]}`;
   const region = "us-east-1";
-  const client = new S3Client({ endpoint, region, credentials, forcePathStyle: true, maxAttempts: 1 });
+  // A copy: the SDK marks the credentials object it is given.
+  const client = new S3Client({ endpoint, region, credentials: { ...credentials }, forcePathStyle: true, maxAttempts: 1 });
 
   let child: ChildProcess | undefined;
   let output = "";
