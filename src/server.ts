@@ -4,6 +4,7 @@ import { pino, type Logger } from "pino";
 import { Registry as MetricsRegistry } from "prom-client";
 import type { Config } from "./config.js";
 import { checkServerConfig, createLogger, serve, type RunningServer } from "./platform/app.js";
+import type { RateLimiter } from "./platform/rate-limit.js";
 import type { PlatformContext, ServiceModule } from "./platform/module.js";
 import type { ServiceBinding } from "./platform/rpc/binding.js";
 import { createInProcessTransport } from "./platform/rpc/in-process.js";
@@ -24,6 +25,8 @@ export interface StartOptions {
   cwd?: string;
   /** Custom pipeline steps and other additions of a program embedding openloop. */
   extensions?: ServiceExtensions;
+  /** Where API keys' limits are kept; by default in this process. */
+  limiter?: RateLimiter;
 }
 
 /** A running server, with the services it runs. */
@@ -37,7 +40,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   checkServerConfig(config, log);
   const metrics = new MetricsRegistry();
   const services = await createServices(config, log, metrics, opts.extensions);
-  return { ...(await serve(config, services, log, { cwd: opts.cwd, metrics })), services };
+  return { ...(await serve(config, services, log, { cwd: opts.cwd, metrics, limiter: opts.limiter })), services };
 }
 
 /** What a program embedding openloop adds to the built-in services. */
