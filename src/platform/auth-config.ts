@@ -1,7 +1,7 @@
 // Settings of API keys (`server.apiKeys`) and of /metrics exposure (`metrics:`), with
 // their environment overrides; src/config.ts composes them into the config.
 import { z } from "zod";
-import { SCOPES } from "./scopes.js";
+import { isScope, SCOPES } from "./scopes.js";
 
 /** `sha256:` and 64 hex digits: the SHA-256 of the key's UTF-8 bytes, so the config never holds the key. */
 export const HASHED_KEY = /^sha256:[0-9a-fA-F]{64}$/;
@@ -18,7 +18,11 @@ const namedKeySchema = z
     /** The key, or `sha256:<hex>` of it. */
     key: keyValue,
     /** What the key may call (see src/platform/scopes.ts); `admin` is everything. */
-    scopes: z.array(z.enum(SCOPES)).min(1, "give the key at least one scope"),
+    // A refinement rather than z.enum: zod then names the bad scope instead of "Invalid input" for the whole key.
+    scopes: z
+      .array(z.string().refine(isScope, { error: (issue) => `unknown scope '${String(issue.input)}'; scopes are ${SCOPES.join(", ")}` }))
+      .min(1, "give the key at least one scope")
+      .transform((list) => list.filter(isScope)),
     limits: z
       .object({
         /** Sustained requests per second (a token bucket). */
