@@ -1,6 +1,7 @@
 // The console's only way to the server: typed clients of the public services over
 // Connect or gRPC-Web, with the API key sent by an interceptor.
 import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
@@ -61,6 +62,31 @@ export interface Api {
   readonly feature: Client<typeof FeatureService>;
   readonly feedback: Client<typeof FeedbackService>;
   readonly pipeline: Client<typeof PipelineService>;
+  /** The current key's name, scopes and limits (GET /auth/whoami); undefined when the server does not say. */
+  keyInfo(signal?: AbortSignal): Promise<KeyInfo | undefined>;
+}
+
+/** What the server says about the key this console sends. */
+export interface KeyInfo {
+  /** False when the server runs without keys: every call is allowed. */
+  readonly authRequired: boolean;
+  readonly key: string | null;
+  readonly scopes: readonly string[];
+  readonly limits: { readonly requestsPerSecond?: number; readonly burst?: number; readonly concurrentStreams?: number };
+}
+
+/** Asks the server about the key: refusals come back as ConnectErrors, as RPC errors do. */
+async function fetchKeyInfo(settings: Settings, signal?: AbortSignal): Promise<KeyInfo | undefined> {
+  let res: Response;
+  try {
+    res = await fetch(`${settings.baseUrl}/auth/whoami`, { headers: settings.apiKey ? { authorization: `Bearer ${settings.apiKey}` } : {}, signal });
+  } catch (err) {
+    throw ConnectError.from(err);
+  }
+  if (res.status === 404) return undefined; // a server from before scoped keys
+  const body = (await res.json().catch(() => ({}))) as Partial<KeyInfo> & { code?: string; message?: string };
+  if (!res.ok) throw new ConnectError(body.message ?? `HTTP ${res.status}`, codeFromString(body.code ?? "") ?? Code.Unknown);
+  return { authRequired: body.authRequired !== false, key: body.key ?? null, scopes: body.scopes ?? [], limits: body.limits ?? {} };
 }
 
 function authInterceptor(apiKey: string): Interceptor {
@@ -83,6 +109,7 @@ export function createApi(settings: Settings): Api {
     feature: createClient(FeatureService, transport),
     feedback: createClient(FeedbackService, transport),
     pipeline: createClient(PipelineService, transport),
+    keyInfo: (signal) => fetchKeyInfo(settings, signal),
   };
 }
 
