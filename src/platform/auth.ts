@@ -15,8 +15,6 @@ import { HASHED_KEY, plainKeyName, type ApiKeyConfig } from "./auth-config.js";
 import type { RateLimiter, RequestRate } from "./rate-limit.js";
 import { grants, scopeFor, type Scope } from "./scopes.js";
 
-export { OPEN_SERVICES } from "./scopes.js";
-
 /**
  * Admits or refuses a call to `method` given its authorization header: throws a ConnectError
  * (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED), else returns the function to call
