@@ -158,7 +158,8 @@ export class Auth {
 
   private exhausted(key: ApiKey, limit: "requests" | "streams", message: string, retryMs: number): ConnectError {
     this.limited.inc({ key: key.name, limit });
-    this.log.info({ key: key.name, limit, retryMs }, "API key over its limit");
+    // debug: the refused call's own warn line (observe.ts) carries this message, key name included.
+    this.log.debug({ key: key.name, limit, retryMs }, "API key over its limit");
     const retryDelay = create(DurationSchema, { seconds: BigInt(Math.floor(retryMs / 1000)), nanos: (retryMs % 1000) * 1_000_000 });
     return new ConnectError(`${message}; retry in ${retryMs} ms`, Code.ResourceExhausted, undefined, [{ desc: RetryInfoSchema, value: { retryDelay } }]);
   }

@@ -1,11 +1,17 @@
 // Scoped API keys over real connections: grpc-js (served by @grpc/grpc-js), Connect and
 // gRPC-Web (served by connect-node) must admit and refuse the same calls the same way.
 import { createHash } from "node:crypto";
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import { parseConfig } from "../../src/config.js";
+import { startServer } from "../../src/server.js";
 import { createGrpcJsTransport, type GrpcJsTransport } from "../support/grpc-js-transport.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
@@ -132,5 +138,37 @@ describe("GET /auth/whoami on a server without keys", () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe("logs", () => {
+  it("name the key of refused and limited calls, and never hold a key", async () => {
+    const lines: string[] = [];
+    const s = await startServer(
+      parseConfig({
+        server: { port: 0, apiKeys: [{ name: "logged", key: READER, scopes: ["features:read"], limits: { requestsPerSecond: 0.001, burst: 1 } }] },
+        dataDir: await mkdtemp(path.join(os.tmpdir(), "openloop-auth-logs-")),
+      }),
+      { log: pino({ level: "debug" }, { write: (l: string) => void lines.push(l) }) },
+    );
+    const grpc = createGrpcJsTransport(`127.0.0.1:${s.port}`, { apiKey: READER });
+    const wrong = createGrpcJsTransport(`127.0.0.1:${s.port}`, { apiKey: "not-a-configured-key-123" });
+    try {
+      const features = createClient(FeatureService, grpc);
+      expect(await codeOf(features.deleteFeatureSet({ name: "x" }))).toBe(Code.PermissionDenied);
+      expect(await codeOf(features.listFeatureSets({}))).toBe("OK");
+      expect(await codeOf(features.listFeatureSets({}))).toBe(Code.ResourceExhausted);
+      expect(await codeOf(createClient(FeatureService, wrong).listFeatureSets({}))).toBe(Code.Unauthenticated);
+    } finally {
+      grpc.close();
+      wrong.close();
+      await s.close();
+    }
+    const records = lines.map((l) => JSON.parse(l) as { msg: string; key?: string; code?: string; err?: string });
+    expect(records.find((r) => r.msg === "call outside the key's scopes")).toMatchObject({ key: "logged", scope: "features:write" });
+    expect(records.find((r) => r.code === "RESOURCE_EXHAUSTED")?.err).toContain("API key 'logged' is over its rate");
+    const all = lines.join("\n");
+    expect(all).not.toContain(READER);
+    expect(all).not.toContain("not-a-configured-key-123");
   });
 });
