@@ -19,7 +19,8 @@ export const WHOAMI_PATH = "/auth/whoami";
  */
 export function platformRoutes(config: MetricsConfig, auth: Auth, serveMetrics: Handler): Routes {
   const routes = new Map<string, Handler>([[WHOAMI_PATH, whoami(auth)]]);
-  if (config.listen === undefined) routes.set("/metrics", auth.required && !config.public ? withMetricsKey(auth, serveMetrics) : serveMetrics);
+  if (config.listen !== undefined) routes.set("/metrics", movedTo(config.listen)); // not the console's page fallback
+  else routes.set("/metrics", auth.required && !config.public ? withMetricsKey(auth, serveMetrics) : serveMetrics);
   return routes;
 }
 
@@ -39,6 +40,13 @@ function whoami(auth: Auth): Handler {
     }
     res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
     res.end(req.method === "HEAD" ? undefined : JSON.stringify(body));
+  };
+}
+
+function movedTo(listen: string): Handler {
+  return (_req, res) => {
+    res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+    res.end(`metrics are served on ${listen} (metrics.listen)\n`);
   };
 }
 

@@ -83,8 +83,10 @@ describe("/metrics on its own listener (metrics.listen)", () => {
     expect((await scrape(`http://127.0.0.1:${s.server.metricsPort}/auth/whoami`)).status).toBe(404);
   });
 
-  it("is gone from the main port, even with a key", async () => {
-    expect((await scrape(`${s.baseUrl}/metrics`, ADMIN)).status).toBe(404);
+  it("is gone from the main port, even with a key (and not answered by the console's page)", async () => {
+    const res = await scrape(`${s.baseUrl}/metrics`, ADMIN);
+    expect(res.status).toBe(404);
+    expect(await res.text()).toBe("metrics are served on 127.0.0.1:0 (metrics.listen)\n");
   });
 
   it("stops when the server closes", async () => {
