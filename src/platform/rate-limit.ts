@@ -8,6 +8,11 @@ export interface RequestRate {
   readonly burst: number;
 }
 
+/**
+ * Answers synchronously: both transports ask it before a request is read, on every call.
+ * An implementation shared by replicas (Redis, say) decides from a local view and
+ * reconciles it in the background, rather than waiting on a round trip per call.
+ */
 export interface RateLimiter {
   /** Takes one request from `key`'s bucket: 0 when admitted, else the milliseconds until a request would be. */
   take(key: string, rate: RequestRate): number;
