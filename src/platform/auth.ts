@@ -25,6 +25,8 @@ export type AuthGate = (method: DescMethod, authorization: string | null | undef
 /** A configured key, as the server knows it: never the key itself. */
 export interface ApiKey {
   readonly name: string;
+  /** Calls admitted with it (counted here, turned into a series at scrape time). */
+  admitted: number;
   readonly scopes: ReadonlySet<Scope>;
   readonly rate: RequestRate | undefined;
   readonly maxStreams: number | undefined;
@@ -74,6 +76,17 @@ export class Auth {
       labelNames: ["key", "reason"],
       registers: [opts.metrics],
     });
+    const keys = this.keys;
+    new Counter({
+      name: "openloop_auth_admitted_total",
+      help: "Calls admitted by auth, by key name (one series per configured key).",
+      labelNames: ["key"],
+      registers: [opts.metrics],
+      collect() {
+        this.reset();
+        for (const k of keys) this.inc({ key: k.name }, k.admitted);
+      },
+    });
     this.limited = new Counter({
       name: "openloop_rate_limited_total",
       help: "Calls refused with RESOURCE_EXHAUSTED by a key's limits, by key name and limit (requests, streams).",
@@ -95,7 +108,9 @@ export class Auth {
         this.log.info({ key: key.name, rpc: `${service}/${method.name}`, scope: needed }, "call outside the key's scopes");
         throw new ConnectError(`API key '${key.name}' lacks scope '${needed}'`, Code.PermissionDenied);
       }
-      return this.applyLimits(key, method);
+      const release = this.applyLimits(key, method);
+      key.admitted++;
+      return release;
     };
   }
 
@@ -166,10 +181,11 @@ export class Auth {
 }
 
 function keyOf(k: ApiKeyConfig, index: number): ApiKey {
-  if (typeof k === "string") return { name: plainKeyName(index), scopes: new Set(["admin"]), rate: undefined, maxStreams: undefined };
+  if (typeof k === "string") return { name: plainKeyName(index), admitted: 0, scopes: new Set(["admin"]), rate: undefined, maxStreams: undefined };
   const rps = k.limits?.requestsPerSecond;
   return {
     name: k.name,
+    admitted: 0,
     scopes: new Set(k.scopes),
     rate: rps === undefined ? undefined : { perSecond: rps, burst: k.limits?.burst ?? Math.max(1, Math.ceil(rps)) },
     maxStreams: k.limits?.concurrentStreams,

@@ -99,12 +99,14 @@ describe("scoped API keys", () => {
     });
   });
 
-  it("counts refusals by key name and reason, never by the key", async () => {
+  it("counts admitted calls and refusals by key name (and reason), never by the key", async () => {
     await codeOf(createClient(FeatureService, s.grpc).listFeatureSets({}));
     const text = await (await fetch(`${s.baseUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
     expect(text).toContain('openloop_auth_denied_total{key="reader",reason="scope"} 3');
     expect(text).toContain('openloop_auth_denied_total{key="(none)",reason="invalid"} 6');
     expect(text).toContain('openloop_auth_denied_total{key="(none)",reason="missing"}');
+    expect(text).toContain('openloop_auth_admitted_total{key="reader"} 3');
+    expect(text).toContain('openloop_auth_admitted_total{key="writer"} 3');
     for (const secret of [ADMIN, READER, WRITER, sha256(READER)]) expect(text).not.toContain(secret);
   });
 
