@@ -6,6 +6,7 @@ import path from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
+import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { ConfigError, type Config } from "../config.js";
 import { Auth, checkExposure } from "./auth.js";
 import { createConnectHandler } from "./connect-handler.js";
@@ -88,6 +89,8 @@ function descriptorIndex(bindings: readonly ServiceBinding[], log: Logger): Desc
   return new DescriptorIndex(
     [...bindings.map((b) => b.desc), ...REFLECTION_SERVICES],
     documentedDescriptors(GEN_DIR, (file) => log.warn({ file }, "gen/ is stale: its commented descriptor differs from the generated code; run `npx buf generate`")),
+    // So that grpcurl and other reflection clients can decode google.rpc details (RetryInfo, BadRequest).
+    [file_google_rpc_error_details],
   );
 }
 

@@ -9,6 +9,7 @@ import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service
 import { MemoryRateLimiter } from "../../src/platform/rate-limit.js";
 import { createGrpcJsTransport, type GrpcJsTransport } from "../support/grpc-js-transport.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { grpcurlPath, run } from "../support/tools.js";
 
 /** A clock that moves only when the test says so. */
 function testClock() {
@@ -95,6 +96,7 @@ describe("per-key limits over the wire", () => {
             ...TRANSPORTS.map((t) => ({ name: `limited-${t}`, key: keyOf(t), scopes: ["features:read" as const], limits: { requestsPerSecond: 1, burst: 2 } })),
             { name: "streams", key: "stream-limited-key-0123", scopes: ["feedback:read" as const, "feedback:write" as const], limits: { concurrentStreams: 1 } },
             "metrics-admin-key-0123456789",
+            { name: "limited-grpcurl", key: "grpcurl-limited-key-0123", scopes: ["features:read" as const], limits: { requestsPerSecond: 1, burst: 1 } },
           ],
         },
       },
@@ -135,6 +137,17 @@ describe("per-key limits over the wire", () => {
 
     clock.advance(600);
     expect(await codeOf(features.listFeatureSets({}))).toBe("OK");
+  });
+
+  it("sends RetryInfo that grpcurl decodes through server reflection", async () => {
+    const call = () =>
+      run(grpcurlPath(), ["-plaintext", "-format-error", "-H", "authorization: Bearer grpcurl-limited-key-0123", `127.0.0.1:${s.port}`, "openloop.feature.v1.FeatureService/ListFeatureSets"], { cwd: "/" });
+    expect((await call()).code).toBe(0);
+    const refused = await call();
+    expect(refused.code).not.toBe(0);
+    const status = JSON.parse(refused.stderr) as { code: number; details: { "@type": string; retryDelay?: string }[] };
+    expect(status.code).toBe(Code.ResourceExhausted);
+    expect(status.details).toEqual([{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "1s" }]);
   });
 
   it("counts limited calls by key name", async () => {
