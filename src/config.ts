@@ -10,13 +10,14 @@ import { registryConfigSchema } from "./registry/config.js";
 import { featureConfigSchema } from "./feature/config.js";
 import { feedbackConfigSchema } from "./feedback/config.js";
 import { applyStorageEnv, checkSharedStorage, objectStoreConfigSchema, postgresConfigSchema, storageModeSchema } from "./platform/shared-storage.js";
+import { apiKeysFromEnv, apiKeysSchema, applyMetricsEnv, metricsConfigSchema } from "./platform/auth-config.js";
 
 const serverSchema = z
   .object({
     host: z.string().min(1).default("127.0.0.1"),
     port: z.number().int().min(0).max(65535).default(50051),
-    /** API keys accepted as `authorization: Bearer <key>`; none means the server runs open. */
-    apiKeys: z.array(z.string().min(8, "API keys must be at least 8 characters")).default([]),
+    /** API keys accepted as `authorization: Bearer <key>`, plain or named with scopes and limits; none means the server runs open. */
+    apiKeys: apiKeysSchema,
     /** Allow running without API keys on a non-loopback address. */
     allowOpen: z.boolean().default(false),
     /** Web origins allowed by CORS (exact origins, or "*"). */
@@ -71,6 +72,8 @@ export const configSchema = z
     registry: registryConfigSchema,
     feature: featureConfigSchema,
     feedback: feedbackConfigSchema,
+    /** Where /metrics is served, and whether it needs a key. */
+    metrics: metricsConfigSchema,
   })
   .strict()
   .superRefine((c, ctx) => checkSharedStorage(c, (path, message) => ctx.addIssue({ code: "custom", path: path.split("."), message })));
@@ -114,9 +117,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
     if (!Number.isInteger(port)) throw new ConfigError(`OPENLOOP_PORT must be an integer 0-65535, got '${env.OPENLOOP_PORT}'`);
     server.port = port;
   }
-  if (env.OPENLOOP_API_KEYS !== undefined) {
-    server.apiKeys = env.OPENLOOP_API_KEYS.split(",").map((k) => k.trim()).filter(Boolean);
-  }
+  if (env.OPENLOOP_API_KEYS !== undefined) server.apiKeys = apiKeysFromEnv(env.OPENLOOP_API_KEYS, (m) => new ConfigError(m));
   if (env.OPENLOOP_ALLOW_OPEN) server.allowOpen = env.OPENLOOP_ALLOW_OPEN === "true" || env.OPENLOOP_ALLOW_OPEN === "1";
   if (env.OPENLOOP_CORS_ORIGINS) server.corsOrigins = env.OPENLOOP_CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
   if (env.OPENLOOP_LOG_LEVEL) out.log = { ...((out.log as object) ?? {}), level: env.OPENLOOP_LOG_LEVEL };
@@ -124,6 +125,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   if (env.OPENLOOP_DATA_DIR) out.dataDir = env.OPENLOOP_DATA_DIR;
   if (env.OPENLOOP_REDIS_URL) out.redis = { url: env.OPENLOOP_REDIS_URL };
   applyStorageEnv(out, env);
+  applyMetricsEnv(out, env);
   resolveLlmApiKeys(out, env);
   applyHookEnv(out, env);
   applyLlmTokenEnv(out, env);

@@ -4,6 +4,7 @@ import { pino, type Logger } from "pino";
 import { Registry as MetricsRegistry } from "prom-client";
 import type { Config } from "./config.js";
 import { checkServerConfig, createLogger, serve, type RunningServer } from "./platform/app.js";
+import type { RateLimiter } from "./platform/rate-limit.js";
 import type { HttpRoute, PlatformContext, ServiceModule } from "./platform/module.js";
 import type { ServiceBinding } from "./platform/rpc/binding.js";
 import { createInProcessTransport } from "./platform/rpc/in-process.js";
@@ -33,6 +34,8 @@ export interface StartOptions {
   cwd?: string;
   /** Custom pipeline steps and other additions of a program embedding openloop. */
   extensions?: ServiceExtensions;
+  /** Where API keys' limits are kept; by default in this process. */
+  limiter?: RateLimiter;
 }
 
 /** A running server, with the services it runs. */
@@ -46,7 +49,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   checkServerConfig(config, log);
   const metrics = new MetricsRegistry();
   const services = await createServices(config, log, metrics, opts.extensions);
-  const running = await serve(config, services, log, { cwd: opts.cwd, metrics });
+  const running = await serve(config, services, log, { cwd: opts.cwd, metrics, limiter: opts.limiter });
   if (services.shared) reportPostgresHealth(running.health, services.shared.changes, SHARED_METADATA_SERVICES);
   return { ...running, services };
 }

@@ -1,6 +1,7 @@
 // The console's only way to the server: the TypeScript client package (clients/typescript,
 // its browser entry) over Connect or gRPC-Web, with the API key.
 import { Code, ConnectError, createOpenloopClient, type OpenloopClient } from "../../clients/typescript/src/browser.js";
+import { codeFromString } from "@connectrpc/connect/protocol-connect";
 
 /** The transports a browser can use. */
 export type TransportKind = "connect" | "grpc-web";
@@ -51,11 +52,36 @@ export function normaliseBaseUrl(raw: string): string {
 
 export interface Api extends OpenloopClient {
   readonly settings: Settings;
+  /** The current key's name, scopes and limits (GET /auth/whoami); undefined when the server does not say. */
+  keyInfo(signal?: AbortSignal): Promise<KeyInfo | undefined>;
+}
+
+/** What the server says about the key this console sends. */
+export interface KeyInfo {
+  /** False when the server runs without keys: every call is allowed. */
+  readonly authRequired: boolean;
+  readonly key: string | null;
+  readonly scopes: readonly string[];
+  readonly limits: { readonly requestsPerSecond?: number; readonly burst?: number; readonly concurrentStreams?: number };
+}
+
+/** Asks the server about the key: refusals come back as ConnectErrors, as RPC errors do. */
+async function fetchKeyInfo(settings: Settings, signal?: AbortSignal): Promise<KeyInfo | undefined> {
+  let res: Response;
+  try {
+    res = await fetch(`${settings.baseUrl}/auth/whoami`, { headers: settings.apiKey ? { authorization: `Bearer ${settings.apiKey}` } : {}, signal });
+  } catch (err) {
+    throw ConnectError.from(err);
+  }
+  if (res.status === 404) return undefined; // a server from before scoped keys
+  const body = (await res.json().catch(() => ({}))) as Partial<KeyInfo> & { code?: string; message?: string };
+  if (!res.ok) throw new ConnectError(body.message ?? `HTTP ${res.status}`, codeFromString(body.code ?? "") ?? Code.Unknown);
+  return { authRequired: body.authRequired !== false, key: body.key ?? null, scopes: body.scopes ?? [], limits: body.limits ?? {} };
 }
 
 export function createApi(settings: Settings): Api {
   const { baseUrl, apiKey, transport } = settings;
-  return { settings, ...createOpenloopClient({ baseUrl, apiKey, transport }) };
+  return { settings, ...createOpenloopClient({ baseUrl, apiKey, transport }), keyInfo: (signal) => fetchKeyInfo(settings, signal) };
 }
 
 /** "UNAUTHENTICATED", "NOT_FOUND"...: the gRPC name of a code, as people see it in docs and logs. */

@@ -68,7 +68,9 @@ export function createOpenAIHandler(gateway: Gateway, p: HttpRoutePlatform): Req
 
   async function route(call: Call, path: string): Promise<void> {
     const { req } = call;
-    p.auth?.(LLMService.typeName, req.headers.authorization);
+    // The key is checked against the method the request stands for (scopes, rate limits).
+    call.method = path === "embeddings" ? M.embed : path === "models" || path.startsWith("models/") ? M.listModels : M.generate;
+    call.release = p.auth?.(call.method, req.headers.authorization);
     const method = req.method;
     if (method === "POST" && (path === "chat/completions" || path === "completions" || path === "embeddings")) {
       const body = parseBody(await readBody(req, p.maxMessageBytes));
@@ -111,6 +113,8 @@ class Call {
   readonly deadline: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private finished = false;
+  /** Frees the key's stream slot, when the auth gate took one. */
+  release: (() => void) | undefined;
 
   constructor(
     private readonly p: HttpRoutePlatform,
@@ -153,6 +157,7 @@ class Call {
   finish(err: unknown): void {
     if (this.finished) return;
     this.finished = true;
+    this.release?.();
     clearTimeout(this.timer);
     this.p.shutdown.removeEventListener("abort", this.onShutdown);
     this.p.observer.finish(this.method, this.started, err);

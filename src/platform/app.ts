@@ -6,13 +6,17 @@ import path from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
+import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { ConfigError, type Config } from "../config.js";
-import { checkExposure, createAuthGate } from "./auth.js";
+import { Auth, checkExposure } from "./auth.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { createGrpcServer } from "./grpc/server.js";
 import { HealthState, healthService } from "./health.js";
+import { metricsHandler } from "./http.js";
 import { createListener } from "./listener.js";
 import { createRpcObserver } from "./observe.js";
+import { listenMetrics, platformRoutes, type MetricsListener } from "./platform-routes.js";
+import { MemoryRateLimiter, type RateLimiter } from "./rate-limit.js";
 import { DescriptorIndex, documentedDescriptors, reflectionServices, REFLECTION_SERVICES } from "./reflection.js";
 import type { HttpRoute } from "./module.js";
 import type { ServiceBinding } from "./rpc/binding.js";
@@ -33,6 +37,8 @@ export interface ServeOptions {
   cwd?: string;
   /** Where the service modules' metrics live; /metrics serves them with the platform's. */
   metrics: MetricsRegistry;
+  /** Where API keys' limits are kept; by default in this process. */
+  limiter?: RateLimiter;
 }
 
 export interface RunningServer {
@@ -42,6 +48,8 @@ export interface RunningServer {
   readonly url: string;
   readonly health: HealthState;
   readonly log: Logger;
+  /** The port of the separate /metrics listener (metrics.listen), if there is one. */
+  readonly metricsPort: number | undefined;
   /**
    * Graceful shutdown: health turns NOT_SERVING, the port stops accepting, in-flight
    * calls get up to `graceMs` (default server.shutdownGraceMs) to finish, then are
@@ -84,12 +92,15 @@ function descriptorIndex(bindings: readonly ServiceBinding[], log: Logger): Desc
   return new DescriptorIndex(
     [...bindings.map((b) => b.desc), ...REFLECTION_SERVICES],
     documentedDescriptors(GEN_DIR, (file) => log.warn({ file }, "gen/ is stale: its commented descriptor differs from the generated code; run `npx buf generate`")),
+    // So that grpcurl and other reflection clients can decode google.rpc details (RetryInfo, BadRequest).
+    [file_google_rpc_error_details],
   );
 }
 
 /** Starts serving `services` on server.host:server.port. On failure, closes them. */
 export async function serve(config: Config, services: ServedServices, log: Logger, opts: ServeOptions): Promise<RunningServer> {
   const sc = config.server;
+  let metricsListener: MetricsListener | undefined;
   try {
     const own = services.bindings();
     const health = new HealthState(own.map((b) => b.desc.typeName));
@@ -98,14 +109,16 @@ export async function serve(config: Config, services: ServedServices, log: Logge
     bindings.push(...reflectionServices(index));
 
     const observer = createRpcObserver(opts.metrics, log);
-    const auth = createAuthGate(sc.apiKeys);
+    const auth = new Auth({ keys: sc.apiKeys, limiter: opts.limiter ?? new MemoryRateLimiter(), metrics: opts.metrics, log });
+    const gate = auth.gate();
+    const serveMetrics = metricsHandler([opts.metrics, processMetrics()], log);
     const shutdown = new AbortController();
     const consoleDir = path.resolve(opts.cwd ?? process.cwd(), sc.consoleDir);
 
     const grpc = createGrpcServer({
       bindings,
       observer,
-      auth,
+      auth: gate,
       maxMessageBytes: sc.maxMessageBytes,
       defaultDeadlineMs: sc.defaultDeadlineMs,
       keepalive: sc.keepalive,
@@ -114,19 +127,20 @@ export async function serve(config: Config, services: ServedServices, log: Logge
     const handler = createConnectHandler({
       bindings,
       observer,
-      auth,
+      auth: gate,
       maxMessageBytes: sc.maxMessageBytes,
       defaultDeadlineMs: sc.defaultDeadlineMs,
       corsOrigins: sc.corsOrigins,
       consoleDir: existsSync(consoleDir) ? consoleDir : undefined,
-      metrics: [opts.metrics, processMetrics()],
+      routes: platformRoutes(config.metrics, auth, serveMetrics),
       shutdown: shutdown.signal,
       log,
       httpRoutes: (services.httpRoutes?.() ?? []).map((r) => ({
         prefix: r.prefix,
-        handler: r.create({ auth, observer, maxMessageBytes: sc.maxMessageBytes, defaultDeadlineMs: sc.defaultDeadlineMs, shutdown: shutdown.signal, log }),
+        handler: r.create({ auth: gate, observer, maxMessageBytes: sc.maxMessageBytes, defaultDeadlineMs: sc.defaultDeadlineMs, shutdown: shutdown.signal, log }),
       })),
     });
+    if (config.metrics.listen !== undefined) metricsListener = await listenMetrics(config.metrics.listen, serveMetrics, log);
     const listener = createListener({ handler, grpc, log, metrics: opts.metrics, tls: sc.tls });
     const port = await listener.listen(sc.port, sc.host);
     const hostForUrl = sc.host.includes(":") ? `[${sc.host}]` : sc.host;
@@ -142,12 +156,14 @@ export async function serve(config: Config, services: ServedServices, log: Logge
         log.info({ graceMs }, "shutting down");
         health.shutdown();
         await listener.close(graceMs, () => shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable)));
+        await metricsListener?.close();
         await services.close();
         log.info("stopped");
       })());
 
-    return { port, host: sc.host, url, health, log, close };
+    return { port, host: sc.host, url, health, log, metricsPort: metricsListener?.port, close };
   } catch (err) {
+    await metricsListener?.close();
     await services.close();
     throw err;
   }

@@ -1,38 +1,204 @@
 // API-key auth: `authorization: Bearer <key>` on every RPC except health and reflection.
-// Both transports run it before any request message is read or parsed.
+// Both transports call the one gate here before any request message is read or parsed:
+// it identifies the key, checks the method's scope (scopes.ts), and applies the key's
+// limits (rate-limit.ts). Metrics and logs name keys by their configured name only.
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { DescMethod } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { ConnectError, Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { Counter, type Registry } from "prom-client";
+import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { ConfigError, type Config } from "../config.js";
+import { HASHED_KEY, plainKeyName, type ApiKeyConfig } from "./auth-config.js";
+import type { RateLimiter, RequestRate } from "./rate-limit.js";
+import { grants, scopeFor, type Scope } from "./scopes.js";
 
-/** Services every caller may reach without a key (probes and tooling). */
-export const OPEN_SERVICES: ReadonlySet<string> = new Set([
-  "grpc.health.v1.Health",
-  "grpc.reflection.v1.ServerReflection",
-  "grpc.reflection.v1alpha.ServerReflection",
-]);
+/**
+ * Admits or refuses a call to `method` given its authorization header: throws a ConnectError
+ * (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED), else returns the function to call
+ * when the call ends if it holds one of the key's stream slots.
+ */
+export type AuthGate = (method: DescMethod, authorization: string | null | undefined) => (() => void) | undefined;
 
-/** Admits or refuses a call to `service` given its authorization header. */
-export type AuthGate = (service: string, authorization: string | null | undefined) => void;
+/** A configured key, as the server knows it: never the key itself. */
+export interface ApiKey {
+  readonly name: string;
+  /** Calls admitted with it (counted here, turned into a series at scrape time). */
+  admitted: number;
+  readonly scopes: ReadonlySet<Scope>;
+  readonly rate: RequestRate | undefined;
+  readonly maxStreams: number | undefined;
+}
 
-/** Returns a gate that throws UNAUTHENTICATED for a missing or wrong key; undefined when no keys are configured. */
-export function createAuthGate(apiKeys: readonly string[]): AuthGate | undefined {
-  if (apiKeys.length === 0) return undefined;
-  // Comparing fixed-size digests keeps the comparison constant-time regardless of key length.
-  const digests = apiKeys.map(digest);
-  return (service, header) => {
-    if (OPEN_SERVICES.has(service)) return;
-    if (!header) throw new ConnectError("missing API key: send the header 'authorization: Bearer <key>'", Code.Unauthenticated);
+/** What GET /auth/whoami answers: the caller's key and what it may do. */
+export interface KeyDescription {
+  /** False when the server runs without keys: every caller may do everything. */
+  readonly authRequired: boolean;
+  readonly key: string | null;
+  readonly scopes: readonly Scope[];
+  readonly limits: { requestsPerSecond?: number; burst?: number; concurrentStreams?: number };
+}
+
+/** The label of calls that came without a valid key, in the key-labelled metrics. */
+export const NO_KEY = "(none)";
+
+/** Why a call was refused, as the `reason` label of openloop_auth_denied_total. */
+type DenialReason = "missing" | "malformed" | "invalid" | "scope";
+
+export interface AuthOptions {
+  readonly keys: readonly ApiKeyConfig[];
+  readonly limiter: RateLimiter;
+  readonly metrics: Registry;
+  readonly log: Logger;
+}
+
+export class Auth {
+  /** False when no keys are configured: the server is open. */
+  readonly required: boolean;
+  private readonly keys: ApiKey[];
+  private readonly digests: Buffer[];
+  private readonly denied: Counter<"key" | "reason">;
+  private readonly limited: Counter<"key" | "limit">;
+  private readonly limiter: RateLimiter;
+  private readonly log: Logger;
+
+  constructor(opts: AuthOptions) {
+    this.required = opts.keys.length > 0;
+    this.keys = opts.keys.map(keyOf);
+    this.digests = opts.keys.map((k) => storedDigest(typeof k === "string" ? k : k.key));
+    this.limiter = opts.limiter;
+    this.log = opts.log;
+    this.denied = new Counter({
+      name: "openloop_auth_denied_total",
+      help: "Calls refused by auth, by key name ((none) without a valid key) and reason (missing, malformed, invalid, scope).",
+      labelNames: ["key", "reason"],
+      registers: [opts.metrics],
+    });
+    const keys = this.keys;
+    new Counter({
+      name: "openloop_auth_admitted_total",
+      help: "Calls admitted by auth, by key name (one series per configured key).",
+      labelNames: ["key"],
+      registers: [opts.metrics],
+      collect() {
+        this.reset();
+        for (const k of keys) this.inc({ key: k.name }, k.admitted);
+      },
+    });
+    this.limited = new Counter({
+      name: "openloop_rate_limited_total",
+      help: "Calls refused with RESOURCE_EXHAUSTED by a key's limits, by key name and limit (requests, streams).",
+      labelNames: ["key", "limit"],
+      registers: [opts.metrics],
+    });
+  }
+
+  /** The RPC gate both transports call; undefined when no keys are configured. */
+  gate(): AuthGate | undefined {
+    if (!this.required) return undefined;
+    return (method, header) => {
+      const service = method.parent.typeName;
+      const needed = scopeFor(service, method.name);
+      if (needed === undefined) return undefined;
+      const key = this.identify(header);
+      if (!grants(key.scopes, needed)) {
+        this.denied.inc({ key: key.name, reason: "scope" });
+        this.log.info({ key: key.name, rpc: `${service}/${method.name}`, scope: needed }, "call outside the key's scopes");
+        throw new ConnectError(`API key '${key.name}' lacks scope '${needed}'`, Code.PermissionDenied);
+      }
+      const release = this.applyLimits(key, method);
+      key.admitted++;
+      return release;
+    };
+  }
+
+  /**
+   * The key an authorization header carries; throws UNAUTHENTICATED (and counts it) for a
+   * missing, malformed or unknown one. Every configured key is compared, in constant time.
+   */
+  identify(header: string | null | undefined): ApiKey {
+    if (!header) this.refuse("missing", "missing API key: send the header 'authorization: Bearer <key>'");
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw new ConnectError("malformed authorization header: expected 'Bearer <key>'", Code.Unauthenticated);
-    const given = digest(match[1]);
-    let ok = false;
-    for (const d of digests) ok = timingSafeEqual(d, given) || ok; // no early exit
-    if (!ok) throw new ConnectError("invalid API key", Code.Unauthenticated);
+    if (!match) this.refuse("malformed", "malformed authorization header: expected 'Bearer <key>'");
+    const given = sha256(match[1]);
+    let found = -1;
+    for (let i = 0; i < this.digests.length; i++) {
+      if (timingSafeEqual(this.digests[i], given) && found < 0) found = i; // no early exit
+    }
+    if (found < 0) this.refuse("invalid", "invalid API key");
+    return this.keys[found];
+  }
+
+  /** What a caller's key may do (GET /auth/whoami); throws UNAUTHENTICATED like an RPC would. */
+  describe(header: string | null | undefined): KeyDescription {
+    if (!this.required) return { authRequired: false, key: null, scopes: ["admin"], limits: {} };
+    const key = this.identify(header);
+    return {
+      authRequired: true,
+      key: key.name,
+      scopes: [...key.scopes],
+      limits: {
+        ...(key.rate ? { requestsPerSecond: key.rate.perSecond, burst: key.rate.burst } : {}),
+        ...(key.maxStreams !== undefined ? { concurrentStreams: key.maxStreams } : {}),
+      },
+    };
+  }
+
+  /** Throws unless the header's key may read /metrics (`metrics:read` or `admin`). */
+  checkMetricsAccess(header: string | null | undefined): void {
+    const key = this.identify(header);
+    if (grants(key.scopes, "metrics:read")) return;
+    this.denied.inc({ key: key.name, reason: "scope" });
+    throw new ConnectError(`API key '${key.name}' lacks scope 'metrics:read'`, Code.PermissionDenied);
+  }
+
+  private refuse(reason: DenialReason, message: string): never {
+    this.denied.inc({ key: NO_KEY, reason });
+    throw new ConnectError(message, Code.Unauthenticated);
+  }
+
+  private applyLimits(key: ApiKey, method: DescMethod): (() => void) | undefined {
+    if (key.rate) {
+      const waitMs = this.limiter.take(key.name, key.rate);
+      if (waitMs > 0) throw this.exhausted(key, "requests", `API key '${key.name}' is over its rate of ${key.rate.perSecond} requests/s`, waitMs);
+    }
+    if (key.maxStreams === undefined || method.methodKind === "unary") return undefined;
+    const close = this.limiter.openStream(key.name, key.maxStreams);
+    // When a stream ends is unknown: suggest a short wait.
+    if (!close) throw this.exhausted(key, "streams", `API key '${key.name}' has ${key.maxStreams} streams open, its limit`, 1000);
+    return close;
+  }
+
+  private exhausted(key: ApiKey, limit: "requests" | "streams", message: string, retryMs: number): ConnectError {
+    this.limited.inc({ key: key.name, limit });
+    // debug: the refused call's own warn line (observe.ts) carries this message, key name included.
+    this.log.debug({ key: key.name, limit, retryMs }, "API key over its limit");
+    const retryDelay = create(DurationSchema, { seconds: BigInt(Math.floor(retryMs / 1000)), nanos: (retryMs % 1000) * 1_000_000 });
+    return new ConnectError(`${message}; retry in ${retryMs} ms`, Code.ResourceExhausted, undefined, [{ desc: RetryInfoSchema, value: { retryDelay } }]);
+  }
+}
+
+function keyOf(k: ApiKeyConfig, index: number): ApiKey {
+  if (typeof k === "string") return { name: plainKeyName(index), admitted: 0, scopes: new Set(["admin"]), rate: undefined, maxStreams: undefined };
+  const rps = k.limits?.requestsPerSecond;
+  return {
+    name: k.name,
+    admitted: 0,
+    scopes: new Set(k.scopes),
+    rate: rps === undefined ? undefined : { perSecond: rps, burst: k.limits?.burst ?? Math.max(1, Math.ceil(rps)) },
+    maxStreams: k.limits?.concurrentStreams,
   };
 }
 
-function digest(key: string): Buffer {
+/** The digest a configured key is compared by: given as `sha256:<hex>`, or computed from the key. */
+function storedDigest(configured: string): Buffer {
+  return HASHED_KEY.test(configured) ? Buffer.from(configured.slice("sha256:".length), "hex") : sha256(configured);
+}
+
+// Comparing fixed-size digests keeps the comparison constant-time regardless of key length.
+function sha256(key: string): Buffer {
   return createHash("sha256").update(key).digest();
 }
 

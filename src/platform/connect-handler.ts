@@ -1,15 +1,16 @@
 // The HTTP request handler of the port: connect-node for Connect and gRPC-Web (and gRPC on
-// connections grpc-js does not take), GET /metrics, the web console, CORS and the default
-// deadline. Auth and metrics come in as the platform's own gate and observer.
-import { Code, type HandlerContext } from "@connectrpc/connect";
+// connections grpc-js does not take), the platform's routes (/metrics, /auth/whoami), the
+// web console, CORS and the default deadline. Auth and metrics come in as the platform's own
+// gate and observer.
+import { ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import type { Registry as MetricsRegistry } from "prom-client";
 import type { AuthGate } from "./auth.js";
 import { reclassifyParseErrors } from "./errors.js";
-import { metricsHandler, notFound, staticHandler, unimplemented, withCors, withDefaultDeadline } from "./http.js";
+import { notFound, staticHandler, unimplemented, withCors, withDefaultDeadline } from "./http.js";
 import type { RequestHandler } from "./listener.js";
 import type { RpcObserver } from "./observe.js";
+import { routeOf, type Routes } from "./platform-routes.js";
 import { mount, type ServiceBinding } from "./rpc/binding.js";
 
 export interface ConnectHandlerOptions {
@@ -21,7 +22,8 @@ export interface ConnectHandlerOptions {
   readonly corsOrigins: readonly string[];
   /** Where the console's files are; undefined when there is no console to serve. */
   readonly consoleDir: string | undefined;
-  readonly metrics: readonly MetricsRegistry[];
+  /** GET routes of the platform's own (platform-routes.ts). */
+  readonly routes: Routes;
   readonly shutdown: AbortSignal;
   readonly log: Logger;
   /** Plain HTTP APIs by path prefix (see HttpRoute); they handle their own auth, CORS aside. */
@@ -39,12 +41,15 @@ export function createConnectHandler(opts: ConnectHandlerOptions): RequestHandle
   const requestGate = (ctx: HandlerContext) => {
     reclassifyParseErrors(ctx);
     if (!auth) return;
+    let release: (() => void) | undefined;
     try {
-      auth(ctx.service.typeName, ctx.requestHeader.get("authorization"));
+      release = auth(ctx.method, ctx.requestHeader.get("authorization"));
     } catch (err) {
-      observer.record(ctx.method, Code.Unauthenticated, 0, err);
+      observer.record(ctx.method, ConnectError.from(err).code, 0, err);
       throw err;
     }
+    // connect-node aborts the call's signal when the call ends.
+    if (release) ctx.signal.addEventListener("abort", release, { once: true });
   };
 
   const serveConsole = opts.consoleDir ? staticHandler(opts.consoleDir) : undefined;
@@ -73,15 +78,13 @@ export function createConnectHandler(opts: ConnectHandlerOptions): RequestHandle
     },
   });
 
-  const serveMetrics = metricsHandler(opts.metrics, log);
-  const httpRoutes = opts.httpRoutes ?? [];
   const rpcWithDeadline = withDefaultDeadline(opts.defaultDeadlineMs, rpc);
+  const httpRoutes = opts.httpRoutes ?? [];
   return withCors(opts.corsOrigins, (req, res) => {
+    const route = routeOf(opts.routes, req);
+    if (route) return route(req, res);
     const url = req.url ?? "/";
-    if ((req.method === "GET" || req.method === "HEAD") && (url === "/metrics" || url.startsWith("/metrics?"))) {
-      return serveMetrics(req, res);
-    }
-    for (const route of httpRoutes) if (url.startsWith(route.prefix)) return route.handler(req, res);
+    for (const r of httpRoutes) if (url.startsWith(r.prefix)) return r.handler(req, res);
     rpcWithDeadline(req, res);
   });
 }

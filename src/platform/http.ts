@@ -24,7 +24,7 @@ export interface Res {
   /** Present on HTTP/2 responses only. */
   readonly stream?: { respond(headers: Record<string, string | number>, options: { endStream: boolean }): void };
 }
-type Handler = (req: Req, res: Res) => void;
+export type Handler = (req: Req, res: Res) => void;
 
 // --- CORS -------------------------------------------------------------------
 

@@ -45,12 +45,15 @@ export class DescriptorIndex {
   constructor(
     services: Iterable<DescService>,
     private readonly documented: (file: DescFile) => Uint8Array | undefined = () => undefined,
+    /** Files no service imports whose messages clients still meet (error details in a status). */
+    extraFiles: Iterable<DescFile> = [],
   ) {
     const names = new Set<string>();
     for (const service of services) {
       names.add(service.typeName);
       this.addFile(service.file);
     }
+    for (const file of extraFiles) this.addFile(file);
     this.serviceNames = [...names].sort();
   }
 

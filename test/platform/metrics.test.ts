@@ -31,7 +31,8 @@ describe("GET /metrics", () => {
   beforeAll(async () => {
     // The server-side default deadline ends the Watch below; the server records a call
     // before it sends the final status, so the count is there when the client sees the end.
-    s = await startTestServer({ server: { apiKeys: ["metrics-key-0123456789"], defaultDeadlineMs: 150 } });
+    // metrics.public: this file reads the series; who may read them is test/platform/metrics-exposure.test.ts.
+    s = await startTestServer({ server: { apiKeys: ["metrics-key-0123456789"], defaultDeadlineMs: 150 }, metrics: { public: true } });
     const health = createClient(Health, s.grpc);
     await health.check({});
     await health.check({});

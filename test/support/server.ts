@@ -7,6 +7,7 @@ import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { parseConfig, type Config, type ConfigInput } from "../../src/config.js";
+import type { RateLimiter } from "../../src/platform/rate-limit.js";
 import { startServer, type OpenloopServer } from "../../src/server.js";
 
 export interface TestServerOptions {
@@ -14,6 +15,8 @@ export interface TestServerOptions {
   apiKey?: string;
   /** Working directory for relative paths such as server.consoleDir. */
   cwd?: string;
+  /** Where API keys' limits are kept (a MemoryRateLimiter on a test clock, say). */
+  limiter?: RateLimiter;
 }
 
 export interface TestServer {
@@ -44,7 +47,7 @@ export async function startTestServer(config: ConfigInput | Record<string, unkno
   });
   let server: OpenloopServer;
   try {
-    server = await startServer(parsed, { log: pino({ level: parsed.log.level }), cwd: opts.cwd });
+    server = await startServer(parsed, { log: pino({ level: parsed.log.level }), cwd: opts.cwd, limiter: opts.limiter });
   } catch (err) {
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
     throw err;

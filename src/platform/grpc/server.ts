@@ -95,14 +95,15 @@ type AnyCall = ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Bu
 
 function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): UntypedHandleCall {
   const { observer, auth, shutdown, defaultDeadlineMs } = opts;
-  const service = method.parent.typeName;
 
   /** Refuses a call the auth gate refuses; records it as connect-node's gate does. */
-  const admitted = (md: Metadata): ConnectError | undefined => {
+  const admitted = (call: AnyCall): ConnectError | undefined => {
     if (!auth) return undefined;
     try {
-      const header = md.get("authorization")[0];
-      auth(service, typeof header === "string" ? header : undefined);
+      const header = call.metadata.get("authorization")[0];
+      const release = auth(method, typeof header === "string" ? header : undefined);
+      // grpc-js reports every call that ends as cancelled.
+      if (release) (call as EventEmitter).once("cancelled", release);
       return undefined;
     } catch (err) {
       const e = ConnectError.from(err);
@@ -123,7 +124,7 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
     case "client_streaming": {
       const streaming = method.methodKind === "client_streaming";
       return (call: ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
-        const refused = admitted(call.metadata);
+        const refused = admitted(call);
         if (refused) return void callback(grpcStatusOf(refused));
         const started = observer.begin();
         const ctx = contextOf(call);
@@ -148,7 +149,7 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
     case "server_streaming":
     case "bidi_streaming":
       return (call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>) => {
-        const refused = admitted(call.metadata);
+        const refused = admitted(call);
         if (refused) return void call.emit("error", grpcStatusOf(refused));
         const started = observer.begin();
         const ctx = contextOf(call);

@@ -15,7 +15,8 @@ export function grpcStatusOf(err: ConnectError, trailer?: Headers): StatusObject
 export function toMetadata(headers: Headers): Metadata {
   const md = new Metadata();
   headers.forEach((value, key) => {
-    if (key === headerGrpcStatus || key === headerGrpcMessage) return;
+    // Headers gives names in lower case; connect's constants are capitalised ("Grpc-Message").
+    if (key === headerGrpcStatus.toLowerCase() || key === headerGrpcMessage.toLowerCase()) return;
     if (key.endsWith("-bin")) md.set(key, Buffer.from(value, "base64"));
     else md.set(key, value);
   });
