@@ -36,6 +36,7 @@ export const METHOD_SCOPES: Readonly<Record<string, Readonly<Record<string, Scop
     GetMetrics: "llm:read",
     Generate: "llm:generate",
     GenerateStream: "llm:generate",
+    Embed: "llm:generate",
   },
   "openloop.pipeline.v1.PipelineService": {
     GetPipeline: "pipelines:read",

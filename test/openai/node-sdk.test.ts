@@ -236,7 +236,7 @@ describe("errors in OpenAI's shape, as the SDK classifies them", () => {
     const res = await fetch(`${s.baseUrl}/v1/no/such/thing`, { headers: { authorization: `Bearer ${KEY}` } });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/Unknown request URL/);
-    const metrics = await (await fetch(`${s.baseUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${s.baseUrl}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text();
     expect(metrics).toMatch(/openloop_rpc_requests_total\{service="openloop.llm.v1.LLMService",method="Generate",code="INVALID_ARGUMENT"\} [1-9]/);
     expect(metrics).toMatch(/openloop_rpc_requests_total\{service="openloop.llm.v1.LLMService",method="Embed",code="OK"\} [1-9]/);
   });
