@@ -128,6 +128,12 @@ export class SparseVector {
 /** Most entries one sample may produce (lists count per element); bounds memory per sample. */
 export const MAX_ENTRIES_PER_SAMPLE = 65_536;
 
+export const TOO_MANY_ENTRIES = `a sample may expand to at most ${MAX_ENTRIES_PER_SAMPLE} entries (list elements count one each)`;
+
+export function nonFiniteFeature(name: string, x: number): string {
+  return `feature '${name}' is ${x}; numbers must be finite`;
+}
+
 /**
  * Hashes `features` into `out` (cleared first) for a model with `buckets` hashed
  * dimensions. Throws FeatureError for non-finite numbers or oversized samples.
@@ -139,7 +145,7 @@ export function vectorize(features: FeatureMap, buckets: number, out: SparseVect
     switch (kind.case) {
       case "doubleValue": {
         const x = kind.value;
-        if (!Number.isFinite(x)) throw new FeatureError(`feature '${name}' is ${x}; numbers must be finite`);
+        if (!Number.isFinite(x)) throw new FeatureError(nonFiniteFeature(name, x));
         out.push(bucket(fnv1aContinue(FNV_OFFSET, name), buckets), x);
         break;
       }
@@ -185,7 +191,7 @@ export function vectorize(features: FeatureMap, buckets: number, out: SparseVect
         throw new FeatureError(`feature '${name}' has an unsupported value kind`);
     }
     if (out.nnz > MAX_ENTRIES_PER_SAMPLE) {
-      throw new FeatureError(`a sample may expand to at most ${MAX_ENTRIES_PER_SAMPLE} entries (list elements count one each)`);
+      throw new FeatureError(TOO_MANY_ENTRIES);
     }
   }
   out.push(buckets, 1);

@@ -1,0 +1,439 @@
+// A hand-written decoder of IngestSamplesRequest / IngestSampleBatchRequest bytes for
+// samples given as `map<string, FeatureValue>`: their features go straight into flat typed
+// arrays as FNV-1a hashes of their keys and values, without a message object per sample,
+// per feature and per value (fromBinary's allocations, and their garbage collection, were
+// most of the cost of ingesting maps). The hash of a name is taken over its raw UTF-8
+// bytes, which is what hashing.ts computes from the decoded string.
+//
+// It reads the canonical encoding only, which every protobuf encoder writes for these
+// messages: known fields with their declared wire types, a map entry's key before its
+// value, one kind per FeatureValue, scalar kinds. Anything else (lists, unknown fields,
+// repeated keys in a sample, names that a JavaScript object would reorder or treat
+// specially, invalid UTF-8, malformed bytes) makes it give the whole message to
+// fromBinary, the reference: the outcome is always what fromBinary and vectorize give, and
+// malformed bytes fail there as they always did.
+import { create, fromBinary, type DescMessage } from "@bufbuild/protobuf";
+import { DenseSamplesSchema, SampleSchema, type DenseSamples, type Sample } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+
+/** Map-form samples of one message, decoded to hashed entries (see hashing.ts for the keys). */
+export interface RawSamples {
+  /** The message's bytes, which the spans below index. */
+  readonly bytes: Uint8Array;
+  readonly count: number;
+  /** Each sample's model, "" when it names none. */
+  readonly models: readonly string[];
+  /** 0: no outcome kind, 1: a value, 2: a label. */
+  readonly outcomeKind: Uint8Array;
+  /** The value, or the label as 1 / 0. */
+  readonly outcome: Float64Array;
+  /** Sample i has entries offsets[i] .. offsets[i + 1] (no bias entry). */
+  readonly offsets: Uint32Array;
+  /** FNV-1a (unreduced) of each entry's key: `name`, or `name=value` for strings. */
+  readonly hashes: Uint32Array;
+  readonly values: Float64Array;
+  /** Where each entry's feature name is in `bytes` (for error messages). */
+  readonly nameStart: Uint32Array;
+  readonly nameEnd: Uint32Array;
+  /** Where each sample's own message is in `bytes` (decoded again for models with a feature set). */
+  readonly sampleStart: Uint32Array;
+  readonly sampleEnd: Uint32Array;
+}
+
+/** The request's fields as fromBinary gives them, its map-form samples kept raw. */
+const rawKey: unique symbol = Symbol("openloop.feedback.rawSamples");
+
+/** The raw samples of a request decoded by decodeSamplesRequest, if it took the fast path. */
+export function rawSamplesOf(req: object): RawSamples | undefined {
+  return (req as { [rawKey]?: RawSamples })[rawKey];
+}
+
+/** The decoded feature name of an entry. */
+export function entryName(raw: RawSamples, entry: number): string {
+  return strict.decode(raw.bytes.subarray(raw.nameStart[entry]!, raw.nameEnd[entry]!));
+}
+
+/** A sample's message, decoded (for models whose features go through a feature set first). */
+export function sampleMessage(raw: RawSamples, i: number): Sample {
+  return fromBinary(SampleSchema, raw.bytes.subarray(raw.sampleStart[i]!, raw.sampleEnd[i]!));
+}
+
+type RequestLike = { model: string; samples: Sample[]; dense: DenseSamples[]; batchId: string };
+
+/**
+ * Decodes an IngestSamplesRequest or IngestSampleBatchRequest (the same fields: model = 1,
+ * samples = 2, dense = 3, batch_id = 4). The result's `samples` is empty when they were
+ * decoded raw (see rawSamplesOf). Throws on malformed bytes, as fromBinary does.
+ */
+export function decodeSamplesRequest<T extends DescMessage>(schema: T, bytes: Uint8Array): ReturnType<typeof fromBinary<T>> {
+  const fast = tryDecode(bytes);
+  if (!fast) return fromBinary(schema, bytes);
+  const msg = create(schema, { model: fast.model, dense: fast.dense, batchId: fast.batchId } as never) as unknown as RequestLike & { [rawKey]?: RawSamples };
+  if (fast.raw.count > 0) msg[rawKey] = fast.raw;
+  return msg as never;
+}
+
+// Wire types.
+const VARINT = 0;
+const BIT64 = 1;
+const LEN = 2;
+
+/** Thrown inside the fast path: hand the message to fromBinary. */
+const bail = (): never => {
+  throw new Error("not the canonical encoding");
+};
+
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+// Names already seen in the current sample, by hash: a repeated name (or two names with
+// one hash) goes to fromBinary, whose map keeps the last value in the first one's place.
+const SEEN_BITS = 17;
+const seenHash = new Uint32Array(1 << SEEN_BITS);
+const seenStamp = new Uint32Array(1 << SEEN_BITS);
+let stamp = 0;
+
+function tryDecode(bytes: Uint8Array): { model: string; batchId: string; dense: DenseSamples[]; raw: RawSamples } | undefined {
+  try {
+    return new FastDecoder(bytes).request();
+  } catch {
+    // Bail, invalid UTF-8, a malformed dense block: fromBinary decides (and words the error).
+    return undefined;
+  }
+}
+
+class FastDecoder {
+  private pos = 0;
+  private count = 0;
+  private entries = 0;
+  private models: string[] = [];
+  private outcomeKind: Uint8Array;
+  private outcome: Float64Array;
+  private offsets: Uint32Array;
+  private sampleStart: Uint32Array;
+  private sampleEnd: Uint32Array;
+  private hashes: Uint32Array;
+  private values: Float64Array;
+  private nameStart: Uint32Array;
+  private nameEnd: Uint32Array;
+  /** Names read in the current sample. */
+  private names = 0;
+  private lastModelStart = -1;
+  private lastModelEnd = -1;
+  private lastModel = "";
+
+  private readonly view: DataView;
+
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const samples = 64;
+    const entries = Math.max(64, buf.length >> 4);
+    this.outcomeKind = new Uint8Array(samples);
+    this.outcome = new Float64Array(samples);
+    this.offsets = new Uint32Array(samples + 1);
+    this.sampleStart = new Uint32Array(samples);
+    this.sampleEnd = new Uint32Array(samples);
+    this.hashes = new Uint32Array(entries);
+    this.values = new Float64Array(entries);
+    this.nameStart = new Uint32Array(entries);
+    this.nameEnd = new Uint32Array(entries);
+  }
+
+  request(): { model: string; batchId: string; dense: DenseSamples[]; raw: RawSamples } {
+    const end = this.buf.length;
+    let model = "";
+    let batchId = "";
+    const dense: DenseSamples[] = [];
+    while (this.pos < end) {
+      const tag = this.varint32();
+      if ((tag & 7) !== LEN) bail();
+      const to = this.limit(end);
+      switch (tag >>> 3) {
+        case 1:
+          model = this.string(this.pos, to);
+          break;
+        case 2:
+          this.sample(this.pos, to);
+          break;
+        case 3:
+          dense.push(fromBinary(DenseSamplesSchema, this.buf.subarray(this.pos, to)));
+          break;
+        case 4:
+          batchId = this.string(this.pos, to);
+          break;
+        default:
+          bail();
+      }
+      this.pos = to;
+    }
+    const n = this.count;
+    const raw: RawSamples = {
+      bytes: this.buf,
+      count: n,
+      models: this.models,
+      outcomeKind: this.outcomeKind.subarray(0, n),
+      outcome: this.outcome.subarray(0, n),
+      offsets: this.offsets.subarray(0, n + 1),
+      hashes: this.hashes.subarray(0, this.entries),
+      values: this.values.subarray(0, this.entries),
+      nameStart: this.nameStart.subarray(0, this.entries),
+      nameEnd: this.nameEnd.subarray(0, this.entries),
+      sampleStart: this.sampleStart.subarray(0, n),
+      sampleEnd: this.sampleEnd.subarray(0, n),
+    };
+    return { model, batchId, dense, raw };
+  }
+
+  private sample(start: number, end: number): void {
+    const i = this.count;
+    if (i + 1 >= this.offsets.length) this.growSamples();
+    let model = "";
+    let kind = 0;
+    let outcome = 0;
+    this.names = 0;
+    stamp = (stamp + 1) >>> 0;
+    if (stamp === 0) {
+      seenStamp.fill(0);
+      stamp = 1;
+    }
+    this.pos = start;
+    while (this.pos < end) {
+      const tag = this.varint32();
+      if ((tag & 7) !== LEN) bail();
+      const to = this.limit(end);
+      switch (tag >>> 3) {
+        case 1:
+          model = this.modelName(this.pos, to);
+          break;
+        case 2:
+          this.entry(this.pos, to);
+          break;
+        case 3:
+          // A repeated outcome merges into the first: the last kind read wins.
+          while (this.pos < to) {
+            const t = this.varint32();
+            if (t === ((1 << 3) | BIT64)) {
+              kind = 1;
+              outcome = this.double(to);
+            } else if (t === ((2 << 3) | VARINT)) {
+              kind = 2;
+              outcome = this.bool(to);
+            } else bail();
+          }
+          break;
+        default:
+          bail();
+      }
+      this.pos = to;
+    }
+    this.models.push(model);
+    this.outcomeKind[i] = kind;
+    this.outcome[i] = outcome;
+    this.sampleStart[i] = start;
+    this.sampleEnd[i] = end;
+    this.count = i + 1;
+    this.offsets[i + 1] = this.entries;
+  }
+
+  /** One map entry: key = 1 (string), then value = 2 (FeatureValue). */
+  private entry(start: number, end: number): void {
+    const buf = this.buf;
+    let keyStart = start;
+    let keyEnd = start;
+    let hash = FNV_OFFSET;
+    if (this.pos < end && buf[this.pos] === ((1 << 3) | LEN)) {
+      this.pos++;
+      keyEnd = this.limit(end);
+      keyStart = this.pos;
+      let high = 0;
+      for (let p = keyStart; p < keyEnd; p++) {
+        const b = buf[p]!;
+        high |= b;
+        hash = Math.imul(hash ^ b, FNV_PRIME);
+      }
+      if (high >= 0x80) strict.decode(buf.subarray(keyStart, keyEnd)); // throws on invalid UTF-8
+      // A JavaScript object lists integer-like keys first, and "__proto__" is no own key.
+      const first = buf[keyStart];
+      if (first === 0x5f && keyEnd - keyStart === 9) bail();
+      if (first !== undefined && first >= 0x30 && first <= 0x39 && allDigits(buf, keyStart, keyEnd)) bail();
+      this.pos = keyEnd;
+    }
+    hash >>>= 0;
+    this.unseen(hash);
+    if (this.pos === end) return; // no value: a missing feature
+    if (buf[this.pos] !== ((2 << 3) | LEN)) bail();
+    this.pos++;
+    const valueEnd = this.limit(end);
+    if (valueEnd !== end) bail();
+    if (this.pos === valueEnd) return; // a value without a kind: missing
+    const tag = buf[this.pos++];
+    let value: number;
+    switch (tag) {
+      case (1 << 3) | BIT64:
+        value = this.double(valueEnd);
+        break;
+      case (2 << 3) | VARINT:
+        value = this.int64(valueEnd);
+        break;
+      case (4 << 3) | VARINT:
+        value = this.bool(valueEnd);
+        break;
+      case (3 << 3) | LEN: {
+        const sEnd = this.limit(valueEnd);
+        let h = Math.imul(hash ^ 0x3d, FNV_PRIME); // "="
+        let high = 0;
+        for (let p = this.pos; p < sEnd; p++) {
+          const b = buf[p]!;
+          high |= b;
+          h = Math.imul(h ^ b, FNV_PRIME);
+        }
+        if (high >= 0x80) strict.decode(buf.subarray(this.pos, sEnd));
+        this.pos = sEnd;
+        hash = h >>> 0;
+        value = 1;
+        break;
+      }
+      default:
+        return bail();
+    }
+    if (this.pos !== valueEnd) bail(); // a second kind, or trailing bytes
+    const e = this.entries;
+    if (e === this.hashes.length) this.growEntries();
+    this.hashes[e] = hash;
+    this.values[e] = value;
+    this.nameStart[e] = keyStart;
+    this.nameEnd[e] = keyEnd;
+    this.entries = e + 1;
+  }
+
+  private unseen(hash: number): void {
+    if (++this.names > 1 << (SEEN_BITS - 2)) bail();
+    const mask = (1 << SEEN_BITS) - 1;
+    let slot = Math.imul(hash, 0x9e3779b1) >>> (32 - SEEN_BITS);
+    // At most a quarter full: a sample with more names than that goes to fromBinary.
+    for (;;) {
+      if (seenStamp[slot] !== stamp) {
+        seenStamp[slot] = stamp;
+        seenHash[slot] = hash;
+        return;
+      }
+      if (seenHash[slot] === hash) bail();
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  private modelName(start: number, end: number): string {
+    const buf = this.buf;
+    const n = end - start;
+    if (n === this.lastModelEnd - this.lastModelStart) {
+      let same = true;
+      for (let k = 0; k < n; k++) {
+        if (buf[start + k] !== buf[this.lastModelStart + k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.lastModel;
+    }
+    this.lastModel = this.string(start, end);
+    this.lastModelStart = start;
+    this.lastModelEnd = end;
+    return this.lastModel;
+  }
+
+  private string(start: number, end: number): string {
+    return strict.decode(this.buf.subarray(start, end));
+  }
+
+  private varint32(): number {
+    const buf = this.buf;
+    const b = buf[this.pos];
+    if (b !== undefined && b < 0x80) {
+      this.pos++;
+      return b;
+    }
+    let x = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const c = buf[this.pos++];
+      if (c === undefined) bail();
+      x += (c! & 0x7f) * 2 ** shift;
+      if (c! < 0x80) return x > 0xffffffff ? bail() : x;
+    }
+    return bail();
+  }
+
+  /** The end of a length-delimited field whose length comes next; within `end`. */
+  private limit(end: number): number {
+    const n = this.varint32();
+    const to = this.pos + n;
+    if (to > end) bail();
+    return to;
+  }
+
+  private double(end: number): number {
+    const p = this.pos;
+    if (p + 8 > end) bail();
+    this.pos = p + 8;
+    return this.view.getFloat64(p, true);
+  }
+
+  /** A bool as 1 / 0: only its one-byte encodings (others go to fromBinary). */
+  private bool(end: number): number {
+    if (this.pos >= end) bail();
+    const b = this.buf[this.pos++]!;
+    return b === 1 ? 1 : b === 0 ? 0 : bail();
+  }
+
+  /** An int64 as Number(BigInt) would give it. */
+  private int64(end: number): number {
+    const buf = this.buf;
+    let lo = 0;
+    let hi = 0;
+    let k = 0;
+    for (; ; k++) {
+      if (this.pos >= end || k === 10) bail();
+      const b = buf[this.pos++]!;
+      const bits = b & 0x7f;
+      if (k < 4) lo |= bits << (7 * k);
+      else if (k === 4) {
+        lo |= (bits & 0x0f) << 28;
+        hi |= bits >> 4;
+      } else hi |= bits << (7 * k - 32);
+      if (b < 0x80) break;
+    }
+    if (k === 9 && buf[this.pos - 1]! > 1) bail();
+    lo >>>= 0;
+    hi >>>= 0;
+    if (hi < 0x80000000) return hi * 4294967296 + lo;
+    return Number(BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)));
+  }
+
+  private growSamples(): void {
+    const n = this.offsets.length * 2;
+    this.outcomeKind = grow(this.outcomeKind, n);
+    this.outcome = grow(this.outcome, n);
+    this.offsets = grow(this.offsets, n + 1);
+    this.sampleStart = grow(this.sampleStart, n);
+    this.sampleEnd = grow(this.sampleEnd, n);
+  }
+
+  private growEntries(): void {
+    const n = this.hashes.length * 2;
+    this.hashes = grow(this.hashes, n);
+    this.values = grow(this.values, n);
+    this.nameStart = grow(this.nameStart, n);
+    this.nameEnd = grow(this.nameEnd, n);
+  }
+}
+
+function allDigits(buf: Uint8Array, start: number, end: number): boolean {
+  for (let p = start; p < end; p++) if (buf[p]! < 0x30 || buf[p]! > 0x39) return false;
+  return true;
+}
+
+function grow<T extends Uint8Array | Uint32Array | Float64Array>(a: T, n: number): T {
+  const b = new (a.constructor as new (n: number) => T)(n);
+  b.set(a);
+  return b;
+}
