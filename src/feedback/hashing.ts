@@ -128,8 +128,6 @@ export class SparseVector {
 /** Most entries one sample may produce (lists count per element); bounds memory per sample. */
 export const MAX_ENTRIES_PER_SAMPLE = 65_536;
 
-export const TOO_MANY_ENTRIES = `a sample may expand to at most ${MAX_ENTRIES_PER_SAMPLE} entries (list elements count one each)`;
-
 export function nonFiniteFeature(name: string, x: number): string {
   return `feature '${name}' is ${x}; numbers must be finite`;
 }
@@ -191,7 +189,7 @@ export function vectorize(features: FeatureMap, buckets: number, out: SparseVect
         throw new FeatureError(`feature '${name}' has an unsupported value kind`);
     }
     if (out.nnz > MAX_ENTRIES_PER_SAMPLE) {
-      throw new FeatureError(TOO_MANY_ENTRIES);
+      throw new FeatureError(`a sample may expand to at most ${MAX_ENTRIES_PER_SAMPLE} entries (list elements count one each)`);
     }
   }
   out.push(buckets, 1);

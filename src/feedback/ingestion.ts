@@ -7,11 +7,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { CLIENT_ID_PATTERN } from "./config.js";
 import type { CallOptions, FeedbackEngine } from "./engine.js";
 import { toConnectError } from "./errors.js";
-import { FeatureError, fnv1a, MAX_ENTRIES_PER_SAMPLE, nonFiniteFeature, SparseVector, TOO_MANY_ENTRIES, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
+import { FeatureError, fnv1a, MAX_ENTRIES_PER_SAMPLE, nonFiniteFeature, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
 import type { ModelLearner } from "./learner.js";
 import type { Task } from "./linear.js";
 import { ProgressiveSums, type PerformanceTracker } from "./performance.js";
-import { entryName, sampleMessage, type RawSamples } from "./sample-decode.js";
+import { releaseRawSamples, sampleMessage, type RawSamples } from "./sample-decode.js";
 import { SampleBlockBuilder, type BatchTag } from "./samples.js";
 
 /** An outcome as the contract carries it: a number for regression, a boolean for classification. */
@@ -81,7 +81,13 @@ export class Ingestion {
       throw new ConnectError(`batch_id must be empty or 1-128 chars of [A-Za-z0-9._:-], got ${JSON.stringify(batchId.slice(0, 80))}`, Code.InvalidArgument);
     }
     await this.addSamples(defaultModel, samples);
-    if (raw) await this.addRaw(defaultModel, raw);
+    if (raw) {
+      try {
+        await this.addRaw(defaultModel, raw);
+      } finally {
+        releaseRawSamples(raw);
+      }
+    }
     for (const d of dense) await this.addDense(defaultModel, d);
     this.flushBuilders(batchId === "" ? undefined : { id: batchId, time: Date.now() });
     // Appends overlap with decoding the next message; bound how many wait.
@@ -146,26 +152,26 @@ export class Ingestion {
         if (!(await this.vectorizeVia(def.featureSet, sampleMessage(raw, i).features, def.hp.buckets, index))) continue;
       } else {
         const buckets = def.hp.buckets;
+        const start = raw.offsets[i]!;
         const end = raw.offsets[i + 1]!;
-        let bad: string | undefined;
+        let ok = end - start <= MAX_ENTRIES_PER_SAMPLE;
         v.nnz = 0;
-        for (let e = raw.offsets[i]!; e < end; e++) {
+        for (let e = start; ok && e < end; e++) {
           const x = raw.values[e]!;
-          if (!Number.isFinite(x)) {
-            bad = nonFiniteFeature(entryName(raw, e), x);
-            break;
-          }
+          ok = Number.isFinite(x);
           v.push(raw.hashes[e]! % buckets, x);
-          if (v.nnz > MAX_ENTRIES_PER_SAMPLE) {
-            bad = TOO_MANY_ENTRIES;
-            break;
+        }
+        if (ok) v.push(buckets, 1);
+        else {
+          // A bad feature: the reference path words the rejection.
+          try {
+            vectorize(sampleMessage(raw, i).features, buckets, v);
+          } catch (err) {
+            if (!(err instanceof FeatureError)) throw err;
+            this.reject(index, "bad-features", err.message);
+            continue;
           }
         }
-        if (bad !== undefined) {
-          this.reject(index, "bad-features", bad);
-          continue;
-        }
-        v.push(buckets, 1);
       }
       score(target, v, label);
       target.builder.add(v, label);

@@ -26,14 +26,11 @@ export interface RawSamples {
   readonly outcomeKind: Uint8Array;
   /** The value, or the label as 1 / 0. */
   readonly outcome: Float64Array;
-  /** Sample i has entries offsets[i] .. offsets[i + 1] (no bias entry). */
+  /** Sample i has entries offsets[i] .. offsets[i + 1] (no bias entry). Arrays may be longer than `count`. */
   readonly offsets: Uint32Array;
   /** FNV-1a (unreduced) of each entry's key: `name`, or `name=value` for strings. */
   readonly hashes: Uint32Array;
   readonly values: Float64Array;
-  /** Where each entry's feature name is in `bytes` (for error messages). */
-  readonly nameStart: Uint32Array;
-  readonly nameEnd: Uint32Array;
   /** Where each sample's own message is in `bytes` (decoded again for models with a feature set). */
   readonly sampleStart: Uint32Array;
   readonly sampleEnd: Uint32Array;
@@ -47,12 +44,19 @@ export function rawSamplesOf(req: object): RawSamples | undefined {
   return (req as { [rawKey]?: RawSamples })[rawKey];
 }
 
-/** The decoded feature name of an entry. */
-export function entryName(raw: RawSamples, entry: number): string {
-  return strict.decode(raw.bytes.subarray(raw.nameStart[entry]!, raw.nameEnd[entry]!));
+/**
+ * Gives the arrays of `raw` back for the next message to decode into (allocating them per
+ * message of a thousand samples made garbage collection a fifth of the ingestion's time).
+ * `raw` must not be read afterwards.
+ */
+export function releaseRawSamples(raw: RawSamples): void {
+  const scratch = scratchOf.get(raw);
+  if (!scratch) return;
+  scratchOf.delete(raw);
+  if (pool.length < POOL_SIZE) pool.push(scratch);
 }
 
-/** A sample's message, decoded (for models whose features go through a feature set first). */
+/** A sample's message, decoded (for feature sets, and for the reference's word on bad features). */
 export function sampleMessage(raw: RawSamples, i: number): Sample {
   return fromBinary(SampleSchema, raw.bytes.subarray(raw.sampleStart[i]!, raw.sampleEnd[i]!));
 }
@@ -84,6 +88,23 @@ const bail = (): never => {
 
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/** The arrays one message decodes into; pooled, grown as needed, kept grown. */
+class Scratch {
+  models: string[] = [];
+  outcomeKind = new Uint8Array(1024);
+  outcome = new Float64Array(1024);
+  offsets = new Uint32Array(1025);
+  sampleStart = new Uint32Array(1024);
+  sampleEnd = new Uint32Array(1024);
+  hashes = new Uint32Array(1 << 15);
+  values = new Float64Array(1 << 15);
+}
+
+// Messages decoded and not yet added are few: one per stream being read.
+const POOL_SIZE = 8;
+const pool: Scratch[] = [];
+const scratchOf = new WeakMap<RawSamples, Scratch>();
+
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
@@ -95,10 +116,12 @@ const seenStamp = new Uint32Array(1 << SEEN_BITS);
 let stamp = 0;
 
 function tryDecode(bytes: Uint8Array): { model: string; batchId: string; dense: DenseSamples[]; raw: RawSamples } | undefined {
+  const decoder = new FastDecoder(bytes);
   try {
-    return new FastDecoder(bytes).request();
+    return decoder.request();
   } catch {
-    // Bail, invalid UTF-8, a malformed dense block: fromBinary decides (and words the error).
+    // Not canonical, invalid UTF-8, a malformed dense block: fromBinary decides (and words the error).
+    decoder.abandon();
     return undefined;
   }
 }
@@ -107,37 +130,22 @@ class FastDecoder {
   private pos = 0;
   private count = 0;
   private entries = 0;
-  private models: string[] = [];
-  private outcomeKind: Uint8Array;
-  private outcome: Float64Array;
-  private offsets: Uint32Array;
-  private sampleStart: Uint32Array;
-  private sampleEnd: Uint32Array;
-  private hashes: Uint32Array;
-  private values: Float64Array;
-  private nameStart: Uint32Array;
-  private nameEnd: Uint32Array;
   /** Names read in the current sample. */
   private names = 0;
   private lastModelStart = -1;
   private lastModelEnd = -1;
   private lastModel = "";
-
   private readonly view: DataView;
+  private readonly s: Scratch;
 
   constructor(private readonly buf: Uint8Array) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    const samples = 64;
-    const entries = Math.max(64, buf.length >> 4);
-    this.outcomeKind = new Uint8Array(samples);
-    this.outcome = new Float64Array(samples);
-    this.offsets = new Uint32Array(samples + 1);
-    this.sampleStart = new Uint32Array(samples);
-    this.sampleEnd = new Uint32Array(samples);
-    this.hashes = new Uint32Array(entries);
-    this.values = new Float64Array(entries);
-    this.nameStart = new Uint32Array(entries);
-    this.nameEnd = new Uint32Array(entries);
+    this.s = pool.pop() ?? new Scratch();
+    this.s.models.length = 0;
+  }
+
+  abandon(): void {
+    if (pool.length < POOL_SIZE) pool.push(this.s);
   }
 
   request(): { model: string; batchId: string; dense: DenseSamples[]; raw: RawSamples } {
@@ -167,27 +175,27 @@ class FastDecoder {
       }
       this.pos = to;
     }
-    const n = this.count;
+    const s = this.s;
     const raw: RawSamples = {
       bytes: this.buf,
-      count: n,
-      models: this.models,
-      outcomeKind: this.outcomeKind.subarray(0, n),
-      outcome: this.outcome.subarray(0, n),
-      offsets: this.offsets.subarray(0, n + 1),
-      hashes: this.hashes.subarray(0, this.entries),
-      values: this.values.subarray(0, this.entries),
-      nameStart: this.nameStart.subarray(0, this.entries),
-      nameEnd: this.nameEnd.subarray(0, this.entries),
-      sampleStart: this.sampleStart.subarray(0, n),
-      sampleEnd: this.sampleEnd.subarray(0, n),
+      count: this.count,
+      models: s.models,
+      outcomeKind: s.outcomeKind,
+      outcome: s.outcome,
+      offsets: s.offsets,
+      hashes: s.hashes,
+      values: s.values,
+      sampleStart: s.sampleStart,
+      sampleEnd: s.sampleEnd,
     };
+    scratchOf.set(raw, s);
     return { model, batchId, dense, raw };
   }
 
   private sample(start: number, end: number): void {
     const i = this.count;
-    if (i + 1 >= this.offsets.length) this.growSamples();
+    const sc = this.s;
+    if (i + 1 >= sc.offsets.length) growSamples(sc);
     let model = "";
     let kind = 0;
     let outcome = 0;
@@ -227,25 +235,24 @@ class FastDecoder {
       }
       this.pos = to;
     }
-    this.models.push(model);
-    this.outcomeKind[i] = kind;
-    this.outcome[i] = outcome;
-    this.sampleStart[i] = start;
-    this.sampleEnd[i] = end;
+    sc.models.push(model);
+    sc.outcomeKind[i] = kind;
+    sc.outcome[i] = outcome;
+    sc.sampleStart[i] = start;
+    sc.sampleEnd[i] = end;
     this.count = i + 1;
-    this.offsets[i + 1] = this.entries;
+    sc.offsets[0] = 0;
+    sc.offsets[i + 1] = this.entries;
   }
 
   /** One map entry: key = 1 (string), then value = 2 (FeatureValue). */
   private entry(start: number, end: number): void {
     const buf = this.buf;
-    let keyStart = start;
-    let keyEnd = start;
     let hash = FNV_OFFSET;
     if (this.pos < end && buf[this.pos] === ((1 << 3) | LEN)) {
       this.pos++;
-      keyEnd = this.limit(end);
-      keyStart = this.pos;
+      const keyEnd = this.limit(end);
+      const keyStart = this.pos;
       let high = 0;
       for (let p = keyStart; p < keyEnd; p++) {
         const b = buf[p]!;
@@ -299,11 +306,13 @@ class FastDecoder {
     }
     if (this.pos !== valueEnd) bail(); // a second kind, or trailing bytes
     const e = this.entries;
-    if (e === this.hashes.length) this.growEntries();
-    this.hashes[e] = hash;
-    this.values[e] = value;
-    this.nameStart[e] = keyStart;
-    this.nameEnd[e] = keyEnd;
+    const sc = this.s;
+    if (e === sc.hashes.length) {
+      sc.hashes = grow(sc.hashes, e * 2);
+      sc.values = grow(sc.values, e * 2);
+    }
+    sc.hashes[e] = hash;
+    sc.values[e] = value;
     this.entries = e + 1;
   }
 
@@ -409,22 +418,15 @@ class FastDecoder {
     return Number(BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)));
   }
 
-  private growSamples(): void {
-    const n = this.offsets.length * 2;
-    this.outcomeKind = grow(this.outcomeKind, n);
-    this.outcome = grow(this.outcome, n);
-    this.offsets = grow(this.offsets, n + 1);
-    this.sampleStart = grow(this.sampleStart, n);
-    this.sampleEnd = grow(this.sampleEnd, n);
-  }
+}
 
-  private growEntries(): void {
-    const n = this.hashes.length * 2;
-    this.hashes = grow(this.hashes, n);
-    this.values = grow(this.values, n);
-    this.nameStart = grow(this.nameStart, n);
-    this.nameEnd = grow(this.nameEnd, n);
-  }
+function growSamples(sc: Scratch): void {
+  const n = sc.offsets.length * 2;
+  sc.outcomeKind = grow(sc.outcomeKind, n);
+  sc.outcome = grow(sc.outcome, n);
+  sc.offsets = grow(sc.offsets, n + 1);
+  sc.sampleStart = grow(sc.sampleStart, n);
+  sc.sampleEnd = grow(sc.sampleEnd, n);
 }
 
 function allDigits(buf: Uint8Array, start: number, end: number): boolean {
