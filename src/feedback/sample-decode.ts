@@ -73,6 +73,7 @@ export function decodeSamplesRequest<T extends DescMessage>(schema: T, bytes: Ui
   if (!fast) return fromBinary(schema, bytes);
   const msg = create(schema, { model: fast.model, dense: fast.dense, batchId: fast.batchId } as never) as unknown as RequestLike & { [rawKey]?: RawSamples };
   if (fast.raw.count > 0) msg[rawKey] = fast.raw;
+  else releaseRawSamples(fast.raw); // dense blocks only
   return msg as never;
 }
 
@@ -206,7 +207,36 @@ class FastDecoder {
       stamp = 1;
     }
     this.pos = start;
+    const buf = this.buf;
     while (this.pos < end) {
+      // The common entry first: { key: short ASCII name, value: { double_value } } with short lengths.
+      const p = this.pos;
+      const klen = buf[p + 3]!;
+      const v = p + 4 + klen;
+      if (buf[p] === 0x12 && buf[p + 1] === klen + 13 && buf[p + 2] === 0x0a && klen < 0x73 && v + 11 <= end && buf[v] === 0x12 && buf[v + 1] === 0x09 && buf[v + 2] === 0x09) {
+        let hash = FNV_OFFSET;
+        let high = 0;
+        for (let k = p + 4; k < v; k++) {
+          const b = buf[k]!;
+          high |= b;
+          hash = Math.imul(hash ^ b, FNV_PRIME);
+        }
+        const first = buf[p + 4]!;
+        if (high < 0x80 && klen > 0 && !(first >= 0x30 && first <= 0x39) && first !== 0x5f) {
+          hash >>>= 0;
+          this.unseen(hash);
+          const e = this.entries;
+          if (e === sc.hashes.length) {
+            sc.hashes = grow(sc.hashes, e * 2);
+            sc.values = grow(sc.values, e * 2);
+          }
+          sc.hashes[e] = hash;
+          sc.values[e] = this.view.getFloat64(v + 3, true);
+          this.entries = e + 1;
+          this.pos = v + 11;
+          continue;
+        }
+      }
       const tag = this.varint32();
       if ((tag & 7) !== LEN) bail();
       const to = this.limit(end);
