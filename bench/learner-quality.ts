@@ -5,6 +5,7 @@
 // closed-form least-squares fit. Prints one markdown section.
 //
 //   node --import tsx bench/learner-quality.ts
+//   node --import tsx bench/learner-quality.ts --sweep   (learning rates, in an offline replay)
 //
 // River runs in the test venv (.venv, from examples/python/requirements.txt); without it the
 // River rows print "skipped: River not installed".
@@ -18,6 +19,8 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { FeatureValueSchema, type FeatureValue } from "../gen/openloop/feature/v1/feature_value_pb.js";
 import { FeedbackService, Task, TrainingSamples } from "../gen/openloop/feedback/v1/feedback_service_pb.js";
 import { spawnServer } from "../test/support/spawn.js";
+import { SparseVector, vectorize } from "../src/feedback/hashing.js";
+import { LinearModel, type Hyperparameters } from "../src/feedback/linear.js";
 import { gaussian, rng } from "../test/feedback/synthetic.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -253,4 +256,61 @@ async function main() {
   }
 }
 
-await main();
+/**
+ * The learner replayed in this process: the same vectors, the same warm-up and update
+ * threshold schedule and training order as the server, without it (it reproduces the bench's
+ * figures), to compare hyperparameters on the three data sets quickly.
+ */
+function replay(task: "regression" | "classification", data: Dataset, hp: Hyperparameters, chunk: number): { model: LinearModel; score: number } {
+  const v = new SparseVector();
+  let serving = new LinearModel(task, hp);
+  let trained = 0;
+  let total = 0;
+  const buffer: { idx: Int32Array; val: Float64Array; y: number }[] = [];
+  for (let i = 0; i < data.x.length; i++) {
+    vectorize(featuresOf(data.features, data.x[i]!), hp.buckets, v);
+    const y = typeof data.y[i] === "boolean" ? (data.y[i] ? 1 : 0) : (data.y[i] as number);
+    const p = serving.predict(v.idx, v.val, v.nnz);
+    total += task === "regression" ? Math.abs(p - y) : (p >= 0.5 ? 1 : 0) === y ? 1 : 0;
+    buffer.push({ idx: v.idx.slice(0, v.nnz), val: v.val.slice(0, v.nnz), y });
+    // The bench sends `chunk` samples, then waits for the trainings they start.
+    if ((i + 1) % chunk !== 0 && i + 1 !== data.x.length) continue;
+    while (buffer.length > 0 && buffer.length >= Math.max(1, Math.min(100, Math.floor(trained / 2)))) {
+      const next = serving.clone();
+      for (let e = 0; e < hp.epochs; e++) for (const s of buffer) next.update(s.idx, s.val, s.idx.length, s.y);
+      serving = next;
+      trained += buffer.length;
+      buffer.length = 0;
+    }
+  }
+  return { model: serving, score: total / data.x.length };
+}
+
+async function sweep(): Promise<void> {
+  const river = await riverExport();
+  if (!river) throw new Error("the sweep needs River in .venv");
+  const train = syntheticRows(5000, 11);
+  const test = syntheticRows(2000, 12);
+  const fit = leastSquares(train);
+  const v = new SparseVector();
+  const base: Hyperparameters = { learningRate: 0.1, l2: 1e-4, buckets: 1 << 18, optimizer: "adagrad", epochs: 1, scaling: "standardize" };
+  const out = ["| Optimizer, learning rate | TrumpApproval MAE | Phishing accuracy | Synthetic, held-out RMSE over least squares |", "|---|---:|---:|---:|"];
+  for (const [optimizer, lr] of [["adagrad", 0.05], ["adagrad", 0.1], ["adagrad", 0.15], ["adagrad", 0.2], ["adagrad", 0.25], ["adagrad", 0.3], ["adam", 0.01]] as const) {
+    const hp = { ...base, optimizer, learningRate: lr };
+    const trump = replay("regression", river.trump, hp, 1).score;
+    const phishing = replay("classification", river.phishing, hp, 1).score;
+    const model = replay("regression", train, hp, 100).model;
+    let se = 0;
+    let seFit = 0;
+    for (let r = 0; r < test.x.length; r++) {
+      vectorize(featuresOf(test.features, test.x[r]!), hp.buckets, v);
+      const y = test.y[r] as number;
+      se += (model.predict(v.idx, v.val, v.nnz) - y) ** 2;
+      seFit += (fit(test.x[r]!) - y) ** 2;
+    }
+    out.push(`| ${optimizer === "adam" ? "Adam" : "AdaGrad"} ${lr} | ${trump.toFixed(3)} | ${(phishing * 100).toFixed(2)}% | +${((Math.sqrt(se / seFit) - 1) * 100).toFixed(1)}% |`);
+  }
+  console.log(out.join("\n"));
+}
+
+await (process.argv.includes("--sweep") ? sweep() : main());

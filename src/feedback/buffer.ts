@@ -32,6 +32,8 @@ export interface SampleBuffer {
    * when the samples are durable.
    */
   append(record: Buffer, count: number, batch?: BatchTag): Promise<boolean>;
+  /** Whether append would skip batch `id` now: the buffer holds or remembers it. */
+  hasBatch(id: string): Promise<boolean>;
   /** Samples buffered and not yet committed as trained. */
   buffered(): Promise<number>;
   /** Everything buffered so far (up to `maxSamples`, at least one record), or undefined when empty. */

@@ -16,7 +16,7 @@ export const onlineModelConfigSchema = z
       .refine((n) => !n.includes("..") && !n.endsWith("."), "must not contain '..' or end in '.'"),
     task: z.enum(["regression", "classification"]),
     optimizer: z.enum(["adagrad", "adam"]).default("adagrad"),
-    /** Step size; default 0.1 for AdaGrad, 0.01 for Adam. */
+    /** Step size; default for AdaGrad 0.1 (regression) or 0.2 (classification), for Adam 0.01. */
     learningRate: z.number().positive().finite().optional(),
     l2: z.number().min(0).finite().default(1e-4),
     /** Hashed dimensions every feature maps into (see hashing.ts). */

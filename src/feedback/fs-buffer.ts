@@ -227,13 +227,9 @@ export class FsSampleBuffer implements SampleBuffer {
       await this.write(record);
       return true;
     }
-    for (;;) {
-      const prior = this.batches.get(batch.id);
-      if (prior === undefined || (typeof prior === "number" && !this.live(prior))) break;
-      if (typeof prior === "number") return false;
-      // The same id is being written: a duplicate once that write is durable, new if it fails.
-      if (await prior.then(() => true, () => false)) return false;
-    }
+    // Decided synchronously when no write of the id runs: two appends of one id never both write.
+    const known = this.known(batch.id);
+    if (known === true || (known !== false && (await known))) return false;
     const written = this.write(record);
     this.batches.delete(batch.id);
     this.batches.set(batch.id, written);
@@ -244,6 +240,21 @@ export class FsSampleBuffer implements SampleBuffer {
       throw err;
     }
     return true;
+  }
+
+  async hasBatch(id: string): Promise<boolean> {
+    return this.known(id);
+  }
+
+  private known(id: string): boolean | Promise<boolean> {
+    const prior = this.batches.get(id);
+    if (prior === undefined || (typeof prior === "number" && !this.live(prior))) return false;
+    if (typeof prior === "number") return true;
+    // The same id is being written: known once that write is durable; if it fails, whatever holds then.
+    return prior.then(
+      () => true,
+      () => this.known(id),
+    );
   }
 
   private write(record: Buffer): Promise<void> {

@@ -130,6 +130,10 @@ export class SparseVector {
 /** Most entries one sample may produce (lists count per element); bounds memory per sample. */
 export const MAX_ENTRIES_PER_SAMPLE = 65_536;
 
+export function nonFiniteFeature(name: string, x: number): string {
+  return `feature '${quote(name)}' is ${x}; numbers must be finite`;
+}
+
 /**
  * Hashes `features` into `out` (cleared first) for a model with `buckets` hashed
  * dimensions. Throws FeatureError for non-finite numbers or oversized samples.
@@ -141,7 +145,7 @@ export function vectorize(features: FeatureMap, buckets: number, out: SparseVect
     switch (kind.case) {
       case "doubleValue": {
         const x = kind.value;
-        if (!Number.isFinite(x)) throw new FeatureError(`feature '${quote(name)}' is ${x}; numbers must be finite`);
+        if (!Number.isFinite(x)) throw new FeatureError(nonFiniteFeature(name, x));
         out.push(bucket(fnv1aContinue(FNV_OFFSET, name), buckets), x);
         break;
       }

@@ -7,10 +7,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { CLIENT_ID_PATTERN } from "./config.js";
 import type { CallOptions, FeedbackEngine } from "./engine.js";
 import { toConnectError } from "./errors.js";
-import { FeatureError, fnv1a, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
+import { FeatureError, fnv1a, MAX_ENTRIES_PER_SAMPLE, nonFiniteFeature, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
 import type { ModelLearner } from "./learner.js";
 import type { Task } from "./linear.js";
 import { ProgressiveSums, type PerformanceTracker } from "./performance.js";
+import { releaseRawSamples, sampleMessage, type RawSamples } from "./sample-decode.js";
 import { SampleBlockBuilder, type BatchTag } from "./samples.js";
 import { quote } from "../platform/errors.js";
 
@@ -76,11 +77,18 @@ export class Ingestion {
    * with its model's serving version, and starts their durable append. A non-empty
    * `batchId` makes a resent message safe: a model that already buffered it skips it.
    */
-  async add(defaultModel: string, samples: readonly SampleLike[], dense: readonly DenseLike[] = [], batchId = ""): Promise<void> {
+  async add(defaultModel: string, samples: readonly SampleLike[], dense: readonly DenseLike[] = [], batchId = "", raw?: RawSamples): Promise<void> {
     if (batchId !== "" && !CLIENT_ID_PATTERN.test(batchId)) {
       throw new ConnectError(`batch_id must be empty or 1-128 chars of [A-Za-z0-9._:-], got ${JSON.stringify(quote(batchId))}`, Code.InvalidArgument);
     }
     await this.addSamples(defaultModel, samples);
+    if (raw) {
+      try {
+        await this.addRaw(defaultModel, raw);
+      } finally {
+        releaseRawSamples(raw);
+      }
+    }
     for (const d of dense) await this.addDense(defaultModel, d);
     this.flushBuilders(batchId === "" ? undefined : { id: batchId, time: Date.now() });
     // Appends overlap with decoding the next message; bound how many wait.
@@ -93,7 +101,7 @@ export class Ingestion {
       const name = s.model || defaultModel;
       const target = await this.target(name);
       if (!target) {
-        this.reject(index, "unknown-model", name === "" ? "no model named (set the request's or the sample's model)" : `online model '${quote(name)}' does not exist`);
+        this.reject(index, "unknown-model", unknownModel(name, "sample"));
         continue;
       }
       const label = labelFor(target.learner.def.task, s.outcome?.kind ?? { case: undefined });
@@ -102,18 +110,86 @@ export class Ingestion {
         continue;
       }
       const def = target.learner.def;
-      try {
-        const features = def.featureSet ? await this.engine.process(def.featureSet, s.features, this.call) : s.features;
-        vectorize(features, def.hp.buckets, this.vec);
-      } catch (err) {
-        if (err instanceof FeatureError || (err instanceof ConnectError && err.code === Code.InvalidArgument)) {
+      if (def.featureSet) {
+        if (!(await this.vectorizeVia(def.featureSet, s.features, def.hp.buckets, index))) continue;
+      } else {
+        try {
+          vectorize(s.features, def.hp.buckets, this.vec);
+        } catch (err) {
+          if (!(err instanceof FeatureError)) throw err;
           this.reject(index, "bad-features", err.message);
           continue;
         }
-        throw err;
       }
       score(target, this.vec, label);
       target.builder.add(this.vec, label);
+    }
+  }
+
+  // Map-form samples decoded straight from the request's bytes (sample-decode.ts): the
+  // same checks, in the same order, and the same vectors as addSamples gives their messages.
+  private async addRaw(defaultModel: string, raw: RawSamples): Promise<void> {
+    const v = this.vec;
+    let lastName: string | undefined;
+    let target: Target | undefined;
+    for (let i = 0; i < raw.count; i++) {
+      const index = this.index++;
+      const name = raw.models[i] || defaultModel;
+      if (name !== lastName) {
+        target = await this.target(name);
+        lastName = name;
+      }
+      if (!target) {
+        this.reject(index, "unknown-model", unknownModel(name, "sample"));
+        continue;
+      }
+      const def = target.learner.def;
+      const label = labelOf(def.task, raw.outcomeKind[i]!, raw.outcome[i]!);
+      if (typeof label !== "number") {
+        this.reject(index, label.reason, label.message);
+        continue;
+      }
+      if (def.featureSet) {
+        if (!(await this.vectorizeVia(def.featureSet, sampleMessage(raw, i).features, def.hp.buckets, index))) continue;
+      } else {
+        const buckets = def.hp.buckets;
+        const start = raw.offsets[i]!;
+        const end = raw.offsets[i + 1]!;
+        let ok = end - start <= MAX_ENTRIES_PER_SAMPLE;
+        v.nnz = 0;
+        for (let e = start; ok && e < end; e++) {
+          const x = raw.values[e]!;
+          ok = Number.isFinite(x);
+          v.push(raw.hashes[e]! % buckets, x);
+        }
+        if (ok) v.push(buckets, 1);
+        else {
+          // A bad feature: the reference path words the rejection.
+          try {
+            vectorize(sampleMessage(raw, i).features, buckets, v);
+          } catch (err) {
+            if (!(err instanceof FeatureError)) throw err;
+            this.reject(index, "bad-features", err.message);
+            continue;
+          }
+        }
+      }
+      score(target, v, label);
+      target.builder.add(v, label);
+    }
+  }
+
+  /** Processes features through a feature set and vectorizes them; false when the sample was rejected. */
+  private async vectorizeVia(featureSet: string, features: FeatureMap, buckets: number, index: number): Promise<boolean> {
+    try {
+      vectorize(await this.engine.process(featureSet, features, this.call), buckets, this.vec);
+      return true;
+    } catch (err) {
+      if (err instanceof FeatureError || (err instanceof ConnectError && err.code === Code.InvalidArgument)) {
+        this.reject(index, "bad-features", err.message);
+        return false;
+      }
+      throw err;
     }
   }
 
@@ -130,7 +206,7 @@ export class Ingestion {
     const name = d.model || defaultModel;
     const target = await this.target(name);
     if (!target) {
-      for (let r = 0; r < rows; r++) this.reject(first + r, "unknown-model", name === "" ? "no model named (set the request's or the block's model)" : `online model '${quote(name)}' does not exist`);
+      for (let r = 0; r < rows; r++) this.reject(first + r, "unknown-model", unknownModel(name, "block"));
       return;
     }
     const def = target.learner.def;
@@ -154,21 +230,13 @@ export class Ingestion {
       if (def.featureSet) {
         const features: Record<string, FeatureValueLike> = {};
         for (let j = 0; j < k; j++) features[d.featureNames[j]!] = { kind: { case: "doubleValue", value: values[r * k + j]! } };
-        try {
-          vectorize(await this.engine.process(def.featureSet, features, this.call), buckets, v);
-        } catch (err) {
-          if (err instanceof FeatureError || (err instanceof ConnectError && err.code === Code.InvalidArgument)) {
-            this.reject(first + r, "bad-features", err.message);
-            continue;
-          }
-          throw err;
-        }
+        if (!(await this.vectorizeVia(def.featureSet, features, buckets, first + r))) continue;
       } else {
         v.nnz = 0;
         for (let j = 0; j < k; j++) {
           const x = values[r * k + j]!;
           if (!Number.isFinite(x)) {
-            this.reject(first + r, "bad-features", `feature '${d.featureNames[j]}' is ${x}; numbers must be finite`);
+            this.reject(first + r, "bad-features", nonFiniteFeature(d.featureNames[j]!, x));
             continue rows;
           }
           v.push(slots[j]!, x);
@@ -256,11 +324,20 @@ function score(target: Target, v: SparseVector, label: number): void {
 }
 
 export function labelFor(task: Task, o: OutcomeLike): number | { reason: RejectionReason; message: string } {
+  return labelOf(task, o.case === "value" ? 1 : o.case === "label" ? 2 : 0, o.case === "value" ? o.value : o.value ? 1 : 0);
+}
+
+/** The label of an outcome given as its kind (0 none, 1 value, 2 label) and its value (a label as 1 / 0). */
+function labelOf(task: Task, kind: number, value: number): number | { reason: RejectionReason; message: string } {
   if (task === "regression") {
-    if (o.case !== "value") return { reason: "wrong-label-type", message: "a regression model needs a numeric outcome (outcome.value)" };
-    if (!Number.isFinite(o.value)) return { reason: "non-finite-label", message: `the outcome must be a finite number, got ${o.value}` };
-    return o.value;
+    if (kind !== 1) return { reason: "wrong-label-type", message: "a regression model needs a numeric outcome (outcome.value)" };
+    if (!Number.isFinite(value)) return { reason: "non-finite-label", message: `the outcome must be a finite number, got ${value}` };
+    return value;
   }
-  if (o.case !== "label") return { reason: "wrong-label-type", message: "a binary classification model needs a true/false outcome (outcome.label)" };
-  return o.value ? 1 : 0;
+  if (kind !== 2) return { reason: "wrong-label-type", message: "a binary classification model needs a true/false outcome (outcome.label)" };
+  return value;
+}
+
+function unknownModel(name: string, what: "sample" | "block"): string {
+  return name === "" ? `no model named (set the request's or the ${what}'s model)` : `online model '${quote(name)}' does not exist`;
 }

@@ -176,6 +176,8 @@ export class ModelLearner {
     if (this.closed) throw new Error("the learner is closed");
     if (this.bufferedHint + count > this.deps.options.maxBufferedSamples) {
       this.bufferedHint = await this.buffer.buffered();
+      // A resend of a batch already buffered is acknowledged again, full buffer or not.
+      if (batch && (await this.buffer.hasBatch(batch.id))) return false;
       if (this.bufferedHint + count > this.deps.options.maxBufferedSamples) {
         throw new BufferFullError(
           `the learner of '${this.def.name}' has ${this.bufferedHint} samples buffered (limit ${this.deps.options.maxBufferedSamples}); retry after it trains`,

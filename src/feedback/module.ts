@@ -5,7 +5,7 @@ import { Code, ConnectError, createClient, type Transport } from "@connectrpc/co
 import { Redis } from "ioredis";
 import { Counter, Gauge } from "prom-client";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
-import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { FeedbackService, IngestSampleBatchRequestSchema, IngestSamplesRequestSchema } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
 import { bind } from "../platform/rpc/binding.js";
@@ -20,6 +20,7 @@ import type { TrainingRun } from "./learner.js";
 import { PerformanceTracker } from "./performance.js";
 import { MemoryPredictionStore, RedisPredictionStore, type PredictionStore } from "./predictions.js";
 import { RedisSampleBuffer, RedisTrainingLock } from "./redis-buffer.js";
+import { decodeSamplesRequest } from "./sample-decode.js";
 import { createFeedbackService } from "./service.js";
 import { RegistryVersionStore } from "./versions.js";
 import { quote } from "../platform/errors.js";
@@ -155,7 +156,15 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
   }
 
   return {
-    services: [bind(FeedbackService, createFeedbackService(engine))],
+    services: [
+      bind(FeedbackService, createFeedbackService(engine), {
+        // Map-form samples are decoded straight to hashed features (sample-decode.ts).
+        decoders: {
+          ingestSamples: (bytes) => decodeSamplesRequest(IngestSamplesRequestSchema, bytes),
+          ingestSampleBatch: (bytes) => decodeSamplesRequest(IngestSampleBatchRequestSchema, bytes),
+        },
+      }),
+    ],
     async close() {
       if (refresher) clearInterval(refresher);
       await engine.close();

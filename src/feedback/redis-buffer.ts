@@ -76,6 +76,10 @@ export class RedisSampleBuffer implements SampleBuffer {
     return appended === 1;
   }
 
+  async hasBatch(id: string): Promise<boolean> {
+    return (await this.redis.exists(`${this.k.base}batch:${id}`)) === 1;
+  }
+
   async buffered(): Promise<number> {
     return Number((await this.redis.get(this.k.buffered)) ?? 0);
   }

@@ -24,6 +24,7 @@ import type { CallOptions, FeedbackEngine, NewModel } from "./engine.js";
 import type { Ingestion, RejectionReason as DomainReason } from "./ingestion.js";
 import type { TrainingRun } from "./learner.js";
 import type { ProgressiveFigures } from "./performance.js";
+import { rawSamplesOf } from "./sample-decode.js";
 import type { Scaling as DomainScaling, Task as DomainTask } from "./linear.js";
 
 const MAX_PAGE = 1000;
@@ -98,7 +99,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
       try {
         for await (const req of requests) {
           if (ctx.signal.aborted) break;
-          await ingestion.add(req.model, req.samples, req.dense, req.batchId);
+          await ingestion.add(req.model, req.samples, req.dense, req.batchId, rawSamplesOf(req));
         }
       } catch (err) {
         await ingestion.abandon();
@@ -112,7 +113,7 @@ export function createFeedbackService(engine: FeedbackEngine): ServiceImpl<typeo
     async ingestSampleBatch(req, ctx) {
       const ingestion = engine.ingestion(callOf(ctx));
       try {
-        await ingestion.add(req.model, req.samples, req.dense, req.batchId);
+        await ingestion.add(req.model, req.samples, req.dense, req.batchId, rawSamplesOf(req));
       } catch (err) {
         await ingestion.abandon();
         throw err;

@@ -61,6 +61,22 @@ describe.each(backends)("batch ids on the $backend backend", ({ config }) => {
     expect((await feedback.getLearnerStatus({ model: name })).samplesSeen).toBe(5n);
   });
 
+  it("acknowledges a resent batch again when the buffer is full, and refuses a new one", async () => {
+    const c = config();
+    const server = await startTestServer({ ...c, feedback: { ...c.feedback, maxBufferedSamples: 5 } });
+    started.push(server);
+    const full = createClient(FeedbackService, server.grpc);
+    await full.createOnlineModel({ name: "full", task: Task.REGRESSION, updateThreshold: 1000, warmUp: false });
+    const req = { model: "full", batchId: "fills-it", samples: samples(5, 9) };
+    expect((await full.ingestSampleBatch(req)).accepted).toBe(5n);
+    const again = await full.ingestSampleBatch(req);
+    expect([again.accepted, again.duplicates]).toEqual([0n, 5n]);
+    const fresh = await full.ingestSampleBatch({ ...req, batchId: "new-one" }).catch((err: unknown) => ConnectError.from(err));
+    expect(fresh).toBeInstanceOf(ConnectError);
+    expect((fresh as ConnectError).code).toBe(Code.ResourceExhausted);
+    expect((await full.getLearnerStatus({ model: "full" })).bufferedSamples).toBe(5n);
+  });
+
   it("learns batches with other ids, and batches without one every time", async () => {
     const name = await model();
     await feedback.ingestSampleBatch({ model: name, batchId: "a", samples: samples(2, 2) });

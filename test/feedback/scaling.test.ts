@@ -100,6 +100,12 @@ describe("scaling over gRPC", () => {
       expect(made.model?.hyperparameters?.scaling).toBe(Scaling.STANDARDIZE);
       const raw = await client.createOnlineModel({ name: "raw", task: Task.REGRESSION, hyperparameters: { scaling: Scaling.NONE } });
       expect(raw.model?.hyperparameters?.scaling).toBe(Scaling.NONE);
+      // AdaGrad's default step depends on the task (engine.ts, defaultLearningRate); a given one is kept.
+      expect(made.model?.hyperparameters?.learningRate).toBe(0.1);
+      const clf = await client.createOnlineModel({ name: "clf", task: Task.BINARY_CLASSIFICATION });
+      expect(clf.model?.hyperparameters?.learningRate).toBe(0.2);
+      const own = await client.createOnlineModel({ name: "own", task: Task.BINARY_CLASSIFICATION, hyperparameters: { learningRate: 0.05 } });
+      expect(own.model?.hyperparameters?.learningRate).toBe(0.05);
       await expect(client.createOnlineModel({ name: "bad", task: Task.REGRESSION, hyperparameters: { scaling: 7 as Scaling } })).rejects.toMatchObject({
         code: Code.InvalidArgument,
         rawMessage: expect.stringContaining("scaling"),

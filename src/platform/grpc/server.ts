@@ -74,7 +74,7 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
         responseSerialize: identity,
         responseDeserialize: identity,
       };
-      handlers[method.localName] = handlerFor(method, impl.bind(b.impl) as Impl, opts);
+      handlers[method.localName] = handlerFor(method, impl.bind(b.impl) as Impl, opts, b.options.decoders?.[method.localName]);
     }
     server.addService(definition, handlers);
   }
@@ -93,8 +93,9 @@ type Impl = (input: unknown, ctx: GrpcCallContext) => unknown;
 
 type AnyCall = ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer> | ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>;
 
-function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): UntypedHandleCall {
+function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, ownDecoder?: (bytes: Uint8Array) => unknown): UntypedHandleCall {
   const { observer, auth, shutdown, defaultDeadlineMs } = opts;
+  const decodeRequest = ownDecoder ?? ((bytes: Uint8Array) => fromBinary(method.input, bytes));
 
   /** Refuses a call the auth gate refuses; records it as connect-node's gate does. */
   const admitted = (call: AnyCall): ConnectError | undefined => {
@@ -133,7 +134,7 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
         if (streaming) reply.watch();
         let result: unknown;
         try {
-          const input = streaming ? requests(call as ServerReadableStream<Buffer, Buffer>, method.input) : decode(method.input, (call as ServerUnaryCall<Buffer, Buffer>).request);
+          const input = streaming ? requests(call as ServerReadableStream<Buffer, Buffer>, decodeRequest) : decode(decodeRequest, (call as ServerUnaryCall<Buffer, Buffer>).request);
           result = impl(input, ctx);
         } catch (err) {
           return reply.fail(err);
@@ -157,7 +158,7 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
         reply.watch();
         let source: unknown;
         try {
-          const input = method.methodKind === "server_streaming" ? decode(method.input, (call as ServerWritableStream<Buffer, Buffer>).request) : requests(call as ServerDuplexStream<Buffer, Buffer>, method.input);
+          const input = method.methodKind === "server_streaming" ? decode(decodeRequest, (call as ServerWritableStream<Buffer, Buffer>).request) : requests(call as ServerDuplexStream<Buffer, Buffer>, decodeRequest);
           source = impl(input, ctx);
         } catch (err) {
           return reply.fail(err);
@@ -171,13 +172,13 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions): Un
 }
 
 /** The request messages of a client or bidi stream, decoded one by one. */
-async function* requests(call: ServerReadableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>, schema: DescMessage): AsyncGenerator<unknown> {
-  for await (const bytes of call) yield decode(schema, bytes as Buffer);
+async function* requests(call: ServerReadableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>, decodeRequest: (bytes: Uint8Array) => unknown): AsyncGenerator<unknown> {
+  for await (const bytes of call) yield decode(decodeRequest, bytes as Buffer);
 }
 
-function decode(schema: DescMessage, bytes: Buffer): unknown {
+function decode(decodeRequest: (bytes: Uint8Array) => unknown, bytes: Buffer): unknown {
   try {
-    return fromBinary(schema, bytes);
+    return decodeRequest(bytes);
   } catch (err) {
     throw new ConnectError(`parse binary: ${(err as Error).message}`, Code.InvalidArgument);
   }

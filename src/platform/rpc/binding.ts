@@ -12,6 +12,13 @@ export interface BindingOptions {
    * gzip barely shrinks at a high CPU cost. Compressed requests are always accepted.
    */
   readonly compressResponses?: boolean;
+  /**
+   * Request decoders of the service's own, by method local name, for transports that receive
+   * protobuf binary (gRPC): for requests whose generic decoding costs much (many small
+   * messages). Must give what fromBinary gives, or a message the handler treats alike, and
+   * throw on malformed bytes.
+   */
+  readonly decoders?: { readonly [method: string]: (bytes: Uint8Array) => unknown };
 }
 
 export interface ServiceBinding {
