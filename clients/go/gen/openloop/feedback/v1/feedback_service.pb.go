@@ -303,7 +303,7 @@ type Hyperparameters struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The gradient method.
 	Optimizer Optimizer `protobuf:"varint,1,opt,name=optimizer,proto3,enum=openloop.feedback.v1.Optimizer" json:"optimizer,omitempty"`
-	// Step size (default 0.1 for AdaGrad, 0.01 for Adam), on standardized values unless scaling is SCALING_NONE.
+	// Step size (default for AdaGrad 0.1 for regression, 0.2 for classification; for Adam 0.01), on standardized values unless scaling is SCALING_NONE.
 	LearningRate *float64 `protobuf:"fixed64,2,opt,name=learning_rate,json=learningRate,proto3,oneof" json:"learning_rate,omitempty"`
 	// L2 regularization strength (default 0.0001).
 	L2 *float64 `protobuf:"fixed64,3,opt,name=l2,proto3,oneof" json:"l2,omitempty"`

@@ -170,7 +170,7 @@ class Hyperparameters(_message.Message):
     optimizer: Global___Optimizer.ValueType
     """The gradient method."""
     learning_rate: _builtins.float
-    """Step size (default 0.1 for AdaGrad, 0.01 for Adam), on standardized values unless scaling is SCALING_NONE."""
+    """Step size (default for AdaGrad 0.1 for regression, 0.2 for classification; for Adam 0.01), on standardized values unless scaling is SCALING_NONE."""
     l2: _builtins.float
     """L2 regularization strength (default 0.0001)."""
     hash_buckets: _builtins.int

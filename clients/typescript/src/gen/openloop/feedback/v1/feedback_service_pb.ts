@@ -30,7 +30,7 @@ export type Hyperparameters = Message<"openloop.feedback.v1.Hyperparameters"> & 
   optimizer: Optimizer;
 
   /**
-   * Step size (default 0.1 for AdaGrad, 0.01 for Adam), on standardized values unless scaling is SCALING_NONE.
+   * Step size (default for AdaGrad 0.1 for regression, 0.2 for classification; for Adam 0.01), on standardized values unless scaling is SCALING_NONE.
    *
    * @generated from field: optional double learning_rate = 2;
    */
