@@ -1,7 +1,7 @@
 // The HTTP request handler of the port: connect-node for Connect and gRPC-Web (and gRPC on
 // connections grpc-js does not take), GET /metrics, the web console, CORS and the default
 // deadline. Auth and metrics come in as the platform's own gate and observer.
-import { Code, type HandlerContext } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type { Registry as MetricsRegistry } from "prom-client";
@@ -33,16 +33,11 @@ export function createConnectHandler(opts: ConnectHandlerOptions): RequestHandle
   const { observer, auth, log } = opts;
   const served = new Set(opts.bindings.map((b) => b.desc.typeName));
 
-  // Runs for every call before its request is read.
+  // Runs for every call before its request is read; the observer records a refused call.
   const requestGate = (ctx: HandlerContext) => {
     reclassifyParseErrors(ctx);
-    if (!auth) return;
-    try {
-      auth(ctx.service.typeName, ctx.requestHeader.get("authorization"));
-    } catch (err) {
-      observer.record(ctx.method, Code.Unauthenticated, 0, err);
-      throw err;
-    }
+    observer.admit(ctx);
+    auth?.(ctx.service.typeName, ctx.requestHeader.get("authorization"));
   };
 
   const serveConsole = opts.consoleDir ? staticHandler(opts.consoleDir) : undefined;
