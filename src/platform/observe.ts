@@ -147,7 +147,8 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
     waiting.delete(this);
     const reason: unknown = this.reason;
     reclassifyParseError(reason);
-    record(method, ConnectError.from(reason, Code.Canceled).code, 0, reason);
+    // Errors the protocol answers with are ConnectErrors; anything else ended the call from outside.
+    record(method, reason instanceof ConnectError && reason.code !== Code.Aborted ? reason.code : abortOutcome(reason).code, 0, reason);
   }
   const admit = (ctx: HandlerContext) => {
     waiting.set(ctx.signal, ctx.method);
@@ -209,9 +210,30 @@ async function* parsedRequests<T>(messages: AsyncIterable<T>): AsyncGenerator<T>
  */
 function failureOf(err: unknown, signal: AbortSignal): unknown {
   reclassifyParseError(err);
-  if (!signal.aborted) return err;
-  if (err instanceof ConnectError && err.code !== Code.Aborted && err.code !== Code.Internal && err.code !== Code.Unknown) return err;
-  return ConnectError.from(signal.reason, Code.Canceled);
+  if (signal.aborted) {
+    if (err instanceof ConnectError && err.code !== Code.Aborted && err.code !== Code.Internal && err.code !== Code.Unknown) return err;
+    return abortOutcome(signal.reason);
+  }
+  // The request stream broke before connect-node heard that the client is gone.
+  if (clientGone(err)) return new ConnectError("the client went away", Code.Canceled);
+  return err;
+}
+
+/** The status of a call aborted for `reason`: the deadline, shutdown, or else a client that went away (CANCELED). */
+function abortOutcome(reason: unknown): ConnectError {
+  const e = ConnectError.from(reason, Code.Canceled);
+  return e.code === Code.Aborted || e.code === Code.Internal || e.code === Code.Unknown ? new ConnectError("the client went away", Code.Canceled) : e;
+}
+
+// Node's errors for a request whose client reset the stream or dropped the connection.
+const CLIENT_GONE = new Set(["ERR_STREAM_PREMATURE_CLOSE", "ECONNRESET", "ERR_STREAM_DESTROYED", "ERR_HTTP2_STREAM_ERROR", "ERR_HTTP2_INVALID_STREAM", "ECONNABORTED", "EPIPE"]);
+
+function clientGone(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (CLIENT_GONE.has((e as NodeJS.ErrnoException).code ?? "") || e.message === "aborted") return true;
+    if (e instanceof ConnectError && e.code === Code.Aborted) return true;
+  }
+  return false;
 }
 
 /** Errors that are not ConnectErrors are bugs: log them in full, answer a plain INTERNAL. */
