@@ -4,8 +4,8 @@
 // is a single MGET on one node. The cost: one set lives on one node of a cluster.
 // Commands fail fast instead of queueing while Redis is away (no offline queue,
 // no resend, a command timeout), and the client reconnects by itself.
-import { Cluster, Redis } from "ioredis";
-import type { ClusterNode, RedisOptions } from "ioredis";
+import { Cluster, type Redis } from "ioredis";
+import { createRedisClient, createRedisClusterClient } from "../platform/redis.js";
 import type { Logger } from "pino";
 import type { FeatureStore, SetRef } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
@@ -32,37 +32,11 @@ export class RedisFeatureStore implements FeatureStore {
 
   constructor(private readonly options: RedisStoreOptions) {
     this.prefix = options.keyPrefix;
-    const redisOptions: RedisOptions = {
-      enableOfflineQueue: false,
-      // Commands issued in the same tick (concurrent calls) go out in one write.
-      enableAutoPipelining: true,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs,
-      connectTimeout: options.connectTimeoutMs,
-      // Reconnect forever, backing off to one attempt a second.
-      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
-    };
-    if (options.clusterNodes.length > 0) {
-      // Credentials (and TLS) of the first seed apply to every node, as ioredis expects.
-      const seed = nodeUrl(options.clusterNodes[0]);
-      this.client = new Cluster(options.clusterNodes.map(parseNode), {
-        enableOfflineQueue: false,
-        enableAutoPipelining: true,
-        redisOptions: {
-          ...redisOptions,
-          username: seed.username ? decodeURIComponent(seed.username) : undefined,
-          password: seed.password ? decodeURIComponent(seed.password) : undefined,
-          tls: seed.protocol === "rediss:" ? {} : undefined,
-        },
-        clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
-        slotsRefreshTimeout: options.connectTimeoutMs,
-      });
-    } else if (options.url) {
-      this.client = new Redis(options.url, redisOptions);
-    } else {
-      throw new Error("the redis feature store needs redis.url or feature.redis.clusterNodes");
-    }
+    // The server's one Redis client policy (src/platform/redis.ts).
+    const policy = { commandTimeoutMs: options.commandTimeoutMs, connectTimeoutMs: options.connectTimeoutMs };
+    if (options.clusterNodes.length > 0) this.client = createRedisClusterClient(options.clusterNodes, policy);
+    else if (options.url) this.client = createRedisClient(options.url, policy);
+    else throw new Error("the redis feature store needs redis.url or feature.redis.clusterNodes");
     this.client.on("error", (err: Error) => {
       if (!this.down) options.log.warn({ err: err.message }, "feature store: redis connection error; calls answer UNAVAILABLE until it returns");
       this.down = true;
@@ -142,15 +116,6 @@ export class RedisFeatureStore implements FeatureStore {
       throw new StoreUnavailableError(`feature store (redis) unavailable: ${message}`);
     }
   }
-}
-
-function nodeUrl(node: string): URL {
-  return new URL(node.includes("://") ? node : `redis://${node}`);
-}
-
-function parseNode(node: string): ClusterNode {
-  const url = nodeUrl(node);
-  return { host: url.hostname, port: Number(url.port || 6379) };
 }
 
 function escapeGlob(s: string): string {
