@@ -19,15 +19,19 @@ function onAbort(this: AbortSignal): void {
 }
 
 /**
- * Turns connect-es's INTERNAL "parse binary: ..." into INVALID_ARGUMENT, in place (the same
+ * Turns connect-es's INTERNAL "parse binary: ..." (and a compressed message without an
+ * encoding) into INVALID_ARGUMENT, in place (the same
  * error object may already be on its way to the client). Request streams (observe.ts) read
  * later messages through this too.
  */
 export function reclassifyParseError(err: unknown): void {
-  if (err instanceof ConnectError && err.code === Code.Internal && err.rawMessage.startsWith("parse binary:")) {
+  if (err instanceof ConnectError && err.code === Code.Internal && UNREADABLE_REQUEST.test(err.rawMessage)) {
     (err as { code: Code }).code = Code.InvalidArgument;
   }
 }
+
+// connect-es's INTERNAL errors for a request body the client got wrong.
+const UNREADABLE_REQUEST = /^(parse binary:|received compressed envelope, but do not know how to decompress)/;
 
 /** Percent-encodes a grpc-message value as the gRPC spec asks (only non-printable ASCII and '%'). */
 export function encodeGrpcMessage(message: string): string {

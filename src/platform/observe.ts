@@ -134,8 +134,9 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
       finish(method, started, outcome);
       throw hideInternals(outcome);
     } finally {
-      // A client that goes away ends the stream without an error: count it as CANCELED.
-      if (!failed) finish(method, started, signal.aborted ? new ConnectError("client went away", Code.Canceled) : undefined);
+      // A stream can end without an error although its call was aborted: by a client that
+      // went away (CANCELED), or by connect-es over the request (which answers that error).
+      if (!failed) finish(method, started, signal.aborted ? abortedWith(signal.reason) : undefined);
     }
   }
 
@@ -146,9 +147,7 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
     if (method === undefined) return;
     waiting.delete(this);
     const reason: unknown = this.reason;
-    reclassifyParseError(reason);
-    // Errors the protocol answers with are ConnectErrors; anything else ended the call from outside.
-    record(method, reason instanceof ConnectError && reason.code !== Code.Aborted ? reason.code : abortOutcome(reason).code, 0, reason);
+    record(method, abortedWith(reason).code, 0, reason);
   }
   const admit = (ctx: HandlerContext) => {
     waiting.set(ctx.signal, ctx.method);
@@ -217,6 +216,16 @@ function failureOf(err: unknown, signal: AbortSignal): unknown {
   // The request stream broke before connect-node heard that the client is gone.
   if (clientGone(err)) return new ConnectError("the client went away", Code.Canceled);
   return err;
+}
+
+/**
+ * The status of a call whose context was aborted for `reason`: connect-es's own error (which
+ * it answers the client), else a client that went away (CANCELED).
+ */
+function abortedWith(reason: unknown): ConnectError {
+  reclassifyParseError(reason);
+  if (reason instanceof ConnectError && reason.code !== Code.Aborted) return reason;
+  return new ConnectError("the client went away", Code.Canceled);
 }
 
 /** The status of a call aborted for `reason`: the deadline, shutdown, or else a client that went away (CANCELED). */

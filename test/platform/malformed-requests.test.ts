@@ -7,6 +7,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FeedbackService, IngestSamplesRequestSchema, Task } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { ServerReflectionRequestSchema } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { RegisterModelVersionRequestSchema } from "../../gen/openloop/registry/v1/registry_service_pb.js";
 import { ERROR, startObservedServer, type ObservedServer } from "../support/observed-server.js";
 import { createRawClient, ROUTES, type RawClient, type StreamKind } from "../support/raw-rpc.js";
@@ -26,6 +27,8 @@ const REGISTER = "/openloop.registry.v1.RegistryService/RegisterModelVersion";
 const validIngest = Buffer.from(toBinary(IngestSamplesRequestSchema, create(IngestSamplesRequestSchema, { model: "reg" })));
 const header = Buffer.from(toBinary(RegisterModelVersionRequestSchema, create(RegisterModelVersionRequestSchema, { part: { case: "header", value: { name: "m", version: "1", type: "linear" } } })));
 
+const listServices = Buffer.from(toBinary(ServerReflectionRequestSchema, create(ServerReflectionRequestSchema, { messageRequest: { case: "listServices", value: "" } })));
+
 const CASES: readonly { name: string; path: string; kind: StreamKind; messages: Buffer[] }[] = [
   { name: "IngestSamples [valid message, 0a ff ff ff 0f]", path: INGEST, kind: "client_streaming", messages: [validIngest, BAD] },
   { name: "RegisterModelVersion [header, 0a ff ff ff 0f]", path: REGISTER, kind: "client_streaming", messages: [header, BAD] },
@@ -36,6 +39,7 @@ const CASES: readonly { name: string; path: string; kind: StreamKind; messages: 
   { name: "DownloadArtifact [0a ff ff ff 0f]", path: "/openloop.registry.v1.RegistryService/DownloadArtifact", kind: "server_streaming", messages: [BAD] },
   { name: "ExecutePipelineStream [0a ff ff ff 0f]", path: "/openloop.pipeline.v1.PipelineService/ExecutePipelineStream", kind: "server_streaming", messages: [BAD] },
   { name: "Health/Check [0a ff ff ff 0f]", path: "/grpc.health.v1.Health/Check", kind: "unary", messages: [BAD] },
+  { name: "ServerReflectionInfo [valid request, 0a ff ff ff 0f]", path: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", kind: "bidi_streaming", messages: [listServices, BAD] },
 ];
 
 /** A client stream through a real grpc-js client that sends raw Buffers (identity serializers). */
@@ -73,12 +77,14 @@ describe("malformed request messages", () => {
       const key = `${rpcOf(c.path)} INVALID_ARGUMENT`;
       const before = (await s.rpcCounts()).get(key) ?? 0;
       const errorsBefore = s.lines.filter((l) => l.level >= ERROR).length;
-      for (const route of ROUTES) {
+      // Bidi streams need HTTP/2.
+      const routes = c.kind === "bidi_streaming" ? ROUTES.filter((r) => !r.endsWith("-h1")) : ROUTES;
+      for (const route of routes) {
         const answer = await raw.call(route, { path: c.path, kind: c.kind, messages: c.messages });
         expect({ route, code: answer.code }).toEqual({ route, code: grpc.status.INVALID_ARGUMENT });
       }
       const counts = await s.rpcCounts();
-      expect(counts.get(key)).toBe(before + ROUTES.length);
+      expect(counts.get(key)).toBe(before + routes.length);
       expect(counts.get(`${rpcOf(c.path)} INTERNAL`)).toBeUndefined();
       expect(s.lines.slice(errorsBefore).filter((l) => l.level >= ERROR)).toEqual([]);
       const logged = s.lines.filter((l) => l.rpc === rpcOf(c.path) && l.msg === "rpc").map((l) => l.code);

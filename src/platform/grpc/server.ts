@@ -173,9 +173,13 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, out
   }
 }
 
-/** The request messages of a client or bidi stream, decoded one by one. */
+/**
+ * The request messages of a client or bidi stream, decoded one by one. Leaving early (an
+ * unreadable message, a handler that stops reading) must not destroy the call: a bidi
+ * call's status is sent through the same stream.
+ */
 async function* requests(call: ServerReadableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>, schema: DescMessage): AsyncGenerator<unknown> {
-  for await (const bytes of call) yield decode(schema, bytes as Buffer);
+  for await (const bytes of call.iterator({ destroyOnReturn: false })) yield decode(schema, bytes as Buffer);
 }
 
 function decode(schema: DescMessage, bytes: Buffer): unknown {
