@@ -4,6 +4,7 @@ import { pino, type Logger } from "pino";
 import { Registry as MetricsRegistry } from "prom-client";
 import type { Config } from "./config.js";
 import { checkServerConfig, createLogger, serve, type RunningServer } from "./platform/app.js";
+import type { ServiceDependency } from "./platform/health.js";
 import type { PlatformContext, ServiceModule } from "./platform/module.js";
 import type { ServiceBinding } from "./platform/rpc/binding.js";
 import { createInProcessTransport } from "./platform/rpc/in-process.js";
@@ -51,6 +52,8 @@ export interface Services {
   readonly ctx: PlatformContext;
   /** Every module's services, in module order. */
   bindings(): ServiceBinding[];
+  /** What the services need to serve (health follows it). */
+  dependencies(): ServiceDependency[];
   /** Calls any of the services in process (embedding programs, tests). */
   readonly internal: Transport;
   close(): Promise<void>;
@@ -84,7 +87,8 @@ export async function createServices(
     throw err;
   }
   const bindings = () => modules.flatMap((m) => m.services);
-  return { modules, ctx, bindings, internal: createInProcessTransport(bindings()), close: () => closeAll(modules) };
+  const dependencies = () => modules.flatMap((m) => m.dependencies ?? []);
+  return { modules, ctx, bindings, dependencies, internal: createInProcessTransport(bindings()), close: () => closeAll(modules) };
 }
 
 async function closeAll(modules: ServiceModule[]): Promise<void> {

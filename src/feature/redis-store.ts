@@ -5,7 +5,7 @@
 // Commands fail fast instead of queueing while Redis is away (no offline queue,
 // no resend, a command timeout), and the client reconnects by itself.
 import { Cluster, type Redis } from "ioredis";
-import { createRedisClient, createRedisClusterClient } from "../platform/redis.js";
+import { createRedisClient, createRedisClusterClient, RedisProbe } from "../platform/redis.js";
 import type { Logger } from "pino";
 import type { FeatureStore, SetRef } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
@@ -29,6 +29,8 @@ export class RedisFeatureStore implements FeatureStore {
   private readonly client: Redis | Cluster;
   private readonly prefix: string;
   private down = false;
+  /** Whether Redis answers: FeatureService's health follows it. */
+  readonly probe: RedisProbe;
 
   constructor(private readonly options: RedisStoreOptions) {
     this.prefix = options.keyPrefix;
@@ -37,6 +39,7 @@ export class RedisFeatureStore implements FeatureStore {
     if (options.clusterNodes.length > 0) this.client = createRedisClusterClient(options.clusterNodes, policy);
     else if (options.url) this.client = createRedisClient(options.url, policy);
     else throw new Error("the redis feature store needs redis.url or feature.redis.clusterNodes");
+    this.probe = new RedisProbe(this.client, options.commandTimeoutMs);
     this.client.on("error", (err: Error) => {
       if (!this.down) options.log.warn({ err: err.message }, "feature store: redis connection error; calls answer UNAVAILABLE until it returns");
       this.down = true;
@@ -100,6 +103,7 @@ export class RedisFeatureStore implements FeatureStore {
   }
 
   async close(): Promise<void> {
+    this.probe.close();
     this.client.disconnect();
   }
 
@@ -113,6 +117,7 @@ export class RedisFeatureStore implements FeatureStore {
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       if ((err as Error).name === "ReplyError" && !TRANSIENT_REPLY.test(message)) throw new Error(`redis: ${message}`);
+      this.probe.failed();
       throw new StoreUnavailableError(`feature store (redis) unavailable: ${message}`);
     }
   }

@@ -10,7 +10,7 @@ import { ConfigError, type Config } from "../config.js";
 import { checkExposure, createAuthGate } from "./auth.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { createGrpcServer } from "./grpc/server.js";
-import { HealthState, healthService } from "./health.js";
+import { HealthState, healthService, type ServiceDependency } from "./health.js";
 import { createListener } from "./listener.js";
 import { createRpcObserver } from "./observe.js";
 import { DescriptorIndex, documentedDescriptors, reflectionServices, REFLECTION_SERVICES } from "./reflection.js";
@@ -23,6 +23,8 @@ const GEN_DIR = path.resolve(import.meta.dirname, "../../gen");
 export interface ServedServices {
   bindings(): readonly ServiceBinding[];
   close(): Promise<void>;
+  /** What the services need to serve; health follows each. */
+  dependencies?(): readonly ServiceDependency[];
 }
 
 export interface ServeOptions {
@@ -90,6 +92,7 @@ export async function serve(config: Config, services: ServedServices, log: Logge
   try {
     const own = services.bindings();
     const health = new HealthState(own.map((b) => b.desc.typeName));
+    for (const dep of services.dependencies?.() ?? []) health.follow(dep);
     const bindings = [...own, healthService(health)];
     const index = descriptorIndex(bindings, log);
     bindings.push(...reflectionServices(index));
