@@ -117,6 +117,7 @@ async function gatewayCodeMicros(calls: number): Promise<number> {
     metrics: new LlmMetrics(new Registry()),
     log: pino({ level: "silent" }),
     listModelsTtlMs: 60_000,
+    tokens: { defaultMaxTokens: 1024, maxTokensLimit: 16_384 },
   });
   const signal = new AbortController().signal;
   const call = () => gateway.generate({ model: "bench", messages: [{ role: "user", content: "Say hello" }], params: { stop: [] }, cacheMode: "bypass", signal });

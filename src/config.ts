@@ -116,5 +116,33 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   if (env.OPENLOOP_DATA_DIR) out.dataDir = env.OPENLOOP_DATA_DIR;
   if (env.OPENLOOP_REDIS_URL) out.redis = { url: env.OPENLOOP_REDIS_URL };
   resolveLlmApiKeys(out, env);
+  applyHookEnv(out, env);
+  applyLlmTokenEnv(out, env);
   return out;
+}
+
+/** OPENLOOP_HOOKS_ALLOW_HOSTS / OPENLOOP_HOOKS_ALLOW_CIDRS (comma-separated) set pipeline.hooks.allowHosts / allowCidrs. */
+function applyHookEnv(out: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const list = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
+  if (env.OPENLOOP_HOOKS_ALLOW_HOSTS === undefined && env.OPENLOOP_HOOKS_ALLOW_CIDRS === undefined) return;
+  const pipeline = { ...((out.pipeline as Record<string, unknown>) ?? {}) };
+  const hooks = { ...((pipeline.hooks as Record<string, unknown>) ?? {}) };
+  if (env.OPENLOOP_HOOKS_ALLOW_HOSTS !== undefined) hooks.allowHosts = list(env.OPENLOOP_HOOKS_ALLOW_HOSTS);
+  if (env.OPENLOOP_HOOKS_ALLOW_CIDRS !== undefined) hooks.allowCidrs = list(env.OPENLOOP_HOOKS_ALLOW_CIDRS);
+  out.pipeline = { ...pipeline, hooks };
+}
+
+/** OPENLOOP_LLM_DEFAULT_MAX_TOKENS / OPENLOOP_LLM_MAX_TOKENS_LIMIT set llm.defaultMaxTokens / maxTokensLimit. */
+function applyLlmTokenEnv(out: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const settings: [string, "defaultMaxTokens" | "maxTokensLimit"][] = [
+    ["OPENLOOP_LLM_DEFAULT_MAX_TOKENS", "defaultMaxTokens"],
+    ["OPENLOOP_LLM_MAX_TOKENS_LIMIT", "maxTokensLimit"],
+  ];
+  for (const [name, key] of settings) {
+    const text = env[name];
+    if (text === undefined || text === "") continue;
+    const value = Number(text);
+    if (!Number.isInteger(value)) throw new ConfigError(`${name} must be an integer, got '${text}'`);
+    out.llm = { ...((out.llm as Record<string, unknown>) ?? {}), [key]: value };
+  }
 }

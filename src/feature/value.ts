@@ -1,6 +1,8 @@
 // Typed feature values in plain TypeScript (the service maps them to and from
 // openloop.feature.v1.FeatureValue at the edge).
 
+import { quote } from "../platform/errors.js";
+
 export const FEATURE_TYPES = ["double", "int64", "string", "bool", "double_list", "int64_list", "string_list", "bool_list"] as const;
 export type FeatureType = (typeof FEATURE_TYPES)[number];
 export type ScalarType = "double" | "int64" | "string" | "bool";
@@ -60,7 +62,7 @@ export function hasNonFinite(v: Value): boolean {
 
 /** Short text for error messages: long strings and lists are cut. */
 export function formatScalar(x: Scalar): string {
-  if (typeof x === "string") return JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}…` : x);
+  if (typeof x === "string") return JSON.stringify(quote(x));
   return String(x);
 }
 

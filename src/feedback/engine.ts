@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
-import { decodeArtifact } from "./artifact.js";
+import { ArtifactError, decodeArtifact } from "./artifact.js";
 import type { SampleBuffer } from "./buffer.js";
 import { CLIENT_ID_PATTERN, MAX_BUCKETS, MODEL_NAME_PATTERN } from "./config.js";
 import type { DefinitionStore, ModelDefinition, TrainingSamples } from "./definitions.js";
@@ -14,11 +14,11 @@ import { VectorArena } from "./vector-arena.js";
 import { Ingestion, labelFor, type OutcomeLike, type RejectionReason } from "./ingestion.js";
 import { storeCall, toConnectError } from "./errors.js";
 import { ModelLearner, type LearnerDeps, type ServingVersion } from "./learner.js";
-import { feedbackError, type Hyperparameters, type Scaling, type Task } from "./linear.js";
+import { feedbackError, type Hyperparameters, type LinearModel, type Scaling, type Task } from "./linear.js";
 import { ProgressiveSums, type PerformanceTracker, type ProgressiveFigures, type VersionFigures } from "./performance.js";
 import type { PredictionStore } from "./predictions.js";
 import { SampleBlockBuilder } from "./samples.js";
-import type { VersionStore } from "./versions.js";
+import { ARTIFACT_NAME, MODEL_TYPE, type DescribedVersion, type VersionStore } from "./versions.js";
 import { quote } from "../platform/errors.js";
 
 /** The calling RPC's deadline and cancellation, passed on to the services we call. */
@@ -313,26 +313,40 @@ export class FeedbackEngine {
     const name = learner.def.name;
     if (selector === learner.serving.version) return learner.serving;
     const isVersion = /^\d/.test(selector);
+    const cached = isVersion ? this.pinned.get(`${name}@${selector}`) : undefined;
+    if (cached) return cached;
     const sel = isVersion ? { version: selector } : { alias: selector };
+    let described: DescribedVersion;
     try {
-      const version = isVersion ? selector : await this.deps.versions.resolve(name, sel, call?.timeoutMs);
-      if (version === learner.serving.version) return learner.serving;
-      const key = `${name}@${version}`;
-      const cached = this.pinned.get(key);
-      if (cached) return cached;
-      const stored = await this.deps.versions.load(name, { version }, call?.timeoutMs);
-      const { model } = decodeArtifact(stored.artifact);
-      if (model.task !== learner.def.task || model.hp.buckets !== learner.def.hp.buckets) {
-        throw new ConnectError(`version ${version} of '${name}' is not an online model version of this definition`, Code.FailedPrecondition);
-      }
-      const served = { version, model };
-      this.pinned.set(key, served);
-      return served;
+      described = await this.deps.versions.describe(name, sel, call?.timeoutMs);
     } catch (err) {
       const ce = ConnectError.from(err);
       if (ce.code === Code.NotFound) throw new ConnectError(`online model '${name}' has no version or alias '${quote(selector)}'`, Code.NotFound);
       throw ce;
     }
+    const { version, type } = described;
+    if (version === learner.serving.version) return learner.serving;
+    const key = `${name}@${version}`;
+    const known = this.pinned.get(key);
+    if (known) return known;
+    // The registry takes any version under any name; an online model serves only its learner's kind.
+    const foreign = (why: string) =>
+      new ConnectError(`version ${version} of '${name}' has type '${quote(type)}' and ${why}; Predict serves only the '${MODEL_TYPE}' versions an online learner registers`, Code.FailedPrecondition);
+    if (type !== MODEL_TYPE) throw foreign("is not an online model version");
+    let model: LinearModel;
+    try {
+      ({ model } = decodeArtifact((await this.deps.versions.load(name, { version }, call?.timeoutMs)).artifact));
+    } catch (err) {
+      if (err instanceof ArtifactError) throw foreign(`its artifact is not one: ${err.message}`);
+      if (ConnectError.from(err).code === Code.NotFound) throw foreign(`has no '${ARTIFACT_NAME}' artifact`);
+      throw err;
+    }
+    if (model.task !== learner.def.task || model.hp.buckets !== learner.def.hp.buckets) {
+      throw new ConnectError(`version ${version} of '${name}' is not an online model version of this definition`, Code.FailedPrecondition);
+    }
+    const served = { version, model };
+    this.pinned.set(key, served);
+    return served;
   }
 
   async close(): Promise<void> {

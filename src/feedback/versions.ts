@@ -35,6 +35,13 @@ export interface ListedVersion {
   aliases: string[];
 }
 
+export interface DescribedVersion {
+  version: string;
+  /** The registry's model type: MODEL_TYPE for the learner's versions. */
+  type: string;
+  producer: string;
+}
+
 export interface StoredVersion {
   version: string;
   artifact: Uint8Array;
@@ -48,8 +55,8 @@ export interface VersionStore {
   load(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<StoredVersion>;
   /** The newest version of a model and its lineage; undefined when it has none. */
   latest(model: string, timeoutMs?: number): Promise<VersionLineage | undefined>;
-  /** Resolves a version or alias to a version without downloading. */
-  resolve(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<string>;
+  /** Resolves a version or alias to a version, its type and producer, without downloading. */
+  describe(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<DescribedVersion>;
   /** Every version of a model, newest first. */
   list(model: string, timeoutMs?: number): Promise<ListedVersion[]>;
   /** Deletes a version and its artifacts; false when an alias points at it (it stays). */
@@ -94,9 +101,9 @@ export class RegistryVersionStore implements VersionStore {
     }
   }
 
-  async resolve(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<string> {
-    const res = await this.client.getModelVersion({ name: model, selector: toSelector(selector) }, { timeoutMs });
-    return res.modelVersion!.version;
+  async describe(model: string, selector: { version: string } | { alias: string }, timeoutMs?: number): Promise<DescribedVersion> {
+    const v = (await this.client.getModelVersion({ name: model, selector: toSelector(selector) }, { timeoutMs })).modelVersion!;
+    return { version: v.version, type: v.type, producer: v.lineage?.producer ?? "" };
   }
 
   async list(model: string, timeoutMs?: number): Promise<ListedVersion[]> {

@@ -93,8 +93,13 @@ export const llmConfigSchema = z
     cache: cacheSchema.prefault({}),
     /** How long a provider's model listing is reused by ListModels, in milliseconds. */
     listModelsTtlMs: z.number().int().min(0).default(60_000),
+    /** Tokens generated when a request sets no max_tokens (env OPENLOOP_LLM_DEFAULT_MAX_TOKENS). */
+    defaultMaxTokens: z.number().int().min(1).max(1_000_000).default(1024),
+    /** The most max_tokens a request may ask; more is INVALID_ARGUMENT (env OPENLOOP_LLM_MAX_TOKENS_LIMIT). */
+    maxTokensLimit: z.number().int().min(1).max(1_000_000).default(16_384),
   })
   .strict()
+  .refine((c) => c.defaultMaxTokens <= c.maxTokensLimit, { message: "llm.defaultMaxTokens must not exceed llm.maxTokensLimit", path: ["defaultMaxTokens"] })
   .prefault({});
 
 export type LlmConfig = z.infer<typeof llmConfigSchema>;

@@ -8,7 +8,7 @@ import type { CachedAnswer, ResponseCache } from "./cache/cache.js";
 import { Flight, type UpstreamAnswer, type UpstreamCall } from "./flight.js";
 import { ConcurrencyLimiter, QueueFullError } from "./limiter.js";
 import type { LlmMetrics, ModelMetricsSnapshot, Series } from "./metrics.js";
-import { cacheKey, validateRequest } from "./params.js";
+import { cacheKey, validateRequest, withDefaultMaxTokens, type TokenLimits } from "./params.js";
 import { backoffMs, sleep } from "./retry.js";
 import { ProviderError, type ChatMessage, type FinishReason, type GenerateParams, type Provider, type Usage } from "./providers/provider.js";
 import { codeName } from "../platform/observe.js";
@@ -81,6 +81,7 @@ export interface GatewayOptions {
   log: Logger;
   registry?: RegistryModels;
   listModelsTtlMs: number;
+  tokens: TokenLimits;
 }
 
 interface Target {
@@ -117,7 +118,8 @@ export class Gateway {
     series.begin();
     let served: Series = series;
     try {
-      validateRequest(call.messages, call.params);
+      validateRequest(call.messages, call.params, this.o.tokens);
+      call = { ...call, params: withDefaultMaxTokens(call.params, this.o.tokens) };
       // Bypass neither caches nor shares a flight, so it needs no key.
       const key = call.cacheMode === "bypass" ? "" : cacheKey(resolved.keyModel, call.messages, call.params);
       const hit = await this.lookup(key, call.cacheMode, series);
@@ -165,7 +167,8 @@ export class Gateway {
     let served: Series = series;
     let outcome: string | undefined | null = null; // null: not settled (the consumer stopped reading)
     try {
-      validateRequest(call.messages, call.params);
+      validateRequest(call.messages, call.params, this.o.tokens);
+      call = { ...call, params: withDefaultMaxTokens(call.params, this.o.tokens) };
       // Bypass neither caches nor shares a flight, so it needs no key.
       const key = call.cacheMode === "bypass" ? "" : cacheKey(resolved.keyModel, call.messages, call.params);
       const hit = await this.lookup(key, call.cacheMode, series);
@@ -208,6 +211,11 @@ export class Gateway {
       series.end();
       resolved.release?.();
     }
+  }
+
+  /** The generation length a request gets when it sets none, and the most it may ask. */
+  get tokenLimits(): TokenLimits {
+    return this.o.tokens;
   }
 
   async listModels(providerFilter: string | undefined): Promise<ModelEntry[]> {

@@ -59,6 +59,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
     metrics: new LlmMetrics(ctx.metrics),
     log,
     listModelsTtlMs: llm.listModelsTtlMs,
+    tokens: { defaultMaxTokens: llm.defaultMaxTokens, maxTokensLimit: llm.maxTokensLimit },
     registry,
   });
   log.info({ models: catalog.ids(), providers: [...providers.keys()], cache: llm.cache.enabled ? llm.cache.backend : "off" }, "llm gateway ready");

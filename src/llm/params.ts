@@ -8,8 +8,14 @@ export const MAX_MESSAGES = 10_000;
 
 const roles = new Set(["system", "user", "assistant"]);
 
+/** The server's generation length: used when a request sets no max_tokens, and the most it may ask. */
+export interface TokenLimits {
+  readonly defaultMaxTokens: number;
+  readonly maxTokensLimit: number;
+}
+
 /** Throws INVALID_ARGUMENT naming the first bad field and what would be right. */
-export function validateRequest(messages: readonly ChatMessage[], params: GenerateParams): void {
+export function validateRequest(messages: readonly ChatMessage[], params: GenerateParams, limits: TokenLimits): void {
   if (messages.length === 0) throw bad("messages or prompt is required");
   if (messages.length > MAX_MESSAGES) throw bad(`at most ${MAX_MESSAGES} messages are allowed, got ${messages.length}`);
   let spoken = false;
@@ -20,8 +26,8 @@ export function validateRequest(messages: readonly ChatMessage[], params: Genera
   }
   if (!spoken) throw bad("messages need at least one user or assistant message");
   const { maxTokens, temperature, topP, stop, seed } = params;
-  if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > 1_000_000)) {
-    throw bad(`max_tokens must be 1-1000000, got ${maxTokens}`);
+  if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > limits.maxTokensLimit)) {
+    throw bad(`max_tokens must be 1-${limits.maxTokensLimit} (the server's llm.maxTokensLimit), got ${maxTokens}`);
   }
   if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) throw bad(`temperature must be 0-2, got ${temperature}`);
   if (topP !== undefined && !(topP > 0 && topP <= 1)) throw bad(`top_p must be in (0, 1], got ${topP}`);
@@ -30,6 +36,11 @@ export function validateRequest(messages: readonly ChatMessage[], params: Genera
     if (stop[i].length === 0 || stop[i].length > 256) throw bad(`stop[${i}] must be 1-256 characters`);
   }
   if (seed !== undefined && !Number.isSafeInteger(seed)) throw bad(`seed must be an integer within ±2^53, got ${seed}`);
+}
+
+/** The parameters with the server's default length when the request set none (no generation runs unbounded). */
+export function withDefaultMaxTokens(params: GenerateParams, limits: TokenLimits): GenerateParams {
+  return params.maxTokens !== undefined ? params : { ...params, maxTokens: limits.defaultMaxTokens };
 }
 
 // Module-level, not a closure per call: validation runs on every Generate.

@@ -34,6 +34,8 @@ export function createLlmService(gateway: Gateway): ServiceImpl<typeof LLMServic
           fallbacks: [...m.fallbacks],
           source: sources[m.source],
         })),
+        defaultMaxTokens: gateway.tokenLimits.defaultMaxTokens,
+        maxTokensLimit: gateway.tokenLimits.maxTokensLimit,
       });
     },
 

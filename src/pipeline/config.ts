@@ -1,5 +1,6 @@
 // Settings of the pipeline service, the `pipeline:` section of the config file.
 import { z } from "zod";
+import { parseCidr } from "./hook-network.js";
 
 export const pipelineConfigSchema = z
   .object({
@@ -44,6 +45,24 @@ export const pipelineConfigSchema = z
         initialBackoffMs: z.number().int().min(1).default(500),
         /** Longest wait between retries, in milliseconds. */
         maxBackoffMs: z.number().int().min(1).default(30_000),
+        /**
+         * Hooks may not connect to loopback, link-local (cloud metadata), private, shared or
+         * unique-local addresses, checked after DNS resolution. These open them deliberately:
+         * host names as written in hook URLs, and CIDR ranges (env OPENLOOP_HOOKS_ALLOW_HOSTS,
+         * OPENLOOP_HOOKS_ALLOW_CIDRS, comma-separated).
+         */
+        allowHosts: z.array(z.string().min(1)).default([]),
+        allowCidrs: z
+          .array(
+            z.string().superRefine((cidr, ctx) => {
+              try {
+                parseCidr(cidr);
+              } catch (err) {
+                ctx.addIssue({ code: "custom", message: (err as Error).message });
+              }
+            }),
+          )
+          .default([]),
       })
       .strict()
       .prefault({}),

@@ -3,7 +3,9 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { Counter, type Registry as MetricsRegistry } from "prom-client";
+import { fetch, type Agent } from "undici";
 import type { PipelineConfig } from "./config.js";
+import { guardedAgent, HookAddressDeniedError, HookAddressPolicy } from "./hook-network.js";
 import type { HookEvent, HookSpec } from "./types.js";
 
 export interface HookPayload {
@@ -29,6 +31,13 @@ interface Delivery {
 
 export class HookDeliveryError extends Error {
   override name = "HookDeliveryError";
+  constructor(
+    message: string,
+    /** The hook's address is denied by the network rules (pipeline.hooks.allowHosts/allowCidrs). */
+    readonly denied = false,
+  ) {
+    super(message);
+  }
 }
 
 type Settings = PipelineConfig["hooks"];
@@ -42,12 +51,15 @@ export class HookDispatcher {
   private active = 0;
   private closed = false;
   private readonly outcomes: Counter<"event" | "outcome">;
+  /** Every delivery connects through this agent, which refuses denied addresses. */
+  private readonly agent: Agent;
 
   constructor(
     private readonly settings: Settings,
     private readonly log: Logger,
     metrics: MetricsRegistry,
   ) {
+    this.agent = guardedAgent(new HookAddressPolicy(settings), settings.timeoutMs);
     this.outcomes = new Counter({
       name: "openloop_pipeline_hook_deliveries_total",
       help: "Webhook deliveries by event and outcome (delivered, failed after retries, dropped because the queue was full).",
@@ -82,7 +94,7 @@ export class HookDispatcher {
       }
       if (!failure.retryable || delivery.attempt >= hook.maxAttempts || signal.aborted) {
         this.outcomes.inc({ event: payload.event, outcome: "failed" });
-        throw new HookDeliveryError(`${failure.message} (after ${delivery.attempt} ${delivery.attempt === 1 ? "try" : "tries"})`);
+        throw new HookDeliveryError(`${failure.message} (after ${delivery.attempt} ${delivery.attempt === 1 ? "try" : "tries"})`, failure.denied);
       }
       await sleep(this.backoff(delivery.attempt), signal);
     }
@@ -94,6 +106,7 @@ export class HookDispatcher {
     this.retryTimers.clear();
     for (const c of this.inFlight) c.abort();
     this.ready.length = 0;
+    await this.agent.destroy();
   }
 
   /** Waits before retry n: initialBackoffMs * 2^(n-1), capped, with half of it random so retries spread out. */
@@ -141,7 +154,7 @@ export class HookDispatcher {
   }
 
   /** One POST; undefined on a 2xx answer, else why it failed and whether another try could help. */
-  private async post(delivery: Delivery, signal?: AbortSignal): Promise<{ message: string; retryable: boolean } | undefined> {
+  private async post(delivery: Delivery, signal?: AbortSignal): Promise<{ message: string; retryable: boolean; denied?: boolean } | undefined> {
     const controller = new AbortController();
     const timeout = setTimeout(() => controller.abort(), this.settings.timeoutMs);
     const onAbort = () => controller.abort();
@@ -160,7 +173,9 @@ export class HookDispatcher {
         },
         body: delivery.body,
         signal: controller.signal,
+        // A redirect is an answer, not followed: it could lead anywhere.
         redirect: "manual",
+        dispatcher: this.agent,
       });
       await res.body?.cancel();
       if (res.ok) return undefined;
@@ -168,6 +183,8 @@ export class HookDispatcher {
       const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
       return { message: `${redactUrl(delivery.hook.url)} answered HTTP ${res.status}`, retryable };
     } catch (err) {
+      const denied = deniedCause(err);
+      if (denied) return { message: `${redactUrl(delivery.hook.url)} is refused: ${denied.message}`, retryable: false, denied: true };
       const why = controller.signal.aborted && !signal?.aborted ? `no answer within ${this.settings.timeoutMs} ms` : ((err as Error).cause as Error)?.message ?? (err as Error).message;
       return { message: `${redactUrl(delivery.hook.url)} could not be reached: ${why}`, retryable: true };
     } finally {
@@ -176,6 +193,11 @@ export class HookDispatcher {
       this.inFlight.delete(controller);
     }
   }
+}
+
+function deniedCause(err: unknown): HookAddressDeniedError | undefined {
+  for (let e = err; e instanceof Error; e = e.cause) if (e instanceof HookAddressDeniedError) return e;
+  return undefined;
 }
 
 /** A hook URL for logs and errors: query strings often carry tokens. */

@@ -6,7 +6,7 @@ import { Counter, Histogram, type Registry as MetricsRegistry } from "prom-clien
 import type { CallScope, PipelineCatalog } from "./catalog.js";
 import type { CompiledPipeline } from "./definition.js";
 import { checkInputs, executePipeline, type RunObserver, type StageTiming } from "./executor.js";
-import { type HookDispatcher, type HookPayload, redactUrl } from "./hooks.js";
+import { HookDeliveryError, type HookDispatcher, type HookPayload, redactUrl } from "./hooks.js";
 import type { RunRecord, RunStore } from "./runs.js";
 import type { HookEvent, JsonObject, JsonValue, Upstreams } from "./types.js";
 import { codeName } from "../platform/observe.js";
@@ -126,7 +126,9 @@ export class PipelineRunner {
       required.push(
         this.hooks.deliverNow(hook, payload, signal).catch((err: Error) => {
           if (event === "pre_execute") {
-            throw new ConnectError(`required pre_execute hook ${redactUrl(hook.url)} failed, so the run did not start: ${err.message}`, Code.Unavailable);
+            // A denied address is this server's rule, not an outage: retrying the run cannot help.
+            const code = err instanceof HookDeliveryError && err.denied ? Code.FailedPrecondition : Code.Unavailable;
+            throw new ConnectError(`required pre_execute hook ${redactUrl(hook.url)} failed, so the run did not start: ${err.message}`, code);
           }
           this.log.warn({ url: redactUrl(hook.url), event, runId: run.runId }, `required webhook failed: ${err.message}`);
         }),

@@ -6,7 +6,7 @@ import path from "node:path";
 import { cors as connectCors, Code } from "@connectrpc/connect";
 import type { Registry } from "prom-client";
 import type { Logger } from "pino";
-import { encodeGrpcMessage } from "./errors.js";
+import { encodeGrpcMessage, quote } from "./errors.js";
 
 /** What this file needs of a request; node's HTTP/1.1 and HTTP/2 compat requests both fit. */
 export interface Req {
@@ -204,8 +204,8 @@ export function staticHandler(dir: string): ((req: Req, res: Res) => Promise<boo
 export function unimplemented(req: Req, res: Res, mountedServices: ReadonlySet<string>): void {
   const [, service = "", method = ""] = /^\/([^/]*)\/([^/?]*)/.exec(req.url ?? "") ?? [];
   const message = mountedServices.has(service)
-    ? `unknown method '${method}' of service ${service}`
-    : `unknown service '${service}'; grpc.reflection.v1.ServerReflection lists the services`;
+    ? `unknown method '${quote(method)}' of service ${service}`
+    : `unknown service '${quote(service)}'; grpc.reflection.v1.ServerReflection lists the services`;
   const type = String(req.headers["content-type"] ?? "");
   if (type.startsWith("application/grpc")) {
     // A trailers-only response: the status travels in the only HEADERS frame (gRPC)

@@ -6,8 +6,11 @@ import { failure, MODEL, spec, startPipelineServer, uniqueName, type PipelineSer
 
 let s: PipelineServer;
 let receiver: WebhookReceiver;
+// The receiver is on loopback, which hooks may only reach when allowed.
+const LOOPBACK_ALLOWED = { initialBackoffMs: 10, maxBackoffMs: 40, timeoutMs: 2_000, allowCidrs: ["127.0.0.0/8"] };
+
 beforeAll(async () => {
-  s = await startPipelineServer();
+  s = await startPipelineServer({ pipeline: { hooks: LOOPBACK_ALLOWED } });
   receiver = await WebhookReceiver.start();
 });
 afterAll(async () => {
@@ -138,7 +141,7 @@ describe("webhooks", () => {
   });
 
   it("drops events beyond the bounded queue and counts them", async () => {
-    const small = await startPipelineServer({ pipeline: { hooks: { queueSize: 1, concurrency: 1, initialBackoffMs: 10 } } });
+    const small = await startPipelineServer({ pipeline: { hooks: { ...LOOPBACK_ALLOWED, queueSize: 1, concurrency: 1 } } });
     let release!: () => void;
     const hold = new Promise<void>((resolve) => (release = resolve));
     receiver.replies.push({ status: 200, hold });

@@ -1,6 +1,6 @@
 // Enum numbers the contract does not define are refused with INVALID_ARGUMENT naming the
 // field, on every transport, wherever the enum sits in the request.
-import { create } from "@bufbuild/protobuf";
+import { create, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
@@ -15,6 +15,7 @@ import {
 import { CacheMode, LLMService, Role } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { CreatePipelineRequestSchema, PipelineService, PipelineSpecSchema } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
 import { RegisterModelVersionRequestSchema } from "../../gen/openloop/registry/v1/registry_service_pb.js";
+import { bind } from "../../src/platform/rpc/binding.js";
 import { enumCheckFor } from "../../src/platform/rpc/enum-check.js";
 import { failure } from "../support/gates.js";
 import { createGrpcJsTransport, type GrpcJsTransport } from "../support/grpc-js-transport.js";
@@ -107,6 +108,29 @@ describe("undefined enum numbers", () => {
         "spec.hooks[0].events[1]",
       );
     }
+  });
+
+  it("checks every message of a client stream, stopping at the first undefined value (binding in process)", async () => {
+    // No client-streaming request of the contract holds an enum today: give IngestSamples one.
+    const method = { ...FeedbackService.method.ingestSamples, input: CreateOnlineModelRequestSchema };
+    const desc = { ...FeedbackService, methods: [method], method: { ingestSamples: method } } as unknown as DescService;
+    const seen: unknown[] = [];
+    const binding = bind(desc, {
+      async ingestSamples(requests: AsyncIterable<unknown>) {
+        for await (const r of requests) seen.push(r);
+        return {};
+      },
+    } as never);
+    async function* requests() {
+      yield create(CreateOnlineModelRequestSchema, { task: Task.REGRESSION });
+      yield create(CreateOnlineModelRequestSchema, { hyperparameters: { optimizer: 9 as Optimizer } });
+      yield create(CreateOnlineModelRequestSchema, { task: Task.REGRESSION });
+    }
+    const handler = (binding.impl as unknown as Record<string, (r: unknown, ctx: unknown) => Promise<unknown>>).ingestSamples;
+    const err = ConnectError.from(await failure(() => handler(requests(), {})));
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toMatch(/^hyperparameters\.optimizer: 9 is not a value/);
+    expect(seen).toHaveLength(1);
   });
 
   it("is worked out once per request type, and methods without enum fields get no check", () => {

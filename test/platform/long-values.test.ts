@@ -95,6 +95,16 @@ describe("errors quoting a 100,000-character request value, over grpc-js", () =>
     await expectBounded(() => createClient(PipelineService, transport).getPipeline({ name: HUGE }), Code.NotFound);
   });
 
+  it("an unknown method with a long name is UNIMPLEMENTED with a short grpc-message over gRPC-Web", async () => {
+    const res = await fetch(`${s.baseUrl}/openloop.llm.v1.LLMService/${"y".repeat(8_000)}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: new Uint8Array(5),
+    });
+    expect(res.headers.get("grpc-status")).toBe(String(Code.Unimplemented));
+    expect(res.headers.get("grpc-message")!.length).toBeLessThan(BOUND);
+  });
+
   it("grpcurl sees NotFound and a short message for SubmitFeedback with a huge prediction_id", async () => {
     const body = JSON.stringify({ predictionId: HUGE, actual: { value: 1 } });
     const res = await run(grpcurlPath(), ["-plaintext", "-d", body, `127.0.0.1:${s.port}`, "openloop.feedback.v1.FeedbackService/SubmitFeedback"]);

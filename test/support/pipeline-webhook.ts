@@ -9,7 +9,8 @@ export interface ReceivedHook {
   body: Record<string, unknown>;
 }
 
-export type HookReply = { status: number } | { hold: Promise<void>; status: number };
+/** `location` is sent as the Location header (for redirects). */
+export type HookReply = { status: number; location?: string } | { hold: Promise<void>; status: number };
 
 export class WebhookReceiver {
   readonly received: ReceivedHook[] = [];
@@ -55,7 +56,7 @@ export class WebhookReceiver {
     this.received.push({ path: req.url ?? "/", headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown> });
     for (const w of this.waiters.splice(0)) w();
     if ("hold" in reply) await reply.hold;
-    res.writeHead(reply.status, { "content-type": "text/plain" });
+    res.writeHead(reply.status, { "content-type": "text/plain", ...("location" in reply && reply.location ? { location: reply.location } : {}) });
     res.end("ok");
   }
 }

@@ -27,11 +27,12 @@ export interface ServiceBinding {
  */
 export function bind<S extends DescService>(desc: S, impl: Partial<ServiceImpl<S>>, options: BindingOptions = {}): ServiceBinding {
   const handlers = impl as Record<string, unknown>;
+  const checks = new Map(desc.methods.map((m) => [m, enumCheckFor(m.input)] as const));
+  if (![...checks.values()].some(Boolean)) return { desc, impl: impl as Partial<ServiceImpl<DescService>>, options };
   const checked: Record<string, unknown> = {};
-  for (const method of desc.methods) {
+  for (const [method, check] of checks) {
     const handler = handlers[method.localName];
     if (typeof handler !== "function") continue;
-    const check = enumCheckFor(method.input);
     const bound = (handler as AnyHandler).bind(impl);
     checked[method.localName] = check ? refusingUndefinedEnums(method, bound, check) : bound;
   }
