@@ -8,6 +8,16 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/g
 import { createGrpcJsTransport, type GrpcJsTransport } from "../support/grpc-js-transport.js";
 import { startRedis, type RedisProcess } from "../support/redis.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { findTool, run } from "../support/tools.js";
+
+/** grpc-health-probe when installed (`go install github.com/grpc-ecosystem/grpc-health-probe@latest`), else undefined. */
+function healthProbeTool(): string | undefined {
+  try {
+    return findTool("grpc-health-probe", "go install github.com/grpc-ecosystem/grpc-health-probe@latest");
+  } catch {
+    return undefined;
+  }
+}
 
 const FEATURE = "openloop.feature.v1.FeatureService";
 const FEEDBACK = "openloop.feedback.v1.FeedbackService";
@@ -66,9 +76,14 @@ describe("health while Redis comes and goes", () => {
     for (const svc of ["", FEATURE, FEEDBACK]) await until(svc, Status.NOT_SERVING);
     // A service that needs no Redis keeps serving.
     expect(await status(REGISTRY)).toBe(Status.SERVING);
+    const probe = healthProbeTool();
+    const probeExit = async (service: string) => (await run(probe!, [`-addr=127.0.0.1:${server.port}`, `-service=${service}`])).code;
+    // grpc-health-probe exits 4 for NOT_SERVING.
+    if (probe) expect(await probeExit(FEATURE)).toBe(4);
 
     await redis.start();
     for (const svc of ["", FEATURE, FEEDBACK]) await until(svc, Status.SERVING);
+    if (probe) expect(await probeExit(FEATURE)).toBe(0);
     await new Promise((r) => setTimeout(r, 100));
     stop.abort();
     for (const w of watches) {
