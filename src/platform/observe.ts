@@ -228,7 +228,11 @@ function abortedWith(reason: unknown): ConnectError {
   return new ConnectError("the client went away", Code.Canceled);
 }
 
-/** The status of a call aborted for `reason`: the deadline, shutdown, or else a client that went away (CANCELED). */
+/**
+ * The status of a call whose handler failed after the call was aborted for `reason`: the
+ * deadline or shutdown, or else a client that went away (CANCELED), even where connect-node
+ * reports the broken request as ABORTED or INTERNAL.
+ */
 function abortOutcome(reason: unknown): ConnectError {
   const e = ConnectError.from(reason, Code.Canceled);
   return e.code === Code.Aborted || e.code === Code.Internal || e.code === Code.Unknown ? new ConnectError("the client went away", Code.Canceled) : e;
