@@ -6,6 +6,7 @@ import type { Config } from "./config.js";
 import { checkServerConfig, createLogger, serve, type RunningServer } from "./platform/app.js";
 import type { RateLimiter } from "./platform/rate-limit.js";
 import type { HttpRoute, PlatformContext, ServiceModule } from "./platform/module.js";
+import type { ServiceDependency } from "./platform/health.js";
 import type { ServiceBinding } from "./platform/rpc/binding.js";
 import { createInProcessTransport } from "./platform/rpc/in-process.js";
 import { createRegistryModule } from "./registry/module.js";
@@ -67,6 +68,8 @@ export interface Services {
   bindings(): ServiceBinding[];
   /** Every module's plain HTTP APIs (the OpenAI-compatible /v1/*). */
   httpRoutes(): HttpRoute[];
+  /** What the services need to serve (health follows it). */
+  dependencies(): ServiceDependency[];
   /** Calls any of the services in process (embedding programs, tests). */
   readonly internal: Transport;
   /** The PostgreSQL side of storage: shared, when configured. */
@@ -110,7 +113,8 @@ export async function createServices(
   }
   const bindings = () => modules.flatMap((m) => m.services);
   const httpRoutes = () => modules.flatMap((m) => m.httpRoutes ?? []);
-  return { modules, ctx, bindings, httpRoutes, internal: createInProcessTransport(bindings()), shared, close: () => closeAll(modules) };
+  const dependencies = () => modules.flatMap((m) => m.dependencies ?? []);
+  return { modules, ctx, bindings, httpRoutes, dependencies, internal: createInProcessTransport(bindings()), shared, close: () => closeAll(modules) };
 }
 
 async function closeAll(modules: ServiceModule[]): Promise<void> {

@@ -4,8 +4,8 @@
 // is a single MGET on one node. The cost: one set lives on one node of a cluster.
 // Commands fail fast instead of queueing while Redis is away (no offline queue,
 // no resend, a command timeout), and the client reconnects by itself.
-import { Cluster, Redis } from "ioredis";
-import type { ClusterNode, RedisOptions } from "ioredis";
+import { Cluster, type Redis } from "ioredis";
+import { createRedisClient, createRedisClusterClient, RedisProbe } from "../platform/redis.js";
 import type { Logger } from "pino";
 import type { FeatureStore, SetRef } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
@@ -29,40 +29,17 @@ export class RedisFeatureStore implements FeatureStore {
   private readonly client: Redis | Cluster;
   private readonly prefix: string;
   private down = false;
+  /** Whether Redis answers: FeatureService's health follows it. */
+  readonly probe: RedisProbe;
 
   constructor(private readonly options: RedisStoreOptions) {
     this.prefix = options.keyPrefix;
-    const redisOptions: RedisOptions = {
-      enableOfflineQueue: false,
-      // Commands issued in the same tick (concurrent calls) go out in one write.
-      enableAutoPipelining: true,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs,
-      connectTimeout: options.connectTimeoutMs,
-      // Reconnect forever, backing off to one attempt a second.
-      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
-    };
-    if (options.clusterNodes.length > 0) {
-      // Credentials (and TLS) of the first seed apply to every node, as ioredis expects.
-      const seed = nodeUrl(options.clusterNodes[0]);
-      this.client = new Cluster(options.clusterNodes.map(parseNode), {
-        enableOfflineQueue: false,
-        enableAutoPipelining: true,
-        redisOptions: {
-          ...redisOptions,
-          username: seed.username ? decodeURIComponent(seed.username) : undefined,
-          password: seed.password ? decodeURIComponent(seed.password) : undefined,
-          tls: seed.protocol === "rediss:" ? {} : undefined,
-        },
-        clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1000),
-        slotsRefreshTimeout: options.connectTimeoutMs,
-      });
-    } else if (options.url) {
-      this.client = new Redis(options.url, redisOptions);
-    } else {
-      throw new Error("the redis feature store needs redis.url or feature.redis.clusterNodes");
-    }
+    // The server's one Redis client policy (src/platform/redis.ts).
+    const policy = { commandTimeoutMs: options.commandTimeoutMs, connectTimeoutMs: options.connectTimeoutMs };
+    if (options.clusterNodes.length > 0) this.client = createRedisClusterClient(options.clusterNodes, policy);
+    else if (options.url) this.client = createRedisClient(options.url, policy);
+    else throw new Error("the redis feature store needs redis.url or feature.redis.clusterNodes");
+    this.probe = new RedisProbe(this.client, options.commandTimeoutMs);
     this.client.on("error", (err: Error) => {
       if (!this.down) options.log.warn({ err: err.message }, "feature store: redis connection error; calls answer UNAVAILABLE until it returns");
       this.down = true;
@@ -126,6 +103,7 @@ export class RedisFeatureStore implements FeatureStore {
   }
 
   async close(): Promise<void> {
+    this.probe.close();
     this.client.disconnect();
   }
 
@@ -139,18 +117,10 @@ export class RedisFeatureStore implements FeatureStore {
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       if ((err as Error).name === "ReplyError" && !TRANSIENT_REPLY.test(message)) throw new Error(`redis: ${message}`);
+      this.probe.failed();
       throw new StoreUnavailableError(`feature store (redis) unavailable: ${message}`);
     }
   }
-}
-
-function nodeUrl(node: string): URL {
-  return new URL(node.includes("://") ? node : `redis://${node}`);
-}
-
-function parseNode(node: string): ClusterNode {
-  const url = nodeUrl(node);
-  return { host: url.hostname, port: Number(url.port || 6379) };
 }
 
 function escapeGlob(s: string): string {

@@ -8,6 +8,7 @@ import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb
 import { FeedbackService, IngestSampleBatchRequestSchema, IngestSamplesRequestSchema } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
+import { RedisProbe } from "../platform/redis.js";
 import { bind } from "../platform/rpc/binding.js";
 import type { OnlineModelConfig } from "./config.js";
 import { FsDefinitionStore, RedisDefinitionStore, type DefinitionStore, type ModelDefinition } from "./definitions.js";
@@ -26,6 +27,8 @@ import { RegistryVersionStore } from "./versions.js";
 import { quote } from "../platform/errors.js";
 
 const REFRESH_MS = 5000;
+// A PING unanswered this long counts as Redis down (the client's own command timeout is longer).
+const PROBE_TIMEOUT_MS = 1000;
 
 /** The services the learner calls: FeatureService (feature processing) and RegistryService (versions). */
 export interface FeedbackDependencies {
@@ -155,6 +158,8 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
     });
   }
 
+  // Health: FeedbackService cannot serve while its Redis is unreachable.
+  const probe = redis ? new RedisProbe(redis, PROBE_TIMEOUT_MS) : undefined;
   return {
     services: [
       bind(FeedbackService, createFeedbackService(engine), {
@@ -165,7 +170,9 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
         },
       }),
     ],
+    dependencies: probe ? [{ service: FeedbackService.typeName, probe }] : [],
     async close() {
+      probe?.close();
       if (refresher) clearInterval(refresher);
       await engine.close();
       await predictions.close();

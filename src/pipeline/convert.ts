@@ -2,6 +2,7 @@
 import { create, fromJson, toJson, type JsonObject as PbJsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate, type Value, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { quote } from "../platform/errors.js";
 import {
   HookEvent as PbHookEvent,
   type Hook,
@@ -52,7 +53,13 @@ function stepFromPb(step: Step): StepSpec {
   if (kind.case === undefined) return { type: "", name: step.name || undefined, config: {} };
   if (kind.case === "custom") return { type: kind.value.type, name: step.name || undefined, config: (kind.value.config ?? {}) as JsonObject };
   // The proto JSON form of the step's message is the config its catalog entry checks.
-  const json = toJson(StepSchema, step) as Record<string, unknown>;
+  let json: Record<string, unknown>;
+  try {
+    json = toJson(StepSchema, step) as Record<string, unknown>;
+  } catch (err) {
+    // A google.protobuf.Value holding NaN or Infinity has no JSON form: the request's mistake.
+    throw new ConnectError(`step ${step.name ? `'${quote(step.name)}' ` : ""}config: ${(err as Error).message}`, Code.InvalidArgument);
+  }
   return { type: snake(kind.case), name: step.name || undefined, config: (json[kind.case] ?? {}) as JsonObject };
 }
 

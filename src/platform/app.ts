@@ -11,7 +11,7 @@ import { ConfigError, type Config } from "../config.js";
 import { Auth, checkExposure } from "./auth.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { createGrpcServer } from "./grpc/server.js";
-import { HealthState, healthService } from "./health.js";
+import { HealthState, healthService, type ServiceDependency } from "./health.js";
 import { metricsHandler } from "./http.js";
 import { createListener } from "./listener.js";
 import { createRpcObserver } from "./observe.js";
@@ -30,6 +30,8 @@ export interface ServedServices {
   /** Plain HTTP APIs beside the RPCs. */
   httpRoutes?(): readonly HttpRoute[];
   close(): Promise<void>;
+  /** What the services need to serve; health follows each. */
+  dependencies?(): readonly ServiceDependency[];
 }
 
 export interface ServeOptions {
@@ -104,6 +106,7 @@ export async function serve(config: Config, services: ServedServices, log: Logge
   try {
     const own = services.bindings();
     const health = new HealthState(own.map((b) => b.desc.typeName));
+    for (const dep of services.dependencies?.() ?? []) health.follow(dep);
     const bindings = [...own, healthService(health)];
     const index = descriptorIndex(bindings, log);
     bindings.push(...reflectionServices(index));

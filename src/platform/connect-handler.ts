@@ -2,7 +2,7 @@
 // connections grpc-js does not take), the platform's routes (/metrics, /auth/whoami), the
 // web console, CORS and the default deadline. Auth and metrics come in as the platform's own
 // gate and observer.
-import { ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type { AuthGate } from "./auth.js";
@@ -37,18 +37,12 @@ export function createConnectHandler(opts: ConnectHandlerOptions): RequestHandle
   const { observer, auth, log } = opts;
   const served = new Set(opts.bindings.map((b) => b.desc.typeName));
 
-  // Runs for every call before its request is read.
+  // Runs for every call before its request is read; the observer records a refused call.
   const requestGate = (ctx: HandlerContext) => {
     reclassifyParseErrors(ctx);
-    if (!auth) return;
-    let release: (() => void) | undefined;
-    try {
-      release = auth(ctx.method, ctx.requestHeader.get("authorization"));
-    } catch (err) {
-      observer.record(ctx.method, ConnectError.from(err).code, 0, err);
-      throw err;
-    }
+    observer.admit(ctx);
     // connect-node aborts the call's signal when the call ends.
+    const release = auth?.(ctx.method, ctx.requestHeader.get("authorization"));
     if (release) ctx.signal.addEventListener("abort", release, { once: true });
   };
 

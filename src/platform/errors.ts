@@ -15,11 +15,23 @@ export function reclassifyParseErrors(ctx: HandlerContext): void {
 // One shared listener (no closure per call: this runs on every RPC).
 const ONCE = { once: true } as const;
 function onAbort(this: AbortSignal): void {
-  const reason: unknown = this.reason;
-  if (reason instanceof ConnectError && reason.code === Code.Internal && reason.rawMessage.startsWith("parse binary:")) {
-    (reason as { code: Code }).code = Code.InvalidArgument;
+  reclassifyParseError(this.reason);
+}
+
+/**
+ * Turns connect-es's INTERNAL "parse binary: ..." (and a compressed message without an
+ * encoding) into INVALID_ARGUMENT, in place (the same
+ * error object may already be on its way to the client). Request streams (observe.ts) read
+ * later messages through this too.
+ */
+export function reclassifyParseError(err: unknown): void {
+  if (err instanceof ConnectError && err.code === Code.Internal && UNREADABLE_REQUEST.test(err.rawMessage)) {
+    (err as { code: Code }).code = Code.InvalidArgument;
   }
 }
+
+// connect-es's INTERNAL errors for a request body the client got wrong.
+const UNREADABLE_REQUEST = /^(parse binary:|received compressed envelope, but do not know how to decompress)/;
 
 /** Percent-encodes a grpc-message value as the gRPC spec asks (only non-printable ASCII and '%'). */
 export function encodeGrpcMessage(message: string): string {

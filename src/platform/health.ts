@@ -7,12 +7,26 @@ import { closeOnAbort } from "./streams.js";
 
 export type ServingStatus = "SERVING" | "NOT_SERVING";
 
+/** Whether something a service depends on is up, and news of each change. */
+export interface HealthProbe {
+  readonly up: boolean;
+  onChange(listener: (up: boolean) => void): void;
+}
+
+/** A service that cannot serve while its probe is down (FeatureService without its Redis). */
+export interface ServiceDependency {
+  /** The service's full name (openloop.feature.v1.FeatureService). */
+  readonly service: string;
+  readonly probe: HealthProbe;
+}
+
 type Listener = (status: ServingStatus | undefined) => void;
 
 export class HealthState {
   private readonly statuses = new Map<string, ServingStatus>();
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly endWatchers = new Set<() => void>();
+  private shuttingDown = false;
 
   constructor(serviceNames: Iterable<string>) {
     this.statuses.set("", "SERVING");
@@ -29,8 +43,24 @@ export class HealthState {
     for (const l of this.listeners.get(service) ?? []) l(status);
   }
 
+  /**
+   * Follows `dep`: its service is NOT_SERVING while the probe is down, and the server ("")
+   * is SERVING only while every service is.
+   */
+  follow(dep: ServiceDependency): void {
+    const apply = (up: boolean) => {
+      if (this.shuttingDown || !this.statuses.has(dep.service)) return;
+      this.set(dep.service, up ? "SERVING" : "NOT_SERVING");
+      const all = [...this.statuses].every(([name, s]) => name === "" || s === "SERVING");
+      this.set("", all ? "SERVING" : "NOT_SERVING");
+    };
+    dep.probe.onChange(apply);
+    apply(dep.probe.up);
+  }
+
   /** Marks everything NOT_SERVING, then ends every Watch so they do not hold up shutdown. */
   shutdown(): void {
+    this.shuttingDown = true;
     for (const service of [...this.statuses.keys()]) this.set(service, "NOT_SERVING");
     for (const end of this.endWatchers) end();
   }

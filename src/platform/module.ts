@@ -4,6 +4,7 @@ import type { Registry as MetricsRegistry } from "prom-client";
 import type { AuthGate } from "./auth.js";
 import type { RequestHandler } from "./listener.js";
 import type { RpcObserver } from "./observe.js";
+import type { ServiceDependency } from "./health.js";
 import type { ServiceBinding } from "./rpc/binding.js";
 
 export interface ServiceModule {
@@ -13,6 +14,8 @@ export interface ServiceModule {
   readonly httpRoutes?: readonly HttpRoute[];
   /** Releases stores, timers and upstream connections; called once on shutdown. */
   close(): Promise<void>;
+  /** What its services need to serve (a Redis): health reports them NOT_SERVING while it is down. */
+  readonly dependencies?: readonly ServiceDependency[];
 }
 
 /** What every module may use; passed to each module's factory by the composition root. */

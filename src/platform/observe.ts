@@ -1,20 +1,28 @@
 // Per-RPC metrics and logs: one interceptor records the request count by
 // service/method/code, the latency histogram, and one debug log line per finished
 // call (warn/error for server-side failures). Streams are finished when their
-// last response message has been sent.
+// last response message has been sent. Every call is recorded once, with the code its
+// client received: a call that fails before it reaches the interceptor (refused by the
+// gate, unreadable) is recorded when connect-es aborts it with its final error, and a
+// client that goes away is CANCELED, whatever the handler threw on its way out.
 //
 // The hot path only bumps numbers in a per-method record (no label hashing, no
 // allocation); the Prometheus series are built from those records at scrape time.
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { reclassifyParseError } from "./errors.js";
 
 export interface RpcObserver {
   /** Observes calls served by connect-node. */
   interceptor: Interceptor;
-  /** Records a call that ended before it started running (for example rejected by auth). */
-  record(method: DescMethod, code: Code | 0, seconds: number, err?: unknown): void;
+  /**
+   * connect-node's request gate calls this first for every call: a call that ends before it
+   * reaches the interceptor (refused by the gate, a request that cannot be read) is recorded
+   * when it ends, with the error connect-es answers.
+   */
+  admit(ctx: HandlerContext): void;
   /** A call starts running: returns its start time, to pass to finish(). */
   begin(): number;
   /** A call ended with the status its client received: OK when err is undefined, else err's code. */
@@ -59,7 +67,7 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
     return s;
   };
 
-  const record: RpcObserver["record"] = (m, code, seconds, err) => {
+  const record = (m: DescMethod, code: Code | 0, seconds: number, err?: unknown) => {
     const s = statsOf(m);
     s.byCode[code]++;
     let i = 0;
@@ -122,22 +130,42 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
       yield* messages;
     } catch (err) {
       failed = true;
-      finish(method, started, err);
-      throw hideInternals(err);
+      const outcome = failureOf(err, signal);
+      finish(method, started, outcome);
+      throw hideInternals(outcome);
     } finally {
-      // A client that goes away ends the stream without an error: count it as CANCELED.
-      if (!failed) finish(method, started, signal.aborted ? new ConnectError("client went away", Code.Canceled) : undefined);
+      // A stream can end without an error although its call was aborted: by a client that
+      // went away (CANCELED), or by connect-es over the request (which answers that error).
+      if (!failed) finish(method, started, signal.aborted ? abortedWith(signal.reason) : undefined);
     }
   }
 
+  // Calls admitted by the gate that have not reached the interceptor yet, by their signal.
+  const waiting = new WeakMap<AbortSignal, DescMethod>();
+  function endedBeforeInterceptor(this: AbortSignal): void {
+    const method = waiting.get(this);
+    if (method === undefined) return;
+    waiting.delete(this);
+    const reason: unknown = this.reason;
+    record(method, abortedWith(reason).code, 0, reason);
+  }
+  const admit = (ctx: HandlerContext) => {
+    waiting.set(ctx.signal, ctx.method);
+    ctx.signal.addEventListener("abort", endedBeforeInterceptor, ONCE);
+  };
+
   const interceptor: Interceptor = (next) => async (req) => {
+    waiting.delete(req.signal);
     const started = begin();
+    // Later messages of a request stream are parsed as the handler reads them.
+    if (req.stream) req = { ...req, message: parsedRequests(req.message) };
     let res;
     try {
       res = await next(req);
     } catch (err) {
-      finish(req.method, started, err);
-      throw hideInternals(err);
+      const outcome = failureOf(err, req.signal);
+      finish(req.method, started, outcome);
+      throw hideInternals(outcome);
     }
     if (!res.stream) {
       finish(req.method, started);
@@ -146,7 +174,7 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
     return { ...res, message: observeStream(res.message, req.method, req.signal, started) };
   };
 
-  return { interceptor, record, begin, finish };
+  return { interceptor, admit, begin, finish };
 }
 
 /** Registers a metric whose series are computed when Prometheus scrapes. */
@@ -160,6 +188,65 @@ function registerCollector(metrics: Registry, name: string, help: string, type: 
     reset() {},
   };
   metrics.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
+}
+
+const ONCE = { once: true } as const;
+
+/** A request stream whose unreadable messages fail as the client's mistake (INVALID_ARGUMENT). */
+async function* parsedRequests<T>(messages: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    reclassifyParseError(err);
+    throw err;
+  }
+}
+
+/**
+ * The error a failed call ends with, as its client sees it. Once the call is aborted (the
+ * client went away, the deadline passed, the server shuts down), whatever the handler
+ * threw on its way out (a closed stream, ERR_STREAM_PREMATURE_CLOSE) is that abort.
+ */
+function failureOf(err: unknown, signal: AbortSignal): unknown {
+  reclassifyParseError(err);
+  if (signal.aborted) {
+    if (err instanceof ConnectError && err.code !== Code.Aborted && err.code !== Code.Internal && err.code !== Code.Unknown) return err;
+    return abortOutcome(signal.reason);
+  }
+  // The request stream broke before connect-node heard that the client is gone.
+  if (clientGone(err)) return new ConnectError("the client went away", Code.Canceled);
+  return err;
+}
+
+/**
+ * The status of a call whose context was aborted for `reason`: connect-es's own error (which
+ * it answers the client), else a client that went away (CANCELED).
+ */
+function abortedWith(reason: unknown): ConnectError {
+  reclassifyParseError(reason);
+  if (reason instanceof ConnectError && reason.code !== Code.Aborted) return reason;
+  return new ConnectError("the client went away", Code.Canceled);
+}
+
+/**
+ * The status of a call whose handler failed after the call was aborted for `reason`: the
+ * deadline or shutdown, or else a client that went away (CANCELED), even where connect-node
+ * reports the broken request as ABORTED or INTERNAL.
+ */
+function abortOutcome(reason: unknown): ConnectError {
+  const e = ConnectError.from(reason, Code.Canceled);
+  return e.code === Code.Aborted || e.code === Code.Internal || e.code === Code.Unknown ? new ConnectError("the client went away", Code.Canceled) : e;
+}
+
+// Node's errors for a request whose client reset the stream or dropped the connection.
+const CLIENT_GONE = new Set(["ERR_STREAM_PREMATURE_CLOSE", "ECONNRESET", "ERR_STREAM_DESTROYED", "ERR_HTTP2_STREAM_ERROR", "ERR_HTTP2_INVALID_STREAM", "ECONNABORTED", "EPIPE"]);
+
+function clientGone(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (CLIENT_GONE.has((e as NodeJS.ErrnoException).code ?? "") || e.message === "aborted") return true;
+    if (e instanceof ConnectError && e.code === Code.Aborted) return true;
+  }
+  return false;
 }
 
 /** Errors that are not ConnectErrors are bugs: log them in full, answer a plain INTERNAL. */

@@ -10,6 +10,10 @@ export interface RedisProcess {
   stop(): Promise<void>;
   /** Starts it again on the same port. */
   start(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void;
+  /** Lets a frozen server go on (SIGCONT). */
+  resume(): void;
 }
 
 export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisProcess> {
@@ -36,7 +40,7 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
     await exited;
   };
   await start();
-  return { port: p, url: `redis://127.0.0.1:${p}`, stop, start };
+  return { port: p, url: `redis://127.0.0.1:${p}`, stop, start, pause: () => void child?.kill("SIGSTOP"), resume: () => void child?.kill("SIGCONT") };
 }
 
 export function freePort(): Promise<number> {

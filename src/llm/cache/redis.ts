@@ -1,6 +1,7 @@
 // Response cache in Redis, shared by every replica; entries expire after the TTL
 // (Redis's own maxmemory policy bounds the total size).
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { createRedisClient } from "../../platform/redis.js";
 import type { Logger } from "pino";
 import { isCachedAnswer, type CachedAnswer, type ResponseCache } from "./cache.js";
 
@@ -15,7 +16,7 @@ export class RedisResponseCache implements ResponseCache {
     private readonly log: Logger,
   ) {
     // A cache that is down must not stall calls: fail fast instead of queueing commands.
-    this.redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 1_000 });
+    this.redis = createRedisClient(url, { commandTimeoutMs: 1_000, connectTimeoutMs: 2_000 }, { lazyConnect: true });
     this.redis.on("error", (err: Error) => this.log.warn({ err: err.message }, "llm cache: redis error"));
   }
 

@@ -2,7 +2,8 @@
 // us raw message bytes (identity (de)serializers), so decoding, encoding and their errors
 // stay ours: a malformed request is INVALID_ARGUMENT, as on the Connect side. Auth and
 // metrics are the platform's own (auth.ts, observe.ts), called here as connect-node's
-// request gate and interceptor call them there.
+// request gate and interceptor call them there; every call is recorded with the status its
+// client received (outcome.ts).
 import type { EventEmitter } from "node:events";
 import type { Duplex } from "node:stream";
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
@@ -24,6 +25,7 @@ import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
 import { ownEncoding, sentCallback } from "../rpc/encode-self.js";
 import { GrpcCallContext } from "./context.js";
+import { createCallOutcomes, type CallOutcomes } from "./outcome.js";
 import { grpcStatusOf, toMetadata } from "./status.js";
 
 export interface GrpcServerOptions {
@@ -49,7 +51,11 @@ export interface GrpcServer {
 }
 
 export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
+  const methods = new Map<string, DescMethod>();
+  for (const b of opts.bindings) for (const m of b.desc.methods) methods.set(`/${b.desc.typeName}/${m.name}`, m);
+  const outcomes = createCallOutcomes(methods, opts.observer);
   const server = new Server({
+    interceptors: [outcomes.interceptor],
     // Channelz tracks every call (a tracker object with four closures per call); nothing
     // here serves the channelz service that would read it.
     "grpc.enable_channelz": 0,
@@ -74,7 +80,7 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
         responseSerialize: identity,
         responseDeserialize: identity,
       };
-      handlers[method.localName] = handlerFor(method, impl.bind(b.impl) as Impl, opts, b.options.decoders?.[method.localName]);
+      handlers[method.localName] = handlerFor(method, impl.bind(b.impl) as Impl, opts, outcomes, b.options.decoders?.[method.localName]);
     }
     server.addService(definition, handlers);
   }
@@ -93,11 +99,11 @@ type Impl = (input: unknown, ctx: GrpcCallContext) => unknown;
 
 type AnyCall = ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer> | ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>;
 
-function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, ownDecoder?: (bytes: Uint8Array) => unknown): UntypedHandleCall {
-  const { observer, auth, shutdown, defaultDeadlineMs } = opts;
+function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, outcomes: CallOutcomes, ownDecoder?: (bytes: Uint8Array) => unknown): UntypedHandleCall {
+  const { auth, shutdown, defaultDeadlineMs } = opts;
   const decodeRequest = ownDecoder ?? ((bytes: Uint8Array) => fromBinary(method.input, bytes));
 
-  /** Refuses a call the auth gate refuses; records it as connect-node's gate does. */
+  /** Refuses a call the auth gate refuses. */
   const admitted = (call: AnyCall): ConnectError | undefined => {
     if (!auth) return undefined;
     try {
@@ -108,7 +114,7 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, own
       return undefined;
     } catch (err) {
       const e = ConnectError.from(err);
-      observer.record(method, e.code, 0, e);
+      outcomes.failed(call.metadata, e);
       return e;
     }
   };
@@ -127,9 +133,8 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, own
       return (call: ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
         const refused = admitted(call);
         if (refused) return void callback(grpcStatusOf(refused));
-        const started = observer.begin();
         const ctx = contextOf(call);
-        const reply = new UnaryReply(method, call, callback, ctx, observer, started);
+        const reply = new UnaryReply(method, call, callback, ctx, outcomes);
         // A client stream is followed from the start: its cancellation must reach the requests.
         if (streaming) reply.watch();
         let result: unknown;
@@ -152,9 +157,8 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, own
       return (call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>) => {
         const refused = admitted(call);
         if (refused) return void call.emit("error", grpcStatusOf(refused));
-        const started = observer.begin();
         const ctx = contextOf(call);
-        const reply = new StreamReply(method, call, ctx, observer, started);
+        const reply = new StreamReply(method, call, ctx, outcomes);
         reply.watch();
         let source: unknown;
         try {
@@ -171,9 +175,13 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, own
   }
 }
 
-/** The request messages of a client or bidi stream, decoded one by one. */
+/**
+ * The request messages of a client or bidi stream, decoded one by one. Leaving early (an
+ * unreadable message, a handler that stops reading) must not destroy the call: a bidi
+ * call's status is sent through the same stream.
+ */
 async function* requests(call: ServerReadableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>, decodeRequest: (bytes: Uint8Array) => unknown): AsyncGenerator<unknown> {
-  for await (const bytes of call) yield decode(decodeRequest, bytes as Buffer);
+  for await (const bytes of call.iterator({ destroyOnReturn: false })) yield decode(decodeRequest, bytes as Buffer);
 }
 
 function decode(decodeRequest: (bytes: Uint8Array) => unknown, bytes: Buffer): unknown {
@@ -193,7 +201,7 @@ function isPromise(value: unknown): value is Promise<unknown> {
   return typeof (value as Promise<unknown> | undefined)?.then === "function";
 }
 
-/** The part of ending a call that every kind shares: one final status, recorded once. */
+/** The part of ending a call that every kind shares: one final status. */
 abstract class Reply {
   protected done = false;
   private headersSent = false;
@@ -202,19 +210,18 @@ abstract class Reply {
     protected readonly method: DescMethod,
     protected readonly call: AnyCall,
     protected readonly ctx: GrpcCallContext,
-    private readonly observer: RpcObserver,
-    private readonly started: number,
+    private readonly outcomes: CallOutcomes,
   ) {}
 
   /**
    * Follows the call until it ends: a client that cancels (or whose deadline grpc-js
-   * enforced) is recorded with the status it got, and the server's default deadline is armed.
+   * enforced) stops the handler's work, and the server's default deadline is armed.
    */
   watch(): void {
     (this.call as EventEmitter).once("cancelled", () => {
       if (this.done) return; // grpc-js reports every ended call as cancelled, ours too
       const reason = this.ctx.cancelled();
-      this.finish(reason);
+      this.finish();
       this.closed(reason);
     });
     if (this.ctx.ownDeadline) {
@@ -237,7 +244,7 @@ abstract class Reply {
   protected finish(err?: unknown): void {
     this.done = true;
     this.ctx.end();
-    this.observer.finish(this.method, this.started, err);
+    if (err !== undefined) this.outcomes.failed(this.call.metadata, err);
   }
 
   protected sendHeaders(): void {
@@ -266,10 +273,9 @@ class UnaryReply extends Reply {
     call: ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer>,
     private readonly callback: sendUnaryData<Buffer>,
     ctx: GrpcCallContext,
-    observer: RpcObserver,
-    started: number,
+    outcomes: CallOutcomes,
   ) {
-    super(method, call, ctx, observer, started);
+    super(method, call, ctx, outcomes);
   }
 
   ok(response: unknown): void {
@@ -304,10 +310,9 @@ class StreamReply extends Reply {
     method: DescMethod,
     private readonly stream: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>,
     ctx: GrpcCallContext,
-    observer: RpcObserver,
-    started: number,
+    outcomes: CallOutcomes,
   ) {
-    super(method, stream, ctx, observer, started);
+    super(method, stream, ctx, outcomes);
   }
 
   /** Writes the handler's messages as they come, waiting whenever the client is slower. */

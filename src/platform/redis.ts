@@ -1,0 +1,124 @@
+// How the server's Redis clients behave while Redis is away or silent, in one place: commands
+// fail fast instead of queueing (no offline queue, no resend, no retry), a command unanswered
+// after commandTimeoutMs fails, and the client reconnects by itself, backing off to once a second.
+//
+// Auto-pipelining stays off: ioredis sends an auto-pipeline only once the one before it on the
+// connection has settled, and starts its commands' timeouts only when it is sent, so while Redis
+// was silent concurrent calls waited for each other's timeouts (twice commandTimeoutMs and more).
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from "ioredis";
+import type { HealthProbe } from "./health.js";
+
+export interface RedisClientPolicy {
+  /** A command unanswered after this long fails. */
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+const backoff = (attempt: number) => Math.min(50 * 2 ** attempt, 1000);
+
+export function failFastOptions(policy: RedisClientPolicy): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    enableAutoPipelining: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: policy.commandTimeoutMs,
+    connectTimeout: policy.connectTimeoutMs,
+    retryStrategy: backoff,
+  };
+}
+
+/** A standalone Redis client with the fail-fast policy. */
+export function createRedisClient(url: string, policy: RedisClientPolicy, extra: RedisOptions = {}): Redis {
+  return new Redis(url, { ...failFastOptions(policy), ...extra });
+}
+
+/** A Redis Cluster client with the fail-fast policy; credentials (and TLS) of the first seed apply to every node. */
+export function createRedisClusterClient(seeds: readonly string[], policy: RedisClientPolicy): Cluster {
+  const seed = nodeUrl(seeds[0]);
+  return new Cluster(seeds.map(parseNode), {
+    enableOfflineQueue: false,
+    enableAutoPipelining: false,
+    redisOptions: {
+      ...failFastOptions(policy),
+      username: seed.username ? decodeURIComponent(seed.username) : undefined,
+      password: seed.password ? decodeURIComponent(seed.password) : undefined,
+      tls: seed.protocol === "rediss:" ? {} : undefined,
+    },
+    clusterRetryStrategy: backoff,
+    slotsRefreshTimeout: policy.connectTimeoutMs,
+  });
+}
+
+function nodeUrl(node: string): URL {
+  return new URL(node.includes("://") ? node : `redis://${node}`);
+}
+
+function parseNode(node: string): ClusterNode {
+  const u = nodeUrl(node);
+  return { host: u.hostname, port: Number(u.port || 6379) };
+}
+
+// Cheap enough to run all the time: one PING a second per client.
+const PROBE_INTERVAL_MS = 1000;
+
+/**
+ * Tells whether a Redis answers: a PING every second (failing after `timeoutMs`), the client's
+ * connection events, and the failures of real commands (`failed()`) mark it up or down.
+ */
+export class RedisProbe implements HealthProbe {
+  private state: boolean;
+  private readonly listeners: ((up: boolean) => void)[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private checking = false;
+
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly timeoutMs: number,
+  ) {
+    this.state = client.status === "ready";
+    this.timer = setInterval(() => void this.check(), PROBE_INTERVAL_MS);
+    this.timer.unref();
+    client.on("ready", () => void this.check());
+    client.on("close", () => this.mark(false));
+    client.on("error", () => this.mark(false));
+  }
+
+  get up(): boolean {
+    return this.state;
+  }
+
+  onChange(listener: (up: boolean) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** A command failed for want of Redis. */
+  failed(): void {
+    this.mark(false);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private async check(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([this.client.ping(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("PING timed out")), this.timeoutMs)))]);
+      this.mark(true);
+    } catch {
+      this.mark(false);
+    } finally {
+      clearTimeout(timer);
+      this.checking = false;
+    }
+  }
+
+  private mark(up: boolean): void {
+    if (up === this.state) return;
+    this.state = up;
+    for (const l of this.listeners) l(up);
+  }
+}
