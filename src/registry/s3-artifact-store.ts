@@ -56,6 +56,8 @@ const COPY_PART_BYTES = 512 * 1024 * 1024;
 const LIFECYCLE_RULE_ID = "openloop-expire-unfinished-uploads";
 // Buffers a reader keeps for reuse (the chunk being filled, the caller's, the transport's).
 const POOL_BUFFERS = 4;
+// Chunks a download reads ahead of its caller.
+const READ_AHEAD = 2;
 
 export class S3ArtifactStore implements ArtifactStore {
   private readonly client: S3Client;
@@ -270,8 +272,9 @@ export class S3ArtifactStore implements ArtifactStore {
     const chunkBytes = Math.max(1, options.chunkBytes);
     const hash = options.expectedSha256 !== undefined ? createHash("sha256") : undefined;
     // Received pieces are gathered into chunks of chunkBytes behind `headroom` free bytes; a
-    // released buffer carries a later chunk. Pulling from the body only as the caller asks for
-    // chunks is the backpressure: the socket stops being read while the caller is slow.
+    // released buffer carries a later chunk. A producer reads the body up to READ_AHEAD chunks
+    // ahead of the caller, so S3 and the client's connection both stay busy; beyond that it stops
+    // reading, which is the backpressure: the socket is not read while the caller is slow.
     const pool: Buffer[] = [];
     const take = () => pool.pop() ?? Buffer.allocUnsafeSlow(headroom + chunkBytes);
     let buf = take();
@@ -292,28 +295,66 @@ export class S3ArtifactStore implements ArtifactStore {
         },
       };
     };
-    try {
-      for await (const piece of body as AsyncIterable<Buffer>) {
-        options.signal?.throwIfAborted();
-        hash?.update(piece);
-        let offset = 0;
-        while (offset < piece.byteLength) {
-          const n = Math.min(chunkBytes - filled, piece.byteLength - offset);
-          piece.copy(buf, headroom + filled, offset, offset + n);
-          filled += n;
-          offset += n;
-          if (filled === chunkBytes) yield emit();
+    const ready: ReadChunk[] = [];
+    let ended = false;
+    let stopped = false;
+    let failure: { error: unknown } | undefined;
+    let wakeConsumer: (() => void) | undefined;
+    let wakeProducer: (() => void) | undefined;
+    const wake = (which: "consumer" | "producer") => {
+      const w = which === "consumer" ? wakeConsumer : wakeProducer;
+      if (which === "consumer") wakeConsumer = undefined;
+      else wakeProducer = undefined;
+      w?.();
+    };
+    const produce = async () => {
+      try {
+        for await (const piece of body as AsyncIterable<Buffer>) {
+          hash?.update(piece);
+          let offset = 0;
+          while (offset < piece.byteLength) {
+            const n = Math.min(chunkBytes - filled, piece.byteLength - offset);
+            piece.copy(buf, headroom + filled, offset, offset + n);
+            filled += n;
+            offset += n;
+            if (filled === chunkBytes) {
+              ready.push(emit());
+              wake("consumer");
+              while (ready.length >= READ_AHEAD && !stopped) await new Promise<void>((resolve) => (wakeProducer = resolve));
+              if (stopped) return;
+            }
+          }
         }
+        if (filled > 0) ready.push(emit());
+        if (hash && hash.digest("hex") !== options.expectedSha256) {
+          failure = { error: new ArtifactStoreError("data_loss", `${what} no longer matches its registered SHA-256; the stored object is corrupt`) };
+        }
+      } catch (err) {
+        failure = { error: options.signal?.aborted ? options.signal.reason : toStoreError(err, `reading ${what}`) };
+      } finally {
+        ended = true;
+        wake("consumer");
       }
-    } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      throw toStoreError(err, `reading ${what}`);
+    };
+    void produce();
+    try {
+      for (;;) {
+        const chunk = ready.shift();
+        if (chunk) {
+          wake("producer");
+          yield chunk;
+          continue;
+        }
+        if (ended) {
+          if (failure) throw failure.error;
+          return;
+        }
+        await new Promise<void>((resolve) => (wakeConsumer = resolve));
+      }
     } finally {
+      stopped = true;
       body.destroy();
-    }
-    if (filled > 0) yield emit();
-    if (hash && hash.digest("hex") !== options.expectedSha256) {
-      throw new ArtifactStoreError("data_loss", `${what} no longer matches its registered SHA-256; the stored object is corrupt`);
+      wake("producer");
     }
   }
 
