@@ -52,18 +52,22 @@ const server = await spawnServer({
 });
 const sessions = new Http2SessionManager(server.baseUrl);
 const registry = createClient(RegistryService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions }));
+// The same RPCs on embedded storage (files), to tell the RPC path's cost from the object store's.
+const embedded = await spawnServer({});
+const embeddedSessions = new Http2SessionManager(embedded.baseUrl);
+const embeddedRegistry = createClient(RegistryService, createGrpcTransport({ baseUrl: embedded.baseUrl, sessionManager: embeddedSessions }));
 const s3 = new S3Client({ endpoint: weed.endpoint, region: weed.region, credentials: { ...weed.credentials }, forcePathStyle: true, maxAttempts: 2 });
 
-async function openloopUp(version: string): Promise<number> {
+async function openloopUp(version: string, client = registry): Promise<number> {
   const t = performance.now();
-  await registry.registerModelVersion(uploadRequests({ name: "bench", version, type: "onnx" }, [{ name: "model.bin", chunks: chunks(), sha256: digest }]));
+  await client.registerModelVersion(uploadRequests({ name: "bench", version, type: "onnx" }, [{ name: "model.bin", chunks: chunks(), sha256: digest }]));
   return (performance.now() - t) / 1000;
 }
 
-async function openloopDown(version: string): Promise<number> {
+async function openloopDown(version: string, client = registry): Promise<number> {
   const t = performance.now();
   const hash = createHash("sha256");
-  for await (const res of registry.downloadArtifact({ name: "bench", selector: { case: "version", value: version } })) {
+  for await (const res of client.downloadArtifact({ name: "bench", selector: { case: "version", value: version } })) {
     if (res.part.case === "data") hash.update(res.part.value);
   }
   if (hash.digest("hex") !== digest) throw new Error("openloop download: digest differs");
@@ -94,7 +98,14 @@ async function sdkDown(key: string): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
-const times: Record<"openloop up" | "openloop down" | "sdk up" | "sdk down", number[]> = { "openloop up": [], "openloop down": [], "sdk up": [], "sdk down": [] };
+const times: Record<"openloop up" | "openloop down" | "sdk up" | "sdk down" | "embedded up" | "embedded down", number[]> = {
+  "openloop up": [],
+  "openloop down": [],
+  "sdk up": [],
+  "sdk down": [],
+  "embedded up": [],
+  "embedded down": [],
+};
 try {
   for (let round = 1; round <= ROUNDS; round++) {
     const key = `direct/round-${round}`;
@@ -102,11 +113,14 @@ try {
     times["openloop up"].push(await openloopUp(String(round)));
     times["sdk down"].push(await sdkDown(key));
     times["openloop down"].push(await openloopDown(String(round)));
+    times["embedded up"].push(await openloopUp(String(round), embeddedRegistry));
+    times["embedded down"].push(await openloopDown(String(round), embeddedRegistry));
     process.stderr.write(`round ${round}: ${Object.entries(times).map(([k, v]) => `${k} ${v.at(-1)!.toFixed(2)} s`).join(", ")}\n`);
   }
 } finally {
   sessions.abort();
-  await server.stop();
+  embeddedSessions.abort();
+  await Promise.all([server.stop(), embedded.stop()]);
   s3.destroy();
   await weed.teardown();
   await redis.stop();
@@ -124,10 +138,12 @@ console.log(`## Registry on shared storage: artifact transfer through S3 (Seawee
 flock /tmp/openloop-bench.lock node --import tsx bench/s3-artifacts.ts --mb ${SIZE_MB} --rounds ${ROUNDS}
 \`\`\`
 
-${SIZE_MB} MiB of random bytes, ${ROUNDS} rounds, medians (each round's figure in brackets). openloop: RegisterModelVersion / DownloadArtifact from connect-node's gRPC client to the server in a child process (storage: shared; PostgreSQL, Redis and SeaweedFS \`weed mini\` on loopback), which streams the artifact through S3ArtifactStore (multipart upload under tmp/, server-side copy to the final key; streamed GetObject). Direct: the same SDK from the bench process, lib-storage Upload with the same 8 MiB parts and 2 in flight, and a streamed GetObject. Both sides hash the bytes.
+${SIZE_MB} MiB of random bytes, ${ROUNDS} rounds, medians (each round's figure in brackets). openloop: RegisterModelVersion / DownloadArtifact from connect-node's gRPC client to the server in a child process (storage: shared; PostgreSQL, Redis and SeaweedFS \`weed mini\` on loopback), which streams the artifact through S3ArtifactStore (its own multipart upload to the final key, completed after the digest check; a streamed GetObject read two chunks ahead). Direct: the same SDK from the bench process, lib-storage Upload with the same 8 MiB parts and 2 in flight, and a streamed GetObject. Both sides hash the bytes.
 
 | transfer | through openloop | same SDK straight to S3 | openloop / direct | target |
 |---|---|---|---|---|
 ${row("upload", times["openloop up"], times["sdk up"])}
 ${row("download", times["openloop down"], times["sdk down"])}
+
+The same RPCs on embedded storage (files, fsync), same client, same rounds: upload ${mbps(median(times["embedded up"])).toFixed(0)} MiB/s (${times["embedded up"].map((s) => mbps(s).toFixed(0)).join(", ")}), download ${mbps(median(times["embedded down"])).toFixed(0)} MiB/s (${times["embedded down"].map((s) => mbps(s).toFixed(0)).join(", ")}).
 `);
