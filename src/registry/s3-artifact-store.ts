@@ -1,29 +1,27 @@
 // An ArtifactStore on S3-compatible object storage (AWS S3, SeaweedFS, MinIO, ...).
 //
-// Layout under the configured prefix: tmp/<uuid> while an upload is in progress,
-// objects/<model>/<version>/<artifact> once complete. An upload streams through a multipart
-// upload (bounded parts, bounded queue: never the whole artifact in memory) and is hashed on the
-// way; complete() checks the digest, then places the object at its final key.
-import { createHash, randomUUID } from "node:crypto";
-import { PassThrough, type Readable } from "node:stream";
+// Layout under the configured prefix: objects/<model>/<version>/<artifact>, where <version> is
+// a key unique to the upload. An upload streams through a multipart upload (bounded parts, a
+// bounded queue: never the whole artifact in memory) and is hashed on the way; complete() checks
+// the digest, then completes the multipart upload, which makes the object appear at once. The
+// "temporary" of an upload in progress is thus its incomplete multipart upload: invisible to
+// readers, and what the orphan sweep and the lifecycle rule remove.
+import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
-  CopyObjectCommand,
   CreateMultipartUploadCommand,
-  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketLifecycleConfigurationCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
   PutBucketLifecycleConfigurationCommand,
   S3Client,
-  UploadPartCopyCommand,
+  UploadPartCommand,
   type LifecycleRule,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import { ArtifactStoreError, type ArtifactKey, type ArtifactStore, type ArtifactWrite } from "./artifact-store.js";
 import type { ReadChunk } from "./storage.js";
 
@@ -49,13 +47,12 @@ export interface S3ArtifactStoreOptions {
 
 const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 const DEFAULT_QUEUE = 2;
-// Largest object one CopyObject may copy (S3's limit); larger ones are copied part by part.
-const COPY_OBJECT_MAX = 5 * 1024 * 1024 * 1024;
-const COPY_PART_BYTES = 512 * 1024 * 1024;
 // The ID of the lifecycle rule that expires temporaries this store leaves behind.
 const LIFECYCLE_RULE_ID = "openloop-expire-unfinished-uploads";
 // Buffers a reader keeps for reuse (the chunk being filled, the caller's, the transport's).
 const POOL_BUFFERS = 4;
+// Chunks a download reads ahead of its caller.
+const READ_AHEAD = 2;
 
 export class S3ArtifactStore implements ArtifactStore {
   private readonly client: S3Client;
@@ -84,8 +81,8 @@ export class S3ArtifactStore implements ArtifactStore {
     this.now = options.now ?? Date.now;
   }
 
-  private tmpPrefix(): string {
-    return `${this.prefix}tmp/`;
+  private objectsPrefix(): string {
+    return `${this.prefix}objects/`;
   }
 
   private objectKey(key: ArtifactKey): string {
@@ -93,8 +90,8 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   /**
-   * Adds a lifecycle rule expiring temporaries (and incomplete multipart uploads) after
-   * `olderThanDays`, keeping the bucket's other rules. Returns false when the store refuses
+   * Adds a lifecycle rule aborting this store's incomplete multipart uploads after
+   * `olderThanDays`, keeping the bucket's other rules (objects themselves never expire). Returns false when the store refuses
    * (no permission, not supported): the caller then relies on sweepOrphans.
    */
   async ensureLifecycleRule(olderThanDays: number): Promise<boolean> {
@@ -109,12 +106,11 @@ export class S3ArtifactStore implements ArtifactStore {
       const ours: LifecycleRule = {
         ID: LIFECYCLE_RULE_ID,
         Status: "Enabled",
-        Filter: { Prefix: this.tmpPrefix() },
-        Expiration: { Days: days },
+        Filter: { Prefix: this.objectsPrefix() },
         AbortIncompleteMultipartUpload: { DaysAfterInitiation: days },
       };
       const existing = rules.find((r) => r.ID === LIFECYCLE_RULE_ID);
-      if (existing && existing.Filter?.Prefix === ours.Filter!.Prefix && existing.Expiration?.Days === days) return true;
+      if (existing && existing.Filter?.Prefix === ours.Filter!.Prefix && existing.AbortIncompleteMultipartUpload?.DaysAfterInitiation === days) return true;
       const others = rules.filter((r) => r.ID !== LIFECYCLE_RULE_ID);
       await this.client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: this.bucket, LifecycleConfiguration: { Rules: [...others, ours] } }));
       return true;
@@ -125,47 +121,58 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async beginWrite(key: ArtifactKey, signal?: AbortSignal): Promise<ArtifactWrite> {
     signal?.throwIfAborted();
-    const tmpKey = `${this.tmpPrefix()}${randomUUID()}`;
     const finalKey = this.objectKey(key);
+    const { client, bucket, partBytes, queueSize } = this;
+    // A multipart upload straight to the final key, completed only once the digest is checked:
+    // until CompleteMultipartUpload nothing is visible under any key, a mismatch or an abort is
+    // an AbortMultipartUpload, and the parts of a replica that died are an incomplete upload that
+    // the lifecycle rule or sweepOrphans removes. Uploading to a temporary key and copying it
+    // over would cost a second full write on the store (measured on SeaweedFS: the copy took
+    // 30-50% as long as the upload); lib-storage's Upload is not used because it completes the
+    // upload itself, before the digest could be checked. The final key is unique per upload and
+    // the version row in PostgreSQL, written after complete(), is the commit point.
+    let uploadId: string;
+    try {
+      uploadId = (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: finalKey }), { abortSignal: signal })).UploadId!;
+    } catch (err) {
+      throw toStoreError(err, "starting an artifact upload");
+    }
     const hash = createHash("sha256");
     let size = 0;
-    // The body the multipart upload reads parts from. Its buffer is small: the bound on memory is
-    // the upload's own (queueSize parts in flight plus the part being filled).
-    const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key: tmpKey, Body: body },
-      partSize: this.partBytes,
-      queueSize: this.queueSize,
-      leavePartsOnError: false,
-    });
+    let part = Buffer.allocUnsafeSlow(partBytes);
+    let filled = 0;
+    let nextPart = 1;
+    const parts: { ETag: string; PartNumber: number }[] = [];
+    const inFlight = new Set<Promise<void>>();
     let failure: unknown;
-    const done = upload.done().then(
-      () => undefined,
-      (err: unknown) => {
-        failure = toStoreError(err, "uploading an artifact");
-        body.destroy();
-        throw failure;
-      },
-    );
-    done.catch(() => undefined);
-    let state: "open" | "uploaded" | "done" = "open";
-    const client = this.client;
-    const bucket = this.bucket;
+    let state: "open" | "closing" | "done" = "open";
+
+    const send = (body: Buffer, number: number) => {
+      const p: Promise<void> = client
+        .send(new UploadPartCommand({ Bucket: bucket, Key: finalKey, UploadId: uploadId, PartNumber: number, Body: body }), { abortSignal: signal })
+        .then(
+          (res) => void parts.push({ ETag: res.ETag!, PartNumber: number }),
+          (err: unknown) => void (failure ??= toStoreError(err, "uploading an artifact")),
+        )
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    };
+    // Sends the filled part (the only part may be short or empty); waits while queueSize parts
+    // are in flight, which is the backpressure on the client.
+    const flush = async (last: boolean) => {
+      if (filled > 0 || (last && nextPart === 1)) {
+        send(part.subarray(0, filled), nextPart++);
+        part = last ? part : Buffer.allocUnsafeSlow(partBytes);
+        filled = 0;
+      }
+      while (inFlight.size >= (last ? 1 : queueSize)) await Promise.race(inFlight);
+    };
     const drop = async () => {
       if (state === "done") return;
-      const uploaded = state === "uploaded";
       state = "done";
       signal?.removeEventListener("abort", onAbort);
-      if (!uploaded) {
-        body.destroy();
-        await upload.abort().catch(() => undefined);
-        await done.catch(() => undefined);
-        // The SDK's abort may race the creation of the multipart upload: abort any left under this key.
-        await this.abortMultipartUploads(tmpKey).catch(() => undefined);
-      }
-      // A small artifact may have gone up as one PutObject just before the abort: remove it too.
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: tmpKey })).catch(() => undefined);
+      await Promise.allSettled([...inFlight]);
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: finalKey, UploadId: uploadId })).catch(() => undefined);
     };
     const onAbort = () => void drop();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -174,87 +181,46 @@ export class S3ArtifactStore implements ArtifactStore {
       async write(chunk) {
         if (failure) throw failure;
         if (state !== "open") throw new Error("the artifact write is finished");
-        if (chunk.byteLength === 0) return;
         hash.update(chunk);
         size += chunk.byteLength;
-        if (body.write(chunk)) return;
-        // Backpressure: wait until the upload has taken the buffered bytes, or has failed.
-        await new Promise<void>((resolve) => {
-          const settle = () => {
-            body.off("drain", settle);
-            body.off("close", settle);
-            resolve();
-          };
-          body.once("drain", settle);
-          body.once("close", settle);
-        });
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          const n = Math.min(partBytes - filled, chunk.byteLength - offset);
+          part.set(chunk.subarray(offset, offset + n), filled);
+          filled += n;
+          offset += n;
+          if (filled === partBytes) await flush(false);
+        }
         if (failure) throw failure;
       },
-      complete: async (expectedSha256) => {
+      async complete(expectedSha256) {
         if (state !== "open") throw new Error("the artifact write is finished");
-        body.end();
+        state = "closing";
         try {
-          await done;
+          await flush(true);
+          if (failure) throw failure;
         } catch (err) {
           await drop();
           throw err;
         }
-        state = "uploaded";
         const sha256 = hash.digest("hex");
         if (expectedSha256 !== undefined && expectedSha256 !== sha256) {
           await drop();
           throw new ArtifactStoreError("data_loss", `the ${size} bytes received have SHA-256 ${sha256}, the client said ${expectedSha256}`);
         }
-        // S3 has no rename, so the temporary is copied to its final key server-side (the bytes do
-        // not come back through this replica) and then deleted. Uploading straight to the final key
-        // would save the copy, but then an upload whose replica died (or whose digest failed) would
-        // leave bytes under objects/ that no version row names and no prefix tells apart; under
-        // tmp/ they are plainly orphans for the lifecycle rule or the sweep. The version row in
-        // PostgreSQL, written after this, is the commit point; the final key is unique per upload.
+        parts.sort((a, b) => a.PartNumber - b.PartNumber);
         try {
-          await this.copy(tmpKey, finalKey, size);
+          await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: finalKey, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
         } catch (err) {
           await drop();
-          throw toStoreError(err, "placing an artifact");
+          throw toStoreError(err, "completing an artifact upload");
         }
         state = "done";
         signal?.removeEventListener("abort", onAbort);
-        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: tmpKey })).catch(() => undefined);
         return { sizeBytes: size, sha256 };
       },
       abort: drop,
     };
-  }
-
-  private async abortMultipartUploads(key: string): Promise<void> {
-    const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }));
-    for (const u of page.Uploads ?? []) {
-      if (u.Key === key && u.UploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: u.UploadId }));
-    }
-  }
-
-  /** Server-side copy: one CopyObject up to 5 GiB, else a multipart copy. */
-  private async copy(from: string, to: string, size: number): Promise<void> {
-    const source = `${this.bucket}/${from.split("/").map(encodeURIComponent).join("/")}`;
-    if (size <= COPY_OBJECT_MAX) {
-      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source }));
-      return;
-    }
-    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: to }));
-    try {
-      const parts: { ETag: string; PartNumber: number }[] = [];
-      for (let start = 0, n = 1; start < size; start += COPY_PART_BYTES, n++) {
-        const end = Math.min(size, start + COPY_PART_BYTES) - 1;
-        const res = await this.client.send(
-          new UploadPartCopyCommand({ Bucket: this.bucket, Key: to, UploadId, PartNumber: n, CopySource: source, CopySourceRange: `bytes=${start}-${end}` }),
-        );
-        parts.push({ ETag: res.CopyPartResult!.ETag!, PartNumber: n });
-      }
-      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId, MultipartUpload: { Parts: parts } }));
-    } catch (err) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: to, UploadId })).catch(() => undefined);
-      throw err;
-    }
   }
 
   async *read(key: ArtifactKey, options: { chunkBytes: number; headroom?: number; signal?: AbortSignal; expectedSha256?: string }): AsyncGenerator<ReadChunk> {
@@ -270,8 +236,9 @@ export class S3ArtifactStore implements ArtifactStore {
     const chunkBytes = Math.max(1, options.chunkBytes);
     const hash = options.expectedSha256 !== undefined ? createHash("sha256") : undefined;
     // Received pieces are gathered into chunks of chunkBytes behind `headroom` free bytes; a
-    // released buffer carries a later chunk. Pulling from the body only as the caller asks for
-    // chunks is the backpressure: the socket stops being read while the caller is slow.
+    // released buffer carries a later chunk. A producer reads the body up to READ_AHEAD chunks
+    // ahead of the caller, so S3 and the client's connection both stay busy; beyond that it stops
+    // reading, which is the backpressure: the socket is not read while the caller is slow.
     const pool: Buffer[] = [];
     const take = () => pool.pop() ?? Buffer.allocUnsafeSlow(headroom + chunkBytes);
     let buf = take();
@@ -292,28 +259,66 @@ export class S3ArtifactStore implements ArtifactStore {
         },
       };
     };
-    try {
-      for await (const piece of body as AsyncIterable<Buffer>) {
-        options.signal?.throwIfAborted();
-        hash?.update(piece);
-        let offset = 0;
-        while (offset < piece.byteLength) {
-          const n = Math.min(chunkBytes - filled, piece.byteLength - offset);
-          piece.copy(buf, headroom + filled, offset, offset + n);
-          filled += n;
-          offset += n;
-          if (filled === chunkBytes) yield emit();
+    const ready: ReadChunk[] = [];
+    let ended = false;
+    let stopped = false;
+    let failure: { error: unknown } | undefined;
+    let wakeConsumer: (() => void) | undefined;
+    let wakeProducer: (() => void) | undefined;
+    const wake = (which: "consumer" | "producer") => {
+      const w = which === "consumer" ? wakeConsumer : wakeProducer;
+      if (which === "consumer") wakeConsumer = undefined;
+      else wakeProducer = undefined;
+      w?.();
+    };
+    const produce = async () => {
+      try {
+        for await (const piece of body as AsyncIterable<Buffer>) {
+          hash?.update(piece);
+          let offset = 0;
+          while (offset < piece.byteLength) {
+            const n = Math.min(chunkBytes - filled, piece.byteLength - offset);
+            piece.copy(buf, headroom + filled, offset, offset + n);
+            filled += n;
+            offset += n;
+            if (filled === chunkBytes) {
+              ready.push(emit());
+              wake("consumer");
+              while (ready.length >= READ_AHEAD && !stopped) await new Promise<void>((resolve) => (wakeProducer = resolve));
+              if (stopped) return;
+            }
+          }
         }
+        if (filled > 0) ready.push(emit());
+        if (hash && hash.digest("hex") !== options.expectedSha256) {
+          failure = { error: new ArtifactStoreError("data_loss", `${what} no longer matches its registered SHA-256; the stored object is corrupt`) };
+        }
+      } catch (err) {
+        failure = { error: options.signal?.aborted ? options.signal.reason : toStoreError(err, `reading ${what}`) };
+      } finally {
+        ended = true;
+        wake("consumer");
       }
-    } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      throw toStoreError(err, `reading ${what}`);
+    };
+    void produce();
+    try {
+      for (;;) {
+        const chunk = ready.shift();
+        if (chunk) {
+          wake("producer");
+          yield chunk;
+          continue;
+        }
+        if (ended) {
+          if (failure) throw failure.error;
+          return;
+        }
+        await new Promise<void>((resolve) => (wakeConsumer = resolve));
+      }
     } finally {
+      stopped = true;
       body.destroy();
-    }
-    if (filled > 0) yield emit();
-    if (hash && hash.digest("hex") !== options.expectedSha256) {
-      throw new ArtifactStoreError("data_loss", `${what} no longer matches its registered SHA-256; the stored object is corrupt`);
+      wake("producer");
     }
   }
 
@@ -331,26 +336,16 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
-  /** Deletes temporaries and aborts multipart uploads under tmp/ older than `olderThanMs`. */
+  /** Aborts this store's multipart uploads started more than `olderThanMs` ago (uploads whose replica died). */
   async sweepOrphans(olderThanMs: number): Promise<number> {
     const cutoff = this.now() - olderThanMs;
     let removed = 0;
     try {
-      let token: string | undefined;
-      do {
-        const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.tmpPrefix(), ContinuationToken: token }));
-        const old = (page.Contents ?? []).filter((o) => o.Key && o.LastModified && o.LastModified.getTime() < cutoff);
-        if (old.length > 0) {
-          await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: old.map((o) => ({ Key: o.Key! })), Quiet: true } }));
-          removed += old.length;
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
       let keyMarker: string | undefined;
       let uploadIdMarker: string | undefined;
       do {
         const page = await this.client.send(
-          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.tmpPrefix(), KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.objectsPrefix(), KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
         );
         for (const u of page.Uploads ?? []) {
           if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated.getTime() >= cutoff) continue;

@@ -72,7 +72,7 @@ async function readAll(store: S3ArtifactStore, key: ArtifactKey, options: { chun
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 describe("S3ArtifactStore on SeaweedFS", () => {
-  it("round-trips an artifact: digest checked, chunks of at most chunkBytes behind headroom, no temporary left", async () => {
+  it("round-trips an artifact: digest checked, chunks of at most chunkBytes behind headroom, nothing else left", async () => {
     const { store, bucket } = await freshStore();
     const bytes = randomBytes(300_000);
     const key = { model: "iris", version: "blob-1", artifact: "model.bin" };
@@ -81,6 +81,7 @@ describe("S3ArtifactStore on SeaweedFS", () => {
     const done = await w.complete(sha256(bytes));
     expect(done).toEqual({ sizeBytes: bytes.length, sha256: sha256(bytes) });
     expect(await keysIn(bucket)).toEqual(["openloop/objects/iris/blob-1/model.bin"]);
+    expect(await multipartUploadsIn(bucket)).toBe(0);
 
     const { bytes: back, sizes } = await readAll(store, key, { chunkBytes: 64 * 1024, headroom: 5, expectedSha256: sha256(bytes) });
     expect(back.equals(bytes)).toBe(true);
@@ -133,8 +134,8 @@ describe("S3ArtifactStore on SeaweedFS", () => {
     }
     expect(received).toBe(total);
     // Bounded, far below the artifact's 160 MiB: an upload holds the parts in flight (queue 2 +
-    // the one filling, 5 MiB each) plus stream buffers (measured 18-30 MiB); a download a few
-    // chunks and the HTTP stack's buffers (measured 0.5-33 MiB, varying run to run).
+    // the one filling, 5 MiB each) and what the HTTP stack still holds; a download a few chunks
+    // and the HTTP stack's buffers (measured 0.5-33 MiB, varying run to run).
     expect(uploadPeak, `retained while uploading: ${uploadPeak} bytes`).toBeLessThan(64 * MiB);
     expect(downloadPeak, `retained while downloading: ${downloadPeak} bytes`).toBeLessThan(64 * MiB);
     await store.close();
@@ -150,6 +151,7 @@ describe("S3ArtifactStore on SeaweedFS", () => {
     expect(err).toBeInstanceOf(ArtifactStoreError);
     expect((err as ArtifactStoreError).kind).toBe("data_loss");
     expect(await keysIn(bucket)).toEqual([]);
+    expect(await multipartUploadsIn(bucket)).toBe(0);
 
     const ok = await store.beginWrite(key);
     await ok.write(bytes);
@@ -181,26 +183,29 @@ describe("S3ArtifactStore on SeaweedFS", () => {
     await store.close();
   });
 
-  it("sweepOrphans removes old temporaries and multipart uploads under tmp/, and nothing else", async () => {
+  it("sweepOrphans aborts uploads a dead replica left, once old enough, and nothing else", async () => {
     let now = Date.now();
     const { store, bucket } = await freshStore({ now: () => now });
-    // A finished artifact, and the leftovers of a replica that died mid-upload.
+    // A finished artifact, an upload whose replica died after two parts, and another program's upload.
     const done = await store.beginWrite({ model: "m", version: "blob-5", artifact: "a.bin" });
     await done.write(randomBytes(1000));
     await done.complete();
-    await weed.client.send(new PutObjectCommand({ Bucket: bucket, Key: "openloop/tmp/dead-small-upload", Body: "x" }));
-    await weed.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: "openloop/tmp/dead-multipart-upload" }));
-    await weed.client.send(new PutObjectCommand({ Bucket: bucket, Key: "not-ours/tmp/x", Body: "x" }));
+    const dead = await store.beginWrite({ model: "m", version: "blob-6", artifact: "a.bin" });
+    const block = randomBytes(MiB);
+    for (let i = 0; i < 12; i++) await dead.write(block);
+    await weed.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: "not-ours/upload" }));
+    expect(await multipartUploadsIn(bucket)).toBe(2);
+    expect(await keysIn(bucket)).toEqual(["openloop/objects/m/blob-5/a.bin"]); // the dead upload is invisible
 
-    expect(await store.sweepOrphans(60 * 60 * 1000)).toBe(0); // all younger than an hour
+    expect(await store.sweepOrphans(60 * 60 * 1000)).toBe(0); // younger than an hour
     now += 2 * 60 * 60 * 1000;
-    expect(await store.sweepOrphans(60 * 60 * 1000)).toBe(2);
-    expect(await keysIn(bucket)).toEqual(["not-ours/tmp/x", "openloop/objects/m/blob-5/a.bin"]);
-    expect(await multipartUploadsIn(bucket)).toBe(0);
+    expect(await store.sweepOrphans(60 * 60 * 1000)).toBe(1);
+    expect(await keysIn(bucket)).toEqual(["openloop/objects/m/blob-5/a.bin"]);
+    expect(await multipartUploadsIn(bucket)).toBe(1); // not-ours/upload stays
     await store.close();
   });
 
-  it("adds a lifecycle rule expiring tmp/ and keeps the bucket's other rules", async () => {
+  it("adds a lifecycle rule aborting its incomplete uploads, and keeps the bucket's other rules", async () => {
     const { store, bucket } = await freshStore();
     await weed.client.send(
       new PutBucketLifecycleConfigurationCommand({
@@ -211,8 +216,9 @@ describe("S3ArtifactStore on SeaweedFS", () => {
     expect(await store.ensureLifecycleRule(1)).toBe(true);
     expect(await store.ensureLifecycleRule(1)).toBe(true);
     const rules = (await weed.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }))).Rules ?? [];
+    expect(rules.find((r) => r.ID === "openloop-expire-unfinished-uploads")?.AbortIncompleteMultipartUpload?.DaysAfterInitiation).toBe(1);
     expect(rules.map((r) => [r.ID, r.Filter?.Prefix, r.Expiration?.Days]).sort()).toEqual([
-      ["openloop-expire-unfinished-uploads", "openloop/tmp/", 1],
+      ["openloop-expire-unfinished-uploads", "openloop/objects/", undefined],
       ["users-own", "logs/", 30],
     ]);
     await store.close();
@@ -224,12 +230,13 @@ describe("S3ArtifactStore on SeaweedFS", () => {
     const w = await store.beginWrite(key);
     await w.write(Buffer.from("before"));
     await w.complete();
+    const pending = await store.beginWrite({ model: "m", version: "blob-8", artifact: "a.bin" });
     await weed.stop();
     try {
       const started = Date.now();
-      const upload = await store.beginWrite({ model: "m", version: "blob-7", artifact: "a.bin" });
-      await upload.write(Buffer.from("during"));
-      await expect(upload.complete()).rejects.toMatchObject({ kind: "unavailable" });
+      await expect(store.beginWrite({ model: "m", version: "blob-7", artifact: "a.bin" })).rejects.toMatchObject({ kind: "unavailable" });
+      await pending.write(Buffer.from("begun before the outage"));
+      await expect(pending.complete()).rejects.toMatchObject({ kind: "unavailable" });
       await expect(readAll(store, key, { chunkBytes: 1024 })).rejects.toMatchObject({ kind: "unavailable" });
       await expect(store.sweepOrphans(0)).rejects.toMatchObject({ kind: "unavailable" });
       expect(Date.now() - started).toBeLessThan(15_000); // the issue's "fast": seconds, not the SDK's retry ladder
