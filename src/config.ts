@@ -9,6 +9,7 @@ import { pipelineConfigSchema } from "./pipeline/config.js";
 import { registryConfigSchema } from "./registry/config.js";
 import { featureConfigSchema } from "./feature/config.js";
 import { feedbackConfigSchema } from "./feedback/config.js";
+import { applyTelemetryEnv, telemetryConfigSchema } from "./platform/tracing/config.js";
 
 const serverSchema = z
   .object({
@@ -64,6 +65,8 @@ export const configSchema = z
     registry: registryConfigSchema,
     feature: featureConfigSchema,
     feedback: feedbackConfigSchema,
+    /** OpenTelemetry tracing (README "Tracing"). */
+    telemetry: telemetryConfigSchema,
   })
   .strict();
 
@@ -116,5 +119,6 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   if (env.OPENLOOP_DATA_DIR) out.dataDir = env.OPENLOOP_DATA_DIR;
   if (env.OPENLOOP_REDIS_URL) out.redis = { url: env.OPENLOOP_REDIS_URL };
   resolveLlmApiKeys(out, env);
+  applyTelemetryEnv(out, env);
   return out;
 }

@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
 import { ConfigError, type Config } from "../config.js";
 import { checkExposure, createAuthGate } from "./auth.js";
@@ -13,6 +13,7 @@ import { createGrpcServer } from "./grpc/server.js";
 import { HealthState, healthService } from "./health.js";
 import { createListener } from "./listener.js";
 import { createRpcObserver } from "./observe.js";
+import { traceLogFields } from "./tracing/index.js";
 import { DescriptorIndex, documentedDescriptors, reflectionServices, REFLECTION_SERVICES } from "./reflection.js";
 import type { ServiceBinding } from "./rpc/binding.js";
 
@@ -62,8 +63,11 @@ function processMetrics(): MetricsRegistry {
   return processRegistry;
 }
 
-export function createLogger(config: Config): Logger {
-  return pino({ level: config.log.level, base: { pid: process.pid } });
+/** The server's logger; with tracing configured, each line logged inside a span carries trace_id and span_id. */
+export function createLogger(config: Config, destination?: DestinationStream): Logger {
+  const mixin = config.telemetry.otlp.endpoint ? traceLogFields : undefined;
+  const options = { level: config.log.level, base: { pid: process.pid }, mixin };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Refuses settings that cannot work before anything starts. */
