@@ -12,6 +12,7 @@ import { cacheKey, validateRequest } from "./params.js";
 import { backoffMs, sleep } from "./retry.js";
 import { ProviderError, type ChatMessage, type FinishReason, type GenerateParams, type Provider, type Usage } from "./providers/provider.js";
 import { codeName } from "../platform/observe.js";
+import { annotateSpan, traceProviderCall } from "../platform/tracing/index.js";
 
 export type CacheMode = "use" | "bypass" | "refresh";
 
@@ -266,6 +267,7 @@ export class Gateway {
     if (!this.o.cache || mode !== "use") return undefined;
     const hit = await this.o.cache.get(key);
     series.cache(hit !== undefined);
+    annotateSpan({ "openloop.llm.cache_hit": hit !== undefined });
     return hit;
   }
 
@@ -343,7 +345,7 @@ export class Gateway {
         try {
           const req = { upstreamModel: route.upstreamModel, messages: call.messages, params: call.params, signal: flight.signal };
           // A stream's text is in the flight's deltas; its answer carries none.
-          const res = kind === "unary" ? await provider.generate(req) : { text: "", ...(await provider.stream(req, flight.delta)) };
+          const res = await traceProviderCall(route, attempt, () => (kind === "unary" ? provider.generate(req) : provider.stream(req, flight.delta).then((end) => ({ text: "", ...end }))));
           const answer: UpstreamAnswer = {
             text: res.text,
             finishReason: res.finishReason,

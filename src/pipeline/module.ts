@@ -8,6 +8,7 @@ import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb
 import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
+import { traceStore } from "../platform/tracing/index.js";
 import { PipelineCatalog, type ModelLister } from "./catalog.js";
 import { specFromJson } from "./convert.js";
 import { HookDispatcher } from "./hooks.js";
@@ -42,7 +43,7 @@ export async function createPipelineModule(config: Config, ctx: PlatformContext,
     return new Set(res.models.flatMap((m) => [m.id, ...m.aliases]));
   };
 
-  const store = new PipelineFileStore(path.join(config.dataDir, "pipelines"), log);
+  const store = traceStore(new PipelineFileStore(path.join(config.dataDir, "pipelines"), log), "pipeline.store", { "db.system.name": "filesystem" });
   const catalog = await PipelineCatalog.open(store, registry, listModels, { maxPipelines: settings.maxPipelines, maxRevisions: settings.maxRevisions }, log);
   const fromConfig: string[] = [];
   for (const [i, def] of settings.pipelines.entries()) {

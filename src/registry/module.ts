@@ -4,6 +4,7 @@ import { RegistryService } from "../../gen/openloop/registry/v1/registry_service
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
 import { bind } from "../platform/rpc/binding.js";
+import { traceStore } from "../platform/tracing/index.js";
 import { FsRegistryStorage } from "./fs-storage.js";
 import { Registry } from "./registry.js";
 import { createRegistryService } from "./service.js";
@@ -12,13 +13,14 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext)
   const settings = config.registry;
   const root = settings.dir ?? path.join(config.dataDir, "registry");
   const log = ctx.log.child({ service: "registry" });
-  const storage = await FsRegistryStorage.open({
+  const opened = await FsRegistryStorage.open({
     root,
     maxArtifactBytes: settings.maxArtifactBytes,
     maxConcurrentUploads: settings.maxConcurrentUploads,
     verifyOnRead: settings.verifyOnDownload,
     log,
   });
+  const storage = traceStore(opened, "registry.storage", { "db.system.name": "filesystem" });
   const impl = createRegistryService(new Registry(storage, { uploadIdleTimeoutMs: settings.uploadIdleTimeoutMs }), { downloadChunkBytes: settings.downloadChunkBytes, log, metrics: ctx.metrics });
   log.info({ root: path.resolve(root) }, "registry: storage opened");
   return {
