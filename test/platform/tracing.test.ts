@@ -10,6 +10,8 @@ import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service
 import { loadConfig } from "../../src/config.js";
 import { traceGrpcHandler, traceStore, traceTransport, tracingInterceptors } from "../../src/platform/tracing/index.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
+import { spawnServer } from "../support/spawn.js";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
 import { llmConfig, MODEL, spec } from "../pipeline/helpers.js";
 import { SPAN_KIND_CLIENT, SPAN_KIND_SERVER, STATUS_ERROR, spanTree, startReceiver, startTracedServer, TRACE_ID, type ExportedSpan, type OtlpReceiver, type TracedServer } from "./tracing-otlp/support.js";
@@ -153,4 +155,22 @@ describe("tracing off (the default)", () => {
     expect(both.telemetry.otlp).toMatchObject({ endpoint: "http://ours:4318", serviceName: "gw" });
     expect(() => loadConfig({ OPENLOOP_OTLP_ENDPOINT: "not a url" }, cwd)).toThrow(/telemetry\.otlp\.endpoint/);
   });
+});
+
+describe("the production entry point (src/main.ts)", () => {
+  it("takes the OTLP endpoint and service name from OTEL_* variables, and exports the spans on SIGTERM", async () => {
+    const own = await startReceiver();
+    const server = await spawnServer({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: own.url, OTEL_SERVICE_NAME: "openloop-from-env" } });
+    const sessionManager = new Http2SessionManager(server.baseUrl);
+    try {
+      const transport = createGrpcTransport({ baseUrl: server.baseUrl, sessionManager });
+      await createClient(LLMService, transport).listModels({}, { headers: { traceparent: `00-${TRACE_ID}-6666666666666666-01` } });
+    } finally {
+      sessionManager.abort();
+      expect(await server.stop()).toBe(0);
+      await own.close();
+    }
+    const span = spanTree(own.spans).calledFrom("openloop.llm.v1.LLMService/ListModels", "6666666666666666");
+    expect(span).toMatchObject({ traceId: TRACE_ID, service: "openloop-from-env", kind: SPAN_KIND_SERVER });
+  }, 60_000);
 });
