@@ -174,3 +174,21 @@ describe("the production entry point (src/main.ts)", () => {
     expect(span).toMatchObject({ traceId: TRACE_ID, service: "openloop-from-env", kind: SPAN_KIND_SERVER });
   }, 60_000);
 });
+
+describe("servers of one process", () => {
+  it("share one tracing: a server's spans are exported after another one stopped, and flushed when the last stops", async () => {
+    const own = await startReceiver();
+    const a = await startTracedServer(own, {});
+    const b = await startTracedServer(own, {});
+    try {
+      await a.close();
+      await createClient(LLMService, b.transport("grpc", "7777777777777777")).listModels({});
+    } finally {
+      await b.close();
+      await own.close();
+    }
+    expect(spanTree(own.spans).calledFrom("openloop.llm.v1.LLMService/ListModels", "7777777777777777").traceId).toBe(TRACE_ID);
+    // Both stopped: tracing is off again.
+    expect(tracingInterceptors()).toEqual([]);
+  });
+});

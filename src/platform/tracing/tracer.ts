@@ -17,7 +17,10 @@ export { SpanKind };
 interface ActiveTracing {
   readonly tracer: Tracer;
   readonly provider: TracerProvider;
-  readonly contextManager: AsyncLocalStorageContextManager;
+  /** Where it exports, to tell a second server configured otherwise. */
+  readonly url: string;
+  /** Servers of this process using it: the last one to stop flushes and stops it. */
+  users: number;
 }
 
 let active: ActiveTracing | undefined;
@@ -38,38 +41,48 @@ const OFF: Tracing = { enabled: false, shutdown: async () => {} };
 // An unreachable collector fails every export; one warning a minute is enough.
 const EXPORT_WARNING_INTERVAL_MS = 60_000;
 
-/** Starts exporting spans when telemetry.otlp.endpoint is set; one tracing per process. */
+/**
+ * Starts exporting spans when telemetry.otlp.endpoint is set. The context manager is
+ * process-wide, so servers of one process (tests, embedding programs) share one tracing:
+ * the first one's settings apply, and the last one to stop flushes it.
+ */
 export function startTracing(settings: TelemetryConfig, log: Logger): Tracing {
   const { endpoint, headers, serviceName, maxQueueSize, exportIntervalMs } = settings.otlp;
   if (!endpoint) return OFF;
-  if (active) throw new Error("tracing is already running in this process (one server with telemetry.otlp per process)");
-  const url = endpoint.replace(/\/+$/, "").endsWith("/v1/traces") ? endpoint : `${endpoint.replace(/\/+$/, "")}/v1/traces`;
-  const exporter = new OTLPTraceExporter({ url, headers });
-  const provider = new TracerProvider({
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
-    spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize, scheduledDelayMillis: exportIntervalMs })],
-  });
-  let warned = -Infinity;
-  setGlobalErrorHandler((err) => {
-    const now = Date.now();
-    if (now - warned < EXPORT_WARNING_INTERVAL_MS) return;
-    warned = now;
-    log.warn({ url, err: (err as Error)?.message ?? String(err) }, "tracing: exporting spans failed");
-  });
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  context.setGlobalContextManager(contextManager);
-  propagation.setGlobalPropagator(propagator);
-  const state: ActiveTracing = { tracer: provider.getTracer("openloop"), provider, contextManager };
-  active = state;
-  log.info({ url, serviceName }, "tracing: exporting spans over OTLP");
+  const base = endpoint.replace(/\/+$/, "");
+  const url = base.endsWith("/v1/traces") ? base : `${base}/v1/traces`;
+  let state = active;
+  if (state) {
+    state.users++;
+    if (state.url !== url) log.warn({ url, exportingTo: state.url }, "tracing: another server of this process already exports spans; this one's go there too");
+  } else {
+    const exporter = new OTLPTraceExporter({ url, headers });
+    const provider = new TracerProvider({
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
+      spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize, scheduledDelayMillis: exportIntervalMs })],
+    });
+    let warned = -Infinity;
+    setGlobalErrorHandler((err) => {
+      const now = Date.now();
+      if (now - warned < EXPORT_WARNING_INTERVAL_MS) return;
+      warned = now;
+      log.warn({ url, err: (err as Error)?.message ?? String(err) }, "tracing: exporting spans failed");
+    });
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(propagator);
+    state = active = { tracer: provider.getTracer("openloop"), provider, url, users: 1 };
+    log.info({ url, serviceName }, "tracing: exporting spans over OTLP");
+  }
+  const shared = state;
   let stopped: Promise<void> | undefined;
   return {
     enabled: true,
     shutdown: () =>
       (stopped ??= (async () => {
-        if (active === state) active = undefined;
+        if (--shared.users > 0) return;
+        if (active === shared) active = undefined;
         try {
-          await provider.shutdown();
+          await shared.provider.shutdown();
         } catch (err) {
           log.warn({ err: (err as Error).message }, "tracing: flushing spans on shutdown failed");
         }
