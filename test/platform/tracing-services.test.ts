@@ -13,7 +13,7 @@ import { llmConfig, MODEL, spec } from "../pipeline/helpers.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
 import { WebhookReceiver } from "../support/pipeline-webhook.js";
-import { SPAN_KIND_CLIENT, spanTree, startReceiver, startTracedServer, type ExportedSpan, type OtlpReceiver, type TracedServer } from "./tracing-otlp/support.js";
+import { SPAN_KIND_CLIENT, STATUS_ERROR, spanTree, startReceiver, startTracedServer, type ExportedSpan, type OtlpReceiver, type TracedServer } from "./tracing-otlp/support.js";
 
 const REDIS = process.env.OPENLOOP_TEST_REDIS_URL!;
 const model = `traced-${randomUUID().slice(0, 8)}`;
@@ -32,7 +32,7 @@ beforeAll(async () => {
     redis: { url: REDIS },
     feature: { redis: { keyPrefix: `openloop:test-${randomUUID().slice(0, 8)}:` } },
     feedback: { redisKeyPrefix: `openloop:feedback:test-${randomUUID().slice(0, 8)}:` },
-    llm: { ...llmConfig(upstream), cache: { enabled: true, backend: "redis", ttlMs: 60_000 } },
+    llm: { ...llmConfig(upstream), cache: { enabled: true, backend: "redis", ttlMs: 60_000 }, retry: { maxAttempts: 2, initialBackoffMs: 1, maxBackoffMs: 1 } },
   });
 
   const features = createClient(FeatureService, traced.transport("grpc", "aaaaaaaaaaaaaaa1"));
@@ -43,6 +43,11 @@ beforeAll(async () => {
   const question = { model: MODEL, messages: [{ role: Role.USER, content: `cached ${randomUUID()}` }], cacheMode: CacheMode.USE };
   expect((await createClient(LLMService, traced.transport("grpc", "bbbbbbbbbbbbbbb1")).generate(question)).cached).toBe(false);
   expect((await createClient(LLMService, traced.transport("grpc", "bbbbbbbbbbbbbbb2")).generate(question)).cached).toBe(true);
+
+  upstream.enqueue({ kind: "error", status: 503 });
+  upstream.enqueue({ kind: "answer", deltas: ["second try"], inputTokens: 4, outputTokens: 2 });
+  const retried = { model: MODEL, messages: [{ role: Role.USER, content: "retried" }], cacheMode: CacheMode.BYPASS };
+  await createClient(LLMService, traced.transport("grpc", "eeeeeeeeeeeeeee1")).generate(retried);
 
   const pipelines = createClient(PipelineService, traced.transport("grpc", "ccccccccccccccc1"));
   await pipelines.createPipeline({
@@ -97,6 +102,16 @@ describe("spans of the services' work", () => {
     expect(tree.childrenOf(hit).map((s) => s.name)).not.toContain("chat fake-model-a");
     const lookup = tree.childrenOf(hit).find((s) => s.name === "llm.cache.get");
     expect(lookup?.attributes).toMatchObject({ "db.system.name": "redis" });
+  });
+
+  it("each upstream attempt is a span numbered by its attempt; only the answered one has token counts", () => {
+    const rpc = tree.calledFrom("openloop.llm.v1.LLMService/Generate", "eeeeeeeeeeeeeee1");
+    const attempts = tree.childrenOf(rpc).filter((s) => s.name === "chat fake-model-a");
+    expect(attempts.map((s) => s.attributes["openloop.llm.attempt"]).sort()).toEqual([1, 2]);
+    const [first, second] = [1, 2].map((n) => attempts.find((s) => s.attributes["openloop.llm.attempt"] === n)!);
+    expect(first.status).toBe(STATUS_ERROR);
+    expect(first.attributes["gen_ai.usage.input_tokens"]).toBeUndefined();
+    expect(second.attributes).toMatchObject({ "gen_ai.usage.input_tokens": 4, "gen_ai.usage.output_tokens": 2 });
   });
 
   it("a webhook delivery is a span of the run that sent it", () => {

@@ -44,6 +44,8 @@ beforeAll(async () => {
   for await (const m of createClient(LLMService, traced.transport("grpc", "3333333333333333")).generateStream({ model: MODEL, messages: [{ role: Role.USER, content: "stream" }] })) chunks.push(m);
   expect(chunks.length).toBeGreaterThan(0);
   await createClient(LLMService, traced.transport("grpc-web", "4444444444444444")).listModels({});
+  upstream.enqueue({ kind: "answer", deltas: ["c", "d"], inputTokens: 6, outputTokens: 2 });
+  for await (const m of createClient(LLMService, traced.transport("connect", "8888888888888888")).generateStream({ model: MODEL, messages: [{ role: Role.USER, content: "stream 2" }] })) chunks.push(m);
 
   await traced.close();
   exported = receiver.spans;
@@ -67,6 +69,7 @@ describe("tracing over OTLP", () => {
     // The incoming traceparent is the root's parent: same trace id, the caller's span as parent.
     const rpc = tree.calledFrom("openloop.pipeline.v1.PipelineService/ExecutePipeline", "1111111111111111");
     expect(rpc.traceId).toBe(TRACE_ID);
+    expect(rpc.traceState).toBe("vendor=opaque");
     expect(rpc.kind).toBe(SPAN_KIND_SERVER);
     expect(rpc.attributes).toMatchObject({ "rpc.system": "grpc", "rpc.service": "openloop.pipeline.v1.PipelineService", "rpc.method": "ExecutePipeline", "rpc.grpc.status_code": 0 });
 
@@ -125,6 +128,13 @@ describe("tracing over OTLP", () => {
     expect(rpc.attributes).toMatchObject({ "rpc.system": "grpc", "rpc.grpc.status_code": 0 });
     const provider = tree.onlyChild(rpc, "chat fake-model-a");
     expect(provider.attributes).toMatchObject({ "gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 2 });
+  });
+
+  it("a server-streaming RPC on Connect: its provider call is a child of the RPC's span", () => {
+    const rpc = tree.calledFrom("openloop.llm.v1.LLMService/GenerateStream", "8888888888888888");
+    expect(rpc.attributes).toMatchObject({ "rpc.system": "connect_rpc", "rpc.grpc.status_code": 0 });
+    const provider = tree.onlyChild(rpc, "chat fake-model-a");
+    expect(provider.attributes).toMatchObject({ "gen_ai.usage.input_tokens": 6, "gen_ai.usage.output_tokens": 2 });
   });
 
   it("log lines written inside a span carry its trace_id and span_id", () => {

@@ -25,6 +25,8 @@ export interface ExportedSpan {
   /** "" for a root span. */
   parentSpanId: string;
   name: string;
+  /** W3C tracestate carried with the span. */
+  traceState: string;
   kind: number;
   attributes: Record<string, unknown>;
   /** Status code: 0 unset, 1 ok, 2 error. */
@@ -80,6 +82,7 @@ export async function startReceiver(): Promise<OtlpReceiver> {
               spanId: hex(s.spanId as Uint8Array),
               parentSpanId: hex(s.parentSpanId as Uint8Array),
               name: s.name as string,
+              traceState: s.traceState as string,
               kind: s.kind as number,
               attributes: attributesOf(s.attributes as KeyValue[]),
               status: (s.status as { code: number } | undefined)?.code ?? 0,
