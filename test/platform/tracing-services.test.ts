@@ -1,7 +1,7 @@
 // Spans of the services' own work, over real connections and a real Redis: feature store and
 // response cache operations, cache hits, webhook deliveries, and trainings of the online learner.
 import { randomUUID } from "node:crypto";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { FeatureType } from "../../gen/openloop/feature/v1/feature_value_pb.js";
@@ -48,6 +48,16 @@ beforeAll(async () => {
   upstream.enqueue({ kind: "answer", deltas: ["second try"], inputTokens: 4, outputTokens: 2 });
   const retried = { model: MODEL, messages: [{ role: Role.USER, content: "retried" }], cacheMode: CacheMode.BYPASS };
   await createClient(LLMService, traced.transport("grpc", "eeeeeeeeeeeeeee1")).generate(retried);
+
+  // A client that gives up while the upstream hangs: the span records the CANCELLED it caused.
+  upstream.enqueue({ kind: "hang" });
+  const seen = upstream.requests.length;
+  const abort = new AbortController();
+  const hung = createClient(LLMService, traced.transport("grpc", "fffffffffffffff1")).generate({ ...retried, messages: [{ role: Role.USER, content: "hangs" }] }, { signal: abort.signal });
+  await upstream.until(() => upstream.requests.length > seen);
+  abort.abort();
+  await expect(hung).rejects.toMatchObject({ code: Code.Canceled });
+  await upstream.until(() => upstream.clientAborts > 0);
 
   const pipelines = createClient(PipelineService, traced.transport("grpc", "ccccccccccccccc1"));
   await pipelines.createPipeline({
@@ -112,6 +122,12 @@ describe("spans of the services' work", () => {
     expect(first.status).toBe(STATUS_ERROR);
     expect(first.attributes["gen_ai.usage.input_tokens"]).toBeUndefined();
     expect(second.attributes).toMatchObject({ "gen_ai.usage.input_tokens": 4, "gen_ai.usage.output_tokens": 2 });
+  });
+
+  it("a call its client cancelled on native gRPC ends with CANCELLED, and so does its provider call", () => {
+    const rpc = tree.calledFrom("openloop.llm.v1.LLMService/Generate", "fffffffffffffff1");
+    expect(rpc.attributes).toMatchObject({ "rpc.system": "grpc", "rpc.grpc.status_code": Code.Canceled });
+    expect(tree.onlyChild(rpc, "chat fake-model-a").status).toBe(STATUS_ERROR);
   });
 
   it("a webhook delivery is a span of the run that sent it", () => {
