@@ -4,7 +4,7 @@
 // what it was given, so a call pays nothing.
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
-import { context, SpanStatusCode, type Attributes, type Context } from "@opentelemetry/api";
+import { context, type Attributes, type Context } from "@opentelemetry/api";
 import type { Metadata, ServerWritableStream, UntypedHandleCall, sendUnaryData } from "@grpc/grpc-js";
 import { inSpan, SpanKind, startChildSpan, startServerSpan, tracingEnabled, type RequestSpan } from "./tracer.js";
 
@@ -22,12 +22,8 @@ const spanName = (method: DescMethod) => `${method.parent.typeName}/${method.nam
 
 /** Ends an RPC span with the code its client received (0 for OK). */
 function endRpc(span: RequestSpan, code: number, err?: unknown): void {
-  span.span.setAttribute(ATTR_RPC_STATUS_CODE, code);
-  if (SERVER_ERRORS.has(code)) span.end(err ?? new Error(Code[code]));
-  else {
-    if (code !== 0) span.span.setStatus({ code: SpanStatusCode.UNSET });
-    span.end();
-  }
+  // The first end wins (grpc-js reports a call that ended as cancelled too); later ones are ignored.
+  span.end(SERVER_ERRORS.has(code) ? (err ?? new Error(Code[code])) : undefined, { [ATTR_RPC_STATUS_CODE]: code });
 }
 
 /** The code a caller receives for `err`: a ConnectError's, else INTERNAL (observe.ts hides other errors so). */
