@@ -12,7 +12,7 @@ import { cacheKey, validateRequest } from "./params.js";
 import { backoffMs, sleep } from "./retry.js";
 import { ProviderError, type ChatMessage, type FinishReason, type GenerateParams, type Provider, type Usage } from "./providers/provider.js";
 import { codeName } from "../platform/observe.js";
-import { annotateSpan, traceProviderCall } from "../platform/tracing/index.js";
+import { traceCacheLookup, traceProviderCall } from "../platform/tracing/index.js";
 
 export type CacheMode = "use" | "bypass" | "refresh";
 
@@ -267,7 +267,7 @@ export class Gateway {
     if (!this.o.cache || mode !== "use") return undefined;
     const hit = await this.o.cache.get(key);
     series.cache(hit !== undefined);
-    annotateSpan({ "openloop.llm.cache_hit": hit !== undefined });
+    traceCacheLookup(hit !== undefined);
     return hit;
   }
 

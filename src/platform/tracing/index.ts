@@ -4,4 +4,4 @@ export { applyTelemetryEnv, telemetryConfigSchema, type TelemetryConfig } from "
 export { annotateSpan, inSpan, SpanKind, startChildSpan, startServerSpan, startTracing, traceLogFields, tracingEnabled, type RequestSpan, type Tracing } from "./tracer.js";
 export { traceGrpcHandler, tracingInterceptors, traceTransport } from "./rpc.js";
 export { traceStore } from "./stores.js";
-export { traceProviderCall } from "./llm.js";
+export { traceCacheLookup, traceProviderCall } from "./llm.js";

@@ -1,6 +1,6 @@
 // The span of one upstream provider call (one attempt), with the GenAI semantic conventions'
 // attribute names where they exist.
-import { inSpan, SpanKind, tracingEnabled } from "./tracer.js";
+import { annotateSpan, inSpan, SpanKind, tracingEnabled } from "./tracer.js";
 
 interface UpstreamRoute {
   readonly model: string;
@@ -29,4 +29,9 @@ export function traceProviderCall<T extends WithUsage>(route: UpstreamRoute, att
     span?.setAttributes({ "gen_ai.usage.input_tokens": res.usage.inputTokens, "gen_ai.usage.output_tokens": res.usage.outputTokens });
     return res;
   });
+}
+
+/** Marks the active span (the Generate call's) with whether the response cache answered it. */
+export function traceCacheLookup(hit: boolean): void {
+  if (tracingEnabled()) annotateSpan({ "openloop.llm.cache_hit": hit });
 }
