@@ -11,6 +11,7 @@ import { featureConfigSchema } from "./feature/config.js";
 import { feedbackConfigSchema } from "./feedback/config.js";
 import { applyStorageEnv, checkSharedStorage, objectStoreConfigSchema, postgresConfigSchema, storageModeSchema } from "./platform/shared-storage.js";
 import { apiKeysFromEnv, apiKeysSchema, applyMetricsEnv, metricsConfigSchema } from "./platform/auth-config.js";
+import { applyTelemetryEnv, telemetryConfigSchema } from "./platform/tracing/config.js";
 
 const serverSchema = z
   .object({
@@ -74,6 +75,8 @@ export const configSchema = z
     feedback: feedbackConfigSchema,
     /** Where /metrics is served, and whether it needs a key. */
     metrics: metricsConfigSchema,
+    /** OpenTelemetry tracing (README "Tracing"). */
+    telemetry: telemetryConfigSchema,
   })
   .strict()
   .superRefine((c, ctx) => checkSharedStorage(c, (path, message) => ctx.addIssue({ code: "custom", path: path.split("."), message })));
@@ -130,6 +133,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   applyHookEnv(out, env);
   applyLlmTokenEnv(out, env);
   applyLlmLimitsEnv(out, env);
+  applyTelemetryEnv(out, env);
   return out;
 }
 

@@ -9,6 +9,7 @@ import type { HttpRoute, PlatformContext, ServiceModule } from "./platform/modul
 import type { ServiceDependency } from "./platform/health.js";
 import type { ServiceBinding } from "./platform/rpc/binding.js";
 import { createInProcessTransport } from "./platform/rpc/in-process.js";
+import { startTracing, traceTransport } from "./platform/tracing/index.js";
 import { createRegistryModule } from "./registry/module.js";
 import { createLlmModule } from "./llm/module.js";
 import { createFeatureModule } from "./feature/module.js";
@@ -49,10 +50,24 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const log = opts.log ?? createLogger(config);
   checkServerConfig(config, log);
   const metrics = new MetricsRegistry();
-  const services = await createServices(config, log, metrics, opts.extensions);
-  const running = await serve(config, services, log, { cwd: opts.cwd, metrics, limiter: opts.limiter });
-  if (services.shared) reportPostgresHealth(running.health, services.shared.changes, SHARED_METADATA_SERVICES);
-  return { ...running, services };
+  // Before the services: their stores and transports are wrapped in spans only when tracing runs.
+  const tracing = startTracing(config.telemetry, log);
+  let running: RunningServer;
+  let services: Services;
+  try {
+    services = await createServices(config, log, metrics, opts.extensions);
+    running = await serve(config, services, log, { cwd: opts.cwd, metrics, limiter: opts.limiter });
+    if (services.shared) reportPostgresHealth(running.health, services.shared.changes, SHARED_METADATA_SERVICES);
+  } catch (err) {
+    await tracing.shutdown();
+    throw err;
+  }
+  // Spans still queued are exported after the last call ended.
+  const close = async (graceMs?: number) => {
+    await running.close(graceMs);
+    await tracing.shutdown();
+  };
+  return { ...running, close, services };
 }
 
 /** What a program embedding openloop adds to the built-in services. */
@@ -92,7 +107,7 @@ export async function createServices(
   const ctx: PlatformContext = { log, metrics };
   const add = (m: ServiceModule): Transport => {
     modules.push(m);
-    return createInProcessTransport(m.services);
+    return traceTransport(createInProcessTransport(m.services));
   };
   // Shared storage: one PostgreSQL pool and change listener for every service's store.
   let shared: SharedMetadata | undefined;

@@ -9,6 +9,7 @@ import type { Config } from "../config.js";
 import { FeatureService, FeatureSetSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
 import { bind } from "../platform/rpc/binding.js";
+import { traceStore } from "../platform/tracing/index.js";
 import { MemoryFeatureStore } from "./memory-store.js";
 import { definitionFromProto } from "./proto.js";
 import { RedisFeatureStore } from "./redis-store.js";
@@ -41,7 +42,8 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext, 
     }
   }
 
-  const store = createStore(config, log);
+  const created = createStore(config, log);
+  const store = traceStore(created, "feature.store", { "db.system.name": created instanceof RedisFeatureStore ? "redis" : "memory" });
   const storeSeconds = new Histogram({
     name: "openloop_feature_store_seconds",
     help: "Latency of feature store operations",

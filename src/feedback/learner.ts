@@ -14,6 +14,7 @@ import { LinearModel, loss, type Task } from "./linear.js";
 import type { RedisTrainingLock } from "./redis-buffer.js";
 import type { BatchTag, SampleBlock } from "./samples.js";
 import { compareVersions, PRODUCER, type VersionStore } from "./versions.js";
+import { inSpan } from "../platform/tracing/index.js";
 
 export interface ServingVersion {
   readonly version: string;
@@ -268,7 +269,11 @@ export class ModelLearner {
         this.wakeAfter(early);
         return;
       }
-      const outcome = await this.trainOnce();
+      const outcome = await inSpan("feedback.train", { root: true, attributes: { "openloop.feedback.model": this.def.name } }, async (span) => {
+        const result = await this.trainOnce();
+        span?.setAttribute("openloop.feedback.training_outcome", result);
+        return result;
+      });
       this.failures = outcome === "failed" ? this.failures + 1 : 0;
       if (outcome !== "trained") {
         this.training = false;

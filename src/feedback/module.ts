@@ -10,6 +10,7 @@ import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
 import { RedisProbe } from "../platform/redis.js";
 import { bind } from "../platform/rpc/binding.js";
+import { traceStore } from "../platform/tracing/index.js";
 import type { OnlineModelConfig } from "./config.js";
 import { FsDefinitionStore, RedisDefinitionStore, type DefinitionStore, type ModelDefinition } from "./definitions.js";
 import { FeedbackEngine, type FeatureProcessor, type NewModel } from "./engine.js";
@@ -103,6 +104,15 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
     definitions = fsDefs;
     predictions = new MemoryPredictionStore(fc.predictionTtlMs, fc.maxPredictions);
     openBuffer = (def) => FsSampleBuffer.open(fsDefs.modelDir(def.name), fc.segmentBytes, log, { batchIdTtlMs: fc.batchIdTtlMs });
+  }
+  // Each store operation in a span while tracing runs (README "Tracing").
+  {
+    const backend = { "db.system.name": redis ? "redis" : "filesystem" };
+    definitions = traceStore(definitions, "feedback.definitions", backend);
+    predictions = traceStore(predictions, "feedback.predictions", { "db.system.name": redis ? "redis" : "memory" });
+    const open = openBuffer;
+    openBuffer = async (def) => traceStore(await open(def), "feedback.buffer", backend);
+    if (lock) lock = traceStore(lock, "feedback.lock", backend);
   }
 
   const engine = new FeedbackEngine({

@@ -13,6 +13,7 @@ import { backoffMs, sleep } from "./retry.js";
 import { ProviderError, type ChatMessage, type FinishReason, type GenerateParams, type Provider, type Usage } from "./providers/provider.js";
 import { codeName } from "../platform/observe.js";
 import { listSome, quote } from "../platform/errors.js";
+import { traceCacheLookup, traceProviderCall } from "../platform/tracing/index.js";
 
 export type CacheMode = "use" | "bypass" | "refresh";
 
@@ -340,6 +341,7 @@ export class Gateway {
     if (!this.o.cache || mode !== "use") return undefined;
     const hit = await this.o.cache.get(key);
     series.cache(hit !== undefined);
+    traceCacheLookup(hit !== undefined);
     return hit;
   }
 
@@ -444,7 +446,7 @@ export class Gateway {
       try {
         const release = limiter ? await limiter.acquire(signal) : undefined;
         try {
-          return await once();
+          return await traceProviderCall(route, attempt, once);
         } finally {
           release?.();
         }

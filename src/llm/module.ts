@@ -3,6 +3,7 @@ import type { Transport } from "@connectrpc/connect";
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
 import { bind } from "../platform/rpc/binding.js";
+import { traceStore } from "../platform/tracing/index.js";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import type { ResponseCache } from "./cache/cache.js";
 import { MemoryResponseCache } from "./cache/memory.js";
@@ -48,6 +49,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
     } else {
       cache = new MemoryResponseCache({ maxEntries: llm.cache.maxEntries, ttlMs: llm.cache.ttlMs });
     }
+    cache = traceStore(cache, "llm.cache", { "db.system.name": llm.cache.backend });
   }
 
   // Limits hold across replicas through Redis when they share one (llm.limits.scope).

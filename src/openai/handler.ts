@@ -8,6 +8,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import type { Gateway, GenerateCall } from "../llm/gateway.js";
 import type { RequestHandler } from "../platform/listener.js";
+import { startServerSpan, type RequestSpan } from "../platform/tracing/index.js";
 import type { HttpRoute, HttpRoutePlatform } from "../platform/module.js";
 import { closeOnAbort } from "../platform/streams.js";
 import { errorReply, OpenAIRequestError } from "./errors.js";
@@ -100,7 +101,11 @@ export function createOpenAIHandler(gateway: Gateway, p: HttpRoutePlatform): Req
     const q = url.indexOf("?");
     const path = (q < 0 ? url : url.slice(0, q)).slice(PREFIX.length);
     const call = new Call(p, req, res as Res, M.generate);
-    route(call, path).catch((err: unknown) => call.fail(err));
+    // A W3C traceparent from the client becomes the parent of this request's span (when tracing runs).
+    call.span = startServerSpan(`${req.method ?? "GET"} /v1/${path}`, req.headers, { "http.request.method": req.method ?? "", "url.path": `/v1/${path}` });
+    const serve = () => route(call, path).catch((err: unknown) => call.fail(err));
+    if (call.span) call.span.run(serve);
+    else void serve();
   };
 }
 
@@ -115,6 +120,7 @@ class Call {
   private finished = false;
   /** Frees the key's stream slot, when the auth gate took one. */
   release: (() => void) | undefined;
+  span: RequestSpan | undefined;
 
   constructor(
     private readonly p: HttpRoutePlatform,
@@ -158,6 +164,7 @@ class Call {
     if (this.finished) return;
     this.finished = true;
     this.release?.();
+    this.span?.end(err);
     clearTimeout(this.timer);
     this.p.shutdown.removeEventListener("abort", this.onShutdown);
     this.p.observer.finish(this.method, this.started, err);

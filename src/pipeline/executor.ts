@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { CompiledPipeline, CompiledStep } from "./definition.js";
 import { TemplateError } from "./template.js";
+import { inSpan, tracingEnabled } from "../platform/tracing/index.js";
 import { type JsonObject, type JsonValue, type RunState, type StageName, StepFailure, type StepContext, type Upstreams } from "./types.js";
 import { listSome, quote } from "../platform/errors.js";
 
@@ -93,8 +94,15 @@ class StepRunContext implements StepContext {
   }
 }
 
+/** Runs one stage in its span ("pipeline.stage generate"). */
+function runStage(pipeline: CompiledPipeline, stage: StageName, state: RunState, env: RunEnvironment, progress: RunProgress): Promise<Refusal | undefined> {
+  if (!tracingEnabled()) return runStageSteps(pipeline, stage, state, env, progress);
+  const attributes = { "openloop.pipeline.name": pipeline.revision.name, "openloop.pipeline.stage": stage, "openloop.pipeline.attempt": state.attempt };
+  return inSpan(`pipeline.stage ${stage}`, { attributes }, () => runStageSteps(pipeline, stage, state, env, progress));
+}
+
 /** Runs one stage's steps in order; a refusal by a postprocess or validate step is returned, not thrown. */
-async function runStage(pipeline: CompiledPipeline, stage: StageName, state: RunState, env: RunEnvironment, progress: RunProgress): Promise<Refusal | undefined> {
+async function runStageSteps(pipeline: CompiledPipeline, stage: StageName, state: RunState, env: RunEnvironment, progress: RunProgress): Promise<Refusal | undefined> {
   const observer = env.observer;
   observer?.stageStarted(stage, state.attempt);
   const start = performance.now();

@@ -7,6 +7,7 @@ import { fetch, type Agent } from "undici";
 import type { PipelineConfig } from "./config.js";
 import { guardedAgent, HookAddressDeniedError, HookAddressPolicy } from "./hook-network.js";
 import type { HookEvent, HookSpec } from "./types.js";
+import { inSpan, SpanKind } from "../platform/tracing/index.js";
 
 export interface HookPayload {
   event: HookEvent;
@@ -153,8 +154,17 @@ export class HookDispatcher {
     this.retryTimers.add(timer);
   }
 
-  /** One POST; undefined on a 2xx answer, else why it failed and whether another try could help. */
-  private async post(delivery: Delivery, signal?: AbortSignal): Promise<{ message: string; retryable: boolean; denied?: boolean } | undefined> {
+  /** One POST in its span; undefined on a 2xx answer, else why it failed and whether another try could help. */
+  private post(delivery: Delivery, signal?: AbortSignal): Promise<{ message: string; retryable: boolean; denied?: boolean } | undefined> {
+    const attributes = { "openloop.pipeline.hook.event": delivery.payload.event, "url.full": redactUrl(delivery.hook.url), "openloop.pipeline.hook.attempt": delivery.attempt };
+    return inSpan(`pipeline.hook ${delivery.payload.event}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const failure = await this.postOnce(delivery, signal);
+      if (failure) span?.setAttribute("openloop.pipeline.hook.failure", failure.message);
+      return failure;
+    });
+  }
+
+  private async postOnce(delivery: Delivery, signal?: AbortSignal): Promise<{ message: string; retryable: boolean; denied?: boolean } | undefined> {
     const controller = new AbortController();
     const timeout = setTimeout(() => controller.abort(), this.settings.timeoutMs);
     const onAbort = () => controller.abort();

@@ -8,6 +8,7 @@ import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb
 import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
+import { traceStore } from "../platform/tracing/index.js";
 import { PipelineCatalog, type ModelLister } from "./catalog.js";
 import { specFromJson } from "./convert.js";
 import { HookDispatcher } from "./hooks.js";
@@ -48,7 +49,7 @@ export async function createPipelineModule(config: Config, ctx: PlatformContext,
 
   const store: PipelineStore = deps.shared
     ? new PgPipelineStore(deps.shared.db, deps.shared.changes)
-    : new PipelineFileStore(path.join(config.dataDir, "pipelines"), log);
+    : traceStore(new PipelineFileStore(path.join(config.dataDir, "pipelines"), log), "pipeline.store", { "db.system.name": "filesystem" });
   const limits = { maxPipelines: settings.maxPipelines, maxRevisions: settings.maxRevisions };
   const catalog = await PipelineCatalog.open(store, registry, listModels, limits, log, deps.shared?.cacheTtlMs);
   const fromConfig: string[] = [];

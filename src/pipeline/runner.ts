@@ -10,6 +10,7 @@ import { HookDeliveryError, type HookDispatcher, type HookPayload, redactUrl } f
 import type { RunRecord, RunStore } from "./runs.js";
 import type { HookEvent, JsonObject, JsonValue, Upstreams } from "./types.js";
 import { codeName } from "../platform/observe.js";
+import { inSpan } from "../platform/tracing/index.js";
 
 /** Response header carrying the run id of ExecutePipeline, so a failed run can be read with GetRun. */
 export const RUN_ID_HEADER = "openloop-run-id";
@@ -79,7 +80,8 @@ export class PipelineRunner {
     onStart?.(run.runId);
     try {
       await this.fire(pipeline, "pre_execute", run, scope.signal);
-      const output = await executePipeline(pipeline, inputs, { ...scope, upstreams: this.upstreams, log: this.log, observer }, run);
+      const attributes = { "openloop.pipeline.name": name, "openloop.pipeline.revision": run.revision, "openloop.pipeline.run_id": run.runId };
+      const output = await inSpan(`pipeline ${name}`, { attributes }, () => executePipeline(pipeline, inputs, { ...scope, upstreams: this.upstreams, log: this.log, observer }, run));
       run.status = "succeeded";
       run.output = output;
       this.finish(run, start);

@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { ConfigError, type Config } from "../config.js";
@@ -17,6 +17,7 @@ import { createListener } from "./listener.js";
 import { createRpcObserver } from "./observe.js";
 import { listenMetrics, platformRoutes, type MetricsListener } from "./platform-routes.js";
 import { MemoryRateLimiter, type RateLimiter } from "./rate-limit.js";
+import { traceLogFields } from "./tracing/index.js";
 import { DescriptorIndex, documentedDescriptors, reflectionServices, REFLECTION_SERVICES } from "./reflection.js";
 import type { HttpRoute } from "./module.js";
 import type { ServiceBinding } from "./rpc/binding.js";
@@ -75,8 +76,11 @@ function processMetrics(): MetricsRegistry {
   return processRegistry;
 }
 
-export function createLogger(config: Config): Logger {
-  return pino({ level: config.log.level, base: { pid: process.pid } });
+/** The server's logger; with tracing configured, each line logged inside a span carries trace_id and span_id. */
+export function createLogger(config: Config, destination?: DestinationStream): Logger {
+  const mixin = config.telemetry.otlp.endpoint ? traceLogFields : undefined;
+  const options = { level: config.log.level, base: { pid: process.pid }, mixin };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Refuses settings that cannot work before anything starts. */

@@ -12,6 +12,7 @@ import type { RequestHandler } from "./listener.js";
 import type { RpcObserver } from "./observe.js";
 import { routeOf, type Routes } from "./platform-routes.js";
 import { mount, type ServiceBinding } from "./rpc/binding.js";
+import { tracingInterceptors } from "./tracing/index.js";
 
 export interface ConnectHandlerOptions {
   readonly bindings: readonly ServiceBinding[];
@@ -49,7 +50,7 @@ export function createConnectHandler(opts: ConnectHandlerOptions): RequestHandle
   const serveConsole = opts.consoleDir ? staticHandler(opts.consoleDir) : undefined;
   const rpc = connectNodeAdapter({
     routes: (router) => mount(router, opts.bindings),
-    interceptors: [observer.interceptor],
+    interceptors: [...tracingInterceptors(), observer.interceptor],
     requestGate,
     readMaxBytes: opts.maxMessageBytes,
     writeMaxBytes: opts.maxMessageBytes,

@@ -5,6 +5,7 @@ import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
 import { bind } from "../platform/rpc/binding.js";
 import type { SharedMetadata } from "../platform/postgres/shared-metadata.js";
+import { traceStore } from "../platform/tracing/index.js";
 import { FsRegistryStorage } from "./fs-storage.js";
 import { openArtifactStore } from "./open-artifact-store.js";
 import { OrphanSweeper } from "./orphan-sweeper.js";
@@ -30,10 +31,10 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext,
       sweeper.stop();
       await artifacts.close();
     };
-    storage = new PgRegistryStorage(shared.db, shared.changes, artifacts, { ...limits, cacheTtlMs: shared.cacheTtlMs });
+    storage = traceStore(new PgRegistryStorage(shared.db, shared.changes, artifacts, { ...limits, cacheTtlMs: shared.cacheTtlMs }), "registry.storage", { "db.system.name": "postgresql" });
     log.info({ objectStore: config.objectStore.endpoint, bucket: config.objectStore.bucket }, "registry: shared storage (PostgreSQL + object store)");
   } else {
-    storage = await FsRegistryStorage.open({ root, ...limits });
+    storage = traceStore(await FsRegistryStorage.open({ root, ...limits }), "registry.storage", { "db.system.name": "filesystem" });
     log.info({ root: path.resolve(root) }, "registry: storage opened");
   }
   const impl = createRegistryService(new Registry(storage, { uploadIdleTimeoutMs: settings.uploadIdleTimeoutMs }), { downloadChunkBytes: settings.downloadChunkBytes, log, metrics: ctx.metrics });

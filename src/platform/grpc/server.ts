@@ -24,6 +24,7 @@ import type { AuthGate } from "../auth.js";
 import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
 import { ownEncoding, sentCallback } from "../rpc/encode-self.js";
+import { traceGrpcHandler } from "../tracing/index.js";
 import { GrpcCallContext } from "./context.js";
 import { createCallOutcomes, type CallOutcomes } from "./outcome.js";
 import { grpcStatusOf, toMetadata } from "./status.js";
@@ -80,7 +81,7 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
         responseSerialize: identity,
         responseDeserialize: identity,
       };
-      handlers[method.localName] = handlerFor(method, impl.bind(b.impl) as Impl, opts, outcomes, b.options.decoders?.[method.localName]);
+      handlers[method.localName] = traceGrpcHandler(method, handlerFor(method, impl.bind(b.impl) as Impl, opts, outcomes, b.options.decoders?.[method.localName]));
     }
     server.addService(definition, handlers);
   }
