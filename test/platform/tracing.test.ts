@@ -47,6 +47,15 @@ beforeAll(async () => {
   upstream.enqueue({ kind: "answer", deltas: ["c", "d"], inputTokens: 6, outputTokens: 2 });
   for await (const m of createClient(LLMService, traced.transport("connect", "8888888888888888")).generateStream({ model: MODEL, messages: [{ role: Role.USER, content: "stream 2" }] })) chunks.push(m);
 
+  upstream.enqueue({ kind: "answer", deltas: ["e"], inputTokens: 4, outputTokens: 1 });
+  const openai = await fetch(`${traced.server.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", traceparent: `00-${TRACE_ID}-9999999999999999-01` },
+    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "openai" }] }),
+  });
+  expect(openai.status).toBe(200);
+  await openai.text();
+
   await traced.close();
   exported = receiver.spans;
   tree = spanTree(exported);
@@ -121,6 +130,13 @@ describe("tracing over OTLP", () => {
     const span = tree.calledFrom("openloop.llm.v1.LLMService/ListModels", "4444444444444444");
     expect(span.traceId).toBe(TRACE_ID);
     expect(span.attributes).toMatchObject({ "rpc.system": "grpc", "openloop.rpc.protocol": "grpc-web", "rpc.grpc.status_code": 0 });
+  });
+
+  it("the OpenAI-compatible API: traceparent continued, the provider call a child of the request's span", () => {
+    const span = tree.calledFrom("POST /v1/chat/completions", "9999999999999999");
+    expect(span.traceId).toBe(TRACE_ID);
+    expect(span.kind).toBe(SPAN_KIND_SERVER);
+    expect(tree.childrenOf(span).map((s) => s.name)).toEqual([expect.stringMatching(/^chat /)]);
   });
 
   it("a server-streaming RPC on native gRPC: its provider call is a child of the RPC's span", () => {
