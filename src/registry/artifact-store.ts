@@ -2,9 +2,10 @@
 // interface, so the shared RegistryStorage (metadata in PostgreSQL) never sees the SDK.
 //
 // The commit point of a version is its metadata row, written only after every artifact of it
-// is complete here. So an artifact is first written under a temporary key, then moved to its
-// final key by `complete()`; temporaries whose upload never completed are orphans that
-// `sweepOrphans` (or the store's own lifecycle rule) removes.
+// is complete here. So an artifact becomes readable only at `complete()`, after its digest was
+// checked: the S3 store writes a multipart upload (invisible until completed) under a key of its
+// own per upload; the file store writes a temporary file and renames it. Uploads that never
+// completed are orphans that `sweepOrphans` (or the store's own lifecycle rule) removes.
 
 import type { ReadChunk } from "./storage.ts";
 
