@@ -33,6 +33,8 @@ beforeAll(async () => {
     feature: { redis: { keyPrefix: `openloop:test-${randomUUID().slice(0, 8)}:` } },
     feedback: { redisKeyPrefix: `openloop:feedback:test-${randomUUID().slice(0, 8)}:` },
     llm: { ...llmConfig(upstream), cache: { enabled: true, backend: "redis", ttlMs: 60_000 }, retry: { maxAttempts: 2, initialBackoffMs: 1, maxBackoffMs: 1 } },
+    // The webhook receiver listens on loopback, which hooks may reach only when allowed.
+    pipeline: { hooks: { allowCidrs: ["127.0.0.0/8"] } },
   });
 
   const features = createClient(FeatureService, traced.transport("grpc", "aaaaaaaaaaaaaaa1"));
