@@ -21,6 +21,7 @@ import path from "node:path";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import { ArtifactFileWriter, readChunks } from "./artifact-io.js";
+import { UploadSequence } from "./upload-sequence.js";
 import { RegistryError } from "./errors.js";
 import { LIMITS, validateAlias, validateArtifactName, validateModelName } from "./names.js";
 import type { ArtifactRecord, ModelSummary, ReadChunk, RegistryStorage, VersionDraft, VersionRecord, VersionUpload } from "./storage.js";
@@ -409,9 +410,8 @@ function summarize(name: string, entry: ModelEntry): ModelSummary | undefined {
 
 class FsVersionUpload implements VersionUpload {
   private readonly done: ArtifactRecord[] = [];
-  private readonly namesLower = new Set<string>();
   private current: { name: string; fh: FileHandle; writer: ArtifactFileWriter } | undefined;
-  private state: "open" | "committed" | "aborted" = "open";
+  private readonly sequence = new UploadSequence();
 
   constructor(
     private readonly storage: FsRegistryStorage,
@@ -419,25 +419,14 @@ class FsVersionUpload implements VersionUpload {
     private readonly dir: string,
   ) {}
 
-  private assertOpen(): void {
-    if (this.state !== "open") throw new RegistryError("precondition", `the upload was already ${this.state}`);
-  }
-
   async beginArtifact(name: string): Promise<void> {
-    this.assertOpen();
-    if (this.current) throw new RegistryError("precondition", `artifact '${this.current.name}' is still open; finish it before starting '${name}'`);
-    const lower = name.toLowerCase();
-    if (this.namesLower.has(lower)) {
-      throw new RegistryError("invalid", `artifact '${name}' appears twice in this version (names are compared ignoring case, and one artifact's chunks must be contiguous); give each artifact a distinct name`);
-    }
-    if (this.done.length >= LIMITS.maxArtifactsPerVersion) throw new RegistryError("invalid", `a version holds at most ${LIMITS.maxArtifactsPerVersion} artifacts`);
-    this.namesLower.add(lower);
+    this.sequence.admit(name, this.current?.name);
     const fh = await open(path.join(this.dir, "artifacts", name), "wx");
     this.current = { name, fh, writer: new ArtifactFileWriter(fh, WRITE_BEHIND_BYTES) };
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    this.assertOpen();
+    this.sequence.assertOpen();
     const cur = this.current;
     if (!cur) throw new RegistryError("precondition", "artifact bytes arrived before any artifact was started");
     const size = cur.writer.size + chunk.byteLength;
@@ -446,7 +435,7 @@ class FsVersionUpload implements VersionUpload {
   }
 
   async finishArtifact(expectedSha256?: string): Promise<ArtifactRecord> {
-    this.assertOpen();
+    this.sequence.assertOpen();
     const cur = this.current;
     if (!cur) throw new RegistryError("precondition", "no artifact is open");
     this.current = undefined;
@@ -471,7 +460,7 @@ class FsVersionUpload implements VersionUpload {
   }
 
   async commit(signal?: AbortSignal): Promise<VersionRecord> {
-    this.assertOpen();
+    this.sequence.assertOpen();
     try {
       if (this.current) throw new RegistryError("precondition", `artifact '${this.current.name}' is still open; finish it before committing`);
       // Verify what is on disk before publishing: every artifact present with the size we hashed.
@@ -481,7 +470,7 @@ class FsVersionUpload implements VersionUpload {
       }
       await syncDir(path.join(this.dir, "artifacts"));
       const record = await this.storage.publish(this.draft, this.dir, [...this.done], signal);
-      this.state = "committed";
+      this.sequence.committed();
       this.storage.forget(this);
       return record;
     } catch (err) {
@@ -491,8 +480,7 @@ class FsVersionUpload implements VersionUpload {
   }
 
   async abort(): Promise<void> {
-    if (this.state !== "open") return;
-    this.state = "aborted";
+    if (!this.sequence.abort()) return;
     const cur = this.current;
     this.current = undefined;
     if (cur) {

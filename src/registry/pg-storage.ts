@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { ArtifactStoreError, type ArtifactStore, type ArtifactWrite } from "./artifact-store.js";
+import { UploadSequence } from "./upload-sequence.js";
 import { RegistryError } from "./errors.js";
 import { LIMITS } from "./names.js";
 import type { ArtifactRecord, ModelSummary, ReadChunk, RegistryStorage, VersionDraft, VersionRecord, VersionUpload } from "./storage.js";
@@ -276,9 +277,8 @@ function fromArtifactStore(err: unknown, what: string): unknown {
 
 class PgVersionUpload implements VersionUpload {
   private readonly done: ArtifactRecord[] = [];
-  private readonly namesLower = new Set<string>();
   private current: { name: string; write: ArtifactWrite; size: number } | undefined;
-  private state: "open" | "committed" | "aborted" = "open";
+  private readonly sequence = new UploadSequence();
 
   constructor(
     private readonly storage: PgRegistryStorage,
@@ -286,19 +286,8 @@ class PgVersionUpload implements VersionUpload {
     private readonly blobKey: string,
   ) {}
 
-  private assertOpen(): void {
-    if (this.state !== "open") throw new RegistryError("precondition", `the upload was already ${this.state}`);
-  }
-
   async beginArtifact(name: string): Promise<void> {
-    this.assertOpen();
-    if (this.current) throw new RegistryError("precondition", `artifact '${this.current.name}' is still open; finish it before starting '${name}'`);
-    const lower = name.toLowerCase();
-    if (this.namesLower.has(lower)) {
-      throw new RegistryError("invalid", `artifact '${name}' appears twice in this version (names are compared ignoring case, and one artifact's chunks must be contiguous); give each artifact a distinct name`);
-    }
-    if (this.done.length >= LIMITS.maxArtifactsPerVersion) throw new RegistryError("invalid", `a version holds at most ${LIMITS.maxArtifactsPerVersion} artifacts`);
-    this.namesLower.add(lower);
+    this.sequence.admit(name, this.current?.name);
     try {
       const write = await this.storage.artifacts.beginWrite({ model: this.draft.model, version: this.blobKey, artifact: name });
       this.current = { name, write, size: 0 };
@@ -308,7 +297,7 @@ class PgVersionUpload implements VersionUpload {
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    this.assertOpen();
+    this.sequence.assertOpen();
     const cur = this.current;
     if (!cur) throw new RegistryError("precondition", "artifact bytes arrived before any artifact was started");
     cur.size += chunk.byteLength;
@@ -324,7 +313,7 @@ class PgVersionUpload implements VersionUpload {
   }
 
   async finishArtifact(expectedSha256?: string): Promise<ArtifactRecord> {
-    this.assertOpen();
+    this.sequence.assertOpen();
     const cur = this.current;
     if (!cur) throw new RegistryError("precondition", "no artifact is open");
     this.current = undefined;
@@ -344,11 +333,11 @@ class PgVersionUpload implements VersionUpload {
   }
 
   async commit(signal?: AbortSignal): Promise<VersionRecord> {
-    this.assertOpen();
+    this.sequence.assertOpen();
     try {
       if (this.current) throw new RegistryError("precondition", `artifact '${this.current.name}' is still open; finish it before committing`);
       const record = await this.storage.publish(this.draft, this.blobKey, [...this.done], signal);
-      this.state = "committed";
+      this.sequence.committed();
       this.storage.forget(this);
       return record;
     } catch (err) {
@@ -358,8 +347,7 @@ class PgVersionUpload implements VersionUpload {
   }
 
   async abort(): Promise<void> {
-    if (this.state !== "open") return;
-    this.state = "aborted";
+    if (!this.sequence.abort()) return;
     const cur = this.current;
     this.current = undefined;
     await cur?.write.abort().catch(() => undefined);
