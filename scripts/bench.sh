@@ -52,6 +52,8 @@ case " ${names[*]} " in *" llm "*) ensure_peers ;; esac
 case " ${names[*]} " in *" feature "*) bash scripts/install-peer-feast.sh || echo "openloop: installing Feast failed; the feature bench skips it" >&2 ;; esac
 case " ${names[*]} " in *" registry "*) bash scripts/install-peer-mlflow.sh || echo "openloop: installing MLflow failed; the registry bench skips it" >&2 ;; esac
 case " ${names[*]} " in *" registry "* | *" learner-quality "*) ensure_python_venv ;; esac # grpcio, River
+# The shared-storage benches start their own PostgreSQL and SeaweedFS (S3), as the tests do.
+case " ${names[*]} " in *" shared-"* | *" s3-artifacts "*) ensure_postgres; ensure_seaweedfs ;; esac
 
 [ -f BENCHMARKS.md ] || printf '# Benchmarks\n\nWritten by `npm run bench`; each section comes from `bench/<name>.ts`.\n' > BENCHMARKS.md
 failed=()

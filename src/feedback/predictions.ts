@@ -1,7 +1,7 @@
 // Recorded predictions awaiting feedback: bounded, expiring, and claimable exactly once
 // (so a second feedback for the same prediction is never counted twice, even when
 // replicas sharing Redis receive both at the same moment).
-import type { Redis } from "ioredis";
+import { Command, type Redis } from "ioredis";
 import type { Task } from "./linear.js";
 
 export interface PredictionRecord {
@@ -110,7 +110,8 @@ export class RedisPredictionStore implements PredictionStore {
   }
 
   async claim(id: string): Promise<ClaimResult> {
-    const r = (await this.redis.callBuffer("EVAL", CLAIM_SCRIPT, 2, this.key(id), this.claimKey(id))) as [number, Buffer?];
+    // A Command with Buffer replies, not callBuffer("EVAL"): ioredis drops callBuffer's command name under auto-pipelining.
+    const r = (await this.redis.sendCommand(new Command("EVAL", [CLAIM_SCRIPT, 2, this.key(id), this.claimKey(id)], { replyEncoding: null }))) as [number, Buffer?];
     if (r[0] === 0) return { status: "missing" };
     if (r[0] === 2) return { status: "already-claimed" };
     return { status: "claimed", record: decodePrediction(r[1]!) };
