@@ -57,7 +57,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
   const scope = llm.limits.scope === "auto" ? (config.redis?.url ? "global" : "replica") : llm.limits.scope;
   if (scope === "global") {
     if (!config.redis?.url) throw new Error("llm.limits.scope is global but redis.url is not set");
-    sharedLimits = await RedisLimits.open({ url: config.redis.url, leaseTtlMs: llm.limits.leaseTtlMs, keyPrefix: llm.limits.redisKeyPrefix, log });
+    sharedLimits = await RedisLimits.open({ url: config.redis.url, policy: config.redis, leaseTtlMs: llm.limits.leaseTtlMs, keyPrefix: llm.limits.redisKeyPrefix, log });
   }
 
   const registry = new RegistryModelLoader({ transport: deps.registry, dataDir: config.dataDir, log, metrics: ctx.metrics });
