@@ -42,10 +42,11 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
   const catalog = new Catalog(models, new Set(providers.keys()));
 
   let cache: ResponseCache | undefined;
+  let redisCache: RedisResponseCache | undefined;
   if (llm.cache.enabled) {
     if (llm.cache.backend === "redis") {
       if (!config.redis?.url) throw new Error("llm.cache.backend is redis but redis.url is not set");
-      cache = await RedisResponseCache.open(config.redis.url, llm.cache.ttlMs, log);
+      cache = redisCache = await RedisResponseCache.open(config.redis.url, llm.cache.ttlMs, log, config.redis);
     } else {
       cache = new MemoryResponseCache({ maxEntries: llm.cache.maxEntries, ttlMs: llm.cache.ttlMs });
     }
@@ -77,9 +78,12 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
   });
   log.info({ models: catalog.ids(), providers: [...providers.keys()], cache: llm.cache.enabled ? llm.cache.backend : "off", limits: scope }, "llm gateway ready");
 
+  const redisProbe = sharedLimits?.probe ?? redisCache?.probe;
   return {
     services: [bind(LLMService, createLlmService(gateway))],
     httpRoutes: [openaiRoute(gateway)],
+    // Reported as "<LLMService>/redis" only: without Redis, calls are still served (no shared cache, limits per replica).
+    dependencies: redisProbe ? [{ service: LLMService.typeName, probe: redisProbe, component: "redis", reportOnly: true }] : [],
     async close() {
       await registry.close();
       await cache?.close();

@@ -12,7 +12,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { createRedisClient, createRedisSubscriber, DEFAULT_REDIS_POLICY, type RedisClientPolicy } from "../platform/redis.js";
+import { createRedisClient, createRedisSubscriber, DEFAULT_REDIS_POLICY, RedisProbe, type RedisClientPolicy } from "../platform/redis.js";
 import { ConcurrencyLimiter, QueueFullError, type CallLimiter, type LimiterFactory } from "./limiter.js";
 
 
@@ -75,6 +75,8 @@ export interface RedisLimitsOptions {
 export class RedisLimits {
   private readonly redis: ScriptClient;
   private readonly subscriber: Redis;
+  /** Whether the limits' Redis answers (health reports it; without it limits are per replica). */
+  readonly probe: RedisProbe;
   private readonly limiters = new Map<string, RedisLimiter>();
   private renewTimer: NodeJS.Timeout;
 
@@ -100,6 +102,7 @@ export class RedisLimits {
     this.redis.defineCommand("limiterRenew", { numberOfKeys: 1, lua: RENEW });
     this.redis.defineCommand("limiterRelease", { numberOfKeys: 1, lua: RELEASE });
     this.redis.on("error", (err: Error) => options.log.debug({ err: err.message }, "llm limits: redis error"));
+    this.probe = new RedisProbe(this.redis, policy.commandTimeoutMs);
     this.subscriber = createRedisSubscriber(options.url, policy, { lazyConnect: true });
     this.subscriber.on("error", (err: Error) => options.log.debug({ err: err.message }, "llm limits: redis subscriber error"));
     this.subscriber.on("message", (_channel: string, provider: string) => this.limiters.get(provider)?.wake());
@@ -121,6 +124,7 @@ export class RedisLimits {
 
   async close(): Promise<void> {
     clearInterval(this.renewTimer);
+    this.probe.close();
     for (const l of this.limiters.values()) l.close();
     // Slots still held go back now rather than after their TTL.
     await Promise.all([...this.limiters.values()].map((l) => l.releaseAll())).catch(() => undefined);

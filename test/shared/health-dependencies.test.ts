@@ -15,6 +15,7 @@ const REGISTRY = "openloop.registry.v1.RegistryService";
 const FEATURE = "openloop.feature.v1.FeatureService";
 const FEEDBACK = "openloop.feedback.v1.FeedbackService";
 const PIPELINE = "openloop.pipeline.v1.PipelineService";
+const LLM = "openloop.llm.v1.LLMService";
 
 let backend: SharedBackend;
 let server: TestServer;
@@ -45,7 +46,7 @@ async function until(service: string, want: Status): Promise<void> {
 
 describe("health per dependency in shared mode", () => {
   it("reports PostgreSQL, the object store and Redis per service", async () => {
-    const entries = [`${REGISTRY}/postgres`, `${REGISTRY}/objectstore`, `${PIPELINE}/postgres`, `${FEATURE}/postgres`, `${FEATURE}/redis`, `${FEEDBACK}/postgres`, `${FEEDBACK}/redis`];
+    const entries = [`${REGISTRY}/postgres`, `${REGISTRY}/objectstore`, `${PIPELINE}/postgres`, `${FEATURE}/postgres`, `${FEATURE}/redis`, `${FEEDBACK}/postgres`, `${FEEDBACK}/redis`, `${LLM}/redis`];
     for (const name of entries) expect({ name, status: await status(name) }).toEqual({ name, status: Status.SERVING });
     // Dependencies a service does not have are not invented.
     await expect(status(`${PIPELINE}/objectstore`)).rejects.toMatchObject({ code: Code.NotFound });
