@@ -136,7 +136,8 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   if (env.OPENLOOP_DATA_DIR) out.dataDir = env.OPENLOOP_DATA_DIR;
   if (env.OPENLOOP_REDIS_URL) out.redis = { ...((out.redis as object) ?? {}), url: env.OPENLOOP_REDIS_URL };
   for (const [name, key] of [["OPENLOOP_REDIS_COMMAND_TIMEOUT_MS", "commandTimeoutMs"], ["OPENLOOP_REDIS_CONNECT_TIMEOUT_MS", "connectTimeoutMs"]] as const) {
-    if (env[name] !== undefined) out.redis = { ...((out.redis as object) ?? {}), [key]: Number(env[name]) };
+    // Settings of a Redis only: without redis.url there is none to tune.
+    if (env[name] !== undefined && out.redis) out.redis = { ...(out.redis as object), [key]: Number(env[name]) };
   }
   applyStorageEnv(out, env);
   applyMetricsEnv(out, env);
