@@ -9,6 +9,8 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/g
 import { codeOf, registerSmall, registryClient, type RegistryClient } from "../registry/helpers.js";
 import { createGrpcJsTransport, type GrpcJsTransport } from "../support/grpc-js-transport.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { ObjectStoreProbe } from "../../src/registry/object-store-probe.js";
+import { S3ArtifactStore } from "../../src/registry/s3-artifact-store.js";
 import { startSharedBackend, type SharedBackend } from "./helpers.js";
 
 const REGISTRY = "openloop.registry.v1.RegistryService";
@@ -69,17 +71,31 @@ describe("health per dependency in shared mode", () => {
     expect((await registerSmall(registry, "health-objectstore", "2")).version).toBe("2");
   });
 
-  it("marks the object store down as soon as a transfer fails for want of it", async () => {
+  it("marks the object store down as soon as a transfer fails for want of it, before any HeadBucket", async () => {
     const s3 = backend.s3!;
-    await s3.stop();
+    const store = new S3ArtifactStore({ endpoint: s3.endpoint, bucket: await s3.createBucket("health-probe"), region: s3.region, credentials: s3.credentials, prefix: "openloop/", forcePathStyle: true });
+    // No check runs by itself during the test: only the failed transfer can mark it down.
+    const probe = new ObjectStoreProbe(store, { intervalMs: 3_600_000, timeoutMs: 2_000 });
+    const changes: boolean[] = [];
+    probe.onChange((up) => changes.push(up));
     try {
-      // Checked right after the failed transfer: NOT_SERVING already (the failure marks it; the HeadBucket agrees).
-      const failed = await codeOf(registerSmall(registry, "health-transfer", "1"));
-      expect(failed.code).toBe(Code.Unavailable);
-      expect(await status(`${REGISTRY}/objectstore`)).toBe(Status.NOT_SERVING);
+      await probe.check();
+      expect(probe.up).toBe(true);
+      await s3.stop();
+      try {
+        expect(probe.up).toBe(true); // nothing has noticed yet
+        await expect(store.beginWrite({ model: "m", version: "1", artifact: "a.bin" })).rejects.toMatchObject({ kind: "unavailable" });
+        expect(probe.up).toBe(false);
+        await probe.check(); // a HeadBucket agrees while S3 is away
+        expect(probe.up).toBe(false);
+      } finally {
+        await s3.start();
+      }
+      await expect.poll(async () => (await probe.check(), probe.up), { timeout: 20_000, interval: 200 }).toBe(true);
+      expect(changes).toEqual([false, true]);
     } finally {
-      await s3.start();
+      probe.close();
+      await store.close();
     }
-    await until(`${REGISTRY}/objectstore`, Status.SERVING);
   });
 });
