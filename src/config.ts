@@ -61,7 +61,15 @@ export const configSchema = z
       .strict()
       .default({ level: "info" }),
     /** Shared Redis (feature store, cache, learner buffers, locks); embedded stores when unset. */
-    redis: z.object({ url: z.string().url() }).strict().optional(),
+    redis: z
+      .object({
+        url: z.string().url(),
+        /** The one Redis client policy (src/platform/redis.ts): a command unanswered this long fails UNAVAILABLE. */
+        commandTimeoutMs: z.number().int().min(1).default(1000),
+        connectTimeoutMs: z.number().int().min(1).default(2000),
+      })
+      .strict()
+      .optional(),
     /** Where durable state lives: "embedded" (dataDir) or "shared" (postgres + objectStore + redis, for several replicas). */
     storage: storageModeSchema,
     /** PostgreSQL for shared metadata (storage: shared). */
@@ -126,7 +134,11 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   if (env.OPENLOOP_LOG_LEVEL) out.log = { ...((out.log as object) ?? {}), level: env.OPENLOOP_LOG_LEVEL };
   out.server = server;
   if (env.OPENLOOP_DATA_DIR) out.dataDir = env.OPENLOOP_DATA_DIR;
-  if (env.OPENLOOP_REDIS_URL) out.redis = { url: env.OPENLOOP_REDIS_URL };
+  if (env.OPENLOOP_REDIS_URL) out.redis = { ...((out.redis as object) ?? {}), url: env.OPENLOOP_REDIS_URL };
+  for (const [name, key] of [["OPENLOOP_REDIS_COMMAND_TIMEOUT_MS", "commandTimeoutMs"], ["OPENLOOP_REDIS_CONNECT_TIMEOUT_MS", "connectTimeoutMs"]] as const) {
+    // Settings of a Redis only: without redis.url there is none to tune.
+    if (env[name] !== undefined && out.redis) out.redis = { ...(out.redis as object), [key]: Number(env[name]) };
+  }
   applyStorageEnv(out, env);
   applyMetricsEnv(out, env);
   resolveLlmApiKeys(out, env);

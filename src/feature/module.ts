@@ -79,7 +79,7 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext, 
     // Responses are never compressed: they are mostly doubles, which gzip barely shrinks,
     // and compressing a 100-entity batch cost more CPU than the rest of the call.
     services: [bind(FeatureService, impl, { compressResponses: false })],
-    dependencies: store instanceof RedisFeatureStore ? [{ service: FeatureService.typeName, probe: store.probe }] : [],
+    dependencies: store instanceof RedisFeatureStore ? [{ service: FeatureService.typeName, probe: store.probe, component: "redis" }] : [],
     async close() {
       registry.close();
       await store.close();

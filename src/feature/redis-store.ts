@@ -5,7 +5,7 @@
 // Commands fail fast instead of queueing while Redis is away (no offline queue,
 // no resend, a command timeout), and the client reconnects by itself.
 import { Cluster, type Redis } from "ioredis";
-import { createRedisClient, createRedisClusterClient, RedisProbe } from "../platform/redis.js";
+import { createRedisClient, createRedisClusterClient, RedisProbe, redisReady } from "../platform/redis.js";
 import type { Logger } from "pino";
 import type { FeatureStore, SetRef } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
@@ -51,18 +51,8 @@ export class RedisFeatureStore implements FeatureStore {
   }
 
   /** Waits until the connection is ready, up to `ms`; false when Redis did not answer in time (the client keeps trying). */
-  async waitReady(ms: number): Promise<boolean> {
-    if (this.client.status === "ready") return true;
-    return new Promise<boolean>((resolve) => {
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        this.client.off("ready", onReady);
-        resolve(ok);
-      };
-      const onReady = () => done(true);
-      const timer = setTimeout(() => done(false), ms);
-      this.client.on("ready", onReady);
-    });
+  waitReady(ms: number): Promise<boolean> {
+    return redisReady(this.client, ms);
   }
 
   async put(set: SetRef, entityKey: string, stored: Uint8Array, ttlMs: number): Promise<void> {

@@ -2,13 +2,13 @@
 // <dataDir>/feedback/, or Redis when config.redis.url is set.
 import path from "node:path";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { Counter, Gauge } from "prom-client";
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { FeedbackService, IngestSampleBatchRequestSchema, IngestSamplesRequestSchema } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import type { Config } from "../config.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
-import { RedisProbe } from "../platform/redis.js";
+import { createRedisClient, createRedisSubscriber, RedisProbe, redisReady } from "../platform/redis.js";
 import { bind } from "../platform/rpc/binding.js";
 import { traceStore } from "../platform/tracing/index.js";
 import type { OnlineModelConfig } from "./config.js";
@@ -28,8 +28,6 @@ import { RegistryVersionStore } from "./versions.js";
 import { quote } from "../platform/errors.js";
 
 const REFRESH_MS = 5000;
-// A PING unanswered this long counts as Redis down (the client's own command timeout is longer).
-const PROBE_TIMEOUT_MS = 1000;
 
 /** The services the learner calls: FeatureService (feature processing) and RegistryService (versions). */
 export interface FeedbackDependencies {
@@ -86,14 +84,16 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
   let redis: Redis | undefined;
   let subscriber: Redis | undefined;
   if (config.redis?.url) {
-    // Fail fast while Redis is down (calls answer UNAVAILABLE within about a second)
-    // instead of queueing behind ever longer reconnect waits.
-    const options = { maxRetriesPerRequest: 2, retryStrategy: (times: number) => Math.min(times * 50, 500), commandTimeout: 10_000 };
-    // Auto-pipelining: concurrent Predicts record their predictions in one write to Redis per
-    // tick instead of one each, which keeps Predict's CPU per call near the embedded store's.
-    redis = new Redis(config.redis.url, { ...options, enableAutoPipelining: true });
+    // The one fail-fast policy: while Redis is down or silent, calls answer UNAVAILABLE after commandTimeoutMs.
+    redis = createRedisClient(config.redis.url, config.redis);
     redis.on("error", (err: Error) => log.debug({ err: err.message }, "redis error"));
-    subscriber = new Redis(config.redis.url, { retryStrategy: options.retryStrategy });
+    subscriber = createRedisSubscriber(config.redis.url, config.redis);
+    subscriber.on("error", (err: Error) => log.debug({ err: err.message }, "redis subscriber error"));
+    // Nothing queues before the connection is up and the engine loads definitions on first use:
+    // wait for it, bounded; a Redis that is down must still not hold up the server's start.
+    if (!(await redisReady(redis, config.redis.connectTimeoutMs))) {
+      log.warn({ waitedMs: config.redis.connectTimeoutMs }, "feedback: redis not reachable at start; calls answer UNAVAILABLE (health NOT_SERVING) until it is");
+    }
     const shared = redis;
     const prefix = fc.redisKeyPrefix;
     definitions = new RedisDefinitionStore(shared, prefix);
@@ -157,7 +157,6 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
     // Not awaited: a Redis that is down must not hold up the server's start; ioredis
     // subscribes once it connects (and again after every reconnect).
     subscriber.subscribe(switchChannel).catch((err: unknown) => log.warn({ err }, "cannot subscribe to version switches; polling only"));
-    subscriber.on("error", (err: Error) => log.debug({ err: err.message }, "redis subscriber error"));
     subscriber.on("message", (_channel: string, message: string) => {
       let m: { model?: unknown; version?: unknown };
       try {
@@ -171,7 +170,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
   }
 
   // Health: FeedbackService cannot serve while its Redis is unreachable.
-  const probe = redis ? new RedisProbe(redis, PROBE_TIMEOUT_MS) : undefined;
+  const probe = redis ? new RedisProbe(redis, config.redis!.commandTimeoutMs) : undefined;
   return {
     services: [
       bind(FeedbackService, createFeedbackService(engine), {
@@ -182,7 +181,7 @@ export async function createFeedbackModule(config: Config, ctx: PlatformContext,
         },
       }),
     ],
-    dependencies: probe ? [{ service: FeedbackService.typeName, probe }] : [],
+    dependencies: probe ? [{ service: FeedbackService.typeName, probe, component: "redis" }] : [],
     async close() {
       probe?.close();
       if (refresher) clearInterval(refresher);

@@ -42,10 +42,11 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
   const catalog = new Catalog(models, new Set(providers.keys()));
 
   let cache: ResponseCache | undefined;
+  let redisCache: RedisResponseCache | undefined;
   if (llm.cache.enabled) {
     if (llm.cache.backend === "redis") {
       if (!config.redis?.url) throw new Error("llm.cache.backend is redis but redis.url is not set");
-      cache = await RedisResponseCache.open(config.redis.url, llm.cache.ttlMs, log);
+      cache = redisCache = await RedisResponseCache.open(config.redis.url, llm.cache.ttlMs, log, config.redis);
     } else {
       cache = new MemoryResponseCache({ maxEntries: llm.cache.maxEntries, ttlMs: llm.cache.ttlMs });
     }
@@ -57,7 +58,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
   const scope = llm.limits.scope === "auto" ? (config.redis?.url ? "global" : "replica") : llm.limits.scope;
   if (scope === "global") {
     if (!config.redis?.url) throw new Error("llm.limits.scope is global but redis.url is not set");
-    sharedLimits = await RedisLimits.open({ url: config.redis.url, leaseTtlMs: llm.limits.leaseTtlMs, keyPrefix: llm.limits.redisKeyPrefix, log });
+    sharedLimits = await RedisLimits.open({ url: config.redis.url, policy: config.redis, leaseTtlMs: llm.limits.leaseTtlMs, keyPrefix: llm.limits.redisKeyPrefix, log });
   }
 
   const registry = new RegistryModelLoader({ transport: deps.registry, dataDir: config.dataDir, log, metrics: ctx.metrics });
@@ -77,9 +78,12 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
   });
   log.info({ models: catalog.ids(), providers: [...providers.keys()], cache: llm.cache.enabled ? llm.cache.backend : "off", limits: scope }, "llm gateway ready");
 
+  const redisProbe = sharedLimits?.probe ?? redisCache?.probe;
   return {
     services: [bind(LLMService, createLlmService(gateway))],
     httpRoutes: [openaiRoute(gateway)],
+    // Reported as "<LLMService>/redis" only: without Redis, calls are still served (no shared cache, limits per replica).
+    dependencies: redisProbe ? [{ service: LLMService.typeName, probe: redisProbe, component: "redis", reportOnly: true }] : [],
     async close() {
       await registry.close();
       await cache?.close();

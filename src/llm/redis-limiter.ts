@@ -10,8 +10,9 @@
 // to its own limit (ConcurrencyLimiter): LLM calls keep being served, the global bound is then
 // per replica until Redis returns.
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { createRedisClient, createRedisSubscriber, DEFAULT_REDIS_POLICY, RedisProbe, type RedisClientPolicy } from "../platform/redis.js";
 import { ConcurrencyLimiter, QueueFullError, type CallLimiter, type LimiterFactory } from "./limiter.js";
 
 
@@ -59,6 +60,8 @@ type ScriptClient = Redis & {
 
 export interface RedisLimitsOptions {
   readonly url: string;
+  /** The server's Redis client policy (`redis.commandTimeoutMs` / `connectTimeoutMs`). */
+  readonly policy?: RedisClientPolicy;
   /** Prefix of every key and of the release channel. */
   readonly keyPrefix: string;
   /** A slot held by a replica that stopped renewing it (it died) is free again after this long. */
@@ -72,6 +75,8 @@ export interface RedisLimitsOptions {
 export class RedisLimits {
   private readonly redis: ScriptClient;
   private readonly subscriber: Redis;
+  /** Whether the limits' Redis answers (health reports it; without it limits are per replica). */
+  readonly probe: RedisProbe;
   private readonly limiters = new Map<string, RedisLimiter>();
   private renewTimer: NodeJS.Timeout;
 
@@ -90,14 +95,15 @@ export class RedisLimits {
   private readonly subscribed: Promise<unknown>;
 
   private constructor(readonly options: RedisLimitsOptions) {
-    // The same policy as the response cache: a Redis that is down must not stall calls.
-    const policy = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 1_000 };
-    this.redis = new Redis(options.url, policy) as ScriptClient;
+    // The one fail-fast policy: a Redis that is down must not stall calls.
+    const policy = options.policy ?? DEFAULT_REDIS_POLICY;
+    this.redis = createRedisClient(options.url, policy, { lazyConnect: true }) as ScriptClient;
     this.redis.defineCommand("limiterAcquire", { numberOfKeys: 1, lua: ACQUIRE });
     this.redis.defineCommand("limiterRenew", { numberOfKeys: 1, lua: RENEW });
     this.redis.defineCommand("limiterRelease", { numberOfKeys: 1, lua: RELEASE });
     this.redis.on("error", (err: Error) => options.log.debug({ err: err.message }, "llm limits: redis error"));
-    this.subscriber = new Redis(options.url, { lazyConnect: true, connectTimeout: 2_000, retryStrategy: (n) => Math.min(n * 50, 1_000) });
+    this.probe = new RedisProbe(this.redis, policy.commandTimeoutMs);
+    this.subscriber = createRedisSubscriber(options.url, policy, { lazyConnect: true });
     this.subscriber.on("error", (err: Error) => options.log.debug({ err: err.message }, "llm limits: redis subscriber error"));
     this.subscriber.on("message", (_channel: string, provider: string) => this.limiters.get(provider)?.wake());
     // Queued until the subscriber connects (and sent again after every reconnect by ioredis).
@@ -118,6 +124,7 @@ export class RedisLimits {
 
   async close(): Promise<void> {
     clearInterval(this.renewTimer);
+    this.probe.close();
     for (const l of this.limiters.values()) l.close();
     // Slots still held go back now rather than after their TTL.
     await Promise.all([...this.limiters.values()].map((l) => l.releaseAll())).catch(() => undefined);

@@ -18,6 +18,10 @@ export interface ServiceDependency {
   /** The service's full name (openloop.feature.v1.FeatureService). */
   readonly service: string;
   readonly probe: HealthProbe;
+  /** What it is ("redis", "objectstore"): also reported on its own as "<service>/<component>", beside "<service>/postgres". */
+  readonly component?: string;
+  /** Only "<service>/<component>" follows the probe: the service's other calls work without it (RegistryService without its object store). */
+  readonly reportOnly?: boolean;
 }
 
 type Listener = (status: ServingStatus | undefined) => void;
@@ -44,14 +48,17 @@ export class HealthState {
   }
 
   /**
-   * Follows `dep`: its service is NOT_SERVING while the probe is down, and the server ("")
-   * is SERVING only while every service is.
+   * Follows `dep`: its service is NOT_SERVING while the probe is down (unless reportOnly), and
+   * the server ("") is SERVING only while every service is.
    */
   follow(dep: ServiceDependency): void {
     const apply = (up: boolean) => {
       if (this.shuttingDown || !this.statuses.has(dep.service)) return;
+      if (dep.component) this.set(`${dep.service}/${dep.component}`, up ? "SERVING" : "NOT_SERVING");
+      if (dep.reportOnly) return;
       this.set(dep.service, up ? "SERVING" : "NOT_SERVING");
-      const all = [...this.statuses].every(([name, s]) => name === "" || s === "SERVING");
+      // Services only: a "<service>/<component>" entry reports a dependency, not a service.
+      const all = [...this.statuses].every(([name, s]) => name === "" || name.includes("/") || s === "SERVING");
       this.set("", all ? "SERVING" : "NOT_SERVING");
     };
     dep.probe.onChange(apply);

@@ -14,6 +14,9 @@ export interface RedisClientPolicy {
   readonly connectTimeoutMs: number;
 }
 
+/** The policy when the config sets none (the defaults of `redis.commandTimeoutMs` / `connectTimeoutMs`). */
+export const DEFAULT_REDIS_POLICY: RedisClientPolicy = { commandTimeoutMs: 1000, connectTimeoutMs: 2000 };
+
 const backoff = (attempt: number) => Math.min(50 * 2 ** attempt, 1000);
 
 export function failFastOptions(policy: RedisClientPolicy): RedisOptions {
@@ -31,6 +34,29 @@ export function failFastOptions(policy: RedisClientPolicy): RedisOptions {
 /** A standalone Redis client with the fail-fast policy. */
 export function createRedisClient(url: string, policy: RedisClientPolicy, extra: RedisOptions = {}): Redis {
   return new Redis(url, { ...failFastOptions(policy), ...extra });
+}
+
+/**
+ * The one variant: a pub/sub subscriber connection. No call waits on it, so SUBSCRIBE waits until
+ * Redis is reachable (ioredis subscribes again after every reconnect), and no command timeout applies.
+ */
+export function createRedisSubscriber(url: string, policy: RedisClientPolicy, extra: RedisOptions = {}): Redis {
+  return new Redis(url, { ...failFastOptions(policy), enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined, ...extra });
+}
+
+/** Resolves true once `client` is ready, false after `timeoutMs` (the fail-fast policy queues nothing before then). */
+export function redisReady(client: Redis | Cluster, timeoutMs: number): Promise<boolean> {
+  if (client.status === "ready") return Promise.resolve(true);
+  return new Promise<boolean>((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      client.off("ready", onReady);
+      resolve(ok);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    client.on("ready", onReady);
+  });
 }
 
 /** A Redis Cluster client with the fail-fast policy; credentials (and TLS) of the first seed apply to every node. */

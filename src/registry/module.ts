@@ -7,12 +7,18 @@ import { bind } from "../platform/rpc/binding.js";
 import type { SharedMetadata } from "../platform/postgres/shared-metadata.js";
 import { traceStore } from "../platform/tracing/index.js";
 import { FsRegistryStorage } from "./fs-storage.js";
+import { ObjectStoreProbe } from "./object-store-probe.js";
 import { openArtifactStore } from "./open-artifact-store.js";
 import { OrphanSweeper } from "./orphan-sweeper.js";
 import { PgRegistryStorage } from "./pg-storage.js";
 import type { RegistryStorage } from "./storage.js";
 import { Registry } from "./registry.js";
+import { S3ArtifactStore } from "./s3-artifact-store.js";
 import { createRegistryService } from "./service.js";
+
+// A HeadBucket this often: cheap, and an outage shows within a few seconds.
+const OBJECT_STORE_PROBE_MS = 3000;
+const OBJECT_STORE_PROBE_TIMEOUT_MS = 2000;
 
 /** With shared metadata (storage: shared), versions live in PostgreSQL and artifacts in objectStore. */
 export async function createRegistryModule(config: Config, ctx: PlatformContext, shared?: SharedMetadata): Promise<ServiceModule> {
@@ -22,12 +28,18 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext,
   const limits = { maxArtifactBytes: settings.maxArtifactBytes, maxConcurrentUploads: settings.maxConcurrentUploads, verifyOnRead: settings.verifyOnDownload, log };
   let storage: RegistryStorage;
   let closeArtifacts = async () => {};
+  let probe: ObjectStoreProbe | undefined;
   if (shared && config.objectStore) {
     const artifacts = await openArtifactStore(config.objectStore);
+    if (artifacts instanceof S3ArtifactStore) {
+      probe = new ObjectStoreProbe(artifacts, { intervalMs: OBJECT_STORE_PROBE_MS, timeoutMs: OBJECT_STORE_PROBE_TIMEOUT_MS });
+      await probe.check();
+    }
     const sweep = config.objectStore.orphanSweep;
     const sweeper = new OrphanSweeper(shared.db, artifacts, sweep, log);
     if (sweep.intervalMs > 0) sweeper.start();
     closeArtifacts = async () => {
+      probe?.close();
       sweeper.stop();
       await artifacts.close();
     };
@@ -41,6 +53,8 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext,
   return {
     // Model weights barely compress, and gzip at a few tens of MB/s would cap downloads.
     services: [bind(RegistryService, impl, { compressResponses: false })],
+    // Reported as "<RegistryService>/objectstore" only: without it transfers answer UNAVAILABLE, the rest serves.
+    dependencies: probe ? [{ service: RegistryService.typeName, probe, component: "objectstore", reportOnly: true }] : [],
     async close() {
       await storage.close();
       await closeArtifacts();

@@ -15,6 +15,7 @@ import {
   DeleteObjectsCommand,
   GetBucketLifecycleConfigurationCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   PutBucketLifecycleConfigurationCommand,
@@ -61,6 +62,7 @@ export class S3ArtifactStore implements ArtifactStore {
   private readonly partBytes: number;
   private readonly queueSize: number;
   private readonly now: () => number;
+  private readonly unavailableListeners: (() => void)[] = [];
 
   constructor(options: S3ArtifactStoreOptions) {
     this.client = new S3Client({
@@ -135,8 +137,9 @@ export class S3ArtifactStore implements ArtifactStore {
     try {
       uploadId = (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: finalKey }), { abortSignal: signal })).UploadId!;
     } catch (err) {
-      throw toStoreError(err, "starting an artifact upload");
+      throw this.storeError(err, "starting an artifact upload");
     }
+    const storeError = (err: unknown, what: string) => this.storeError(err, what);
     const hash = createHash("sha256");
     let size = 0;
     let part = Buffer.allocUnsafeSlow(partBytes);
@@ -152,7 +155,7 @@ export class S3ArtifactStore implements ArtifactStore {
         .send(new UploadPartCommand({ Bucket: bucket, Key: finalKey, UploadId: uploadId, PartNumber: number, Body: body }), { abortSignal: signal })
         .then(
           (res) => void parts.push({ ETag: res.ETag!, PartNumber: number }),
-          (err: unknown) => void (failure ??= toStoreError(err, "uploading an artifact")),
+          (err: unknown) => void (failure ??= this.storeError(err, "uploading an artifact")),
         )
         .finally(() => inFlight.delete(p));
       inFlight.add(p);
@@ -213,7 +216,7 @@ export class S3ArtifactStore implements ArtifactStore {
           await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: finalKey, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
         } catch (err) {
           await drop();
-          throw toStoreError(err, "completing an artifact upload");
+          throw storeError(err, "completing an artifact upload");
         }
         state = "done";
         signal?.removeEventListener("abort", onAbort);
@@ -230,7 +233,7 @@ export class S3ArtifactStore implements ArtifactStore {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), { abortSignal: options.signal });
       body = res.Body as Readable;
     } catch (err) {
-      throw toStoreError(err, `reading ${what}`);
+      throw this.storeError(err, `reading ${what}`);
     }
     const headroom = options.headroom ?? 0;
     const chunkBytes = Math.max(1, options.chunkBytes);
@@ -294,7 +297,7 @@ export class S3ArtifactStore implements ArtifactStore {
           failure = { error: new ArtifactStoreError("data_loss", `${what} no longer matches its registered SHA-256; the stored object is corrupt`) };
         }
       } catch (err) {
-        failure = { error: options.signal?.aborted ? options.signal.reason : toStoreError(err, `reading ${what}`) };
+        failure = { error: options.signal?.aborted ? options.signal.reason : this.storeError(err, `reading ${what}`) };
       } finally {
         ended = true;
         wake("consumer");
@@ -332,7 +335,7 @@ export class S3ArtifactStore implements ArtifactStore {
         }),
       );
     } catch (err) {
-      throw toStoreError(err, "deleting a version's artifacts");
+      throw this.storeError(err, "deleting a version's artifacts");
     }
   }
 
@@ -357,7 +360,7 @@ export class S3ArtifactStore implements ArtifactStore {
         uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
       } while (keyMarker || uploadIdMarker);
     } catch (err) {
-      throw toStoreError(err, "sweeping orphaned uploads");
+      throw this.storeError(err, "sweeping orphaned uploads");
     }
     return removed;
   }
@@ -368,14 +371,35 @@ export class S3ArtifactStore implements ArtifactStore {
       await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
       return true;
     } catch (err) {
-      const e = toStoreError(err, "checking an artifact");
+      const e = this.storeError(err, "checking an artifact");
       if (e instanceof ArtifactStoreError && e.kind === "not_found") return false;
       throw e;
     }
   }
 
+  /** Whether the bucket answers a HeadBucket within `timeoutMs` (the health probe's cheap check). */
+  async reachable(timeoutMs: number): Promise<boolean> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(timeoutMs) });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Calls `listener` whenever an operation fails for want of the object store. */
+  onUnavailable(listener: () => void): void {
+    this.unavailableListeners.push(listener);
+  }
+
   async close(): Promise<void> {
     this.client.destroy();
+  }
+
+  private storeError(err: unknown, what: string): unknown {
+    const e = toStoreError(err, what);
+    if (e instanceof ArtifactStoreError && e.kind === "unavailable") for (const l of this.unavailableListeners) l();
+    return e;
   }
 }
 

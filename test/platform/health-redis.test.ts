@@ -22,6 +22,9 @@ function healthProbeTool(): string | undefined {
 const FEATURE = "openloop.feature.v1.FeatureService";
 const FEEDBACK = "openloop.feedback.v1.FeedbackService";
 const REGISTRY = "openloop.registry.v1.RegistryService";
+const LLM = "openloop.llm.v1.LLMService";
+// Each service's Redis on its own ("<service>/redis"); the LLM service serves without it (limits per replica).
+const REDIS_ENTRIES = [`${FEATURE}/redis`, `${FEEDBACK}/redis`, `${LLM}/redis`];
 
 describe("health while Redis comes and goes", () => {
   let redis: RedisProcess;
@@ -73,16 +76,17 @@ describe("health while Redis comes and goes", () => {
     await new Promise((r) => setTimeout(r, 100)); // every Watch has sent its first status
 
     await redis.stop();
-    for (const svc of ["", FEATURE, FEEDBACK]) await until(svc, Status.NOT_SERVING);
+    for (const svc of ["", FEATURE, FEEDBACK, ...REDIS_ENTRIES]) await until(svc, Status.NOT_SERVING);
     // A service that needs no Redis keeps serving.
     expect(await status(REGISTRY)).toBe(Status.SERVING);
+    expect(await status(LLM)).toBe(Status.SERVING);
     const probe = healthProbeTool();
     const probeExit = async (service: string) => (await run(probe!, [`-addr=127.0.0.1:${server.port}`, `-service=${service}`])).code;
     // grpc-health-probe exits 4 for NOT_SERVING.
     if (probe) expect(await probeExit(FEATURE)).toBe(4);
 
     await redis.start();
-    for (const svc of ["", FEATURE, FEEDBACK]) await until(svc, Status.SERVING);
+    for (const svc of ["", FEATURE, FEEDBACK, ...REDIS_ENTRIES]) await until(svc, Status.SERVING);
     if (probe) expect(await probeExit(FEATURE)).toBe(0);
     await new Promise((r) => setTimeout(r, 100));
     stop.abort();

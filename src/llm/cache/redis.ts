@@ -1,7 +1,7 @@
 // Response cache in Redis, shared by every replica; entries expire after the TTL
 // (Redis's own maxmemory policy bounds the total size).
 import type { Redis } from "ioredis";
-import { createRedisClient } from "../../platform/redis.js";
+import { createRedisClient, DEFAULT_REDIS_POLICY, RedisProbe, type RedisClientPolicy } from "../../platform/redis.js";
 import type { Logger } from "pino";
 import { isCachedAnswer, type CachedAnswer, type ResponseCache } from "./cache.js";
 
@@ -9,20 +9,24 @@ const PREFIX = "openloop:llm:cache:v1:";
 
 export class RedisResponseCache implements ResponseCache {
   private readonly redis: Redis;
+  /** Whether the cache's Redis answers (health reports it; calls are served either way). */
+  readonly probe: RedisProbe;
 
   private constructor(
     url: string,
     private readonly ttlMs: number,
     private readonly log: Logger,
+    policy: RedisClientPolicy,
   ) {
-    // A cache that is down must not stall calls: fail fast instead of queueing commands.
-    this.redis = createRedisClient(url, { commandTimeoutMs: 1_000, connectTimeoutMs: 2_000 }, { lazyConnect: true });
+    // A cache that is down must not stall calls: the one fail-fast policy.
+    this.redis = createRedisClient(url, policy, { lazyConnect: true });
     this.redis.on("error", (err: Error) => this.log.warn({ err: err.message }, "llm cache: redis error"));
+    this.probe = new RedisProbe(this.redis, policy.commandTimeoutMs);
   }
 
   /** Connects before the first call; an unreachable Redis is logged and retried in the background. */
-  static async open(url: string, ttlMs: number, log: Logger): Promise<RedisResponseCache> {
-    const cache = new RedisResponseCache(url, ttlMs, log);
+  static async open(url: string, ttlMs: number, log: Logger, policy: RedisClientPolicy = DEFAULT_REDIS_POLICY): Promise<RedisResponseCache> {
+    const cache = new RedisResponseCache(url, ttlMs, log, policy);
     try {
       await cache.redis.connect();
     } catch (err) {
@@ -53,6 +57,7 @@ export class RedisResponseCache implements ResponseCache {
   }
 
   async close(): Promise<void> {
+    this.probe.close();
     this.redis.disconnect();
   }
 }
