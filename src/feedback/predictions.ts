@@ -96,62 +96,18 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl) then return {1, v} end
 return {2}
 `;
 
-interface PendingPut {
-  readonly key: string;
-  readonly value: Buffer;
-  readonly resolve: (stored: boolean) => void;
-  readonly reject: (err: unknown) => void;
-}
-
-/**
- * Redis store: one key per prediction with PX expiry; claims are SET NX keys.
- *
- * The puts of one tick go out as one pipeline (one write, one read of the replies): each
- * Predict records its prediction here, and a write per call was most of what Predict cost
- * beyond the embedded store. Not ioredis's auto-pipelining, which sends a batch only after the
- * one before it settled and so stretched a silent Redis's timeouts (src/platform/redis.ts):
- * each batch here is sent at once, and every command keeps the client's commandTimeout.
- */
+/** Redis store: one key per prediction with PX expiry; claims are SET NX keys. */
 export class RedisPredictionStore implements PredictionStore {
-  private pending: PendingPut[] = [];
-
   constructor(
     private readonly redis: Redis,
     private readonly ttlMs: number,
     private readonly prefix: string,
   ) {}
 
-  put(id: string, record: PredictionRecord): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      if (this.pending.length === 0) process.nextTick(this.flush);
-      this.pending.push({ key: this.key(id), value: encodePrediction(record), resolve, reject });
-    });
+  async put(id: string, record: PredictionRecord): Promise<boolean> {
+    const r = await this.redis.set(this.key(id), encodePrediction(record), "PX", this.ttlMs, "NX");
+    return r === "OK";
   }
-
-  private readonly flush = (): void => {
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length === 0) return;
-    if (batch.length === 1) {
-      const p = batch[0];
-      this.redis.set(p.key, p.value, "PX", this.ttlMs, "NX").then((r) => p.resolve(r === "OK"), p.reject);
-      return;
-    }
-    const pipeline = this.redis.pipeline();
-    for (const p of batch) pipeline.set(p.key, p.value, "PX", this.ttlMs, "NX");
-    pipeline.exec().then(
-      (results) => {
-        for (let i = 0; i < batch.length; i++) {
-          const [err, reply] = results?.[i] ?? [new Error("redis pipeline answered no reply"), null];
-          if (err) batch[i].reject(err);
-          else batch[i].resolve(reply === "OK");
-        }
-      },
-      (err: unknown) => {
-        for (const p of batch) p.reject(err);
-      },
-    );
-  };
 
   async claim(id: string): Promise<ClaimResult> {
     // A Command with Buffer replies, not callBuffer("EVAL"): ioredis drops callBuffer's command name under auto-pipelining.
