@@ -78,6 +78,19 @@ describe("the Redis backend", () => {
     expect((await a.feedback.getLearnerStatus({ model: name })).bufferedSamples).toBe(1n);
   });
 
+  it("records every one of many concurrent predictions (written to Redis in batches), each reachable from another replica", async () => {
+    const name = `redis-batch-${randomUUID().slice(0, 8)}`;
+    const prefix = isolated();
+    const a = await replica(prefix);
+    const b = await replica(prefix);
+    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 1000 });
+    const predictions = await Promise.all(Array.from({ length: 60 }, (_, i) => a.feedback.predict({ model: name, features: featureMap([i, 1]) })));
+    expect(new Set(predictions.map((p) => p.predictionId)).size).toBe(60);
+    const answers = await Promise.all(predictions.map((p) => b.feedback.submitFeedback({ predictionId: p.predictionId, actual: { kind: { case: "value", value: 1 } } })));
+    expect(answers.every((r) => r.modelVersion === "1")).toBe(true);
+    expect((await a.feedback.getLearnerStatus({ model: name })).bufferedSamples).toBe(60n);
+  });
+
   it("switches every replica to the version one of them trained", async () => {
     const name = `redis-follow-${randomUUID().slice(0, 8)}`;
     const prefix = isolated();
