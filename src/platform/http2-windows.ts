@@ -6,10 +6,11 @@
 // stream window in SETTINGS does not widen the connection's own window (it stays 64 KiB
 // unless the server sends a WINDOW_UPDATE on stream 0): both are set here.
 //
-// Memory stays bounded: a window is what a client may send before the server has read it,
-// and the server reads a stream as fast as its handler takes the bytes (uploads wait for the
-// disk past a few MiB, see src/registry/artifact-io.ts), so one connection holds at most
-// CONNECTION_WINDOW_BYTES of unread body.
+// Memory stays bounded: a window is what a client may send before the server has read it.
+// Once a handler stops taking messages (an upload waits for the disk past a few MiB, see
+// src/registry/artifact-io.ts) and the transport's own message queue is full, the server
+// stops reading and stops granting window, so a connection adds at most
+// CONNECTION_WINDOW_BYTES of unread body to what the handlers hold.
 import type http2 from "node:http2";
 
 /** Receive window of each stream: what one call may have in flight to the server. */
