@@ -14,9 +14,9 @@
 import type http2 from "node:http2";
 
 /** Receive window of each stream: what one call may have in flight to the server. */
-export const STREAM_WINDOW_BYTES = 4 << 20;
+export const STREAM_WINDOW_BYTES = 2 << 20;
 /** Receive window of each connection, shared by its streams. */
-export const CONNECTION_WINDOW_BYTES = 8 << 20;
+export const CONNECTION_WINDOW_BYTES = 4 << 20;
 
 /**
  * The SETTINGS every server session advertises. The frame size stays at the default 16 KiB:
