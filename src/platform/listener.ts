@@ -17,6 +17,7 @@ import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { Counter, type Registry as MetricsRegistry } from "prom-client";
 import { readFirstRequest } from "./h2-first-request.js";
+import { SERVER_HTTP2_SETTINGS, widenConnectionWindow } from "./http2-windows.js";
 
 export type RequestHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -83,13 +84,11 @@ export function createListener(opts: ListenerOptions): Listener {
   const grpcSockets = new Set<net.Socket>(); // handed to grpc-js
   const http1Sockets = new Map<net.Socket, number>(); // socket -> in-flight requests
 
-  const h2 = http2.createServer({
-    // Large enough for big streamed artifacts without per-stream flow-control stalls.
-    settings: { initialWindowSize: 1 << 20 },
-  });
+  const h2 = http2.createServer({ settings: SERVER_HTTP2_SETTINGS });
   h2.on("request", handler);
   h2.on("session", (session: http2.ServerHttp2Session) => {
     countHttp2.inc();
+    widenConnectionWindow(session);
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
     session.on("error", (err) => log.debug({ err }, "http2 session error"));

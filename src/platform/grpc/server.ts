@@ -6,6 +6,7 @@
 // client received (outcome.ts).
 import type { EventEmitter } from "node:events";
 import type { Duplex } from "node:stream";
+import type http2 from "node:http2";
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -25,6 +26,7 @@ import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
 import { ownEncoding, sentCallback } from "../rpc/encode-self.js";
 import { traceGrpcHandler } from "../tracing/index.js";
+import { SERVER_HTTP2_SETTINGS, widenConnectionWindow } from "../http2-windows.js";
 import { GrpcCallContext } from "./context.js";
 import { createCallOutcomes, type CallOutcomes } from "./outcome.js";
 import { grpcStatusOf, toMetadata } from "./status.js";
@@ -86,6 +88,7 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
     server.addService(definition, handlers);
   }
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  applyHttp2Windows(server);
   return {
     inject: (socket) => injector.injectConnection(socket),
     drain: (graceMs) => injector.drain(graceMs),
@@ -94,6 +97,19 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
 }
 
 const identity = (b: Buffer): Buffer => b;
+
+/**
+ * Gives the sessions of grpc-js's connection injector the same windows and frame size as
+ * connect-node's (src/platform/http2-windows.ts). grpc-js 1.14 has no server option for them,
+ * so this reaches the http2 server the injector made; it throws at start if that changes.
+ */
+function applyHttp2Windows(server: Server): void {
+  const servers = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
+  const h2 = servers ? [...servers.keys()].at(-1) : undefined;
+  if (!h2 || typeof h2.updateSettings !== "function") throw new Error("grpc-js no longer exposes its connection injector's http2 server: HTTP/2 windows cannot be set");
+  h2.updateSettings(SERVER_HTTP2_SETTINGS);
+  h2.on("session", widenConnectionWindow);
+}
 
 // The four handler shapes of connect-es, seen without their message types.
 type Impl = (input: unknown, ctx: GrpcCallContext) => unknown;
