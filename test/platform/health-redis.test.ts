@@ -10,13 +10,9 @@ import { startRedis, type RedisProcess } from "../support/redis.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { findTool, run } from "../support/tools.js";
 
-/** grpc-health-probe when installed (`go install github.com/grpc-ecosystem/grpc-health-probe@latest`), else undefined. */
-function healthProbeTool(): string | undefined {
-  try {
-    return findTool("grpc-health-probe", "go install github.com/grpc-ecosystem/grpc-health-probe@latest");
-  } catch {
-    return undefined;
-  }
+/** grpc-health-probe, as Kubernetes users run it (scripts/test.sh installs it). */
+function healthProbeTool(): string {
+  return findTool("grpc-health-probe", "go install github.com/grpc-ecosystem/grpc-health-probe@v0.4.63");
 }
 
 const FEATURE = "openloop.feature.v1.FeatureService";
@@ -81,13 +77,13 @@ describe("health while Redis comes and goes", () => {
     expect(await status(REGISTRY)).toBe(Status.SERVING);
     expect(await status(LLM)).toBe(Status.SERVING);
     const probe = healthProbeTool();
-    const probeExit = async (service: string) => (await run(probe!, [`-addr=127.0.0.1:${server.port}`, `-service=${service}`])).code;
+    const probeExit = async (service: string) => (await run(probe, [`-addr=127.0.0.1:${server.port}`, `-service=${service}`])).code;
     // grpc-health-probe exits 4 for NOT_SERVING.
-    if (probe) expect(await probeExit(FEATURE)).toBe(4);
+    expect(await probeExit(FEATURE)).toBe(4);
 
     await redis.start();
     for (const svc of ["", FEATURE, FEEDBACK, ...REDIS_ENTRIES]) await until(svc, Status.SERVING);
-    if (probe) expect(await probeExit(FEATURE)).toBe(0);
+    expect(await probeExit(FEATURE)).toBe(0);
     await new Promise((r) => setTimeout(r, 100));
     stop.abort();
     for (const w of watches) {
