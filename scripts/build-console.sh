@@ -31,6 +31,7 @@ sources_hash() {
 exec 9>"$WORK/lock"
 flock 9
 
+bash clients/typescript/sync-gen.sh # the client package's copy of gen/, which the console imports
 HASH="$(sources_hash)"
 if [ "${1:-}" != "--force" ] && [ -f "$OUT/index.html" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$HASH" ]; then
   exit 0

@@ -3,7 +3,6 @@
 #   gen/                              buf generate (buf.gen.yaml): TypeScript and descriptors
 #   clients/go/gen/                   buf generate --template buf.gen.go.yaml (protoc-gen-go, protoc-gen-go-grpc)
 #   clients/python/src/openloop/*/    clients/python/generate.py (grpcio-tools from examples/python/requirements.txt)
-#   clients/typescript/src/gen/       a copy of gen/*_pb.ts
 # The plugins are local (buf never reaches buf.build) and pinned, so that the output depends
 # only on proto/. test/clients/generated.test.ts fails when the committed output is stale.
 #
@@ -44,7 +43,3 @@ PATH="$PLUGINS:$PATH" "$BUF" generate --template buf.gen.go.yaml -o "$OUT"
 ensure_python_venv
 "$OPENLOOP_ROOT/.venv/bin/python" clients/python/generate.py --out "$OUT/clients/python/src"
 
-# The TypeScript package carries its own copy of gen/ (the descriptors stay with the server).
-TS_GEN="$OUT/clients/typescript/src/gen"
-rm -rf "$TS_GEN"
-(cd "$OUT/gen" && find . -name '*_pb.ts' -print0 | sort -z | xargs -0 -I{} install -D -m 644 {} "$TS_GEN/{}")
