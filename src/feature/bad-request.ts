@@ -1,47 +1,8 @@
-// google.rpc.BadRequest, the standard error detail listing field violations.
-// No googleapis protos can be fetched here, so its descriptor is built from the
-// two messages we need; the wire format is exactly the upstream one, so any gRPC
-// client that knows google.rpc.BadRequest decodes our INVALID_ARGUMENT details.
-import { create, createFileRegistry } from "@bufbuild/protobuf";
-import type { DescMessage } from "@bufbuild/protobuf";
-import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+// google.rpc.BadRequest, the standard error detail listing field violations, attached to
+// INVALID_ARGUMENT errors that find several problems at once.
 import { Code, ConnectError } from "@connectrpc/connect";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { quote } from "../platform/errors.js";
-
-const stringField = (name: string, number: number) => ({
-  name,
-  number,
-  label: FieldDescriptorProto_Label.OPTIONAL,
-  type: FieldDescriptorProto_Type.STRING,
-  jsonName: name,
-});
-
-const registry = createFileRegistry(
-  create(FileDescriptorProtoSchema, {
-    name: "google/rpc/error_details.proto",
-    package: "google.rpc",
-    syntax: "proto3",
-    messageType: [
-      {
-        name: "BadRequest",
-        field: [
-          {
-            name: "field_violations",
-            number: 1,
-            label: FieldDescriptorProto_Label.REPEATED,
-            type: FieldDescriptorProto_Type.MESSAGE,
-            typeName: ".google.rpc.BadRequest.FieldViolation",
-            jsonName: "fieldViolations",
-          },
-        ],
-        nestedType: [{ name: "FieldViolation", field: [stringField("field", 1), stringField("description", 2)] }],
-      },
-    ],
-  }),
-  () => undefined,
-);
-
-export const BadRequestSchema: DescMessage = registry.getMessage("google.rpc.BadRequest")!;
 
 export interface FieldViolation {
   readonly field: string;

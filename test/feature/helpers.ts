@@ -6,7 +6,7 @@ import { expect } from "vitest";
 import type { FeatureDefinitionSchema, TransformerSchema, ValidatorSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import type { FeatureValue } from "../../gen/openloop/feature/v1/feature_value_pb.js";
 import { FeatureType } from "../../gen/openloop/feature/v1/feature_value_pb.js";
-import { BadRequestSchema } from "../../src/feature/bad-request.js";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 
 type ValueInit = Pick<FeatureValue, "kind"> | { kind: { case: string; value: unknown } };
 
