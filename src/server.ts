@@ -5,6 +5,7 @@ import { Registry as MetricsRegistry } from "prom-client";
 import type { Config } from "./config.js";
 import { checkServerConfig, createLogger, serve, type RunningServer } from "./platform/app.js";
 import type { RateLimiter } from "./platform/rate-limit.js";
+import { RedisRateLimiter } from "./platform/redis-rate-limit.js";
 import type { HttpRoute, PlatformContext, ServiceModule } from "./platform/module.js";
 import type { ServiceDependency } from "./platform/health.js";
 import type { ServiceBinding } from "./platform/rpc/binding.js";
@@ -54,21 +55,41 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const tracing = startTracing(config.telemetry, log);
   let running: RunningServer;
   let services: Services;
+  let keyLimits: RedisRateLimiter | undefined;
   try {
+    keyLimits = opts.limiter ? undefined : await sharedKeyLimits(config, log);
     services = await createServices(config, log, metrics, opts.extensions);
-    running = await serve(config, services, log, { cwd: opts.cwd, metrics, limiter: opts.limiter });
+    running = await serve(config, services, log, { cwd: opts.cwd, metrics, limiter: opts.limiter ?? keyLimits });
     if (services.shared) reportPostgresHealth(running.health, services.shared.changes, SHARED_METADATA_SERVICES);
   } catch (err) {
+    await keyLimits?.close();
     await tracing.shutdown();
     throw err;
   }
   // Spans still queued are exported after the last call ended.
   const close = async (graceMs?: number) => {
     await running.close(graceMs);
+    await keyLimits?.close();
     await tracing.shutdown();
   };
   return { ...running, close, services };
 }
+
+/**
+ * API keys' limits held across replicas: kept in redis.url whenever it is set and a key has
+ * limits (src/platform/redis-rate-limit.ts says why a Redis call per limited call); else each
+ * process keeps its own.
+ */
+async function sharedKeyLimits(config: Config, log: Logger): Promise<RedisRateLimiter | undefined> {
+  const limited = config.server.apiKeys.some((k) => typeof k !== "string" && k.limits !== undefined);
+  if (!config.redis?.url || !limited) return undefined;
+  return RedisRateLimiter.open({ url: config.redis.url, policy: config.redis, keyPrefix: KEY_LIMITS_PREFIX, leaseTtlMs: KEY_STREAM_LEASE_TTL_MS, log, name: "API key limits" });
+}
+
+/** Replicas on one Redis share their keys' budgets under this prefix. */
+const KEY_LIMITS_PREFIX = "openloop:auth:limit:v1:";
+/** A stream slot held by a replica that died is free again after this long. */
+const KEY_STREAM_LEASE_TTL_MS = 10_000;
 
 /** What a program embedding openloop adds to the built-in services. */
 export interface ServiceExtensions {

@@ -30,6 +30,13 @@ const providerSchema = z
     maxQueue: z.number().int().min(0).default(256),
     /** Limit for one upstream attempt, in milliseconds (the call's deadline also applies). */
     timeoutMs: z.number().int().positive().default(120_000),
+    /**
+     * Upstream requests a minute (LiteLLM's rpm), retries included; global across replicas like
+     * maxConcurrency (llm.limits.scope). Over it the model's fallbacks are tried, else RESOURCE_EXHAUSTED.
+     */
+    requestsPerMinute: z.number().int().positive().optional(),
+    /** Tokens a minute (LiteLLM's tpm): a call reserves its estimated prompt plus max_tokens, corrected by the usage reported. */
+    tokensPerMinute: z.number().int().positive().optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -86,8 +93,9 @@ const cacheSchema = z
 const limitsSchema = z
   .object({
     /**
-     * Where providers' maxConcurrency/maxQueue hold: "global" across every replica sharing
-     * redis.url, "replica" per process, "auto" global whenever redis.url is set.
+     * Where providers' maxConcurrency/maxQueue and requestsPerMinute/tokensPerMinute hold:
+     * "global" across every replica sharing redis.url, "replica" per process, "auto" global
+     * whenever redis.url is set.
      */
     scope: z.enum(["auto", "global", "replica"]).default("auto"),
     /** A slot held by a replica that died is free again after this long, in milliseconds. */

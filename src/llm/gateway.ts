@@ -1,5 +1,5 @@
 // The LLM gateway: catalog resolution, validation, cache, single flight, retries,
-// fallbacks, per-provider concurrency limits and metrics, over any Provider.
+// fallbacks, per-provider concurrency and rate limits and metrics, over any Provider.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { CacheConfig, RetryConfig } from "./config.js";
@@ -7,11 +7,14 @@ import type { Catalog, Route } from "./catalog.js";
 import type { CachedAnswer, ResponseCache } from "./cache/cache.js";
 import { Flight, type UpstreamAnswer, type UpstreamCall } from "./flight.js";
 import { localLimiter, QueueFullError, type CallLimiter, type LimiterFactory } from "./limiter.js";
+import { ProviderRateLimitedError, type ProviderRateGate, type TokenCost } from "./provider-rates.js";
+import { estimateTokens } from "./token-estimate.js";
 import type { LlmMetrics, ModelMetricsSnapshot, Series } from "./metrics.js";
 import { cacheKey, validateEmbedRequest, validateRequest, withDefaultMaxTokens, type TokenLimits } from "./params.js";
 import { backoffMs, sleep } from "./retry.js";
 import { ProviderError, type ChatMessage, type FinishReason, type GenerateParams, type Provider, type Usage } from "./providers/provider.js";
 import { codeName } from "../platform/observe.js";
+import { resourceExhausted } from "../platform/rate-limit.js";
 import { listSome, quote } from "../platform/errors.js";
 import { traceCacheLookup, traceProviderCall } from "../platform/tracing/index.js";
 
@@ -94,6 +97,8 @@ export interface GatewayOptions {
   limits: ReadonlyMap<string, { maxConcurrency: number; maxQueue: number }>;
   /** Makes each provider's limiter: per process by default, global through Redis (redis-limiter.ts). */
   limiter?: LimiterFactory;
+  /** Providers' requests and tokens per minute (provider-rates.ts), by provider; none when absent. */
+  rates?: ReadonlyMap<string, ProviderRateGate>;
   retry: RetryConfig;
   cache: ResponseCache | undefined;
   cacheConfig: Pick<CacheConfig, "maxEntryChars">;
@@ -108,6 +113,7 @@ interface Target {
   route: Route;
   provider: Provider;
   limiter: CallLimiter | undefined;
+  rate: ProviderRateGate | undefined;
 }
 
 interface Resolved {
@@ -250,7 +256,8 @@ export class Gateway {
         const { route, provider } = targets[i];
         served = this.o.metrics.for(route.model, route.provider);
         try {
-          const res = await this.retrying(targets[i], call.signal, () => call.deadline, NEVER, () => {
+          const cost = { prompt: estimateTokens(call.inputs), output: 0 };
+          const res = await this.retrying(targets[i], call.signal, () => call.deadline, NEVER, cost, (r) => r.inputTokens || undefined, () => {
             if (!provider.embed) {
               throw new ConnectError(`model '${route.model}' cannot embed: provider '${route.provider}' has no embeddings API`, Code.InvalidArgument);
             }
@@ -318,7 +325,7 @@ export class Gateway {
       if (!this.o.registry) throw new ConnectError("registry models are not available on this server", Code.FailedPrecondition);
       const lease = await this.o.registry.acquire(call.model, call.signal);
       const route: Route = { model: lease.model, provider: lease.provider.name, upstreamModel: lease.upstreamModel, fallbacks: [], aliases: [] };
-      return { targets: [{ route, provider: lease.provider, limiter: undefined }], keyModel: lease.model, release: () => lease.release() };
+      return { targets: [{ route, provider: lease.provider, limiter: undefined, rate: undefined }], keyModel: lease.model, release: () => lease.release() };
     }
     const route = this.o.catalog.resolve(call.model);
     if (!route) {
@@ -334,7 +341,7 @@ export class Gateway {
   private target(route: Route): Target {
     const provider = this.o.providers.get(route.provider);
     if (!provider) throw new ConnectError(`provider '${route.provider}' is not configured`, Code.FailedPrecondition);
-    return { route, provider, limiter: this.limiters.get(route.provider) };
+    return { route, provider, limiter: this.limiters.get(route.provider), rate: this.o.rates?.get(route.provider) };
   }
 
   private async lookup(key: string, mode: CacheMode, series: Series): Promise<CachedAnswer | undefined> {
@@ -411,7 +418,10 @@ export class Gateway {
   private attempts(flight: UpstreamCall, kind: "unary" | "stream", call: GenerateCall, target: Target): Promise<UpstreamAnswer> {
     const { route, provider } = target;
     const series = this.o.metrics.for(route.model, route.provider);
-    return this.retrying(target, flight.signal, () => flight.deadline(), () => flight.deltaEmitted, async () => {
+    // max_tokens is set by now (withDefaultMaxTokens): the most this call can generate.
+    const cost = { prompt: estimateTokens(call.messages.map((m) => m.content)), output: call.params.maxTokens ?? 0 };
+    const used = (a: UpstreamAnswer) => a.usage.inputTokens + a.usage.outputTokens || undefined;
+    return this.retrying(target, flight.signal, () => flight.deadline(), () => flight.deltaEmitted, cost, used, async () => {
       const req = { upstreamModel: route.upstreamModel, messages: call.messages, params: call.params, signal: flight.signal };
       // A stream's text is in the flight's deltas; its answer carries none.
       const res = kind === "unary" ? await provider.generate(req) : { text: "", ...(await provider.stream(req, flight.delta)) };
@@ -429,24 +439,37 @@ export class Gateway {
   }
 
   /**
-   * Runs `once` within the provider's concurrency limit, retrying on 429, 5xx and connection
-   * errors (unless `committed()`: output already went out), bounded by the latest caller deadline.
+   * Runs `once` within the provider's concurrency limit and rates, retrying on 429, 5xx and
+   * connection errors (unless `committed()`: output already went out), bounded by the latest
+   * caller deadline. Each attempt costs a request and `cost` tokens, corrected by `used`.
    */
   private async retrying<T>(
     target: Target,
     signal: AbortSignal,
     deadline: () => number | undefined,
     committed: () => boolean,
+    cost: TokenCost,
+    used: (result: T) => number | undefined,
     once: () => Promise<T>,
   ): Promise<T> {
-    const { route, limiter } = target;
+    const { route, limiter, rate } = target;
     const series = this.o.metrics.for(route.model, route.provider);
     const policy = this.o.retry;
     for (let attempt = 1; ; attempt++) {
       try {
         const release = limiter ? await limiter.acquire(signal) : undefined;
         try {
-          return await traceProviderCall(route, attempt, once);
+          // Checked holding the slot, right before the attempt: the rate counts what goes upstream.
+          const held = rate ? await rate.admit(cost) : undefined;
+          let result: T;
+          try {
+            result = await traceProviderCall(route, attempt, once);
+          } catch (err) {
+            held?.fail();
+            throw err;
+          }
+          held?.settle(used(result));
+          return result;
         } finally {
           release?.();
         }
@@ -491,6 +514,7 @@ export class Gateway {
       return new ConnectError("the call was cancelled", Code.Canceled);
     }
     if (err instanceof ConnectError) return err;
+    if (err instanceof ProviderRateLimitedError) return resourceExhausted(err.message, err.retryAfterMs);
     if (err instanceof QueueFullError) {
       return new ConnectError(`too many calls waiting for this model's provider (${err.message}); retry later`, Code.ResourceExhausted);
     }
@@ -524,7 +548,7 @@ export class Gateway {
 
 /** Whether a failure lets the next model of the chain try. */
 function fallsBack(err: unknown): boolean {
-  const kind = err instanceof ProviderError ? err.kind : err instanceof QueueFullError ? "rate_limited" : undefined;
+  const kind = err instanceof ProviderError ? err.kind : err instanceof QueueFullError || err instanceof ProviderRateLimitedError ? "rate_limited" : undefined;
   return kind !== undefined && FALLBACK_KINDS.has(kind);
 }
 

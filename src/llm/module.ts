@@ -12,6 +12,9 @@ import { Catalog } from "./catalog.js";
 import { effectiveCatalog } from "./config.js";
 import { Gateway } from "./gateway.js";
 import { RedisLimits } from "./redis-limiter.js";
+import { ProviderRateGate } from "./provider-rates.js";
+import { MemoryRateLimiter, type RateLimiter } from "../platform/rate-limit.js";
+import { RedisRateLimiter } from "../platform/redis-rate-limit.js";
 import { LlmMetrics } from "./metrics.js";
 import { createProvider } from "./providers/factory.js";
 import { lazyProvider } from "./providers/lazy.js";
@@ -60,6 +63,14 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
     if (!config.redis?.url) throw new Error("llm.limits.scope is global but redis.url is not set");
     sharedLimits = await RedisLimits.open({ url: config.redis.url, policy: config.redis, leaseTtlMs: llm.limits.leaseTtlMs, keyPrefix: llm.limits.redisKeyPrefix, log });
   }
+  // Requests and tokens per minute, in the same scope; nothing is opened when no provider has them.
+  const rated = Object.entries(providerConfigs).filter(([, cfg]) => cfg.requestsPerMinute !== undefined || cfg.tokensPerMinute !== undefined);
+  let sharedRates: RedisRateLimiter | undefined;
+  let rateLimiter: RateLimiter = new MemoryRateLimiter();
+  if (rated.length > 0 && scope === "global") {
+    rateLimiter = sharedRates = await RedisRateLimiter.open({ url: config.redis!.url, policy: config.redis!, keyPrefix: llm.limits.redisKeyPrefix, leaseTtlMs: llm.limits.leaseTtlMs, log, name: "llm rate limits" });
+  }
+  const rates = new Map(rated.map(([name, cfg]) => [name, new ProviderRateGate(rateLimiter, name, cfg)]));
 
   const registry = new RegistryModelLoader({ transport: deps.registry, dataDir: config.dataDir, log, metrics: ctx.metrics });
   const gateway = new Gateway({
@@ -67,6 +78,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
     providers,
     limits,
     limiter: sharedLimits?.factory,
+    rates,
     retry: llm.retry,
     cache,
     cacheConfig: llm.cache,
@@ -88,6 +100,7 @@ export async function createLlmModule(config: Config, ctx: PlatformContext, deps
       await registry.close();
       await cache?.close();
       await sharedLimits?.close();
+      await sharedRates?.close();
       for (const p of providers.values()) await p.close?.();
     },
   };

@@ -1,8 +1,6 @@
 // Provider concurrency limits that hold across every replica sharing one Redis: a semaphore of
-// leases. Each slot taken is a member of a sorted set scored by its expiry (Redis's clock, so the
-// replicas' clocks do not matter); holders renew their leases while the call runs, and a replica
-// that dies stops renewing, so its slots come back after leaseTtlMs. Taking and giving back a
-// slot are Lua scripts, atomic on the server.
+// leases (src/platform/redis-leases.ts): holders renew their leases while the call runs, and a
+// replica that dies stops renewing, so its slots come back after leaseTtlMs.
 //
 // Waiting calls queue in their own replica (FIFO there, up to maxQueue per replica); a released
 // slot is announced on a pub/sub channel so waiters try at once, and waiters also retry on a
@@ -13,44 +11,8 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createRedisClient, createRedisSubscriber, DEFAULT_REDIS_POLICY, RedisProbe, type RedisClientPolicy } from "../platform/redis.js";
+import { ACQUIRE_LEASE, RELEASE_LEASE, RENEW_LEASES } from "../platform/redis-leases.js";
 import { ConcurrencyLimiter, QueueFullError, type CallLimiter, type LimiterFactory } from "./limiter.js";
-
-
-// KEYS[1] leases; ARGV: lease id, limit, ttl ms. 1 when the slot was taken.
-const ACQUIRE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ttl * 2)
-  return 1
-end
-return 0`;
-
-// KEYS[1] leases; ARGV: ttl ms, lease ids. Extends the leases still held; returns how many were lost.
-const RENEW = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[1])
-local lost = 0
-for i = 2, #ARGV do
-  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
-    redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[i])
-  else
-    lost = lost + 1
-  end
-end
-redis.call('PEXPIRE', KEYS[1], ttl * 2)
-return lost`;
-
-// KEYS[1] leases; ARGV: lease id, channel, provider. Gives the slot back and wakes the waiters.
-const RELEASE = `
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
-end
-return 1`;
 
 type ScriptClient = Redis & {
   limiterAcquire(key: string, id: string, limit: number, ttlMs: number): Promise<number>;
@@ -98,9 +60,9 @@ export class RedisLimits {
     // The one fail-fast policy: a Redis that is down must not stall calls.
     const policy = options.policy ?? DEFAULT_REDIS_POLICY;
     this.redis = createRedisClient(options.url, policy, { lazyConnect: true }) as ScriptClient;
-    this.redis.defineCommand("limiterAcquire", { numberOfKeys: 1, lua: ACQUIRE });
-    this.redis.defineCommand("limiterRenew", { numberOfKeys: 1, lua: RENEW });
-    this.redis.defineCommand("limiterRelease", { numberOfKeys: 1, lua: RELEASE });
+    this.redis.defineCommand("limiterAcquire", { numberOfKeys: 1, lua: ACQUIRE_LEASE });
+    this.redis.defineCommand("limiterRenew", { numberOfKeys: 1, lua: RENEW_LEASES });
+    this.redis.defineCommand("limiterRelease", { numberOfKeys: 1, lua: RELEASE_LEASE });
     this.redis.on("error", (err: Error) => options.log.debug({ err: err.message }, "llm limits: redis error"));
     this.probe = new RedisProbe(this.redis, policy.commandTimeoutMs);
     this.subscriber = createRedisSubscriber(options.url, policy, { lazyConnect: true });

@@ -7,6 +7,7 @@ import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import type { Gateway, GenerateCall } from "../llm/gateway.js";
+import { isPromise } from "../platform/auth.js";
 import type { RequestHandler } from "../platform/listener.js";
 import { startServerSpan, type RequestSpan } from "../platform/tracing/index.js";
 import type { HttpRoute, HttpRoutePlatform } from "../platform/module.js";
@@ -71,7 +72,8 @@ export function createOpenAIHandler(gateway: Gateway, p: HttpRoutePlatform): Req
     const { req } = call;
     // The key is checked against the method the request stands for (scopes, rate limits).
     call.method = path === "embeddings" ? M.embed : path === "models" || path.startsWith("models/") ? M.listModels : M.generate;
-    call.release = p.auth?.(call.method, req.headers.authorization);
+    const admission = p.auth?.(call.method, req.headers.authorization);
+    call.hold(isPromise(admission) ? await admission : admission);
     const method = req.method;
     if (method === "POST" && (path === "chat/completions" || path === "completions" || path === "embeddings")) {
       const body = parseBody(await readBody(req, p.maxMessageBytes));
@@ -119,7 +121,7 @@ class Call {
   private timer: NodeJS.Timeout | undefined;
   private finished = false;
   /** Frees the key's stream slot, when the auth gate took one. */
-  release: (() => void) | undefined;
+  private release: (() => void) | undefined;
   span: RequestSpan | undefined;
 
   constructor(
@@ -144,6 +146,12 @@ class Call {
     this.finish(this.abort.signal.aborted ? this.abort.signal.reason : undefined);
   };
   private readonly onShutdown = () => this.abort.abort(this.p.shutdown.reason);
+
+  /** Keeps the key's stream slot until the call ends (frees it at once if it already has, while the gate was asked). */
+  hold(release: (() => void) | undefined): void {
+    if (this.finished) release?.();
+    else this.release = release;
+  }
 
   json(status: number, body: string, headers: Record<string, string> = JSON_HEADERS, err?: unknown): void {
     this.res.writeHead(status, { ...headers, "content-length": String(Buffer.byteLength(body)) });

@@ -4,23 +4,23 @@
 // limits (rate-limit.ts). Metrics and logs name keys by their configured name only.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { DescMethod } from "@bufbuild/protobuf";
-import { create } from "@bufbuild/protobuf";
-import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { ConnectError, Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
-import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { ConfigError, type Config } from "../config.js";
 import { HASHED_KEY, plainKeyName, type ApiKeyConfig } from "./auth-config.js";
-import type { RateLimiter, RequestRate } from "./rate-limit.js";
+import { resourceExhausted, type RateLimiter, type RequestRate, type StreamRelease } from "./rate-limit.js";
 import { grants, scopeFor, type Scope } from "./scopes.js";
 
 /**
  * Admits or refuses a call to `method` given its authorization header: throws a ConnectError
  * (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED), else returns the function to call
- * when the call ends if it holds one of the key's stream slots.
+ * when the call ends if it holds one of the key's stream slots. It answers with a promise only
+ * when the key has limits kept in a Redis shared by replicas (its rejection is the refusal).
  */
-export type AuthGate = (method: DescMethod, authorization: string | null | undefined) => (() => void) | undefined;
+export type AuthGate = (method: DescMethod, authorization: string | null | undefined) => Admission;
+
+export type Admission = StreamRelease | undefined | Promise<StreamRelease | undefined>;
 
 /** A configured key, as the server knows it: never the key itself. */
 export interface ApiKey {
@@ -109,8 +109,14 @@ export class Auth {
         throw new ConnectError(`API key '${key.name}' lacks scope '${needed}'`, Code.PermissionDenied);
       }
       const release = this.applyLimits(key, method);
-      key.admitted++;
-      return release;
+      if (!isPromise(release)) {
+        key.admitted++;
+        return release;
+      }
+      return release.then((r) => {
+        key.admitted++;
+        return r;
+      });
     };
   }
 
@@ -159,25 +165,38 @@ export class Auth {
     throw new ConnectError(message, Code.Unauthenticated);
   }
 
-  private applyLimits(key: ApiKey, method: DescMethod): (() => void) | undefined {
-    if (key.rate) {
-      const waitMs = this.limiter.take(key.name, key.rate);
-      if (waitMs > 0) throw this.exhausted(key, "requests", `API key '${key.name}' is over its rate of ${key.rate.perSecond} requests/s`, waitMs);
-    }
-    if (key.maxStreams === undefined || method.methodKind === "unary") return undefined;
-    const close = this.limiter.openStream(key.name, key.maxStreams);
-    // When a stream ends is unknown: suggest a short wait.
-    if (!close) throw this.exhausted(key, "streams", `API key '${key.name}' has ${key.maxStreams} streams open, its limit`, 1000);
-    return close;
+  private applyLimits(key: ApiKey, method: DescMethod): Admission {
+    const stream = key.maxStreams !== undefined && method.methodKind !== "unary";
+    if (!key.rate) return stream ? this.openStream(key) : undefined;
+    const rate = key.rate;
+    const checked = (waitMs: number): Admission => {
+      if (waitMs > 0) throw this.exhausted(key, "requests", `API key '${key.name}' is over its rate of ${rate.perSecond} requests/s`, waitMs);
+      return stream ? this.openStream(key) : undefined;
+    };
+    const waitMs = this.limiter.take(key.name, rate);
+    return typeof waitMs === "number" ? checked(waitMs) : waitMs.then(checked);
+  }
+
+  private openStream(key: ApiKey): Admission {
+    const checked = (close: StreamRelease | undefined) => {
+      // When a stream ends is unknown: suggest a short wait.
+      if (!close) throw this.exhausted(key, "streams", `API key '${key.name}' has ${key.maxStreams} streams open, its limit`, 1000);
+      return close;
+    };
+    const close = this.limiter.openStream(key.name, key.maxStreams!);
+    return isPromise(close) ? close.then(checked) : checked(close);
   }
 
   private exhausted(key: ApiKey, limit: "requests" | "streams", message: string, retryMs: number): ConnectError {
     this.limited.inc({ key: key.name, limit });
     // debug: the refused call's own warn line (observe.ts) carries this message, key name included.
     this.log.debug({ key: key.name, limit, retryMs }, "API key over its limit");
-    const retryDelay = create(DurationSchema, { seconds: BigInt(Math.floor(retryMs / 1000)), nanos: (retryMs % 1000) * 1_000_000 });
-    return new ConnectError(`${message}; retry in ${retryMs} ms`, Code.ResourceExhausted, undefined, [{ desc: RetryInfoSchema, value: { retryDelay } }]);
+    return resourceExhausted(message, retryMs);
   }
+}
+
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | undefined)?.then === "function";
 }
 
 function keyOf(k: ApiKeyConfig, index: number): ApiKey {

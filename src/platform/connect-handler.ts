@@ -5,7 +5,7 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import type { AuthGate } from "./auth.js";
+import { isPromise, type AuthGate } from "./auth.js";
 import { reclassifyParseErrors } from "./errors.js";
 import { notFound, staticHandler, unimplemented, withCors, withDefaultDeadline } from "./http.js";
 import type { RequestHandler } from "./listener.js";
@@ -39,12 +39,12 @@ export function createConnectHandler(opts: ConnectHandlerOptions): RequestHandle
   const served = new Set(opts.bindings.map((b) => b.desc.typeName));
 
   // Runs for every call before its request is read; the observer records a refused call.
-  const requestGate = (ctx: HandlerContext) => {
+  const requestGate = (ctx: HandlerContext): void | Promise<void> => {
     reclassifyParseErrors(ctx);
     observer.admit(ctx);
-    // connect-node aborts the call's signal when the call ends.
-    const release = auth?.(ctx.method, ctx.requestHeader.get("authorization"));
-    if (release) ctx.signal.addEventListener("abort", release, { once: true });
+    const admission = auth?.(ctx.method, ctx.requestHeader.get("authorization"));
+    // connect-es awaits a gate that answers with a promise (limits kept in a shared Redis).
+    return isPromise(admission) ? admission.then((release) => holdUntilEnd(ctx, release)) : holdUntilEnd(ctx, admission);
   };
 
   const serveConsole = opts.consoleDir ? staticHandler(opts.consoleDir) : undefined;
@@ -84,3 +84,10 @@ export function createConnectHandler(opts: ConnectHandlerOptions): RequestHandle
   });
 }
 
+
+/** Frees a stream slot when the call ends (connect-node aborts the call's signal then), or now if it already has. */
+function holdUntilEnd(ctx: HandlerContext, release: (() => void) | undefined): void {
+  if (!release) return;
+  if (ctx.signal.aborted) release();
+  else ctx.signal.addEventListener("abort", release, { once: true });
+}

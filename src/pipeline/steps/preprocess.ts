@@ -7,6 +7,8 @@ import type { JsonValue, StepDefinition } from "../types.js";
 import { featureValueToJson } from "./feature-values.js";
 import { describeValue, parseConfig, templateProblems, templateVariables, variableName, zodProblems } from "./common.js";
 import { quote } from "../../platform/errors.js";
+// LLMService has no tokenizer RPC: a token budget becomes characters at the gateway's own estimate.
+import { CHARS_PER_TOKEN_ESTIMATE } from "../../llm/token-estimate.js";
 
 const templateConfig = z
   .object({
@@ -158,13 +160,6 @@ export const redactStep: StepDefinition<z.infer<typeof redactConfig>> = {
     state.vars[c.input] = redactValue(state.vars[c.input], (s) => redactText(s, c));
   },
 };
-
-/**
- * LLMService has no tokenizer RPC, so a token budget is converted to characters at this rate:
- * about 4 characters a token for English prose with GPT-style and Llama-style tokenizers (code
- * and most other languages use fewer characters a token, so the estimate can run over).
- */
-export const CHARS_PER_TOKEN_ESTIMATE = 4;
 
 const truncateConfig = z
   .object({

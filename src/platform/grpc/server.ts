@@ -21,7 +21,7 @@ import {
   type UntypedHandleCall,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import type { AuthGate } from "../auth.js";
+import { isPromise, type AuthGate } from "../auth.js";
 import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
 import { ownEncoding, sentCallback } from "../rpc/encode-self.js";
@@ -120,19 +120,34 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, out
   const { auth, shutdown, defaultDeadlineMs } = opts;
   const decodeRequest = ownDecoder ?? ((bytes: Uint8Array) => fromBinary(method.input, bytes));
 
-  /** Refuses a call the auth gate refuses. */
-  const admitted = (call: AnyCall): ConnectError | undefined => {
+  const refuse = (call: AnyCall, err: unknown): ConnectError => {
+    const e = ConnectError.from(err);
+    outcomes.failed(call.metadata, e);
+    return e;
+  };
+  const hold = (call: AnyCall, release: (() => void) | undefined): undefined => {
+    if (!release) return undefined;
+    // grpc-js reports every call that ends as cancelled (and one that already did says so).
+    if (call.cancelled) release();
+    else (call as EventEmitter).once("cancelled", release);
+    return undefined;
+  };
+  /**
+   * Refuses a call the auth gate refuses. A promise only when the gate answers with one (a key
+   * with limits kept in a shared Redis): every other call is admitted synchronously.
+   */
+  const admitted = (call: AnyCall): ConnectError | undefined | Promise<ConnectError | undefined> => {
     if (!auth) return undefined;
     try {
       const header = call.metadata.get("authorization")[0];
-      const release = auth(method, typeof header === "string" ? header : undefined);
-      // grpc-js reports every call that ends as cancelled.
-      if (release) (call as EventEmitter).once("cancelled", release);
-      return undefined;
+      const admission = auth(method, typeof header === "string" ? header : undefined);
+      if (!isPromise(admission)) return hold(call, admission);
+      return admission.then(
+        (release) => hold(call, release),
+        (err: unknown) => refuse(call, err),
+      );
     } catch (err) {
-      const e = ConnectError.from(err);
-      outcomes.failed(call.metadata, e);
-      return e;
+      return refuse(call, err);
     }
   };
   // The client's deadline, else the server's default (which grpc-js does not enforce: ours).
@@ -147,9 +162,7 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, out
     case "unary":
     case "client_streaming": {
       const streaming = method.methodKind === "client_streaming";
-      return (call: ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
-        const refused = admitted(call);
-        if (refused) return void callback(grpcStatusOf(refused));
+      const serve = (call: ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
         const ctx = contextOf(call);
         const reply = new UnaryReply(method, call, callback, ctx, outcomes);
         // A client stream is followed from the start: its cancellation must reach the requests.
@@ -168,12 +181,15 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, out
           (err: unknown) => reply.fail(err),
         );
       };
+      return (call: ServerUnaryCall<Buffer, Buffer> | ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+        const refused = admitted(call);
+        if (!isPromise(refused)) return refused ? void callback(grpcStatusOf(refused)) : serve(call, callback);
+        void refused.then((r) => (r ? callback(grpcStatusOf(r)) : serve(call, callback)));
+      };
     }
     case "server_streaming":
     case "bidi_streaming":
-      return (call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>) => {
-        const refused = admitted(call);
-        if (refused) return void call.emit("error", grpcStatusOf(refused));
+      const serveStream = (call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>) => {
         const ctx = contextOf(call);
         const reply = new StreamReply(method, call, ctx, outcomes);
         reply.watch();
@@ -188,6 +204,11 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, out
           () => reply.ok(),
           (err: unknown) => reply.fail(err),
         );
+      };
+      return (call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>) => {
+        const refused = admitted(call);
+        if (!isPromise(refused)) return refused ? void call.emit("error", grpcStatusOf(refused)) : serveStream(call);
+        void refused.then((r) => (r ? void call.emit("error", grpcStatusOf(r)) : serveStream(call)));
       };
   }
 }
@@ -214,9 +235,6 @@ function encode(schema: DescMessage, value: unknown): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function isPromise(value: unknown): value is Promise<unknown> {
-  return typeof (value as Promise<unknown> | undefined)?.then === "function";
-}
 
 /** The part of ending a call that every kind shares: one final status. */
 abstract class Reply {
