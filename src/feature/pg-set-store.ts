@@ -1,11 +1,14 @@
 // Feature-set definitions shared by every replica, in PostgreSQL: a create is one conditional
-// insert, so of two replicas creating the same name at once exactly one wins.
+// insert, so of two replicas creating the same name at once exactly one wins, and it checks
+// feature.limits.maxFeatureSets in the same transaction, so the limit holds across replicas.
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ChangeListener } from "../platform/postgres/changes.js";
 import type { PgDatabase } from "../platform/postgres/database.js";
-import type { FeatureSetStore, StoredEntry, StoredSet } from "./set-store.js";
+import type { CreateResult, FeatureSetStore, StoredEntry, StoredSet } from "./set-store.js";
 
 const TOPIC = "feature_set";
+/** Arbitrary constant naming the lock that serialises feature-set creates (beside the migration and sweep locks). */
+const FEATURE_SET_CREATE_LOCK = 4_210_701_517;
 
 interface Row {
   name: string;
@@ -30,14 +33,25 @@ export class PgFeatureSetStore implements FeatureSetStore {
     return rows[0] ? toSet(rows[0]) : undefined;
   }
 
-  async create(set: StoredSet): Promise<boolean> {
+  async create(set: StoredSet, maxSets?: number): Promise<CreateResult> {
     return this.db.transaction(async (tx) => {
+      if (maxSets !== undefined) {
+        // Creates take turns (the lock is held to the end of the transaction), so the count each
+        // one reads includes every create committed before it: the limit is exact.
+        await tx.query("SELECT pg_advisory_xact_lock($1)", [FEATURE_SET_CREATE_LOCK]);
+        const { rows } = await tx.query<{ n: number; mine: number }>(
+          "SELECT count(*)::int AS n, count(*) FILTER (WHERE name = $1)::int AS mine FROM feature_sets",
+          [set.name],
+        );
+        // A name already stored is "taken" below, whatever the count.
+        if (rows[0]!.mine === 0 && rows[0]!.n >= maxSets) return "full";
+      }
       const { rowCount } = await tx.query(
         "INSERT INTO feature_sets (name, generation, create_time, definition) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
         [set.name, set.generation, set.createTime, JSON.stringify(set.featureSet)],
       );
       if (rowCount) await this.changes.notify(tx, TOPIC, set.name);
-      return rowCount === 1;
+      return rowCount === 1 ? "created" : "taken";
     });
   }
 

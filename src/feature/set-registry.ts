@@ -141,13 +141,14 @@ export class FeatureSetRegistry {
     if (this.sets.has(def.name) || this.creating.has(def.name)) {
       throw new ConnectError(`feature set '${quote(def.name)}' already exists; delete it first or pick another name`, Code.AlreadyExists);
     }
-    if (this.sets.size + this.creating.size >= this.maxSets) {
-      throw new ConnectError(`the server holds ${this.sets.size} feature sets, the limit max_feature_sets=${this.maxSets}; delete unused sets`, Code.ResourceExhausted);
-    }
+    // This replica's view; a shared store checks the limit again, exactly, as it creates (pg-set-store.ts).
+    if (this.sets.size + this.creating.size >= this.maxSets) throw this.full(this.sets.size);
     this.creating.add(def.name);
     try {
       const set = this.build(compiled, newGeneration(), new Date());
-      if (!(await this.store.create(this.toStored(set)))) {
+      const result = await this.store.create(this.toStored(set), this.maxSets);
+      if (result === "full") throw this.full(this.maxSets);
+      if (result === "taken") {
         await this.refresh(def.name);
         throw new ConnectError(`feature set '${def.name}' already exists; delete it first or pick another name`, Code.AlreadyExists);
       }
@@ -157,6 +158,11 @@ export class FeatureSetRegistry {
     } finally {
       this.creating.delete(def.name);
     }
+  }
+
+  /** `held`: the sets counted (this replica's, or the shared store's count at the limit). */
+  private full(held: number): ConnectError {
+    return new ConnectError(`the server holds ${held} feature sets, the limit max_feature_sets=${this.maxSets}; delete unused sets`, Code.ResourceExhausted);
   }
 
   /**
@@ -169,7 +175,7 @@ export class FeatureSetRegistry {
     if (existing === undefined) {
       const fresh = this.build(compiled, newGeneration(), new Date());
       // Replicas starting with the same config file race to create it: the losers adopt the winner's generation.
-      if (await this.store.create(this.toStored(fresh))) {
+      if ((await this.store.create(this.toStored(fresh))) === "created") {
         this.wrote(def.name);
         this.sets.set(def.name, fresh);
         return fresh;

@@ -15,6 +15,8 @@ export interface StoredSet {
   readonly featureSet: JsonValue;
 }
 
+export type CreateResult = "created" | "taken" | "full";
+
 /** One stored entry, or why it cannot be read (the caller logs and skips it). */
 export type StoredEntry = { readonly name: string; readonly where: string } & ({ readonly set: StoredSet } | { readonly problem: string });
 
@@ -22,8 +24,11 @@ export interface FeatureSetStore {
   loadAll(): Promise<StoredEntry[]>;
   /** One set, or undefined when it does not exist. */
   load(name: string): Promise<StoredSet | undefined>;
-  /** Stores a new set; false, storing nothing, when the name is taken (another replica won). */
-  create(set: StoredSet): Promise<boolean>;
+  /**
+   * Stores a new set. Stores nothing and answers "taken" when the name is taken (another replica
+   * won), or "full" when `maxSets` is given and that many sets exist already.
+   */
+  create(set: StoredSet, maxSets?: number): Promise<CreateResult>;
   /** Stores a set, replacing one of the same name. */
   put(set: StoredSet): Promise<void>;
   /** Deletes a set; false when there was none. */
@@ -77,10 +82,10 @@ export class FsFeatureSetStore implements FeatureSetStore {
     }
   }
 
-  /** One process writes this directory and the registry checks the name first: no other writer can win. */
-  async create(set: StoredSet): Promise<boolean> {
+  /** One process writes this directory and the registry checks the name and the count first: no other writer can win. */
+  async create(set: StoredSet): Promise<CreateResult> {
     await this.put(set);
-    return true;
+    return "created";
   }
 
   async put(set: StoredSet): Promise<void> {

@@ -141,7 +141,7 @@ export class PipelineCatalog {
     return this.withLock(name, async () => {
       if (this.revisions.has(name)) throw exists();
       this.checkRoom();
-      const rev = await this.append(name, description, spec);
+      const rev = await this.append(name, description, spec, true);
       if (!rev) throw exists();
       return rev;
     });
@@ -175,23 +175,31 @@ export class PipelineCatalog {
         if (latest && latest.description === description && canonicalJson(latest.spec) === canonicalJson(spec)) return latest;
         if (!latest) this.checkRoom();
         // Replicas starting with the same config file race to store it: the losers re-read and find it stored.
-        const rev = await this.append(name, description, spec);
+        const rev = await this.append(name, description, spec, !latest);
         if (rev) return rev;
       }
     });
   }
 
+  /** The limit as this replica sees it; a shared store checks it again, exactly, as it creates (pg-store.ts). */
   private checkRoom(): void {
-    if (this.revisions.size >= this.limits.maxPipelines) {
-      throw new ConnectError(`this server holds its limit of ${this.limits.maxPipelines} pipelines (pipeline.maxPipelines); delete one first`, Code.ResourceExhausted);
-    }
+    if (this.revisions.size >= this.limits.maxPipelines) throw this.full();
   }
 
-  /** Stores the next revision; undefined (after re-reading the pipeline) when another replica stored that number first. */
-  private async append(name: string, description: string, spec: PipelineSpec): Promise<PipelineRevision | undefined> {
+  private full(): ConnectError {
+    return new ConnectError(`this server holds its limit of ${this.limits.maxPipelines} pipelines (pipeline.maxPipelines); delete one first`, Code.ResourceExhausted);
+  }
+
+  /**
+   * Stores the next revision; undefined (after re-reading the pipeline) when another replica
+   * stored that number first. A create (`creating`) is refused when the pipelines are at the limit.
+   */
+  private async append(name: string, description: string, spec: PipelineSpec, creating = false): Promise<PipelineRevision | undefined> {
     const revs = this.revisions.get(name) ?? [];
     const rev: PipelineRevision = { name, revision: (revs.at(-1)?.revision ?? 0) + 1, description, spec, createTime: new Date() };
-    if (!(await this.store.append(rev, this.limits.maxRevisions))) {
+    const result = await this.store.append(rev, this.limits.maxRevisions, creating ? this.limits.maxPipelines : undefined);
+    if (result === "full") throw this.full();
+    if (result === "taken") {
       await this.refresh(name);
       return undefined;
     }

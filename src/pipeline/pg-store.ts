@@ -1,11 +1,14 @@
 // Shared pipeline storage in PostgreSQL: revisions are rows keyed by (name, revision), so of two
-// replicas appending the same revision number, the database lets exactly one win.
+// replicas appending the same revision number, the database lets exactly one win; creates check
+// pipeline.maxPipelines in the same transaction, so the limit holds across replicas.
 import type { ChangeListener } from "../platform/postgres/changes.js";
 import { isUniqueViolation, type PgDatabase } from "../platform/postgres/database.js";
-import type { PipelineStore } from "./store.js";
+import type { AppendResult, PipelineStore } from "./store.js";
 import type { PipelineRevision, PipelineSpec } from "./types.js";
 
 const TOPIC = "pipeline";
+/** Arbitrary constant naming the lock that serialises pipeline creates (beside the migration and sweep locks). */
+const PIPELINE_CREATE_LOCK = 4_210_701_516;
 
 interface Row {
   name: string;
@@ -36,9 +39,20 @@ export class PgPipelineStore implements PipelineStore {
     return rows.map(toRevision);
   }
 
-  async append(rev: PipelineRevision, keep: number): Promise<boolean> {
+  async append(rev: PipelineRevision, keep: number, maxPipelines?: number): Promise<AppendResult> {
     try {
-      await this.db.transaction(async (tx) => {
+      return await this.db.transaction(async (tx) => {
+        if (maxPipelines !== undefined) {
+          // Creates take turns (the lock is held to the end of the transaction), so the count
+          // each one reads includes every create committed before it: the limit is exact.
+          await tx.query("SELECT pg_advisory_xact_lock($1)", [PIPELINE_CREATE_LOCK]);
+          const { rows } = await tx.query<{ n: number; mine: number }>(
+            "SELECT count(DISTINCT name)::int AS n, count(*) FILTER (WHERE name = $1)::int AS mine FROM pipeline_revisions",
+            [rev.name],
+          );
+          // A name already stored is "taken" below, whatever the count.
+          if (rows[0]!.mine === 0 && rows[0]!.n >= maxPipelines) return "full";
+        }
         await tx.query("INSERT INTO pipeline_revisions (name, revision, description, spec, create_time) VALUES ($1, $2, $3, $4, $5)", [
           rev.name,
           rev.revision,
@@ -48,10 +62,10 @@ export class PgPipelineStore implements PipelineStore {
         ]);
         await tx.query("DELETE FROM pipeline_revisions WHERE name = $1 AND revision <= $2", [rev.name, rev.revision - keep]);
         await this.changes.notify(tx, TOPIC, rev.name);
+        return "stored";
       });
-      return true;
     } catch (err) {
-      if (isUniqueViolation(err)) return false;
+      if (isUniqueViolation(err)) return "taken";
       throw err;
     }
   }

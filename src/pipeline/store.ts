@@ -19,9 +19,10 @@ export interface PipelineStore {
   load(name: string): Promise<PipelineRevision[]>;
   /**
    * Stores `rev` as the pipeline's next revision and drops revisions older than the newest `keep`.
-   * Returns false, storing nothing, when revision `rev.revision` already exists (another writer won).
+   * Stores nothing and answers "taken" when revision `rev.revision` already exists (another
+   * writer won), or "full" when `maxPipelines` is given and that many pipelines exist already.
    */
-  append(rev: PipelineRevision, keep: number): Promise<boolean>;
+  append(rev: PipelineRevision, keep: number, maxPipelines?: number): Promise<AppendResult>;
   /** Deletes every revision; false when there was none. */
   deletePipeline(name: string): Promise<boolean>;
   /**
@@ -30,6 +31,8 @@ export interface PipelineStore {
    */
   watch?(onChange: (name: string | undefined) => void): () => void;
 }
+
+export type AppendResult = "stored" | "taken" | "full";
 
 interface StoredRevision {
   name: string;
@@ -80,15 +83,15 @@ export class PipelineFileStore implements PipelineStore {
     return (await this.loadAll()).get(name) ?? [];
   }
 
-  /** One process writes this directory, serialised per pipeline by the catalog: no other writer can win. */
-  async append(rev: PipelineRevision, keep: number): Promise<boolean> {
+  /** One process writes this directory, serialised per pipeline by the catalog (which also counts the pipelines): no other writer can win. */
+  async append(rev: PipelineRevision, keep: number): Promise<AppendResult> {
     const stored: StoredRevision = { ...rev, createTime: rev.createTime.toISOString() };
     await replaceFileAtomic(path.join(this.dir(rev.name), `${rev.revision}.json`), JSON.stringify(stored, null, 2), { mode: 0o600 });
     for (const file of await readdir(this.dir(rev.name))) {
       const match = REVISION_FILE.exec(file);
       if (match && Number(match[1]) <= rev.revision - keep) await rm(path.join(this.dir(rev.name), file), { force: true });
     }
-    return true;
+    return "stored";
   }
 
   /** Renames the folder away first, so a crash mid-way never leaves a half-deleted pipeline that loads. */
