@@ -188,7 +188,7 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, out
       };
     }
     case "server_streaming":
-    case "bidi_streaming":
+    case "bidi_streaming": {
       const serveStream = (call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>) => {
         const ctx = contextOf(call);
         const reply = new StreamReply(method, call, ctx, outcomes);
@@ -210,6 +210,7 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, out
         if (!isPromise(refused)) return refused ? void call.emit("error", grpcStatusOf(refused)) : serveStream(call);
         void refused.then((r) => (r ? void call.emit("error", grpcStatusOf(r)) : serveStream(call)));
       };
+    }
   }
 }
 
