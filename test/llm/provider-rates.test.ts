@@ -118,11 +118,13 @@ describe("provider rate limits over the wire, in one process", () => {
         limited: { kind: "openai", apiKey: upstream.apiKey, baseUrl: upstream.baseUrl, requestsPerMinute: 2 },
         tight: { kind: "openai", apiKey: upstream.apiKey, baseUrl: upstream.baseUrl, requestsPerMinute: 1 },
         spare: { kind: "openai", apiKey: spare.apiKey, baseUrl: spare.baseUrl },
+        embedder: { kind: "openai", apiKey: upstream.apiKey, baseUrl: upstream.baseUrl, tokensPerMinute: 10 },
       },
       models: [
         { id: "with-fallback", provider: "limited", upstreamModel: "fake-model-a", fallbacks: ["spare-model"] },
         { id: "alone", provider: "tight", upstreamModel: "fake-model-a" },
         { id: "spare-model", provider: "spare", upstreamModel: "fake-model-b" },
+        { id: "embed-model", provider: "embedder", upstreamModel: "fake-embed" },
       ],
       cache: { enabled: false },
       retry: { maxAttempts: 1 },
@@ -167,5 +169,20 @@ describe("provider rate limits over the wire, in one process", () => {
     const rateLimited = err as InstanceType<typeof OpenAI.RateLimitError>;
     expect(rateLimited.status).toBe(429);
     expect(Number(rateLimited.headers?.get("retry-after"))).toBeGreaterThan(50);
+  });
+
+  it("reserves an embedding's estimated inputs and corrects them by the usage the provider reports", async () => {
+    // 40 characters: 10 tokens reserved, the whole minute's budget; the fake reports 1 (one word).
+    expect((await s.client.embed({ model: "embed-model", inputs: ["a".repeat(40)] })).usage?.inputTokens).toBe(1);
+    // 9 tokens were given back, so 36 characters (9 tokens) fit; then 8 are left, and 10 do not.
+    await s.client.embed({ model: "embed-model", inputs: ["b".repeat(36)] });
+    let refused: ConnectError | undefined;
+    try {
+      await s.client.embed({ model: "embed-model", inputs: ["c".repeat(40)] });
+    } catch (err) {
+      refused = ConnectError.from(err);
+    }
+    expect(refused?.code).toBe(Code.ResourceExhausted);
+    expect(refused?.rawMessage).toMatch(/^provider 'embedder' is over its 10 tokens per minute \(this call reserves 10\)/);
   });
 });
