@@ -13,6 +13,8 @@ import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
+import { Registry } from "prom-client";
+import { Auth } from "../../src/platform/auth.js";
 import { RedisRateLimiter } from "../../src/platform/redis-rate-limit.js";
 import { DEFAULT_REDIS_POLICY } from "../../src/platform/redis.js";
 import { createGrpcJsTransport } from "../support/grpc-js-transport.js";
@@ -171,6 +173,31 @@ describe("RedisRateLimiter", () => {
       await expect.poll(() => alive.openStream("k", 1), { timeout: 5_000, interval: 100 }).toBeTypeOf("function");
     } finally {
       await alive.close();
+    }
+  });
+
+  it("is asked nothing for a key without limits: the gate admits it synchronously, and a limited key after one Redis call", async () => {
+    const limiter = await open(prefix());
+    try {
+      const auth = new Auth({
+        keys: [
+          { name: "free", key: "free-key-0123456789", scopes: ["admin"] },
+          { name: "limited", key: "limited-key-0123456789", scopes: ["admin"], limits: { requestsPerSecond: 1, concurrentStreams: 1 } },
+        ],
+        limiter,
+        metrics: new Registry(),
+        log,
+      });
+      const gate = auth.gate()!;
+      expect(gate(FeatureService.method.listFeatureSets, "Bearer free-key-0123456789")).toBeUndefined();
+      expect(gate(LLMService.method.generateStream, "Bearer free-key-0123456789")).toBeUndefined();
+      const limited = gate(LLMService.method.generateStream, "Bearer limited-key-0123456789");
+      expect(limited).toBeInstanceOf(Promise);
+      const release = await limited;
+      expect(release).toBeTypeOf("function");
+      release!();
+    } finally {
+      await limiter.close();
     }
   });
 
