@@ -13,6 +13,7 @@ import { FeedbackService, Task } from "../gen/openloop/feedback/v1/feedback_serv
 import { startRedis } from "../test/support/redis.js";
 import { spawnServer, type SpawnedServer } from "../test/support/spawn.js";
 import { featureMap, makeRows } from "../test/feedback/synthetic.js";
+import { createRedisClient, redisReady } from "../src/platform/redis.js";
 import { contractProtoset, ghz } from "./support/ghz.js";
 
 const arg = (name: string) => process.argv[process.argv.indexOf(name) + 1];
@@ -69,6 +70,13 @@ async function main() {
       redis: { url: redis.url },
     };
   }
+  const admin = createRedisClient(redis.url, { commandTimeoutMs: 5000, connectTimeoutMs: 5000 });
+  await redisReady(admin, 5000);
+  // Commands Redis ran, by name: how many predictions went out per write.
+  const commandCalls = async () => {
+    const info = await admin.info("commandstats");
+    return Object.fromEntries([...info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+  };
   const protoset = await contractProtoset();
   const features = featureMap(makeRows("regression", 1, 9)[0]!.x);
   const call = {
@@ -87,8 +95,13 @@ async function main() {
         await fb.createOnlineModel({ name: "bench", task: Task.REGRESSION });
         sm.abort();
         await ghz(server.port, call, { seconds: 2, concurrency: CONCURRENCY });
+        await admin.config("RESETSTAT");
         const g = await ghz(server.port, call, { seconds: SECONDS, concurrency: CONCURRENCY, pid: server.pid });
-        console.error(`${arm}: ${Math.round(g.cpuUsPerCall)} µs/call (/proc), ${Math.round(g.rps)} req/s, ${g.errors} errors`);
+        const c = await commandCalls();
+        // A script's SETs count as SET calls too: a script run is the write, when there are any.
+        const writes = (c.evalsha ?? 0) + (c.eval ?? 0) || (c.set ?? 0);
+        const grouping = writes ? `, Redis: ${JSON.stringify(c)} (${(g.count / writes).toFixed(1)} predictions per write)` : "";
+        console.error(`${arm}: ${Math.round(g.cpuUsPerCall)} µs/call (/proc), ${Math.round(g.rps)} req/s, ${g.errors} errors${grouping}`);
         results[arm] = { calls: g.count, fns: new Map(), modules: new Map() };
       } finally {
         await server.stop();
@@ -99,6 +112,7 @@ async function main() {
       Object.assign(results[arm]!, t);
     }
   } finally {
+    admin.disconnect();
     await redis.stop();
     await pg?.teardown();
     await s3?.teardown();
