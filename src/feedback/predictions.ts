@@ -151,15 +151,25 @@ export class RedisPredictionStore implements PredictionStore {
 }
 
 // [u32 header length][JSON {model, version, task, prediction, nnz}][pad to 8][f64 val][i32 idx]
+// (every replica reads this layout: a change would break feedback during a rolling upgrade).
+// Built in one pooled allocation on Predict's path: the header as JSON.stringify writes it,
+// without the object, and the vectors copied in place.
 export function encodePrediction(r: PredictionRecord): Buffer {
-  const head = Buffer.from(JSON.stringify({ model: r.model, version: r.version, task: r.task, prediction: r.prediction, nnz: r.idx.length }));
-  const start = (4 + head.length + 7) & ~7;
-  const ab = new ArrayBuffer(start + r.idx.length * 12);
-  const out = Buffer.from(ab);
-  out.writeUInt32LE(head.length, 0);
-  head.copy(out, 4);
-  new Float64Array(ab, start, r.idx.length).set(r.val);
-  new Int32Array(ab, start + r.idx.length * 8, r.idx.length).set(r.idx);
+  const n = r.idx.length;
+  const head = `{"model":${JSON.stringify(r.model)},"version":${JSON.stringify(r.version)},"task":${JSON.stringify(r.task)},"prediction":${JSON.stringify(r.prediction)},"nnz":${n}}`;
+  const hlen = Buffer.byteLength(head);
+  const start = (4 + hlen + 7) & ~7;
+  const out = Buffer.allocUnsafe(start + n * 12);
+  out.writeUInt32LE(hlen, 0);
+  out.write(head, 4);
+  out.fill(0, 4 + hlen, start);
+  if ((out.byteOffset & 7) === 0) {
+    new Float64Array(out.buffer, out.byteOffset + start, n).set(r.val);
+    new Int32Array(out.buffer, out.byteOffset + start + n * 8, n).set(r.idx);
+  } else {
+    for (let i = 0; i < n; i++) out.writeDoubleLE(r.val[i]!, start + i * 8);
+    for (let i = 0; i < n; i++) out.writeInt32LE(r.idx[i]!, start + n * 8 + i * 4);
+  }
   return out;
 }
 
