@@ -177,7 +177,8 @@ async function main() {
       `**Server CPU per call.** ghz (Go) on one HTTP/2 connection at concurrency ${CONCURRENCY}, ${ROUNDS} rounds of ${SECONDS} s per call and server, the servers taking turns (the order rotates each round); ` +
         `then the same number of rounds with the three servers loaded at the same time, so that each round's ratio compares servers under the same contention from the rest of the machine; ` +
         `server CPU (user + system) from /proc divided by the OK calls; µs/call and req/s are medians over the rounds; ratios are per round, then their median. Predict: an online regression model with 9 numeric features (version 1); GetModelVersion: that model's version 1 by number. ` +
-        `Besides plain embedded, a third server runs embedded storage with \`redis.url\` set (how replicas shared the learner before shared storage): there, as in shared mode, Predict records each prediction in Redis (one \`SET PX NX\`, so that feedback may reach any replica), which is most of what Predict costs beyond the embedded server's in-memory record. ` +
+        `Besides plain embedded, a third server runs embedded storage with \`redis.url\` set (how replicas shared the learner before shared storage): there, as in shared mode, Predict records each prediction in Redis, so that feedback may reach any replica, and answers once Redis has acknowledged it. ` +
+        `The predictions a server makes in one turn of its event loop are written by one command (group commit: one \`EVALSHA\` of a script that sets each key \`PX NX\`, sent at \`setImmediate\`; src/platform/redis-grouped-set.ts), under the one Redis client policy (no auto-pipelining; the command fails after \`commandTimeoutMs\`, and with it every Predict of its group, as UNAVAILABLE). ` +
         `Reads (the serving version, the registry's version and alias lookups) come from each replica's memory in shared mode; no statement goes to PostgreSQL on these paths (test/shared/hot-paths.test.ts).`,
     );
     out.push("");
@@ -193,6 +194,14 @@ async function main() {
     out.push(cpuRow("GetModelVersion", getRounds));
     out.push(cpuRow("Predict, the three servers loaded at the same time", predictTogether));
     out.push(cpuRow("GetModelVersion, the three servers loaded at the same time", getTogether));
+    out.push("");
+    out.push(
+      `**Where Predict's extra CPU went.** \`node --cpu-prof\` of each server under the same ghz Predict load (concurrency ${CONCURRENCY}, 8 s), self time per call by function (\`flock /tmp/openloop-bench.lock node --import tsx bench/profile-predict.ts --shared\`, which also counts the commands Redis ran). ` +
+        `Before the group commit, with one \`SET PX NX\` per Predict (20:05 UTC, 2026-11-30): embedded 113, embedded + Redis 162, shared 163 µs/call (/proc). Of the extra self time per call in the profile (~70 µs, the profiler's own sampling included), ~35 µs was the socket write of each command (\`writeBuffer\`: one \`write\` syscall per SET; on loopback the kernel also runs Redis's side of TCP within it), 6–10 µs \`(program)\` (native work outside JavaScript, such as each reply's socket read and the timers), ~10 µs ioredis (per call a Command with its promise, its timeout timer and its argument encoding) and ~4.5 µs encoding the record (a JSON header object, then two buffers). ` +
+        `Tried before: ioredis auto-pipelining (1.24×, but it stretches a silent Redis's timeouts to a multiple of \`commandTimeoutMs\`, so the client policy keeps it off) and a pipeline of each tick's SETs, which gained nothing: it was flushed at \`process.nextTick\`, before the other calls read from the same socket had reached their put, and Redis counted 1.0 prediction per write (measured again with this group commit flushed at \`nextTick\`: 1.0 per write, 168 µs/call against embedded's 111). ` +
+        `After (20:20 UTC, flushed at \`setImmediate\`, so a group holds every Predict whose request arrived in the same poll of the sockets): 8.6–8.8 predictions per write, embedded 101, embedded + Redis 105, shared 101 µs/call; per call the socket write is now ~5.5 µs, \`(program)\` ~4, ioredis ~2.7 (one Command per group) and the record's encoding ~1.3 µs (one pooled buffer, the header written without its object, the same bytes as before so that every replica reads them). ` +
+        `What is left is per group, not per call: it shrinks as load grows, and a Predict alone in its turn pays one command as before.`,
+    );
     out.push("");
     out.push(
       `**Alias visibility across replicas.** ${MOVES} moves of alias \`champion\` between two versions: SetAlias through replica A, then GetModelVersion by alias through replica B, back to back, until B answers the new version; ` +

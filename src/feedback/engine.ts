@@ -12,7 +12,7 @@ import type { DefinitionStore, ModelDefinition, TrainingSamples } from "./defini
 import { FeatureError, SparseVector, vectorize, type FeatureMap } from "./hashing.js";
 import { VectorArena } from "./vector-arena.js";
 import { Ingestion, labelFor, type OutcomeLike, type RejectionReason } from "./ingestion.js";
-import { storeCall, toConnectError } from "./errors.js";
+import { storeCall, storeError, toConnectError } from "./errors.js";
 import { ModelLearner, type LearnerDeps, type ServingVersion } from "./learner.js";
 import { feedbackError, type Hyperparameters, type LinearModel, type OptimizerKind, type Scaling, type Task } from "./linear.js";
 import { ProgressiveSums, type PerformanceTracker, type ProgressiveFigures, type VersionFigures } from "./performance.js";
@@ -177,7 +177,12 @@ export class FeedbackEngine {
     const { idx, val } = this.vectorizeCopy(input, def.hp.buckets);
     const prediction = served.model.predict(idx, val, idx.length);
     const id = randomUUID();
-    await storeCall(() => this.deps.predictions.put(id, { model: name, version: served.version, task: def.task, prediction, idx, val }));
+    try {
+      // A fresh id: add, not put (no answer to wait for about a taken id), awaited without a wrapper.
+      await this.deps.predictions.add(id, { model: name, version: served.version, task: def.task, prediction, idx, val });
+    } catch (err) {
+      throw storeError(err);
+    }
     return { id, prediction, version: served.version, task: def.task };
   }
 

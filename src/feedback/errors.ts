@@ -7,9 +7,14 @@ export async function storeCall<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (err) {
-    if (err instanceof ConnectError) throw err;
-    throw new ConnectError(`the feedback store is unavailable: ${(err as Error).message}`, Code.Unavailable);
+    throw storeError(err);
   }
+}
+
+/** What a store failure becomes (storeCall's rule, for a hot path that awaits the store itself). */
+export function storeError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  return new ConnectError(`the feedback store is unavailable: ${(err as Error).message}`, Code.Unavailable);
 }
 
 export function toConnectError(err: unknown): ConnectError {

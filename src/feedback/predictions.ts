@@ -2,6 +2,7 @@
 // (so a second feedback for the same prediction is never counted twice, even when
 // replicas sharing Redis receive both at the same moment).
 import { Command, type Redis } from "ioredis";
+import { GroupedSetNx } from "../platform/redis-grouped-set.js";
 import type { Task } from "./linear.js";
 
 export interface PredictionRecord {
@@ -23,6 +24,8 @@ export type ClaimResult =
 export interface PredictionStore {
   /** Stores a prediction; false (and nothing stored) when `id` is taken. */
   put(id: string, record: PredictionRecord): Promise<boolean>;
+  /** Stores a prediction under a fresh random id (no one else holds it): settles once it is stored. */
+  add(id: string, record: PredictionRecord): Promise<unknown>;
   /** Takes the right to give feedback on `id`, once. */
   claim(id: string): Promise<ClaimResult>;
   /** Gives a claim back (the feedback could not be processed; a retry may claim again). */
@@ -54,6 +57,10 @@ export class MemoryPredictionStore implements PredictionStore {
     if (existing) this.slots.delete(id);
     this.slots.set(id, { record, expiresAt: t + this.ttlMs, claimed: false });
     return true;
+  }
+
+  add(id: string, record: PredictionRecord): Promise<boolean> {
+    return this.put(id, record);
   }
 
   async claim(id: string): Promise<ClaimResult> {
@@ -96,17 +103,28 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl) then return {1, v} end
 return {2}
 `;
 
-/** Redis store: one key per prediction with PX expiry; claims are SET NX keys. */
+/**
+ * Redis store: one key per prediction with PX expiry; claims are SET NX keys. The predictions of one
+ * turn of the event loop are written by one command (group commit), and each put settles once its
+ * group is acknowledged: feedback through any replica right after finds it.
+ */
 export class RedisPredictionStore implements PredictionStore {
+  private readonly sets: GroupedSetNx;
+
   constructor(
     private readonly redis: Redis,
-    private readonly ttlMs: number,
+    ttlMs: number,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.sets = new GroupedSetNx(redis, ttlMs);
+  }
 
-  async put(id: string, record: PredictionRecord): Promise<boolean> {
-    const r = await this.redis.set(this.key(id), encodePrediction(record), "PX", this.ttlMs, "NX");
-    return r === "OK";
+  put(id: string, record: PredictionRecord): Promise<boolean> {
+    return this.sets.set(this.key(id), encodePrediction(record));
+  }
+
+  add(id: string, record: PredictionRecord): Promise<unknown> {
+    return this.sets.setUnique(this.key(id), encodePrediction(record));
   }
 
   async claim(id: string): Promise<ClaimResult> {
@@ -133,15 +151,25 @@ export class RedisPredictionStore implements PredictionStore {
 }
 
 // [u32 header length][JSON {model, version, task, prediction, nnz}][pad to 8][f64 val][i32 idx]
+// (every replica reads this layout: a change would break feedback during a rolling upgrade).
+// Built in one pooled allocation on Predict's path: the header as JSON.stringify writes it,
+// without the object, and the vectors copied in place.
 export function encodePrediction(r: PredictionRecord): Buffer {
-  const head = Buffer.from(JSON.stringify({ model: r.model, version: r.version, task: r.task, prediction: r.prediction, nnz: r.idx.length }));
-  const start = (4 + head.length + 7) & ~7;
-  const ab = new ArrayBuffer(start + r.idx.length * 12);
-  const out = Buffer.from(ab);
-  out.writeUInt32LE(head.length, 0);
-  head.copy(out, 4);
-  new Float64Array(ab, start, r.idx.length).set(r.val);
-  new Int32Array(ab, start + r.idx.length * 8, r.idx.length).set(r.idx);
+  const n = r.idx.length;
+  const head = `{"model":${JSON.stringify(r.model)},"version":${JSON.stringify(r.version)},"task":${JSON.stringify(r.task)},"prediction":${JSON.stringify(r.prediction)},"nnz":${n}}`;
+  const hlen = Buffer.byteLength(head);
+  const start = (4 + hlen + 7) & ~7;
+  const out = Buffer.allocUnsafe(start + n * 12);
+  out.writeUInt32LE(hlen, 0);
+  out.write(head, 4);
+  out.fill(0, 4 + hlen, start);
+  if ((out.byteOffset & 7) === 0) {
+    new Float64Array(out.buffer, out.byteOffset + start, n).set(r.val);
+    new Int32Array(out.buffer, out.byteOffset + start + n * 8, n).set(r.idx);
+  } else {
+    for (let i = 0; i < n; i++) out.writeDoubleLE(r.val[i]!, start + i * 8);
+    for (let i = 0; i < n; i++) out.writeInt32LE(r.idx[i]!, start + n * 8 + i * 4);
+  }
   return out;
 }
 

@@ -5,6 +5,8 @@
 // Auto-pipelining stays off: ioredis sends an auto-pipeline only once the one before it on the
 // connection has settled, and starts its commands' timeouts only when it is sent, so while Redis
 // was silent concurrent calls waited for each other's timeouts (twice commandTimeoutMs and more).
+// Where many small writes must share a round trip, batch them explicitly and send each batch at
+// once (redis-grouped-set.ts: one command per event-loop turn, with this policy's timeout).
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from "ioredis";
 import type { HealthProbe } from "./health.js";
 

@@ -1,5 +1,6 @@
 // FeedbackService on a Redis that is connected but silent (frozen with SIGSTOP): acknowledgements
-// (IngestSampleBatch, IngestSamples, SubmitFeedback) answer UNAVAILABLE soon after
+// (IngestSampleBatch, IngestSamples, SubmitFeedback) and Predict (whose prediction is recorded in
+// Redis, a turn's predictions in one command) answer UNAVAILABLE soon after
 // redis.commandTimeoutMs instead of waiting on retries, and work again once Redis answers.
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
@@ -56,6 +57,7 @@ test("acknowledgements answer UNAVAILABLE within a bound of commandTimeoutMs whi
         o,
       ),
     submitFeedback: (o: { timeoutMs: number }) => feedback.submitFeedback({ predictionId: p.predictionId, actual: { kind: { case: "value", value: 2 } } }, o),
+    predict: (o: { timeoutMs: number }) => feedback.predict({ model, features: featureMap([4, 5, 6]) }, o),
   };
   redis.pause();
   try {
@@ -65,7 +67,7 @@ test("acknowledgements answer UNAVAILABLE within a bound of commandTimeoutMs whi
       expect(r.ms, name).toBeLessThan(BOUND_MS);
     }
     // Several at once: none waits behind another's timeout.
-    const together = await Promise.all(Array.from({ length: 5 }, () => timed(calls.ingestSampleBatch)));
+    const together = await Promise.all(Array.from({ length: 10 }, (_, i) => timed(i % 2 ? calls.predict : calls.ingestSampleBatch)));
     for (const r of together) {
       expect(r.code).toBe(Code.Unavailable);
       expect(r.ms).toBeLessThan(BOUND_MS);

@@ -91,6 +91,27 @@ describe("the Redis backend", () => {
     expect((await a.feedback.getLearnerStatus({ model: name })).bufferedSamples).toBe(60n);
   });
 
+  it("records a client's prediction id once when RecordPrediction sends it twice at once, to one replica or to two", async () => {
+    const name = `redis-record-${randomUUID().slice(0, 8)}`;
+    const prefix = isolated();
+    const a = await replica(prefix);
+    const b = await replica(prefix);
+    await a.feedback.createOnlineModel({ name, task: Task.REGRESSION, updateThreshold: 1000 });
+    const record = (r: typeof a, predictionId: string, value: number) =>
+      r.feedback.recordPrediction({ model: name, features: featureMap([value, 1]), prediction: { value }, predictionId });
+    // Sent together to one replica, both land in the same write to Redis as often as not.
+    for (const [id, first, second] of [["order-1", a, a], ["order-2", a, b]] as const) {
+      const results = await Promise.allSettled([record(first, id, 1), record(second, id, 2)]);
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+      expect(rejected.reason).toMatchObject({ code: Code.AlreadyExists });
+      // The one recorded is the winner's, whole: feedback through the other replica scores it.
+      const won = results[0]!.status === "fulfilled" ? 1 : 2;
+      const fb = await (second === b ? a : b).feedback.submitFeedback({ predictionId: id, actual: { kind: { case: "value", value: 5 } } });
+      expect(fb.error).toBeCloseTo(Math.abs(5 - won));
+    }
+  });
+
   it("switches every replica to the version one of them trained", async () => {
     const name = `redis-follow-${randomUUID().slice(0, 8)}`;
     const prefix = isolated();
