@@ -92,7 +92,16 @@ export class Ingestion {
     for (const d of dense) await this.addDense(defaultModel, d);
     this.flushBuilders(batchId === "" ? undefined : { id: batchId, time: Date.now() });
     // Appends overlap with decoding the next message; bound how many wait.
-    while (this.inflight.length > MAX_INFLIGHT_APPENDS) await this.inflight.shift();
+    while (this.inflight.length > MAX_INFLIGHT_APPENDS) await this.settleFirst();
+  }
+
+  /** Waits for the oldest append; its failure becomes the code the client receives. */
+  private async settleFirst(): Promise<void> {
+    try {
+      await this.inflight.shift();
+    } catch (err) {
+      throw toConnectError(err);
+    }
   }
 
   private async addSamples(defaultModel: string, samples: readonly SampleLike[]): Promise<void> {
@@ -255,17 +264,20 @@ export class Ingestion {
       const record = builder.encode(batch);
       builder.reset();
       const scored = scores.splice(0);
-      this.inflight.push(
-        learner.ingest(record, count, batch).then((appended) => {
-          if (!appended) {
-            this.duplicates += count;
-            return;
-          }
-          this.accepted += count;
-          this.engine.accepted(learner.def.name, count);
-          for (const sums of scored) this.performance.scored(learner.def.name, sums);
-        }),
-      );
+      const appended = learner.ingest(record, count, batch).then((appended) => {
+        if (!appended) {
+          this.duplicates += count;
+          return;
+        }
+        this.accepted += count;
+        this.engine.accepted(learner.def.name, count);
+        for (const sums of scored) this.performance.scored(learner.def.name, sums);
+      });
+      // Appends are awaited in order (add, finish, abandon): one that fails (a full buffer)
+      // while an earlier one is awaited must not count as an unhandled rejection, which
+      // ends the process.
+      appended.catch(() => {});
+      this.inflight.push(appended);
     }
   }
 
@@ -277,10 +289,10 @@ export class Ingestion {
   /** Waits until every accepted sample is durable. */
   async finish(): Promise<void> {
     try {
-      while (this.inflight.length > 0) await this.inflight.shift();
+      while (this.inflight.length > 0) await this.settleFirst();
     } catch (err) {
       await Promise.allSettled(this.inflight);
-      throw toConnectError(err);
+      throw err;
     }
   }
 
