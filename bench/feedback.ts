@@ -10,6 +10,8 @@
 // The second form compares ingestion only, dense and map form, with a server started from
 // another checkout (for example `git worktree add /tmp/base <commit>`, with node_modules
 // linked), in alternating rounds, and prints the rates and per-CPU rates of each round.
+//   node --import tsx bench/feedback.ts --profile <dir> [dense|map] [messages]
+// runs this checkout's server under --cpu-prof for one ingestion of that form.
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -319,5 +321,26 @@ async function against(dir: string, rounds: number): Promise<void> {
   console.log(rows.join("\n"));
 }
 
+/**
+ * This checkout's server under `node --cpu-prof` (the profile lands in `dir` when it
+ * exits), ingesting `messages` messages of the given form, after the usual warm-up.
+ */
+async function profile(dir: string, form: Form, messages: number): Promise<void> {
+  const args = ["--cpu-prof", `--cpu-prof-dir=${path.resolve(dir)}`, "--import", "tsx", "src/main.ts"];
+  const server = await spawnServer({ config: { log: { level: "warn" } }, command: { args, cwd: process.cwd() } });
+  try {
+    const r = await ingestOverGrpc(server.baseUrl, server.pid, "bench", form, messages);
+    const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
+    console.log(`${form}: ${fmt(r.rate)} samples/s, ${fmt(r.samples / r.cpu)} per CPU-second of the server (profiled)`);
+  } finally {
+    await server.stop();
+  }
+}
+
 const at = process.argv.indexOf("--against");
-await (at > 0 ? against(process.argv[at + 1]!, Number(process.argv[at + 2] ?? 3)) : main());
+const prof = process.argv.indexOf("--profile");
+await (prof > 0
+  ? profile(process.argv[prof + 1]!, (process.argv[prof + 2] ?? "map") as Form, Number(process.argv[prof + 3] ?? MAP_MESSAGES))
+  : at > 0
+    ? against(process.argv[at + 1]!, Number(process.argv[at + 2] ?? 3))
+    : main());
