@@ -7,7 +7,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { CLIENT_ID_PATTERN } from "./config.js";
 import type { CallOptions, FeedbackEngine } from "./engine.js";
 import { toConnectError } from "./errors.js";
-import { FeatureError, fnv1a, MAX_ENTRIES_PER_SAMPLE, nonFiniteFeature, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
+import { bucket, FeatureError, fnv1a, MAX_ENTRIES_PER_SAMPLE, nonFiniteFeature, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
 import type { ModelLearner } from "./learner.js";
 import type { Task } from "./linear.js";
 import { ProgressiveSums, type PerformanceTracker } from "./performance.js";
@@ -169,7 +169,7 @@ export class Ingestion {
         for (let e = start; ok && e < end; e++) {
           const x = raw.values[e]!;
           ok = Number.isFinite(x);
-          v.push(raw.hashes[e]! % buckets, x);
+          v.push(bucket(raw.hashes[e]!, buckets), x);
         }
         if (ok) v.push(buckets, 1);
         else {
@@ -227,7 +227,7 @@ export class Ingestion {
     }
     const buckets = def.hp.buckets;
     const slots = new Int32Array(k);
-    for (let j = 0; j < k; j++) slots[j] = fnv1a(d.featureNames[j]!) % buckets;
+    for (let j = 0; j < k; j++) slots[j] = bucket(fnv1a(d.featureNames[j]!), buckets);
     const v = this.vec;
     const values = d.values;
     rows: for (let r = 0; r < rows; r++) {
