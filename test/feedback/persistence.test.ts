@@ -84,7 +84,7 @@ describe("a buffer that fills in the middle of an IngestSamples stream", () => {
     const server = await spawnServer({ config: { log: { level: "warn" }, feedback: { maxBufferedSamples: 100 } } });
     try {
       const feedback = createClient(FeedbackService, createGrpcTransport({ baseUrl: server.baseUrl }));
-      await feedback.createOnlineModel({ name: "fills", task: Task.REGRESSION, updateThreshold: 1000 });
+      await feedback.createOnlineModel({ name: "fills", task: Task.REGRESSION, updateThreshold: 1000, warmUp: false });
       const rows = makeRows("regression", 30, 7).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
       async function* messages() {
         for (let i = 0; i < 40; i++) yield { model: "fills", samples: rows };
