@@ -65,7 +65,7 @@ const REGISTRY_TIMEOUT_MS = 60_000;
 // Samples of a training batch the lineage's before/after figures are taken on, evenly
 // spread over a larger batch: evaluating all of a large batch twice cost half as much
 // as training on it.
-export const LINEAGE_EVAL_SAMPLES = 1000;
+const LINEAGE_EVAL_SAMPLES = 1000;
 
 export class ModelLearner {
   private servingVersion!: ServingVersion;
@@ -448,7 +448,7 @@ export function evaluatePair(before: LinearModel, after: LinearModel, blocks: re
       const nnz = b.offsets[i + 1]! - from;
       const y = b.labels[i]!;
       const p = before.predict(b.idx, b.val, nnz, from);
-      const q = after === before ? p : after.predict(b.idx, b.val, nnz, from);
+      const q = after.predict(b.idx, b.val, nnz, from);
       lossBefore += loss(task, p, y);
       lossAfter += loss(task, q, y);
       secondBefore += task === "regression" ? Math.abs(p - y) : (p >= 0.5 ? 1 : 0) === y ? 1 : 0;
