@@ -9,7 +9,11 @@
 //   node --import tsx bench/feedback.ts --against <checkout> [rounds]
 // The second form compares ingestion only, dense and map form, with a server started from
 // another checkout (for example `git worktree add /tmp/base <commit>`, with node_modules
-// linked), in alternating rounds, and prints the rates and per-CPU rates of each round.
+// linked), in alternating rounds, and prints the rates and per-CPU rates of each round,
+// with the server's CPU share (its CPU time over the wall-clock time until its learner
+// caught up): a share well below 1 means the machine's other work took the server's core.
+//   node --import tsx bench/feedback.ts --profile <dir> [dense|map] [messages]
+// runs this checkout's server under --cpu-prof for one ingestion of that form.
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -108,7 +112,7 @@ function ingestEncoded(client: grpc.Client, msgs: readonly Uint8Array[]): Promis
  * messages go through connect-node (encoding them is cheap); map-form ones are encoded
  * once up front and sent as bytes through grpc-js.
  */
-async function ingestOverGrpc(baseUrl: string, pid: number, model: string, form: Form, count: number): Promise<{ rate: number; samples: number; versions: string; cpu: number }> {
+async function ingestOverGrpc(baseUrl: string, pid: number, model: string, form: Form, count: number): Promise<{ rate: number; samples: number; versions: string; cpu: number; share: number }> {
   const sessionManager = new Http2SessionManager(baseUrl);
   const client = createClient(FeedbackService, createGrpcTransport({ baseUrl, sessionManager }));
   const raw = new grpc.Client(new URL(baseUrl).host, grpc.credentials.createInsecure());
@@ -128,7 +132,12 @@ async function ingestOverGrpc(baseUrl: string, pid: number, model: string, form:
     if (samples !== per * STREAMS * PER_MESSAGE) throw new Error(`expected every sample accepted, got ${samples}`);
     for (;;) {
       const s = await client.getLearnerStatus({ model });
-      if (!s.training && s.bufferedSamples < 100n) return { rate: samples / seconds, samples, versions: s.currentVersion, cpu: processCpuSeconds(pid) - cpu0 };
+      if (!s.training && s.bufferedSamples < 100n) {
+        // The server's CPU time over the wall-clock time until its learner caught up: near 1
+        // (or above, with its GC and I/O threads) when the machine left it a core.
+        const cpu = processCpuSeconds(pid) - cpu0;
+        return { rate: samples / seconds, samples, versions: s.currentVersion, cpu, share: cpu / ((performance.now() - t0) / 1000) };
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   } finally {
@@ -301,7 +310,10 @@ async function main() {
 
 /** Ingestion of this checkout's server against another's, in alternating rounds. */
 async function against(dir: string, rounds: number): Promise<void> {
-  const rows: string[] = ["| Round | Server | Dense, samples/s | Dense, per CPU-second | Map form, samples/s | Map form, per CPU-second |", "|---|---|---:|---:|---:|---:|"];
+  const rows: string[] = [
+    "| Round | Server | Load (1 min) | Dense, samples/s | Dense, per CPU-second | Dense, server CPU share | Map form, samples/s | Map form, per CPU-second | Map form, server CPU share |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
   const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
   for (let r = 0; r < rounds; r++) {
     for (const which of r % 2 === 0 ? ["other", "this"] : ["this", "other"]) {
@@ -310,7 +322,10 @@ async function against(dir: string, rounds: number): Promise<void> {
       try {
         const d = await ingestOverGrpc(server.baseUrl, server.pid, "bench", "dense", MESSAGES);
         const m = await ingestOverGrpc(server.baseUrl, server.pid, "bench-maps", "map", MAP_MESSAGES);
-        rows.push(`| ${r + 1} | ${which === "other" ? dir : "this checkout"} | ${fmt(d.rate)} | ${fmt(d.samples / d.cpu)} | ${fmt(m.rate)} | ${fmt(m.samples / m.cpu)} |`);
+        const load = os.loadavg()[0]!.toFixed(1);
+        rows.push(
+          `| ${r + 1} | ${which === "other" ? dir : "this checkout"} | ${load} | ${fmt(d.rate)} | ${fmt(d.samples / d.cpu)} | ${d.share.toFixed(2)} | ${fmt(m.rate)} | ${fmt(m.samples / m.cpu)} | ${m.share.toFixed(2)} |`,
+        );
       } finally {
         await server.stop();
       }
@@ -319,5 +334,26 @@ async function against(dir: string, rounds: number): Promise<void> {
   console.log(rows.join("\n"));
 }
 
+/**
+ * This checkout's server under `node --cpu-prof` (the profile lands in `dir` when it
+ * exits), ingesting `messages` messages of the given form, after the usual warm-up.
+ */
+async function profile(dir: string, form: Form, messages: number): Promise<void> {
+  const args = ["--cpu-prof", `--cpu-prof-dir=${path.resolve(dir)}`, "--import", "tsx", "src/main.ts"];
+  const server = await spawnServer({ config: { log: { level: "warn" } }, command: { args, cwd: process.cwd() } });
+  try {
+    const r = await ingestOverGrpc(server.baseUrl, server.pid, "bench", form, messages);
+    const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
+    console.log(`${form}: ${fmt(r.rate)} samples/s, ${fmt(r.samples / r.cpu)} per CPU-second of the server (profiled)`);
+  } finally {
+    await server.stop();
+  }
+}
+
 const at = process.argv.indexOf("--against");
-await (at > 0 ? against(process.argv[at + 1]!, Number(process.argv[at + 2] ?? 3)) : main());
+const prof = process.argv.indexOf("--profile");
+await (prof > 0
+  ? profile(process.argv[prof + 1]!, (process.argv[prof + 2] ?? "map") as Form, Number(process.argv[prof + 3] ?? MAP_MESSAGES))
+  : at > 0
+    ? against(process.argv[at + 1]!, Number(process.argv[at + 2] ?? 3))
+    : main());

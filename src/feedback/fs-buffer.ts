@@ -20,7 +20,7 @@ import { mkdir, open, readdir, readFile, rm, type FileHandle } from "node:fs/pro
 import path from "node:path";
 import type { Logger } from "pino";
 import type { LearnerState, SampleBuffer, TakenSamples } from "./buffer.js";
-import { CorruptRecordError, decodeRecord, readRecord, type BatchTag, type SampleBlock } from "./samples.js";
+import { CorruptRecordError, ownRecordBlock, readRecord, type BatchTag, type SampleBlock } from "./samples.js";
 import { replaceFileAtomic, syncDir } from "../platform/durable-file.js";
 
 interface Entry {
@@ -296,7 +296,7 @@ export class FsSampleBuffer implements SampleBuffer {
       let end = start;
       for (const p of batch) {
         end += p.record.length;
-        this.push({ block: decodeRecord(p.record, false), segment: this.segment, end });
+        this.push({ block: ownRecordBlock(p.record), segment: this.segment, end });
       }
       this.segmentSize = end;
       for (const p of batch) p.resolve();

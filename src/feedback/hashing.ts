@@ -197,6 +197,9 @@ export function vectorize(features: FeatureMap, buckets: number, out: SparseVect
   out.push(buckets, 1);
 }
 
-function bucket(hash: number, buckets: number): number {
-  return (hash >>> 0) % buckets;
+/** The coordinate of a key's hash: hash mod buckets. */
+export function bucket(hash: number, buckets: number): number {
+  // For a power of two (the default) its low bits: the same number, without the
+  // floating-point remainder that % takes for hashes of 2^31 and more.
+  return (buckets & (buckets - 1)) === 0 ? hash & (buckets - 1) : (hash >>> 0) % buckets;
 }

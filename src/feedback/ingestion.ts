@@ -7,7 +7,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { CLIENT_ID_PATTERN } from "./config.js";
 import type { CallOptions, FeedbackEngine } from "./engine.js";
 import { toConnectError } from "./errors.js";
-import { FeatureError, fnv1a, MAX_ENTRIES_PER_SAMPLE, nonFiniteFeature, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
+import { bucket, FeatureError, fnv1a, MAX_ENTRIES_PER_SAMPLE, nonFiniteFeature, SparseVector, vectorize, type FeatureMap, type FeatureValueLike } from "./hashing.js";
 import type { ModelLearner } from "./learner.js";
 import type { Task } from "./linear.js";
 import { ProgressiveSums, type PerformanceTracker } from "./performance.js";
@@ -92,7 +92,16 @@ export class Ingestion {
     for (const d of dense) await this.addDense(defaultModel, d);
     this.flushBuilders(batchId === "" ? undefined : { id: batchId, time: Date.now() });
     // Appends overlap with decoding the next message; bound how many wait.
-    while (this.inflight.length > MAX_INFLIGHT_APPENDS) await this.inflight.shift();
+    while (this.inflight.length > MAX_INFLIGHT_APPENDS) await this.settleFirst();
+  }
+
+  /** Waits for the oldest append; its failure becomes the code the client receives. */
+  private async settleFirst(): Promise<void> {
+    try {
+      await this.inflight.shift();
+    } catch (err) {
+      throw toConnectError(err);
+    }
   }
 
   private async addSamples(defaultModel: string, samples: readonly SampleLike[]): Promise<void> {
@@ -160,7 +169,7 @@ export class Ingestion {
         for (let e = start; ok && e < end; e++) {
           const x = raw.values[e]!;
           ok = Number.isFinite(x);
-          v.push(raw.hashes[e]! % buckets, x);
+          v.push(bucket(raw.hashes[e]!, buckets), x);
         }
         if (ok) v.push(buckets, 1);
         else {
@@ -218,7 +227,7 @@ export class Ingestion {
     }
     const buckets = def.hp.buckets;
     const slots = new Int32Array(k);
-    for (let j = 0; j < k; j++) slots[j] = fnv1a(d.featureNames[j]!) % buckets;
+    for (let j = 0; j < k; j++) slots[j] = bucket(fnv1a(d.featureNames[j]!), buckets);
     const v = this.vec;
     const values = d.values;
     rows: for (let r = 0; r < rows; r++) {
@@ -255,17 +264,20 @@ export class Ingestion {
       const record = builder.encode(batch);
       builder.reset();
       const scored = scores.splice(0);
-      this.inflight.push(
-        learner.ingest(record, count, batch).then((appended) => {
-          if (!appended) {
-            this.duplicates += count;
-            return;
-          }
-          this.accepted += count;
-          this.engine.accepted(learner.def.name, count);
-          for (const sums of scored) this.performance.scored(learner.def.name, sums);
-        }),
-      );
+      const appended = learner.ingest(record, count, batch).then((appended) => {
+        if (!appended) {
+          this.duplicates += count;
+          return;
+        }
+        this.accepted += count;
+        this.engine.accepted(learner.def.name, count);
+        for (const sums of scored) this.performance.scored(learner.def.name, sums);
+      });
+      // Appends are awaited in order (add, finish, abandon): one that fails (a full buffer)
+      // while an earlier one is awaited must not count as an unhandled rejection, which
+      // ends the process.
+      appended.catch(() => {});
+      this.inflight.push(appended);
     }
   }
 
@@ -277,10 +289,10 @@ export class Ingestion {
   /** Waits until every accepted sample is durable. */
   async finish(): Promise<void> {
     try {
-      while (this.inflight.length > 0) await this.inflight.shift();
+      while (this.inflight.length > 0) await this.settleFirst();
     } catch (err) {
       await Promise.allSettled(this.inflight);
-      throw toConnectError(err);
+      throw err;
     }
   }
 

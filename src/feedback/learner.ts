@@ -62,6 +62,10 @@ const CLOSE_WAIT_MS = 5000;
 const POSITION_DETAIL = "openloop.feedback.log_position";
 // Bound on each registry call of the learner, which no client deadline covers.
 const REGISTRY_TIMEOUT_MS = 60_000;
+// Samples of a training batch the lineage's before/after figures are taken on, evenly
+// spread over a larger batch: evaluating all of a large batch twice cost half as much
+// as training on it.
+const LINEAGE_EVAL_SAMPLES = 1000;
 
 export class ModelLearner {
   private servingVersion!: ServingVersion;
@@ -326,10 +330,9 @@ export class ModelLearner {
       next = this.spare ?? new LinearModel(this.def.task, this.def.hp);
       this.spare = undefined;
       next.copyFrom(parent.model);
-      const before = evaluate(parent.model, taken.blocks);
       for (let epoch = 0; epoch < this.def.hp.epochs; epoch++) await train(next, taken.blocks);
-      const after = evaluate(next, taken.blocks);
-      const details = metricDetails(this.def.task, before, after);
+      const { before, after, samples } = evaluatePair(parent.model, next, taken.blocks, LINEAGE_EVAL_SAMPLES);
+      const details = metricDetails(this.def.task, before, after, samples);
       if (taken.position) details[POSITION_DETAIL] = taken.position;
       const artifact = encodeArtifact(next);
       const version = await this.deps.versions.register({
@@ -422,22 +425,40 @@ interface BatchFigures {
   second: number;
 }
 
-/** Mean loss of `model` on every sample of the blocks. */
-export function evaluate(model: LinearModel, blocks: readonly SampleBlock[]): BatchFigures {
-  let total = 0;
-  let second = 0;
+/**
+ * The figures of `before` and `after` on the same samples of the blocks, in one pass:
+ * all of them when they are at most `limit`, else every k-th (k = ceil(count / limit),
+ * starting with the first), which is at most `limit` samples spread over the whole batch.
+ */
+export function evaluatePair(before: LinearModel, after: LinearModel, blocks: readonly SampleBlock[], limit: number): { before: BatchFigures; after: BatchFigures; samples: number } {
+  let count = 0;
+  for (const b of blocks) count += b.count;
+  const stride = count <= limit ? 1 : Math.ceil(count / limit);
+  const task = before.task;
+  let lossBefore = 0;
+  let lossAfter = 0;
+  let secondBefore = 0;
+  let secondAfter = 0;
   let n = 0;
+  // The position of the next sample to evaluate, within the current block.
+  let i = 0;
   for (const b of blocks) {
-    for (let i = 0; i < b.count; i++) {
+    for (; i < b.count; i += stride) {
       const from = b.offsets[i]!;
-      const p = model.predict(b.idx, b.val, b.offsets[i + 1]! - from, from);
+      const nnz = b.offsets[i + 1]! - from;
       const y = b.labels[i]!;
-      total += loss(model.task, p, y);
-      second += model.task === "regression" ? Math.abs(p - y) : (p >= 0.5 ? 1 : 0) === y ? 1 : 0;
+      const p = before.predict(b.idx, b.val, nnz, from);
+      const q = after.predict(b.idx, b.val, nnz, from);
+      lossBefore += loss(task, p, y);
+      lossAfter += loss(task, q, y);
+      secondBefore += task === "regression" ? Math.abs(p - y) : (p >= 0.5 ? 1 : 0) === y ? 1 : 0;
+      secondAfter += task === "regression" ? Math.abs(q - y) : (q >= 0.5 ? 1 : 0) === y ? 1 : 0;
       n++;
     }
+    i -= b.count;
   }
-  return n === 0 ? { loss: 0, second: 0 } : { loss: total / n, second: second / n };
+  if (n === 0) return { before: { loss: 0, second: 0 }, after: { loss: 0, second: 0 }, samples: 0 };
+  return { before: { loss: lossBefore / n, second: secondBefore / n }, after: { loss: lossAfter / n, second: secondAfter / n }, samples: n };
 }
 
 /** One pass of SGD over the blocks, in order, yielding to the event loop now and then. */
@@ -455,11 +476,13 @@ export async function train(model: LinearModel, blocks: readonly SampleBlock[]):
   }
 }
 
-function metricDetails(task: Task, before: BatchFigures, after: BatchFigures): Record<string, string> {
+function metricDetails(task: Task, before: BatchFigures, after: BatchFigures, samples: number): Record<string, string> {
   const second = task === "regression" ? "mae" : "accuracy";
   const lossName = task === "regression" ? "mse" : "log_loss";
   return {
     "batch.loss": lossName,
+    // How many of the batch's samples the figures below are on (see LINEAGE_EVAL_SAMPLES).
+    "batch.evaluated_samples": String(samples),
     "batch.loss_before": String(before.loss),
     "batch.loss_after": String(after.loss),
     [`batch.${second}_before`]: String(before.second),

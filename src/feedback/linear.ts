@@ -197,13 +197,13 @@ export class LinearModel {
 
   /**
    * One SGD step on one sample. Both losses have the gradient (prediction - label) * x
-   * with respect to the weights. Returns the loss before the step.
+   * with respect to the weights.
    */
-  update(idx: Int32Array, val: Float64Array, nnz: number, label: number, offset = 0): number {
-    const p = this.predict(idx, val, nnz, offset);
+  update(idx: Int32Array, val: Float64Array, nnz: number, label: number, offset = 0): void {
     const scaling = this.count.length > 0;
-    let g = p - label;
-    // Standardized, the sample's values after its own statistics are folded in, once.
+    // Standardized, the gradient comes from the sample's values after its own statistics
+    // are folded in (computed once, below); raw, from the prediction as it stands.
+    let g = scaling ? 0 : this.predict(idx, val, nnz, offset) - label;
     let xs = val;
     let at = offset;
     if (scaling) {
@@ -254,7 +254,6 @@ export class LinearModel {
         w[j] = w[j]! - (lr * (m / c1)) / (Math.sqrt(v / c2) + ADAM_EPS);
       }
     }
-    return loss(this.task, p, label);
   }
 }
 

@@ -208,12 +208,18 @@ class FastDecoder {
     }
     this.pos = start;
     const buf = this.buf;
+    const view = this.view;
     while (this.pos < end) {
-      // The common entry first: { key: short ASCII name, value: { double_value } } with short lengths.
-      const p = this.pos;
-      const klen = buf[p + 3]!;
-      const v = p + 4 + klen;
-      if (buf[p] === 0x12 && buf[p + 1] === klen + 13 && buf[p + 2] === 0x0a && klen < 0x73 && v + 11 <= end && buf[v] === 0x12 && buf[v + 1] === 0x09 && buf[v + 2] === 0x09) {
+      // The common entries first, in locals: { key: short ASCII name, value: { double_value } }
+      // with short lengths, up to the first entry of another shape.
+      let p = this.pos;
+      let e = this.entries;
+      let hashes = sc.hashes;
+      let values = sc.values;
+      for (;;) {
+        const klen = buf[p + 3]!;
+        const v = p + 4 + klen;
+        if (!(buf[p] === 0x12 && buf[p + 1] === klen + 13 && buf[p + 2] === 0x0a && klen < 0x73 && v + 11 <= end && buf[v] === 0x12 && buf[v + 1] === 0x09 && buf[v + 2] === 0x09)) break;
         let hash = FNV_OFFSET;
         let high = 0;
         for (let k = p + 4; k < v; k++) {
@@ -222,21 +228,21 @@ class FastDecoder {
           hash = Math.imul(hash ^ b, FNV_PRIME);
         }
         const first = buf[p + 4]!;
-        if (high < 0x80 && klen > 0 && !(first >= 0x30 && first <= 0x39) && first !== 0x5f) {
-          hash >>>= 0;
-          this.unseen(hash);
-          const e = this.entries;
-          if (e === sc.hashes.length) {
-            sc.hashes = grow(sc.hashes, e * 2);
-            sc.values = grow(sc.values, e * 2);
-          }
-          sc.hashes[e] = hash;
-          sc.values[e] = this.view.getFloat64(v + 3, true);
-          this.entries = e + 1;
-          this.pos = v + 11;
-          continue;
+        if (!(high < 0x80 && klen > 0 && !(first >= 0x30 && first <= 0x39) && first !== 0x5f)) break;
+        hash >>>= 0;
+        this.unseen(hash);
+        if (e === hashes.length) {
+          hashes = sc.hashes = grow(hashes, e * 2);
+          values = sc.values = grow(values, e * 2);
         }
+        hashes[e] = hash;
+        values[e] = view.getFloat64(v + 3, true);
+        e++;
+        p = v + 11;
       }
+      this.entries = e;
+      this.pos = p;
+      if (p >= end) break;
       const tag = this.varint32();
       if ((tag & 7) !== LEN) bail();
       const to = this.limit(end);

@@ -148,6 +148,14 @@ export function decodeRecord(bytes: Uint8Array, copy = true): SampleBlock {
   return r.block;
 }
 
+/**
+ * The samples of a record this process just made with SampleBlockBuilder.encode, as views
+ * of its bytes: its checksum was computed from them, so it is not checked again.
+ */
+export function ownRecordBlock(record: Uint8Array): SampleBlock {
+  return decodePayload(record.subarray(RECORD_HEADER_BYTES), false);
+}
+
 function decodePayload(payload: Uint8Array, copy: boolean): SampleBlock {
   if (payload.length < 8) throw new CorruptRecordError("record payload is too short");
   let ab: ArrayBuffer;

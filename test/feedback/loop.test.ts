@@ -162,11 +162,27 @@ describe("FeedbackService over gRPC", () => {
     const v2 = await registry.getModelVersion({ name: "loop", selector: { case: "version", value: "2" } });
     expect(v2.modelVersion!.lineage).toMatchObject({ parentVersion: "1", producer: "openloop-online-learner", samplesUsed: 50n });
     expect(Number(v2.modelVersion!.lineage!.details["batch.loss_after"])).toBeLessThan(Number(v2.modelVersion!.lineage!.details["batch.loss_before"]));
+    expect(v2.modelVersion!.lineage!.details["batch.evaluated_samples"]).toBe("50");
     const next = await feedback.predict({ model: "loop", features: featureMap(rows[0]!.x) });
     expect(next.modelVersion).toBe("2");
     expect(next.prediction!.value).not.toBe(0);
     const pinned = await feedback.predict({ model: "loop", features: featureMap(rows[0]!.x), version: "1" });
     expect(pinned).toMatchObject({ modelVersion: "1", prediction: { value: 0 } });
+  });
+
+  it("takes a large batch's lineage figures on at most 1,000 of its samples, evenly spread", async () => {
+    await feedback.createOnlineModel({ name: "large-batch", task: Task.REGRESSION, updateThreshold: 2500, warmUp: false });
+    const rows = makeRows("regression", 2500, 41);
+    expect((await feedback.ingestSampleBatch({ model: "large-batch", samples: samples(rows, "regression") })).accepted).toBe(2500n);
+    await waitFor("version 2", async () => ((await feedback.getLearnerStatus({ model: "large-batch" })).currentVersion === "2" ? true : undefined));
+    const details = (await registry.getModelVersion({ name: "large-batch", selector: { case: "version", value: "2" } })).modelVersion!.lineage!.details;
+    // Every 3rd sample (ceil(2500 / 1000)), from the first: 834 of them. Version 1 predicts
+    // 0, so the figures before are the mean of y² and of |y| over exactly those.
+    const picked = rows.filter((_, i) => i % 3 === 0);
+    expect(details["batch.evaluated_samples"]).toBe(String(picked.length));
+    expect(Number(details["batch.loss_before"])).toBeCloseTo(picked.reduce((a, r) => a + r.y * r.y, 0) / picked.length, 9);
+    expect(Number(details["batch.mae_before"])).toBeCloseTo(picked.reduce((a, r) => a + Math.abs(r.y), 0) / picked.length, 9);
+    expect(Number(details["batch.loss_after"])).toBeLessThan(Number(details["batch.loss_before"]));
   });
 
   it("trains on every outcome by default, and refuses an unknown training_samples naming it", async () => {

@@ -1,7 +1,7 @@
 // The learner's building blocks, in process: hashing, SGD, the artifact format.
 import { describe, expect, it } from "vitest";
 import { decodeArtifact, encodeArtifact } from "../../src/feedback/artifact.js";
-import { fnv1a, FeatureError, SparseVector, vectorize, type FeatureMap } from "../../src/feedback/hashing.js";
+import { bucket, fnv1a, FeatureError, SparseVector, vectorize, type FeatureMap } from "../../src/feedback/hashing.js";
 import { LinearModel, feedbackError } from "../../src/feedback/linear.js";
 import { featureMap, makeRows, score, trueMargin } from "./synthetic.js";
 
@@ -73,6 +73,13 @@ describe("feature hashing", () => {
     expect(v.idx[7]).toBe(fnv1a("sl=x") % 1024);
     expect(v.idx[9]).toBe(1024);
     expect(v.val[9]).toBe(1);
+  });
+
+  it("reduces a hash modulo the buckets, powers of two by their low bits", () => {
+    const hashes = [0, 1, 0x7fffffff, 0x80000000, 0xdeadbeef, 0xffffffff, -1, -0x21524111, fnv1a("foobar")];
+    for (const buckets of [1, 2, 1024, 1 << 18, 1 << 24, 3, 1000, 1_000_003]) {
+      for (const h of hashes) expect(bucket(h, buckets)).toBe((h >>> 0) % buckets);
+    }
   });
 
   it("refuses non-finite numbers", () => {

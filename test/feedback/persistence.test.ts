@@ -4,6 +4,7 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Code, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { FeedbackService, Task } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
@@ -11,6 +12,7 @@ import { encodeArtifact } from "../../src/feedback/artifact.js";
 import { LinearModel } from "../../src/feedback/linear.js";
 import { MemoryPredictionStore, type PredictionRecord } from "../../src/feedback/predictions.js";
 import { startTestServer } from "../support/server.js";
+import { spawnServer } from "../support/spawn.js";
 import { featureMap, makeRows } from "./synthetic.js";
 
 const dirs: string[] = [];
@@ -71,6 +73,29 @@ describe("a full buffer", () => {
       expect((await feedback.getLearnerStatus({ model: "full" })).bufferedSamples).toBe(60n);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe("a buffer that fills in the middle of an IngestSamples stream", () => {
+  it("fails the stream with RESOURCE_EXHAUSTED and keeps the server running", async () => {
+    // A separate process: an append failing while an earlier one is awaited used to be an
+    // unhandled rejection, which ends Node.
+    const server = await spawnServer({ config: { log: { level: "warn" }, feedback: { maxBufferedSamples: 100 } } });
+    try {
+      const feedback = createClient(FeedbackService, createGrpcTransport({ baseUrl: server.baseUrl }));
+      await feedback.createOnlineModel({ name: "fills", task: Task.REGRESSION, updateThreshold: 1000, warmUp: false });
+      const rows = makeRows("regression", 30, 7).map((r) => ({ features: featureMap(r.x), outcome: { kind: { case: "value" as const, value: r.y } } }));
+      async function* messages() {
+        for (let i = 0; i < 40; i++) yield { model: "fills", samples: rows };
+      }
+      await expect(feedback.ingestSamples(messages())).rejects.toMatchObject({ code: Code.ResourceExhausted });
+      // The same process answers, its buffer still full.
+      expect((await feedback.getLearnerStatus({ model: "fills" })).bufferedSamples).toBeGreaterThan(70n);
+      await expect(feedback.ingestSampleBatch({ model: "fills", samples: rows })).rejects.toMatchObject({ code: Code.ResourceExhausted });
+      expect(server.output()).not.toContain("BufferFullError");
+    } finally {
+      await server.stop();
     }
   });
 });
