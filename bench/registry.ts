@@ -14,24 +14,16 @@ import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import {
-  DownloadArtifactRequestSchema,
-  DownloadArtifactResponseSchema,
-  RegisterModelVersionRequestSchema,
-  RegisterModelVersionResponseSchema,
-  RegistryService,
-  type DownloadArtifactResponse,
-  type RegisterModelVersionRequest,
-  type RegisterModelVersionResponse,
-} from "../gen/openloop/registry/v1/registry_service_pb.js";
+import { RegisterModelVersionRequestSchema, RegistryService, type RegisterModelVersionRequest } from "../gen/openloop/registry/v1/registry_service_pb.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { freePort } from "../test/support/redis.js";
-import { ROOT } from "../test/support/tools.js";
 import { median } from "./support/proc.js";
+import { pythonGrpcInstalled, pythonGrpcTransfer, runPythonClient, type PythonResult } from "./support/registry-python.js";
+import { grpcJsClient, grpcJsDownload as grpcJsDownloadChunks, grpcJsRegister } from "./support/registry-grpc-js.js";
 
 const MiB = 1024 * 1024;
 const MB = 1e6;
@@ -220,52 +212,21 @@ async function openloopDownload(client: Client, version: string, to: string, dig
 
 // ---- openloop from grpc-js -------------------------------------------------------------------
 
-// The same transfers from Node's gRPC client (@grpc/grpc-js, messages through protobuf-es as a
-// user would write them), with a wide receive window: grpc-js's default is 64 KiB per stream,
-// which bounds a download by round trips, as it bounded uploads on the server side.
-function grpcJsClient(port: number): grpc.Client {
-  return new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-    "grpc-node.flow_control_window": 8 << 20,
-    "grpc.max_receive_message_length": 64 << 20,
-    "grpc.max_send_message_length": 64 << 20,
-  });
-}
-
 async function grpcJsUpload(client: grpc.Client, file: string, version: string, digest: string): Promise<void> {
-  const res = await new Promise<RegisterModelVersionResponse>((resolve, reject) => {
-    const call = client.makeClientStreamRequest<RegisterModelVersionRequest, RegisterModelVersionResponse>(
-      "/openloop.registry.v1.RegistryService/RegisterModelVersion",
-      (m) => Buffer.from(toBinary(RegisterModelVersionRequestSchema, m)),
-      (b) => fromBinary(RegisterModelVersionResponseSchema, b),
-      (err, value) => (err ? reject(err) : resolve(value!)),
-    );
-    void (async () => {
-      for await (const m of uploadRequests(file, version, "bench-js")) {
-        if (!call.write(m)) await new Promise((r) => call.once("drain", r));
-      }
-      call.end();
-    })().catch(reject);
-  });
+  const res = await grpcJsRegister(client, uploadRequests(file, version, "bench-js"));
   if (res.modelVersion?.artifacts[0]?.sha256 !== digest) throw new Error("uploaded digest differs from the source");
 }
 
 async function grpcJsDownload(client: grpc.Client, version: string, to: string, digest: string): Promise<void> {
-  const call = client.makeServerStreamRequest<unknown, DownloadArtifactResponse>(
-    "/openloop.registry.v1.RegistryService/DownloadArtifact",
-    () => Buffer.from(toBinary(DownloadArtifactRequestSchema, create(DownloadArtifactRequestSchema, { name: "bench-js", selector: { case: "version", value: version } }))),
-    (b) => fromBinary(DownloadArtifactResponseSchema, b),
-    {},
-  );
   const out = await open(to, "w");
   const hash = createHash("sha256");
   let got = 0;
   try {
-    for await (const m of call as AsyncIterable<DownloadArtifactResponse>) {
-      if (m.part.case !== "data") continue;
-      hash.update(m.part.value);
-      got += m.part.value.byteLength;
-      await out.write(m.part.value);
-    }
+    await grpcJsDownloadChunks(client, "bench-js", version, async (data) => {
+      hash.update(data);
+      got += data.byteLength;
+      await out.write(data);
+    });
     await out.sync();
   } finally {
     await out.close();
@@ -357,43 +318,11 @@ async function startMlflow(work: string): Promise<Mlflow | undefined> {
   };
 }
 
-interface MlflowResult {
-  readonly seconds: number;
-  readonly cpu: number;
-  readonly run_id?: string;
-  readonly path?: string;
-}
+type MlflowResult = PythonResult;
 
 /** Runs the MLflow client; `onStart` runs when the client is about to transfer. */
 function mlflowClient(args: string[], onStart: () => void = () => {}): Promise<MlflowResult> {
-  return pythonClient(path.join(MLFLOW_VENV, "bin", "python"), MLFLOW_CLIENT, args, onStart);
-}
-
-/** Runs a Python client script that prints "start" before it transfers and a JSON result last. */
-async function pythonClient(python: string, script: string, args: string[], onStart: () => void): Promise<MlflowResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(python, ["-c", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    let started = false;
-    p.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (!started && /^start$/m.test(out)) {
-        started = true;
-        onStart();
-      }
-    });
-    p.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-    p.on("close", (code) => {
-      const last = out.trim().split("\n").pop() ?? "";
-      if (code !== 0) return reject(new Error(`python client ${args[0]} exited with ${code}:\n${err}`));
-      try {
-        resolve(JSON.parse(last) as MlflowResult);
-      } catch {
-        reject(new Error(`python client printed no result:\n${out}\n${err}`));
-      }
-    });
-  });
+  return runPythonClient(path.join(MLFLOW_VENV, "bin", "python"), MLFLOW_CLIENT, args, onStart);
 }
 
 /** One MLflow transfer, timed by the client, with the server's CPU from the client's start mark to its end. */
@@ -405,60 +334,13 @@ async function mlflowTransfer(server: Mlflow, args: string[]): Promise<Transfer 
 
 // ---- openloop from Python (grpcio) ------------------------------------------------------------
 
-// The same transfers from a Python gRPC client (grpcio, stubs generated from proto/ by
-// clients/python/generate.py into a temporary directory), as an ML user would run them, and as MLflow's client is Python:
-// upload in 1 MiB chunks read from the file; download into a file, hashing, then fsync.
-const PYTHON_VENV = path.join(ROOT, ".venv");
-const GRPC_CLIENT = `
-import hashlib, json, os, resource, sys, time
-import atexit, pathlib, shutil, tempfile
-sys.path.insert(0, ${JSON.stringify(path.join(ROOT, "clients/python"))})
-import generate
-stubs = pathlib.Path(tempfile.gettempdir()) / f"openloop-bench-stubs-{os.getpid()}"
-atexit.register(shutil.rmtree, stubs, True)
-generate.generate(stubs)
-sys.path.insert(0, str(stubs))
-import grpc
-from openloop.registry.v1 import registry_service_pb2 as pb, registry_service_pb2_grpc as rpc
-def cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-mode, target, version, file = sys.argv[1:5]
-opts = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
-stub = rpc.RegistryServiceStub(grpc.insecure_channel(target, options=opts))
-stub.ListModels(pb.ListModelsRequest())
-print("start", flush=True)
-time.sleep(0.05)
-c0, t0 = cpu(), time.perf_counter()
-if mode == "upload":
-    def requests():
-        yield pb.RegisterModelVersionRequest(header=pb.ModelVersionHeader(name="bench-py", version=version, type="gguf"))
-        with open(file, "rb", buffering=0) as f:
-            while True:
-                data = f.read(${UPLOAD_CHUNK})
-                if not data:
-                    return
-                yield pb.RegisterModelVersionRequest(chunk=pb.ArtifactChunk(artifact_name="model.gguf", data=data))
-    digest = stub.RegisterModelVersion(requests()).model_version.artifacts[0].sha256
-else:
-    h = hashlib.sha256()
-    with open(file, "wb", buffering=0) as f:
-        for m in stub.DownloadArtifact(pb.DownloadArtifactRequest(name="bench-py", version=version)):
-            if m.WhichOneof("part") == "data":
-                h.update(m.data)
-                f.write(m.data)
-        os.fsync(f.fileno())
-    digest = h.hexdigest()
-print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": cpu() - c0, "path": digest}), flush=True)
-`;
-
-const pythonGrpcInstalled = () => existsSync(path.join(PYTHON_VENV, "bin", "python"));
-
-/** One transfer from the Python client; `path` in the result carries the digest it saw. */
+// The same transfers from Python's grpcio (bench/support/registry-python.ts), as an ML user would
+// run them, and as MLflow's client is Python: upload in chunks read from the file; download into a
+// file, hashing, then fsync.
 async function pythonTransfer(serverPid: number, port: number, mode: "upload" | "download", version: string, file: string): Promise<Transfer & MlflowResult> {
   let cpu0 = NaN;
   resetPeakRss(serverPid);
-  const r = await pythonClient(path.join(PYTHON_VENV, "bin", "python"), GRPC_CLIENT, [mode, `127.0.0.1:${port}`, version, file], () => (cpu0 = treeCpuSeconds(serverPid)));
+  const r = await pythonGrpcTransfer({ mode, port, name: "bench-py", version, file, uploadChunk: UPLOAD_CHUNK }, () => (cpu0 = treeCpuSeconds(serverPid)));
   return { ...r, serverCpu: treeCpuSeconds(serverPid) - cpu0, clientCpu: r.cpu, peakRss: status(serverPid, "VmHWM") };
 }
 
