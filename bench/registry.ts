@@ -4,7 +4,7 @@
 // its own Python client), in alternating rounds in one run, with each server's CPU per transfer
 // and openloop's peak memory during each transfer. Prints one markdown section.
 //
-//   node --import tsx bench/registry.ts [--mb 500] [--rounds 3]
+//   node --import tsx bench/registry.ts [--mb 500] [--rounds 3] [--compiled]
 //
 // MLflow runs from the virtualenv scripts/install-peer-mlflow.sh makes (skipped without it).
 import { spawn, type ChildProcess } from "node:child_process";
@@ -21,6 +21,7 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import { RegisterModelVersionRequestSchema, RegistryService, type RegisterModelVersionRequest } from "../gen/openloop/registry/v1/registry_service_pb.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { freePort } from "../test/support/redis.js";
+import { ROOT } from "../test/support/tools.js";
 import { median } from "./support/proc.js";
 import { pythonGrpcInstalled, pythonGrpcTransfer, runPythonClient, type PythonResult } from "./support/registry-python.js";
 import { grpcJsClient, grpcJsDownload as grpcJsDownloadChunks, grpcJsRegister } from "./support/registry-grpc-js.js";
@@ -33,6 +34,7 @@ const flag = (name: string, fallback: number) => {
 };
 const SIZE_MB = flag("--mb", 500);
 const ROUNDS = flag("--rounds", 3);
+const COMPILED = process.argv.includes("--compiled");
 const SIZE = SIZE_MB * MiB;
 const IO_CHUNK = MiB;
 // Upload chunks a few bytes under 1 MiB, so each whole message (payload, tag, length) fits
@@ -362,7 +364,8 @@ async function run(work: string): Promise<void> {
   const digest = await makeSource(source);
   const loadStart = os.loadavg()[0]!;
 
-  const server = await spawnServer({ dataDir: path.join(work, "data") });
+  // --compiled: the server as production runs it, `node dist/src/main.js` (npm run build first).
+  const server = await spawnServer({ dataDir: path.join(work, "data"), ...(COMPILED ? { command: { args: ["dist/src/main.js"], cwd: ROOT } } : {}) });
   const sessions = new Http2SessionManager(server.baseUrl);
   const client = createClient(RegistryService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions }));
   const jsClient = grpcJsClient(server.port);
@@ -477,11 +480,11 @@ function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStar
     "## Registry: artifact transfer",
     "",
     "```",
-    `node --import tsx bench/registry.ts --mb ${SIZE_MB} --rounds ${ROUNDS}`,
+    `node --import tsx bench/registry.ts --mb ${SIZE_MB} --rounds ${ROUNDS}${COMPILED ? " --compiled" : ""}`,
     "```",
     "",
     `${SIZE_MB} MiB of random bytes, ${ROUNDS} rounds; each round runs, one after the other: the baseline (the bench process copies the file on the same disk in 1 MiB blocks and fsyncs it), ` +
-      "openloop uploads (RegisterModelVersion from connect-node's gRPC client and from @grpc/grpc-js's in the bench process, with an 8 MiB receive window, and from Python grpcio in a subprocess; chunks just under 1 MiB, HTTP/2 on 127.0.0.1, to the server in a child process), " +
+      `openloop uploads (RegisterModelVersion from connect-node's gRPC client and from @grpc/grpc-js's in the bench process, with an 8 MiB receive window, and from Python grpcio in a subprocess; chunks just under 1 MiB, HTTP/2 on 127.0.0.1, to the server in a child process, ${COMPILED ? "compiled: \`node dist/src/main.js\`" : "\`node --import tsx src/main.ts\`"}), ` +
       `${ctx.mlflow ? `an MLflow ${ctx.mlflow.version} upload (\`mlflow.log_artifact\` in a run, from MLflow's Python client in a subprocess, to \`mlflow server --serve-artifacts --workers 1\` with a SQLite backend, which streams it over HTTP PUT into its artifacts directory), ` : ""}` +
       `openloop downloads from the same three clients (DownloadArtifact into a file: the client hashes and writes each chunk, then fsyncs and compares the digest, as src/llm/registry-models.ts does)${ctx.mlflow ? " and an MLflow download (`mlflow.artifacts.download_artifacts` by run id; no hash, no fsync; its file is checked after the timing)" : ""}.`,
     "openloop hashes every byte both ways on the server and fsyncs each artifact before answering; MLflow does neither. Page cache warm throughout; each round's version is deleted after it.",
