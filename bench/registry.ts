@@ -4,7 +4,7 @@
 // its own Python client), in alternating rounds in one run, with each server's CPU per transfer
 // and openloop's peak memory during each transfer. Prints one markdown section.
 //
-//   node --import tsx bench/registry.ts [--mb 500] [--rounds 3]
+//   node --import tsx bench/registry.ts [--mb 500] [--rounds 3] [--compiled]
 //
 // MLflow runs from the virtualenv scripts/install-peer-mlflow.sh makes (skipped without it).
 import { spawn, type ChildProcess } from "node:child_process";
@@ -14,24 +14,17 @@ import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import {
-  DownloadArtifactRequestSchema,
-  DownloadArtifactResponseSchema,
-  RegisterModelVersionRequestSchema,
-  RegisterModelVersionResponseSchema,
-  RegistryService,
-  type DownloadArtifactResponse,
-  type RegisterModelVersionRequest,
-  type RegisterModelVersionResponse,
-} from "../gen/openloop/registry/v1/registry_service_pb.js";
+import { RegisterModelVersionRequestSchema, RegistryService, type RegisterModelVersionRequest } from "../gen/openloop/registry/v1/registry_service_pb.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { freePort } from "../test/support/redis.js";
 import { ROOT } from "../test/support/tools.js";
 import { median } from "./support/proc.js";
+import { pythonGrpcInstalled, pythonGrpcTransfer, runPythonClient, type PythonResult } from "./support/registry-python.js";
+import { grpcJsClient, grpcJsDownload as grpcJsDownloadChunks, grpcJsRegister } from "./support/registry-grpc-js.js";
 
 const MiB = 1024 * 1024;
 const MB = 1e6;
@@ -41,6 +34,7 @@ const flag = (name: string, fallback: number) => {
 };
 const SIZE_MB = flag("--mb", 500);
 const ROUNDS = flag("--rounds", 3);
+const COMPILED = process.argv.includes("--compiled");
 const SIZE = SIZE_MB * MiB;
 const IO_CHUNK = MiB;
 // Upload chunks a few bytes under 1 MiB, so each whole message (payload, tag, length) fits
@@ -220,52 +214,21 @@ async function openloopDownload(client: Client, version: string, to: string, dig
 
 // ---- openloop from grpc-js -------------------------------------------------------------------
 
-// The same transfers from Node's gRPC client (@grpc/grpc-js, messages through protobuf-es as a
-// user would write them), with a wide receive window: grpc-js's default is 64 KiB per stream,
-// which bounds a download by round trips, as it bounded uploads on the server side.
-function grpcJsClient(port: number): grpc.Client {
-  return new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-    "grpc-node.flow_control_window": 8 << 20,
-    "grpc.max_receive_message_length": 64 << 20,
-    "grpc.max_send_message_length": 64 << 20,
-  });
-}
-
 async function grpcJsUpload(client: grpc.Client, file: string, version: string, digest: string): Promise<void> {
-  const res = await new Promise<RegisterModelVersionResponse>((resolve, reject) => {
-    const call = client.makeClientStreamRequest<RegisterModelVersionRequest, RegisterModelVersionResponse>(
-      "/openloop.registry.v1.RegistryService/RegisterModelVersion",
-      (m) => Buffer.from(toBinary(RegisterModelVersionRequestSchema, m)),
-      (b) => fromBinary(RegisterModelVersionResponseSchema, b),
-      (err, value) => (err ? reject(err) : resolve(value!)),
-    );
-    void (async () => {
-      for await (const m of uploadRequests(file, version, "bench-js")) {
-        if (!call.write(m)) await new Promise((r) => call.once("drain", r));
-      }
-      call.end();
-    })().catch(reject);
-  });
+  const res = await grpcJsRegister(client, uploadRequests(file, version, "bench-js"));
   if (res.modelVersion?.artifacts[0]?.sha256 !== digest) throw new Error("uploaded digest differs from the source");
 }
 
 async function grpcJsDownload(client: grpc.Client, version: string, to: string, digest: string): Promise<void> {
-  const call = client.makeServerStreamRequest<unknown, DownloadArtifactResponse>(
-    "/openloop.registry.v1.RegistryService/DownloadArtifact",
-    () => Buffer.from(toBinary(DownloadArtifactRequestSchema, create(DownloadArtifactRequestSchema, { name: "bench-js", selector: { case: "version", value: version } }))),
-    (b) => fromBinary(DownloadArtifactResponseSchema, b),
-    {},
-  );
   const out = await open(to, "w");
   const hash = createHash("sha256");
   let got = 0;
   try {
-    for await (const m of call as AsyncIterable<DownloadArtifactResponse>) {
-      if (m.part.case !== "data") continue;
-      hash.update(m.part.value);
-      got += m.part.value.byteLength;
-      await out.write(m.part.value);
-    }
+    await grpcJsDownloadChunks(client, "bench-js", version, async (data) => {
+      hash.update(data);
+      got += data.byteLength;
+      await out.write(data);
+    });
     await out.sync();
   } finally {
     await out.close();
@@ -357,43 +320,11 @@ async function startMlflow(work: string): Promise<Mlflow | undefined> {
   };
 }
 
-interface MlflowResult {
-  readonly seconds: number;
-  readonly cpu: number;
-  readonly run_id?: string;
-  readonly path?: string;
-}
+type MlflowResult = PythonResult;
 
 /** Runs the MLflow client; `onStart` runs when the client is about to transfer. */
 function mlflowClient(args: string[], onStart: () => void = () => {}): Promise<MlflowResult> {
-  return pythonClient(path.join(MLFLOW_VENV, "bin", "python"), MLFLOW_CLIENT, args, onStart);
-}
-
-/** Runs a Python client script that prints "start" before it transfers and a JSON result last. */
-async function pythonClient(python: string, script: string, args: string[], onStart: () => void): Promise<MlflowResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(python, ["-c", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    let started = false;
-    p.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (!started && /^start$/m.test(out)) {
-        started = true;
-        onStart();
-      }
-    });
-    p.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-    p.on("close", (code) => {
-      const last = out.trim().split("\n").pop() ?? "";
-      if (code !== 0) return reject(new Error(`python client ${args[0]} exited with ${code}:\n${err}`));
-      try {
-        resolve(JSON.parse(last) as MlflowResult);
-      } catch {
-        reject(new Error(`python client printed no result:\n${out}\n${err}`));
-      }
-    });
-  });
+  return runPythonClient(path.join(MLFLOW_VENV, "bin", "python"), MLFLOW_CLIENT, args, onStart);
 }
 
 /** One MLflow transfer, timed by the client, with the server's CPU from the client's start mark to its end. */
@@ -405,60 +336,13 @@ async function mlflowTransfer(server: Mlflow, args: string[]): Promise<Transfer 
 
 // ---- openloop from Python (grpcio) ------------------------------------------------------------
 
-// The same transfers from a Python gRPC client (grpcio, stubs generated from proto/ by
-// clients/python/generate.py into a temporary directory), as an ML user would run them, and as MLflow's client is Python:
-// upload in 1 MiB chunks read from the file; download into a file, hashing, then fsync.
-const PYTHON_VENV = path.join(ROOT, ".venv");
-const GRPC_CLIENT = `
-import hashlib, json, os, resource, sys, time
-import atexit, pathlib, shutil, tempfile
-sys.path.insert(0, ${JSON.stringify(path.join(ROOT, "clients/python"))})
-import generate
-stubs = pathlib.Path(tempfile.gettempdir()) / f"openloop-bench-stubs-{os.getpid()}"
-atexit.register(shutil.rmtree, stubs, True)
-generate.generate(stubs)
-sys.path.insert(0, str(stubs))
-import grpc
-from openloop.registry.v1 import registry_service_pb2 as pb, registry_service_pb2_grpc as rpc
-def cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-mode, target, version, file = sys.argv[1:5]
-opts = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
-stub = rpc.RegistryServiceStub(grpc.insecure_channel(target, options=opts))
-stub.ListModels(pb.ListModelsRequest())
-print("start", flush=True)
-time.sleep(0.05)
-c0, t0 = cpu(), time.perf_counter()
-if mode == "upload":
-    def requests():
-        yield pb.RegisterModelVersionRequest(header=pb.ModelVersionHeader(name="bench-py", version=version, type="gguf"))
-        with open(file, "rb", buffering=0) as f:
-            while True:
-                data = f.read(${UPLOAD_CHUNK})
-                if not data:
-                    return
-                yield pb.RegisterModelVersionRequest(chunk=pb.ArtifactChunk(artifact_name="model.gguf", data=data))
-    digest = stub.RegisterModelVersion(requests()).model_version.artifacts[0].sha256
-else:
-    h = hashlib.sha256()
-    with open(file, "wb", buffering=0) as f:
-        for m in stub.DownloadArtifact(pb.DownloadArtifactRequest(name="bench-py", version=version)):
-            if m.WhichOneof("part") == "data":
-                h.update(m.data)
-                f.write(m.data)
-        os.fsync(f.fileno())
-    digest = h.hexdigest()
-print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": cpu() - c0, "path": digest}), flush=True)
-`;
-
-const pythonGrpcInstalled = () => existsSync(path.join(PYTHON_VENV, "bin", "python"));
-
-/** One transfer from the Python client; `path` in the result carries the digest it saw. */
+// The same transfers from Python's grpcio (bench/support/registry-python.ts), as an ML user would
+// run them, and as MLflow's client is Python: upload in chunks read from the file; download into a
+// file, hashing, then fsync.
 async function pythonTransfer(serverPid: number, port: number, mode: "upload" | "download", version: string, file: string): Promise<Transfer & MlflowResult> {
   let cpu0 = NaN;
   resetPeakRss(serverPid);
-  const r = await pythonClient(path.join(PYTHON_VENV, "bin", "python"), GRPC_CLIENT, [mode, `127.0.0.1:${port}`, version, file], () => (cpu0 = treeCpuSeconds(serverPid)));
+  const r = await pythonGrpcTransfer({ mode, port, name: "bench-py", version, file, uploadChunk: UPLOAD_CHUNK }, () => (cpu0 = treeCpuSeconds(serverPid)));
   return { ...r, serverCpu: treeCpuSeconds(serverPid) - cpu0, clientCpu: r.cpu, peakRss: status(serverPid, "VmHWM") };
 }
 
@@ -480,7 +364,8 @@ async function run(work: string): Promise<void> {
   const digest = await makeSource(source);
   const loadStart = os.loadavg()[0]!;
 
-  const server = await spawnServer({ dataDir: path.join(work, "data") });
+  // --compiled: the server as production runs it, `node dist/src/main.js` (npm run build first).
+  const server = await spawnServer({ dataDir: path.join(work, "data"), ...(COMPILED ? { command: { args: ["dist/src/main.js"], cwd: ROOT } } : {}) });
   const sessions = new Http2SessionManager(server.baseUrl);
   const client = createClient(RegistryService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions }));
   const jsClient = grpcJsClient(server.port);
@@ -595,11 +480,11 @@ function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStar
     "## Registry: artifact transfer",
     "",
     "```",
-    `node --import tsx bench/registry.ts --mb ${SIZE_MB} --rounds ${ROUNDS}`,
+    `node --import tsx bench/registry.ts --mb ${SIZE_MB} --rounds ${ROUNDS}${COMPILED ? " --compiled" : ""}`,
     "```",
     "",
     `${SIZE_MB} MiB of random bytes, ${ROUNDS} rounds; each round runs, one after the other: the baseline (the bench process copies the file on the same disk in 1 MiB blocks and fsyncs it), ` +
-      "openloop uploads (RegisterModelVersion from connect-node's gRPC client and from @grpc/grpc-js's in the bench process, with an 8 MiB receive window, and from Python grpcio in a subprocess; chunks just under 1 MiB, HTTP/2 on 127.0.0.1, to the server in a child process), " +
+      `openloop uploads (RegisterModelVersion from connect-node's gRPC client and from @grpc/grpc-js's in the bench process, with an 8 MiB receive window, and from Python grpcio in a subprocess; chunks just under 1 MiB, HTTP/2 on 127.0.0.1, to the server in a child process, ${COMPILED ? "compiled: \`node dist/src/main.js\`" : "\`node --import tsx src/main.ts\`"}), ` +
       `${ctx.mlflow ? `an MLflow ${ctx.mlflow.version} upload (\`mlflow.log_artifact\` in a run, from MLflow's Python client in a subprocess, to \`mlflow server --serve-artifacts --workers 1\` with a SQLite backend, which streams it over HTTP PUT into its artifacts directory), ` : ""}` +
       `openloop downloads from the same three clients (DownloadArtifact into a file: the client hashes and writes each chunk, then fsyncs and compares the digest, as src/llm/registry-models.ts does)${ctx.mlflow ? " and an MLflow download (`mlflow.artifacts.download_artifacts` by run id; no hash, no fsync; its file is checked after the timing)" : ""}.`,
     "openloop hashes every byte both ways on the server and fsyncs each artifact before answering; MLflow does neither. Page cache warm throughout; each round's version is deleted after it.",

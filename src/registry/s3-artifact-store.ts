@@ -8,6 +8,7 @@
 // readers, and what the orphan sweep and the lifecycle rule remove.
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
+import type { BuildMiddleware, MetadataBearer } from "@smithy/types";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -76,6 +77,7 @@ export class S3ArtifactStore implements ArtifactStore {
       maxAttempts: 2,
       requestHandler: { connectionTimeout: options.connectTimeoutMs ?? 2_000, requestTimeout: options.socketTimeoutMs ?? 30_000 },
     });
+    this.client.middlewareStack.add(unsignedPartPayload, { step: "build", name: "openloopUnsignedPartPayload" });
     this.bucket = options.bucket;
     this.prefix = options.prefix;
     this.partBytes = Math.max(5 * 1024 * 1024, options.partBytes ?? DEFAULT_PART_BYTES);
@@ -142,7 +144,10 @@ export class S3ArtifactStore implements ArtifactStore {
     const storeError = (err: unknown, what: string) => this.storeError(err, what);
     const hash = createHash("sha256");
     let size = 0;
-    let part = Buffer.allocUnsafeSlow(partBytes);
+    // Part buffers are reused once their UploadPart has settled: a fresh 8 MiB buffer per part
+    // made V8 run a full mark-compact every few parts (external memory pressure).
+    const spare: Buffer[] = [];
+    let part: Buffer = Buffer.allocUnsafeSlow(partBytes);
     let filled = 0;
     let nextPart = 1;
     const parts: { ETag: string; PartNumber: number }[] = [];
@@ -150,22 +155,25 @@ export class S3ArtifactStore implements ArtifactStore {
     let failure: unknown;
     let state: "open" | "closing" | "done" = "open";
 
-    const send = (body: Buffer, number: number) => {
+    const send = (buf: Buffer, length: number, number: number) => {
       const p: Promise<void> = client
-        .send(new UploadPartCommand({ Bucket: bucket, Key: finalKey, UploadId: uploadId, PartNumber: number, Body: body }), { abortSignal: signal })
+        .send(new UploadPartCommand({ Bucket: bucket, Key: finalKey, UploadId: uploadId, PartNumber: number, Body: buf.subarray(0, length) }), { abortSignal: signal })
         .then(
           (res) => void parts.push({ ETag: res.ETag!, PartNumber: number }),
           (err: unknown) => void (failure ??= this.storeError(err, "uploading an artifact")),
         )
-        .finally(() => inFlight.delete(p));
+        .finally(() => {
+          inFlight.delete(p);
+          if (spare.length < queueSize) spare.push(buf);
+        });
       inFlight.add(p);
     };
     // Sends the filled part (the only part may be short or empty); waits while queueSize parts
     // are in flight, which is the backpressure on the client.
     const flush = async (last: boolean) => {
       if (filled > 0 || (last && nextPart === 1)) {
-        send(part.subarray(0, filled), nextPart++);
-        part = last ? part : Buffer.allocUnsafeSlow(partBytes);
+        send(part, filled, nextPart++);
+        part = last ? part : (spare.pop() ?? Buffer.allocUnsafeSlow(partBytes));
         filled = 0;
       }
       while (inFlight.size >= (last ? 1 : queueSize)) await Promise.race(inFlight);
@@ -423,3 +431,15 @@ function toStoreError(err: unknown, what: string): unknown {
   }
   return err;
 }
+
+/**
+ * Marks the body of each UploadPart UNSIGNED-PAYLOAD for SigV4, so the SDK does not compute a
+ * SHA-256 of every part on the event loop (for a Buffer body it otherwise does, on http and
+ * https endpoints alike): the store already hashes every byte for the artifact's digest, and
+ * the part's integrity on the wire is the CRC32 checksum the SDK still sends with it.
+ */
+const unsignedPartPayload: BuildMiddleware<object, MetadataBearer> = (next, context) => async (args) => {
+  const request = args.request as { headers?: Record<string, string> } | undefined;
+  if (context.commandName === "UploadPartCommand" && request?.headers) request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+  return next(args);
+};

@@ -94,6 +94,20 @@ describe("S3ArtifactStore on SeaweedFS", () => {
     await store.close();
   });
 
+  it("keeps every part's own bytes when part buffers are reused (distinct bytes, more parts than the queue)", async () => {
+    const { store } = await freshStore();
+    // 23 MiB of distinct bytes in 5 MiB parts, 2 in flight: parts 4 and later go out in buffers
+    // that earlier parts used. Chunks straddle part boundaries.
+    const bytes = randomBytes(23 * MiB + 12_345);
+    const key = { model: "iris", version: "parts-1", artifact: "model.bin" };
+    const w = await store.beginWrite(key);
+    for (let i = 0; i < bytes.length; i += 777_777) await w.write(bytes.subarray(i, i + 777_777));
+    expect(await w.complete(sha256(bytes))).toEqual({ sizeBytes: bytes.length, sha256: sha256(bytes) });
+    const { bytes: back } = await readAll(store, key, { chunkBytes: MiB, expectedSha256: sha256(bytes) });
+    expect(back.equals(bytes)).toBe(true);
+    await store.close();
+  });
+
   it("streams a large artifact up and down without holding it in memory", async () => {
     const { store } = await freshStore();
     const total = 160 * MiB;

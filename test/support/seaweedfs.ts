@@ -22,6 +22,8 @@ export interface SeaweedFs {
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** A signed client for the test's own checks (listing, corrupting objects). */
   readonly client: S3Client;
+  /** The running server's process id (for benches reading its CPU time). */
+  readonly pid: number | undefined;
   /** Creates a bucket and returns its name. */
   createBucket(name: string): Promise<string>;
   /** Stops the server (SIGKILL, like a crash) and waits for the exit; the data stays. */
@@ -130,6 +132,9 @@ export async function startSeaweedFs(): Promise<SeaweedFs> {
     region,
     credentials,
     client,
+    get pid() {
+      return child?.pid;
+    },
     async createBucket(name) {
       await client.send(new CreateBucketCommand({ Bucket: name }));
       return name;
