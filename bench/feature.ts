@@ -16,6 +16,7 @@ import { spawnServer } from "../test/support/spawn.js";
 import { createGrpcJsTransport } from "../test/support/grpc-js-transport.js";
 import { FEAST_INSTALL_HINT, FEAST_VERSION, feastInstalled, startFeast } from "./support/feast.js";
 import { ghz as runGhz } from "./support/ghz.js";
+import { runGoFeatureClient } from "./support/go-feature-client.js";
 import { cpuMicros, median } from "./support/proc.js";
 
 const argSeconds = process.argv.indexOf("--seconds");
@@ -72,6 +73,14 @@ async function ghz(port: number, method: string, data: string, concurrency: numb
   const calls = r.count + r.errors;
   if (r.errors > calls / 1000) throw new Error(`ghz: ${r.errors} of ${calls} calls failed: ${r.errorKinds.join("; ")}`);
   return { p50: r.p50Ms, p99: r.p99Ms, rps: r.rps, n: r.count, calls };
+}
+
+/** The same calls from the repository's Go client (generated types, no reflection), timed by itself. */
+async function goClient(port: number, method: "get" | "batch" | "health", seconds = SECONDS): Promise<Result> {
+  const r = await runGoFeatureClient(port, method, { seconds, entities: ENTITIES, batch: BATCH });
+  if (r.errors > 0) throw new Error(`Go client: ${r.errors} calls failed: ${r.firstError}`);
+  // Its warm-up (0.5 s) is not counted in `count`: estimate those calls at the measured rate.
+  return { p50: r.p50Ms, p99: r.p99Ms, rps: r.rps, n: r.count, calls: Math.round(r.count * (1 + 0.5 / seconds)) };
 }
 
 /** CPU time (user + system) a process has used, in ms. */
@@ -184,15 +193,20 @@ async function main() {
     await row(`BatchGetFeatures ${BATCH} keys (ghz, gRPC), concurrency 1`, 1, () => ghz(server.port, "BatchGetFeatures", ghzBatch, 1), rawBatch);
     await row("GetFeatures (grpc-js client), concurrency 1", 1, grpcJsGet, rawGet);
     await row(`BatchGetFeatures ${BATCH} keys (grpc-js client), concurrency 1`, 1, grpcJsBatch, rawBatch);
+    await row("GetFeatures (Go client), concurrency 1", 1, () => goClient(server.port, "get"), rawGet);
+    await row(`BatchGetFeatures ${BATCH} keys (Go client), concurrency 1`, 1, () => goClient(server.port, "batch"), rawBatch);
 
-    const [get1, , , batch, ghzGet1, , ghzBatch1, grpcJsGet1, grpcJsBatch1] = rows;
+    const [get1, , , batch, ghzGet1, , ghzBatch1, grpcJsGet1, grpcJsBatch1, goGet1, goBatch1] = rows;
     // The floor of this server and client: the cheapest RPC there is, on the same stack.
     const healthCpu0 = cpuMs(server.pid);
     const health = await ghz(server.port, "grpc.health.v1.Health/Check", JSON.stringify({ service: "" }), 1);
     const healthCpu = (cpuMs(server.pid) - healthCpu0) / health.calls;
+    const goHealthCpu0 = cpuMs(server.pid);
+    const goHealth = await goClient(server.port, "health");
+    const goHealthCpu = (cpuMs(server.pid) - goHealthCpu0) / goHealth.calls;
     const yes = (ok: boolean) => (ok ? "yes" : "no");
-    const targets = [get1, ghzGet1, grpcJsGet1].map((g, i) => {
-      const b = [batch, ghzBatch1, grpcJsBatch1][i];
+    const targets = [get1, ghzGet1, grpcJsGet1, goGet1].map((g, i) => {
+      const b = [batch, ghzBatch1, grpcJsBatch1, goBatch1][i];
       const added = g.svc.p50 - g.base.p50;
       return [
         { value: ms(g.svc.p99), met: yes(g.svc.p99 < 1) },
@@ -210,9 +224,9 @@ async function main() {
     out.push("");
     out.push(
       `Machine: ${os.cpus().length} × ${cpu}, Node ${process.version}, Redis ${(await raw.info("server")).match(/redis_version:(\S+)/)?.[1] ?? "?"} on loopback; 1-minute load average ${loadAtStart.toFixed(1)} at start (other work shares the machine: p99 and throughput suffer first). ` +
-        `The server runs in a child process; the clients are connect-node (in the bench process) and ghz (a Go gRPC load generator), each over one HTTP/2 connection. ` +
+        `The server runs in a child process; the clients are connect-node and grpc-js (in the bench process), ghz (a Go gRPC load generator) and the repository's Go client (bench/go/featureclient: clients/go's generated types, no reflection, one goroutine timing each call), each over one HTTP/2 connection. ` +
         `Baseline: raw ioredis GET/MGET (one connection) of the very keys the service wrote (${ENTITIES.toLocaleString("en-US")} entities of 12 features, ${valueBytes} bytes each). ` +
-        `ghz decodes responses through dynamic (reflection) messages, slow for 100-entity batches: for BatchGetFeatures the connect-node row is the better figure. ` +
+        `ghz decodes responses through dynamic (reflection) messages, slow for 100-entity batches, and the Node clients share the bench process (and its garbage collector) with the raw ioredis baseline: for BatchGetFeatures the Go client row is the better figure. ` +
         `Each row runs ${SECONDS} s after a 0.5 s warm-up. Server CPU per call is the server process's user+system time over the calls, a figure the machine's other load disturbs less than latency.`,
     );
     out.push("");
@@ -225,14 +239,13 @@ async function main() {
     }
     out.push("");
     out.push(
-      `Floor of the same server and ghz: \`grpc.health.v1.Health/Check\` at concurrency 1 answers in ${ms(health.p50)} p50, ${ms(health.p99)} p99, with ${ms(healthCpu)} of server CPU per call; GetFeatures adds ${ms(ghzGet1.svc.p50 - health.p50)} p50 and ${ms(ghzGet1.serverCpu - healthCpu)} of server CPU to that.`,
+      `Floor of the same server and ghz: \`grpc.health.v1.Health/Check\` at concurrency 1 answers in ${ms(health.p50)} p50, ${ms(health.p99)} p99, with ${ms(healthCpu)} of server CPU per call; GetFeatures adds ${ms(ghzGet1.svc.p50 - health.p50)} p50 and ${ms(ghzGet1.serverCpu - healthCpu)} of server CPU to that. ` +
+        `From the Go client, Health/Check answers in ${ms(goHealth.p50)} p50, ${ms(goHealth.p99)} p99 (${ms(goHealthCpu)} of server CPU per call), GetFeatures adds ${ms(goGet1.svc.p50 - goHealth.p50)} p50 and ${ms(goGet1.serverCpu - goHealthCpu)} of server CPU.`,
     );
     out.push("");
-    out.push("| Target | connect-node client | Met | ghz client | Met | grpc-js client | Met |");
-    out.push("|---|---|---|---|---|---|---|");
-    targetNames.forEach((name, i) =>
-      out.push(`| ${name} | ${targets[0][i].value} | ${targets[0][i].met} | ${targets[1][i].value} | ${targets[1][i].met} | ${targets[2][i].value} | ${targets[2][i].met} |`),
-    );
+    out.push("| Target | connect-node client | Met | ghz client | Met | grpc-js client | Met | Go client | Met |");
+    out.push("|---|---|---|---|---|---|---|---|---|");
+    targetNames.forEach((name, i) => out.push(`| ${name} | ${targets.map((t) => `${t[i].value} | ${t[i].met}`).join(" | ")} |`));
     out.push("");
     out.push(...(await feastSection(redisUrl, (i) => grpcJsGet(i), (i) => grpcJsBatch(i), server.pid, keys, batchKeys)));
     console.log(out.join("\n"));

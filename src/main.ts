@@ -1,4 +1,6 @@
 // Entry point: read the config, start the server, shut down gracefully on SIGTERM/SIGINT.
+// First import: the V8 heap settings must hold before the modules allocate.
+import "./platform/v8-heap.js";
 import net from "node:net";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { assertNotExposed } from "./platform/auth.js";

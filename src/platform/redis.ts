@@ -2,12 +2,18 @@
 // fail fast instead of queueing (no offline queue, no resend, no retry), a command unanswered
 // after commandTimeoutMs fails, and the client reconnects by itself, backing off to once a second.
 //
+// The command timeout of standalone clients is one timer per client (CommandDeadlines), not
+// ioredis's timer per command: a Timeout object, its closure and a `delete` that turns every
+// Command into a dictionary-mode object cost about 8 µs of CPU per command (measured at
+// concurrency 1: 48 against 40 µs per GET), a fifth of a raw GET. Cluster clients keep
+// ioredis's per-command timeout (their node connections are built inside ioredis).
+//
 // Auto-pipelining stays off: ioredis sends an auto-pipeline only once the one before it on the
 // connection has settled, and starts its commands' timeouts only when it is sent, so while Redis
 // was silent concurrent calls waited for each other's timeouts (twice commandTimeoutMs and more).
 // Where many small writes must share a round trip, batch them explicitly and send each batch at
 // once (redis-grouped-set.ts: one command per event-loop turn, with this policy's timeout).
-import { Cluster, Redis, type ClusterNode, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type ClusterNode, type Command, type RedisOptions } from "ioredis";
 import type { HealthProbe } from "./health.js";
 
 export interface RedisClientPolicy {
@@ -35,7 +41,59 @@ export function failFastOptions(policy: RedisClientPolicy): RedisOptions {
 
 /** A standalone Redis client with the fail-fast policy. */
 export function createRedisClient(url: string, policy: RedisClientPolicy, extra: RedisOptions = {}): Redis {
-  return new Redis(url, { ...failFastOptions(policy), ...extra });
+  const options = { ...failFastOptions(policy), ...extra };
+  const timeoutMs = options.commandTimeout;
+  if (timeoutMs === undefined) return new Redis(url, options);
+  const client = new Redis(url, { ...options, commandTimeout: undefined });
+  CommandDeadlines.attach(client, timeoutMs);
+  return client;
+}
+
+const SENT_AT = Symbol("openloop.redis.sentAt");
+type StampedCommand = Command & { [SENT_AT]?: number };
+
+/**
+ * Fails a standalone client's commands that Redis has not answered `timeoutMs` after they were
+ * sent, with ioredis's own "Command timed out" error, from one timer per client. Each command
+ * only gets a send time. The commands awaiting a reply are ioredis's `commandQueue`, in send
+ * order (Redis answers in order), so the timer looks at the oldest ones and is armed only while
+ * some are pending: under steady load it fires about once per `timeoutMs`.
+ */
+class CommandDeadlines {
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly client: Redis,
+    private readonly timeoutMs: number,
+  ) {}
+
+  static attach(client: Redis, timeoutMs: number): void {
+    const deadlines = new CommandDeadlines(client, timeoutMs);
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = (command: StampedCommand, stream?) => {
+      command[SENT_AT] = performance.now();
+      const promise = send(command, stream);
+      if (deadlines.timer === undefined && !command.isSettled) deadlines.arm(timeoutMs);
+      return promise;
+    };
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(() => this.sweep(), Math.max(1, Math.ceil(ms)));
+  }
+
+  private sweep(): void {
+    this.timer = undefined;
+    const queue = this.client.commandQueue;
+    const now = performance.now();
+    // Answered commands leave the queue; timed-out ones stay (settled) until Redis answers or the connection closes.
+    for (let i = 0; i < queue.length; i++) {
+      const command = queue.peekAt(i)!.command as StampedCommand;
+      const sentAt = command[SENT_AT] ?? now;
+      if (sentAt + this.timeoutMs > now) return this.arm(sentAt + this.timeoutMs - now);
+      if (!command.isSettled) command.reject(new Error("Command timed out"));
+    }
+  }
 }
 
 /**
