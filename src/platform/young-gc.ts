@@ -32,17 +32,6 @@ function exposeGc(): Gc | undefined {
 
 const gc = exposeGc();
 
-// The old generation's next limit after each full GC is its live size times a growing factor,
-// and V8 starts incremental marking as soon as the room left under that limit is smaller than
-// the young generation, which a long transfer grows to its maximum. With V8's own factor (and
-// after ~10 s idle, when the memory reducer leaves the heap growing "slowly", barely above the
-// live size) a transfer ran a mark-compact every 60-250 ms: 42 per 2 × 256 MiB upload after
-// idle (5.7-7.3 ms of server CPU per MiB, against 2-3 back to back), 17 per 2 × 128 MiB S3
-// upload at a factor of 1.5. A fixed factor of 3 leaves room for the young generation: 4 and
-// 7 mark-compacts, 2.3-2.6 and 4.5-4.7 ms/MiB, the committed heap peaking at the same 98-100
-// MB (the limit is only a threshold; the old generation grows little during a transfer).
-// V8 reads the flag each time it sets a limit, so it can be set at run time.
-v8.setFlagsFromString("--heap-growing-percent=200");
 let sinceLast = 0;
 
 /** Counts bytes moved by a transfer (all transfers together) and collects the young generation every few MiB. */
