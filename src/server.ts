@@ -17,7 +17,7 @@ import { createFeatureModule } from "./feature/module.js";
 import { createFeedbackModule } from "./feedback/module.js";
 import { createPipelineModule } from "./pipeline/module.js";
 import type { StepRegistry } from "./pipeline/registry.js";
-import { openSharedMetadata, type SharedMetadata } from "./platform/postgres/shared-metadata.js";
+import type { SharedMetadata } from "./platform/postgres/shared-metadata.js";
 import { reportPostgresHealth } from "./platform/postgres/health.js";
 import { FeatureService } from "../gen/openloop/feature/v1/feature_service_pb.js";
 import { FeedbackService } from "../gen/openloop/feedback/v1/feedback_service_pb.js";
@@ -52,7 +52,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   checkServerConfig(config, log);
   const metrics = new MetricsRegistry();
   // Before the services: their stores and transports are wrapped in spans only when tracing runs.
-  const tracing = startTracing(config.telemetry, log);
+  const tracing = await startTracing(config.telemetry, log);
   let running: RunningServer;
   let services: Services;
   let keyLimits: RedisRateLimiter | undefined;
@@ -133,6 +133,8 @@ export async function createServices(
   // Shared storage: one PostgreSQL pool and change listener for every service's store.
   let shared: SharedMetadata | undefined;
   if (config.storage === "shared" && config.postgres) {
+    // Loaded only here: the embedded default never loads the PostgreSQL client.
+    const { openSharedMetadata } = await import("./platform/postgres/shared-metadata.js");
     shared = await openSharedMetadata(config.postgres, log.child({ component: "postgres" }), metrics);
     const metadata = shared;
     modules.push({ services: [], close: () => metadata.close() });

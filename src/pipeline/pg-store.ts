@@ -2,7 +2,8 @@
 // replicas appending the same revision number, the database lets exactly one win; creates check
 // pipeline.maxPipelines in the same transaction, so the limit holds across replicas.
 import type { ChangeListener } from "../platform/postgres/changes.js";
-import { isUniqueViolation, type PgDatabase } from "../platform/postgres/database.js";
+import type { PgDatabase } from "../platform/postgres/database.js";
+import { isUniqueViolation } from "../platform/postgres/errors.js";
 import type { AppendResult, PipelineStore } from "./store.js";
 import type { PipelineRevision, PipelineSpec } from "./types.js";
 

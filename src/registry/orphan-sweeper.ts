@@ -3,7 +3,8 @@
 // time, so the store is not listed by every replica at once.
 import type { Logger } from "pino";
 import type { ArtifactStore } from "./artifact-store.js";
-import { asUnavailable, type PgDatabase } from "../platform/postgres/database.js";
+import type { PgDatabase } from "../platform/postgres/database.js";
+import { asUnavailable } from "../platform/postgres/errors.js";
 
 /** Arbitrary constant naming the sweep lock (pg_try_advisory_lock takes a bigint). */
 const SWEEP_LOCK = 4_210_701_515;

@@ -18,7 +18,8 @@ import { compareVersions, tryParseVersion } from "./version-order.js";
 import { checkAutoVersionAllowed, checkVersionFree } from "./version-rules.js";
 import { SharedCache } from "../platform/postgres/cache.js";
 import type { ChangeListener } from "../platform/postgres/changes.js";
-import { isUniqueViolation, type PgDatabase, type Queryable } from "../platform/postgres/database.js";
+import type { PgDatabase, Queryable } from "../platform/postgres/database.js";
+import { isUniqueViolation } from "../platform/postgres/errors.js";
 
 const TOPIC = "registry";
 

@@ -5,7 +5,7 @@
 import pg from "pg";
 import type { Logger } from "pino";
 import type { PgDatabase } from "./database.js";
-import { asUnavailable } from "./database.js";
+import { asUnavailable } from "./errors.js";
 
 export interface Migration {
   readonly version: number;
