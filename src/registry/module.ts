@@ -13,7 +13,6 @@ import { OrphanSweeper } from "./orphan-sweeper.js";
 import { PgRegistryStorage } from "./pg-storage.js";
 import type { RegistryStorage } from "./storage.js";
 import { Registry } from "./registry.js";
-import { S3ArtifactStore } from "./s3-artifact-store.js";
 import { createRegistryService } from "./service.js";
 
 // A HeadBucket this often: cheap, and an outage shows within a few seconds.
@@ -30,9 +29,9 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext,
   let closeArtifacts = async () => {};
   let probe: ObjectStoreProbe | undefined;
   if (shared && config.objectStore) {
-    const artifacts = await openArtifactStore(config.objectStore);
-    if (artifacts instanceof S3ArtifactStore) {
-      probe = new ObjectStoreProbe(artifacts, { intervalMs: OBJECT_STORE_PROBE_MS, timeoutMs: OBJECT_STORE_PROBE_TIMEOUT_MS });
+    const { artifacts, remote } = await openArtifactStore(config.objectStore);
+    if (remote) {
+      probe = new ObjectStoreProbe(remote, { intervalMs: OBJECT_STORE_PROBE_MS, timeoutMs: OBJECT_STORE_PROBE_TIMEOUT_MS });
       await probe.check();
     }
     const sweep = config.objectStore.orphanSweep;

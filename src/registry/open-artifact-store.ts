@@ -5,17 +5,25 @@ import path from "node:path";
 import type { ObjectStoreConfig } from "../platform/shared-storage.js";
 import type { ArtifactStore } from "./artifact-store.js";
 import { FsArtifactStore } from "./fs-artifact-store.js";
-import { S3ArtifactStore } from "./s3-artifact-store.js";
+import type { ProbedObjectStore } from "./object-store-probe.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-export async function openArtifactStore(config: ObjectStoreConfig): Promise<ArtifactStore> {
+export interface OpenedArtifactStore {
+  readonly artifacts: ArtifactStore;
+  /** A store on the network, which health probes; absent for a mounted directory. */
+  readonly remote?: ProbedObjectStore;
+}
+
+export async function openArtifactStore(config: ObjectStoreConfig): Promise<OpenedArtifactStore> {
   if (config.endpoint.startsWith("file:")) {
-    return FsArtifactStore.open(path.join(fileURLToPath(config.endpoint), config.bucket, config.prefix));
+    return { artifacts: await FsArtifactStore.open(path.join(fileURLToPath(config.endpoint), config.bucket, config.prefix)) };
   }
+  // Loaded only here: the AWS SDK is large, and no other configuration needs it.
+  const { S3ArtifactStore } = await import("./s3-artifact-store.js");
   const store = new S3ArtifactStore(config);
   // Where the store has lifecycle rules, it expires orphaned temporaries itself (in whole days);
   // the periodic sweep (objectStore.orphanSweep) covers stores without them and shorter ages.
   await store.ensureLifecycleRule(config.orphanSweep.olderThanMs / DAY_MS);
-  return store;
+  return { artifacts: store, remote: store };
 }
