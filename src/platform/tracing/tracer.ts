@@ -2,13 +2,8 @@
 // with the active span carried through async code by AsyncLocalStorage. Off by default:
 // then `active` stays undefined, every helper here runs its callback directly, and the
 // wrappers of rpc.ts and stores.ts hand back what they were given, so hot paths pay nothing.
-import { context, trace, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type TextMapGetter, type Tracer } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { setGlobalErrorHandler, W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
-import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
+// The SDK that records and exports spans (exporter.ts) is loaded only when tracing starts.
+import { context, trace, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type TextMapGetter, type TextMapPropagator, type Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { TelemetryConfig } from "./config.js";
 
@@ -16,7 +11,9 @@ export { SpanKind };
 
 interface ActiveTracing {
   readonly tracer: Tracer;
-  readonly provider: TracerProvider;
+  readonly propagator: TextMapPropagator;
+  /** Exports the spans still queued and stops the SDK. */
+  readonly stop: () => Promise<void>;
   /** Where it exports, to tell a second server configured otherwise. */
   readonly url: string;
   /** Servers of this process using it: the last one to stop flushes and stops it. */
@@ -24,7 +21,6 @@ interface ActiveTracing {
 }
 
 let active: ActiveTracing | undefined;
-const propagator = new W3CTraceContextPropagator();
 
 /** True while a server with telemetry.otlp.endpoint runs in this process. */
 export function tracingEnabled(): boolean {
@@ -38,15 +34,13 @@ export interface Tracing {
 }
 
 const OFF: Tracing = { enabled: false, shutdown: async () => {} };
-// An unreachable collector fails every export; one warning a minute is enough.
-const EXPORT_WARNING_INTERVAL_MS = 60_000;
 
 /**
  * Starts exporting spans when telemetry.otlp.endpoint is set. The context manager is
  * process-wide, so servers of one process (tests, embedding programs) share one tracing:
  * the first one's settings apply, and the last one to stop flushes it.
  */
-export function startTracing(settings: TelemetryConfig, log: Logger): Tracing {
+export async function startTracing(settings: TelemetryConfig, log: Logger): Promise<Tracing> {
   const { endpoint, headers, serviceName, maxQueueSize, exportIntervalMs } = settings.otlp;
   if (!endpoint) return OFF;
   const base = endpoint.replace(/\/+$/, "");
@@ -56,21 +50,13 @@ export function startTracing(settings: TelemetryConfig, log: Logger): Tracing {
     state.users++;
     if (state.url !== url) log.warn({ url, exportingTo: state.url }, "tracing: another server of this process already exports spans; this one's go there too");
   } else {
-    const exporter = new OTLPTraceExporter({ url, headers });
-    const provider = new TracerProvider({
-      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
-      spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize, scheduledDelayMillis: exportIntervalMs })],
-    });
-    let warned = -Infinity;
-    setGlobalErrorHandler((err) => {
-      const now = Date.now();
-      if (now - warned < EXPORT_WARNING_INTERVAL_MS) return;
-      warned = now;
-      log.warn({ url, err: (err as Error)?.message ?? String(err) }, "tracing: exporting spans failed");
-    });
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-    propagation.setGlobalPropagator(propagator);
-    state = active = { tracer: provider.getTracer("openloop"), provider, url, users: 1 };
+    const { startExporting } = await import("./exporter.js");
+    // Another server of this process may have started tracing while the SDK loaded.
+    if (active) return startTracing(settings, log);
+    const exporting = startExporting({ url, headers, serviceName, maxQueueSize, exportIntervalMs }, log);
+    context.setGlobalContextManager(exporting.contextManager);
+    propagation.setGlobalPropagator(exporting.propagator);
+    state = active = { tracer: exporting.tracer, propagator: exporting.propagator, stop: exporting.stop, url, users: 1 };
     log.info({ url, serviceName }, "tracing: exporting spans over OTLP");
   }
   const shared = state;
@@ -82,7 +68,7 @@ export function startTracing(settings: TelemetryConfig, log: Logger): Tracing {
         if (--shared.users > 0) return;
         if (active === shared) active = undefined;
         try {
-          await shared.provider.shutdown();
+          await shared.stop();
         } catch (err) {
           log.warn({ err: (err as Error).message }, "tracing: flushing spans on shutdown failed");
         }
@@ -159,7 +145,7 @@ export type HeaderSource = Headers | Readonly<Record<string, string | string[] |
  */
 export function startServerSpan(name: string, headers: HeaderSource, attributes?: Attributes): RequestSpan | undefined {
   if (!active) return undefined;
-  return requestSpan(active.tracer, name, SpanKind.SERVER, attributes, propagator.extract(ROOT_CONTEXT, headers, HEADER_GETTER));
+  return requestSpan(active.tracer, name, SpanKind.SERVER, attributes, active.propagator.extract(ROOT_CONTEXT, headers, HEADER_GETTER));
 }
 
 /** A child of the active span that outlives the call that starts it (a stream's span ends with its last message). */
