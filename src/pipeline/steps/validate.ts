@@ -1,7 +1,8 @@
 // Built-in validate steps: json_schema, regex_match, length, allowed_values.
 // A failed check throws StepFailure, which re-asks the generate stage while attempts remain.
-import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
-import formatsModule, { type FormatsPlugin } from "ajv-formats";
+import { createRequire } from "node:module";
+import type { ValidateFunction } from "ajv/dist/2020.js";
+import type { FormatsPlugin } from "ajv-formats";
 import { z } from "zod";
 import { stringifyValue } from "../template.js";
 import { type JsonValue, type StepDefinition, StepFailure } from "../types.js";
@@ -9,8 +10,16 @@ import { describeValue, parseConfig, regexFlags, regexProblems, variableName, zo
 import { compileUserRegex } from "../../platform/user-regex.js";
 import { listSome, quote } from "../../platform/errors.js";
 
-// ajv-formats is CommonJS with a default export; under nodenext its types see only the namespace.
-const addFormats = (formatsModule as unknown as { default?: FormatsPlugin }).default ?? (formatsModule as unknown as FormatsPlugin);
+// ajv (about 90 modules) loads with the first json_schema step, not with every server.
+const require = createRequire(import.meta.url);
+let ajvModules: { Ajv2020: typeof import("ajv/dist/2020.js").Ajv2020; addFormats: FormatsPlugin } | undefined;
+function loadAjv(): NonNullable<typeof ajvModules> {
+  if (ajvModules) return ajvModules;
+  const formatsModule = require("ajv-formats") as { default?: FormatsPlugin } & FormatsPlugin;
+  // ajv-formats is CommonJS with a default export.
+  ajvModules = { Ajv2020: (require("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js")).Ajv2020, addFormats: formatsModule.default ?? formatsModule };
+  return ajvModules;
+}
 
 /**
  * A fresh instance per schema: schemas with the same $id in two pipelines never collide. Unknown
@@ -18,6 +27,7 @@ const addFormats = (formatsModule as unknown as { default?: FormatsPlugin }).def
  * rules are not, since valid schemas often break them.
  */
 function compileSchema(schema: object): ValidateFunction {
+  const { Ajv2020, addFormats } = loadAjv();
   const ajv = new Ajv2020({ allErrors: true, strictSchema: true, strictNumbers: true, strictTypes: false, strictTuples: false, strictRequired: false });
   addFormats(ajv);
   return ajv.compile(schema);
