@@ -4,8 +4,8 @@
 // is a single MGET on one node. The cost: one set lives on one node of a cluster.
 // Commands fail fast instead of queueing while Redis is away (no offline queue,
 // no resend, a command timeout), and the client reconnects by itself.
-import { Cluster, type Redis } from "ioredis";
-import { createRedisClient, createRedisClusterClient, RedisProbe, redisReady } from "../platform/redis.js";
+import type { Cluster, Redis } from "ioredis";
+import { createRedisClient, createRedisClusterClient, ioredis, RedisProbe, redisReady } from "../platform/redis.js";
 import type { Logger } from "pino";
 import type { FeatureStore, SetRef } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
@@ -81,7 +81,7 @@ export class RedisFeatureStore implements FeatureStore {
 
   async dropSet(set: SetRef): Promise<void> {
     const match = `${escapeGlob(this.key(set, ""))}*`;
-    const nodes = this.client instanceof Cluster ? this.client.nodes("master") : [this.client];
+    const nodes = this.client instanceof ioredis().Cluster ? this.client.nodes("master") : [this.client];
     for (const node of nodes) {
       let cursor = "0";
       do {

@@ -1,7 +1,8 @@
 // Recorded predictions awaiting feedback: bounded, expiring, and claimable exactly once
 // (so a second feedback for the same prediction is never counted twice, even when
 // replicas sharing Redis receive both at the same moment).
-import { Command, type Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { ioredis } from "../platform/redis.js";
 import { GroupedSetNx } from "../platform/redis-grouped-set.js";
 import type { Task } from "./linear.js";
 
@@ -129,7 +130,7 @@ export class RedisPredictionStore implements PredictionStore {
 
   async claim(id: string): Promise<ClaimResult> {
     // A Command with Buffer replies, not callBuffer("EVAL"): ioredis drops callBuffer's command name under auto-pipelining.
-    const r = (await this.redis.sendCommand(new Command("EVAL", [CLAIM_SCRIPT, 2, this.key(id), this.claimKey(id)], { replyEncoding: null }))) as [number, Buffer?];
+    const r = (await this.redis.sendCommand(new (ioredis().Command)("EVAL", [CLAIM_SCRIPT, 2, this.key(id), this.claimKey(id)], { replyEncoding: null }))) as [number, Buffer?];
     if (r[0] === 0) return { status: "missing" };
     if (r[0] === 2) return { status: "already-claimed" };
     return { status: "claimed", record: decodePrediction(r[1]!) };

@@ -9,7 +9,8 @@
 // it is sent as soon as the turn ends, never queued behind another group, and fails after
 // commandTimeoutMs, failing every set in it.
 import { createHash } from "node:crypto";
-import { Command, type Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { ioredis } from "./redis.js";
 
 // Returns one character per key: "1" set, "0" the key existed.
 const SCRIPT = `
@@ -96,7 +97,7 @@ export class GroupedSetNx {
 
   private send(g: Group): void {
     const run = (name: "EVALSHA" | "EVAL", first: string) =>
-      this.redis.sendCommand(new Command(name, [first, g.keys.length, ...g.keys, this.ttl, ...g.values], { replyEncoding: "utf8" })) as Promise<string>;
+      this.redis.sendCommand(new (ioredis().Command)(name, [first, g.keys.length, ...g.keys, this.ttl, ...g.values], { replyEncoding: "utf8" })) as Promise<string>;
     run("EVALSHA", SHA)
       .catch((err: Error) => {
         // Redis forgets scripts when it restarts: send the script itself, which caches it again.

@@ -13,8 +13,16 @@
 // was silent concurrent calls waited for each other's timeouts (twice commandTimeoutMs and more).
 // Where many small writes must share a round trip, batch them explicitly and send each batch at
 // once (redis-grouped-set.ts: one command per event-loop turn, with this policy's timeout).
-import { Cluster, Redis, type ClusterNode, type Command, type RedisOptions } from "ioredis";
+import { createRequire } from "node:module";
+import type { Cluster, ClusterNode, Command, Redis, RedisOptions } from "ioredis";
 import type { HealthProbe } from "./health.js";
+
+const require = createRequire(import.meta.url);
+let ioredisModule: typeof import("ioredis") | undefined;
+/** ioredis, loaded with the first client: a server configured without Redis never loads it. */
+export function ioredis(): typeof import("ioredis") {
+  return (ioredisModule ??= require("ioredis") as typeof import("ioredis"));
+}
 
 export interface RedisClientPolicy {
   /** A command unanswered after this long fails. */
@@ -43,8 +51,8 @@ export function failFastOptions(policy: RedisClientPolicy): RedisOptions {
 export function createRedisClient(url: string, policy: RedisClientPolicy, extra: RedisOptions = {}): Redis {
   const options = { ...failFastOptions(policy), ...extra };
   const timeoutMs = options.commandTimeout;
-  if (timeoutMs === undefined) return new Redis(url, options);
-  const client = new Redis(url, { ...options, commandTimeout: undefined });
+  if (timeoutMs === undefined) return new (ioredis().Redis)(url, options);
+  const client = new (ioredis().Redis)(url, { ...options, commandTimeout: undefined });
   CommandDeadlines.attach(client, timeoutMs);
   return client;
 }
@@ -101,7 +109,7 @@ class CommandDeadlines {
  * Redis is reachable (ioredis subscribes again after every reconnect), and no command timeout applies.
  */
 export function createRedisSubscriber(url: string, policy: RedisClientPolicy, extra: RedisOptions = {}): Redis {
-  return new Redis(url, { ...failFastOptions(policy), enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined, ...extra });
+  return new (ioredis().Redis)(url, { ...failFastOptions(policy), enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined, ...extra });
 }
 
 /** Resolves true once `client` is ready, false after `timeoutMs` (the fail-fast policy queues nothing before then). */
@@ -122,7 +130,7 @@ export function redisReady(client: Redis | Cluster, timeoutMs: number): Promise<
 /** A Redis Cluster client with the fail-fast policy; credentials (and TLS) of the first seed apply to every node. */
 export function createRedisClusterClient(seeds: readonly string[], policy: RedisClientPolicy): Cluster {
   const seed = nodeUrl(seeds[0]);
-  return new Cluster(seeds.map(parseNode), {
+  return new (ioredis().Cluster)(seeds.map(parseNode), {
     enableOfflineQueue: false,
     enableAutoPipelining: false,
     redisOptions: {

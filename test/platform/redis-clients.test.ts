@@ -17,7 +17,7 @@ function sources(dir: string): string[] {
 
 /** Lines that construct an ioredis client. */
 function redisConstructions(text: string): string[] {
-  return text.split("\n").filter((line) => /\bnew\s+(Redis|Cluster|IORedis)\s*\(/.test(line));
+  return text.split("\n").filter((line) => /\bnew\s+(\(\s*ioredis\(\)\.)?(Redis|Cluster|IORedis)\b/.test(line));
 }
 
 test("no ioredis client is constructed outside src/platform/redis.ts", () => {
@@ -28,6 +28,7 @@ test("no ioredis client is constructed outside src/platform/redis.ts", () => {
   // The scan itself sees what it must refuse.
   expect(redisConstructions('const r = new Redis(url, { maxRetriesPerRequest: 2 });')).toHaveLength(1);
   expect(redisConstructions('this.c = new Cluster(nodes);')).toHaveLength(1);
+  expect(redisConstructions('const r = new (ioredis().Redis)(url);')).toHaveLength(1);
   expect(redisConstructions("if (c instanceof Cluster) return;")).toHaveLength(0);
   expect(redisConstructions(readFileSync(path.join(SRC, POLICY), "utf8")).length).toBeGreaterThan(0);
 });
