@@ -19,12 +19,17 @@ apt_install() {
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || die "apt-get install $* failed"
 }
 
-# npm ci when node_modules is missing or older than package-lock.json.
+# Installs when node_modules was installed from another package-lock.json: compared by content
+# (a stamp npm ci's result gets), not by modification time, which a checkout or a git worktree
+# sharing node_modules resets without changing what is installed.
 ensure_node_modules() {
   command -v npm >/dev/null || die "npm is missing: install Node.js (22 or newer) with npm"
-  if [ ! -f "$OPENLOOP_ROOT/node_modules/.package-lock.json" ] || [ "$OPENLOOP_ROOT/package-lock.json" -nt "$OPENLOOP_ROOT/node_modules/.package-lock.json" ]; then
+  local stamp="$OPENLOOP_ROOT/node_modules/.openloop-lock.sha256" want
+  want=$(sha256sum "$OPENLOOP_ROOT/package-lock.json" | cut -d' ' -f1)
+  if [ ! -f "$OPENLOOP_ROOT/node_modules/.package-lock.json" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "openloop: installing npm dependencies (npm ci)" >&2
     (cd "$OPENLOOP_ROOT" && flock /tmp/openloop-npm.lock npm ci --loglevel=error --no-audit --no-fund >&2) || die "npm ci failed"
+    echo "$want" > "$stamp"
   fi
 }
 
