@@ -19,6 +19,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { RegisterModelVersionRequestSchema, RegistryService, type RegisterModelVersionRequest } from "../gen/openloop/registry/v1/registry_service_pb.js";
+import { runtimeEnv } from "../test/support/runtime-env.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { freePort } from "../test/support/redis.js";
 import { ROOT } from "../test/support/tools.js";
@@ -364,8 +365,8 @@ async function run(work: string): Promise<void> {
   const digest = await makeSource(source);
   const loadStart = os.loadavg()[0]!;
 
-  // --compiled: the server as production runs it, `node dist/src/main.js` (npm run build first).
-  const server = await spawnServer({ dataDir: path.join(work, "data"), ...(COMPILED ? { command: { args: ["dist/src/main.js"], cwd: ROOT } } : {}) });
+  // --compiled: the server as production runs it, `node dist/src/main.js` with deploy/runtime.env (npm run build first).
+  const server = await spawnServer({ dataDir: path.join(work, "data"), ...(COMPILED ? { command: { args: ["dist/src/main.js"], cwd: ROOT }, env: runtimeEnv() } : {}) });
   const sessions = new Http2SessionManager(server.baseUrl);
   const client = createClient(RegistryService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions }));
   const jsClient = grpcJsClient(server.port);

@@ -33,6 +33,21 @@ ensure_node_modules() {
   fi
 }
 
+# Exports deploy/runtime.env, the production server's process settings: NODE_OPTIONS appended to
+# the caller's, other keys only where the caller has not set them.
+export_runtime_env() {
+  local line key value
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in ''|'#'*) continue ;; esac
+    key="${line%%=*}" value="${line#*=}"
+    if [ "$key" = NODE_OPTIONS ]; then
+      export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }$value"
+    elif [ -z "${!key+x}" ]; then
+      export "$key=$value"
+    fi
+  done < "$OPENLOOP_ROOT/deploy/runtime.env"
+}
+
 ensure_redis() {
   command -v redis-server >/dev/null || apt_install redis-server
   command -v redis-server >/dev/null || die "redis-server is still missing after apt-get install redis-server"

@@ -5,6 +5,7 @@
 # Usage: bash scripts/measure-rss.sh [dist|tsx]...   (default: both; dist is rebuilt first)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$OPENLOOP_ROOT/scripts/lib.sh"
 cd "$OPENLOOP_ROOT"
 
 rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
@@ -39,7 +40,9 @@ measure() {
   esac
   local tmp pid port
   tmp="$(mktemp -d)"
-  env OPENLOOP_HOST=127.0.0.1 OPENLOOP_PORT=0 OPENLOOP_DATA_DIR="$tmp/data" OPENLOOP_LOG_LEVEL=info "${cmd[@]}" > "$tmp/log" 2>&1 &
+  # The compiled server runs as production does, with deploy/runtime.env's process settings.
+  ( if [ "$mode" = dist ]; then export_runtime_env; fi
+    exec env OPENLOOP_HOST=127.0.0.1 OPENLOOP_PORT=0 OPENLOOP_DATA_DIR="$tmp/data" OPENLOOP_LOG_LEVEL=info "${cmd[@]}" ) > "$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 600); do
     port="$(grep -m1 '"msg":"openloop listening"' "$tmp/log" | grep -o '"port":[0-9]*' | cut -d: -f2 || true)"

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config.js";
 import { kubernetesOpenApi, writeKubeconformSchemas } from "../support/kubernetes-schemas.js";
+import { runtimeSettings } from "../support/runtime-env.js";
 
 const run = promisify(execFile);
 const DIR = path.resolve(import.meta.dirname, "../../deploy/kubernetes");
@@ -84,6 +85,8 @@ describe("deploy/kubernetes", () => {
     expect(container.env).toContainEqual({ name: "OPENLOOP_PORT", value: String(port) });
     expect(container.resources.requests).toBeDefined();
     expect(container.envFrom).toEqual([{ configMapRef: { name: "openloop" } }, { secretRef: { name: "openloop" } }]);
+    // The server process runs with production's settings (deploy/runtime.env).
+    for (const [name, value] of runtimeSettings()) expect(container.env).toContainEqual({ name, value });
     const job = find("Job", "openloop-migrate") as unknown as { spec: { template: { spec: { containers: Array<{ command: string[] }> } } } };
     expect(job.spec.template.spec.containers[0]!.command).toEqual(["node", "dist/src/main.js", "migrate"]);
   });
