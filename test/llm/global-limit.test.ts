@@ -3,17 +3,13 @@
 // flight there, however the calls spread; and a replica that dies holding slots gives them back
 // when its leases expire.
 import { randomUUID } from "node:crypto";
-import { createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { RedisLimits } from "../../src/llm/redis-limiter.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
 import { freePort } from "../support/redis.js";
-import { spawnServer, type SpawnedServer } from "../support/spawn.js";
-import { request } from "./helpers.js";
+import { request, startLlmReplicas, stopLlmReplicas, type LlmReplica } from "./helpers.js";
 
 const redisUrl = () => {
   const url = process.env.OPENLOOP_TEST_REDIS_URL;
@@ -23,7 +19,7 @@ const redisUrl = () => {
 
 describe("global LLM concurrency limit across three replicas", () => {
   let upstream: FakeLlmServer;
-  let replicas: { server: SpawnedServer; sessions: Http2SessionManager; llm: Client<typeof LLMService> }[] = [];
+  let replicas: LlmReplica[] = [];
 
   beforeAll(async () => {
     upstream = await startFakeOpenAI();
@@ -40,16 +36,11 @@ describe("global LLM concurrency limit across three replicas", () => {
         limits: { scope: "global", redisKeyPrefix: `openloop:llm:limit:test-${randomUUID().slice(0, 8)}:` },
       },
     };
-    const servers = await Promise.all([0, 1, 2].map(() => spawnServer({ config })));
-    replicas = servers.map((server) => {
-      const sessions = new Http2SessionManager(server.baseUrl);
-      return { server, sessions, llm: createClient(LLMService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions })) };
-    });
+    replicas = await startLlmReplicas(config);
   }, 120_000);
 
   afterAll(async () => {
-    for (const r of replicas) r.sessions.abort();
-    await Promise.all(replicas.map((r) => r.server.stop()));
+    await stopLlmReplicas(replicas);
     await upstream?.close();
   });
 

@@ -3,15 +3,12 @@
 // exactly the configured budget reaches the fake upstream; every other call is answered
 // RESOURCE_EXHAUSTED with a RetryInfo detail.
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { startFakeOpenAI } from "../support/fake-openai.js";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
-import { spawnServer, type SpawnedServer } from "../support/spawn.js";
-import { request } from "./helpers.js";
+import { request, startLlmReplicas, stopLlmReplicas, type LlmReplica } from "./helpers.js";
 
 const redisUrl = () => {
   const url = process.env.OPENLOOP_TEST_REDIS_URL;
@@ -26,7 +23,7 @@ const RESERVED = 3 + MAX_TOKENS;
 
 describe("global LLM rate limits across three replicas", () => {
   const upstreams: Record<"rpm" | "tpm" | "corrected", FakeLlmServer> = {} as never;
-  let replicas: { server: SpawnedServer; sessions: Http2SessionManager; llm: Client<typeof LLMService> }[] = [];
+  let replicas: LlmReplica[] = [];
 
   beforeAll(async () => {
     for (const name of ["rpm", "tpm", "corrected"] as const) upstreams[name] = await startFakeOpenAI();
@@ -54,16 +51,11 @@ describe("global LLM rate limits across three replicas", () => {
         limits: { scope: "auto", redisKeyPrefix: `openloop:llm:limit:test-${randomUUID().slice(0, 8)}:` },
       },
     };
-    const servers = await Promise.all([0, 1, 2].map(() => spawnServer({ config })));
-    replicas = servers.map((server) => {
-      const sessions = new Http2SessionManager(server.baseUrl);
-      return { server, sessions, llm: createClient(LLMService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions })) };
-    });
+    replicas = await startLlmReplicas(config);
   }, 120_000);
 
   afterAll(async () => {
-    for (const r of replicas) r.sessions.abort();
-    await Promise.all(replicas.map((r) => r.server.stop()));
+    await stopLlmReplicas(replicas);
     for (const u of Object.values(upstreams)) await u?.close();
   });
 

@@ -1,6 +1,7 @@
 // Shared helpers for the llm tests: a server with providers pointing at fakes, and a client.
 import { create } from "@bufbuild/protobuf";
 import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   CacheMode,
   GenerateRequestSchema,
@@ -11,6 +12,7 @@ import {
 } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { numberedGates } from "../support/gates.js";
+import { spawnServer, type SpawnedServer } from "../support/spawn.js";
 
 export type LlmClient = Client<typeof LLMService>;
 
@@ -71,4 +73,25 @@ export function lockstep() {
       return { deltas, done };
     },
   };
+}
+
+/** One openloop process of a multi-replica test, with an LLMService client on its own HTTP/2 session. */
+export interface LlmReplica {
+  readonly server: SpawnedServer;
+  readonly sessions: Http2SessionManager;
+  readonly llm: Client<typeof LLMService>;
+}
+
+/** Starts `count` openloop processes on one config (replicas sharing a Redis, say). */
+export async function startLlmReplicas(config: Record<string, unknown>, count = 3): Promise<LlmReplica[]> {
+  const servers = await Promise.all(Array.from({ length: count }, () => spawnServer({ config })));
+  return servers.map((server) => {
+    const sessions = new Http2SessionManager(server.baseUrl);
+    return { server, sessions, llm: createClient(LLMService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions })) };
+  });
+}
+
+export async function stopLlmReplicas(replicas: readonly LlmReplica[]): Promise<void> {
+  for (const r of replicas) r.sessions.abort();
+  await Promise.all(replicas.map((r) => r.server.stop()));
 }

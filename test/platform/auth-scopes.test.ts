@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { bearer } from "../support/bearer.js";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,14 +29,6 @@ async function codeOf(p: Promise<unknown>): Promise<Code | "OK"> {
     return ConnectError.from(err).code;
   }
 }
-
-const bearer =
-  (key: string): Interceptor =>
-  (next) =>
-  (req) => {
-    req.header.set("authorization", `Bearer ${key}`);
-    return next(req);
-  };
 
 describe("scoped API keys", () => {
   let s: TestServer;

@@ -1,6 +1,7 @@
 // Per-key limits: the token bucket on a test clock, and RESOURCE_EXHAUSTED with a RetryInfo
 // detail over grpc-js, Connect and gRPC-Web.
-import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { bearer } from "../support/bearer.js";
 import { createConnectTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
@@ -30,14 +31,6 @@ const codeOf = async (p: Promise<unknown>) => {
   const r = await errorOf(p);
   return r === "OK" ? r : r.code;
 };
-
-const bearer =
-  (key: string): Interceptor =>
-  (next) =>
-  (req) => {
-    req.header.set("authorization", `Bearer ${key}`);
-    return next(req);
-  };
 
 describe("MemoryRateLimiter", () => {
   const rate = { perSecond: 2, burst: 3 };

@@ -4,7 +4,8 @@
 // RedisRateLimiter itself: one bucket for every limiter on a prefix, a dead replica's stream
 // slots coming back, and limits per replica while Redis is unreachable.
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { bearer } from "../support/bearer.js";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,14 +28,6 @@ const redisUrl = () => {
   if (!url) throw new Error("OPENLOOP_TEST_REDIS_URL is not set (test/support/global-setup.ts starts a Redis)");
   return url;
 };
-
-const bearer =
-  (key: string): Interceptor =>
-  (next) =>
-  (req) => {
-    req.header.set("authorization", `Bearer ${key}`);
-    return next(req);
-  };
 
 async function errorOf(p: Promise<unknown>): Promise<ConnectError | undefined> {
   try {
