@@ -7,7 +7,7 @@ import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import type { Gateway, GenerateCall } from "../llm/gateway.js";
-import { isPromise } from "../platform/auth.js";
+import { isPromise } from "../platform/is-promise.js";
 import type { RequestHandler } from "../platform/listener.js";
 import { startServerSpan, type RequestSpan } from "../platform/tracing/index.js";
 import type { HttpRoute, HttpRoutePlatform } from "../platform/module.js";

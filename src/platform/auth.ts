@@ -11,6 +11,7 @@ import { ConfigError, type Config } from "../config.js";
 import { HASHED_KEY, plainKeyName, type ApiKeyConfig } from "./auth-config.js";
 import { resourceExhausted, type RateLimiter, type RequestRate, type StreamRelease } from "./rate-limit.js";
 import { grants, scopeFor, type Scope } from "./scopes.js";
+import { isPromise } from "./is-promise.js";
 
 /**
  * Admits or refuses a call to `method` given its authorization header: throws a ConnectError
@@ -193,10 +194,6 @@ export class Auth {
     this.log.debug({ key: key.name, limit, retryMs }, "API key over its limit");
     return resourceExhausted(message, retryMs);
   }
-}
-
-export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | undefined)?.then === "function";
 }
 
 function keyOf(k: ApiKeyConfig, index: number): ApiKey {

@@ -5,7 +5,8 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import { isPromise, type AuthGate } from "./auth.js";
+import type { AuthGate } from "./auth.js";
+import { isPromise } from "./is-promise.js";
 import { reclassifyParseErrors } from "./errors.js";
 import { notFound, staticHandler, unimplemented, withCors, withDefaultDeadline } from "./http.js";
 import type { RequestHandler } from "./listener.js";

@@ -21,7 +21,8 @@ import {
   type UntypedHandleCall,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import { isPromise, type AuthGate } from "../auth.js";
+import type { AuthGate } from "../auth.js";
+import { isPromise } from "../is-promise.js";
 import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
 import { ownEncoding, sentCallback } from "../rpc/encode-self.js";
@@ -235,7 +236,6 @@ function encode(schema: DescMessage, value: unknown): Buffer {
   const bytes = ownEncoding(value) ?? toBinary(schema, isMessage(value, schema) ? value : create(schema, value as never));
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
-
 
 /** The part of ending a call that every kind shares: one final status. */
 abstract class Reply {

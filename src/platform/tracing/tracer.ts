@@ -6,6 +6,7 @@
 import { context, trace, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type TextMapGetter, type TextMapPropagator, type Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { TelemetryConfig } from "./config.js";
+import { isPromise } from "../is-promise.js";
 
 export { SpanKind };
 
@@ -184,10 +185,6 @@ function endWithError(span: Span, err: unknown): void {
   if (err instanceof Error) span.recordException(err);
   span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
   span.end();
-}
-
-function isPromise(value: unknown): value is Promise<unknown> {
-  return typeof (value as Promise<unknown> | undefined)?.then === "function";
 }
 
 const HEADER_GETTER: TextMapGetter<HeaderSource> = {
