@@ -61,6 +61,11 @@ r = await ghz(server.port, { call, data }, { seconds: Number(secs), concurrency:
 if (process.env.HEAPS) { process.kill(server.pid, "SIGUSR2"); await new Promise((r) => setTimeout(r, 2000)); }
 const cpu = (cpuMicros(server.pid) - c0) / (r.count + r.errors);
 console.log(JSON.stringify({ mode, p50: r.p50Ms, p99: r.p99Ms, p999: r.p999Ms, max: r.maxMs, rps: Math.round(r.rps), n: r.count, cpuUsPerCall: Math.round(cpu), dir }));
+if (process.env.METRICS) {
+  // The server's own latency histograms (RPC and store), to tell its share of a tail from the client's and the kernel's.
+  const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+  console.log(text.split("\n").filter((l) => /^openloop_(rpc_duration_seconds|feature_store_seconds)_(bucket|count)/.test(l) && /Features|get/.test(l) && !/ 0$/.test(l)).join("\n"));
+}
 await server.stop();
 const gc = server.output().split("\n").filter((l) => /Mark-Compact|Scavenge|Mark-sweep|pause=/.test(l));
 if (gc.length) { const fs = await import("node:fs"); fs.writeFileSync(path.join(dir, "gc.log"), gc.join("\n")); console.log(`gc lines: ${gc.length}`); }

@@ -6,7 +6,7 @@ import { createClient, type Transport } from "@connectrpc/connect";
 import { Histogram } from "prom-client";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import type { Config } from "../config.js";
-import { FeatureService, FeatureSetSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import { BatchGetFeaturesRequestSchema, FeatureService, FeatureSetSchema, GetFeaturesRequestSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import type { PlatformContext, ServiceModule } from "../platform/module.js";
 import { bind } from "../platform/rpc/binding.js";
 import { traceStore } from "../platform/tracing/index.js";
@@ -14,6 +14,7 @@ import { MemoryFeatureStore } from "./memory-store.js";
 import { definitionFromProto } from "./proto.js";
 import { RedisFeatureStore } from "./redis-store.js";
 import { createFeatureService } from "./service.js";
+import { stringRequestDecoder } from "./string-request-decode.js";
 import { PgFeatureSetStore } from "./pg-set-store.js";
 import { FeatureSetRegistry } from "./set-registry.js";
 import { FsFeatureSetStore } from "./set-store.js";
@@ -78,7 +79,12 @@ export async function createFeatureModule(config: Config, ctx: PlatformContext, 
   return {
     // Responses are never compressed: they are mostly doubles, which gzip barely shrinks,
     // and compressing a 100-entity batch cost more CPU than the rest of the call.
-    services: [bind(FeatureService, impl, { compressResponses: false })],
+    services: [
+      bind(FeatureService, impl, {
+        compressResponses: false,
+        decoders: { getFeatures: stringRequestDecoder(GetFeaturesRequestSchema), batchGetFeatures: stringRequestDecoder(BatchGetFeaturesRequestSchema) },
+      }),
+    ],
     dependencies: store instanceof RedisFeatureStore ? [{ service: FeatureService.typeName, probe: store.probe, component: "redis" }] : [],
     async close() {
       registry.close();

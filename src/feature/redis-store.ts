@@ -6,6 +6,7 @@
 // no resend, a command timeout), and the client reconnects by itself.
 import type { Cluster, Redis } from "ioredis";
 import { createRedisClient, createRedisClusterClient, ioredis, RedisProbe, redisReady } from "../platform/redis.js";
+import { mgetBuffers } from "../platform/redis-mget.js";
 import type { Logger } from "pino";
 import type { FeatureStore, SetRef } from "./store.js";
 import { StoreUnavailableError } from "./store.js";
@@ -68,8 +69,7 @@ export class RedisFeatureStore implements FeatureStore {
 
   async getMany(set: SetRef, entityKeys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
     if (entityKeys.length === 0) return [];
-    const keys = entityKeys.map((k) => this.key(set, k));
-    const values = await this.call(() => this.client.mgetBuffer(...keys));
+    const values = await this.call(() => mgetBuffers(this.client, this.key(set, ""), entityKeys));
     return values.map((b) => b ?? undefined);
   }
 

@@ -172,6 +172,17 @@ describe.each(backends)("with the $name", ({ config }) => {
     });
   });
 
+  test("non-ASCII entity keys read back by get and by batch, over gRPC and over Connect", async () => {
+    const featureSet = await newSet();
+    const keys = ["ünï", "日本語", "plain", "emoji 🙂"];
+    for (const k of keys.slice(0, 3)) await client.putFeatures({ featureSet, entityKey: k, features: { s: str(k) } });
+    for (const c of [client, connectClient]) {
+      const batch = await c.batchGetFeatures({ featureSet, entityKeys: keys });
+      expect(batch.entities.map((e) => [e.entityKey, e.found, e.features.s?.kind.value])).toEqual([...keys.slice(0, 3).map((k) => [k, true, k]), [keys[3], false, undefined]]);
+      expect((await c.getFeatures({ featureSet, entityKey: "日本語", featureNames: ["s"] })).features.s.kind.value).toBe("日本語");
+    }
+  });
+
   test("deleting entities removes them and counts those that existed", async () => {
     const featureSet = await newSet();
     await client.putFeatures({ featureSet, entityKey: "a", features: { b: bool(true) } });
