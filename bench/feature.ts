@@ -17,6 +17,7 @@ import { createGrpcJsTransport } from "../test/support/grpc-js-transport.js";
 import { FEAST_INSTALL_HINT, FEAST_VERSION, feastInstalled, startFeast } from "./support/feast.js";
 import { ghz as runGhz } from "./support/ghz.js";
 import { runGoFeatureClient } from "./support/go-feature-client.js";
+import { runtimeEnv } from "../test/support/runtime-env.js";
 import { cpuMicros, median } from "./support/proc.js";
 
 const argSeconds = process.argv.indexOf("--seconds");
@@ -76,8 +77,8 @@ async function ghz(port: number, method: string, data: string, concurrency: numb
 }
 
 /** The same calls from the repository's Go client (generated types, no reflection), timed by itself. */
-async function goClient(port: number, method: "get" | "batch" | "health", seconds = SECONDS): Promise<Result> {
-  const r = await runGoFeatureClient(port, method, { seconds, entities: ENTITIES, batch: BATCH });
+async function goClient(port: number, method: "get" | "batch" | "health", seconds = SECONDS, gogc?: string): Promise<Result> {
+  const r = await runGoFeatureClient(port, method, { seconds, entities: ENTITIES, batch: BATCH, gogc });
   if (r.errors > 0) throw new Error(`Go client: ${r.errors} calls failed: ${r.firstError}`);
   // Its warm-up (0.5 s) is not counted in `count`: estimate those calls at the measured rate.
   return { p50: r.p50Ms, p99: r.p99Ms, rps: r.rps, n: r.count, calls: Math.round(r.count * (1 + 0.5 / seconds)) };
@@ -96,6 +97,8 @@ async function main() {
   let server: Awaited<ReturnType<typeof spawnServer>>;
   try {
     server = await spawnServer({
+      // Production's process settings (V8's young generation capped, malloc's mmap threshold fixed).
+      env: runtimeEnv(),
       config: {
         llm: { providers: {}, models: [] },
         feedback: {},
@@ -195,8 +198,9 @@ async function main() {
     await row(`BatchGetFeatures ${BATCH} keys (grpc-js client), concurrency 1`, 1, grpcJsBatch, rawBatch);
     await row("GetFeatures (Go client), concurrency 1", 1, () => goClient(server.port, "get"), rawGet);
     await row(`BatchGetFeatures ${BATCH} keys (Go client), concurrency 1`, 1, () => goClient(server.port, "batch"), rawBatch);
+    await row(`BatchGetFeatures ${BATCH} keys (Go client with its collector on, GOGC=100), concurrency 1`, 1, () => goClient(server.port, "batch", SECONDS, "100"), rawBatch);
 
-    const [get1, , , batch, ghzGet1, , ghzBatch1, grpcJsGet1, grpcJsBatch1, goGet1, goBatch1] = rows;
+    const [get1, , , batch, ghzGet1, , ghzBatch1, grpcJsGet1, grpcJsBatch1, goGet1, goBatch1, goBatchGc] = rows;
     // The floor of this server and client: the cheapest RPC there is, on the same stack.
     const healthCpu0 = cpuMs(server.pid);
     const health = await ghz(server.port, "grpc.health.v1.Health/Check", JSON.stringify({ service: "" }), 1);
@@ -224,7 +228,7 @@ async function main() {
     out.push("");
     out.push(
       `Machine: ${os.cpus().length} × ${cpu}, Node ${process.version}, Redis ${(await raw.info("server")).match(/redis_version:(\S+)/)?.[1] ?? "?"} on loopback; 1-minute load average ${loadAtStart.toFixed(1)} at start (other work shares the machine: p99 and throughput suffer first). ` +
-        `The server runs in a child process; the clients are connect-node and grpc-js (in the bench process), ghz (a Go gRPC load generator) and the repository's Go client (bench/go/featureclient: clients/go's generated types, no reflection, one goroutine timing each call), each over one HTTP/2 connection. ` +
+        `The server runs in a child process; the clients are connect-node and grpc-js (in the bench process), ghz (a Go gRPC load generator) and the repository's Go client (bench/go/featureclient: clients/go's generated types, no reflection, one goroutine timing each call, its garbage collector held off until 1 GiB: with a nearly empty heap Go collects every ~20 batches, which the row with GOGC=100 shows), each over one HTTP/2 connection. The server runs with production's process settings (deploy/runtime.env). ` +
         `Baseline: raw ioredis GET/MGET (one connection) of the very keys the service wrote (${ENTITIES.toLocaleString("en-US")} entities of 12 features, ${valueBytes} bytes each). ` +
         `ghz decodes responses through dynamic (reflection) messages, slow for 100-entity batches, and the Node clients share the bench process (and its garbage collector) with the raw ioredis baseline: for BatchGetFeatures the Go client row is the better figure. ` +
         `Each row runs ${SECONDS} s after a 0.5 s warm-up. Server CPU per call is the server process's user+system time over the calls, a figure the machine's other load disturbs less than latency.`,
@@ -246,6 +250,8 @@ async function main() {
     out.push("| Target | connect-node client | Met | ghz client | Met | grpc-js client | Met | Go client | Met |");
     out.push("|---|---|---|---|---|---|---|---|---|");
     targetNames.forEach((name, i) => out.push(`| ${name} | ${targets.map((t) => `${t[i].value} | ${t[i].met}`).join(" | ")} |`));
+    out.push("");
+    out.push(`With the Go client's own collector on (GOGC=100), BatchGetFeatures p99 is ${ms(goBatchGc.svc.p99)} (p50 ${ms(goBatchGc.svc.p50)}, server CPU per call ${ms(goBatchGc.serverCpu)}).`);
     out.push("");
     out.push(...(await feastSection(redisUrl, (i) => grpcJsGet(i), (i) => grpcJsBatch(i), server.pid, keys, batchKeys)));
     console.log(out.join("\n"));
