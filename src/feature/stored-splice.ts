@@ -196,10 +196,11 @@ function readVarint(b: Uint8Array, p: number): number {
     return first;
   }
   let x = 0;
-  for (let shift = 0; shift < 35; shift += 7) {
+  // A multiplier, not 2 ** shift: V8 calls libm's pow for that (0.8% of a batch read's CPU).
+  for (let i = 0, scale = 1; i < 5; i++, scale *= 128) {
     const c = b[p++];
     if (c === undefined) return -1;
-    x += (c & 0x7f) * 2 ** shift;
+    x += (c & 0x7f) * scale;
     if (c < 0x80) {
       varintEnd = p;
       return x < 2 ** 31 ? x : -1;
