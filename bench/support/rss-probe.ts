@@ -9,6 +9,7 @@
 // rounds write beside the earlier files. Environment:
 //   MB=500 N=2 SLEEP=8000  artifact size, rounds, idle before each round (an MLflow transfer's gap)
 //   SERVER_ARGS="--trace-gc"  node flags of the server; OUT=file  the server's output at the end
+//   DIRTY=MiB   before each round, write that much to a file without fsync (MLflow's server's way)
 //   GDB=1       glibc's malloc_stats() of the server after each transfer (in OUT)
 //   TAIL=ms     idle at the end, then the same figures (SNAPSHOT=1: a heap snapshot first, with
 //               SERVER_ARGS="--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR")
@@ -81,6 +82,8 @@ try {
   await grpcJsDownload(c, "w", "1", () => {});
   console.log(`idle after warm-up: rss ${status("VmRSS").toFixed(1)} MiB brk ${brk().toFixed(1)}`);
   for (let i = 1; i <= N; i++) {
+    // DIRTY=MiB: another writer's file left in the page cache unflushed first (as MLflow's server leaves its uploads).
+    if (process.env.DIRTY) await writeFile(path.join(work, `dirty-${i}.bin`), data.subarray(0, Number(process.env.DIRTY) * MiB));
     await new Promise((r) => setTimeout(r, SLEEP));
     const v = String(i);
     await timed("js up", () => grpcJsRegister(c, uploadRequests({ name: "js", version: v, type: "onnx" }, [{ name: "a", chunks: chunks(), sha256: digest }])));
