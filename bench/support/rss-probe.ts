@@ -5,10 +5,11 @@
 // its MiB/s, the server's CPU per MiB (user and system), its peak resident size (VmHWM, reset
 // before it), its resident size and malloc's main heap ([heap] in smaps) after it, and the
 // monotonic clock at its start and end (to cut a `perf record -k CLOCK_MONOTONIC` of the server
-// with `perf report --time`). Unlike the registry bench it keeps each round's versions, so later
+// with `perf report --time`). Unlike the registry bench it keeps each round's versions (unless DELETE=1), so later
 // rounds write beside the earlier files. Environment:
 //   MB=500 N=2 SLEEP=8000  artifact size, rounds, idle before each round (an MLflow transfer's gap)
 //   SERVER_ARGS="--trace-gc"  node flags of the server; OUT=file  the server's output at the end
+//   DELETE=1    delete each round's versions after it, as the registry bench does
 //   DIRTY=MiB   before each round, write that much to a file without fsync (MLflow's server's way)
 //   GDB=1       glibc's malloc_stats() of the server after each transfer (in OUT)
 //   TAIL=ms     idle at the end, then the same figures (SNAPSHOT=1: a heap snapshot first, with
@@ -25,7 +26,8 @@ import { performance } from "node:perf_hooks";
 import { runtimeEnv } from "../../test/support/runtime-env.js";
 import { spawnServer } from "../../test/support/spawn.js";
 import { ROOT } from "../../test/support/tools.js";
-import { uploadRequests } from "../../test/registry/helpers.js";
+import { registryClient, uploadRequests } from "../../test/registry/helpers.js";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { cpuMicros } from "./proc.js";
 import { grpcJsClient, grpcJsDownload, grpcJsRegister } from "./registry-grpc-js.js";
 import { pythonGrpcInstalled, pythonGrpcTransfer } from "./registry-python.js";
@@ -95,6 +97,13 @@ try {
       });
     });
     if (pythonGrpcInstalled()) await timed("py down", (onStart) => pythonGrpcTransfer({ mode: "download", port: server.port, name: "py", version: v, file: path.join(work, "down.bin"), uploadChunk: CHUNK }, onStart));
+    if (process.env.DELETE) {
+      // As the registry bench does: free the round's files (and their page cache).
+      const admin = registryClient(createGrpcTransport({ baseUrl: server.baseUrl }));
+      await admin.deleteModelVersion({ name: "js", version: v });
+      if (pythonGrpcInstalled()) await admin.deleteModelVersion({ name: "py", version: v });
+      await rm(path.join(work, "down.bin"), { force: true });
+    }
   }
   if (process.env.TAIL) {
     await new Promise((r) => setTimeout(r, Number(process.env.TAIL)));
