@@ -1,4 +1,4 @@
-// Frees the transport's dead message buffers while they are young, during large transfers.
+// Frees the transport's dead message buffers during large transfers.
 //
 // Every MiB of an artifact passes through buffers that live for a moment: HTTP/2 read buffers
 // and grpc-js's reassembled messages on the way in, grpc-js's framed copies on the way out.
@@ -7,11 +7,29 @@
 // (Node 20's V8 ran a cheap scavenge for that). Measured on a 200 MiB upload: 17 full GCs,
 // half of the server's CPU, and 70 MiB of dead buffers resident at the peak. A scavenge every
 // few MiB frees them while they are still young, for a fraction of a millisecond each.
+//
+// Buffers that were still in use at two scavenges (an upload waiting for the disk, with the
+// HTTP/2 window and the write-behind queue full) are promoted, and dead promoted buffers wait
+// for the next full collection: V8 starts one only 64 MB of external memory later, and after
+// the first rounds of 500 MiB transfers they were 20-35 MiB of the server's peak resident
+// size. So a full collection also runs once the external memory has grown EXTERNAL_GROWTH_BYTES
+// above its lowest point since the last one (BENCHMARKS.md, registry section).
 import v8 from "node:v8";
 import vm from "node:vm";
 
 /** Bytes of transfer between two young-generation collections. */
 const INTERVAL_BYTES = 4 * 1024 * 1024;
+/**
+ * Growth of external memory (ArrayBuffers) over its lowest point since the last full collection
+ * that starts another. 8 MiB: 2-3 full collections of 10-30 ms per 500 MiB uploaded; 4 MiB cost
+ * 30% more server CPU per MiB, 16 MiB left 5-10 MiB more resident.
+ */
+const EXTERNAL_GROWTH_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes of transfer at least between two such full collections, so that live buffers that come
+ * and go (many concurrent transfers) cannot make them run back to back: at most one per 32 MiB.
+ */
+const FULL_GC_MIN_INTERVAL_BYTES = 32 * 1024 * 1024;
 
 type Gc = (options: { type: "minor" | "major"; execution?: "sync" | "async" }) => void;
 
@@ -33,11 +51,25 @@ function exposeGc(): Gc | undefined {
 const gc = exposeGc();
 
 let sinceLast = 0;
+let sinceFull = 0;
+/** Lowest external memory seen since the last full collection this module ran. */
+let externalLow = Infinity;
 
-/** Counts bytes moved by a transfer (all transfers together) and collects the young generation every few MiB. */
+/** Counts bytes moved by a transfer (all transfers together); collects the young generation every few MiB, the whole heap when dead buffers pile up. */
 export function transferred(bytes: number): void {
   sinceLast += bytes;
   if (sinceLast < INTERVAL_BYTES) return;
+  sinceFull += sinceLast;
   sinceLast = 0;
-  gc?.({ type: "minor" });
+  if (!gc) return;
+  gc({ type: "minor" });
+  // Read at the next interval, not right after a full collection: V8 frees dead buffers'
+  // memory on a background thread after it, so the lowest point comes a little later.
+  const external = v8.getHeapStatistics().external_memory;
+  if (external < externalLow) externalLow = external;
+  else if (external - externalLow > EXTERNAL_GROWTH_BYTES && sinceFull >= FULL_GC_MIN_INTERVAL_BYTES) {
+    gc({ type: "major" });
+    externalLow = Infinity;
+    sinceFull = 0;
+  }
 }

@@ -8,6 +8,39 @@ import type { ReadChunk } from "./storage.js";
 /** Most iovecs one writev(2) takes (IOV_MAX on Linux). */
 const IOV_MAX = 1024;
 
+// Received chunks whose memory the writer frees as soon as they are on disk (see freeOnceWritten).
+const freedOnceWritten = new WeakSet<Uint8Array>();
+/** Chunks smaller than this are not worth freeing early (and may share a pooled allocation). */
+const FREE_EARLY_MIN_BYTES = 64 * 1024;
+/** Bytes an ArrayBuffer may hold beyond the chunk (the message's framing and its other fields). */
+const FREE_EARLY_SLACK_BYTES = 4096;
+
+/**
+ * Marks a received chunk whose ArrayBuffer holds nothing else anyone reads later (grpc-js
+ * reassembles each request message into a buffer of its own): once the writer has written it,
+ * it detaches that buffer, which frees the memory at once. Left to the garbage collector, a
+ * chunk that waited for the disk across two young-generation collections is promoted, and its
+ * MiB stays resident until the next full collection: tens of MiB during an upload.
+ * Chunks that are small or share their buffer with other bytes are left alone.
+ */
+export function freeOnceWritten(chunk: Uint8Array): void {
+  if (chunk.byteLength >= FREE_EARLY_MIN_BYTES && chunk.buffer.byteLength - chunk.byteLength <= FREE_EARLY_SLACK_BYTES && chunk.buffer instanceof ArrayBuffer) {
+    freedOnceWritten.add(chunk);
+  }
+}
+
+/** ES2024's ArrayBuffer methods (Node 21+), not in the compiler's lib yet. */
+type DetachableBuffer = ArrayBuffer & { readonly detached: boolean; transfer(newLength?: number): ArrayBuffer };
+
+function freeWritten(batch: readonly Uint8Array[]): void {
+  for (const b of batch) {
+    if (!freedOnceWritten.has(b)) continue;
+    const buffer = b.buffer as DetachableBuffer;
+    // Detaching moves the bytes to a new, empty buffer: the old allocation is freed now.
+    if (!buffer.detached) buffer.transfer(0);
+  }
+}
+
 /**
  * Writes one artifact file from a stream of chunks and hashes it on the way.
  *
@@ -89,6 +122,7 @@ export class ArtifactFileWriter {
         this.queuedBytes -= size;
         this.inFlightBytes = size;
         await writevFully(this.fh, batch, size, this.position);
+        freeWritten(batch);
         this.position += size;
         this.inFlightBytes = 0;
         this.wake();

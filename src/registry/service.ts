@@ -25,6 +25,8 @@ import { transferred } from "../platform/young-gc.js";
 import type { ArtifactRecord, ModelSummary, ReadChunk, VersionRecord } from "./storage.js";
 import { encodeSelf, encodedSent } from "../platform/rpc/encode-self.js";
 import { closeOnAbort } from "../platform/streams.js";
+import { ownsRequestBuffers } from "../platform/rpc/request-buffers.js";
+import { freeOnceWritten } from "./artifact-io.js";
 
 export interface RegistryServiceOptions {
   readonly downloadChunkBytes: number;
@@ -79,7 +81,7 @@ export function createRegistryService(registry: Registry, options: RegistryServi
         if (first.done || first.value.part.case !== "header") {
           throw new ConnectError("the first message of RegisterModelVersion must be the header (part.header), followed by artifact chunks", Code.InvalidArgument);
         }
-        const modelVersion = await register(first.value.part.value, chunksOf(it), ctx);
+        const modelVersion = await register(first.value.part.value, chunksOf(it, ownsRequestBuffers(ctx)), ctx);
         return { modelVersion };
       } finally {
         // Stop reading the request when we fail early; the rest of the upload is discarded. Not
@@ -207,13 +209,15 @@ export function dataMessage(buf: Uint8Array): Uint8Array {
   return buf.subarray(start);
 }
 
-async function* chunksOf(it: AsyncIterator<RegisterModelVersionRequest>): AsyncGenerator<ChunkInput> {
+/** The upload's chunks; `ownBuffers`: each message arrived in a buffer of its own (grpc-js), freed once written. */
+async function* chunksOf(it: AsyncIterator<RegisterModelVersionRequest>, ownBuffers: boolean): AsyncGenerator<ChunkInput> {
   for (;;) {
     const next = await it.next();
     if (next.done) return;
     const part = next.value.part;
     if (part.case === "chunk") {
       transferred(part.value.data.byteLength);
+      if (ownBuffers) freeOnceWritten(part.value.data);
       yield { artifactName: part.value.artifactName, data: part.value.data, sha256: part.value.sha256 };
     } else if (part.case === "header") {
       throw new ValidationError("only the first message may carry a header; the rest carry artifact chunks");

@@ -4,7 +4,7 @@ import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ArtifactFileWriter, readChunks } from "../../src/registry/artifact-io.js";
+import { ArtifactFileWriter, freeOnceWritten, readChunks } from "../../src/registry/artifact-io.js";
 
 let dir: string;
 
@@ -59,6 +59,34 @@ describe("ArtifactFileWriter", () => {
     await expect(writer.finish()).rejects.toMatchObject({ code: "EBADF" });
     await expect(writer.write(Buffer.from("more"))).rejects.toMatchObject({ code: "EBADF" });
     await fh.close();
+  });
+
+  it("frees the buffer of a chunk marked freeOnceWritten once it is on disk, and only such buffers", async () => {
+    const MiB = 1024 * 1024;
+    // As grpc-js hands a message over: a buffer of its own, the chunk behind a few bytes of framing.
+    const owned = Buffer.concat([Buffer.alloc(11), randomBytes(MiB)]).subarray(11);
+    // A chunk that shares its buffer with other bytes (two messages sliced from one read).
+    const sharedBuffer = randomBytes(2 * MiB);
+    const shared = sharedBuffer.subarray(0, MiB);
+    const unmarked = Buffer.concat([Buffer.alloc(11), randomBytes(MiB)]).subarray(11);
+    const small = Buffer.concat([Buffer.alloc(11), randomBytes(1000)]).subarray(11);
+    const expected = Buffer.concat([owned, shared, unmarked, small]);
+    for (const c of [owned, shared, small]) freeOnceWritten(c);
+
+    const file = path.join(dir, "d.bin");
+    const fh = await open(file, "wx");
+    const writer = new ArtifactFileWriter(fh, 4 * MiB);
+    for (const c of [owned, shared, unmarked, small]) await writer.write(c);
+    expect(await writer.finish()).toEqual({ sizeBytes: expected.length, sha256: sha256(expected) });
+    await fh.close();
+
+    expect((await readFile(file)).equals(expected)).toBe(true);
+    expect((owned.buffer as ArrayBuffer & { detached: boolean }).detached).toBe(true);
+    expect(owned.byteLength).toBe(0);
+    expect(shared.byteLength).toBe(MiB); // left alone: the rest of its buffer is someone else's
+    expect(sharedBuffer.subarray(MiB).byteLength).toBe(MiB);
+    expect(unmarked.byteLength).toBe(MiB);
+    expect(small.byteLength).toBe(1000);
   });
 });
 
