@@ -9,7 +9,7 @@
 // MLflow runs from the virtualenv scripts/install-peer-mlflow.sh makes (skipped without it).
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -23,7 +23,7 @@ import { runtimeEnv } from "../test/support/runtime-env.js";
 import { spawnServer } from "../test/support/spawn.js";
 import { freePort } from "../test/support/redis.js";
 import { ROOT } from "../test/support/tools.js";
-import { median } from "./support/proc.js";
+import { median, resetPeakRss, statusBytes } from "./support/proc.js";
 import { pythonGrpcInstalled, pythonGrpcTransfer, runPythonClient, type PythonResult } from "./support/registry-python.js";
 import { grpcJsClient, grpcJsDownload as grpcJsDownloadChunks, grpcJsRegister } from "./support/registry-grpc-js.js";
 
@@ -91,16 +91,6 @@ function ownCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-function status(pid: number, field: "VmHWM" | "VmRSS"): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
-
-/** Resets the peak resident size (VmHWM) of a process to its current size (Linux >= 4.0). */
-function resetPeakRss(pid: number): void {
-  writeFileSync(`/proc/${pid}/clear_refs`, "5");
-}
-
 /** Times fn and measures the CPU it costs a server (tree) and this process. */
 async function measure(serverPid: number | undefined, fn: () => Promise<void>, peakOf?: number): Promise<Transfer> {
   if (peakOf !== undefined) resetPeakRss(peakOf);
@@ -113,7 +103,7 @@ async function measure(serverPid: number | undefined, fn: () => Promise<void>, p
     seconds,
     serverCpu: serverPid === undefined ? 0 : treeCpuSeconds(serverPid) - server0,
     clientCpu: ownCpuSeconds() - own0,
-    peakRss: peakOf === undefined ? undefined : status(peakOf, "VmHWM"),
+    peakRss: peakOf === undefined ? undefined : statusBytes(peakOf, "VmHWM"),
   };
 }
 
@@ -344,7 +334,7 @@ async function pythonTransfer(serverPid: number, port: number, mode: "upload" | 
   let cpu0 = NaN;
   resetPeakRss(serverPid);
   const r = await pythonGrpcTransfer({ mode, port, name: "bench-py", version, file, uploadChunk: UPLOAD_CHUNK }, () => (cpu0 = treeCpuSeconds(serverPid)));
-  return { ...r, serverCpu: treeCpuSeconds(serverPid) - cpu0, clientCpu: r.cpu, peakRss: status(serverPid, "VmHWM") };
+  return { ...r, serverCpu: treeCpuSeconds(serverPid) - cpu0, clientCpu: r.cpu, peakRss: statusBytes(serverPid, "VmHWM") };
 }
 
 // ---- the run ------------------------------------------------------------------------------
@@ -381,7 +371,7 @@ async function run(work: string): Promise<void> {
   try {
     // Load every code path once (and MLflow's experiment) before measuring.
     await warmUp(client, work, mlflow);
-    const rssIdle = status(server.pid, "VmRSS");
+    const rssIdle = statusBytes(server.pid, "VmRSS");
     for (let round = 1; round <= ROUNDS; round++) {
       const copy = path.join(work, "copy.bin");
       add("copy", await measure(undefined, () => plainCopy(source, copy)));

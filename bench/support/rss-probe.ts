@@ -28,7 +28,7 @@ import { spawnServer } from "../../test/support/spawn.js";
 import { ROOT } from "../../test/support/tools.js";
 import { registryClient, uploadRequests } from "../../test/registry/helpers.js";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { cpuMicros } from "./proc.js";
+import { cpuMicros, cpuSplitMicros, resetPeakRss, statusBytes } from "./proc.js";
 import { grpcJsClient, grpcJsDownload, grpcJsRegister } from "./registry-grpc-js.js";
 import { pythonGrpcInstalled, pythonGrpcTransfer } from "./registry-python.js";
 
@@ -52,7 +52,7 @@ const server = await spawnServer({
   command: { args: [...(process.env.SERVER_ARGS ?? "").split(" ").filter(Boolean), "dist/src/main.js"], cwd: ROOT },
   env: runtimeEnv(),
 });
-const status = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
+const status = (field: "VmHWM" | "VmRSS") => statusBytes(server.pid, field) / MiB;
 const brk = () => {
   const smaps = readFileSync(`/proc/${server.pid}/smaps`, "utf8");
   const at = smaps.indexOf("[heap]");
@@ -60,12 +60,11 @@ const brk = () => {
 };
 const c = grpcJsClient(server.port);
 const userSys = () => {
-  const stat = readFileSync(`/proc/${server.pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return [Number(f[11]) * 10, Number(f[12]) * 10]; // ms
+  const { user, system } = cpuSplitMicros(server.pid);
+  return [user / 1000, system / 1000]; // ms
 };
 async function timed(label: string, fn: (onStart: () => void) => Promise<unknown>): Promise<void> {
-  writeFileSync(`/proc/${server.pid}/clear_refs`, "5");
+  resetPeakRss(server.pid);
   let cpu0 = cpuMicros(server.pid);
   const us0 = userSys();
   const mono0 = Number(process.hrtime.bigint()) / 1e9;
