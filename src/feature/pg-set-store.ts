@@ -3,6 +3,7 @@
 // feature.limits.maxFeatureSets in the same transaction, so the limit holds across replicas.
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { ChangeListener } from "../platform/postgres/changes.js";
+import { countLimitReached } from "../platform/postgres/count-limit.js";
 import type { PgDatabase } from "../platform/postgres/database.js";
 import type { CreateResult, FeatureSetStore, StoredEntry, StoredSet } from "./set-store.js";
 
@@ -35,17 +36,8 @@ export class PgFeatureSetStore implements FeatureSetStore {
 
   async create(set: StoredSet, maxSets?: number): Promise<CreateResult> {
     return this.db.transaction(async (tx) => {
-      if (maxSets !== undefined) {
-        // Creates take turns (the lock is held to the end of the transaction), so the count each
-        // one reads includes every create committed before it: the limit is exact.
-        await tx.query("SELECT pg_advisory_xact_lock($1)", [FEATURE_SET_CREATE_LOCK]);
-        const { rows } = await tx.query<{ n: number; mine: number }>(
-          "SELECT count(*)::int AS n, count(*) FILTER (WHERE name = $1)::int AS mine FROM feature_sets",
-          [set.name],
-        );
-        // A name already stored is "taken" below, whatever the count.
-        if (rows[0]!.mine === 0 && rows[0]!.n >= maxSets) return "full";
-      }
+      const countSql = "SELECT count(*)::int AS n, count(*) FILTER (WHERE name = $1)::int AS mine FROM feature_sets";
+      if (maxSets !== undefined && (await countLimitReached(tx, FEATURE_SET_CREATE_LOCK, countSql, set.name, maxSets))) return "full";
       const { rowCount } = await tx.query(
         "INSERT INTO feature_sets (name, generation, create_time, definition) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
         [set.name, set.generation, set.createTime, JSON.stringify(set.featureSet)],

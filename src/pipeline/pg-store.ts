@@ -2,6 +2,7 @@
 // replicas appending the same revision number, the database lets exactly one win; creates check
 // pipeline.maxPipelines in the same transaction, so the limit holds across replicas.
 import type { ChangeListener } from "../platform/postgres/changes.js";
+import { countLimitReached } from "../platform/postgres/count-limit.js";
 import type { PgDatabase } from "../platform/postgres/database.js";
 import { isUniqueViolation } from "../platform/postgres/errors.js";
 import type { AppendResult, PipelineStore } from "./store.js";
@@ -43,17 +44,8 @@ export class PgPipelineStore implements PipelineStore {
   async append(rev: PipelineRevision, keep: number, maxPipelines?: number): Promise<AppendResult> {
     try {
       return await this.db.transaction(async (tx) => {
-        if (maxPipelines !== undefined) {
-          // Creates take turns (the lock is held to the end of the transaction), so the count
-          // each one reads includes every create committed before it: the limit is exact.
-          await tx.query("SELECT pg_advisory_xact_lock($1)", [PIPELINE_CREATE_LOCK]);
-          const { rows } = await tx.query<{ n: number; mine: number }>(
-            "SELECT count(DISTINCT name)::int AS n, count(*) FILTER (WHERE name = $1)::int AS mine FROM pipeline_revisions",
-            [rev.name],
-          );
-          // A name already stored is "taken" below, whatever the count.
-          if (rows[0]!.mine === 0 && rows[0]!.n >= maxPipelines) return "full";
-        }
+        const countSql = "SELECT count(DISTINCT name)::int AS n, count(*) FILTER (WHERE name = $1)::int AS mine FROM pipeline_revisions";
+        if (maxPipelines !== undefined && (await countLimitReached(tx, PIPELINE_CREATE_LOCK, countSql, rev.name, maxPipelines))) return "full";
         await tx.query("INSERT INTO pipeline_revisions (name, revision, description, spec, create_time) VALUES ($1, $2, $3, $4, $5)", [
           rev.name,
           rev.revision,
