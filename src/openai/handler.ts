@@ -3,32 +3,23 @@
 // each endpoint stands for, with the code the client received).
 import type http from "node:http";
 import type http2 from "node:http2";
-import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import type { Gateway, GenerateCall } from "../llm/gateway.js";
 import { isPromise } from "../platform/is-promise.js";
 import type { RequestHandler } from "../platform/listener.js";
-import { startServerSpan, type RequestSpan } from "../platform/tracing/index.js";
+import { startServerSpan } from "../platform/tracing/index.js";
+import { HttpCall, type HttpRouteRequest, type HttpRouteResponse } from "../platform/http-call.js";
 import type { HttpRoute, HttpRoutePlatform } from "../platform/module.js";
 import { closeOnAbort } from "../platform/streams.js";
 import { errorReply, OpenAIRequestError } from "./errors.js";
 import { cacheModeOf, chatRequest, completionRequest, embeddingsRequest, parseBody, type GenerateRequest } from "./requests.js";
 import { answerBody, ChunkWriter, embeddingsBody, modelJson, modelsBody, newId, type Kind } from "./responses.js";
 
-type Req = http.IncomingMessage | http2.Http2ServerRequest;
-/** What this API uses of node's HTTP/1.1 and HTTP/2 compat responses (both fit). */
-interface Res {
-  readonly headersSent: boolean;
-  readonly writableFinished: boolean;
-  writeHead(status: number, headers: Record<string, string>): unknown;
-  write(chunk: string): boolean;
-  end(chunk?: string): unknown;
-  once(event: "close", listener: () => void): unknown;
-}
+type Req = HttpRouteRequest;
+type Res = HttpRouteResponse;
 
 const PREFIX = "/v1/";
-const JSON_HEADERS = { "content-type": "application/json" } as const;
 const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" } as const;
 const M = LLMService.method;
 
@@ -111,54 +102,8 @@ export function createOpenAIHandler(gateway: Gateway, p: HttpRoutePlatform): Req
   };
 }
 
-const ONCE = { once: true } as const;
-
-/** One call's life: abort on client disconnect, deadline and shutdown; metrics once at the end. */
-class Call {
-  readonly started: number;
-  readonly abort = new AbortController();
-  readonly deadline: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private finished = false;
-  /** Frees the key's stream slot, when the auth gate took one. */
-  private release: (() => void) | undefined;
-  span: RequestSpan | undefined;
-
-  constructor(
-    private readonly p: HttpRoutePlatform,
-    readonly req: Req,
-    readonly res: Res,
-    public method: DescMethod,
-  ) {
-    this.started = p.observer.begin();
-    const ms = p.defaultDeadlineMs;
-    if (ms > 0) {
-      this.deadline = Date.now() + ms;
-      this.timer = setTimeout(() => this.abort.abort(new ConnectError("the call's deadline passed", Code.DeadlineExceeded)), ms);
-    }
-    res.once("close", this.onClose);
-    if (p.shutdown.aborted) this.abort.abort(p.shutdown.reason);
-    else p.shutdown.addEventListener("abort", this.onShutdown, ONCE);
-  }
-
-  private readonly onClose = () => {
-    if (!this.res.writableFinished) this.abort.abort(new ConnectError("the client went away", Code.Canceled));
-    this.finish(this.abort.signal.aborted ? this.abort.signal.reason : undefined);
-  };
-  private readonly onShutdown = () => this.abort.abort(this.p.shutdown.reason);
-
-  /** Keeps the key's stream slot until the call ends (frees it at once if it already has, while the gate was asked). */
-  hold(release: (() => void) | undefined): void {
-    if (this.finished) release?.();
-    else this.release = release;
-  }
-
-  json(status: number, body: string, headers: Record<string, string> = JSON_HEADERS, err?: unknown): void {
-    this.res.writeHead(status, { ...headers, "content-length": String(Buffer.byteLength(body)) });
-    this.res.end(body);
-    this.finish(err);
-  }
-
+/** A call of this API: answers failures in OpenAI's error shape. */
+class Call extends HttpCall {
   /** Answers a failure: as JSON, or as the stream's last event once the stream has begun. */
   fail(err: unknown): void {
     if (!(err instanceof ConnectError)) this.p.log.error({ err }, "openai api: unexpected failure");
@@ -166,16 +111,6 @@ class Call {
     if (!this.res.headersSent) return this.json(reply.status, reply.body, reply.headers, err);
     this.res.end(`data: ${reply.body}\n\n`);
     this.finish(err);
-  }
-
-  finish(err: unknown): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.release?.();
-    this.span?.end(err);
-    clearTimeout(this.timer);
-    this.p.shutdown.removeEventListener("abort", this.onShutdown);
-    this.p.observer.finish(this.method, this.started, err);
   }
 }
 
