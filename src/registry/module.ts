@@ -7,6 +7,7 @@ import { bind } from "../platform/rpc/binding.js";
 import type { SharedMetadata } from "../platform/postgres/shared-metadata.js";
 import { traceStore } from "../platform/tracing/index.js";
 import { FsRegistryStorage } from "./fs-storage.js";
+import { artifactUploadRoute } from "./http-upload.js";
 import { ObjectStoreProbe } from "./object-store-probe.js";
 import { openArtifactStore } from "./open-artifact-store.js";
 import { OrphanSweeper } from "./orphan-sweeper.js";
@@ -49,9 +50,11 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext,
     log.info({ root: path.resolve(root) }, "registry: storage opened");
   }
   const impl = createRegistryService(new Registry(storage, { uploadIdleTimeoutMs: settings.uploadIdleTimeoutMs }), { downloadChunkBytes: settings.downloadChunkBytes, log, metrics: ctx.metrics });
+  const binding = bind(RegistryService, impl, { compressResponses: false });
   return {
     // Model weights barely compress, and gzip at a few tens of MB/s would cap downloads.
-    services: [bind(RegistryService, impl, { compressResponses: false })],
+    services: [binding],
+    httpRoutes: [artifactUploadRoute(binding)],
     // Reported as "<RegistryService>/objectstore" only: without it transfers answer UNAVAILABLE, the rest serves.
     dependencies: probe ? [{ service: RegistryService.typeName, probe, component: "objectstore", reportOnly: true }] : [],
     async close() {
