@@ -55,7 +55,7 @@ interface Transfer {
   readonly peakRss?: number;
 }
 
-type Path = "copy" | "openloop up" | "openloop http up" | "openloop down" | "openloop js up" | "openloop js down" | "openloop py up" | "openloop py down" | "mlflow up" | "mlflow down";
+type Path = "copy" | "openloop up" | "openloop http up" | "openloop http down" | "openloop down" | "openloop js up" | "openloop js down" | "openloop py up" | "openloop py down" | "mlflow up" | "mlflow down";
 
 // ---- /proc ------------------------------------------------------------------------------
 
@@ -231,35 +231,60 @@ async function grpcJsDownload(client: grpc.Client, version: string, to: string, 
 
 const CURL = ["/usr/bin/curl", "/usr/local/bin/curl"].find((c) => existsSync(c));
 
-/**
- * The artifact PUT as it is (src/registry/http-upload.ts) by curl, with its digest in
- * Content-Digest, as MLflow's client PUTs the file; curl's CPU from the shell's `times`.
- */
+/** Runs a bash script with curl as $0; resolves with its stdout, which ends with the shell's `times`. */
+function curlScript(script: string, args: string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn("bash", ["-c", `${script} && times`, CURL!, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let text = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`curl exited with ${code}: ${err.slice(0, 300)}`))));
+  });
+}
+
+/** The children's (curl's, sync's) CPU seconds from the last line of `times`: "0m0.012s 0m0.345s". */
+function childrenCpu(times: string): number {
+  const [user, system] = times.trim().split("\n").at(-1)!.split(/\s+/).map((t) => {
+    const m = /^(\d+)m([\d.]+)s$/.exec(t);
+    return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
+  });
+  return user! + system!;
+}
+
+/** The artifact PUT as it is (src/registry/http-artifacts.ts) by curl, its digest in Content-Digest, as MLflow's client PUTs the file. */
 async function curlUpload(serverPid: number, port: number, file: string, version: string, digest: string): Promise<Transfer> {
   resetPeakRss(serverPid);
   const url = `http://127.0.0.1:${port}/registry/v1/models/bench-http/versions/${version}/artifacts/model.gguf`;
-  const b64 = Buffer.from(digest, "hex").toString("base64");
-  const script = `"$0" -sS --fail-with-body -o "$1" -T "$2" -H 'openloop-model-version: {"type":"gguf"}' -H "content-digest: sha-256=:$3:" "$4" && times`;
   const out = path.join(path.dirname(file), "put-response.json");
   const server0 = treeCpuSeconds(serverPid);
   const t0 = performance.now();
-  const times = await new Promise<string>((resolve, reject) => {
-    const child = spawn("bash", ["-c", script, CURL!, out, file, b64, url], { stdio: ["ignore", "pipe", "inherit"] });
-    let text = "";
-    child.stdout.on("data", (d: Buffer) => (text += d.toString()));
-    child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`curl exited with ${code}: ${readFileSync(out, "utf8").slice(0, 300)}`))));
-  });
+  const times = await curlScript(`"$0" -sS --fail-with-body -o "$1" -T "$2" -H 'openloop-model-version: {"type":"gguf"}' -H "content-digest: sha-256=:$3:" "$4"`, [
+    out, file, Buffer.from(digest, "hex").toString("base64"), url,
+  ]);
   const seconds = (performance.now() - t0) / 1000;
   const serverCpu = treeCpuSeconds(serverPid) - server0;
   const body = JSON.parse(readFileSync(out, "utf8")) as { modelVersion?: { artifacts?: { sha256?: string }[] } };
   if (body.modelVersion?.artifacts?.[0]?.sha256 !== digest) throw new Error("the HTTP upload's digest differs from the source");
-  // `times`: the shell's user and system time, then its children's (curl's), as "0m0.012s 0m0.345s".
-  const children = times.trim().split("\n").at(-1)!.split(/\s+/).map((t) => {
-    const m = /^(\d+)m([\d.]+)s$/.exec(t);
-    return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
-  });
-  return { seconds, serverCpu, clientCpu: children[0]! + children[1]!, peakRss: statusBytes(serverPid, "VmHWM") };
+  return { seconds, serverCpu, clientCpu: childrenCpu(times), peakRss: statusBytes(serverPid, "VmHWM") };
+}
+
+/**
+ * The artifact's GET by curl into a file, then `sync FILE` (fsync, as the other clients do); the
+ * file's digest is checked after the timing, as MLflow's download is (the server re-hashes every
+ * byte it sends and cuts the body short on a mismatch, and curl fails on a short body).
+ */
+async function curlDownload(serverPid: number, port: number, version: string, to: string, digest: string): Promise<Transfer> {
+  resetPeakRss(serverPid);
+  const url = `http://127.0.0.1:${port}/registry/v1/models/bench-http/versions/${version}/artifacts/model.gguf`;
+  const server0 = treeCpuSeconds(serverPid);
+  const t0 = performance.now();
+  const times = await curlScript(`"$0" -sS --fail -o "$1" "$2" && sync "$1"`, [to, url]);
+  const seconds = (performance.now() - t0) / 1000;
+  const serverCpu = treeCpuSeconds(serverPid) - server0;
+  if ((await sha256File(to)) !== digest) throw new Error("the HTTP download differs from the source");
+  return { seconds, serverCpu, clientCpu: childrenCpu(times), peakRss: statusBytes(serverPid, "VmHWM") };
 }
 
 // ---- MLflow -------------------------------------------------------------------------------
@@ -440,6 +465,10 @@ async function run(work: string): Promise<void> {
         add("openloop py down", got);
         await rm(down);
       }
+      if (CURL) {
+        add("openloop http down", await curlDownload(server.pid, server.port, version, down, digest));
+        await rm(down);
+      }
       if (mlflow && runId) {
         const dst = path.join(work, `mlflow-download-${round}`);
         await mkdir(dst);
@@ -490,14 +519,14 @@ function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStar
     return r.length > 1 ? `${Math.min(...r).toFixed(0)}–${Math.max(...r).toFixed(0)}` : `${r[0]?.toFixed(0) ?? "–"}`;
   };
   const cpu = (p: Path, side: "serverCpu" | "clientCpu") => median(get(p).map((t) => t[side]));
-  const peak = Math.max(...(["openloop up", "openloop http up", "openloop down", "openloop js up", "openloop js down", "openloop py up", "openloop py down"] as const).flatMap((p) => get(p).map((t) => t.peakRss ?? 0)));
+  const peak = Math.max(...(["openloop up", "openloop http up", "openloop http down", "openloop down", "openloop js up", "openloop js down", "openloop py up", "openloop py down"] as const).flatMap((p) => get(p).map((t) => t.peakRss ?? 0)));
   const py = get("openloop py up").length > 0;
   // The figure the targets judge: the fastest of the real clients, each direction on its own
   // (a client bound by its own CPU measures the client, not the server).
   const fastest = (paths: Path[]): Path => paths.filter((p) => get(p).length > 0).sort((a, b) => rate(b) - rate(a))[0]!;
   const up = fastest(["openloop up", "openloop js up", "openloop py up", "openloop http up"]);
-  const down = fastest(["openloop down", "openloop js down", "openloop py down"]);
-  const clientOf = (p: Path) => (p.includes(" http ") ? "curl, HTTP PUT" : p.includes(" py ") ? "Python grpcio" : p.includes(" js ") ? "grpc-js" : "connect-node");
+  const down = fastest(["openloop down", "openloop js down", "openloop py down", "openloop http down"]);
+  const clientOf = (p: Path) => (p === "openloop http up" ? "curl, HTTP PUT" : p === "openloop http down" ? "curl, HTTP GET" : p.includes(" py ") ? "Python grpcio" : p.includes(" js ") ? "grpc-js" : "connect-node");
   const ok = (b: boolean) => (b ? "met" : "**not met**");
   const row = (label: string, p: Path, server: boolean) =>
     `| ${label} | ${range(p)} | ${rate(p).toFixed(0)} | ${((rate(p) / rate("copy")) * 100).toFixed(0)}% | ${server ? cpu(p, "serverCpu").toFixed(2) : ""} | ${cpu(p, "clientCpu").toFixed(2)} |`;
@@ -514,7 +543,7 @@ function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStar
     `${SIZE_MB} MiB of random bytes, ${ROUNDS} rounds; each round runs, one after the other: the baseline (the bench process copies the file on the same disk in 1 MiB blocks and fsyncs it), ` +
       `openloop uploads (RegisterModelVersion from connect-node's gRPC client and from @grpc/grpc-js's in the bench process, with an 8 MiB receive window, and from Python grpcio in a subprocess; chunks just under 1 MiB, HTTP/2 on 127.0.0.1, to the server in a child process, ${COMPILED ? "compiled: \`node dist/src/main.js\`" : "\`node --import tsx src/main.ts\`"}; then the same upload as an HTTP/1.1 PUT of the file by curl, \`PUT /registry/v1/models/{name}/versions/{version}/artifacts/{artifact}\` with its SHA-256 in Content-Digest, which the server serves as RegisterModelVersion), ` +
       `${ctx.mlflow ? `an MLflow ${ctx.mlflow.version} upload (\`mlflow.log_artifact\` in a run, from MLflow's Python client in a subprocess, to \`mlflow server --serve-artifacts --workers 1\` with a SQLite backend, which streams it over HTTP PUT into its artifacts directory), ` : ""}` +
-      `openloop downloads from the same three clients (DownloadArtifact into a file: the client hashes and writes each chunk, then fsyncs and compares the digest, as src/llm/registry-models.ts does)${ctx.mlflow ? " and an MLflow download (`mlflow.artifacts.download_artifacts` by run id; no hash, no fsync; its file is checked after the timing)" : ""}.`,
+      `openloop downloads from the same three clients (DownloadArtifact into a file: the client hashes and writes each chunk, then fsyncs and compares the digest, as src/llm/registry-models.ts does) and by curl (\`GET\` of the same path into a file, then \`sync FILE\`; its digest checked after the timing)${ctx.mlflow ? " and an MLflow download (`mlflow.artifacts.download_artifacts` by run id; no hash, no fsync; its file is checked after the timing)" : ""}.`,
     "openloop hashes every byte both ways on the server and fsyncs each artifact before answering; MLflow does neither. Page cache warm throughout; each round's version is deleted after it.",
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}; shared with other work (1-minute load average ${ctx.loadStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end), so rates vary between runs: CPU seconds vary much less.`,
     "",
@@ -529,6 +558,7 @@ function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStar
     row("openloop download (connect-node client)", "openloop down", true),
     row("openloop download (grpc-js client)", "openloop js down", true),
     ...(py ? [row("openloop download (Python grpcio client)", "openloop py down", true)] : []),
+    ...(get("openloop http down").length > 0 ? [row("openloop download (HTTP GET by curl into the file, then fsync)", "openloop http down", true)] : []),
     ...(ctx.mlflow ? [row(`MLflow ${ctx.mlflow.version} download`, "mlflow down", true)] : []),
     "",
     `Server CPU per MiB: openloop ${((cpu("openloop up", "serverCpu") * 1000) / SIZE_MB).toFixed(2)} ms up, ${((cpu("openloop down", "serverCpu") * 1000) / SIZE_MB).toFixed(2)} ms down` +

@@ -16,9 +16,12 @@ export interface HttpRouteResponse {
   readonly headersSent: boolean;
   readonly writableFinished: boolean;
   writeHead(status: number, headers: Record<string, string>): unknown;
-  write(chunk: string): boolean;
+  write(chunk: string | Uint8Array, callback?: (err?: Error | null) => void): boolean;
   end(chunk?: string): unknown;
-  once(event: "close", listener: () => void): unknown;
+  once(event: "close" | "drain", listener: () => void): unknown;
+  off(event: "drain", listener: () => void): unknown;
+  /** Resets the stream (HTTP/2) or closes the connection (HTTP/1.1): a body the client must not take as whole. */
+  destroy(err?: Error): unknown;
 }
 
 const ONCE = { once: true } as const;

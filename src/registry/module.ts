@@ -7,7 +7,7 @@ import { bind } from "../platform/rpc/binding.js";
 import type { SharedMetadata } from "../platform/postgres/shared-metadata.js";
 import { traceStore } from "../platform/tracing/index.js";
 import { FsRegistryStorage } from "./fs-storage.js";
-import { artifactUploadRoute } from "./http-upload.js";
+import { artifactHttpRoute } from "./http-artifacts.js";
 import { ObjectStoreProbe } from "./object-store-probe.js";
 import { openArtifactStore } from "./open-artifact-store.js";
 import { OrphanSweeper } from "./orphan-sweeper.js";
@@ -54,7 +54,7 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext,
   return {
     // Model weights barely compress, and gzip at a few tens of MB/s would cap downloads.
     services: [binding],
-    httpRoutes: [artifactUploadRoute(binding)],
+    httpRoutes: [artifactHttpRoute(binding)],
     // Reported as "<RegistryService>/objectstore" only: without it transfers answer UNAVAILABLE, the rest serves.
     dependencies: probe ? [{ service: RegistryService.typeName, probe, component: "objectstore", reportOnly: true }] : [],
     async close() {

@@ -156,14 +156,15 @@ export function createRegistryService(registry: Registry, options: RegistryServi
       // connect-node (Connect, gRPC-Web) encodes each message before it asks for the next, so a
       // chunk's buffer can carry a later chunk once the generator resumes. grpc-js sends a
       // message's own encoding, a view of the chunk's buffer, when HTTP/2 takes it, and says so
-      // (encodedSent). Buffers that in-process callers receive (and may keep) are never reused.
+      // (encodedSent); so does the HTTP GET of an artifact (http-artifacts.ts), an in-process
+      // caller. Other in-process callers never say so: their buffers are never reused.
       const reuseOnResume = ctx.protocolName === "connect" || ctx.protocolName === "grpc-web";
       try {
         const chunks = registry.read(record, artifact, { chunkBytes: options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, headroom: DATA_FIELD_HEADER_BYTES, signal: ctx.signal });
         for await (const chunk of closeOnAbort(chunks, ctx.signal)) {
           m.downloadBytes.inc(chunk.data.byteLength);
           transferred(chunk.data.byteLength);
-          yield dataResponse(chunk, ctx.protocolName === "grpc");
+          yield dataResponse(chunk, !reuseOnResume);
           if (reuseOnResume) chunk.release();
         }
       } catch (err) {

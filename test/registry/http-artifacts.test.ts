@@ -1,5 +1,6 @@
-// The artifact PUT (src/registry/http-upload.ts): real HTTP clients (curl, fetch, node:http,
-// an HTTP/2 session) against the server on a free port; what they register is read back over gRPC.
+// Artifacts by plain HTTP (src/registry/http-artifacts.ts): real HTTP clients (curl, fetch,
+// node:http, an HTTP/2 session) against the server on a free port; what they register is read
+// back over gRPC, and what gRPC registers they download.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
@@ -11,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcJsTransport } from "../support/grpc-js-transport.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { run } from "../support/tools.js";
-import { codeOf, download, registryClient, sha256, type RegistryClient } from "./helpers.js";
+import { readdir, readFile } from "node:fs/promises";
+import { codeOf, download, registryClient, sha256, upload, type RegistryClient } from "./helpers.js";
 
 const WRITER = "registry-writer-key-0123456789";
 const READER = "registry-reader-key-0123456789";
@@ -159,8 +161,9 @@ describe("PUT /registry/v1/models/{name}/versions/{version}/artifacts/{artifact}
     const reader = await fetch(url("put-auth", "1", "w.bin"), { method: "PUT", body: "x", headers: { ...headers, authorization: `Bearer ${READER}` } });
     expect(reader.status).toBe(403);
     expect(await reader.json()).toMatchObject({ code: "permission_denied" });
-    const get = await fetch(url("put-auth", "1", "w.bin"), { headers: { authorization: `Bearer ${WRITER}` } });
-    expect(get.status).toBe(501);
+    const del = await fetch(url("put-auth", "1", "w.bin"), { method: "DELETE", headers: { authorization: `Bearer ${WRITER}` } });
+    expect(del.status).toBe(501);
+    expect(await del.json()).toMatchObject({ code: "unimplemented" });
     expect((await codeOf(client.getModelVersion({ name: "put-auth" }))).code).toBe(Code.NotFound);
   });
 
@@ -187,5 +190,90 @@ describe("PUT /registry/v1/models/{name}/versions/{version}/artifacts/{artifact}
     expect((await codeOf(client.getModelVersion({ name: "put-cut" }))).code).toBe(Code.NotFound);
     const after = await put(url("put-cut", "1", "w.bin"), Buffer.from("whole"), { "openloop-model-version": '{"type": "linear"}' });
     expect(after.status).toBe(201);
+  });
+});
+
+describe("GET /registry/v1/models/{name}/{versions|aliases}/{ref}/artifacts/{artifact}", () => {
+  const bytes = randomBytes(2 * 1024 * 1024 + 5);
+  beforeAll(async () => {
+    await upload(client, { name: "get-me", version: "1", type: "onnx" }, [{ name: "m.onnx", chunks: [Buffer.from("old")] }]);
+    await upload(client, { name: "get-me", version: "2", type: "onnx" }, [{ name: "m.onnx", chunks: [bytes.subarray(0, 1 << 20), bytes.subarray(1 << 20)] }]);
+    await client.setAlias({ name: "get-me", alias: "champion", version: "1" });
+  });
+  const get = (target: string, init: RequestInit = {}) => fetch(target, { ...init, headers: { authorization: `Bearer ${READER}`, ...init.headers } });
+  const at = (by: string, ref: string) => `${s.baseUrl}/registry/v1/models/get-me/${by}/${ref}/artifacts/m.onnx`;
+
+  it("sends what gRPC registered to curl, with its size, digest and version in the headers", async () => {
+    const file = path.join(work, "got.onnx");
+    const r = await run("curl", ["-sS", "-D", "-", "-o", file, "-H", `authorization: Bearer ${READER}`, at("versions", "2")]);
+    expect(r.code, r.stderr).toBe(0);
+    const head = r.stdout.toLowerCase();
+    expect(head).toMatch(/^http\/1\.1 200/m);
+    expect(head).toContain(`content-length: ${bytes.length}\r\n`);
+    expect(head).toContain(`repr-digest: ${digestHeader(bytes).toLowerCase()}`);
+    expect(head).toContain(`etag: "${sha256(bytes)}"`);
+    expect(head).toContain("openloop-model-version: 2");
+    expect(sha256(await readFile(file))).toBe(sha256(bytes));
+  });
+
+  it("resolves latest and aliases, answers HEAD with the headers alone, and serves HTTP/2", async () => {
+    const latest = await get(at("versions", "latest"));
+    expect(latest.headers.get("openloop-model-version")).toBe("2");
+    expect(sha256(Buffer.from(await latest.arrayBuffer()))).toBe(sha256(bytes));
+    const champion = await get(at("aliases", "champion"));
+    expect(champion.headers.get("openloop-model-version")).toBe("1");
+    expect(await champion.text()).toBe("old");
+    const head = await get(at("versions", "2"), { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe(String(bytes.length));
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
+
+    const session = http2.connect(s.baseUrl);
+    try {
+      const got = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        const req = session.request({ ":method": "GET", ":path": "/registry/v1/models/get-me/versions/2/artifacts/m.onnx", authorization: `Bearer ${READER}` });
+        const parts: Buffer[] = [];
+        let status = 0;
+        req.once("response", (h) => (status = Number(h[":status"])));
+        req.on("data", (d: Buffer) => parts.push(d));
+        req.once("end", () => resolve({ status, body: Buffer.concat(parts) }));
+        req.once("error", reject);
+        req.end();
+      });
+      expect(got.status).toBe(200);
+      expect(sha256(got.body)).toBe(sha256(bytes));
+    } finally {
+      session.close();
+    }
+  });
+
+  it("answers what is missing with NOT_FOUND, and needs registry:read", async () => {
+    for (const target of [at("versions", "9"), at("aliases", "nobody"), `${s.baseUrl}/registry/v1/models/get-me/versions/2/artifacts/other.bin`, `${s.baseUrl}/registry/v1/models/nobody/versions/latest/artifacts/m.onnx`]) {
+      const res = await get(target);
+      expect({ target, status: res.status }).toEqual({ target, status: 404 });
+      expect(await res.json()).toMatchObject({ code: "not_found" });
+    }
+    const none = await fetch(at("versions", "2"));
+    expect(none.status).toBe(401);
+    const upOnAlias = await put(`${s.baseUrl}/registry/v1/models/get-me/aliases/champion/artifacts/m.onnx`, Buffer.from("x"), { "openloop-model-version": '{"type": "onnx"}' });
+    expect(upOnAlias.status).toBe(400);
+  });
+
+  it("cuts the body short when the stored file no longer matches its digest, so no client takes it as whole", async () => {
+    const data = randomBytes(3 * 1024 * 1024);
+    await upload(client, { name: "get-rot", version: "1", type: "onnx" }, [{ name: "m.onnx", chunks: [data] }]);
+    // Flip one byte of the stored artifact, at the end (the last chunk): only the final digest can tell.
+    const dir = path.join(s.config.dataDir, "registry", "models", "get-rot", "versions", "1", "artifacts");
+    expect(await readdir(dir)).toEqual(["m.onnx"]);
+    const stored = path.join(dir, "m.onnx");
+    const rotten = Buffer.from(await readFile(stored));
+    rotten[rotten.length - 1] ^= 0xff;
+    await writeFile(stored, rotten);
+    const out = path.join(work, "rot.onnx");
+    const r = await run("curl", ["-sS", "-o", out, "-H", `authorization: Bearer ${READER}`, `${s.baseUrl}/registry/v1/models/get-rot/versions/1/artifacts/m.onnx`]);
+    expect(r.code).not.toBe(0); // curl: the transfer ended before content-length
+    expect((await readFile(out)).length).toBeLessThan(data.length);
+    // The server goes on serving.
+    expect((await get(at("versions", "2"), { method: "HEAD" })).status).toBe(200);
   });
 });
