@@ -3,6 +3,7 @@
 // arrive; downloads read large blocks into a small pool of buffers, one read ahead.
 import { createHash, type Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
+import { DIRECT_ALIGN, DIRECT_BUFFER_BYTES, giveAlignedBuffer, takeAlignedBuffer } from "./direct-io.js";
 import type { ReadChunk } from "./storage.js";
 
 /** Most iovecs one writev(2) takes (IOV_MAX on Linux). */
@@ -60,10 +61,20 @@ export class ArtifactFileWriter {
   private failure: { error: unknown } | undefined;
   private waiters: (() => void)[] = [];
   private bytes = 0;
+  /** Direct mode: the aligned buffer being filled, and how much of it is. */
+  private stage: Buffer | undefined;
+  private staged = 0;
+  /** Direct mode: the padded tail's view, to the buffer it is a view of. */
+  private readonly tails = new WeakMap<Uint8Array, Buffer>();
 
+  /**
+   * `direct`: the file was opened with O_DIRECT (direct-io.ts): chunks are copied into aligned
+   * buffers and written a whole buffer at a time; the tail is written padded, then truncated.
+   */
   constructor(
     private readonly fh: FileHandle,
     private readonly highWaterMark: number,
+    private readonly direct = false,
   ) {}
 
   /** Bytes accepted so far. */
@@ -77,9 +88,8 @@ export class ArtifactFileWriter {
     if (chunk.byteLength === 0) return;
     this.bytes += chunk.byteLength;
     this.hash.update(chunk);
-    this.queue.push(chunk);
-    this.queuedBytes += chunk.byteLength;
-    this.flushing ??= this.flush();
+    if (this.direct) this.copyToStages(chunk);
+    else this.enqueue(chunk);
     while (this.queuedBytes + this.inFlightBytes > this.highWaterMark && this.flushing) {
       // Woken after each write, not once the whole queue is out: the disk never runs dry.
       await new Promise<void>((resolve) => this.waiters.push(resolve));
@@ -89,9 +99,48 @@ export class ArtifactFileWriter {
 
   /** Writes what is queued, makes the file durable (fdatasync) and returns its size and SHA-256. */
   async finish(): Promise<{ sizeBytes: number; sha256: string }> {
+    if (this.direct && this.staged > 0) {
+      // O_DIRECT writes whole blocks: the tail goes out padded, and the file is cut back to size.
+      const padded = Math.ceil(this.staged / DIRECT_ALIGN) * DIRECT_ALIGN;
+      const tail = this.stage!.subarray(0, padded);
+      this.tails.set(tail, this.stage!);
+      this.enqueue(tail);
+      this.stage = undefined;
+      this.staged = 0;
+    }
     await this.drain();
+    if (this.direct && this.position !== this.bytes) await this.fh.truncate(this.bytes);
     await this.fh.datasync();
     return { sizeBytes: this.bytes, sha256: this.hash.digest("hex") };
+  }
+
+  /** Direct mode: the aligned buffer a queued write is, or is the tail of. */
+  private alignedOf(queued: Uint8Array): Buffer {
+    return this.tails.get(queued) ?? (queued as Buffer);
+  }
+
+  private enqueue(chunk: Uint8Array): void {
+    this.queue.push(chunk);
+    this.queuedBytes += chunk.byteLength;
+    this.flushing ??= this.flush();
+  }
+
+  /** Direct mode: copies the chunk into aligned buffers, queueing each one that fills. */
+  private copyToStages(chunk: Uint8Array): void {
+    for (let at = 0; at < chunk.byteLength; ) {
+      this.stage ??= takeAlignedBuffer(DIRECT_BUFFER_BYTES);
+      const n = Math.min(chunk.byteLength - at, this.stage.byteLength - this.staged);
+      this.stage.set(chunk.subarray(at, at + n), this.staged);
+      this.staged += n;
+      at += n;
+      if (this.staged === this.stage.byteLength) {
+        this.enqueue(this.stage);
+        this.stage = undefined;
+        this.staged = 0;
+      }
+    }
+    // Copied: a chunk marked to be freed once written can go now.
+    freeWritten([chunk]);
   }
 
   /** Waits for the queue to empty; throws the write error, if any. */
@@ -106,6 +155,10 @@ export class ArtifactFileWriter {
 
   /** Stops writing: drops the queue and waits for the write in flight, so the file can be closed. */
   async abandon(): Promise<void> {
+    if (this.direct) for (const b of this.queue) giveAlignedBuffer(this.alignedOf(b));
+    if (this.stage) giveAlignedBuffer(this.stage);
+    this.stage = undefined;
+    this.staged = 0;
     this.queue = [];
     this.queuedBytes = 0;
     this.failure ??= { error: new Error("the artifact write was abandoned") };
@@ -122,7 +175,8 @@ export class ArtifactFileWriter {
         this.queuedBytes -= size;
         this.inFlightBytes = size;
         await writevFully(this.fh, batch, size, this.position);
-        freeWritten(batch);
+        if (this.direct) for (const b of batch) giveAlignedBuffer(this.alignedOf(b));
+        else freeWritten(batch);
         this.position += size;
         this.inFlightBytes = 0;
         this.wake();
@@ -165,6 +219,8 @@ export interface ChunkReadOptions {
   readonly chunkBytes: number;
   /** Free bytes before each chunk's data in its buffer (see ReadChunk.withHeadroom). */
   readonly headroom?: number;
+  /** The file was opened with O_DIRECT (direct-io.ts). */
+  readonly direct?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -179,15 +235,23 @@ const POOL_BUFFERS = 4;
  */
 export async function* readChunks(fh: FileHandle, size: number, options: ChunkReadOptions): AsyncGenerator<ReadChunk> {
   const headroom = options.headroom ?? 0;
-  const dataBytes = Math.max(1, Math.min(options.chunkBytes, size));
+  const direct = options.direct === true;
+  if (direct && headroom > DIRECT_ALIGN) throw new Error(`headroom of at most ${DIRECT_ALIGN} bytes before O_DIRECT reads`);
+  // O_DIRECT reads whole blocks at aligned offsets into aligned memory: chunks of whole blocks,
+  // the data a block into its buffer with the headroom just before it (the last read asks for a
+  // whole chunk and gets what is left).
+  const dataBytes = direct
+    ? Math.max(DIRECT_ALIGN, Math.floor(Math.min(options.chunkBytes, size) / DIRECT_ALIGN) * DIRECT_ALIGN)
+    : Math.max(1, Math.min(options.chunkBytes, size));
+  const dataAt = direct ? DIRECT_ALIGN : headroom;
   const pool: Buffer[] = [];
-  const take = () => pool.pop() ?? Buffer.allocUnsafeSlow(headroom + dataBytes);
+  const take = () => pool.pop() ?? (direct ? takeAlignedBuffer(DIRECT_ALIGN + dataBytes) : Buffer.allocUnsafeSlow(headroom + dataBytes));
   const give = (buf: Buffer) => {
     if (pool.length < POOL_BUFFERS && !pool.includes(buf)) pool.push(buf);
   };
   const readAt = async (position: number): Promise<{ buf: Buffer; bytesRead: number }> => {
     const buf = take();
-    const { bytesRead } = await fh.read(buf, headroom, Math.min(dataBytes, size - position), position);
+    const { bytesRead } = await fh.read(buf, dataAt, direct ? dataBytes : Math.min(dataBytes, size - position), position);
     return { buf, bytesRead };
   };
 
@@ -203,8 +267,8 @@ export async function* readChunks(fh: FileHandle, size: number, options: ChunkRe
       if (position < size) ahead = readAt(position);
       let released = false;
       yield {
-        data: buf.subarray(headroom, headroom + bytesRead),
-        withHeadroom: buf.subarray(0, headroom + bytesRead),
+        data: buf.subarray(dataAt, dataAt + bytesRead),
+        withHeadroom: buf.subarray(dataAt - headroom, dataAt + bytesRead),
         release: () => {
           if (released) return;
           released = true;
@@ -214,6 +278,10 @@ export async function* readChunks(fh: FileHandle, size: number, options: ChunkRe
     }
   } finally {
     // The read ahead must finish before the caller closes the descriptor.
-    await ahead?.catch(() => undefined);
+    const last = await ahead?.catch(() => undefined);
+    if (direct) {
+      if (last) pool.push(last.buf);
+      for (const buf of pool) giveAlignedBuffer(buf);
+    }
   }
 }

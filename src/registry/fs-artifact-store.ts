@@ -3,10 +3,10 @@
 //
 // Layout: tmp/<uuid> for writes in progress; objects/<model>/<version>/<artifact> once complete.
 import { createHash, randomUUID } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { ArtifactFileWriter, readChunks } from "./artifact-io.js";
+import { createArtifactFile, openArtifactFile } from "./direct-io.js";
 import { ArtifactStoreError, type ArtifactKey, type ArtifactStore, type ArtifactWrite } from "./artifact-store.js";
 import type { ReadChunk } from "./storage.js";
 
@@ -29,8 +29,8 @@ export class FsArtifactStore implements ArtifactStore {
 
   async beginWrite(key: ArtifactKey): Promise<ArtifactWrite> {
     const tmp = path.join(this.root, "tmp", randomUUID());
-    const fh = await open(tmp, "wx");
-    const writer = new ArtifactFileWriter(fh, WRITE_BEHIND_BYTES);
+    const { fh, direct } = await createArtifactFile(tmp, { direct: true });
+    const writer = new ArtifactFileWriter(fh, WRITE_BEHIND_BYTES, direct);
     const final = this.objectPath(key);
     let state: "open" | "done" = "open";
     const dropTemp = async () => {
@@ -66,8 +66,9 @@ export class FsArtifactStore implements ArtifactStore {
 
   async *read(key: ArtifactKey, options: { chunkBytes: number; headroom?: number; signal?: AbortSignal; expectedSha256?: string }): AsyncGenerator<ReadChunk> {
     let fh: FileHandle;
+    let direct: boolean;
     try {
-      fh = await open(this.objectPath(key), fsConstants.O_RDONLY);
+      ({ fh, direct } = await openArtifactFile(this.objectPath(key), { direct: true }));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ArtifactStoreError("not_found", `artifact '${key.artifact}' of ${key.model}@${key.version} is not in the artifact store`);
       throw err;
@@ -75,7 +76,7 @@ export class FsArtifactStore implements ArtifactStore {
     try {
       const { size } = await fh.stat();
       const hash = options.expectedSha256 !== undefined ? createHash("sha256") : undefined;
-      for await (const chunk of readChunks(fh, size, options)) {
+      for await (const chunk of readChunks(fh, size, { ...options, direct })) {
         hash?.update(chunk.data);
         yield chunk;
       }

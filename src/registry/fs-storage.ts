@@ -14,13 +14,13 @@
 // registration of the same version fails because the target already exists. The in-memory index
 // is rebuilt from the directory tree at start.
 import { createHash, randomUUID } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import { ArtifactFileWriter, readChunks } from "./artifact-io.js";
+import { createArtifactFile, openArtifactFile } from "./direct-io.js";
 import { UploadSequence } from "./upload-sequence.js";
 import { RegistryError } from "./errors.js";
 import { LIMITS, validateAlias, validateArtifactName, validateModelName } from "./names.js";
@@ -348,8 +348,9 @@ export class FsRegistryStorage implements RegistryStorage {
     const meta = record?.artifacts.find((a) => a.name === artifact);
     if (!record || !meta) throw new RegistryError("not_found", `version '${version}' of model '${model}' has no artifact '${artifact}'`);
     let fh: FileHandle;
+    let direct: boolean;
     try {
-      fh = await open(path.join(this.versionDir(model, version), "artifacts", artifact), fsConstants.O_RDONLY);
+      ({ fh, direct } = await openArtifactFile(path.join(this.versionDir(model, version), "artifacts", artifact), { direct: true }));
     } catch (err) {
       if (isErrno(err, "ENOENT")) throw new RegistryError("not_found", `version '${version}' of model '${model}' was deleted`);
       throw err;
@@ -358,7 +359,7 @@ export class FsRegistryStorage implements RegistryStorage {
     try {
       const hash = this.options.verifyOnRead ? createHash("sha256") : undefined;
       let position = 0;
-      for await (const chunk of readChunks(fh, meta.sizeBytes, options)) {
+      for await (const chunk of readChunks(fh, meta.sizeBytes, { ...options, direct })) {
         position += chunk.data.byteLength;
         hash?.update(chunk.data);
         yield chunk;
@@ -421,8 +422,8 @@ class FsVersionUpload implements VersionUpload {
 
   async beginArtifact(name: string): Promise<void> {
     this.sequence.admit(name, this.current?.name);
-    const fh = await open(path.join(this.dir, "artifacts", name), "wx");
-    this.current = { name, fh, writer: new ArtifactFileWriter(fh, WRITE_BEHIND_BYTES) };
+    const { fh, direct } = await createArtifactFile(path.join(this.dir, "artifacts", name), { direct: true });
+    this.current = { name, fh, writer: new ArtifactFileWriter(fh, WRITE_BEHIND_BYTES, direct) };
   }
 
   async write(chunk: Uint8Array): Promise<void> {

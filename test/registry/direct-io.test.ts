@@ -1,0 +1,121 @@
+// Artifact files through O_DIRECT (src/registry/direct-io.ts): aligned buffers, whole-block
+// writes with the tail padded and cut back, whole-block reads with headroom before the data.
+import { createHash, randomBytes } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ArtifactFileWriter, readChunks } from "../../src/registry/artifact-io.js";
+import { createArtifactFile, DIRECT_ALIGN, giveAlignedBuffer, openArtifactFile, takeAlignedBuffer } from "../../src/registry/direct-io.js";
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "openloop-direct-io-"));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** The open flags of one of this process's descriptors, from /proc. */
+async function openFlags(fd: number): Promise<number> {
+  const info = await readFile(`/proc/self/fdinfo/${fd}`, "utf8");
+  return parseInt(/^flags:\s+([0-7]+)$/m.exec(info)![1]!, 8);
+}
+
+describe("direct artifact files", () => {
+  it("opens new files and files to read with O_DIRECT on the test's disk, and plain when asked", async () => {
+    const made = await createArtifactFile(path.join(dir, "a.bin"), { direct: true });
+    expect(made.direct).toBe(true);
+    expect((await openFlags(made.fh.fd)) & fsConstants.O_DIRECT).toBe(fsConstants.O_DIRECT);
+    await made.fh.close();
+    const read = await openArtifactFile(path.join(dir, "a.bin"), { direct: true });
+    expect((await openFlags(read.fh.fd)) & fsConstants.O_DIRECT).toBe(fsConstants.O_DIRECT);
+    await read.fh.close();
+    const plain = await createArtifactFile(path.join(dir, "b.bin"), { direct: false });
+    expect(plain.direct).toBe(false);
+    expect((await openFlags(plain.fh.fd)) & fsConstants.O_DIRECT).toBe(0);
+    await plain.fh.close();
+    await expect(createArtifactFile(path.join(dir, "a.bin"), { direct: true })).rejects.toMatchObject({ code: "EEXIST" });
+  });
+
+  it("cuts page-aligned buffers of whole 64 KiB pages from shared slabs, and reuses those given back", () => {
+    const a = takeAlignedBuffer(100_000);
+    const b = takeAlignedBuffer(100_000);
+    expect([a.byteLength, b.byteLength]).toEqual([128 * 1024, 128 * 1024]);
+    expect(a.byteOffset % (64 * 1024)).toBe(0);
+    expect(b.byteOffset % (64 * 1024)).toBe(0);
+    expect(b.buffer === a.buffer ? Math.abs(b.byteOffset - a.byteOffset) >= a.byteLength : true).toBe(true);
+    giveAlignedBuffer(a);
+    const again = takeAlignedBuffer(128 * 1024);
+    expect([again.buffer, again.byteOffset]).toEqual([a.buffer, a.byteOffset]);
+  });
+
+  for (const size of [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, 1024 * 1024, 3 * 1024 * 1024 + 17]) {
+    it(`writes ${size} bytes in chunks of odd sizes: exactly those bytes, with their SHA-256`, async () => {
+      const body = randomBytes(size);
+      const file = path.join(dir, "w.bin");
+      const { fh, direct } = await createArtifactFile(file, { direct: true });
+      expect(direct).toBe(true);
+      const writer = new ArtifactFileWriter(fh, 256 * 1024, direct);
+      for (let at = 0; at < body.length; ) {
+        const n = Math.min(body.length - at, 1 + ((at * 7919) % 300_000));
+        await writer.write(body.subarray(at, at + n));
+        at += n;
+      }
+      expect(await writer.finish()).toEqual({ sizeBytes: size, sha256: sha256(body) });
+      await fh.close();
+      expect((await stat(file)).size).toBe(size);
+      expect((await readFile(file)).equals(body)).toBe(true);
+    });
+  }
+
+  it("reads whole blocks with the headroom before each chunk's data, reusing released buffers", async () => {
+    const body = randomBytes(5 * 8192 + 123);
+    const file = path.join(dir, "r.bin");
+    await writeFile(file, body);
+    const { fh, direct } = await openArtifactFile(file, { direct: true });
+    expect(direct).toBe(true);
+    const parts: Buffer[] = [];
+    // Buffers are slices of shared slabs: told apart by slab and offset.
+    const slabs = new Map<ArrayBufferLike, number>();
+    const buffers = new Set<string>();
+    try {
+      // 8,192 + 100 asked: chunks are cut to whole blocks.
+      for await (const c of readChunks(fh, body.length, { chunkBytes: 8192 + 100, headroom: 6, direct })) {
+        expect(c.withHeadroom.byteLength).toBe(c.data.byteLength + 6);
+        expect(c.withHeadroom.buffer).toBe(c.data.buffer);
+        expect(c.data.byteOffset % DIRECT_ALIGN).toBe(0);
+        parts.push(Buffer.from(c.data));
+        if (!slabs.has(c.data.buffer)) slabs.set(c.data.buffer, slabs.size);
+        buffers.add(`${slabs.get(c.data.buffer)}@${c.data.byteOffset}`);
+        c.release();
+      }
+    } finally {
+      await fh.close();
+    }
+    expect(parts.map((p) => p.length)).toEqual([8192, 8192, 8192, 8192, 8192, 123]);
+    expect(Buffer.concat(parts).equals(body)).toBe(true);
+    expect(buffers.size).toBe(2);
+  });
+
+  it("reads a file smaller than a block, and one that is empty", async () => {
+    for (const size of [10, 0]) {
+      const body = randomBytes(size);
+      const file = path.join(dir, `s${size}.bin`);
+      await writeFile(file, body);
+      const { fh, direct } = await openArtifactFile(file, { direct: true });
+      const kept: Uint8Array[] = [];
+      try {
+        for await (const c of readChunks(fh, size, { chunkBytes: 1024 * 1024, direct })) kept.push(Buffer.from(c.data));
+      } finally {
+        await fh.close();
+      }
+      expect(Buffer.concat(kept).equals(body)).toBe(true);
+    }
+  });
+});
