@@ -260,9 +260,15 @@ export async function* readChunks(fh: FileHandle, size: number, options: ChunkRe
   try {
     while (ahead) {
       options.signal?.throwIfAborted();
-      const { buf, bytesRead } = await ahead;
+      const read = await ahead;
       ahead = undefined;
-      if (bytesRead === 0) return;
+      const buf = read.buf;
+      // A direct read asks for whole blocks: bytes past `size` (a file longer than recorded) are not the artifact's.
+      const bytesRead = Math.min(read.bytesRead, size - position);
+      if (bytesRead <= 0) {
+        if (direct) pool.push(buf);
+        return;
+      }
       position += bytesRead;
       if (position < size) ahead = readAt(position);
       let released = false;

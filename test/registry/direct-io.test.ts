@@ -118,4 +118,18 @@ describe("direct artifact files", () => {
       expect(Buffer.concat(kept).equals(body)).toBe(true);
     }
   });
+
+  it("reads no byte past the recorded size of a file that grew", async () => {
+    const body = randomBytes(3 * DIRECT_ALIGN + 50);
+    const file = path.join(dir, "long.bin");
+    await writeFile(file, body);
+    const { fh, direct } = await openArtifactFile(file, { direct: true });
+    const kept: Buffer[] = [];
+    try {
+      for await (const c of readChunks(fh, 2 * DIRECT_ALIGN + 7, { chunkBytes: 2 * DIRECT_ALIGN, direct })) kept.push(Buffer.from(c.data));
+    } finally {
+      await fh.close();
+    }
+    expect(Buffer.concat(kept).equals(body.subarray(0, 2 * DIRECT_ALIGN + 7))).toBe(true);
+  });
 });
