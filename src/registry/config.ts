@@ -22,6 +22,12 @@ export const registryConfigSchema = z
     uploadIdleTimeoutMs: z.number().int().min(100).default(5 * 60 * 1000),
     /** Re-hash artifacts while they are downloaded and end the stream with DATA_LOSS if the stored bytes changed. */
     verifyOnDownload: z.boolean().default(true),
+    /**
+     * Write and read artifact files with O_DIRECT (around the page cache, src/registry/direct-io.ts)
+     * where the filesystem allows it; false for buffered files (a network filesystem with slow
+     * synchronous writes, say).
+     */
+    directIo: z.boolean().default(true),
   })
   .strict()
   .prefault({});

@@ -14,10 +14,14 @@ import type { ReadChunk } from "./storage.js";
 const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
 
 export class FsArtifactStore implements ArtifactStore {
-  private constructor(private readonly root: string) {}
+  private constructor(
+    private readonly root: string,
+    private readonly direct: boolean,
+  ) {}
 
-  static async open(root: string): Promise<FsArtifactStore> {
-    const store = new FsArtifactStore(path.resolve(root));
+  /** `directIo`: artifact files with O_DIRECT where the filesystem allows it (registry.directIo). */
+  static async open(root: string, options: { directIo?: boolean } = {}): Promise<FsArtifactStore> {
+    const store = new FsArtifactStore(path.resolve(root), options.directIo !== false);
     await mkdir(path.join(store.root, "tmp"), { recursive: true });
     await mkdir(path.join(store.root, "objects"), { recursive: true });
     return store;
@@ -29,7 +33,7 @@ export class FsArtifactStore implements ArtifactStore {
 
   async beginWrite(key: ArtifactKey): Promise<ArtifactWrite> {
     const tmp = path.join(this.root, "tmp", randomUUID());
-    const { fh, direct } = await createArtifactFile(tmp, { direct: true });
+    const { fh, direct } = await createArtifactFile(tmp, { direct: this.direct });
     const writer = new ArtifactFileWriter(fh, WRITE_BEHIND_BYTES, direct);
     const final = this.objectPath(key);
     let state: "open" | "done" = "open";
@@ -68,7 +72,7 @@ export class FsArtifactStore implements ArtifactStore {
     let fh: FileHandle;
     let direct: boolean;
     try {
-      ({ fh, direct } = await openArtifactFile(this.objectPath(key), { direct: true }));
+      ({ fh, direct } = await openArtifactFile(this.objectPath(key), { direct: this.direct }));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ArtifactStoreError("not_found", `artifact '${key.artifact}' of ${key.model}@${key.version} is not in the artifact store`);
       throw err;

@@ -38,6 +38,8 @@ export interface FsStorageOptions {
   readonly maxConcurrentUploads: number;
   /** Check each artifact's SHA-256 while it is read back; a mismatch ends the download with "data_loss". */
   readonly verifyOnRead: boolean;
+  /** Artifact files with O_DIRECT where the filesystem allows it (registry.directIo); default true. */
+  readonly directIo?: boolean;
   readonly log?: Logger;
   readonly now?: () => number;
 }
@@ -350,7 +352,7 @@ export class FsRegistryStorage implements RegistryStorage {
     let fh: FileHandle;
     let direct: boolean;
     try {
-      ({ fh, direct } = await openArtifactFile(path.join(this.versionDir(model, version), "artifacts", artifact), { direct: true }));
+      ({ fh, direct } = await openArtifactFile(path.join(this.versionDir(model, version), "artifacts", artifact), { direct: this.options.directIo !== false }));
     } catch (err) {
       if (isErrno(err, "ENOENT")) throw new RegistryError("not_found", `version '${version}' of model '${model}' was deleted`);
       throw err;
@@ -422,7 +424,7 @@ class FsVersionUpload implements VersionUpload {
 
   async beginArtifact(name: string): Promise<void> {
     this.sequence.admit(name, this.current?.name);
-    const { fh, direct } = await createArtifactFile(path.join(this.dir, "artifacts", name), { direct: true });
+    const { fh, direct } = await createArtifactFile(path.join(this.dir, "artifacts", name), { direct: this.storage.options.directIo !== false });
     this.current = { name, fh, writer: new ArtifactFileWriter(fh, WRITE_BEHIND_BYTES, direct) };
   }
 

@@ -25,12 +25,12 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext,
   const settings = config.registry;
   const root = settings.dir ?? path.join(config.dataDir, "registry");
   const log = ctx.log.child({ service: "registry" });
-  const limits = { maxArtifactBytes: settings.maxArtifactBytes, maxConcurrentUploads: settings.maxConcurrentUploads, verifyOnRead: settings.verifyOnDownload, log };
+  const limits = { maxArtifactBytes: settings.maxArtifactBytes, maxConcurrentUploads: settings.maxConcurrentUploads, verifyOnRead: settings.verifyOnDownload, directIo: settings.directIo, log };
   let storage: RegistryStorage;
   let closeArtifacts = async () => {};
   let probe: ObjectStoreProbe | undefined;
   if (shared && config.objectStore) {
-    const { artifacts, remote } = await openArtifactStore(config.objectStore);
+    const { artifacts, remote } = await openArtifactStore(config.objectStore, { directIo: settings.directIo });
     if (remote) {
       probe = new ObjectStoreProbe(remote, { intervalMs: OBJECT_STORE_PROBE_MS, timeoutMs: OBJECT_STORE_PROBE_TIMEOUT_MS });
       await probe.check();

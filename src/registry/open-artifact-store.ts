@@ -15,9 +15,10 @@ export interface OpenedArtifactStore {
   readonly remote?: ProbedObjectStore;
 }
 
-export async function openArtifactStore(config: ObjectStoreConfig): Promise<OpenedArtifactStore> {
+/** `directIo` (registry.directIo) applies to a mounted directory. */
+export async function openArtifactStore(config: ObjectStoreConfig, options: { directIo: boolean } = { directIo: true }): Promise<OpenedArtifactStore> {
   if (config.endpoint.startsWith("file:")) {
-    return { artifacts: await FsArtifactStore.open(path.join(fileURLToPath(config.endpoint), config.bucket, config.prefix)) };
+    return { artifacts: await FsArtifactStore.open(path.join(fileURLToPath(config.endpoint), config.bucket, config.prefix), options) };
   }
   // Loaded only here: the AWS SDK is large, and no other configuration needs it.
   const { S3ArtifactStore } = await import("./s3-artifact-store.js");

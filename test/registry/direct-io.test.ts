@@ -2,11 +2,13 @@
 // writes with the tail padded and cut back, whole-block reads with headroom before the data.
 import { createHash, randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config.js";
 import { ArtifactFileWriter, readChunks } from "../../src/registry/artifact-io.js";
+import { FsArtifactStore } from "../../src/registry/fs-artifact-store.js";
 import { createArtifactFile, DIRECT_ALIGN, giveAlignedBuffer, openArtifactFile, takeAlignedBuffer } from "../../src/registry/direct-io.js";
 
 let dir: string;
@@ -131,5 +133,24 @@ describe("direct artifact files", () => {
       await fh.close();
     }
     expect(Buffer.concat(kept).equals(body.subarray(0, 2 * DIRECT_ALIGN + 7))).toBe(true);
+  });
+
+  it("follows registry.directIo: buffered bytes reach the file at once, direct ones a whole buffer at a time", async () => {
+    expect(parseConfig({}).registry.directIo).toBe(true);
+    expect(parseConfig({ registry: { directIo: false } }).registry.directIo).toBe(false);
+    for (const directIo of [false, true]) {
+      const root = path.join(dir, `store-${directIo}`);
+      const store = await FsArtifactStore.open(root, { directIo });
+      const w = await store.beginWrite({ model: "m", version: "1", artifact: "a.bin" });
+      await w.write(Buffer.from("ten bytes!"));
+      const [tmp] = await readdir(path.join(root, "tmp"));
+      const size = () => stat(path.join(root, "tmp", tmp!)).then((st) => st.size);
+      if (directIo) expect(await size()).toBe(0); // staged in the aligned buffer until it fills or the write completes
+      else await expect.poll(size).toBe(10);
+      expect(await w.complete(sha256(Buffer.from("ten bytes!")))).toEqual({ sizeBytes: 10, sha256: sha256(Buffer.from("ten bytes!")) });
+      const got: Buffer[] = [];
+      for await (const c of store.read({ model: "m", version: "1", artifact: "a.bin" }, { chunkBytes: 1024 * 1024 })) got.push(Buffer.from(c.data));
+      expect(Buffer.concat(got).toString()).toBe("ten bytes!");
+    }
   });
 });
