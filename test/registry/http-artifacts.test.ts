@@ -276,4 +276,26 @@ describe("GET /registry/v1/models/{name}/{versions|aliases}/{ref}/artifacts/{art
     // The server goes on serving.
     expect((await get(at("versions", "2"), { method: "HEAD" })).status).toBe(200);
   });
+
+  it("keeps every byte in place with many transfers at once sharing the aligned buffers", async () => {
+    const bodies = Array.from({ length: 6 }, (_, i) => randomBytes(1024 * 1024 * (i % 3) + 4096 * i + 17 * i));
+    // Half through gRPC, half by PUT, all at once; then every one downloaded both ways at once.
+    await Promise.all(
+      bodies.map(async (body, i) => {
+        if (i % 2 === 0) {
+          await upload(client, { name: "many", version: String(i + 1), type: "onnx" }, [{ name: "m.onnx", chunks: [body.subarray(0, body.length >> 1), body.subarray(body.length >> 1)] }]);
+        } else {
+          const res = await put(url("many", String(i + 1), "m.onnx"), body, { "openloop-model-version": '{"type": "onnx"}', "content-digest": digestHeader(body) });
+          expect(res.status).toBe(201);
+        }
+      }),
+    );
+    const got = await Promise.all(
+      bodies.flatMap((_, i) => [
+        get(`${s.baseUrl}/registry/v1/models/many/versions/${i + 1}/artifacts/m.onnx`).then(async (r) => sha256(Buffer.from(await r.arrayBuffer()))),
+        download(client, { name: "many", selector: { case: "version", value: String(i + 1) } }).then((d) => d.sha256),
+      ]),
+    );
+    expect(got).toEqual(bodies.flatMap((b) => [sha256(b), sha256(b)]));
+  });
 });
