@@ -2,6 +2,12 @@
 // its browser entry) over Connect or gRPC-Web, with the API key.
 import { Code, ConnectError, createOpenloopClient, type OpenloopClient } from "../../clients/typescript/src/browser.js";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
+import { create, fromJson, toJsonString, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  ModelVersionHeaderSchema,
+  RegisterModelVersionResponseSchema,
+  type ModelVersion,
+} from "../../clients/typescript/src/gen/openloop/registry/v1/registry_service_pb.js";
 
 /** The transports a browser can use. */
 export type TransportKind = "connect" | "grpc-web";
@@ -54,6 +60,14 @@ export interface Api extends OpenloopClient {
   readonly settings: Settings;
   /** The current key's name, scopes and limits (GET /auth/whoami); undefined when the server does not say. */
   keyInfo(signal?: AbortSignal): Promise<KeyInfo | undefined>;
+  /** Registers a version with one artifact by an HTTP PUT of the file, of any size (README: artifacts by plain HTTP). */
+  putArtifact(put: ArtifactPut, signal?: AbortSignal): Promise<ModelVersion>;
+}
+
+export interface ArtifactPut {
+  readonly header: MessageInitShape<typeof ModelVersionHeaderSchema> & { name: string; version: string };
+  readonly artifact: string;
+  readonly body: Blob;
 }
 
 /** What the server says about the key this console sends. */
@@ -79,9 +93,37 @@ async function fetchKeyInfo(settings: Settings, signal?: AbortSignal): Promise<K
   return { authRequired: body.authRequired !== false, key: body.key ?? null, scopes: body.scopes ?? [], limits: body.limits ?? {} };
 }
 
+/** The file goes as the body, which the browser streams from disk: no message holds it whole. */
+async function putArtifact(settings: Settings, put: ArtifactPut, signal?: AbortSignal): Promise<ModelVersion> {
+  const { name, version } = put.header;
+  const path = ["registry/v1/models", name, "versions", version, "artifacts", put.artifact].map((p, i) => (i === 0 ? p : encodeURIComponent(p))).join("/");
+  const header = toJsonString(ModelVersionHeaderSchema, create(ModelVersionHeaderSchema, put.header));
+  let res: Response;
+  try {
+    res = await fetch(`${settings.baseUrl}/${path}`, {
+      method: "PUT",
+      body: put.body,
+      headers: { "openloop-model-version": header, ...(settings.apiKey ? { authorization: `Bearer ${settings.apiKey}` } : {}) },
+      signal,
+    });
+  } catch (err) {
+    throw ConnectError.from(err);
+  }
+  const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
+  if (!res.ok) throw new ConnectError(body.message ?? `HTTP ${res.status}`, codeFromString(body.code ?? "") ?? Code.Unknown);
+  const mv = fromJson(RegisterModelVersionResponseSchema, body as JsonValue).modelVersion;
+  if (!mv) throw new ConnectError("the server returned no version", Code.Internal);
+  return mv;
+}
+
 export function createApi(settings: Settings): Api {
   const { baseUrl, apiKey, transport } = settings;
-  return { settings, ...createOpenloopClient({ baseUrl, apiKey, transport }), keyInfo: (signal) => fetchKeyInfo(settings, signal) };
+  return {
+    settings,
+    ...createOpenloopClient({ baseUrl, apiKey, transport }),
+    keyInfo: (signal) => fetchKeyInfo(settings, signal),
+    putArtifact: (put, signal) => putArtifact(settings, put, signal),
+  };
 }
 
 /** "UNAUTHENTICATED", "NOT_FOUND"...: the gRPC name of a code, as people see it in docs and logs. */

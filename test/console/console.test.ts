@@ -3,7 +3,7 @@
 // Connect and gRPC-Web. Every page is audited with axe-core and
 // screenshotted at laptop and phone widths into test-output/console/.
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -260,6 +260,24 @@ describe("the console served by openloop", () => {
     const got = await createClient(RegistryService, server.connect).getModelVersion({ name: "console-upload" });
     expect(got.modelVersion?.metadata).toEqual({ source: "browser" });
     expect(got.modelVersion?.artifacts[0]?.sha256).toBe(createHash("sha256").update('{"w":[1,2]}').digest("hex"));
+  });
+
+  test("registers a version with one file by an HTTP PUT of the file, which the browser streams", async () => {
+    await navigate(page, "Registry");
+    await page.getByLabel("Name", { exact: true }).fill("console-put");
+    await page.getByLabel("Version", { exact: true }).fill("2.0.0");
+    await page.getByLabel("Type", { exact: true }).fill("onnx");
+    await page.getByLabel("Tags").fill("big");
+    const bytes = randomBytes(3 * 1024 * 1024 + 5);
+    await page.getByLabel("Artifacts").setInputFiles({ name: "model.onnx", mimeType: "application/octet-stream", buffer: bytes });
+    const put = page.waitForRequest((r) => r.method() === "PUT" && r.url().endsWith("/registry/v1/models/console-put/versions/2.0.0/artifacts/model.onnx"));
+    await page.getByRole("button", { name: "Register version" }).click();
+    expect(JSON.parse((await put).headers()["openloop-model-version"]!)).toMatchObject({ name: "console-put", version: "2.0.0", type: "onnx", tags: ["big"] });
+    await page.getByRole("status").getByText("Registered console-put version 2.0.0").waitFor();
+
+    const got = await createClient(RegistryService, server.connect).getModelVersion({ name: "console-put" });
+    expect(got.modelVersion?.tags).toEqual(["big"]);
+    expect(got.modelVersion?.artifacts[0]).toMatchObject({ name: "model.onnx", sizeBytes: BigInt(bytes.length), sha256: createHash("sha256").update(bytes).digest("hex") });
   });
 
   test("runs a pipeline and shows its stage events as they stream", async () => {

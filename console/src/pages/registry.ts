@@ -70,7 +70,11 @@ function registerForm(api: Api, signal: AbortSignal, onRegistered: () => void): 
     "form",
     { class: "card", "aria-labelledby": "register-title" },
     h("h2", { id: "register-title" }, "Register a version"),
-    h("p", { class: "hint" }, "Sends the files whole in one RegisterModelVersionUnary call, so keep them small (the server's message limit applies)."),
+    h(
+      "p",
+      { class: "hint" },
+      "One file with a version goes as an HTTP PUT of the file, of any size. Several files, or no version, go whole in one RegisterModelVersionUnary call, so keep those small (the server's message limit applies).",
+    ),
     field("Name", name, "1–64 of a-z 0-9 . _ -"),
     field("Version", version, "An integer or semantic version; empty for the next integer"),
     field("Type", type),
@@ -87,27 +91,28 @@ function registerForm(api: Api, signal: AbortSignal, onRegistered: () => void): 
     void busy(submit, async () => {
       replace(result);
       try {
-        const artifacts = await Promise.all(
-          [...(files.files ?? [])].map(async (f) => {
-            const data = new Uint8Array(await f.arrayBuffer());
-            return { name: f.name, data, sha256: await sha256Hex(data) };
-          }),
-        );
-        const res = await api.registry.registerModelVersionUnary(
-          {
-            header: {
-              name: name.value.trim(),
-              version: version.value.trim(),
-              type: type.value.trim(),
-              description: description.value.trim(),
-              tags: splitList(tags.value),
-              metadata: parseKeyValueLines(metadata.value),
-            },
-            artifacts,
-          },
-          { signal },
-        );
-        const mv = res.modelVersion;
+        const header = {
+          name: name.value.trim(),
+          version: version.value.trim(),
+          type: type.value.trim(),
+          description: description.value.trim(),
+          tags: splitList(tags.value),
+          metadata: parseKeyValueLines(metadata.value),
+        };
+        const chosen = [...(files.files ?? [])];
+        let mv: ModelVersion | undefined;
+        if (chosen.length === 1 && header.version !== "") {
+          // Streamed from disk by the browser: a model of any size.
+          mv = await api.putArtifact({ header, artifact: chosen[0]!.name, body: chosen[0]! }, signal);
+        } else {
+          const artifacts = await Promise.all(
+            chosen.map(async (f) => {
+              const data = new Uint8Array(await f.arrayBuffer());
+              return { name: f.name, data, sha256: await sha256Hex(data) };
+            }),
+          );
+          mv = (await api.registry.registerModelVersionUnary({ header, artifacts }, { signal })).modelVersion;
+        }
         if (!mv) throw new Error("the server returned no version");
         replace(
           result,
