@@ -1,5 +1,6 @@
 // Registry transfer bench: upload and download of one artifact (500 MiB by default) through
-// the RPCs (gRPC over HTTP/2 to the server in a child process), against a plain file copy with
+// the RPCs (gRPC over HTTP/2 to the server in a child process) and by curl through the plain
+// HTTP routes (PUT and GET of the artifact's bytes), against a plain file copy with
 // fsync on the same disk and against MLflow's artifact server (`mlflow server --serve-artifacts`,
 // its own Python client), in alternating rounds in one run, with each server's CPU per transfer
 // and openloop's peak memory during each transfer. Prints one markdown section.
