@@ -16,19 +16,22 @@ export const DIRECT_ALIGN = 4096;
 /** Bytes per aligned write buffer. */
 export const DIRECT_BUFFER_BYTES = 1024 * 1024;
 /** Free buffers of each size kept for the next transfers (of all together); more are left to the GC. */
-const POOL_BUFFERS = 16;
+const POOL_BUFFERS = 8;
 const WASM_PAGE = 64 * 1024;
 /**
  * Buffers are cut from WebAssembly memories of this size (or one buffer's, if larger): each
  * memory reserves ~10 GiB of address space for its guard regions and V8 allows about 1 TiB in
  * all, so one memory per buffer would cap the transfers in flight at about a hundred buffers.
- * A slab's pages are resident only once used; it is freed when none of its buffers is held.
+ * A slab's pages are resident once used, until the slab is freed with the last of its buffers.
  */
-const SLAB_BYTES = 16 * 1024 * 1024;
+const SLAB_BYTES = 8 * 1024 * 1024;
+/** After this long without a transfer taking a buffer, the free ones are dropped (their slabs with them). */
+const IDLE_DROP_MS = 10_000;
 
 const pools = new Map<number, Buffer[]>();
 /** Per buffer size: the slab being cut, and where its next buffer starts. */
 const slabs = new Map<number, { memory: ArrayBuffer; next: number }>();
+let idleTimer: NodeJS.Timeout | undefined;
 
 /**
  * A buffer of at least `minBytes` (a whole number of 64 KiB) at a page-aligned address.
@@ -36,6 +39,8 @@ const slabs = new Map<number, { memory: ArrayBuffer; next: number }>();
  * first byte starts a page, and so does every 64 KiB after it.
  */
 export function takeAlignedBuffer(minBytes: number): Buffer {
+  idleTimer?.refresh();
+  idleTimer ??= setTimeout(dropFreeAlignedBuffers, IDLE_DROP_MS).unref();
   const size = Math.max(1, Math.ceil(minBytes / WASM_PAGE)) * WASM_PAGE;
   const pooled = pools.get(size)?.pop();
   if (pooled) return pooled;
@@ -55,6 +60,18 @@ export function giveAlignedBuffer(buf: Buffer): void {
   let pool = pools.get(buf.byteLength);
   if (!pool) pools.set(buf.byteLength, (pool = []));
   if (pool.length < POOL_BUFFERS && !pool.some((b) => b.buffer === buf.buffer && b.byteOffset === buf.byteOffset)) pool.push(buf);
+}
+
+/**
+ * Forgets the free buffers and the slabs being cut, so that a burst of transfers does not keep
+ * its memory resident for good: each slab is freed once the buffers still in use are given back
+ * (which then go to the GC). Runs by itself after IDLE_DROP_MS without a transfer.
+ */
+export function dropFreeAlignedBuffers(): void {
+  clearTimeout(idleTimer);
+  idleTimer = undefined;
+  pools.clear();
+  slabs.clear();
 }
 
 /** Opens an artifact file for reading, with O_DIRECT where the filesystem takes it. */

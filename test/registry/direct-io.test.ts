@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config.js";
 import { ArtifactFileWriter, readChunks } from "../../src/registry/artifact-io.js";
 import { FsArtifactStore } from "../../src/registry/fs-artifact-store.js";
-import { createArtifactFile, DIRECT_ALIGN, giveAlignedBuffer, openArtifactFile, takeAlignedBuffer } from "../../src/registry/direct-io.js";
+import { createArtifactFile, DIRECT_ALIGN, dropFreeAlignedBuffers, giveAlignedBuffer, openArtifactFile, takeAlignedBuffer } from "../../src/registry/direct-io.js";
 
 let dir: string;
 
@@ -55,6 +55,12 @@ describe("direct artifact files", () => {
     giveAlignedBuffer(a);
     const again = takeAlignedBuffer(128 * 1024);
     expect([again.buffer, again.byteOffset]).toEqual([a.buffer, a.byteOffset]);
+    // Once dropped (after an idle spell), free buffers and the slab being cut are forgotten.
+    giveAlignedBuffer(again);
+    dropFreeAlignedBuffers();
+    const fresh = takeAlignedBuffer(128 * 1024);
+    expect(fresh.buffer).not.toBe(a.buffer);
+    expect(fresh.byteOffset).toBe(0);
   });
 
   for (const size of [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, 1024 * 1024, 3 * 1024 * 1024 + 17]) {
