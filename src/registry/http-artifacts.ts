@@ -58,9 +58,7 @@ function createArtifactHandler(registry: Client<typeof RegistryService>, p: Http
   async function serve(call: ArtifactCall): Promise<void> {
     const admission = p.auth?.(call.method, call.req.headers.authorization);
     call.hold(isPromise(admission) ? await admission : admission);
-    if (call.method === M.registerModelVersion) return upload(call);
-    if (call.method === M.downloadArtifact) return download(call);
-    throw new ConnectError(`${call.req.method ?? "?"} is not served here: PUT an artifact, or GET it`, Code.Unimplemented);
+    return call.method === M.registerModelVersion ? upload(call) : download(call);
   }
 
   async function upload(call: ArtifactCall): Promise<void> {
