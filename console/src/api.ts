@@ -79,6 +79,11 @@ export interface KeyInfo {
   readonly limits: { readonly requestsPerSecond?: number; readonly burst?: number; readonly concurrentStreams?: number };
 }
 
+/** A refusal of the server's plain HTTP routes: Connect's JSON error, as a ConnectError. */
+function refusal(res: Response, body: { code?: string; message?: string }): ConnectError {
+  return new ConnectError(body.message ?? `HTTP ${res.status}`, codeFromString(body.code ?? "") ?? Code.Unknown);
+}
+
 /** Asks the server about the key: refusals come back as ConnectErrors, as RPC errors do. */
 async function fetchKeyInfo(settings: Settings, signal?: AbortSignal): Promise<KeyInfo | undefined> {
   let res: Response;
@@ -89,7 +94,7 @@ async function fetchKeyInfo(settings: Settings, signal?: AbortSignal): Promise<K
   }
   if (res.status === 404) return undefined; // a server from before scoped keys
   const body = (await res.json().catch(() => ({}))) as Partial<KeyInfo> & { code?: string; message?: string };
-  if (!res.ok) throw new ConnectError(body.message ?? `HTTP ${res.status}`, codeFromString(body.code ?? "") ?? Code.Unknown);
+  if (!res.ok) throw refusal(res, body);
   return { authRequired: body.authRequired !== false, key: body.key ?? null, scopes: body.scopes ?? [], limits: body.limits ?? {} };
 }
 
@@ -110,7 +115,7 @@ async function putArtifact(settings: Settings, put: ArtifactPut, signal?: AbortS
     throw ConnectError.from(err);
   }
   const body = (await res.json().catch(() => ({}))) as { code?: string; message?: string };
-  if (!res.ok) throw new ConnectError(body.message ?? `HTTP ${res.status}`, codeFromString(body.code ?? "") ?? Code.Unknown);
+  if (!res.ok) throw refusal(res, body);
   const mv = fromJson(RegisterModelVersionResponseSchema, body as JsonValue).modelVersion;
   if (!mv) throw new ConnectError("the server returned no version", Code.Internal);
   return mv;

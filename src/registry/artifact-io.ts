@@ -9,7 +9,8 @@ import type { ReadChunk } from "./storage.js";
 /** Most iovecs one writev(2) takes (IOV_MAX on Linux). */
 const IOV_MAX = 1024;
 
-// Received chunks whose memory the writer frees as soon as they are on disk (see freeOnceWritten).
+// Received chunks whose memory the writer frees as soon as they are on disk, or copied into an
+// aligned buffer in direct mode (see freeOnceWritten).
 const freedOnceWritten = new WeakSet<Uint8Array>();
 /** Chunks smaller than this are not worth freeing early (and may share a pooled allocation). */
 const FREE_EARLY_MIN_BYTES = 64 * 1024;
@@ -18,8 +19,8 @@ const FREE_EARLY_SLACK_BYTES = 4096;
 
 /**
  * Marks a received chunk whose ArrayBuffer holds nothing else anyone reads later (grpc-js
- * reassembles each request message into a buffer of its own): once the writer has written it,
- * it detaches that buffer, which frees the memory at once. Left to the garbage collector, a
+ * reassembles each request message into a buffer of its own): once the writer has written it
+ * (in direct mode: copied it), it detaches that buffer, which frees the memory at once. Left to the garbage collector, a
  * chunk that waited for the disk across two young-generation collections is promoted, and its
  * MiB stays resident until the next full collection: tens of MiB during an upload.
  * Chunks that are small or share their buffer with other bytes are left alone.
@@ -64,8 +65,6 @@ export class ArtifactFileWriter {
   /** Direct mode: the aligned buffer being filled, and how much of it is. */
   private stage: Buffer | undefined;
   private staged = 0;
-  /** Direct mode: the padded tail's view, to the buffer it is a view of. */
-  private readonly tails = new WeakMap<Uint8Array, Buffer>();
 
   /**
    * `direct`: the file was opened with O_DIRECT (direct-io.ts): chunks are copied into aligned
@@ -102,9 +101,7 @@ export class ArtifactFileWriter {
     if (this.direct && this.staged > 0) {
       // O_DIRECT writes whole blocks: the tail goes out padded, and the file is cut back to size.
       const padded = Math.ceil(this.staged / DIRECT_ALIGN) * DIRECT_ALIGN;
-      const tail = this.stage!.subarray(0, padded);
-      this.tails.set(tail, this.stage!);
-      this.enqueue(tail);
+      this.enqueue(this.stage!.subarray(0, padded));
       this.stage = undefined;
       this.staged = 0;
     }
@@ -114,9 +111,9 @@ export class ArtifactFileWriter {
     return { sizeBytes: this.bytes, sha256: this.hash.digest("hex") };
   }
 
-  /** Direct mode: the aligned buffer a queued write is, or is the tail of. */
+  /** Direct mode: the aligned buffer a queued write is, or is the start of (the padded tail). */
   private alignedOf(queued: Uint8Array): Buffer {
-    return this.tails.get(queued) ?? (queued as Buffer);
+    return Buffer.from(queued.buffer, queued.byteOffset, DIRECT_BUFFER_BYTES);
   }
 
   private enqueue(chunk: Uint8Array): void {

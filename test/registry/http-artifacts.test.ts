@@ -180,13 +180,8 @@ describe("PUT /registry/v1/models/{name}/versions/{version}/artifacts/{artifact}
     expect(gone).toBeUndefined();
     // The server notices the cut connection on its own schedule: wait for the call's record.
     const metricsText = async () => (await fetch(`${s.baseUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
-    let metrics = "";
-    for (let i = 0; i < 100 && !/method="RegisterModelVersion",code="CANCELED"\} [1-9]/.test(metrics); i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      metrics = await metricsText();
-    }
-    expect(metrics).toMatch(/openloop_rpc_requests_total\{service="openloop.registry.v1.RegistryService",method="RegisterModelVersion",code="CANCELED"\} [1-9]/);
-    expect(metrics).toMatch(/openloop_rpc_requests_total\{service="openloop.registry.v1.RegistryService",method="RegisterModelVersion",code="OK"\} [1-9]/);
+    await expect.poll(metricsText, { timeout: 5000 }).toMatch(/openloop_rpc_requests_total\{service="openloop.registry.v1.RegistryService",method="RegisterModelVersion",code="CANCELED"\} [1-9]/);
+    expect(await metricsText()).toMatch(/openloop_rpc_requests_total\{service="openloop.registry.v1.RegistryService",method="RegisterModelVersion",code="OK"\} [1-9]/);
     expect((await codeOf(client.getModelVersion({ name: "put-cut" }))).code).toBe(Code.NotFound);
     const after = await put(url("put-cut", "1", "w.bin"), Buffer.from("whole"), { "openloop-model-version": '{"type": "linear"}' });
     expect(after.status).toBe(201);
