@@ -3,6 +3,7 @@
 // (one-write-h2.ts) that sends HEADERS, DATA and trailers in one write ("one") or the trailers a
 // turn later as node:http2 does ("split"), in alternating rounds. Prints p50/p99 and server CPU per call.
 //
+//   npm run build   # the production server runs from dist/
 //   flock /tmp/openloop-bench.lock node --import tsx bench/support/floor-probe.ts [rounds] [seconds]
 import { runtimeEnv } from "../../test/support/runtime-env.js";
 import { spawnServer } from "../../test/support/spawn.js";
