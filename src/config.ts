@@ -35,6 +35,11 @@ const serverSchema = z
     shutdownGraceMs: z.number().int().min(0).default(10_000),
     /** Directory of the web console's static files, relative to the working directory; served only if it exists. */
     consoleDir: z.string().min(1).default("console/dist"),
+    /**
+     * What serves gRPC connections: "openloop", the server's own HTTP/2 transport (a unary
+     * call's response leaves in one socket write), or "@grpc/grpc-js" on node:http2.
+     */
+    grpcServer: z.enum(["openloop", "@grpc/grpc-js"]).default("openloop"),
     /** HTTP/2 keepalive of gRPC connections. */
     keepalive: z
       .object({

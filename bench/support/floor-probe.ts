@@ -11,17 +11,20 @@ import { ROOT } from "../../test/support/tools.js";
 import { startBareGrpcJs } from "./bare-grpc-js.js";
 import { runGoFeatureClient } from "./go-feature-client.js";
 import { startOneWriteH2 } from "./one-write-h2.js";
+import { startBareNodeH2 } from "./bare-node-h2.js";
 import { cpuMicros, median } from "./proc.js";
 
 const rounds = Number(process.argv[2] ?? 3);
 const seconds = Number(process.argv[3] ?? 4);
 
 const bare = await startBareGrpcJs();
+const nodeH2 = await startBareNodeH2();
 const one = await startOneWriteH2("one");
 const split = await startOneWriteH2("split");
 const openloop = await spawnServer({ command: { args: ["dist/src/main.js"], cwd: ROOT }, env: runtimeEnv() });
 const servers = [
   { name: "bare @grpc/grpc-js (node:http2)", port: bare.port, pid: bare.pid },
+  { name: "bare node:http2 stream API, no gRPC library", port: nodeH2.port, pid: nodeH2.pid },
   { name: "openloop, compiled (grpc-js on node:http2)", port: openloop.port, pid: openloop.pid },
   { name: "bare HTTP/2 by hand, trailers a turn later (as node:http2)", port: split.port, pid: split.pid },
   { name: "bare HTTP/2 by hand, one write per response", port: one.port, pid: one.pid },
@@ -43,6 +46,7 @@ try {
   }
 } finally {
   bare.stop();
+  nodeH2.stop();
   one.stop();
   split.stop();
   await openloop.stop();

@@ -11,6 +11,7 @@ import { ConfigError, type Config } from "../config.js";
 import { Auth, checkExposure } from "./auth.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { createGrpcServer } from "./grpc/server.js";
+import { createNativeGrpcServer } from "./grpc/native-server.js";
 import { HealthState, healthService, type ServiceDependency } from "./health.js";
 import { metricsHandler } from "./http.js";
 import { createListener } from "./listener.js";
@@ -122,7 +123,7 @@ export async function serve(config: Config, services: ServedServices, log: Logge
     const shutdown = new AbortController();
     const consoleDir = path.resolve(opts.cwd ?? process.cwd(), sc.consoleDir);
 
-    const grpc = createGrpcServer({
+    const grpc = (sc.grpcServer === "openloop" ? createNativeGrpcServer : createGrpcServer)({
       bindings,
       observer,
       auth: gate,

@@ -1,16 +1,16 @@
-// The HandlerContext a handler sees for a call that grpc-js carries. Everything a
+// The HandlerContext a handler sees for a gRPC call (our own transport or grpc-js). Everything a
 // handler rarely reads (the abort signal, headers, context values) is built on first
 // use, so a call that reads none of it allocates none of it.
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { ConnectError, Code, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
-import type { Metadata } from "@grpc/grpc-js";
-import { toHeaders } from "./status.js";
 
-/** What the context needs of a grpc-js call object (every call kind has it). */
+/** What the context needs of a call, whichever transport carries it. */
 export interface CallSurface {
-  readonly metadata: Metadata;
   readonly cancelled: boolean;
+  /** Runs `listener` when the call is cancelled, or (grpc-js) when it ends. */
   once(event: "cancelled", listener: () => void): unknown;
+  /** The request's metadata. */
+  headers(): Headers;
 }
 
 export class GrpcCallContext implements HandlerContext {
@@ -62,7 +62,7 @@ export class GrpcCallContext implements HandlerContext {
   }
 
   get requestHeader(): Headers {
-    return (this.requestHeaders ??= toHeaders(this.call.metadata));
+    return (this.requestHeaders ??= this.call.headers());
   }
 
   get responseHeader(): Headers {

@@ -30,7 +30,7 @@ import { traceGrpcHandler } from "../tracing/index.js";
 import { SERVER_HTTP2_SETTINGS, widenConnectionWindow } from "../http2-windows.js";
 import { GrpcCallContext } from "./context.js";
 import { createCallOutcomes, type CallOutcomes } from "./outcome.js";
-import { grpcStatusOf, toMetadata } from "./status.js";
+import { grpcStatusOf, toHeaders, toMetadata } from "./status.js";
 
 export interface GrpcServerOptions {
   readonly bindings: readonly ServiceBinding[];
@@ -156,7 +156,8 @@ function handlerFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, out
     const client = call.getDeadline();
     const given = client instanceof Date ? client.getTime() : Number(client);
     const own = given === Infinity && defaultDeadlineMs > 0;
-    return new GrpcCallContext(method, call, own ? Date.now() + defaultDeadlineMs : given, shutdown, own);
+    const surface = { get cancelled() { return call.cancelled; }, once: (event: "cancelled", l: () => void) => (call as EventEmitter).once(event, l), headers: () => toHeaders(call.metadata) };
+    return new GrpcCallContext(method, surface, own ? Date.now() + defaultDeadlineMs : given, shutdown, own);
   };
 
   switch (method.methodKind) {

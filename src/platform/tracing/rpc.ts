@@ -75,6 +75,20 @@ export function traceGrpcHandler(method: DescMethod, handler: UntypedHandleCall)
   }) as UntypedHandleCall;
 }
 
+/**
+ * Starts the server span of a call our own gRPC transport carries (grpc/native-server.ts),
+ * given a reader of its request headers; undefined when tracing is off. End it with endRpcSpan.
+ */
+export function grpcSpanStarter(method: DescMethod): ((header: (name: string) => string | undefined) => RequestSpan | undefined) | undefined {
+  if (!tracingEnabled()) return undefined;
+  const name = spanName(method);
+  const attributes = rpcAttributes(method, "grpc");
+  return (header) => startServerSpan(name, header, attributes);
+}
+
+/** Ends an RPC span with the code its client received (0 for OK); the first end wins. */
+export const endRpcSpan = (span: RequestSpan, code: number, err?: unknown): void => endRpc(span, code, err);
+
 /** The server span of calls connect-node serves (Connect, gRPC-Web, and gRPC it takes): none when tracing is off. */
 export function tracingInterceptors(): Interceptor[] {
   if (!tracingEnabled()) return [];

@@ -1,0 +1,358 @@
+// gRPC served by our own HTTP/2 transport (h2/connection.ts, wire.ts) from the same
+// bindings connect-node serves. Decoding, encoding and their errors are ours, as on the
+// Connect side: a malformed request is INVALID_ARGUMENT. Auth (auth.ts) admits each call,
+// the observer (observe.ts) records it once with the status its client received, and the
+// deadline (the client's grpc-timeout, else server.defaultDeadlineMs) is one timer that
+// aborts the handler and answers DEADLINE_EXCEEDED.
+import type { Duplex } from "node:stream";
+import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
+import type { AuthGate, Admission } from "../auth.js";
+import { isPromise } from "../is-promise.js";
+import { hideInternals, type RpcObserver } from "../observe.js";
+import type { ServiceBinding } from "../rpc/binding.js";
+import { ownEncoding, sentCallback } from "../rpc/encode-self.js";
+import { endRpcSpan, grpcSpanStarter, type RequestSpan } from "../tracing/index.js";
+import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from "../http2-windows.js";
+import { GrpcCallContext } from "./context.js";
+import { H2Connection, type H2Stream, type StreamListener } from "./h2/connection.js";
+import { HpackEncoder } from "./h2/hpack.js";
+import type { GrpcServer, GrpcServerOptions } from "./server.js";
+import { GrpcCall, type RequestHead } from "./wire.js";
+
+// Calls one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+const MAX_CONCURRENT_STREAMS = 1000;
+// The largest request header list: metadata past it is refused (gRPC's clients default to 8 KiB, Go's server to 16 MiB).
+const MAX_HEADER_LIST_BYTES = 64 * 1024;
+// Response messages a stream may hold that the socket has not written. Few: a status queues
+// behind them, and an aborted call's status must reach a slow reader within the shutdown grace.
+const MAX_UNWRITTEN = 2;
+// grpc-timeout's largest value is 8 digits of hours; Node's timers hold 2^31-1 ms.
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+type Impl = (input: unknown, ctx: GrpcCallContext) => unknown;
+type Route = (call: GrpcCall) => void;
+
+export function createNativeGrpcServer(opts: GrpcServerOptions): GrpcServer {
+  const routes = new Map<string, Route>();
+  for (const b of opts.bindings) {
+    for (const method of b.desc.methods) {
+      const impl = (b.impl as Record<string, unknown>)[method.localName];
+      if (typeof impl !== "function") continue; // answered UNIMPLEMENTED
+      const decoder = b.options.decoders?.[method.localName];
+      routes.set(`/${b.desc.typeName}/${method.name}`, routeFor(method, impl.bind(b.impl) as Impl, opts, decoder ?? ((bytes) => fromBinary(method.input, bytes))));
+    }
+  }
+  const wire = { maxMessageBytes: opts.maxMessageBytes };
+  const listener: StreamListener = {
+    onRequest(stream, fields) {
+      const head = requestHead(fields);
+      if (head instanceof Refusal) return head.send(stream);
+      const call = new GrpcCall(stream, head, wire);
+      const route = routes.get(head.path);
+      if (!route) return call.sendStatus(new ConnectError(`The server does not implement the method ${clip(head.path)}`, Code.Unimplemented));
+      route(call);
+    },
+  };
+  const connectionOptions = {
+    streamWindowBytes: STREAM_WINDOW_BYTES,
+    connectionWindowBytes: CONNECTION_WINDOW_BYTES,
+    maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+    maxHeaderListBytes: MAX_HEADER_LIST_BYTES,
+    keepaliveTimeMs: opts.keepalive.timeMs,
+    keepaliveTimeoutMs: opts.keepalive.timeoutMs,
+    minClientPingIntervalMs: opts.keepalive.minClientPingIntervalMs,
+  };
+  const connections = new Set<H2Connection>();
+  let drainTimer: NodeJS.Timeout | undefined;
+  return {
+    inject(socket: Duplex) {
+      const conn: H2Connection = new H2Connection(socket, connectionOptions, listener, () => connections.delete(conn));
+      connections.add(conn);
+    },
+    drain(graceMs) {
+      for (const c of connections) c.drain();
+      drainTimer ??= setTimeout(() => {
+        for (const c of connections) c.destroy();
+      }, graceMs);
+      drainTimer.unref();
+    },
+    destroy() {
+      clearTimeout(drainTimer);
+      for (const c of connections) c.destroy();
+    },
+  };
+}
+
+/** An HTTP-level refusal of a request that is not gRPC (answered as grpc-js answers it). */
+class Refusal {
+  constructor(private readonly status: string) {}
+  send(stream: H2Stream): void {
+    stream.onData = (chunk) => stream.consumed(chunk.length);
+    stream.sendHeaders(encoder.encode([[":status", this.status]]), true);
+  }
+}
+const encoder = new HpackEncoder();
+const NOT_POST = new Refusal("405");
+const NOT_GRPC = new Refusal("415");
+
+function requestHead(fields: string[]): RequestHead | Refusal {
+  let method: string | undefined;
+  let path = "";
+  let contentType = "";
+  let timeout: string | undefined;
+  let encoding: string | undefined;
+  for (let i = 0; i < fields.length; i += 2) {
+    switch (fields[i]) {
+      case ":method":
+        method = fields[i + 1];
+        break;
+      case ":path":
+        path = fields[i + 1];
+        break;
+      case "content-type":
+        contentType = fields[i + 1];
+        break;
+      case "grpc-timeout":
+        timeout = fields[i + 1];
+        break;
+      case "grpc-encoding":
+        encoding = fields[i + 1];
+        break;
+    }
+  }
+  if (method !== "POST") return NOT_POST;
+  if (!contentType.startsWith("application/grpc") || contentType.startsWith("application/grpc-web")) return NOT_GRPC;
+  return { path, timeout, encoding, fields };
+}
+
+const clip = (s: string) => (s.length > 200 ? `${s.slice(0, 200)}…` : s);
+
+function routeFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, decodeRequest: (bytes: Uint8Array) => unknown): Route {
+  const { auth, observer, shutdown, defaultDeadlineMs } = opts;
+  const startSpan = grpcSpanStarter(method);
+  const decode = (bytes: Buffer): unknown => {
+    try {
+      return decodeRequest(bytes);
+    } catch (err) {
+      throw new ConnectError(`parse binary: ${(err as Error).message}`, Code.InvalidArgument);
+    }
+  };
+  const requests = async function* (call: GrpcCall): AsyncGenerator<unknown> {
+    for (let bytes = await call.read(); bytes; bytes = await call.read()) yield decode(bytes);
+  };
+
+  const run = (x: Exchange) => {
+    const call = x.call;
+    switch (method.methodKind) {
+      case "unary": {
+        const whole = call.takeWhole();
+        if (whole) return x.unary(() => impl(decode(whole), x.ctx));
+        return void call.readOne().then(
+          (bytes) => x.unary(() => impl(decode(bytes), x.ctx)),
+          (err: unknown) => x.fail(err),
+        );
+      }
+      case "client_streaming":
+        return x.unary(() => impl(requests(call), x.ctx));
+      case "server_streaming":
+        return void call.readOne().then(
+          (bytes) => x.stream(() => impl(decode(bytes), x.ctx)),
+          (err: unknown) => x.fail(err),
+        );
+      case "bidi_streaming":
+        return x.stream(() => impl(requests(call), x.ctx));
+    }
+  };
+
+  const serve = (call: GrpcCall, span: RequestSpan | undefined) => {
+    const started = observer.begin();
+    let deadline = Infinity;
+    let own = false;
+    if (call.head.timeout !== undefined) {
+      const t = parseTimeout(call.head.timeout, MAX_TIMEOUT_MS);
+      if (t.error) {
+        const x = new Exchange(method, call, new GrpcCallContext(method, call, Infinity, shutdown, false), observer, started, span, undefined);
+        return x.fail(t.error);
+      }
+      deadline = Date.now() + t.timeoutMs!;
+    } else if (defaultDeadlineMs > 0) {
+      deadline = Date.now() + defaultDeadlineMs;
+      own = true;
+    }
+    const ctx = new GrpcCallContext(method, call, deadline, shutdown, own);
+    let admission: Admission;
+    try {
+      admission = auth ? auth(method, call.header("authorization")) : undefined;
+    } catch (err) {
+      return new Exchange(method, call, ctx, observer, started, span, undefined).fail(err);
+    }
+    if (!isPromise(admission)) return run(new Exchange(method, call, ctx, observer, started, span, admission));
+    admission.then(
+      (release) => run(new Exchange(method, call, ctx, observer, started, span, release)),
+      (err: unknown) => new Exchange(method, call, ctx, observer, started, span, undefined).fail(err),
+    );
+  };
+  if (!startSpan) return (call) => serve(call, undefined);
+  // The whole call runs in its span: the handler, a stream's later messages, its log line.
+  return (call) => {
+    const span = startSpan((name) => call.header(name));
+    if (span) span.run(() => serve(call, span));
+    else serve(call, undefined);
+  };
+}
+
+/** One call from admission to its status: the record, the span, the deadline and the reply. */
+class Exchange {
+  private done = false;
+  private unwritten = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly method: DescMethod,
+    readonly call: GrpcCall,
+    readonly ctx: GrpcCallContext,
+    private readonly observer: RpcObserver,
+    private readonly started: number,
+    private readonly span: RequestSpan | undefined,
+    private readonly release: (() => void) | undefined,
+  ) {
+    if (call.cancelled) {
+      this.cancelled();
+      return;
+    }
+    call.once("cancelled", () => this.cancelled());
+    ctx.armDeadline(() => {
+      const reason = new ConnectError("the call's deadline was exceeded", Code.DeadlineExceeded);
+      ctx.abort(reason);
+      this.fail(reason);
+    });
+  }
+
+  /** Runs a unary or client-streaming handler and sends its one response. */
+  unary(handle: () => unknown): void {
+    if (this.done) return;
+    let result: unknown;
+    try {
+      result = handle();
+    } catch (err) {
+      return this.fail(err);
+    }
+    if (!isPromise(result)) return this.ok(result);
+    result.then(
+      (response) => this.ok(response),
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  /** Runs a server-streaming or bidi handler and sends its messages as they come. */
+  stream(handle: () => unknown): void {
+    if (this.done) return;
+    let source: AsyncIterable<unknown>;
+    try {
+      source = handle() as AsyncIterable<unknown>;
+    } catch (err) {
+      return this.fail(err);
+    }
+    this.pump(source).then(
+      () => this.end(),
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  private ok(response: unknown): void {
+    if (this.done) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = encode(this.method.output, response);
+    } catch (err) {
+      return this.fail(err);
+    }
+    this.finish(undefined);
+    this.call.sendHeaders(this.ctx.headersToSend());
+    this.call.sendMessage(bytes);
+    this.call.sendStatus(undefined, this.ctx.trailersToSend());
+  }
+
+  private end(): void {
+    if (this.done) return;
+    this.finish(undefined);
+    this.call.sendHeaders(this.ctx.headersToSend());
+    this.call.sendStatus(undefined, this.ctx.trailersToSend());
+  }
+
+  fail(err: unknown): void {
+    if (this.done) return;
+    const sent = ConnectError.from(hideInternals(err));
+    this.finish(err, sent);
+    // Without headers of the handler's, the status goes alone (a trailers-only response).
+    const headers = this.ctx.headersToSend();
+    if (headers) this.call.sendHeaders(headers);
+    this.call.sendStatus(sent, this.ctx.trailersToSend());
+  }
+
+  /** The client cancelled, or the connection went away: nothing more is sent. */
+  private cancelled(): void {
+    if (this.done) return;
+    const reason = this.ctx.cancelled();
+    this.finish(reason, reason);
+    this.wake?.();
+  }
+
+  /** Records the call once: `sent` is the error its client receives (none for OK), `err` the handler's. */
+  private finish(err: unknown, sent?: ConnectError): void {
+    this.done = true;
+    this.ctx.end();
+    this.release?.();
+    // The handler's own error is logged when it is what the client receives.
+    const handlerCode = err instanceof ConnectError ? err.code : Code.Internal;
+    const recorded = sent === undefined ? undefined : handlerCode === sent.code ? err : sent;
+    this.observer.finish(this.method, this.started, recorded);
+    if (this.span) endRpcSpan(this.span, sent?.code ?? 0, recorded);
+  }
+
+  private readonly wakeUp = () => this.wake?.();
+
+  /** Writes the handler's messages as they come, waiting whenever the client is slower. */
+  private async pump(source: AsyncIterable<unknown>): Promise<void> {
+    const it = source[Symbol.asyncIterator]();
+    let complete = false;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          complete = true;
+          return;
+        }
+        if (this.done) return;
+        this.call.sendHeaders(this.ctx.headersToSend());
+        this.unwritten++;
+        const sent = sentCallback(r.value);
+        this.call.sendMessage(encode(this.method.output, r.value), () => {
+          this.unwritten--;
+          sent?.();
+          this.wake?.();
+        });
+        if (this.unwritten >= MAX_UNWRITTEN) {
+          const signal = this.ctx.signal;
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            signal.addEventListener("abort", this.wakeUp, ONCE);
+          });
+          signal.removeEventListener("abort", this.wakeUp);
+          this.wake = undefined;
+          if (signal.aborted) throw signal.reason;
+        }
+      }
+    } finally {
+      if (!complete) await it.return?.(undefined);
+    }
+  }
+}
+
+const ONCE = { once: true } as const;
+
+function encode(schema: DescMessage, value: unknown): Uint8Array {
+  return ownEncoding(value) ?? toBinary(schema, isMessage(value, schema) ? value : create(schema, value as never));
+}

@@ -1,0 +1,175 @@
+// The server's own HTTP/2 transport for gRPC (src/platform/grpc/h2/), spoken to frame by
+// frame: the protocol's rules a gRPC client library would never break on purpose.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "@connectrpc/connect";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "../../../gen/grpc/health/v1/health_pb.js";
+import { startTestServer, type TestServer } from "../../support/server.js";
+import { FLAG, FRAME, RawH2Client, frameBytes, grpcMessage, u32, type Frame } from "../../support/raw-h2.js";
+
+const CHECK = "/grpc.health.v1.Health/Check";
+const WATCH = "/grpc.health.v1.Health/Watch";
+const SERVING = Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]);
+const SETTINGS_MAX_CONCURRENT_STREAMS = 3;
+const SETTINGS_INITIAL_WINDOW_SIZE = 4;
+
+const on = (stream: number, type: number) => (f: Frame) => f.stream === stream && f.type === type;
+const trailersOf = (stream: number) => (f: Frame) => f.stream === stream && f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0;
+const field = (f: Frame, name: string) => f.fields?.find(([n]) => n === name)?.[1];
+
+describe("gRPC's own HTTP/2 transport", () => {
+  let s: TestServer;
+  const stillServing = async () => expect((await createClient(Health, s.grpc).check({})).status).toBe(Status.SERVING);
+
+  beforeAll(async () => {
+    s = await startTestServer({ server: { keepalive: { minClientPingIntervalMs: 60_000 } } });
+  });
+  afterAll(() => s?.close());
+
+  it("answers a unary call with HEADERS, DATA and then the status in trailers", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor(trailersOf(1));
+    const frames = c.frames.filter((f) => f.stream === 1);
+    expect(frames.map((f) => f.type)).toEqual([FRAME.HEADERS, FRAME.DATA, FRAME.HEADERS]);
+    expect(field(frames[0], ":status")).toBe("200");
+    expect(field(frames[0], "content-type")).toBe("application/grpc");
+    expect(frames[1].payload).toEqual(SERVING);
+    expect(field(frames[2], "grpc-status")).toBe("0");
+    c.close();
+  });
+
+  it("acknowledges the client's SETTINGS and answers a PING with its payload", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor((f) => f.type === FRAME.SETTINGS && (f.flags & FLAG.ACK) !== 0);
+    c.send(FRAME.PING, 0, 0, Buffer.from("12345678"));
+    const ack = await c.waitFor((f) => f.type === FRAME.PING && (f.flags & FLAG.ACK) !== 0);
+    expect(ack.payload.toString()).toBe("12345678");
+    c.close();
+  });
+
+  it("sends no more DATA than the client's stream window, and the rest once it grows", async () => {
+    const c = await RawH2Client.connect(s.port, [[SETTINGS_INITIAL_WINDOW_SIZE, 3]]);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor(on(1, FRAME.DATA));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(c.frames.filter(on(1, FRAME.DATA)).reduce((n, f) => n + f.payload.length, 0)).toBe(3);
+    expect(c.frames.some(trailersOf(1))).toBe(false);
+    c.send(FRAME.WINDOW_UPDATE, 0, 1, u32(100));
+    await c.waitFor(trailersOf(1));
+    expect(Buffer.concat(c.frames.filter(on(1, FRAME.DATA)).map((f) => f.payload))).toEqual(SERVING);
+    c.close();
+  });
+
+  it("decodes a request whose header block continues in CONTINUATION frames", async () => {
+    const c = await RawH2Client.connect(s.port);
+    const block = c.block([[":method", "POST"], [":scheme", "http"], [":path", CHECK], [":authority", "localhost"], ["content-type", "application/grpc"], ["x-long", "v".repeat(40_000)]]);
+    c.send(FRAME.HEADERS, 0, 1, block.subarray(0, 16_000));
+    c.send(FRAME.CONTINUATION, 0, 1, block.subarray(16_000, 32_000));
+    c.send(FRAME.CONTINUATION, FLAG.END_HEADERS, 1, block.subarray(32_000));
+    c.send(FRAME.DATA, FLAG.END_STREAM, 1, grpcMessage(Buffer.alloc(0)));
+    expect(field(await c.waitFor(trailersOf(1)), "grpc-status")).toBe("0");
+    c.close();
+  });
+
+  it("refuses a request whose headers are past the header list limit, and serves the next one", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    const huge = c.block([[":method", "POST"], [":path", CHECK], ["content-type", "application/grpc"], ...Array.from({ length: 10 }, (_, i): [string, string] => [`x-big-${i}`, "v".repeat(8_000)])]);
+    for (let offset = 0; offset < huge.length; offset += 16_000) {
+      const last = offset + 16_000 >= huge.length;
+      c.send(offset === 0 ? FRAME.HEADERS : FRAME.CONTINUATION, last ? FLAG.END_HEADERS | (offset === 0 ? FLAG.END_STREAM : 0) : 0, 3, huge.subarray(offset, offset + 16_000));
+    }
+    await c.waitFor(on(3, FRAME.RST_STREAM));
+    c.request(5, CHECK, Buffer.alloc(0));
+    expect(field(await c.waitFor(trailersOf(5)), "grpc-status")).toBe("0");
+    c.close();
+  });
+
+  it("refuses streams past SETTINGS_MAX_CONCURRENT_STREAMS with REFUSED_STREAM", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    const settings = await c.waitFor((f) => f.type === FRAME.SETTINGS && (f.flags & FLAG.ACK) === 0);
+    let max = 0;
+    for (let i = 0; i < settings.payload.length; i += 6) if (settings.payload.readUInt16BE(i) === SETTINGS_MAX_CONCURRENT_STREAMS) max = settings.payload.readUInt32BE(i + 2);
+    expect(max).toBeGreaterThan(0);
+    await c.waitFor(trailersOf(1));
+    // Watch streams stay open; one more than allowed.
+    for (let i = 0; i <= max; i++) c.request(3 + 2 * i, WATCH, Buffer.alloc(0));
+    const refused = await c.waitFor(on(3 + 2 * max, FRAME.RST_STREAM));
+    expect(refused.payload.readUInt32BE(0)).toBe(0x7);
+    c.close();
+  });
+
+  it("answers 415 to a request that is not gRPC on a gRPC connection", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor(trailersOf(1));
+    c.send(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 3, c.block([[":method", "POST"], [":path", CHECK], ["content-type", "application/json"]]));
+    expect(field(await c.waitFor(on(3, FRAME.HEADERS)), ":status")).toBe("415");
+    c.close();
+  });
+
+  it("grants its windows again as requests are read: more than the connection window goes through", async () => {
+    const c = await RawH2Client.connect(s.port);
+    const service = "s".repeat(15_000); // Health/Check of an unknown service: NOT_FOUND
+    const message = Buffer.concat([Buffer.from([0x0a, 0x98, 0x75]), Buffer.from(service)]);
+    const calls = 400; // 6 MB, past the 4 MiB connection window
+    for (let i = 0; i < calls; i++) c.request(1 + 2 * i, CHECK, message);
+    await c.waitFor(trailersOf(1 + 2 * (calls - 1)), 20_000);
+    const answered = c.frames.filter((f) => f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0);
+    expect(answered).toHaveLength(calls);
+    expect(answered.every((f) => field(f, "grpc-status") === "5")).toBe(true);
+    expect(c.frames.some((f) => f.type === FRAME.GOAWAY)).toBe(false);
+    c.close();
+  });
+
+  it("ends a connection that sends a frame larger than SETTINGS_MAX_FRAME_SIZE with FRAME_SIZE_ERROR, and keeps serving", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor(trailersOf(1));
+    c.send(FRAME.DATA, 0, 1, Buffer.alloc(20_000));
+    const goaway = await c.waitFor((f) => f.type === FRAME.GOAWAY);
+    expect(goaway.payload.readUInt32BE(4)).toBe(0x6);
+    await c.waitClosed();
+    await stillServing();
+  });
+
+  it("ends a connection whose client resets streams in a flood (rapid reset) with ENHANCE_YOUR_CALM", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor(trailersOf(1));
+    const burst: Buffer[] = [];
+    for (let i = 0; i < 600; i++) {
+      const id = 3 + 2 * i;
+      burst.push(frameBytes(FRAME.HEADERS, FLAG.END_HEADERS, id, c.block([[":method", "POST"], [":path", WATCH], ["content-type", "application/grpc"]])));
+      burst.push(frameBytes(FRAME.RST_STREAM, 0, id, u32(0x8)));
+    }
+    c.socket.write(Buffer.concat(burst));
+    const goaway = await c.waitFor((f) => f.type === FRAME.GOAWAY);
+    expect(goaway.payload.readUInt32BE(4)).toBe(0xb);
+    await stillServing();
+  });
+
+  it("tells a client that pings again and again with no call open to calm down (too_many_pings)", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor(trailersOf(1));
+    for (let i = 0; i < 4; i++) c.send(FRAME.PING, 0, 0, Buffer.alloc(8, i));
+    const goaway = await c.waitFor((f) => f.type === FRAME.GOAWAY);
+    expect(goaway.payload.readUInt32BE(4)).toBe(0xb);
+    expect(goaway.payload.subarray(8).toString()).toBe("too_many_pings");
+  });
+
+  it("takes a ping after each response as a client measuring bandwidth, never a strike", async () => {
+    const c = await RawH2Client.connect(s.port);
+    for (let i = 0; i < 6; i++) {
+      c.request(1 + 2 * i, CHECK, Buffer.alloc(0));
+      await c.waitFor(trailersOf(1 + 2 * i));
+      c.send(FRAME.PING, 0, 0, Buffer.alloc(8, i));
+      await c.waitFor((f) => f.type === FRAME.PING && f.payload[0] === i);
+    }
+    expect(c.frames.some((f) => f.type === FRAME.GOAWAY)).toBe(false);
+    c.close();
+  });
+});
