@@ -25,7 +25,7 @@ const openloop = await spawnServer({ command: { args: ["dist/src/main.js"], cwd:
 const servers = [
   { name: "bare @grpc/grpc-js (node:http2)", port: bare.port, pid: bare.pid },
   { name: "bare node:http2 stream API, no gRPC library", port: nodeH2.port, pid: nodeH2.pid },
-  { name: "openloop, compiled (grpc-js on node:http2)", port: openloop.port, pid: openloop.pid },
+  { name: "openloop, compiled (its own HTTP/2 transport)", port: openloop.port, pid: openloop.pid },
   { name: "bare HTTP/2 by hand, trailers a turn later (as node:http2)", port: split.port, pid: split.pid },
   { name: "bare HTTP/2 by hand, one write per response", port: one.port, pid: one.pid },
 ];

@@ -1,5 +1,6 @@
 // Serves a set of service bindings on one port: health and reflection beside them, auth,
-// metrics and logging around every call, gRPC through grpc-js and everything else through
+// metrics and logging around every call, gRPC through our own HTTP/2 transport (or grpc-js,
+// server.grpcServer) and everything else through
 // connect-node, behind the one-port listener. Knows nothing of the services themselves.
 import { existsSync } from "node:fs";
 import path from "node:path";

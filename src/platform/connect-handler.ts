@@ -1,5 +1,5 @@
 // The HTTP request handler of the port: connect-node for Connect and gRPC-Web (and gRPC on
-// connections grpc-js does not take), the platform's routes (/metrics, /auth/whoami), the
+// connections the gRPC server does not take), the platform's routes (/metrics, /auth/whoami), the
 // web console, CORS and the default deadline. Auth and metrics come in as the platform's own
 // gate and observer.
 import type { HandlerContext } from "@connectrpc/connect";

@@ -1,6 +1,6 @@
 // Reads a new HTTP/2 connection up to the HEADERS of its first request and tells its
 // content-type, so the listener can hand the whole connection to the server for that
-// protocol (as Go's cmux does): application/grpc to grpc-js, anything else to connect-node.
+// protocol (as Go's cmux does): application/grpc to the gRPC server, anything else to connect-node.
 //
 // Nothing is consumed: the bytes read are put back on the socket for the chosen server.
 // Clients written in Go send nothing after their SETTINGS until the server's SETTINGS
@@ -9,7 +9,7 @@
 // connection never sent those SETTINGS, and nghttp2 answers an unexpected ACK with GOAWAY).
 // Eager clients (Node, browsers, grpcio) never get those SETTINGS.
 import type { Duplex } from "node:stream";
-import hpack from "hpack.js";
+import { HpackDecoder } from "./grpc/h2/hpack.js";
 
 export const CLIENT_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -76,13 +76,14 @@ export function readFirstRequest(socket: Duplex, opts: FirstRequestOptions, done
 
   const onData = (chunk: Buffer) => {
     buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-    let block: Buffer | undefined;
+    let first: FirstRequest | undefined;
     try {
-      block = firstHeaderBlock(buffered);
+      const block = firstHeaderBlock(buffered);
+      if (block) first = { contentType: contentTypeOf(block) };
     } catch (err) {
       return finish(err as Error);
     }
-    if (block) return finish({ contentType: contentTypeOf(block) });
+    if (first) return finish(first);
     if (buffered.length > opts.maxBufferedBytes) finish(new Error(`no request headers in the first ${opts.maxBufferedBytes} bytes`));
   };
   const onClose = () => finish(new Error("the connection closed before its first request"));
@@ -125,14 +126,17 @@ function firstHeaderBlock(buf: Buffer): Buffer | undefined {
   return undefined;
 }
 
+// The header list a first request may carry (what the gRPC transport accepts, 64 KiB).
+const MAX_HEADER_LIST_BYTES = 64 * 1024;
+
 function contentTypeOf(block: Buffer): string | undefined {
   // A fresh decoder suffices: the first header block of a connection can refer only to the
   // static table and to entries it adds itself.
-  const decoder = hpack.decompressor.create({ table: { size: 4096 } });
-  decoder.write(block);
-  decoder.execute();
-  for (let h = decoder.read(); h; h = decoder.read()) if (h.name === "content-type") return h.value;
-  return undefined;
+  let type: string | undefined;
+  new HpackDecoder().decode(block, MAX_HEADER_LIST_BYTES, (name, value) => {
+    if (name === "content-type" && type === undefined) type = value;
+  });
+  return type;
 }
 
 /** `buf` without the client's SETTINGS ACK frames (answers to our SETTINGS, the only ones sent so far). */

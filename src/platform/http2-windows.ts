@@ -1,4 +1,4 @@
-// HTTP/2 flow control of the server's connections (grpc-js's and connect-node's alike).
+// HTTP/2 flow control of the server's connections (the gRPC server's and connect-node's alike).
 //
 // Node's defaults, 64 KiB of receive window per stream and per connection, make a client
 // streaming a large body (an artifact upload) stop every 64 KiB until the server's

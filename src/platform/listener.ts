@@ -3,7 +3,7 @@
 // Cleartext: a net.Server reads the first bytes of each connection; HTTP/1.1 goes to an
 // http server. An HTTP/2 connection (its first bytes are the preface "PRI * HTTP/2.0") is
 // read up to its first request's headers: gRPC (application/grpc, but not grpc-web) goes
-// to grpc-js, everything else to an http2 server; the http and http2 servers share one
+// to the gRPC server (grpc/native-server.ts, or grpc-js), everything else to an http2 server; the http and http2 servers share one
 // request handler (connect-node). With TLS, ALPN tells HTTP/2 from HTTP/1.1 instead,
 // and HTTP/2 is routed the same way. A connection stays with the server its first request
 // chose. Every connection is tracked so that shutdown can stop accepting, let in-flight
@@ -70,7 +70,7 @@ export function createListener(opts: ListenerOptions): Listener {
   const sniffTimeoutMs = opts.sniffTimeoutMs ?? 30_000;
   const accepted = new Counter({
     name: "openloop_connections_total",
-    help: "Client connections by the server that took them: http1 (connect-node), http2 (connect-node), grpc (grpc-js).",
+    help: "Client connections by the server that took them: http1 (connect-node), http2 (connect-node), grpc (the gRPC server).",
     labelNames: ["server"] as const,
     registers: opts.metrics ? [opts.metrics] : [],
   });
@@ -81,7 +81,7 @@ export function createListener(opts: ListenerOptions): Listener {
 
   const sessions = new Set<http2.Http2Session>();
   const pending = new Set<net.Socket>(); // accepted, protocol not yet known
-  const grpcSockets = new Set<net.Socket>(); // handed to grpc-js
+  const grpcSockets = new Set<net.Socket>(); // handed to the gRPC server
   const http1Sockets = new Map<net.Socket, number>(); // socket -> in-flight requests
 
   const h2 = http2.createServer({ settings: SERVER_HTTP2_SETTINGS });

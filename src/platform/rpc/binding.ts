@@ -1,6 +1,6 @@
 // A service implementation as the transports see it: the contract's descriptor and the
-// handlers written against connect-es types. The same binding is served over grpc-js
-// (gRPC) and connect-node (Connect, gRPC-Web), and called in process.
+// handlers written against connect-es types. The same binding is served over gRPC
+// (grpc/native-server.ts) and connect-node (Connect, gRPC-Web), and called in process.
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { enumCheckFor, type EnumCheck } from "./enum-check.js";

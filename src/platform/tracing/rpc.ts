@@ -1,4 +1,4 @@
-// Spans of RPCs: the server span of each call on native gRPC (grpc-js), Connect and
+// Spans of RPCs: the server span of each call on native gRPC (our transport or grpc-js), Connect and
 // gRPC-Web (connect-node), and a span for each call between services of one process.
 // Each wrapper is decided once, when the server is built: with tracing off it hands back
 // what it was given, so a call pays nothing.

@@ -1,4 +1,4 @@
-// The part of hpack.js (no bundled types) that src/platform/h2-first-request.ts uses.
+// The part of hpack.js (no bundled types) declared for test/platform/grpc/hpack.test.ts, which uses it as an oracle.
 declare module "hpack.js" {
   interface Header {
     name: string;
