@@ -67,6 +67,13 @@ const MAX_PING_STRIKES = 2;
 // first header block, so the client's decoder table stays empty whatever it advertises.
 const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
+// Body bytes one turn hands to the socket at most; the rest waits for the next turn.
+const MAX_TURN_BYTES = 1 << 20;
+// Writes of one turn up to this many bytes are copied into one buffer.
+const COALESCE_BELOW_BYTES = 16 * 1024;
+
+const call = (f: () => void) => f();
+
 const PING_ACK_HEADER = Buffer.from([0, 0, 8, FrameType.Ping, Flag.Ack, 0, 0, 0, 0]);
 
 interface QueuedData {
@@ -173,7 +180,10 @@ export class H2Connection {
   private tableSizeSent = false;
   /** Streams with body bytes waiting for the connection window or the socket. */
   private readonly blocked = new Set<H2Stream>();
-  private corked = false;
+  /** Bytes written this turn, not yet handed to the socket (see flushOut). */
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private outWritten: (() => void)[] = [];
   private resetsInWindow = 0;
   private streamsInWindow = 0;
   private keepaliveTimer: NodeJS.Timeout | undefined;
@@ -252,19 +262,38 @@ export class H2Connection {
    */
   write(buf: Buffer, written?: () => void): void {
     if (this.closed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    this.socket.write(buf, written);
+    if (this.out.length === 0) process.nextTick(this.flushOut);
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    if (written) this.outWritten.push(written);
   }
 
-  private readonly uncork = () => {
-    this.corked = false;
-    this.socket.uncork();
+  /**
+   * Hands this turn's bytes to the socket: a few small frames (a unary call's response)
+   * copied into one buffer, which costs less than the stream machinery of several writes;
+   * large ones corked into one writev.
+   */
+  private readonly flushOut = () => {
+    const out = this.out;
+    const callbacks = this.outWritten;
+    const bytes = this.outBytes;
+    this.out = [];
+    this.outWritten = [];
+    this.outBytes = 0;
+    if (this.closed || out.length === 0) return;
+    const written = callbacks.length === 0 ? undefined : callbacks.length === 1 ? callbacks[0] : () => callbacks.forEach(call);
+    if (out.length === 1) this.socket.write(out[0], written);
+    else if (bytes <= COALESCE_BELOW_BYTES) this.socket.write(Buffer.concat(out, bytes), written);
+    else {
+      this.socket.cork();
+      for (let i = 0; i < out.length - 1; i++) this.socket.write(out[i]);
+      this.socket.write(out[out.length - 1], written);
+      this.socket.uncork();
+    }
     // A client that sends control frames and never reads.
-    if (this.socket.writableLength > MAX_UNFLUSHED_CONTROL_BYTES && this.blocked.size === 0 && this.streams.size === 0) this.destroy();
+    if (this.socket.writableLength > MAX_UNFLUSHED_CONTROL_BYTES && this.blocked.size === 0 && this.streams.size === 0) return this.destroy();
+    // Streams held back only by this turn's share (not by the socket) go on.
+    if (this.blocked.size > 0 && !this.socket.writableNeedDrain) this.flushBlocked();
   };
 
   sendHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
@@ -326,7 +355,7 @@ export class H2Connection {
   }
 
   private socketFull(): boolean {
-    return this.socket.writableNeedDrain;
+    return this.outBytes >= MAX_TURN_BYTES || this.socket.writableNeedDrain;
   }
 
   private readonly onDrain = () => this.flushBlocked();
@@ -378,6 +407,7 @@ export class H2Connection {
 
   private endIfIdle(): void {
     if (!this.goawaySent || this.streams.size > 0 || this.closed) return;
+    this.flushOut(); // the last status, before the end
     this.closed = true;
     clearTimeout(this.keepaliveTimer);
     clearTimeout(this.pingTimeout);
