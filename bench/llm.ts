@@ -437,7 +437,7 @@ async function measure(smallUrl: string, fakePid: number, longUrl: string): Prom
       "",
       `Success: ${errors === 0 ? "100% of calls on every path" : `${errors} failed calls under load (see the load generators' reports)`}.`,
       "",
-      `Reading the numbers: openloop's own gateway code costs ${ms(codeMicros / 1000)} a call; the rest of its server CPU is gRPC (grpc-js, HTTP/2, protobuf) and the upstream request (the SDK's request, sent on an undici pool). ` +
+      `Reading the numbers: openloop's own gateway code costs ${ms(codeMicros / 1000)} a call; the rest of its server CPU is gRPC (its HTTP/2 transport, protobuf) and the upstream request (the SDK's request, sent on an undici pool). ` +
         `The HTTP rows' sequential client is undici, lighter than the SDK the "added over SDK → fake" column subtracts, so a lean HTTP path can come out below zero there; "over undici → fake" is the hop alone. ` +
         `In the stream test the fake sends all ${STREAM_DELTAS} tokens at once, so it measures parsing throughput: the SDK baseline parses the SSE itself, while through openloop the server parses it and forwards the deltas of one upstream read as one message (${messagesPerStream.toFixed(1)} messages a stream here); a provider that paces tokens leaves the gateway idle between reads.`,
       "",

@@ -87,7 +87,7 @@ async function main(): Promise<void> {
       "",
       "`npm run bench -- platform` (runs `node --import tsx bench/platform.ts`): ghz on `grpc.health.v1.Health/Check`, " +
         `${CONCURRENCY} concurrent calls on one HTTP/2 connection, ${ROUNDS} alternating rounds of ${SECONDS} s per server after a ${WARMUP_SECONDS} s warm-up; medians shown.`,
-      "The production server is `src/main.ts` (one-port listener routing HTTP/2 connections on their first request, gRPC served by grpc-js, API-key auth configured and the key sent, " +
+      "The production server is `src/main.ts` (one-port listener routing HTTP/2 connections on their first request, gRPC served by its own HTTP/2 transport, API-key auth configured and the key sent, " +
         "Prometheus metrics per RPC, pino at info, every service module loaded); the baseline is a bare `@grpc/grpc-js` Server with only health (proto-loader); " +
         "bare `http2.createServer(connectNodeAdapter(...))`, what served gRPC before, is shown for reference. Each runs in its own process.",
       "",
