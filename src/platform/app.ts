@@ -132,6 +132,7 @@ export async function serve(config: Config, services: ServedServices, log: Logge
       defaultDeadlineMs: sc.defaultDeadlineMs,
       keepalive: sc.keepalive,
       shutdown: shutdown.signal,
+      log,
     });
     const handler = createConnectHandler({
       bindings,

@@ -68,7 +68,13 @@ export function createNativeGrpcServer(opts: GrpcServerOptions): GrpcServer {
   let drainTimer: NodeJS.Timeout | undefined;
   return {
     inject(socket: Duplex) {
-      const conn: H2Connection = new H2Connection(socket, connectionOptions, listener, () => connections.delete(conn));
+      const conn: H2Connection = new H2Connection(
+        socket,
+        connectionOptions,
+        listener,
+        () => connections.delete(conn),
+        (err) => opts.log.error({ err }, "gRPC connection ended by an internal error"),
+      );
       connections.add(conn);
     },
     drain(graceMs) {

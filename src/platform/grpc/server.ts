@@ -21,6 +21,7 @@ import {
   type UntypedHandleCall,
   type sendUnaryData,
 } from "@grpc/grpc-js";
+import type { Logger } from "pino";
 import type { AuthGate } from "../auth.js";
 import { isPromise } from "../is-promise.js";
 import { hideInternals, type RpcObserver } from "../observe.js";
@@ -43,6 +44,7 @@ export interface GrpcServerOptions {
   readonly keepalive: { readonly timeMs: number; readonly timeoutMs: number; readonly minClientPingIntervalMs: number };
   /** Aborts every running handler when the shutdown grace period is over. */
   readonly shutdown: AbortSignal;
+  readonly log: Logger;
 }
 
 export interface GrpcServer {

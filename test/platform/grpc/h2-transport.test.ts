@@ -173,3 +173,33 @@ describe("gRPC's own HTTP/2 transport", () => {
     c.close();
   });
 });
+
+describe("gRPC's own HTTP/2 transport, keepalive", () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ server: { keepalive: { timeMs: 100, timeoutMs: 200 } } });
+  });
+  afterAll(() => s?.close());
+
+  it("closes a connection whose client leaves the server's ping unanswered past server.keepalive.timeoutMs", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor(trailersOf(1));
+    await c.waitFor((f) => f.type === FRAME.PING && (f.flags & FLAG.ACK) === 0);
+    await c.waitClosed();
+  });
+
+  it("keeps a connection whose client answers the pings", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    for (let i = 0; i < 3; i++) {
+      const seen = c.frames.filter((f) => f.type === FRAME.PING).length;
+      const ping = await c.waitFor((f) => f.type === FRAME.PING && (f.flags & FLAG.ACK) === 0 && c.frames.filter((g) => g.type === FRAME.PING).indexOf(f) >= seen);
+      c.send(FRAME.PING, FLAG.ACK, 0, ping.payload);
+    }
+    c.request(3, CHECK, Buffer.alloc(0));
+    expect(field(await c.waitFor(trailersOf(3)), "grpc-status")).toBe("0");
+    expect(c.closed).toBe(false);
+    c.close();
+  });
+});

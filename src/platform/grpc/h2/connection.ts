@@ -199,6 +199,8 @@ export class H2Connection {
     private readonly listener: StreamListener,
     /** The connection is gone (closed or destroyed). */
     private readonly onClose: () => void,
+    /** A fault of ours while serving the connection (it ends with INTERNAL_ERROR). */
+    private readonly onInternalError: (err: unknown) => void,
   ) {
     this.decoder = new HpackDecoder();
     socket.on("data", this.onSocketData);
@@ -223,10 +225,6 @@ export class H2Connection {
 
   get streamWindowBytes(): number {
     return this.opts.streamWindowBytes;
-  }
-
-  get openStreams(): number {
-    return this.streams.size;
   }
 
   /** GOAWAY: streams open go on, new ones are refused; the socket ends once none is left. */
@@ -485,7 +483,9 @@ export class H2Connection {
     } catch (err) {
       if (err instanceof ConnectionError) return this.fail(err.code, err.message);
       if (err instanceof HpackError) return this.fail(H2Error.CompressionError, "malformed header block");
-      throw err;
+      // One connection's fault must not take the server down.
+      this.onInternalError(err);
+      this.fail(H2Error.InternalError, "internal error");
     }
   };
 
