@@ -1,4 +1,4 @@
-// Scoped API keys over real connections: grpc-js (served by @grpc/grpc-js), Connect and
+// Scoped API keys over real connections: grpc-js (served by the gRPC server), Connect and
 // gRPC-Web (served by connect-node) must admit and refuse the same calls the same way.
 import { createHash } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";

@@ -77,7 +77,7 @@ describe("a client cancelling a stream partway", () => {
     const connectH2 = createConnectTransport({ baseUrl: s.url, httpVersion: "2", sessionManager: connectNodeSession });
     await createClient(Health, connectH2).check({});
     transports = [
-      ["gRPC (grpc-js)", createGrpcTransport({ baseUrl: s.url, sessionManager: grpcJsSession })],
+      ["gRPC (the gRPC server)", createGrpcTransport({ baseUrl: s.url, sessionManager: grpcJsSession })],
       ["gRPC (connect-node)", createGrpcTransport({ baseUrl: s.url, sessionManager: connectNodeSession })],
       ["Connect (HTTP/2)", connectH2],
       ["gRPC-Web (HTTP/2)", createGrpcWebTransport({ baseUrl: s.url, httpVersion: "2", sessionManager: connectNodeSession })],

@@ -1,4 +1,4 @@
-// The server's HTTP/2 receive windows: each connection, whichever server takes it (grpc-js for
+// The server's HTTP/2 receive windows: each connection, whichever server takes it (the gRPC server for
 // gRPC, connect-node for Connect), lets a client send several MiB before waiting for the server.
 // With Node's defaults (64 KiB per stream and per connection) a large upload stalls every 64 KiB.
 import http2 from "node:http2";
@@ -34,7 +34,7 @@ describe("HTTP/2 receive windows of the server", () => {
   });
   afterAll(() => s?.close());
 
-  it("are wide on a connection served by grpc-js (gRPC)", async () => {
+  it("are wide on a connection served by the gRPC server", async () => {
     const got = await windowsGranted(s.port, "application/grpc", Buffer.alloc(5));
     expect(got.status).toBe("200");
     expect(got.stream).toBe(STREAM_WINDOW_BYTES);

@@ -1,4 +1,4 @@
-// The one port: TLS with ALPN, routing HTTP/2 connections to grpc-js or connect-node, and
+// The one port: TLS with ALPN, routing HTTP/2 connections to the gRPC server or connect-node, and
 // shutdown that does not wait on idle clients.
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -18,7 +18,7 @@ const tls = { certFile: path.join(fixtures, "tls-cert.pem"), keyFile: path.join(
 const ca = readFileSync(tls.certFile);
 
 describe("TLS", () => {
-  it("serves gRPC (through grpc-js) and Connect over HTTP/2 and HTTP/1.1 on the same TLS port", async () => {
+  it("serves gRPC (through the gRPC server) and Connect over HTTP/2 and HTTP/1.1 on the same TLS port", async () => {
     const s = await startTestServer({ server: { tls } });
     try {
       const baseUrl = `https://localhost:${s.port}`;
@@ -26,7 +26,7 @@ describe("TLS", () => {
       expect((await overH2.check({})).status).toBe(Status.SERVING);
       const overH1 = createClient(Health, createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions: { ca } }));
       expect((await overH1.check({})).status).toBe(Status.SERVING);
-      // Connect over HTTP/2, as a browser speaks it over TLS: connect-node, not grpc-js.
+      // Connect over HTTP/2, as a browser speaks it over TLS: connect-node, not the gRPC server.
       const overH2Connect = createClient(Health, createConnectTransport({ baseUrl, httpVersion: "2", nodeOptions: { ca } }));
       expect((await overH2Connect.check({})).status).toBe(Status.SERVING);
       const text = await new Promise<string>((resolve, reject) => {
@@ -132,7 +132,7 @@ describe("routing HTTP/2 connections on their first request", () => {
     return { grpc: count("grpc"), http2: count("http2") };
   };
 
-  it("gives a connection that opens with Connect to connect-node and one that opens with gRPC to grpc-js, each keeping its server", async () => {
+  it("gives a connection that opens with Connect to connect-node and one that opens with gRPC to the gRPC server, each keeping its server", async () => {
     const s = await startTestServer();
     const connectSessions = new Http2SessionManager(s.baseUrl);
     const grpcSessions = new Http2SessionManager(s.baseUrl);
@@ -164,7 +164,7 @@ describe("routing HTTP/2 connections on their first request", () => {
     }
   });
 
-  it("serves a Go client, which waits for the server's SETTINGS before its first request, through grpc-js", async () => {
+  it("serves a Go client, which waits for the server's SETTINGS before its first request, through the gRPC server", async () => {
     const s = await startTestServer();
     try {
       const r = await run(grpcurlPath(), ["-plaintext", `127.0.0.1:${s.port}`, "grpc.health.v1.Health/Check"]);
@@ -184,7 +184,7 @@ describe("gRPC keepalive", () => {
     try {
       session.on("error", () => {});
       const pinged = new Promise<void>((resolve) => session.once("ping", () => resolve()));
-      // One gRPC call hands the connection to grpc-js, which then keeps it alive.
+      // One gRPC call hands the connection to the gRPC server, which then keeps it alive.
       const req = session.request({ ":method": "POST", ":path": "/grpc.health.v1.Health/Check", "content-type": "application/grpc", te: "trailers" });
       req.end(Buffer.alloc(5)); // an empty message: uncompressed, length 0
       req.resume();

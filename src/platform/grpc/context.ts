@@ -98,7 +98,10 @@ export class GrpcCallContext implements HandlerContext {
    */
   armDeadline(onExpired: () => void): void {
     if (this.deadline === Infinity || this.ended) return;
-    this.timer = setTimeout(onExpired, Math.max(0, this.deadline - Date.now()));
+    const ms = Math.max(0, this.deadline - Date.now());
+    // Node fires a longer timer at once; a deadline weeks away is left to the client.
+    if (ms > MAX_TIMER_MS) return;
+    this.timer = setTimeout(onExpired, ms);
   }
 
   /** True once the deadline has passed. */
@@ -122,3 +125,4 @@ export class GrpcCallContext implements HandlerContext {
 }
 
 const ONCE = { once: true } as const;
+const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -28,8 +28,6 @@ const MAX_HEADER_LIST_BYTES = 64 * 1024;
 // Response messages a stream may hold that the socket has not written. Few: a status queues
 // behind them, and an aborted call's status must reach a slow reader within the shutdown grace.
 const MAX_UNWRITTEN = 2;
-// grpc-timeout's largest value is 8 digits of hours; Node's timers hold 2^31-1 ms.
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 type Impl = (input: unknown, ctx: GrpcCallContext) => unknown;
 type Route = (call: GrpcCall) => void;
@@ -177,7 +175,8 @@ function routeFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, decod
     let deadline = Infinity;
     let own = false;
     if (call.head.timeout !== undefined) {
-      const t = parseTimeout(call.head.timeout, MAX_TIMEOUT_MS);
+      // Any well-formed value (up to 8 digits of hours) is a deadline.
+      const t = parseTimeout(call.head.timeout, Number.MAX_SAFE_INTEGER);
       if (t.error) {
         const x = new Exchange(method, call, new GrpcCallContext(method, call, Infinity, shutdown, false), observer, started, span, undefined);
         return x.fail(t.error);

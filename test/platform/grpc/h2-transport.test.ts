@@ -101,6 +101,17 @@ describe("gRPC's own HTTP/2 transport", () => {
     c.close();
   });
 
+  it("takes a grpc-timeout weeks away as a deadline, and answers INVALID_ARGUMENT to a malformed one", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0), [["grpc-timeout", "720H"]]);
+    expect(field(await c.waitFor(trailersOf(1)), "grpc-status")).toBe("0");
+    c.request(3, CHECK, Buffer.alloc(0), [["grpc-timeout", "soon"]]);
+    const refused = await c.waitFor(trailersOf(3));
+    expect(field(refused, "grpc-status")).toBe("3");
+    expect(field(refused, "grpc-message")).toContain("grpc timeout");
+    c.close();
+  });
+
   it("answers 415 to a request that is not gRPC on a gRPC connection", async () => {
     const c = await RawH2Client.connect(s.port);
     c.request(1, CHECK, Buffer.alloc(0));
