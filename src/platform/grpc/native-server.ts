@@ -5,17 +5,18 @@
 // deadline (the client's grpc-timeout, else server.defaultDeadlineMs) is one timer that
 // aborts the handler and answers DEADLINE_EXCEEDED.
 import type { Duplex } from "node:stream";
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
+import { fromBinary, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { AuthGate, Admission } from "../auth.js";
 import { isPromise } from "../is-promise.js";
 import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
-import { ownEncoding, sentCallback } from "../rpc/encode-self.js";
+import { sentCallback } from "../rpc/encode-self.js";
 import { endRpcSpan, grpcSpanStarter, type RequestSpan } from "../tracing/index.js";
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from "../http2-windows.js";
 import { GrpcCallContext } from "./context.js";
+import { decodeRequest, encodeResponse } from "./messages.js";
 import { H2Connection, type H2Stream, type StreamListener } from "./h2/connection.js";
 import { HpackEncoder } from "./h2/hpack.js";
 import type { GrpcServer, GrpcServerOptions } from "./server.js";
@@ -133,16 +134,10 @@ function requestHead(fields: string[]): RequestHead | Refusal {
 
 const clip = (s: string) => (s.length > 200 ? `${s.slice(0, 200)}…` : s);
 
-function routeFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, decodeRequest: (bytes: Uint8Array) => unknown): Route {
+function routeFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, decoder: (bytes: Uint8Array) => unknown): Route {
   const { auth, observer, shutdown, defaultDeadlineMs } = opts;
   const startSpan = grpcSpanStarter(method);
-  const decode = (bytes: Buffer): unknown => {
-    try {
-      return decodeRequest(bytes);
-    } catch (err) {
-      throw new ConnectError(`parse binary: ${(err as Error).message}`, Code.InvalidArgument);
-    }
-  };
+  const decode = (bytes: Buffer): unknown => decodeRequest(decoder, bytes);
   const requests = async function* (call: GrpcCall): AsyncGenerator<unknown> {
     for (let bytes = await call.read(); bytes; bytes = await call.read()) yield decode(bytes);
   };
@@ -270,7 +265,7 @@ class Exchange {
     if (this.done) return;
     let bytes: Uint8Array;
     try {
-      bytes = encode(this.method.output, response);
+      bytes = encodeResponse(this.method.output, response);
     } catch (err) {
       return this.fail(err);
     }
@@ -334,7 +329,7 @@ class Exchange {
         this.call.sendHeaders(this.ctx.headersToSend());
         this.unwritten++;
         const sent = sentCallback(r.value);
-        this.call.sendMessage(encode(this.method.output, r.value), () => {
+        this.call.sendMessage(encodeResponse(this.method.output, r.value), () => {
           this.unwritten--;
           sent?.();
           this.wake?.();
@@ -357,7 +352,3 @@ class Exchange {
 }
 
 const ONCE = { once: true } as const;
-
-function encode(schema: DescMessage, value: unknown): Uint8Array {
-  return ownEncoding(value) ?? toBinary(schema, isMessage(value, schema) ? value : create(schema, value as never));
-}

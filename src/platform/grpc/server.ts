@@ -7,7 +7,7 @@
 import type { EventEmitter } from "node:events";
 import type { Duplex } from "node:stream";
 import type http2 from "node:http2";
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
+import { fromBinary, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   Server,
@@ -26,7 +26,8 @@ import type { AuthGate } from "../auth.js";
 import { isPromise } from "../is-promise.js";
 import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
-import { ownEncoding, sentCallback } from "../rpc/encode-self.js";
+import { sentCallback } from "../rpc/encode-self.js";
+import { decodeRequest, encodeResponse } from "./messages.js";
 import { traceGrpcHandler } from "../tracing/index.js";
 import { SERVER_HTTP2_SETTINGS, widenConnectionWindow } from "../http2-windows.js";
 import { GrpcCallContext } from "./context.js";
@@ -227,16 +228,12 @@ async function* requests(call: ServerReadableStream<Buffer, Buffer> | ServerDupl
   for await (const bytes of call.iterator({ destroyOnReturn: false })) yield decode(decodeRequest, bytes as Buffer);
 }
 
-function decode(decodeRequest: (bytes: Uint8Array) => unknown, bytes: Buffer): unknown {
-  try {
-    return decodeRequest(bytes);
-  } catch (err) {
-    throw new ConnectError(`parse binary: ${(err as Error).message}`, Code.InvalidArgument);
-  }
+function decode(decoder: (bytes: Uint8Array) => unknown, bytes: Buffer): unknown {
+  return decodeRequest(decoder, bytes);
 }
 
 function encode(schema: DescMessage, value: unknown): Buffer {
-  const bytes = ownEncoding(value) ?? toBinary(schema, isMessage(value, schema) ? value : create(schema, value as never));
+  const bytes = encodeResponse(schema, value);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
