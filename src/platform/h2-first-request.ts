@@ -10,6 +10,7 @@
 // Eager clients (Node, browsers, grpcio) never get those SETTINGS.
 import type { Duplex } from "node:stream";
 import { HpackDecoder } from "./grpc/h2/hpack.js";
+import { MAX_HEADER_LIST_BYTES } from "./http2-windows.js";
 
 export const CLIENT_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -125,9 +126,6 @@ function firstHeaderBlock(buf: Buffer): Buffer | undefined {
   }
   return undefined;
 }
-
-// The header list a first request may carry (what the gRPC transport accepts, 64 KiB).
-const MAX_HEADER_LIST_BYTES = 64 * 1024;
 
 function contentTypeOf(block: Buffer): string | undefined {
   // A fresh decoder suffices: the first header block of a connection can refer only to the

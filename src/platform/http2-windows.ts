@@ -19,6 +19,12 @@ export const STREAM_WINDOW_BYTES = 2 << 20;
 export const CONNECTION_WINDOW_BYTES = 4 << 20;
 
 /**
+ * The largest request header list the server decodes (the gRPC transport's limit, and the
+ * first-request sniffer's): gRPC's clients send at most 8 KiB of metadata by default.
+ */
+export const MAX_HEADER_LIST_BYTES = 64 * 1024;
+
+/**
  * The SETTINGS every server session advertises. The frame size stays at the default 16 KiB:
  * advertising 1 MiB frames made no upload faster (Python grpcio and connect-node clients)
  * and downloads no faster either.

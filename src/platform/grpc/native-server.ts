@@ -14,7 +14,7 @@ import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
 import { sentCallback } from "../rpc/encode-self.js";
 import { endRpcSpan, grpcSpanStarter, type RequestSpan } from "../tracing/index.js";
-import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from "../http2-windows.js";
+import { CONNECTION_WINDOW_BYTES, MAX_HEADER_LIST_BYTES, STREAM_WINDOW_BYTES } from "../http2-windows.js";
 import { GrpcCallContext } from "./context.js";
 import { decodeRequest, encodeResponse } from "./messages.js";
 import { H2Connection, type H2Stream, type StreamListener } from "./h2/connection.js";
@@ -24,8 +24,6 @@ import { GrpcCall, type RequestHead } from "./wire.js";
 
 // Calls one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
 const MAX_CONCURRENT_STREAMS = 1000;
-// The largest request header list: metadata past it is refused (gRPC's clients default to 8 KiB, Go's server to 16 MiB).
-const MAX_HEADER_LIST_BYTES = 64 * 1024;
 // Response messages a stream may hold that the socket has not written. Few: a status queues
 // behind them, and an aborted call's status must reach a slow reader within the shutdown grace.
 const MAX_UNWRITTEN = 2;
@@ -92,13 +90,15 @@ export function createNativeGrpcServer(opts: GrpcServerOptions): GrpcServer {
 
 /** An HTTP-level refusal of a request that is not gRPC (answered as grpc-js answers it). */
 class Refusal {
-  constructor(private readonly status: string) {}
+  private readonly block: Buffer;
+  constructor(status: string) {
+    this.block = new HpackEncoder().encode([[":status", status]]);
+  }
   send(stream: H2Stream): void {
     stream.onData = (chunk) => stream.consumed(chunk.length);
-    stream.sendHeaders(encoder.encode([[":status", this.status]]), true);
+    stream.sendHeaders(this.block, true);
   }
 }
-const encoder = new HpackEncoder();
 const NOT_POST = new Refusal("405");
 const NOT_GRPC = new Refusal("415");
 
