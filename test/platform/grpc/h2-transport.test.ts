@@ -1,5 +1,6 @@
 // The server's own HTTP/2 transport for gRPC (src/platform/grpc/h2/), spoken to frame by
 // frame: the protocol's rules a gRPC client library would never break on purpose.
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../../gen/grpc/health/v1/health_pb.js";
@@ -109,6 +110,24 @@ describe("gRPC's own HTTP/2 transport", () => {
     const refused = await c.waitFor(trailersOf(3));
     expect(field(refused, "grpc-status")).toBe("3");
     expect(field(refused, "grpc-message")).toContain("grpc timeout");
+    c.close();
+  });
+
+  it("reads a gzip-compressed request, and answers UNIMPLEMENTED to a compressed one without a known grpc-encoding", async () => {
+    const c = await RawH2Client.connect(s.port);
+    const compressed = (body: Buffer) => {
+      const framed = grpcMessage(gzipSync(body));
+      framed[0] = 1;
+      return framed;
+    };
+    const headers = (id: number, encoding: string) =>
+      c.send(FRAME.HEADERS, FLAG.END_HEADERS, id, c.block([[":method", "POST"], [":path", CHECK], ["content-type", "application/grpc"], ["grpc-encoding", encoding]]));
+    headers(1, "gzip");
+    c.send(FRAME.DATA, FLAG.END_STREAM, 1, compressed(Buffer.alloc(0)));
+    expect(field(await c.waitFor(trailersOf(1)), "grpc-status")).toBe("0");
+    headers(3, "snappy");
+    c.send(FRAME.DATA, FLAG.END_STREAM, 3, compressed(Buffer.alloc(0)));
+    expect(field(await c.waitFor(trailersOf(3)), "grpc-status")).toBe("12");
     c.close();
   });
 
