@@ -42,6 +42,9 @@ export class GrpcCall {
   private headersSent = false;
   private statusSent = false;
   // Reading.
+  /** Size of the message being read, -1 between messages. */
+  private expected = -1;
+  private compressed = false;
   private prefix: Buffer | undefined;
   private message: Buffer | undefined;
   private messageFill = 0;
@@ -195,10 +198,6 @@ export class GrpcCall {
     this.wake();
   }
 
-  private compressed = false;
-  /** Size of the message being read, -1 between messages. */
-  private expected = -1;
-
   private startMessage(buf: Buffer, at: number): void {
     const flag = buf[at];
     const size = buf.readUInt32BE(at + 1);
@@ -216,6 +215,7 @@ export class GrpcCall {
     this.heldBytes += m.length;
   }
 
+  /** gzip and deflate (what gRPC's clients send), decompressed at once: bounded by server.maxMessageBytes. */
   private decompress(m: Buffer): Buffer {
     const encoding = this.head.encoding;
     const options = { maxOutputLength: this.opts.maxMessageBytes };
