@@ -5,7 +5,6 @@ import zlib from "node:zlib";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { H2Stream } from "./h2/connection.js";
-import { H2Error } from "./h2/frames.js";
 import { HpackEncoder } from "./h2/hpack.js";
 
 const MESSAGE_PREFIX_BYTES = 5;
@@ -272,13 +271,6 @@ export class GrpcCall {
       // Trailers-only: the status in the response's only HEADERS frame.
       this.stream.sendHeaders(encoder.encode([...HEADERS_OK, ...statusFields(err, trailers)]), true);
     }
-  }
-
-  /** Ends the stream without a status (RST_STREAM CANCEL): for a connection being torn down. */
-  abort(): void {
-    if (this.done) return;
-    this.statusSent = true;
-    this.stream.reset(H2Error.Cancel);
   }
 }
 

@@ -147,12 +147,6 @@ export class H2Stream {
     this.conn.flush(this);
   }
 
-  /** Ends the stream at once (RST_STREAM). */
-  reset(code: H2Error): void {
-    if (this.localClosed && this.remoteClosed) return;
-    this.conn.resetStream(this, code, false);
-  }
-
   /** True while body bytes wait for windows or the socket. */
   get pending(): boolean {
     return this.queue.length > 0;
