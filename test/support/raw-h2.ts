@@ -71,10 +71,7 @@ export class RawH2Client {
       if (found) return found;
       if (this.closed) throw new Error("the connection closed first");
       if (Date.now() > deadline) throw new Error("no such frame in time");
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 50);
-      });
+      await this.nextEvent(deadline);
     }
   }
 
@@ -83,15 +80,23 @@ export class RawH2Client {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed) {
       if (Date.now() > deadline) throw new Error("the connection stayed open");
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 50);
-      });
+      await this.nextEvent(deadline);
     }
   }
 
   close(): void {
     this.socket.destroy();
+  }
+
+  /** Resolves when frames arrive or the connection closes, or at the deadline. */
+  private nextEvent(deadline: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()) + 1);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private onData(chunk: Buffer): void {

@@ -53,7 +53,9 @@ describe("gRPC's own HTTP/2 transport", () => {
     const c = await RawH2Client.connect(s.port, [[SETTINGS_INITIAL_WINDOW_SIZE, 3]]);
     c.request(1, CHECK, Buffer.alloc(0));
     await c.waitFor(on(1, FRAME.DATA));
-    await new Promise((r) => setTimeout(r, 50));
+    // The server answers a PING after what it sent for the call: by its ACK, nothing more is coming.
+    c.send(FRAME.PING, 0, 0, Buffer.from("flushed?"));
+    await c.waitFor((f) => f.type === FRAME.PING && (f.flags & FLAG.ACK) !== 0);
     expect(c.frames.filter(on(1, FRAME.DATA)).reduce((n, f) => n + f.payload.length, 0)).toBe(3);
     expect(c.frames.some(trailersOf(1))).toBe(false);
     c.send(FRAME.WINDOW_UPDATE, 0, 1, u32(100));
