@@ -78,7 +78,7 @@ describe("gRPC's own HTTP/2 transport", () => {
   it("refuses a request whose headers are past the header list limit, and serves the next one", async () => {
     const c = await RawH2Client.connect(s.port);
     c.request(1, CHECK, Buffer.alloc(0));
-    const huge = c.block([[":method", "POST"], [":path", CHECK], ["content-type", "application/grpc"], ...Array.from({ length: 10 }, (_, i): [string, string] => [`x-big-${i}`, "v".repeat(8_000)])]);
+    const huge = c.block([[":method", "POST"], [":scheme", "http"], [":path", CHECK], ["content-type", "application/grpc"], ...Array.from({ length: 10 }, (_, i): [string, string] => [`x-big-${i}`, "v".repeat(8_000)])]);
     for (let offset = 0; offset < huge.length; offset += 16_000) {
       const last = offset + 16_000 >= huge.length;
       c.send(offset === 0 ? FRAME.HEADERS : FRAME.CONTINUATION, last ? FLAG.END_HEADERS | (offset === 0 ? FLAG.END_STREAM : 0) : 0, 3, huge.subarray(offset, offset + 16_000));
@@ -123,7 +123,7 @@ describe("gRPC's own HTTP/2 transport", () => {
       return framed;
     };
     const headers = (id: number, encoding: string) =>
-      c.send(FRAME.HEADERS, FLAG.END_HEADERS, id, c.block([[":method", "POST"], [":path", CHECK], ["content-type", "application/grpc"], ["grpc-encoding", encoding]]));
+      c.send(FRAME.HEADERS, FLAG.END_HEADERS, id, c.block([[":method", "POST"], [":scheme", "http"], [":path", CHECK], ["content-type", "application/grpc"], ["grpc-encoding", encoding]]));
     headers(1, "gzip");
     c.send(FRAME.DATA, FLAG.END_STREAM, 1, compressed(Buffer.alloc(0)));
     expect(field(await c.waitFor(trailersOf(1)), "grpc-status")).toBe("0");
@@ -133,11 +133,41 @@ describe("gRPC's own HTTP/2 transport", () => {
     c.close();
   });
 
+  it("resets malformed requests with PROTOCOL_ERROR (RFC 9113 §8.2): upper-case names, missing or repeated pseudo-headers, connection-specific fields", async () => {
+    const c = await RawH2Client.connect(s.port);
+    const base: [string, string][] = [[":method", "POST"], [":scheme", "http"], [":path", CHECK], ["content-type", "application/grpc"]];
+    const lists: [string, string][][] = [
+      [...base, ["X-Upper", "1"]],
+      base.filter(([n]) => n !== ":scheme"),
+      [[":path", CHECK], ...base],
+      [...base, ["connection", "keep-alive"]],
+      [...base, ["te", "gzip"]],
+      [...base.slice(0, 3), ["content-type", "application/grpc"], [":authority", "late"]],
+    ];
+    lists.forEach((fields, i) => c.send(FRAME.HEADERS, FLAG.END_HEADERS, 1 + 2 * i, c.block(fields)));
+    for (let i = 0; i < lists.length; i++) expect((await c.waitFor(on(1 + 2 * i, FRAME.RST_STREAM))).payload.readUInt32BE(0), `list ${i}`).toBe(0x1);
+    c.request(1 + 2 * lists.length, CHECK, Buffer.alloc(0));
+    expect(field(await c.waitFor(trailersOf(1 + 2 * lists.length)), "grpc-status")).toBe("0");
+    c.close();
+  });
+
+  it("resets a stream whose body is not as long as its content-length, and one the client sends DATA on after ending it", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.send(FRAME.HEADERS, FLAG.END_HEADERS, 1, c.block([[":method", "POST"], [":scheme", "http"], [":path", WATCH], ["content-type", "application/grpc"], ["content-length", "50"]]));
+    c.send(FRAME.DATA, FLAG.END_STREAM, 1, grpcMessage(Buffer.alloc(0)));
+    expect((await c.waitFor(on(1, FRAME.RST_STREAM))).payload.readUInt32BE(0)).toBe(0x1);
+    c.request(3, WATCH, Buffer.alloc(0));
+    await c.waitFor(on(3, FRAME.DATA)); // SERVING; the stream stays open, half-closed by the client
+    c.send(FRAME.DATA, 0, 3, grpcMessage(Buffer.alloc(0)));
+    expect((await c.waitFor(on(3, FRAME.RST_STREAM))).payload.readUInt32BE(0)).toBe(0x5);
+    c.close();
+  });
+
   it("answers 415 to a request that is not gRPC on a gRPC connection", async () => {
     const c = await RawH2Client.connect(s.port);
     c.request(1, CHECK, Buffer.alloc(0));
     await c.waitFor(trailersOf(1));
-    c.send(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 3, c.block([[":method", "POST"], [":path", CHECK], ["content-type", "application/json"]]));
+    c.send(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 3, c.block([[":method", "POST"], [":scheme", "http"], [":path", CHECK], ["content-type", "application/json"]]));
     expect(field(await c.waitFor(on(3, FRAME.HEADERS)), ":status")).toBe("415");
     c.close();
   });
@@ -174,7 +204,7 @@ describe("gRPC's own HTTP/2 transport", () => {
     const burst: Buffer[] = [];
     for (let i = 0; i < 600; i++) {
       const id = 3 + 2 * i;
-      burst.push(frameBytes(FRAME.HEADERS, FLAG.END_HEADERS, id, c.block([[":method", "POST"], [":path", WATCH], ["content-type", "application/grpc"]])));
+      burst.push(frameBytes(FRAME.HEADERS, FLAG.END_HEADERS, id, c.block([[":method", "POST"], [":scheme", "http"], [":path", WATCH], ["content-type", "application/grpc"]])));
       burst.push(frameBytes(FRAME.RST_STREAM, 0, id, u32(0x8)));
     }
     c.socket.write(Buffer.concat(burst));

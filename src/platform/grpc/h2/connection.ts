@@ -10,6 +10,7 @@
 // HPACK table in step with the client's.
 import type { Duplex } from "node:stream";
 import { HpackDecoder, HpackError } from "./hpack.js";
+import { contentLength, malformedFields } from "./request-fields.js";
 import {
   CLIENT_PREFACE,
   ConnectionError,
@@ -74,6 +75,9 @@ const COALESCE_BELOW_BYTES = 16 * 1024;
 
 const call = (f: () => void) => f();
 
+// Not a frame flag: marks a HEADERS frame whose priority names its own stream.
+const SELF_DEPENDENT = 0x100;
+
 const PING_ACK_HEADER = Buffer.from([0, 0, 8, FrameType.Ping, Flag.Ack, 0, 0, 0, 0]);
 
 interface QueuedData {
@@ -102,11 +106,16 @@ export class H2Stream {
   readonly queue: QueuedData[] = [];
   trailers: Buffer | undefined;
 
+  /** Body bytes received, checked against the request's content-length if it has one. */
+  received = 0;
+
   constructor(
     readonly id: number,
     private readonly conn: H2Connection,
     sendWindow: number,
     recvWindow: number,
+    /** The request's content-length, -1 without one. */
+    readonly contentLength: number,
   ) {
     this.sendWindow = sendWindow;
     this.recvWindow = recvWindow;
@@ -499,6 +508,12 @@ export class H2Connection {
       case FrameType.Priority:
         if (id === 0) throw new ConnectionError(H2Error.ProtocolError, "PRIORITY on stream 0");
         if (payload.length !== 5) throw new ConnectionError(H2Error.FrameSizeError, "PRIORITY of the wrong size");
+        // Priorities are not followed; a stream depending on itself is still an error (RFC 9113 §5.3.1).
+        if ((payload.readUInt32BE(0) & 0x7fffffff) === id) {
+          const stream = this.streams.get(id);
+          if (stream) this.resetStream(stream, H2Error.ProtocolError, false);
+          else this.write(rstStreamFrame(id, H2Error.ProtocolError));
+        }
         return;
       case FrameType.RstStream:
         return this.onRstStream(id, payload);
@@ -534,14 +549,23 @@ export class H2Connection {
       if (id > this.lastStreamId) throw new ConnectionError(H2Error.ProtocolError, "DATA on an idle stream");
       // A stream we ended or reset: its bytes still count against the connection's window.
       this.consumed(payload.length);
+      // One the client had ended itself is its mistake (RFC 9113 §5.1, half-closed (remote)).
+      if (stream) this.resetStream(stream, H2Error.StreamClosed, false);
       return;
     }
     stream.recvWindow -= payload.length;
     if (stream.recvWindow < 0) return this.resetStream(stream, H2Error.FlowControlError, false);
+    stream.received += body.length;
+    const end = (flags & Flag.EndStream) !== 0;
+    if (stream.contentLength >= 0 && (stream.received > stream.contentLength || (end && stream.received !== stream.contentLength))) {
+      // A body that is not as long as its content-length (RFC 9113 §8.1.1).
+      this.consumed(payload.length);
+      return this.resetStream(stream, H2Error.ProtocolError, false);
+    }
     // Padding is consumed at once; the body when the call layer takes it.
     if (body.length !== payload.length) this.consumed(payload.length - body.length);
     if (body.length > 0) stream.onData(body);
-    if (flags & Flag.EndStream) this.endRemote(stream);
+    if (end) this.endRemote(stream);
   }
 
   private endRemote(stream: H2Stream): void {
@@ -559,7 +583,11 @@ export class H2Connection {
       if (payload.length < 1) throw new ConnectionError(H2Error.ProtocolError, "malformed HEADERS");
       stop -= payload[start++];
     }
-    if (flags & Flag.Priority) start += 5;
+    if (flags & Flag.Priority) {
+      // A stream that depends on itself is malformed (RFC 9113 §5.3.1); its block is still decoded.
+      if (start + 4 <= payload.length && (payload.readUInt32BE(start) & 0x7fffffff) === id) flags |= SELF_DEPENDENT;
+      start += 5;
+    }
     if (start > stop) throw new ConnectionError(H2Error.ProtocolError, "padding longer than the frame");
     const fragment = payload.subarray(start, stop);
     if (flags & Flag.EndHeaders) return this.onHeaderBlock(id, flags, fragment);
@@ -583,8 +611,9 @@ export class H2Connection {
     const endStream = (flags & Flag.EndStream) !== 0;
     const existing = this.streams.get(id);
     if (existing) {
+      if (existing.remoteClosed) return this.resetStream(existing, H2Error.StreamClosed, false);
       // Trailers of a request: gRPC clients send none, but they end the stream.
-      if (!endStream) return this.resetStream(existing, H2Error.ProtocolError, false);
+      if (!endStream || malformedFields(fields, true)) return this.resetStream(existing, H2Error.ProtocolError, false);
       return this.endRemote(existing);
     }
     if (id <= this.lastStreamId) {
@@ -596,13 +625,13 @@ export class H2Connection {
     if (this.goawaySent) return void this.write(rstStreamFrame(id, H2Error.RefusedStream));
     if (++this.streamsInWindow >= RESETS_WINDOW) this.streamsInWindow = this.resetsInWindow = 0;
     if (this.streams.size >= this.opts.maxConcurrentStreams) return void this.write(rstStreamFrame(id, H2Error.RefusedStream));
-    const stream = new H2Stream(id, this, this.peerInitialWindow, this.opts.streamWindowBytes);
+    // RFC 9113 §8.2.2 allows a 431 for a list too large; gRPC clients read a reset as well.
+    if (!fits) return void this.write(rstStreamFrame(id, H2Error.EnhanceYourCalm));
+    const length = contentLength(fields);
+    if (flags & SELF_DEPENDENT || malformedFields(fields, false) || Number.isNaN(length) || (endStream && length > 0)) return void this.write(rstStreamFrame(id, H2Error.ProtocolError));
+    const stream = new H2Stream(id, this, this.peerInitialWindow, this.opts.streamWindowBytes, length);
     this.streams.set(id, stream);
     this.pingStrikes = 0;
-    if (!fits) {
-      // RFC 9113 §8.2.2 allows a 431; gRPC clients read a reset as well.
-      return this.resetStream(stream, H2Error.EnhanceYourCalm, false);
-    }
     if (endStream) stream.remoteClosed = true;
     this.listener.onRequest(stream, fields, endStream);
     if (endStream && !stream.localClosed) stream.onEnd();
