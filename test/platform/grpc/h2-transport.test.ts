@@ -265,3 +265,34 @@ describe("gRPC's own HTTP/2 transport, keepalive", () => {
     c.close();
   });
 });
+
+describe("gRPC's own HTTP/2 transport, a client that does not read", () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ server: { keepalive: { minClientPingIntervalMs: 0 } } });
+  });
+  afterAll(() => s?.close());
+
+  it("stops reading from a client that sends without reading its answers, instead of holding them all", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor(trailersOf(1));
+    c.socket.pause();
+    // 64 MiB of PINGs whose ACKs the client never reads. Read whole, they would cost the server
+    // (this process) about 200 MB of queued answers; it stops at 4 MiB of unsent output instead.
+    const burst = Buffer.concat(Array.from({ length: 1 << 16 }, () => frameBytes(FRAME.PING, 0, 0, Buffer.alloc(8))));
+    const rssBefore = process.memoryUsage().rss;
+    for (let i = 0; i < 64; i++) c.socket.write(burst);
+    // A window for the server to read what it will (a negative result needs one).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(c.closed).toBe(false);
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(100 << 20);
+    await stillServingOn(s);
+    c.close();
+  });
+});
+
+async function stillServingOn(s: TestServer): Promise<void> {
+  expect((await createClient(Health, s.grpc).check({})).status).toBe(Status.SERVING);
+}
+

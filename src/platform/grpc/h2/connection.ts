@@ -53,9 +53,10 @@ export interface StreamListener {
   onRequest(stream: H2Stream, fields: string[], endStream: boolean): void;
 }
 
-// Unread bytes the socket may hold for a client that sends but does not read (its pings
-// and window updates are answered); past it the connection is dropped.
-const MAX_UNFLUSHED_CONTROL_BYTES = 1 << 20;
+// Output the socket may hold unsent before the connection stops reading: a client that
+// sends (pings, window updates, requests) but does not read its answers is held back by
+// TCP instead of growing our memory. Reading resumes once the socket drains.
+const MAX_UNSENT_BYTES = 4 << 20;
 // Header blocks as received (compressed) are capped at twice the decoded list limit.
 const HEADER_BLOCK_FACTOR = 2;
 // Streams a client may reset within one window of RESETS_WINDOW streams before the
@@ -195,6 +196,8 @@ export class H2Connection {
   private pingStrikes = 0;
   private sentDataSincePing = true;
   private failed = false;
+  /** Reading stopped until the socket drains (see MAX_UNSENT_BYTES). */
+  private readPaused = false;
 
   constructor(
     private readonly socket: Duplex,
@@ -291,8 +294,10 @@ export class H2Connection {
       this.socket.write(out[out.length - 1], written);
       this.socket.uncork();
     }
-    // A client that sends control frames and never reads.
-    if (this.socket.writableLength > MAX_UNFLUSHED_CONTROL_BYTES && this.blocked.size === 0 && this.streams.size === 0) return this.destroy();
+    if (!this.readPaused && this.socket.writableLength > MAX_UNSENT_BYTES) {
+      this.readPaused = true;
+      this.socket.pause();
+    }
     // Streams held back only by this turn's share (not by the socket) go on.
     if (this.blocked.size > 0 && !this.socket.writableNeedDrain) this.flushBlocked();
   };
@@ -359,7 +364,13 @@ export class H2Connection {
     return this.outBytes >= MAX_TURN_BYTES || this.socket.writableNeedDrain;
   }
 
-  private readonly onDrain = () => this.flushBlocked();
+  private readonly onDrain = () => {
+    if (this.readPaused) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+    this.flushBlocked();
+  };
 
   private flushBlocked(): void {
     for (const s of [...this.blocked]) {
