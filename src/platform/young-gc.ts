@@ -1,7 +1,7 @@
 // Frees the transport's dead message buffers during large transfers.
 //
 // Every MiB of an artifact passes through buffers that live for a moment: HTTP/2 read buffers
-// and grpc-js's reassembled messages on the way in, grpc-js's framed copies on the way out.
+// and the gRPC server's reassembled messages on the way in, its framed copies on the way out.
 // Node 24's V8 (13.x) reclaims the memory of such dead ArrayBuffers only with a full
 // mark-compact of the whole heap, started each time about 64 MB of them have piled up
 // (Node 20's V8 ran a cheap scavenge for that). Measured on a 200 MiB upload: 17 full GCs,

@@ -39,7 +39,7 @@ export interface ConnectionOptions {
   readonly maxConcurrentStreams: number;
   /** Largest decoded header list a request may carry (RFC 9113 §6.5.2). */
   readonly maxHeaderListBytes: number;
-  /** Server pings after this long without a frame from the client (0: never). */
+  /** How often the server pings the client (0: never), as grpc-js's keepalive does. */
   readonly keepaliveTimeMs: number;
   /** A ping unanswered this long closes the connection. */
   readonly keepaliveTimeoutMs: number;
@@ -65,8 +65,8 @@ const RESETS_WINDOW = 1000;
 const MAX_RESETS_PER_WINDOW = 500;
 // Go's and gRPC core's rule: more than this many pings too soon, and the connection ends.
 const MAX_PING_STRIKES = 2;
-// Padding of the 0x20 prefix: a dynamic table size update to 0, sent at the start of our
-// first header block, so the client's decoder table stays empty whatever it advertises.
+// A dynamic table size update to 0, at the start of our first header block: the client's
+// decoder table stays empty whatever it advertises (our encoder never indexes).
 const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
 // Body bytes one turn hands to the socket at most; the rest waits for the next turn.
