@@ -20,13 +20,11 @@ import { decodeRequest, encodeResponse } from "./messages.js";
 import { H2Connection, type H2Stream, type StreamListener } from "./h2/connection.js";
 import { HpackEncoder } from "./h2/hpack.js";
 import type { GrpcServer, GrpcServerOptions } from "./server.js";
+import { pumpResponses, type ResponseSink } from "./pump.js";
 import { GrpcCall, type RequestHead } from "./wire.js";
 
 // Calls one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
 const MAX_CONCURRENT_STREAMS = 1000;
-// Response messages a stream may hold that the socket has not written. Few: a status queues
-// behind them, and an aborted call's status must reach a slow reader within the shutdown grace.
-const MAX_UNWRITTEN = 2;
 
 type Impl = (input: unknown, ctx: GrpcCallContext) => unknown;
 type Route = (call: GrpcCall) => void;
@@ -206,8 +204,6 @@ function routeFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, decod
 /** One call from admission to its status: the record, the span, the deadline and the reply. */
 class Exchange {
   private done = false;
-  private unwritten = 0;
-  private wake: (() => void) | undefined;
 
   constructor(
     private readonly method: DescMethod,
@@ -246,6 +242,19 @@ class Exchange {
     );
   }
 
+  private readonly sink: ResponseSink = {
+    ended: () => this.done,
+    write: (value, written) => {
+      this.call.sendHeaders(this.ctx.headersToSend());
+      const sent = sentCallback(value);
+      this.call.sendMessage(encodeResponse(this.method.output, value), () => {
+        sent?.();
+        written();
+      });
+    },
+    signal: () => this.ctx.signal,
+  };
+
   /** Runs a server-streaming or bidi handler and sends its messages as they come. */
   stream(handle: () => unknown): void {
     if (this.done) return;
@@ -255,7 +264,7 @@ class Exchange {
     } catch (err) {
       return this.fail(err);
     }
-    this.pump(source).then(
+    pumpResponses(source, this.sink).then(
       () => this.end(),
       (err: unknown) => this.fail(err),
     );
@@ -297,7 +306,6 @@ class Exchange {
     if (this.done) return;
     const reason = this.ctx.cancelled();
     this.finish(reason, reason);
-    this.wake?.();
   }
 
   /** Records the call once: `sent` is the error its client receives (none for OK), `err` the handler's. */
@@ -311,44 +319,5 @@ class Exchange {
     this.observer.finish(this.method, this.started, recorded);
     if (this.span) endRpcSpan(this.span, sent?.code ?? 0, recorded);
   }
-
-  private readonly wakeUp = () => this.wake?.();
-
-  /** Writes the handler's messages as they come, waiting whenever the client is slower. */
-  private async pump(source: AsyncIterable<unknown>): Promise<void> {
-    const it = source[Symbol.asyncIterator]();
-    let complete = false;
-    try {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) {
-          complete = true;
-          return;
-        }
-        if (this.done) return;
-        this.call.sendHeaders(this.ctx.headersToSend());
-        this.unwritten++;
-        const sent = sentCallback(r.value);
-        this.call.sendMessage(encodeResponse(this.method.output, r.value), () => {
-          this.unwritten--;
-          sent?.();
-          this.wake?.();
-        });
-        if (this.unwritten >= MAX_UNWRITTEN) {
-          const signal = this.ctx.signal;
-          await new Promise<void>((resolve) => {
-            this.wake = resolve;
-            signal.addEventListener("abort", this.wakeUp, ONCE);
-          });
-          signal.removeEventListener("abort", this.wakeUp);
-          this.wake = undefined;
-          if (signal.aborted) throw signal.reason;
-        }
-      }
-    } finally {
-      if (!complete) await it.return?.(undefined);
-    }
-  }
 }
 
-const ONCE = { once: true } as const;

@@ -28,6 +28,7 @@ import { hideInternals, type RpcObserver } from "../observe.js";
 import type { ServiceBinding } from "../rpc/binding.js";
 import { sentCallback } from "../rpc/encode-self.js";
 import { decodeRequest, encodeResponse } from "./messages.js";
+import { pumpResponses } from "./pump.js";
 import { traceGrpcHandler } from "../tracing/index.js";
 import { SERVER_HTTP2_SETTINGS, widenConnectionWindow } from "../http2-windows.js";
 import { GrpcCallContext } from "./context.js";
@@ -332,15 +333,9 @@ class UnaryReply extends Reply {
   }
 }
 
-// Messages a stream may hold that HTTP/2 has not taken yet. Few: a status queues behind
-// them, and an aborted call's status must reach a slow reader within the shutdown grace.
-const MAX_UNWRITTEN = 2;
-
 class StreamReply extends Reply {
-  private unwritten = 0;
   /** The sent callback (encode-self.ts) of each message written and not yet taken, in order. */
   private readonly sent: ((() => void) | undefined)[] = [];
-  private wake: (() => void) | undefined;
 
   constructor(
     method: DescMethod,
@@ -352,32 +347,21 @@ class StreamReply extends Reply {
   }
 
   /** Writes the handler's messages as they come, waiting whenever the client is slower. */
-  async pump(source: AsyncIterable<unknown>): Promise<void> {
-    const it = source[Symbol.asyncIterator]();
-    let complete = false;
-    try {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) {
-          complete = true;
-          return;
-        }
-        if (this.done) return;
+  pump(source: AsyncIterable<unknown>): Promise<void> {
+    return pumpResponses(source, {
+      ended: () => this.done,
+      write: (value, written) => {
         this.sendHeaders();
-        this.unwritten++;
         // grpc-js copies a message into its frame when HTTP/2 is ready for it, which may be
         // after the next one is written: a self-encoded message hears that it was sent only then.
-        this.sent.push(sentCallback(r.value));
-        this.stream.write(encode(this.method.output, r.value), this.written);
-        if (this.unwritten >= MAX_UNWRITTEN) {
-          const signal = this.ctx.signal;
-          await this.writable(signal);
-          if (signal.aborted) throw signal.reason;
-        }
-      }
-    } finally {
-      if (!complete) await it.return?.(undefined);
-    }
+        this.sent.push(sentCallback(value));
+        this.stream.write(encode(this.method.output, value), () => {
+          this.sent.shift()?.();
+          written();
+        });
+      },
+      signal: () => this.ctx.signal,
+    });
   }
 
   ok(): void {
@@ -389,24 +373,5 @@ class StreamReply extends Reply {
 
   protected sendError(status: ReturnType<typeof grpcStatusOf>): void {
     this.stream.emit("error", status);
-  }
-
-  private readonly written = () => {
-    this.unwritten--;
-    this.sent.shift()?.();
-    this.wake?.();
-  };
-
-  /** Waits until HTTP/2 has taken a message (the client reads as fast as we write), or the call is aborted. */
-  private writable(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.wake = undefined;
-        signal.removeEventListener("abort", wake);
-        resolve();
-      };
-      this.wake = wake;
-      signal.addEventListener("abort", wake);
-    });
   }
 }
