@@ -9,6 +9,7 @@
 //   node --import tsx bench/support/one-write-h2.ts one|split   (prints its port)
 import { spawn } from "node:child_process";
 import net from "node:net";
+import { CLIENT_PREFACE, frame } from "../../src/platform/grpc/h2/frames.js";
 import { ROOT } from "../../test/support/tools.js";
 
 export interface RawH2Server {
@@ -26,19 +27,9 @@ export async function startOneWriteH2(mode: "one" | "split"): Promise<RawH2Serve
   return { port, pid: child.pid!, stop: () => void child.kill("SIGTERM") };
 }
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const PREFACE = CLIENT_PREFACE;
 const DATA = 0x0, HEADERS = 0x1, SETTINGS = 0x4, PING = 0x6, WINDOW_UPDATE = 0x8;
 const END_STREAM = 0x1, ACK = 0x1, END_HEADERS = 0x4;
-
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const f = Buffer.allocUnsafe(9 + payload.length);
-  f.writeUIntBE(payload.length, 0, 3);
-  f[3] = type;
-  f[4] = flags;
-  f.writeUInt32BE(stream, 5);
-  payload.copy(f, 9);
-  return f;
-}
 
 /** HPACK literal without indexing: a static-table name index (4-bit prefix < 15 here) or a new name. */
 function literal(nameIndex: number, name: string, value: string): Buffer {

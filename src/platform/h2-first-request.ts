@@ -9,22 +9,11 @@
 // connection never sent those SETTINGS, and nghttp2 answers an unexpected ACK with GOAWAY).
 // Eager clients (Node, browsers, grpcio) never get those SETTINGS.
 import type { Duplex } from "node:stream";
+import { CLIENT_PREFACE, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, Flag, FrameType, frame } from "./grpc/h2/frames.js";
 import { HpackDecoder } from "./grpc/h2/hpack.js";
 import { MAX_HEADER_LIST_BYTES } from "./http2-windows.js";
 
-export const CLIENT_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-const FRAME_HEADER = 9;
-const TYPE_HEADERS = 0x1;
-const TYPE_SETTINGS = 0x4;
-const TYPE_CONTINUATION = 0x9;
-const FLAG_ACK = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
-const EMPTY_SETTINGS = Buffer.from([0, 0, 0, TYPE_SETTINGS, 0, 0, 0, 0, 0]);
-// The largest frame a client may send before the server's SETTINGS say otherwise.
-const DEFAULT_MAX_FRAME = 16_384;
+const EMPTY_SETTINGS = frame(FrameType.Settings, 0, 0);
 
 export interface FirstRequestOptions {
   /** How long to wait for HEADERS before sending our SETTINGS (Go clients wait for them). */
@@ -100,27 +89,27 @@ function firstHeaderBlock(buf: Buffer): Buffer | undefined {
   if (!buf.subarray(0, CLIENT_PREFACE.length).equals(CLIENT_PREFACE)) throw new Error("not an HTTP/2 client preface");
   let offset = CLIENT_PREFACE.length;
   const fragments: Buffer[] = [];
-  while (offset + FRAME_HEADER <= buf.length) {
+  while (offset + FRAME_HEADER_BYTES <= buf.length) {
     const length = buf.readUIntBE(offset, 3);
     const type = buf[offset + 3];
     const flags = buf[offset + 4];
-    if (length > DEFAULT_MAX_FRAME) throw new Error("frame larger than the default maximum frame size");
-    if (offset === CLIENT_PREFACE.length && type !== TYPE_SETTINGS) throw new Error("the client preface must be followed by SETTINGS");
-    const end = offset + FRAME_HEADER + length;
+    if (length > DEFAULT_MAX_FRAME_BYTES) throw new Error("frame larger than the default maximum frame size");
+    if (offset === CLIENT_PREFACE.length && type !== FrameType.Settings) throw new Error("the client preface must be followed by SETTINGS");
+    const end = offset + FRAME_HEADER_BYTES + length;
     if (end > buf.length) return undefined;
-    const payload = buf.subarray(offset + FRAME_HEADER, end);
-    if (type === TYPE_HEADERS) {
+    const payload = buf.subarray(offset + FRAME_HEADER_BYTES, end);
+    if (type === FrameType.Headers) {
       let start = 0;
       let stop = payload.length;
-      if (flags & FLAG_PADDED) stop -= payload[start++];
-      if (flags & FLAG_PRIORITY) start += 5;
+      if (flags & Flag.Padded) stop -= payload[start++];
+      if (flags & Flag.Priority) start += 5;
       if (start > stop) throw new Error("malformed HEADERS frame");
       fragments.push(payload.subarray(start, stop));
-      if (flags & FLAG_END_HEADERS) return Buffer.concat(fragments);
+      if (flags & Flag.EndHeaders) return Buffer.concat(fragments);
     } else if (fragments.length > 0) {
-      if (type !== TYPE_CONTINUATION) throw new Error("HEADERS not followed by CONTINUATION");
+      if (type !== FrameType.Continuation) throw new Error("HEADERS not followed by CONTINUATION");
       fragments.push(payload);
-      if (flags & FLAG_END_HEADERS) return Buffer.concat(fragments);
+      if (flags & Flag.EndHeaders) return Buffer.concat(fragments);
     }
     offset = end;
   }
@@ -141,10 +130,10 @@ function contentTypeOf(block: Buffer): string | undefined {
 function withoutSettingsAck(buf: Buffer): Buffer {
   const parts: Buffer[] = [buf.subarray(0, CLIENT_PREFACE.length)];
   let offset = CLIENT_PREFACE.length;
-  while (offset + FRAME_HEADER <= buf.length) {
+  while (offset + FRAME_HEADER_BYTES <= buf.length) {
     const length = buf.readUIntBE(offset, 3);
-    const end = Math.min(buf.length, offset + FRAME_HEADER + length);
-    const isAck = buf[offset + 3] === TYPE_SETTINGS && (buf[offset + 4] & FLAG_ACK) !== 0;
+    const end = Math.min(buf.length, offset + FRAME_HEADER_BYTES + length);
+    const isAck = buf[offset + 3] === FrameType.Settings && (buf[offset + 4] & Flag.Ack) !== 0;
     if (!isAck) parts.push(buf.subarray(offset, end));
     offset = end;
   }

@@ -143,14 +143,11 @@ function routeFor(method: DescMethod, impl: Impl, opts: GrpcServerOptions, decod
   const run = (x: Exchange) => {
     const call = x.call;
     switch (method.methodKind) {
-      case "unary": {
-        const whole = call.takeWhole();
-        if (whole) return x.unary(() => impl(decode(whole), x.ctx));
+      case "unary":
         return void call.readOne().then(
           (bytes) => x.unary(() => impl(decode(bytes), x.ctx)),
           (err: unknown) => x.fail(err),
         );
-      }
       case "client_streaming":
         return x.unary(() => impl(requests(call), x.ctx));
       case "server_streaming":

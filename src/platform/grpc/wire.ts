@@ -121,12 +121,6 @@ export class GrpcCall {
     return first;
   }
 
-  /** The message if a unary request arrived whole (the common case), else undefined. */
-  takeWhole(): Buffer | undefined {
-    if (!this.ended || this.held.length !== 1 || this.prefix || this.expected >= 0 || this.failure) return undefined;
-    return this.take();
-  }
-
   private take(): Buffer {
     const m = this.held.shift()!;
     this.heldBytes -= m.length;

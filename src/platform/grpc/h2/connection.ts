@@ -103,7 +103,6 @@ export class H2Stream {
   private unacked = 0;
   remoteClosed = false;
   localClosed = false;
-  headersSent = false;
   readonly queue: QueuedData[] = [];
   trailers: Buffer | undefined;
 
@@ -137,7 +136,6 @@ export class H2Stream {
   /** Sends response headers (an encoded block); with `endStream`, a trailers-only response. */
   sendHeaders(block: Buffer, endStream: boolean): void {
     if (this.localClosed) return;
-    this.headersSent = true;
     this.conn.sendHeaderBlock(this.id, block, endStream);
     if (endStream) this.conn.closeLocal(this);
   }

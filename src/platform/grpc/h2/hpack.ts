@@ -122,7 +122,7 @@ const HUFFMAN_CODES = [
 const EOS = 256;
 
 // The Huffman decoder is a state machine over whole input octets. A state is an internal node of the code
-// tree (256 of them, root = 0); HUFFMAN_STEPS[state << 8 | octet] holds the next state (bits 0-7), the symbols
+// tree (256 of them, root = 0); the steps table's [state << 8 | octet] holds the next state (bits 0-7), the symbols
 // completed on the way (bits 8-15 and 16-23: every code is at least 5 bits, so an octet completes at most 2)
 // and these flags:
 const EMIT_ONE = 1 << 24;
@@ -131,7 +131,9 @@ const EMIT_TWO = 1 << 25;
 const ACCEPT = 1 << 26;
 // The octet completes EOS, which must never appear.
 const FAIL = 1 << 27;
-const HUFFMAN_STEPS = buildHuffmanSteps();
+// Built on the first Huffman string (about 7 ms and 256 KB), not at start-up: a server no
+// HTTP/2 client has reached yet pays for neither.
+let huffmanSteps: Int32Array | undefined;
 
 function buildHuffmanSteps(): Int32Array {
   // tree[2n + bit]: the child of internal node n, another internal node or ~symbol for a leaf.
@@ -180,10 +182,11 @@ function huffmanString(src: Buffer, start: number, end: number): string {
   const most = Math.floor(((end - start) * 8) / 5);
   if (huffmanOut.length < most) huffmanOut = Buffer.allocUnsafeSlow(most);
   const out = huffmanOut;
+  const steps = (huffmanSteps ??= buildHuffmanSteps());
   let n = 0;
   let entry = ACCEPT;
   for (let i = start, state = 0; i < end; i++) {
-    entry = HUFFMAN_STEPS[(state << 8) | src[i]];
+    entry = steps[(state << 8) | src[i]];
     if (entry & FAIL) throw new HpackError("EOS in a Huffman string");
     if (entry & EMIT_ONE) {
       out[n++] = (entry >>> 8) & 0xff;
