@@ -1,13 +1,20 @@
 // Moving artifact bytes between the network and a file with few copies and few syscalls:
 // uploads queue received chunks and write them with one writev per batch, hashing as they
-// arrive; downloads read large blocks into a small pool of buffers, one read ahead.
+// arrive; downloads read large blocks into a small pool of buffers, one read ahead, hashed on
+// their way out. Large artifacts in O_DIRECT's shared buffers are hashed on the hash worker.
 import { createHash, type Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { DIRECT_ALIGN, DIRECT_BUFFER_BYTES, giveAlignedBuffer, takeAlignedBuffer } from "./direct-io.js";
+import { WorkerSha256 } from "./hash-worker.js";
 import type { ReadChunk } from "./storage.js";
 
 /** Most iovecs one writev(2) takes (IOV_MAX on Linux). */
 const IOV_MAX = 1024;
+/**
+ * Direct mode: an artifact is hashed on the hash worker once this much of it has arrived;
+ * smaller ones are hashed here at the end, which costs less than starting the worker.
+ */
+const WORKER_HASH_MIN_BYTES = 4 * 1024 * 1024;
 
 // Received chunks whose memory the writer frees as soon as they are on disk, or copied into an
 // aligned buffer in direct mode (see freeOnceWritten).
@@ -51,9 +58,22 @@ function freeWritten(batch: readonly Uint8Array[]): void {
  * in flight leaves in the next writev, so many small chunks cost one syscall. At most
  * `highWaterMark` bytes wait: beyond that `write` waits for the disk, and so does the client.
  * A write error is reported by the next `write` or by `finish`.
+ *
+ * In direct mode the aligned buffers are hashed by the hash worker (hash-worker.ts) while this
+ * thread receives the next bytes; each buffer is reused once it is both written and hashed.
  */
 export class ArtifactFileWriter {
-  private readonly hash: Hash = createHash("sha256");
+  /** Buffered mode's hash, updated with each chunk as it arrives. */
+  private readonly hash: Hash | undefined;
+  /** Direct mode, once the artifact is large enough: the worker's hash. */
+  private remote: WorkerSha256 | undefined;
+  /** Direct mode, before that: the filled buffers not hashed yet, kept from reuse, in order. */
+  private held: { bytes: Uint8Array; settle: () => void }[] = [];
+  private heldBytes = 0;
+  /** Direct mode: each queued buffer's hashing, which its reuse waits for. */
+  private readonly hashedBy = new Map<Uint8Array, Promise<void>>();
+  /** Bytes sent to the worker and not hashed yet (they count against the high-water mark). */
+  private hashingBytes = 0;
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
   private inFlightBytes = 0;
@@ -74,7 +94,9 @@ export class ArtifactFileWriter {
     private readonly fh: FileHandle,
     private readonly highWaterMark: number,
     private readonly direct = false,
-  ) {}
+  ) {
+    if (!direct) this.hash = createHash("sha256");
+  }
 
   /** Bytes accepted so far. */
   get size(): number {
@@ -86,10 +108,12 @@ export class ArtifactFileWriter {
     this.throwIfFailed();
     if (chunk.byteLength === 0) return;
     this.bytes += chunk.byteLength;
-    this.hash.update(chunk);
     if (this.direct) this.copyToStages(chunk);
-    else this.enqueue(chunk);
-    while (this.queuedBytes + this.inFlightBytes > this.highWaterMark && this.flushing) {
+    else {
+      this.hash!.update(chunk);
+      this.enqueue(chunk);
+    }
+    while ((this.queuedBytes + this.inFlightBytes > this.highWaterMark && this.flushing) || this.hashingBytes > this.highWaterMark) {
       // Woken after each write, not once the whole queue is out: the disk never runs dry.
       await new Promise<void>((resolve) => this.waiters.push(resolve));
       this.throwIfFailed();
@@ -101,14 +125,74 @@ export class ArtifactFileWriter {
     if (this.direct && this.staged > 0) {
       // O_DIRECT writes whole blocks: the tail goes out padded, and the file is cut back to size.
       const padded = Math.ceil(this.staged / DIRECT_ALIGN) * DIRECT_ALIGN;
-      this.enqueue(this.stage!.subarray(0, padded));
+      const tail = this.stage!.subarray(0, padded);
+      this.hashBuffer(tail, this.stage!.subarray(0, this.staged));
+      this.enqueue(tail);
       this.stage = undefined;
       this.staged = 0;
     }
     await this.drain();
     if (this.direct && this.position !== this.bytes) await this.fh.truncate(this.bytes);
     await this.fh.datasync();
-    return { sizeBytes: this.bytes, sha256: this.hash.digest("hex") };
+    const sha256 = await this.digest();
+    this.throwIfFailed();
+    return { sizeBytes: this.bytes, sha256 };
+  }
+
+  private async digest(): Promise<string> {
+    if (this.hash) return this.hash.digest("hex");
+    if (this.remote) return this.remote.digest();
+    // A small artifact: its buffers were held for this.
+    const hash = createHash("sha256");
+    for (const h of this.takeHeld()) {
+      hash.update(h.bytes);
+      h.settle();
+    }
+    return hash.digest("hex");
+  }
+
+  /**
+   * Direct mode: hashes `bytes` (all of the buffer `queued`, or the start of the padded tail)
+   * after those before it; `queued` is reused once this is done and it is written.
+   */
+  private hashBuffer(queued: Uint8Array, bytes: Uint8Array): void {
+    let done!: () => void;
+    this.hashedBy.set(queued, new Promise<void>((resolve) => (done = resolve)));
+    if (this.remote) return this.sendToWorker(bytes, done);
+    this.held.push({ bytes, settle: done });
+    this.heldBytes += bytes.byteLength;
+    if (this.heldBytes < WORKER_HASH_MIN_BYTES) return;
+    this.remote = new WorkerSha256();
+    for (const h of this.takeHeld()) this.sendToWorker(h.bytes, h.settle);
+  }
+
+  private sendToWorker(bytes: Uint8Array, done: () => void): void {
+    this.hashingBytes += bytes.byteLength;
+    const settle = () => {
+      this.hashingBytes -= bytes.byteLength;
+      done();
+      this.wake();
+    };
+    this.remote!.update(bytes).then(settle, (err: unknown) => {
+      this.failure ??= { error: err };
+      settle();
+    });
+  }
+
+  private takeHeld(): { bytes: Uint8Array; settle: () => void }[] {
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    return held;
+  }
+
+  /** Direct mode: gives a written buffer back to the pool, once it is hashed too. */
+  private release(queued: Uint8Array): void {
+    const buf = this.alignedOf(queued);
+    const hashed = this.hashedBy.get(queued);
+    this.hashedBy.delete(queued);
+    if (hashed) void hashed.then(() => giveAlignedBuffer(buf));
+    else giveAlignedBuffer(buf);
   }
 
   /** Direct mode: the aligned buffer a queued write is, or is the start of (the padded tail). */
@@ -131,6 +215,7 @@ export class ArtifactFileWriter {
       this.staged += n;
       at += n;
       if (this.staged === this.stage.byteLength) {
+        this.hashBuffer(this.stage, this.stage);
         this.enqueue(this.stage);
         this.stage = undefined;
         this.staged = 0;
@@ -152,7 +237,9 @@ export class ArtifactFileWriter {
 
   /** Stops writing: drops the queue and waits for the write in flight, so the file can be closed. */
   async abandon(): Promise<void> {
-    if (this.direct) for (const b of this.queue) giveAlignedBuffer(this.alignedOf(b));
+    this.remote?.abandon();
+    for (const h of this.takeHeld()) h.settle();
+    if (this.direct) for (const b of this.queue) this.release(b);
     if (this.stage) giveAlignedBuffer(this.stage);
     this.stage = undefined;
     this.staged = 0;
@@ -172,7 +259,7 @@ export class ArtifactFileWriter {
         this.queuedBytes -= size;
         this.inFlightBytes = size;
         await writevFully(this.fh, batch, size, this.position);
-        if (this.direct) for (const b of batch) giveAlignedBuffer(this.alignedOf(b));
+        if (this.direct) for (const b of batch) this.release(b);
         else freeWritten(batch);
         this.position += size;
         this.inFlightBytes = 0;
@@ -211,6 +298,69 @@ async function writevFully(fh: FileHandle, buffers: Uint8Array[], size: number, 
   }
 }
 
+/** Most bytes of a read the hash worker may be behind the network; beyond, the reader waits for it. */
+const READ_HASH_LAG_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Yields `chunks` as they are, counting their bytes and, when `hash` is set, hashing them on the
+ * way out; returns the count and the SHA-256 once the last chunk is out. Chunks in shared memory
+ * (direct reads) of an artifact of at least WORKER_HASH_MIN_BYTES are hashed on the hash worker
+ * while the caller sends them; each one's release then waits until the worker has read it.
+ */
+export async function* countAndHashChunks(
+  chunks: AsyncIterable<ReadChunk>,
+  options: { readonly hash: boolean; readonly sizeBytes: number },
+): AsyncGenerator<ReadChunk, { bytes: number; sha256?: string }> {
+  let bytes = 0;
+  if (!options.hash) {
+    for await (const chunk of chunks) {
+      bytes += chunk.data.byteLength;
+      yield chunk;
+    }
+    return { bytes };
+  }
+  let local: Hash | undefined;
+  let remote: WorkerSha256 | undefined;
+  let failure: { error: unknown } | undefined;
+  // What the worker has not hashed yet, oldest first.
+  const behind: { hashed: Promise<void>; bytes: number }[] = [];
+  let behindBytes = 0;
+  try {
+    for await (const chunk of chunks) {
+      const n = chunk.data.byteLength;
+      bytes += n;
+      if (!local && !remote) {
+        if (options.sizeBytes >= WORKER_HASH_MIN_BYTES && chunk.data.buffer instanceof SharedArrayBuffer) remote = new WorkerSha256();
+        else local = createHash("sha256");
+      }
+      if (local) {
+        local.update(chunk.data);
+        yield chunk;
+        continue;
+      }
+      const hashed = remote!.update(chunk.data).catch((err: unknown) => {
+        failure ??= { error: err };
+      });
+      behind.push({ hashed, bytes: n });
+      behindBytes += n;
+      const release = () => chunk.release();
+      yield { data: chunk.data, withHeadroom: chunk.withHeadroom, release: () => void hashed.then(release) };
+      if (failure) throw failure.error;
+      while (behindBytes > READ_HASH_LAG_BYTES) {
+        const oldest = behind.shift()!;
+        await oldest.hashed;
+        behindBytes -= oldest.bytes;
+      }
+    }
+    if (local) return { bytes, sha256: local.digest("hex") };
+    const sha256 = remote ? await remote.digest() : createHash("sha256").digest("hex");
+    if (failure) throw failure.error;
+    return { bytes, sha256 };
+  } finally {
+    remote?.abandon();
+  }
+}
+
 export interface ChunkReadOptions {
   /** Bytes of data per chunk (the last one may be shorter). */
   readonly chunkBytes: number;
@@ -243,8 +393,12 @@ export async function* readChunks(fh: FileHandle, size: number, options: ChunkRe
   const dataAt = direct ? DIRECT_ALIGN : headroom;
   const pool: Buffer[] = [];
   const take = () => pool.pop() ?? (direct ? takeAlignedBuffer(DIRECT_ALIGN + dataBytes) : Buffer.allocUnsafeSlow(headroom + dataBytes));
+  let done = false;
   const give = (buf: Buffer) => {
-    if (pool.length < POOL_BUFFERS && !pool.includes(buf)) pool.push(buf);
+    if (!done && pool.length < POOL_BUFFERS && !pool.includes(buf)) pool.push(buf);
+    // Aligned buffers released late (after the read, or past the pool) go back to the shared
+    // pool rather than to the GC, which frees a slab only once all of its buffers are garbage.
+    else if (direct) giveAlignedBuffer(buf);
   };
   const readAt = async (position: number): Promise<{ buf: Buffer; bytesRead: number }> => {
     const buf = take();
@@ -282,6 +436,7 @@ export async function* readChunks(fh: FileHandle, size: number, options: ChunkRe
   } finally {
     // The read ahead must finish before the caller closes the descriptor.
     const last = await ahead?.catch(() => undefined);
+    done = true;
     if (direct) {
       if (last) pool.push(last.buf);
       for (const buf of pool) giveAlignedBuffer(buf);

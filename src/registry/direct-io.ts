@@ -30,7 +30,7 @@ const IDLE_DROP_MS = 10_000;
 
 const pools = new Map<number, Buffer[]>();
 /** Per buffer size: the slab being cut, and where its next buffer starts. */
-const slabs = new Map<number, { memory: ArrayBuffer; next: number }>();
+const slabs = new Map<number, { memory: SharedArrayBuffer; next: number }>();
 let idleTimer: NodeJS.Timeout | undefined;
 
 /**
@@ -47,7 +47,8 @@ export function takeAlignedBuffer(minBytes: number): Buffer {
   let slab = slabs.get(size);
   if (!slab || slab.next + size > slab.memory.byteLength) {
     const pages = Math.max(SLAB_BYTES, size) / WASM_PAGE;
-    slab = { memory: new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, next: 0 };
+    // Shared, so the hash worker (hash-worker.ts) reads the bytes where they are.
+    slab = { memory: new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer as unknown as SharedArrayBuffer, next: 0 };
     slabs.set(size, slab);
   }
   const buf = Buffer.from(slab.memory, slab.next, size);

@@ -2,10 +2,10 @@
 // disk for tests): the same contract as object storage, without an S3 server.
 //
 // Layout: tmp/<uuid> for writes in progress; objects/<model>/<version>/<artifact> once complete.
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdir, readdir, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { ArtifactFileWriter, readChunks } from "./artifact-io.js";
+import { ArtifactFileWriter, countAndHashChunks, readChunks } from "./artifact-io.js";
 import { createArtifactFile, openArtifactFile } from "./direct-io.js";
 import { ArtifactStoreError, type ArtifactKey, type ArtifactStore, type ArtifactWrite } from "./artifact-store.js";
 import type { ReadChunk } from "./storage.js";
@@ -79,12 +79,8 @@ export class FsArtifactStore implements ArtifactStore {
     }
     try {
       const { size } = await fh.stat();
-      const hash = options.expectedSha256 !== undefined ? createHash("sha256") : undefined;
-      for await (const chunk of readChunks(fh, size, { ...options, direct })) {
-        hash?.update(chunk.data);
-        yield chunk;
-      }
-      if (hash && hash.digest("hex") !== options.expectedSha256) {
+      const read = yield* countAndHashChunks(readChunks(fh, size, { ...options, direct }), { hash: options.expectedSha256 !== undefined, sizeBytes: size });
+      if (read.sha256 !== undefined && read.sha256 !== options.expectedSha256) {
         throw new ArtifactStoreError("data_loss", `artifact '${key.artifact}' of ${key.model}@${key.version} no longer matches its registered SHA-256; the stored object is corrupt`);
       }
     } finally {

@@ -13,13 +13,13 @@
 // cancel leaves nothing but a temp dir, readers never see a partial version, and a second
 // registration of the same version fails because the target already exists. The in-memory index
 // is rebuilt from the directory tree at start.
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
-import { ArtifactFileWriter, readChunks } from "./artifact-io.js";
+import { ArtifactFileWriter, countAndHashChunks, readChunks } from "./artifact-io.js";
 import { createArtifactFile, openArtifactFile } from "./direct-io.js";
 import { UploadSequence } from "./upload-sequence.js";
 import { RegistryError } from "./errors.js";
@@ -359,17 +359,11 @@ export class FsRegistryStorage implements RegistryStorage {
     }
     // The open descriptor keeps the bytes readable even if the version is deleted meanwhile.
     try {
-      const hash = this.options.verifyOnRead ? createHash("sha256") : undefined;
-      let position = 0;
-      for await (const chunk of readChunks(fh, meta.sizeBytes, { ...options, direct })) {
-        position += chunk.data.byteLength;
-        hash?.update(chunk.data);
-        yield chunk;
+      const read = yield* countAndHashChunks(readChunks(fh, meta.sizeBytes, { ...options, direct }), { hash: this.options.verifyOnRead, sizeBytes: meta.sizeBytes });
+      if (read.bytes !== meta.sizeBytes) {
+        throw new RegistryError("data_loss", `artifact '${artifact}' of ${model}@${version} is ${read.bytes} bytes on disk, ${meta.sizeBytes} were registered`);
       }
-      if (position !== meta.sizeBytes) {
-        throw new RegistryError("data_loss", `artifact '${artifact}' of ${model}@${version} is ${position} bytes on disk, ${meta.sizeBytes} were registered`);
-      }
-      if (hash && hash.digest("hex") !== meta.sha256) {
+      if (read.sha256 !== undefined && read.sha256 !== meta.sha256) {
         throw new RegistryError("data_loss", `artifact '${artifact}' of ${model}@${version} no longer matches its registered SHA-256; the stored file is corrupt`);
       }
     } finally {

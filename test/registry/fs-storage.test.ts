@@ -1,5 +1,6 @@
 // The filesystem storage on its own: recovery at start, atomic publish, the directory lock.
-import { mkdir, mkdtemp, readdir, rm, truncate, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, open as openFile, readdir, rm, truncate, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -108,6 +109,29 @@ describe("FsRegistryStorage", () => {
     await register(s, "m", "1", { "a.bin": "original" });
     await writeFile(path.join(root, "models", "m", "versions", "1", "artifacts", "a.bin"), "tampered");
     expect(await kindOf(readAll(s, "m", "1", "a.bin"))).toBe("data_loss");
+  });
+
+  it("ends a download of a large artifact (hashed on the worker) with data_loss when one byte changed", async () => {
+    const s = await openStorage(16 * 1024 * 1024);
+    const body = randomBytes(9 * 1024 * 1024);
+    const u = await s.beginUpload(draft("big", "1"));
+    await u.beginArtifact("w.bin");
+    for (let at = 0; at < body.length; at += 300_000) await u.write(body.subarray(at, at + 300_000));
+    expect((await u.finishArtifact()).sha256).toBe(createHash("sha256").update(body).digest("hex"));
+    await u.commit();
+    const read = async () => {
+      const parts: Buffer[] = [];
+      for await (const c of s.readArtifact("big", "1", "w.bin", { chunkBytes: 1024 * 1024 })) {
+        parts.push(Buffer.from(c.data));
+        c.release();
+      }
+      return Buffer.concat(parts);
+    };
+    expect((await read()).equals(body)).toBe(true);
+    const fh = await openFile(path.join(root, "models", "big", "versions", "1", "artifacts", "w.bin"), "r+");
+    await fh.write(Buffer.from([body[7_000_000]! ^ 1]), 0, 1, 7_000_000);
+    await fh.close();
+    expect(await kindOf(read())).toBe("data_loss");
   });
 
   it("publishes only one of two uploads of the same version that both passed the early check", async () => {
