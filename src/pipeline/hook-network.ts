@@ -2,10 +2,8 @@
 // without this a hook could reach the server's own network: loopback services, cloud metadata
 // (169.254.169.254), private ranges. The check runs on the address actually connected, after
 // DNS resolution, inside the HTTP agent, so a name that resolves differently later (DNS
-// rebinding) is checked again on every connection.
-import dns, { type LookupAddress, type LookupOptions } from "node:dns";
+// rebinding) is checked again on every connection (hook-agent.ts).
 import { BlockList, isIP } from "node:net";
-import { Agent, buildConnector } from "undici";
 
 export interface HookNetworkPolicy {
   /** Host names (as written in hook URLs, case-insensitive) whose addresses are not checked. */
@@ -97,38 +95,3 @@ const DENIED_KINDS: readonly [string, BlockList][] = (() => {
   for (const [network, prefix, kind] of DENIED_V6) listOf(kind).addSubnet(network, prefix, "ipv6");
   return [...byKind];
 })();
-
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
-
-/**
- * An undici Agent whose every connection is checked: an IP literal before connecting, a host
- * name through a DNS lookup that refuses when any resolved address is denied.
- */
-export function guardedAgent(policy: HookAddressPolicy, connectTimeoutMs: number): Agent {
-  const lookup = (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, []);
-      try {
-        if (!policy.hostAllowed(hostname)) for (const a of addresses) policy.check(hostname, a.address);
-      } catch (denied) {
-        return callback(denied as NodeJS.ErrnoException, []);
-      }
-      if (options.all) return callback(null, addresses);
-      callback(null, addresses[0]!.address, addresses[0]!.family);
-    });
-  };
-  const connect = buildConnector({ timeout: connectTimeoutMs, lookup } as buildConnector.BuildOptions);
-  return new Agent({
-    connect: (opts, callback) => {
-      const host = opts.hostname.replace(/^\[(.*)\]$/, "$1");
-      if (isIP(host) && !policy.hostAllowed(host)) {
-        try {
-          policy.check(host, host);
-        } catch (denied) {
-          return callback(denied as Error, null);
-        }
-      }
-      return connect(opts, callback);
-    },
-  });
-}

@@ -3,9 +3,9 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { Counter, type Registry as MetricsRegistry } from "prom-client";
-import { fetch, type Agent } from "undici";
+import type { Agent, fetch as undiciFetch } from "undici";
 import type { PipelineConfig } from "./config.js";
-import { guardedAgent, HookAddressDeniedError, HookAddressPolicy } from "./hook-network.js";
+import { HookAddressDeniedError, HookAddressPolicy } from "./hook-network.js";
 import type { HookEvent, HookSpec } from "./types.js";
 import { inSpan, SpanKind } from "../platform/tracing/index.js";
 
@@ -52,15 +52,14 @@ export class HookDispatcher {
   private active = 0;
   private closed = false;
   private readonly outcomes: Counter<"event" | "outcome">;
-  /** Every delivery connects through this agent, which refuses denied addresses. */
-  private readonly agent: Agent;
+  /** Every delivery connects through this agent, which refuses denied addresses; made with the first. */
+  private http: Promise<{ fetch: typeof undiciFetch; agent: Agent }> | undefined;
 
   constructor(
     private readonly settings: Settings,
     private readonly log: Logger,
     metrics: MetricsRegistry,
   ) {
-    this.agent = guardedAgent(new HookAddressPolicy(settings), settings.timeoutMs);
     this.outcomes = new Counter({
       name: "openloop_pipeline_hook_deliveries_total",
       help: "Webhook deliveries by event and outcome (delivered, failed after retries, dropped because the queue was full).",
@@ -107,7 +106,17 @@ export class HookDispatcher {
     this.retryTimers.clear();
     for (const c of this.inFlight) c.abort();
     this.ready.length = 0;
-    await this.agent.destroy();
+    const http = await this.http?.catch(() => undefined);
+    await http?.agent.destroy();
+  }
+
+  /** undici and the guarded agent, loaded by the first delivery (a server without hooks never loads them). */
+  private client(): Promise<{ fetch: typeof undiciFetch; agent: Agent }> {
+    this.http ??= Promise.all([import("undici"), import("./hook-agent.js")]).then(([undici, { guardedAgent }]) => ({
+      fetch: undici.fetch,
+      agent: guardedAgent(new HookAddressPolicy(this.settings), this.settings.timeoutMs),
+    }));
+    return this.http;
   }
 
   /** Waits before retry n: initialBackoffMs * 2^(n-1), capped, with half of it random so retries spread out. */
@@ -171,6 +180,7 @@ export class HookDispatcher {
     signal?.addEventListener("abort", onAbort, { once: true });
     this.inFlight.add(controller);
     try {
+      const { fetch, agent } = await this.client();
       const res = await fetch(delivery.hook.url, {
         method: "POST",
         headers: {
@@ -185,7 +195,7 @@ export class HookDispatcher {
         signal: controller.signal,
         // A redirect is an answer, not followed: it could lead anywhere.
         redirect: "manual",
-        dispatcher: this.agent,
+        dispatcher: agent,
       });
       await res.body?.cancel();
       if (res.ok) return undefined;

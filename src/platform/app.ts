@@ -11,7 +11,6 @@ import { file_google_rpc_error_details } from "../../gen/google/rpc/error_detail
 import { ConfigError, type Config } from "../config.js";
 import { Auth, checkExposure } from "./auth.js";
 import { createConnectHandler } from "./connect-handler.js";
-import { createGrpcServer } from "./grpc/server.js";
 import { createNativeGrpcServer } from "./grpc/native-server.js";
 import { HealthState, healthService, type ServiceDependency } from "./health.js";
 import { metricsHandler } from "./http.js";
@@ -124,7 +123,9 @@ export async function serve(config: Config, services: ServedServices, log: Logge
     const shutdown = new AbortController();
     const consoleDir = path.resolve(opts.cwd ?? process.cwd(), sc.consoleDir);
 
-    const grpc = (sc.grpcServer === "openloop" ? createNativeGrpcServer : createGrpcServer)({
+    // grpc-js (about 3 MB of heap) is loaded only when it is the configured server.
+    const createGrpc = sc.grpcServer === "openloop" ? createNativeGrpcServer : (await import("./grpc/server.js")).createGrpcServer;
+    const grpc = createGrpc({
       bindings,
       observer,
       auth: gate,
