@@ -113,7 +113,7 @@ export class ArtifactFileWriter {
       this.hash!.update(chunk);
       this.enqueue(chunk);
     }
-    while ((this.queuedBytes + this.inFlightBytes > this.highWaterMark && this.flushing) || this.hashingBytes > this.highWaterMark) {
+    while (this.queuedBytes + this.inFlightBytes + this.hashingBytes > this.highWaterMark && (this.flushing || this.hashingBytes > 0)) {
       // Woken after each write, not once the whole queue is out: the disk never runs dry.
       await new Promise<void>((resolve) => this.waiters.push(resolve));
       this.throwIfFailed();
@@ -299,7 +299,7 @@ async function writevFully(fh: FileHandle, buffers: Uint8Array[], size: number, 
 }
 
 /** Most bytes of a read the hash worker may be behind the network; beyond, the reader waits for it. */
-const READ_HASH_LAG_BYTES = 4 * 1024 * 1024;
+const READ_HASH_LAG_BYTES = 2 * 1024 * 1024;
 
 /**
  * Yields `chunks` as they are, counting their bytes and, when `hash` is set, hashing them on the
