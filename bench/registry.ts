@@ -25,7 +25,7 @@ import { spawnServer } from "../test/support/spawn.js";
 import { freePort } from "../test/support/redis.js";
 import { ROOT } from "../test/support/tools.js";
 import { median, resetPeakRss, statusBytes } from "./support/proc.js";
-import { pythonGrpcInstalled, pythonGrpcTransfer, runPythonClient, type PythonResult } from "./support/registry-python.js";
+import { pythonGrpcInstalled, pythonGrpcTransfer, pythonHttpTransfer, runPythonClient, type PythonResult } from "./support/registry-python.js";
 import { grpcJsClient, grpcJsDownload as grpcJsDownloadChunks, grpcJsRegister } from "./support/registry-grpc-js.js";
 
 const MiB = 1024 * 1024;
@@ -56,7 +56,7 @@ interface Transfer {
   readonly peakRss?: number;
 }
 
-type Path = "copy" | "openloop up" | "openloop http up" | "openloop http down" | "openloop down" | "openloop js up" | "openloop js down" | "openloop py up" | "openloop py down" | "mlflow up" | "mlflow down";
+type Path = "copy" | "openloop up" | "openloop http up" | "openloop http down" | "openloop pyhttp up" | "openloop pyhttp down" | "openloop down" | "openloop js up" | "openloop js down" | "openloop py up" | "openloop py down" | "mlflow up" | "mlflow down";
 
 // ---- /proc ------------------------------------------------------------------------------
 
@@ -398,6 +398,17 @@ async function pythonTransfer(serverPid: number, port: number, mode: "upload" | 
   return { ...r, serverCpu: treeCpuSeconds(serverPid) - cpu0, clientCpu: r.cpu, peakRss: statusBytes(serverPid, "VmHWM") };
 }
 
+// The HTTP routes from Python's standard library (bench/support/registry-python.ts): an upload by
+// http.client in 1 MiB blocks, a download by urllib and shutil.copyfileobj in 1 MiB reads, then fsync.
+async function pythonHttp(serverPid: number, port: number, mode: "upload" | "download", version: string, file: string, digest: string): Promise<Transfer> {
+  let cpu0 = NaN;
+  resetPeakRss(serverPid);
+  const r = await pythonHttpTransfer({ mode, port, name: "bench-pyhttp", version, file, sha256Base64: Buffer.from(digest, "hex").toString("base64") }, () => (cpu0 = treeCpuSeconds(serverPid)));
+  const serverCpu = treeCpuSeconds(serverPid) - cpu0;
+  if (mode === "upload" ? r.path !== digest : (await sha256File(file)) !== digest) throw new Error(`the Python HTTP ${mode} differs from the source`);
+  return { seconds: r.seconds, serverCpu, clientCpu: r.cpu, peakRss: statusBytes(serverPid, "VmHWM") };
+}
+
 // ---- the run ------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -449,6 +460,7 @@ async function run(work: string): Promise<void> {
 
       add("openloop js up", await measure(server.pid, () => grpcJsUpload(jsClient, source, version, digest), server.pid));
       if (CURL) add("openloop http up", await curlUpload(server.pid, server.port, source, version, digest));
+      add("openloop pyhttp up", await pythonHttp(server.pid, server.port, "upload", version, source, digest));
       if (pythonGrpcInstalled()) {
         const up = await pythonTransfer(server.pid, server.port, "upload", version, source);
         if (up.path !== digest) throw new Error("the Python client's upload has another digest");
@@ -470,6 +482,8 @@ async function run(work: string): Promise<void> {
         add("openloop http down", await curlDownload(server.pid, server.port, version, down, digest));
         await rm(down);
       }
+      add("openloop pyhttp down", await pythonHttp(server.pid, server.port, "download", version, down, digest));
+      await rm(down);
       if (mlflow && runId) {
         const dst = path.join(work, `mlflow-download-${round}`);
         await mkdir(dst);
@@ -483,6 +497,7 @@ async function run(work: string): Promise<void> {
       await client.deleteModelVersion({ name: "bench-js", version });
       if (pythonGrpcInstalled()) await client.deleteModelVersion({ name: "bench-py", version });
       if (CURL) await client.deleteModelVersion({ name: "bench-http", version });
+      await client.deleteModelVersion({ name: "bench-pyhttp", version });
     }
     process.stdout.write(report(results, { rssIdle, loadStart, mlflow, mlflowSkipped }));
   } finally {
@@ -520,17 +535,22 @@ function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStar
     return r.length > 1 ? `${Math.min(...r).toFixed(0)}–${Math.max(...r).toFixed(0)}` : `${r[0]?.toFixed(0) ?? "–"}`;
   };
   const cpu = (p: Path, side: "serverCpu" | "clientCpu") => median(get(p).map((t) => t[side]));
-  const peak = Math.max(...(["openloop up", "openloop http up", "openloop http down", "openloop down", "openloop js up", "openloop js down", "openloop py up", "openloop py down"] as const).flatMap((p) => get(p).map((t) => t.peakRss ?? 0)));
+  const peak = Math.max(...(["openloop up", "openloop http up", "openloop http down", "openloop pyhttp up", "openloop pyhttp down", "openloop down", "openloop js up", "openloop js down", "openloop py up", "openloop py down"] as const).flatMap((p) => get(p).map((t) => t.peakRss ?? 0)));
   const py = get("openloop py up").length > 0;
   // The figure the targets judge: the fastest of the real clients, each direction on its own
   // (a client bound by its own CPU measures the client, not the server).
   const fastest = (paths: Path[]): Path => paths.filter((p) => get(p).length > 0).sort((a, b) => rate(b) - rate(a))[0]!;
-  const up = fastest(["openloop up", "openloop js up", "openloop py up", "openloop http up"]);
-  const down = fastest(["openloop down", "openloop js down", "openloop py down", "openloop http down"]);
-  const clientOf = (p: Path) => (p === "openloop http up" ? "curl, HTTP PUT" : p === "openloop http down" ? "curl, HTTP GET" : p.includes(" py ") ? "Python grpcio" : p.includes(" js ") ? "grpc-js" : "connect-node");
+  const up = fastest(["openloop up", "openloop js up", "openloop py up", "openloop http up", "openloop pyhttp up"]);
+  const down = fastest(["openloop down", "openloop js down", "openloop py down", "openloop http down", "openloop pyhttp down"]);
+  const clientOf = (p: Path) =>
+    p === "openloop http up" ? "curl, HTTP PUT" : p === "openloop http down" ? "curl, HTTP GET" : p.includes(" pyhttp ") ? `Python's standard library, HTTP ${p.endsWith("up") ? "PUT" : "GET"}` : p.includes(" py ") ? "Python grpcio" : p.includes(" js ") ? "grpc-js" : "connect-node";
   const ok = (b: boolean) => (b ? "met" : "**not met**");
   const row = (label: string, p: Path, server: boolean) =>
-    `| ${label} | ${range(p)} | ${rate(p).toFixed(0)} | ${((rate(p) / rate("copy")) * 100).toFixed(0)}% | ${server ? cpu(p, "serverCpu").toFixed(2) : ""} | ${cpu(p, "clientCpu").toFixed(2)} |`;
+    `| ${label} | ${range(p)} | ${rate(p).toFixed(0)} | ${((rate(p) / rate("copy")) * 100).toFixed(0)}% | ${server ? cpu(p, "serverCpu").toFixed(2) : ""} | ${cpu(p, "clientCpu").toFixed(2)} | ${peakOf(p)} |`;
+  const peakOf = (p: Path) => {
+    const peaks = get(p).flatMap((t) => (t.peakRss ? [t.peakRss] : []));
+    return peaks.length > 0 ? (Math.max(...peaks) / MB).toFixed(0) : "";
+  };
 
   const upVsCopy = rate(up) / rate("copy");
   const downVsCopy = rate(down) / rate("copy");
@@ -542,24 +562,26 @@ function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStar
     "```",
     "",
     `${SIZE_MB} MiB of random bytes, ${ROUNDS} rounds; each round runs, one after the other: the baseline (the bench process copies the file on the same disk in 1 MiB blocks and fsyncs it), ` +
-      `openloop uploads (RegisterModelVersion from connect-node's gRPC client and from @grpc/grpc-js's in the bench process, with an 8 MiB receive window, and from Python grpcio in a subprocess; chunks just under 1 MiB, HTTP/2 on 127.0.0.1, to the server in a child process, ${COMPILED ? "compiled: \`node dist/src/main.js\`" : "\`node --import tsx src/main.ts\`"}; then the same upload as an HTTP/1.1 PUT of the file by curl, \`PUT /registry/v1/models/{name}/versions/{version}/artifacts/{artifact}\` with its SHA-256 in Content-Digest, which the server serves as RegisterModelVersion), ` +
+      `openloop uploads (RegisterModelVersion from connect-node's gRPC client and from @grpc/grpc-js's in the bench process, with an 8 MiB receive window, and from Python grpcio in a subprocess; chunks just under 1 MiB, HTTP/2 on 127.0.0.1, to the server in a child process, ${COMPILED ? "compiled: \`node dist/src/main.js\`" : "\`node --import tsx src/main.ts\`"}; then the same upload as an HTTP/1.1 PUT of the file by curl, \`PUT /registry/v1/models/{name}/versions/{version}/artifacts/{artifact}\` with its SHA-256 in Content-Digest, which the server serves as RegisterModelVersion, and the same PUT from Python's standard library: http.client sending the open file in 1 MiB blocks), ` +
       `${ctx.mlflow ? `an MLflow ${ctx.mlflow.version} upload (\`mlflow.log_artifact\` in a run, from MLflow's Python client in a subprocess, to \`mlflow server --serve-artifacts --workers 1\` with a SQLite backend, which streams it over HTTP PUT into its artifacts directory), ` : ""}` +
-      `openloop downloads from the same three clients (DownloadArtifact into a file: the client hashes and writes each chunk, then fsyncs and compares the digest, as src/llm/registry-models.ts does) and by curl (\`GET\` of the same path into a file, then \`sync FILE\`; its digest checked after the timing)${ctx.mlflow ? " and an MLflow download (`mlflow.artifacts.download_artifacts` by run id; no hash, no fsync; its file is checked after the timing)" : ""}.`,
+      `openloop downloads from the same three clients (DownloadArtifact into a file: the client hashes and writes each chunk, then fsyncs and compares the digest, as src/llm/registry-models.ts does) and by curl (\`GET\` of the same path into a file, then \`sync FILE\`; its digest checked after the timing) and by Python's standard library (urllib, \`shutil.copyfileobj\` in 1 MiB reads into the file, then fsync; checked likewise)${ctx.mlflow ? " and an MLflow download (`mlflow.artifacts.download_artifacts` by run id; no hash, no fsync; its file is checked after the timing)" : ""}.`,
     "openloop hashes every byte both ways on the server and fsyncs each artifact before answering; MLflow does neither. Page cache warm throughout; each round's version is deleted after it.",
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}; shared with other work (1-minute load average ${ctx.loadStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end), so rates vary between runs: CPU seconds vary much less.`,
     "",
-    "| path | MiB/s (rounds) | MiB/s median | vs copy | server CPU s (median) | client CPU s (median) |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| path | MiB/s (rounds) | MiB/s median | vs copy | server CPU s (median) | client CPU s (median) | openloop server peak MB |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     row("file copy with fsync (baseline)", "copy", false),
     row("openloop upload (connect-node client)", "openloop up", true),
     row("openloop upload (grpc-js client)", "openloop js up", true),
     ...(py ? [row("openloop upload (Python grpcio client)", "openloop py up", true)] : []),
     ...(get("openloop http up").length > 0 ? [row("openloop upload (HTTP PUT of the file by curl, digest in Content-Digest)", "openloop http up", true)] : []),
+    row("openloop upload (HTTP PUT by Python's http.client, 1 MiB blocks, digest in Content-Digest)", "openloop pyhttp up", true),
     ...(ctx.mlflow ? [row(`MLflow ${ctx.mlflow.version} upload`, "mlflow up", true)] : []),
     row("openloop download (connect-node client)", "openloop down", true),
     row("openloop download (grpc-js client)", "openloop js down", true),
     ...(py ? [row("openloop download (Python grpcio client)", "openloop py down", true)] : []),
     ...(get("openloop http down").length > 0 ? [row("openloop download (HTTP GET by curl into the file, then fsync)", "openloop http down", true)] : []),
+    row("openloop download (HTTP GET by Python's urllib, shutil.copyfileobj in 1 MiB reads into the file, then fsync)", "openloop pyhttp down", true),
     ...(ctx.mlflow ? [row(`MLflow ${ctx.mlflow.version} download`, "mlflow down", true)] : []),
     "",
     `Server CPU per MiB: openloop ${((cpu("openloop up", "serverCpu") * 1000) / SIZE_MB).toFixed(2)} ms up, ${((cpu("openloop down", "serverCpu") * 1000) / SIZE_MB).toFixed(2)} ms down` +

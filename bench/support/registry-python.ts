@@ -77,6 +77,48 @@ export function pythonGrpcTransfer(
   return runPythonClient(PYTHON, grpcClient(args.uploadChunk), [args.mode, `127.0.0.1:${args.port}`, args.name, args.version, args.file], onStart);
 }
 
+// The artifact routes (src/registry/http-artifacts.ts) from Python's standard library, as a user
+// without the gRPC stubs would script them. Arguments: upload|download, port, model name,
+// version, file, the file's SHA-256 in base64. An upload is an http.client PUT of the open file,
+// sent in 1 MiB blocks, with the digest in Content-Digest; a download is a urllib GET copied into
+// the file by shutil.copyfileobj in 1 MiB reads, then fsync.
+const httpClient = `
+import json, os, resource, shutil, sys, time, http.client, urllib.request
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+mode, port, name, version, file, digest = sys.argv[1:7]
+path = f"/registry/v1/models/{name}/versions/{version}/artifacts/model.gguf"
+print("start", flush=True)
+time.sleep(0.05)
+c0, t0 = cpu(), time.perf_counter()
+if mode == "upload":
+    conn = http.client.HTTPConnection("127.0.0.1", int(port), blocksize=1 << 20)
+    with open(file, "rb") as f:
+        headers = {"openloop-model-version": '{"type": "gguf"}', "content-digest": f"sha-256=:{digest}:", "content-length": str(os.fstat(f.fileno()).st_size)}
+        conn.request("PUT", path, body=f, headers=headers)
+        r = conn.getresponse()
+        body = r.read()
+    if r.status != 201:
+        sys.exit(f"the PUT was answered {r.status}: {body[:300]!r}")
+    out = json.loads(body)["modelVersion"]["artifacts"][0]["sha256"]
+else:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}") as r, open(file, "wb") as f:
+        shutil.copyfileobj(r, f, 1 << 20)
+        f.flush()
+        os.fsync(f.fileno())
+    out = file
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": cpu() - c0, "path": out}), flush=True)
+`;
+
+/** One transfer by Python's standard library through the HTTP routes; `path` is the upload's digest (hex) or the downloaded file. */
+export function pythonHttpTransfer(
+  args: { mode: "upload" | "download"; port: number; name: string; version: string; file: string; sha256Base64: string },
+  onStart: () => void,
+): Promise<PythonResult> {
+  return runPythonClient(existsSync(PYTHON) ? PYTHON : "python3", httpClient, [args.mode, String(args.port), args.name, args.version, args.file, args.sha256Base64], onStart);
+}
+
 /** Runs a Python client script that prints "start" before it transfers and a JSON result last. */
 export function runPythonClient(python: string, script: string, args: string[], onStart: () => void): Promise<PythonResult> {
   return new Promise((resolve, reject) => {
