@@ -57,7 +57,8 @@ function put(target: string, body: Uint8Array, headers: Record<string, string>):
 
 describe("PUT /registry/v1/models/{name}/versions/{version}/artifacts/{artifact}", () => {
   it("registers a version from curl's upload of a file, as RegisterModelVersion would", async () => {
-    const bytes = randomBytes(3 * 1024 * 1024 + 17);
+    // The largest artifact allowed here, 4 MiB: large enough to be hashed on the hash worker, both ways.
+    const bytes = randomBytes(MAX_ARTIFACT);
     const file = path.join(work, "model.gguf");
     await writeFile(file, bytes);
     const out = path.join(work, "curl-out.txt");
