@@ -94,7 +94,9 @@ class Refusal {
   }
   send(stream: H2Stream): void {
     stream.onData = (chunk) => stream.consumed(chunk.length);
-    stream.sendHeaders(this.block, true);
+    // Answered after the frames already received are read: an error in them (a malformed body,
+    // frames after END_STREAM) is reported first, as HTTP/2 asks (h2spec checks this).
+    setImmediate(() => stream.sendHeaders(this.block, true));
   }
 }
 const NOT_POST = new Refusal("405");

@@ -172,6 +172,22 @@ describe("gRPC's own HTTP/2 transport", () => {
     c.close();
   });
 
+  it("reports a refused request's malformed body before refusing it, and then does not answer the reset stream", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor(trailersOf(1));
+    // Not gRPC (415), and a body longer than its content-length (a stream error): in one write,
+    // so the server reads both before it answers.
+    const head = c.block([[":method", "POST"], [":scheme", "http"], [":path", CHECK], ["content-type", "application/json"], ["content-length", "5"]]);
+    c.socket.write(Buffer.concat([frameBytes(FRAME.HEADERS, FLAG.END_HEADERS, 3, head), frameBytes(FRAME.DATA, FLAG.END_STREAM, 3, Buffer.alloc(10))]));
+    expect((await c.waitFor(on(3, FRAME.RST_STREAM))).payload.readUInt32BE(0)).toBe(0x1);
+    // A later call's answer comes after the refusal would have: there was none.
+    c.request(5, CHECK, Buffer.alloc(0));
+    await c.waitFor(trailersOf(5));
+    expect(c.frames.filter(on(3, FRAME.HEADERS))).toEqual([]);
+    c.close();
+  });
+
   it("grants its windows again as requests are read: more than the connection window goes through", async () => {
     const c = await RawH2Client.connect(s.port);
     const service = "s".repeat(15_000); // Health/Check of an unknown service: NOT_FOUND
