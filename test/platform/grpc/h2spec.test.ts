@@ -3,7 +3,7 @@
 // expect a request the server has not answered while the checker sends more frames on it; this
 // gRPC-only server answers h2spec's non-gRPC requests (GET, or no application/grpc) with 405 or
 // 415 as soon as it has read the frames already received, so whether those sections pass
-// depends on when the checker's later frames arrive (run whole, 133 of 146 pass).
+// depends on when the checker's later frames arrive (run whole, 133-134 of 146 pass).
 import net from "node:net";
 import { pino } from "pino";
 import { Registry } from "prom-client";
