@@ -89,18 +89,26 @@ export function createNativeGrpcServer(opts: GrpcServerOptions): GrpcServer {
 /** An HTTP-level refusal of a request that is not gRPC (answered as grpc-js answers it). */
 class Refusal {
   private readonly block: Buffer;
-  constructor(status: string) {
-    this.block = new HpackEncoder().encode([[":status", status]]);
+  private readonly body: Buffer;
+  constructor(status: string, text: string) {
+    this.block = new HpackEncoder().encode([[":status", status], ["content-type", "text/plain; charset=utf-8"]]);
+    this.body = Buffer.from(`${text}\n`);
   }
   send(stream: H2Stream): void {
     stream.onData = (chunk) => stream.consumed(chunk.length);
     // Answered after the frames already received are read: an error in them (a malformed body,
-    // frames after END_STREAM) is reported first, as HTTP/2 asks (h2spec checks this).
-    setImmediate(() => stream.sendHeaders(this.block, true));
+    // frames after END_STREAM) is reported first, as HTTP/2 asks (h2spec checks this). A stream
+    // reset meanwhile is not answered (sending on it does nothing).
+    setImmediate(() => {
+      stream.sendHeaders(this.block, false);
+      stream.sendData(this.body);
+      stream.end();
+    });
   }
 }
-const NOT_POST = new Refusal("405");
-const NOT_GRPC = new Refusal("415");
+const NOT_POST = new Refusal("405", "gRPC requests are POSTs");
+// The one port routes a connection by its first request: one that opened with gRPC serves gRPC only.
+const NOT_GRPC = new Refusal("415", "this connection serves gRPC only (application/grpc); send Connect and gRPC-Web requests on a connection of their own");
 
 function requestHead(fields: string[]): RequestHead | Refusal {
   let method: string | undefined;

@@ -188,6 +188,38 @@ describe("gRPC's own HTTP/2 transport", () => {
     c.close();
   });
 
+  it("ends a connection that sends DATA or HEADERS on a stream it had closed itself (STREAM_CLOSED)", async () => {
+    // Closed by the client's END_STREAM and our answer.
+    const ended = await RawH2Client.connect(s.port);
+    ended.request(1, CHECK, Buffer.alloc(0));
+    await ended.waitFor(trailersOf(1));
+    ended.send(FRAME.DATA, FLAG.END_STREAM, 1, grpcMessage(Buffer.alloc(0)));
+    expect((await ended.waitFor((f) => f.type === FRAME.GOAWAY)).payload.readUInt32BE(4)).toBe(0x5);
+    await ended.waitClosed();
+    // Closed by the client's RST_STREAM; then HEADERS on it.
+    const reset = await RawH2Client.connect(s.port);
+    const head = reset.block([[":method", "POST"], [":scheme", "http"], [":path", WATCH], ["content-type", "application/grpc"]]);
+    reset.socket.write(Buffer.concat([frameBytes(FRAME.HEADERS, FLAG.END_HEADERS, 1, head), frameBytes(FRAME.RST_STREAM, 0, 1, u32(0x8)), frameBytes(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, head)]));
+    expect((await reset.waitFor((f) => f.type === FRAME.GOAWAY)).payload.readUInt32BE(4)).toBe(0x5);
+    await reset.waitClosed();
+    await stillServing();
+  });
+
+  it("ignores DATA on a stream it closed first, which the client may have sent before it knew", async () => {
+    const c = await RawH2Client.connect(s.port);
+    c.request(1, CHECK, Buffer.alloc(0));
+    await c.waitFor(trailersOf(1));
+    // Not gRPC and not ended: answered 415, then reset (NO_ERROR) so the client stops sending.
+    c.send(FRAME.HEADERS, FLAG.END_HEADERS, 3, c.block([[":method", "POST"], [":scheme", "http"], [":path", CHECK], ["content-type", "application/json"]]));
+    expect(field(await c.waitFor(on(3, FRAME.HEADERS)), ":status")).toBe("415");
+    expect((await c.waitFor(on(3, FRAME.RST_STREAM))).payload.readUInt32BE(0)).toBe(0x0);
+    c.send(FRAME.DATA, FLAG.END_STREAM, 3, Buffer.from("late"));
+    c.request(5, CHECK, Buffer.alloc(0));
+    expect(field(await c.waitFor(trailersOf(5)), "grpc-status")).toBe("0");
+    expect(c.frames.some((f) => f.type === FRAME.GOAWAY)).toBe(false);
+    c.close();
+  });
+
   it("grants its windows again as requests are read: more than the connection window goes through", async () => {
     const c = await RawH2Client.connect(s.port);
     const service = "s".repeat(15_000); // Health/Check of an unknown service: NOT_FOUND

@@ -59,6 +59,9 @@ export interface StreamListener {
 const MAX_UNSENT_BYTES = 4 << 20;
 // Header blocks as received (compressed) are capped at twice the decoded list limit.
 const HEADER_BLOCK_FACTOR = 2;
+// Streams the client closed itself, remembered so that frames it sends on them later are its
+// mistake (STREAM_CLOSED); older ones, and the streams we closed first, are ignored instead.
+const CLOSED_BY_CLIENT_REMEMBERED = 1024;
 // Streams a client may reset within one window of RESETS_WINDOW streams before the
 // connection is ended (the "rapid reset" attack, CVE-2023-44487).
 const RESETS_WINDOW = 1000;
@@ -103,6 +106,8 @@ export class H2Stream {
   private unacked = 0;
   remoteClosed = false;
   localClosed = false;
+  /** The client closed its side itself (END_STREAM or RST_STREAM): it may send nothing more. */
+  clientEnded = false;
   readonly queue: QueuedData[] = [];
   trailers: Buffer | undefined;
 
@@ -155,6 +160,11 @@ export class H2Stream {
     this.conn.flush(this);
   }
 
+  /** Ends the stream after the queued body, without trailers (an empty DATA frame ends it). */
+  end(): void {
+    this.sendTrailers(NO_TRAILERS);
+  }
+
   /** True while body bytes wait for windows or the socket. */
   get pending(): boolean {
     return this.queue.length > 0;
@@ -162,9 +172,12 @@ export class H2Stream {
 }
 
 const noop = () => {};
+/** The trailers of a stream ended without any (H2Stream.end). */
+const NO_TRAILERS = Buffer.alloc(0);
 
 export class H2Connection {
   private readonly streams = new Map<number, H2Stream>();
+  private readonly closedByClient = new Set<number>();
   private readonly decoder: HpackDecoder;
   private buffered: Buffer | undefined;
   private prefaceSeen = false;
@@ -353,7 +366,11 @@ export class H2Connection {
     this.sentDataSincePing = true;
     if (stream.trailers && !stream.localClosed) {
       const block = stream.trailers;
-      this.sendHeaderBlock(stream.id, block, true);
+      if (block === NO_TRAILERS) {
+        const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+        writeFrameHeader(header, 0, 0, FrameType.Data, Flag.EndStream, stream.id);
+        this.write(header);
+      } else this.sendHeaderBlock(stream.id, block, true);
       this.closeLocal(stream);
     }
   }
@@ -412,7 +429,20 @@ export class H2Connection {
   private forget(stream: H2Stream): void {
     if (!(stream.localClosed && stream.remoteClosed)) return;
     this.streams.delete(stream.id);
+    if (stream.clientEnded) {
+      this.closedByClient.add(stream.id);
+      if (this.closedByClient.size > CLOSED_BY_CLIENT_REMEMBERED) this.closedByClient.delete(this.closedByClient.values().next().value!);
+    }
     this.endIfIdle();
+  }
+
+  /**
+   * DATA or HEADERS on a stream no longer open: a connection error if the client had closed the
+   * stream itself (RFC 9113 §5.1, "closed"); ignored if we closed it first (the client may have
+   * sent them before it saw our END_STREAM or RST_STREAM).
+   */
+  private onClosedStream(id: number, frame: string): void {
+    if (this.closedByClient.has(id)) throw new ConnectionError(H2Error.StreamClosed, `${frame} on a closed stream`);
   }
 
   private endIfIdle(): void {
@@ -556,6 +586,7 @@ export class H2Connection {
     }
     if (!stream || stream.remoteClosed) {
       if (id > this.lastStreamId) throw new ConnectionError(H2Error.ProtocolError, "DATA on an idle stream");
+      if (!stream) this.onClosedStream(id, "DATA");
       // A stream we ended or reset: its bytes still count against the connection's window.
       this.consumed(payload.length);
       // One the client had ended itself is its mistake (RFC 9113 §5.1, half-closed (remote)).
@@ -579,7 +610,7 @@ export class H2Connection {
 
   private endRemote(stream: H2Stream): void {
     if (stream.remoteClosed) return;
-    stream.remoteClosed = true;
+    stream.remoteClosed = stream.clientEnded = true;
     stream.onEnd();
     this.forget(stream);
   }
@@ -626,8 +657,8 @@ export class H2Connection {
       return this.endRemote(existing);
     }
     if (id <= this.lastStreamId) {
-      // Headers of a stream already closed (trailers after we reset it): decoded above, ignored.
-      return;
+      // Headers of a stream already closed: decoded above, since the HPACK state must follow.
+      return this.onClosedStream(id, "HEADERS");
     }
     if ((id & 1) === 0) throw new ConnectionError(H2Error.ProtocolError, "a client stream with an even id");
     this.lastStreamId = id;
@@ -641,7 +672,7 @@ export class H2Connection {
     const stream = new H2Stream(id, this, this.peerInitialWindow, this.opts.streamWindowBytes, length);
     this.streams.set(id, stream);
     this.pingStrikes = 0;
-    if (endStream) stream.remoteClosed = true;
+    if (endStream) stream.remoteClosed = stream.clientEnded = true;
     this.listener.onRequest(stream, fields, endStream);
     if (endStream && !stream.localClosed) stream.onEnd();
   }
@@ -653,6 +684,7 @@ export class H2Connection {
     const stream = this.streams.get(id);
     if (!stream) return;
     if (++this.resetsInWindow > MAX_RESETS_PER_WINDOW) throw new ConnectionError(H2Error.EnhanceYourCalm, "too many streams reset");
+    stream.clientEnded = true;
     this.resetStream(stream, payload.readUInt32BE(0) as H2Error, true);
   }
 
