@@ -86,6 +86,13 @@ export function createNativeGrpcServer(opts: GrpcServerOptions): GrpcServer {
   };
 }
 
+// A refused request is answered once the client has sent all of it, as HTTP servers answer,
+// so that an error in what it sends (a body that is not its content-length, frames after
+// END_STREAM, a window overflow) is reported first (RFC 9113; h2spec checks this). A client that
+// waits for the answer before it ends, or sends a large body, is answered sooner.
+const REFUSAL_WAIT_MS = 1000;
+const REFUSED_BODY_BYTES = 64 << 10;
+
 /** An HTTP-level refusal of a request that is not gRPC (answered as grpc-js answers it). */
 class Refusal {
   private readonly block: Buffer;
@@ -95,15 +102,27 @@ class Refusal {
     this.body = Buffer.from(`${text}\n`);
   }
   send(stream: H2Stream): void {
-    stream.onData = (chunk) => stream.consumed(chunk.length);
-    // Answered after the frames already received are read: an error in them (a malformed body,
-    // frames after END_STREAM) is reported first, as HTTP/2 asks (h2spec checks this). A stream
-    // reset meanwhile is not answered (sending on it does nothing).
-    setImmediate(() => {
+    let discarded = 0;
+    let answered = false;
+    let timer: NodeJS.Timeout | undefined;
+    // Sending on a stream reset meanwhile does nothing.
+    const answer = () => {
+      clearTimeout(timer);
+      if (answered) return;
+      answered = true;
       stream.sendHeaders(this.block, false);
       stream.sendData(this.body);
       stream.end();
-    });
+    };
+    stream.onData = (chunk) => {
+      stream.consumed(chunk.length);
+      discarded += chunk.length;
+      if (discarded > REFUSED_BODY_BYTES) answer();
+    };
+    // After the frames of the same read, which may still hold a stream error.
+    stream.onEnd = () => setImmediate(answer);
+    stream.onAbort = () => clearTimeout(timer);
+    timer = setTimeout(answer, REFUSAL_WAIT_MS).unref();
   }
 }
 const NOT_POST = new Refusal("405", "gRPC requests are POSTs");

@@ -205,6 +205,26 @@ describe("gRPC's own HTTP/2 transport", () => {
     await stillServing();
   });
 
+  it("ends a connection that opens a stream with an id lower than one it already opened (PROTOCOL_ERROR), not one that reuses an id it used", async () => {
+    // 5 first: 1 and 3 were skipped, so HEADERS on 3 opens a stream out of order.
+    const skipped = await RawH2Client.connect(s.port);
+    skipped.request(5, CHECK, Buffer.alloc(0));
+    await skipped.waitFor(trailersOf(5));
+    skipped.request(3, CHECK, Buffer.alloc(0));
+    expect((await skipped.waitFor((f) => f.type === FRAME.GOAWAY)).payload.readUInt32BE(4)).toBe(0x1);
+    await skipped.waitClosed();
+    // HEADERS on a stream it used, which we had answered and reset first: ignored.
+    const used = await RawH2Client.connect(s.port);
+    used.send(FRAME.HEADERS, FLAG.END_HEADERS, 1, used.block([[":method", "POST"], [":scheme", "http"], [":path", CHECK], ["content-type", "application/json"]]));
+    await used.waitFor(on(1, FRAME.RST_STREAM));
+    used.send(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, used.block([["grpc-status", "0"]]));
+    used.request(3, CHECK, Buffer.alloc(0));
+    expect(field(await used.waitFor(trailersOf(3)), "grpc-status")).toBe("0");
+    expect(used.frames.some((f) => f.type === FRAME.GOAWAY)).toBe(false);
+    used.close();
+    await stillServing();
+  });
+
   it("ignores DATA on a stream it closed first, which the client may have sent before it knew", async () => {
     const c = await RawH2Client.connect(s.port);
     c.request(1, CHECK, Buffer.alloc(0));

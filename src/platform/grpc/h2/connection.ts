@@ -62,6 +62,10 @@ const HEADER_BLOCK_FACTOR = 2;
 // Streams the client closed itself, remembered so that frames it sends on them later are its
 // mistake (STREAM_CLOSED); older ones, and the streams we closed first, are ignored instead.
 const CLOSED_BY_CLIENT_REMEMBERED = 1024;
+// Runs of stream ids a client skipped (opening 7 after 1 closes 3 and 5 unused). HEADERS on
+// one of them is an id lower than one already opened: a connection error (RFC 9113 §5.1.1).
+// Clients count up by two, so there are seldom any; past this many, the oldest are forgotten.
+const SKIPPED_RUNS_REMEMBERED = 64;
 // Streams a client may reset within one window of RESETS_WINDOW streams before the
 // connection is ended (the "rapid reset" attack, CVE-2023-44487).
 const RESETS_WINDOW = 1000;
@@ -178,6 +182,8 @@ const NO_TRAILERS = Buffer.alloc(0);
 export class H2Connection {
   private readonly streams = new Map<number, H2Stream>();
   private readonly closedByClient = new Set<number>();
+  /** Stream ids the client skipped, as [first, last] runs, oldest first. */
+  private readonly skippedIds: [number, number][] = [];
   private readonly decoder: HpackDecoder;
   private buffered: Buffer | undefined;
   private prefaceSeen = false;
@@ -445,6 +451,10 @@ export class H2Connection {
     if (this.closedByClient.has(id)) throw new ConnectionError(H2Error.StreamClosed, `${frame} on a closed stream`);
   }
 
+  private wasSkipped(id: number): boolean {
+    return this.skippedIds.some(([first, last]) => id >= first && id <= last);
+  }
+
   private endIfIdle(): void {
     if (!this.goawaySent || this.streams.size > 0 || this.closed) return;
     this.flushOut(); // the last status, before the end
@@ -656,11 +666,16 @@ export class H2Connection {
       if (!endStream || malformedFields(fields, true)) return this.resetStream(existing, H2Error.ProtocolError, false);
       return this.endRemote(existing);
     }
+    if ((id & 1) === 0) throw new ConnectionError(H2Error.ProtocolError, "a client stream with an even id");
     if (id <= this.lastStreamId) {
+      if (this.wasSkipped(id)) throw new ConnectionError(H2Error.ProtocolError, "a new stream with an id lower than one already opened");
       // Headers of a stream already closed: decoded above, since the HPACK state must follow.
       return this.onClosedStream(id, "HEADERS");
     }
-    if ((id & 1) === 0) throw new ConnectionError(H2Error.ProtocolError, "a client stream with an even id");
+    if (id > this.lastStreamId + 2) {
+      this.skippedIds.push([this.lastStreamId + 1, id - 2]);
+      if (this.skippedIds.length > SKIPPED_RUNS_REMEMBERED) this.skippedIds.shift();
+    }
     this.lastStreamId = id;
     if (this.goawaySent) return void this.write(rstStreamFrame(id, H2Error.RefusedStream));
     if (++this.streamsInWindow >= RESETS_WINDOW) this.streamsInWindow = this.resetsInWindow = 0;
