@@ -372,11 +372,8 @@ export class H2Connection {
     this.sentDataSincePing = true;
     if (stream.trailers && !stream.localClosed) {
       const block = stream.trailers;
-      if (block === NO_TRAILERS) {
-        const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-        writeFrameHeader(header, 0, 0, FrameType.Data, Flag.EndStream, stream.id);
-        this.write(header);
-      } else this.sendHeaderBlock(stream.id, block, true);
+      if (block === NO_TRAILERS) this.write(frame(FrameType.Data, Flag.EndStream, stream.id));
+      else this.sendHeaderBlock(stream.id, block, true);
       this.closeLocal(stream);
     }
   }
