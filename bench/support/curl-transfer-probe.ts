@@ -5,6 +5,10 @@
 //   MB=500 N=3      size and rounds;  ONLY=up  uploads only
 //   THREADS=1       the server's CPU by thread (main thread, hash worker, libuv and V8 threads)
 //   SMAPS=1         at the end, the server's resident memory by mapping
+//   PHASES=1        per round instead: where a download's time goes. The server's send rate
+//                   (curl GET into /dev/null), then three writers of the same file, each timed
+//                   writing and then in `sync FILE` apart: the copy (dd, 1 MiB blocks), curl's
+//                   GET, and curl copying the source by file:// (curl's writing with no server)
 //   SERVER_ARGS="--cpu-prof --cpu-prof-dir=DIR"  node flags of the server;  CONFIG=file.yaml  its config
 //
 //   npm run build && flock /tmp/openloop-bench.lock node --import tsx bench/support/curl-transfer-probe.ts
@@ -85,8 +89,33 @@ function smaps(pid: number): void {
   console.log("largest anonymous: " + anon.slice(0, 12).map((r) => `${(r.rss / 1024).toFixed(1)}/${(r.size / 1024).toFixed(0)} MiB`).join(", "));
 }
 
+/** Runs a command that writes `file`, then `sync file`; prints both times and the rate of the whole. */
+function writeThenSync(label: string, script: string, file: string, args: string[]): void {
+  const t0 = performance.now();
+  execFileSync("bash", ["-c", script, "_", ...args]);
+  const t1 = performance.now();
+  execFileSync("sync", [file]);
+  const t2 = performance.now();
+  console.log(`${label} write ${((t1 - t0) / 1000).toFixed(2)} s, sync ${((t2 - t1) / 1000).toFixed(2)} s: ${(SIZE / MiB / ((t2 - t0) / 1000)).toFixed(0)} MiB/s`);
+  rmSync(file, { force: true });
+}
+
+/** One round of PHASES=1 (see the header); `version` already holds the source. */
+function downloadPhases(version: string): void {
+  timed("GET into /dev/null   ", () => execFileSync("curl", ["-sS", "--fail", "-o", "/dev/null", url(version)]));
+  const out = path.join(work, "out.bin");
+  writeThenSync("copy (dd bs=1M)      ", `dd if="$1" of="$2" bs=1M status=none`, out, [source, out]);
+  writeThenSync("curl GET             ", `curl -sS --fail -o "$2" "$1"`, out, [url(version), out]);
+  writeThenSync("curl file:// (no server)", `curl -sS --fail -o "$2" "file://$1"`, out, [source, out]);
+}
+
 try {
-  for (let i = 1; i <= N; i++) {
+  if (process.env.PHASES) {
+    execFileSync("curl", ["-sS", "--fail-with-body", "-o", "/dev/null", "-T", source, "-H", 'openloop-model-version: {"type":"gguf"}', "-H", `content-digest: sha-256=:${digest}:`, url("1")]);
+    for (let i = 1; i <= N; i++) downloadPhases("1");
+    deleteVersion("1");
+  }
+  for (let i = 1; i <= (process.env.PHASES ? 0 : N); i++) {
     const copy = path.join(work, "copy.bin");
     timed("copy", () => execFileSync("bash", ["-c", `dd if="$1" of="$2" bs=1M status=none && sync "$2"`, "_", source, copy]));
     rmSync(copy);
