@@ -2,6 +2,7 @@
 // alias resolution, newest-first ordering, pagination tokens, and streaming registration.
 // Plain TypeScript; src/registry/service.ts adapts it to the generated proto types.
 import { RegistryError, ValidationError } from "./errors.js";
+import { withIdleTimeout } from "./idle-timeout.js";
 import {
   LATEST,
   LIMITS,
@@ -245,25 +246,6 @@ export class Registry {
   /** The artifact's bytes in chunks (see RegistryStorage.readArtifact). */
   read(record: VersionRecord, artifact: ArtifactRecord, options: { chunkBytes: number; headroom?: number; signal?: AbortSignal }): AsyncIterable<ReadChunk> {
     return this.storage.readArtifact(record.model, record.version, artifact.name, options);
-  }
-}
-
-/** Passes items through, failing with "stalled" when the next one takes longer than idleMs. */
-async function* withIdleTimeout<T>(source: AsyncIterable<T>, idleMs: number): AsyncGenerator<T> {
-  const it = source[Symbol.asyncIterator]();
-  for (;;) {
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RegistryError("stalled", `the upload sent nothing for ${idleMs} ms and was dropped; nothing was registered`)), idleMs);
-    });
-    let next: IteratorResult<T>;
-    try {
-      next = await Promise.race([it.next(), stalled]);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (next.done) return;
-    yield next.value;
   }
 }
 
