@@ -5,10 +5,11 @@
 //   MB=500 N=3      size and rounds;  ONLY=up  uploads only
 //   THREADS=1       the server's CPU by thread (main thread, hash worker, libuv and V8 threads)
 //   SMAPS=1         at the end, the server's resident memory by mapping
-//   PHASES=1        per round instead: where a download's time goes. The server's send rate
-//                   (curl GET into /dev/null), then three writers of the same file, each timed
-//                   writing and then in `sync FILE` apart: the copy (dd, 1 MiB blocks), curl's
-//                   GET, and curl copying the source by file:// (curl's writing with no server)
+//   PHASES=1        instead of the above: where a download's time goes. The server's send rate
+//                   (N curl GETs into /dev/null back to back), then per round three writers of
+//                   the same file, each timed writing and then in `sync FILE` apart: the copy
+//                   (dd, 1 MiB blocks), curl's GET, and curl copying the source by file://
+//                   (curl's writing with no server)
 //   SERVER_ARGS="--cpu-prof --cpu-prof-dir=DIR"  node flags of the server;  CONFIG=file.yaml  its config
 //
 //   npm run build && flock /tmp/openloop-bench.lock node --import tsx bench/support/curl-transfer-probe.ts
@@ -89,6 +90,10 @@ function smaps(pid: number): void {
   console.log("largest anonymous: " + anon.slice(0, 12).map((r) => `${(r.rss / 1024).toFixed(1)}/${(r.size / 1024).toFixed(0)} MiB`).join(", "));
 }
 
+/** The source PUT as `version` by curl, its digest in Content-Digest. */
+const curlPut = (version: string) =>
+  execFileSync("curl", ["-sS", "--fail-with-body", "-o", "/dev/null", "-T", source, "-H", 'openloop-model-version: {"type":"gguf"}', "-H", `content-digest: sha-256=:${digest}:`, url(version)]);
+
 /** Runs a command that writes `file`, then `sync file`; prints both times and the rate of the whole. */
 function writeThenSync(label: string, script: string, file: string, args: string[]): void {
   const t0 = performance.now();
@@ -100,26 +105,29 @@ function writeThenSync(label: string, script: string, file: string, args: string
   rmSync(file, { force: true });
 }
 
-/** One round of PHASES=1 (see the header); `version` already holds the source. */
+/** One round of PHASES=1's writers; `version` already holds the source. */
 function downloadPhases(version: string): void {
-  timed("GET into /dev/null   ", () => execFileSync("curl", ["-sS", "--fail", "-o", "/dev/null", url(version)]));
   const out = path.join(work, "out.bin");
   writeThenSync("copy (dd bs=1M)      ", `dd if="$1" of="$2" bs=1M status=none`, out, [source, out]);
   writeThenSync("curl GET             ", `curl -sS --fail -o "$2" "$1"`, out, [url(version), out]);
   writeThenSync("curl file:// (no server)", `curl -sS --fail -o "$2" "file://$1"`, out, [source, out]);
 }
 
-try {
-  if (process.env.PHASES) {
-    execFileSync("curl", ["-sS", "--fail-with-body", "-o", "/dev/null", "-T", source, "-H", 'openloop-model-version: {"type":"gguf"}', "-H", `content-digest: sha-256=:${digest}:`, url("1")]);
-    for (let i = 1; i <= N; i++) downloadPhases("1");
-    deleteVersion("1");
-  }
-  for (let i = 1; i <= (process.env.PHASES ? 0 : N); i++) {
+/** PHASES=1 (see the header), on one stored version. */
+function phases(): void {
+  curlPut("1");
+  for (let i = 1; i <= N; i++) timed("GET into /dev/null", () => execFileSync("curl", ["-sS", "--fail", "-o", "/dev/null", url("1")]));
+  for (let i = 1; i <= N; i++) downloadPhases("1");
+  deleteVersion("1");
+}
+
+/** Per round: the copy, a curl PUT and (unless ONLY=up) a curl GET into a file. */
+function transfers(): void {
+  for (let i = 1; i <= N; i++) {
     const copy = path.join(work, "copy.bin");
     timed("copy", () => execFileSync("bash", ["-c", `dd if="$1" of="$2" bs=1M status=none && sync "$2"`, "_", source, copy]));
     rmSync(copy);
-    timed("up  ", () => execFileSync("curl", ["-sS", "--fail-with-body", "-o", "/dev/null", "-T", source, "-H", 'openloop-model-version: {"type":"gguf"}', "-H", `content-digest: sha-256=:${digest}:`, url(String(i))]));
+    timed("up  ", () => curlPut(String(i)));
     if (process.env.ONLY !== "up") {
       const down = path.join(work, "down.bin");
       timed("down", () => execFileSync("bash", ["-c", `curl -sS --fail -o "$1" "$2" && sync "$1"`, "_", down, url(String(i))]));
@@ -127,6 +135,11 @@ try {
     }
     deleteVersion(String(i));
   }
+}
+
+try {
+  if (process.env.PHASES) phases();
+  else transfers();
   if (process.env.SMAPS) smaps(server.pid);
 } finally {
   await server.stop();
