@@ -50,6 +50,16 @@ function handFed<T>(): AsyncIterable<T> & { give(item: T): void; end(): void } {
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** An upload with a 300 ms idle timeout on a manual clock, its first item ("a") already taken. */
+async function afterFirstItem() {
+  const timers = manualTimers();
+  const source = handFed<string>();
+  const it = withIdleTimeout(source, 300, timers)[Symbol.asyncIterator]();
+  source.give("a");
+  expect((await it.next()).value).toBe("a");
+  return { timers, source, it };
+}
+
 describe("withIdleTimeout", () => {
   it("keeps an upload whose items each come within the timeout, however long it lasts in all", async () => {
     const timers = manualTimers();
@@ -68,11 +78,7 @@ describe("withIdleTimeout", () => {
   });
 
   it("does not count the time the caller takes with an item", async () => {
-    const timers = manualTimers();
-    const source = handFed<string>();
-    const it = withIdleTimeout(source, 300, timers)[Symbol.asyncIterator]();
-    source.give("a");
-    expect((await it.next()).value).toBe("a");
+    const { timers, source, it } = await afterFirstItem();
     timers.advance(1_000); // the caller writes "a" to a slow disk
     source.give("b");
     expect((await it.next()).value).toBe("b");
@@ -83,11 +89,7 @@ describe("withIdleTimeout", () => {
   });
 
   it("fails with 'stalled' once a wait reaches the timeout, and stops its timer", async () => {
-    const timers = manualTimers();
-    const source = handFed<string>();
-    const it = withIdleTimeout(source, 300, timers)[Symbol.asyncIterator]();
-    source.give("a");
-    expect((await it.next()).value).toBe("a");
+    const { timers, source, it } = await afterFirstItem();
     timers.advance(5_000);
     const next = it.next();
     await turn();
