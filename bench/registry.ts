@@ -8,7 +8,7 @@
 //   node --import tsx bench/registry.ts [--mb 500] [--rounds 3] [--compiled]
 //
 // MLflow runs from the virtualenv scripts/install-peer-mlflow.sh makes (skipped without it).
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
@@ -422,7 +422,15 @@ async function main(): Promise<void> {
 
 async function run(work: string): Promise<void> {
   const results = new Map<Path, Transfer[]>();
-  const add = (p: Path, t: Transfer) => results.set(p, [...(results.get(p) ?? []), t]);
+  // Each timing starts with no earlier writes pending (`sync`, outside the timing): MLflow's
+  // server and its download do not fsync, and their 500 MiB would otherwise be written back
+  // during whichever transfer comes 30 s later (vm.dirty_expire_centisecs), on either side.
+  const add = async <T extends Transfer>(p: Path, transfer: () => Promise<T>): Promise<T> => {
+    execFileSync("sync");
+    const t = await transfer();
+    results.set(p, [...(results.get(p) ?? []), t]);
+    return t;
+  };
   const source = path.join(work, "source.bin");
   const digest = await makeSource(source);
   const loadStart = os.loadavg()[0]!;
@@ -446,50 +454,45 @@ async function run(work: string): Promise<void> {
     const rssIdle = statusBytes(server.pid, "VmRSS");
     for (let round = 1; round <= ROUNDS; round++) {
       const copy = path.join(work, "copy.bin");
-      add("copy", await measure(undefined, () => plainCopy(source, copy)));
+      await add("copy", () => measure(undefined, () => plainCopy(source, copy)));
       await rm(copy);
 
       const version = String(round);
-      add("openloop up", await measure(server.pid, () => openloopUpload(client, source, version, digest), server.pid));
+      await add("openloop up", () => measure(server.pid, () => openloopUpload(client, source, version, digest), server.pid));
       let runId: string | undefined;
       if (mlflow) {
-        const up = await mlflowTransfer(mlflow, ["upload", source]);
-        runId = up.run_id;
-        add("mlflow up", up);
+        runId = (await add("mlflow up", () => mlflowTransfer(mlflow!, ["upload", source]))).run_id;
       }
 
-      add("openloop js up", await measure(server.pid, () => grpcJsUpload(jsClient, source, version, digest), server.pid));
-      if (CURL) add("openloop http up", await curlUpload(server.pid, server.port, source, version, digest));
-      add("openloop pyhttp up", await pythonHttp(server.pid, server.port, "upload", version, source, digest));
+      await add("openloop js up", () => measure(server.pid, () => grpcJsUpload(jsClient, source, version, digest), server.pid));
+      if (CURL) await add("openloop http up", () => curlUpload(server.pid, server.port, source, version, digest));
+      await add("openloop pyhttp up", () => pythonHttp(server.pid, server.port, "upload", version, source, digest));
       if (pythonGrpcInstalled()) {
-        const up = await pythonTransfer(server.pid, server.port, "upload", version, source);
+        const up = await add("openloop py up", () => pythonTransfer(server.pid, server.port, "upload", version, source));
         if (up.path !== digest) throw new Error("the Python client's upload has another digest");
-        add("openloop py up", up);
       }
 
       const down = path.join(work, "download.bin");
-      add("openloop down", await measure(server.pid, () => openloopDownload(client, version, down, digest), server.pid));
+      await add("openloop down", () => measure(server.pid, () => openloopDownload(client, version, down, digest), server.pid));
       await rm(down);
-      add("openloop js down", await measure(server.pid, () => grpcJsDownload(jsClient, version, down, digest), server.pid));
+      await add("openloop js down", () => measure(server.pid, () => grpcJsDownload(jsClient, version, down, digest), server.pid));
       await rm(down);
       if (pythonGrpcInstalled()) {
-        const got = await pythonTransfer(server.pid, server.port, "download", version, down);
+        const got = await add("openloop py down", () => pythonTransfer(server.pid, server.port, "download", version, down));
         if (got.path !== digest) throw new Error("the Python client's download differs from the source");
-        add("openloop py down", got);
         await rm(down);
       }
       if (CURL) {
-        add("openloop http down", await curlDownload(server.pid, server.port, version, down, digest));
+        await add("openloop http down", () => curlDownload(server.pid, server.port, version, down, digest));
         await rm(down);
       }
-      add("openloop pyhttp down", await pythonHttp(server.pid, server.port, "download", version, down, digest));
+      await add("openloop pyhttp down", () => pythonHttp(server.pid, server.port, "download", version, down, digest));
       await rm(down);
       if (mlflow && runId) {
         const dst = path.join(work, `mlflow-download-${round}`);
         await mkdir(dst);
-        const got = await mlflowTransfer(mlflow, ["download", runId, path.basename(source), dst]);
+        const got = await add("mlflow down", () => mlflowTransfer(mlflow!, ["download", runId!, path.basename(source), dst]));
         if ((await sha256File(got.path!)) !== digest) throw new Error("MLflow's download differs from the source");
-        add("mlflow down", got);
         await rm(dst, { recursive: true });
       }
       // Free the disk and the page cache the round filled.
@@ -565,7 +568,7 @@ function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStar
       `openloop uploads (RegisterModelVersion from connect-node's gRPC client and from @grpc/grpc-js's in the bench process, with an 8 MiB receive window, and from Python grpcio in a subprocess; chunks just under 1 MiB, HTTP/2 on 127.0.0.1, to the server in a child process, ${COMPILED ? "compiled: \`node dist/src/main.js\`" : "\`node --import tsx src/main.ts\`"}; then the same upload as an HTTP/1.1 PUT of the file by curl, \`PUT /registry/v1/models/{name}/versions/{version}/artifacts/{artifact}\` with its SHA-256 in Content-Digest, which the server serves as RegisterModelVersion, and the same PUT from Python's standard library: http.client sending the open file in 1 MiB blocks), ` +
       `${ctx.mlflow ? `an MLflow ${ctx.mlflow.version} upload (\`mlflow.log_artifact\` in a run, from MLflow's Python client in a subprocess, to \`mlflow server --serve-artifacts --workers 1\` with a SQLite backend, which streams it over HTTP PUT into its artifacts directory), ` : ""}` +
       `openloop downloads from the same three clients (DownloadArtifact into a file: the client hashes and writes each chunk, then fsyncs and compares the digest, as src/llm/registry-models.ts does) and by curl (\`GET\` of the same path into a file, then \`sync FILE\`; its digest checked after the timing) and by Python's standard library (urllib, \`shutil.copyfileobj\` in 1 MiB reads into the file, then fsync; checked likewise)${ctx.mlflow ? " and an MLflow download (`mlflow.artifacts.download_artifacts` by run id; no hash, no fsync; its file is checked after the timing)" : ""}.`,
-    "openloop hashes every byte both ways on the server and fsyncs each artifact before answering; MLflow does neither. Page cache warm throughout; each round's version is deleted after it.",
+    "openloop hashes every byte both ways on the server and fsyncs each artifact before answering; MLflow does neither. Page cache warm throughout; every transfer (and the copy) starts after a `sync`, outside its timing, so none pays for earlier writes still pending (MLflow's are not fsynced); each round's version is deleted after it.",
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}; shared with other work (1-minute load average ${ctx.loadStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end), so rates vary between runs: CPU seconds vary much less.`,
     "",
     "| path | MiB/s (rounds) | MiB/s median | vs copy | server CPU s (median) | client CPU s (median) | openloop server peak MB |",
@@ -597,7 +600,7 @@ function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStar
           `- download at least ${TARGETS.vsMlflow}× MLflow: ${ok(rate(down) / rate("mlflow down") >= TARGETS.vsMlflow)} (${(rate(down) / rate("mlflow down")).toFixed(2)}×)`,
         ]
       : [`- against MLflow: ${ctx.mlflowSkipped}`]),
-    `- server peak memory during a transfer under ${TARGETS.peakRssBytes / MB} MB: ${ok(peak < TARGETS.peakRssBytes)} (${(peak / MB).toFixed(0)} MB)`,
+    `- server peak memory during a transfer under ${TARGETS.peakRssBytes / MB} MB: ${ok(peak < TARGETS.peakRssBytes)} (${(peak / MB).toFixed(1)} MB)`,
   ];
   return `${lines.join("\n")}\n`;
 }
