@@ -59,6 +59,18 @@ let sinceFull = 0;
 /** Lowest external memory seen since the last full collection this module ran. */
 let externalLow = Infinity;
 
+/**
+ * A full collection now, for memory that has just become garbage while the server is idle (the
+ * registry's transfer buffers after an idle spell, direct-io.ts): left to V8, it stays resident
+ * until the next transfer's collections, on top of that transfer's own buffers.
+ */
+export function collectAll(): void {
+  if (!gc) return;
+  gc({ type: "major" });
+  externalLow = Infinity;
+  sinceFull = 0;
+}
+
 /** Counts bytes moved by a transfer (all transfers together); collects the young generation every few MiB, the whole heap when dead buffers pile up. */
 export function transferred(bytes: number): void {
   sinceLast += bytes;

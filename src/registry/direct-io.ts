@@ -10,6 +10,8 @@
 // Reads go the same way, or each download would fill fresh page-cache pages instead.
 import { constants as fsConstants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
+import { collectAll } from "../platform/young-gc.js";
+import { stopHashWorkerIfIdle } from "./hash-worker.js";
 
 /** Alignment of O_DIRECT buffers, offsets and lengths: a page covers any device's logical block. */
 export const DIRECT_ALIGN = 4096;
@@ -66,13 +68,21 @@ export function giveAlignedBuffer(buf: Buffer): void {
 /**
  * Forgets the free buffers and the slabs being cut, so that a burst of transfers does not keep
  * its memory resident for good: each slab is freed once the buffers still in use are given back
- * (which then go to the GC). Runs by itself after IDLE_DROP_MS without a transfer.
+ * (which then go to the GC). Runs by itself after IDLE_DROP_MS without a transfer, and then
+ * lets the slabs go at once: left alone, an 8 MiB slab stayed resident until the next transfer's
+ * collections, which had cut a new one meanwhile (6 MiB more at that transfer's peak,
+ * BENCHMARKS.md, registry). The idle hash worker, which holds them too, stops, and this
+ * thread's heap is collected.
  */
 export function dropFreeAlignedBuffers(): void {
   clearTimeout(idleTimer);
   idleTimer = undefined;
+  const held = slabs.size > 0 || pools.size > 0;
   pools.clear();
   slabs.clear();
+  if (!held) return;
+  void stopHashWorkerIfIdle();
+  collectAll();
 }
 
 /** Opens an artifact file for reading, with O_DIRECT where the filesystem takes it. */

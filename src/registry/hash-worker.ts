@@ -128,7 +128,8 @@ class HashThread {
     else p.resolve(reply);
   }
 
-  private async stopIfIdle(): Promise<void> {
+  /** Stops the worker unless it is hashing (or owes a reply). */
+  async stopIfIdle(): Promise<void> {
     const worker = this.worker;
     if (this.openJobs.size > 0 || this.pending.size > 0 || !worker) return;
     this.worker = undefined;
@@ -175,6 +176,15 @@ export class WorkerSha256 {
     this.done = true;
     thread.drop(this.job);
   }
+}
+
+/**
+ * Stops the hash worker if no hash is open. Each message hands it a slab's SharedArrayBuffer,
+ * and its isolate, which allocates little, may hold those for long: stopping it lets idle slabs
+ * go (direct-io.ts).
+ */
+export function stopHashWorkerIfIdle(): Promise<void> {
+  return thread.stopIfIdle();
 }
 
 /** Stops the hash worker: hashes in progress fail; the next one starts a new worker. */

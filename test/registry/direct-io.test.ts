@@ -63,6 +63,21 @@ describe("direct artifact files", () => {
     expect(fresh.byteOffset).toBe(0);
   });
 
+  it("frees the dropped slabs at once instead of at some later collection", async () => {
+    dropFreeAlignedBuffers();
+    let freed = false;
+    const registry = new FinalizationRegistry<string>(() => (freed = true));
+    (() => {
+      const buf = takeAlignedBuffer(64 * 1024);
+      registry.register(buf.buffer, "slab");
+      giveAlignedBuffer(buf);
+    })();
+    dropFreeAlignedBuffers();
+    // The registry's callback runs in a task of its own once a collection has found the slab dead.
+    for (let turn = 0; turn < 100 && !freed; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(freed).toBe(true);
+  });
+
   for (const size of [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, 1024 * 1024, 3 * 1024 * 1024 + 17]) {
     it(`writes ${size} bytes in chunks of odd sizes: exactly those bytes, with their SHA-256`, async () => {
       const body = randomBytes(size);
