@@ -42,7 +42,7 @@ let idleTimer: NodeJS.Timeout | undefined;
  */
 export function takeAlignedBuffer(minBytes: number): Buffer {
   idleTimer?.refresh();
-  idleTimer ??= setTimeout(dropFreeAlignedBuffers, IDLE_DROP_MS).unref();
+  idleTimer ??= setTimeout(() => void dropFreeAlignedBuffers(), IDLE_DROP_MS).unref();
   const size = Math.max(1, Math.ceil(minBytes / WASM_PAGE)) * WASM_PAGE;
   const pooled = pools.get(size)?.pop();
   if (pooled) return pooled;
@@ -71,18 +71,19 @@ export function giveAlignedBuffer(buf: Buffer): void {
  * (which then go to the GC). Runs by itself after IDLE_DROP_MS without a transfer, and then
  * lets the slabs go at once: left alone, an 8 MiB slab stayed resident until the next transfer's
  * collections, which had cut a new one meanwhile (6 MiB more at that transfer's peak,
- * BENCHMARKS.md, registry). The idle hash worker, which holds them too, stops, and this
- * thread's heap is collected.
+ * BENCHMARKS.md, registry). The idle hash worker, which holds them too, stops (the promise
+ * settles once it has), and this thread's heap is collected.
  */
-export function dropFreeAlignedBuffers(): void {
+export function dropFreeAlignedBuffers(): Promise<void> {
   clearTimeout(idleTimer);
   idleTimer = undefined;
   const held = slabs.size > 0 || pools.size > 0;
   pools.clear();
   slabs.clear();
-  if (!held) return;
-  void stopHashWorkerIfIdle();
+  if (!held) return Promise.resolve();
+  const stopped = stopHashWorkerIfIdle();
   collectAll();
+  return stopped;
 }
 
 /** Opens an artifact file for reading, with O_DIRECT where the filesystem takes it. */

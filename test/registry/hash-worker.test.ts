@@ -1,12 +1,12 @@
 // SHA-256 on the hash worker (src/registry/hash-worker.ts): the digests of large direct-mode
 // artifacts, written and read back, and what happens when the worker dies mid-artifact.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ArtifactFileWriter, countAndHashChunks, readChunks } from "../../src/registry/artifact-io.js";
-import { createArtifactFile, openArtifactFile, takeAlignedBuffer } from "../../src/registry/direct-io.js";
+import { createArtifactFile, dropFreeAlignedBuffers, openArtifactFile, takeAlignedBuffer } from "../../src/registry/direct-io.js";
 import { stopHashWorker, WorkerSha256 } from "../../src/registry/hash-worker.js";
 
 const MiB = 1024 * 1024;
@@ -22,6 +22,12 @@ afterEach(async () => {
 });
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** How many of this process's threads are hash workers (named after the worker, in /proc). */
+async function hashThreads(): Promise<number> {
+  const names = await Promise.all((await readdir("/proc/self/task")).map((tid) => readFile(`/proc/self/task/${tid}/comm`, "utf8").catch(() => "")));
+  return names.filter((name) => name.trim() === "openloop-sha256").length;
+}
 
 /** Writes `body` in chunks of odd sizes through a direct-mode writer; the writer's result. */
 async function writeDirect(file: string, body: Buffer, onWritten?: (bytes: number) => Promise<void>) {
@@ -65,6 +71,20 @@ describe("the hash worker", () => {
     await expect(old.update(shared.subarray(1000, 2000))).rejects.toThrow(/hash worker stopped/);
     await expect(old.digest()).rejects.toThrow(/hash worker stopped/);
     expect(await fresh.digest()).toBe(sha256(shared.subarray(0, 1000)));
+  });
+
+  it("stops when the idle buffers are dropped, unless a hash is open (it holds their slabs too)", async () => {
+    const shared = takeAlignedBuffer(64 * 1024);
+    const open = new WorkerSha256();
+    await open.update(shared.subarray(0, 1000));
+    expect(await hashThreads()).toBe(1);
+    await dropFreeAlignedBuffers();
+    // Still there: the open hash goes on in the same worker.
+    await open.update(shared.subarray(1000, 2000));
+    expect(await open.digest()).toBe(sha256(shared.subarray(0, 2000)));
+    takeAlignedBuffer(64 * 1024);
+    await dropFreeAlignedBuffers();
+    expect(await hashThreads()).toBe(0);
   });
 
   it("gives a large direct-mode artifact its SHA-256 and exactly its bytes", async () => {
