@@ -459,10 +459,8 @@ async function run(work: string): Promise<void> {
 
       const version = String(round);
       await add("openloop up", () => measure(server.pid, () => openloopUpload(client, source, version, digest), server.pid));
-      let runId: string | undefined;
-      if (mlflow) {
-        runId = (await add("mlflow up", () => mlflowTransfer(mlflow!, ["upload", source]))).run_id;
-      }
+      const peer = mlflow;
+      const runId = peer ? (await add("mlflow up", () => mlflowTransfer(peer, ["upload", source]))).run_id : undefined;
 
       await add("openloop js up", () => measure(server.pid, () => grpcJsUpload(jsClient, source, version, digest), server.pid));
       if (CURL) await add("openloop http up", () => curlUpload(server.pid, server.port, source, version, digest));
@@ -492,10 +490,10 @@ async function run(work: string): Promise<void> {
       }
       await add("openloop pyhttp down", () => pythonHttp(server.pid, server.port, "download", version, down, digest));
       await rm(down);
-      if (mlflow && runId) {
+      if (peer && runId) {
         const dst = path.join(work, `mlflow-download-${round}`);
         await mkdir(dst);
-        const got = await add("mlflow down", () => mlflowTransfer(mlflow!, ["download", runId!, path.basename(source), dst]));
+        const got = await add("mlflow down", () => mlflowTransfer(peer, ["download", runId, path.basename(source), dst]));
         if ((await sha256File(got.path!)) !== digest) throw new Error("MLflow's download differs from the source");
         await rm(dst, { recursive: true });
       }

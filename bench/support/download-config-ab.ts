@@ -10,7 +10,7 @@
 //   npm run build && flock /tmp/openloop-bench.lock node --import tsx bench/support/download-config-ab.ts
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -51,6 +51,7 @@ try {
       let cpu0 = 0;
       const r = await pythonHttpTransfer({ mode: "download", port: server.port, name: "ab", version: "1", file: down, sha256Base64: digest }, () => (cpu0 = cpuMicros(server.pid)));
       const serverCpu = (cpuMicros(server.pid) - cpu0) / 1e6;
+      if (statSync(down).size !== data.length) throw new Error(`config ${i}: the download is ${statSync(down).size} bytes, not ${data.length}`);
       rmSync(down);
       ratios[i]!.push(copySeconds / r.seconds);
       console.log(
