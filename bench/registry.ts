@@ -37,6 +37,8 @@ const flag = (name: string, fallback: number) => {
 const SIZE_MB = flag("--mb", 500);
 const ROUNDS = flag("--rounds", 3);
 const COMPILED = process.argv.includes("--compiled");
+// --direct-io false|true: the server's registry.directIo, for an A/B of the two (its default otherwise).
+const DIRECT_IO = process.argv.includes("--direct-io") ? process.argv[process.argv.indexOf("--direct-io") + 1] === "true" : undefined;
 const SIZE = SIZE_MB * MiB;
 const IO_CHUNK = MiB;
 // Upload chunks a few bytes under 1 MiB, so each whole message (payload, tag, length) fits
@@ -436,7 +438,11 @@ async function run(work: string): Promise<void> {
   const loadStart = os.loadavg()[0]!;
 
   // --compiled: the server as production runs it, `node dist/src/main.js` with deploy/runtime.env (npm run build first).
-  const server = await spawnServer({ dataDir: path.join(work, "data"), ...(COMPILED ? { command: { args: ["dist/src/main.js"], cwd: ROOT }, env: runtimeEnv() } : {}) });
+  const server = await spawnServer({
+    dataDir: path.join(work, "data"),
+    ...(DIRECT_IO !== undefined ? { config: { registry: { directIo: DIRECT_IO } } } : {}),
+    ...(COMPILED ? { command: { args: ["dist/src/main.js"], cwd: ROOT }, env: runtimeEnv() } : {}),
+  });
   const sessions = new Http2SessionManager(server.baseUrl);
   const client = createClient(RegistryService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions }));
   const jsClient = grpcJsClient(server.port);
@@ -572,7 +578,7 @@ function report(results: Map<Path, Transfer[]>, ctx: { rssIdle: number; loadStar
       `openloop uploads (RegisterModelVersion from connect-node's gRPC client and from @grpc/grpc-js's in the bench process, with an 8 MiB receive window, and from Python grpcio in a subprocess; chunks just under 1 MiB, HTTP/2 on 127.0.0.1, to the server in a child process, ${COMPILED ? "compiled: \`node dist/src/main.js\`" : "\`node --import tsx src/main.ts\`"}; then the same upload as an HTTP/1.1 PUT of the file by curl, \`PUT /registry/v1/models/{name}/versions/{version}/artifacts/{artifact}\` with its SHA-256 in Content-Digest, which the server serves as RegisterModelVersion, and the same PUT from Python's standard library: http.client sending the open file in 1 MiB blocks), ` +
       `${ctx.mlflow ? `an MLflow ${ctx.mlflow.version} upload (\`mlflow.log_artifact\` in a run, from MLflow's Python client in a subprocess, to \`mlflow server --serve-artifacts --workers 1\` with a SQLite backend, which streams it over HTTP PUT into its artifacts directory), ` : ""}` +
       `the baseline again (the downloads' ratios are to this second copy, taken after the round's 2-3 GB of uploads, as the downloads are), openloop downloads from the same three clients (DownloadArtifact into a file: the client hashes and writes each chunk, then fsyncs and compares the digest, as src/llm/registry-models.ts does) and by curl (\`GET\` of the same path into a file, then \`sync FILE\`; its digest checked after the timing) and by Python's standard library (urllib, \`shutil.copyfileobj\` in 1 MiB reads into the file, then fsync; checked likewise)${ctx.mlflow ? " and an MLflow download (`mlflow.artifacts.download_artifacts` by run id; no hash, no fsync; its file is checked after the timing)" : ""}.`,
-    "openloop hashes every byte both ways on the server and fsyncs each artifact before answering; MLflow does neither. Page cache warm throughout; every transfer (and the copy) starts after a `sync`, outside its timing, so none pays for earlier writes still pending (MLflow's are not fsynced); each round's version is deleted after it.",
+    "openloop hashes every byte both ways on the server and fsyncs each artifact before answering; MLflow does neither. Page cache warm throughout; every transfer (and the copy) starts after a `sync`, outside its timing, so none pays for earlier writes still pending (MLflow's are not fsynced); each round's version is deleted after it." + (DIRECT_IO === undefined ? "" : ` The server runs with registry.directIo: ${DIRECT_IO}.`),
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}; shared with other work (1-minute load average ${ctx.loadStart.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end), so rates vary between runs: CPU seconds vary much less.`,
     "",
     "| path | MiB/s (rounds) | MiB/s median | vs copy | server CPU s (median) | client CPU s (median) | openloop server peak MB |",

@@ -26,7 +26,7 @@ import type { ArtifactRecord, ModelSummary, ReadChunk, VersionRecord } from "./s
 import { encodeSelf, encodedSent } from "../platform/rpc/encode-self.js";
 import { closeOnAbort } from "../platform/streams.js";
 import { ownsRequestBuffers } from "../platform/rpc/request-buffers.js";
-import { freeOnceWritten } from "./artifact-io.js";
+import { freeOnceCopied } from "./artifact-io.js";
 
 export interface RegistryServiceOptions {
   readonly downloadChunkBytes: number;
@@ -210,7 +210,7 @@ export function dataMessage(buf: Uint8Array): Uint8Array {
   return buf.subarray(start);
 }
 
-/** The upload's chunks; `ownBuffers`: each message arrived in a buffer of its own (grpc-js), freed once written. */
+/** The upload's chunks; `ownBuffers`: each message arrived in a buffer of its own (grpc-js), freed once copied. */
 async function* chunksOf(it: AsyncIterator<RegisterModelVersionRequest>, ownBuffers: boolean): AsyncGenerator<ChunkInput> {
   for (;;) {
     const next = await it.next();
@@ -218,7 +218,7 @@ async function* chunksOf(it: AsyncIterator<RegisterModelVersionRequest>, ownBuff
     const part = next.value.part;
     if (part.case === "chunk") {
       transferred(part.value.data.byteLength);
-      if (ownBuffers) freeOnceWritten(part.value.data);
+      if (ownBuffers) freeOnceCopied(part.value.data);
       yield { artifactName: part.value.artifactName, data: part.value.data, sha256: part.value.sha256 };
     } else if (part.case === "header") {
       throw new ValidationError("only the first message may carry a header; the rest carry artifact chunks");

@@ -4,7 +4,7 @@ import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ArtifactFileWriter, freeOnceWritten, readChunks } from "../../src/registry/artifact-io.js";
+import { ArtifactFileWriter, freeOnceCopied, readChunks } from "../../src/registry/artifact-io.js";
 
 let dir: string;
 
@@ -35,19 +35,53 @@ describe("ArtifactFileWriter", () => {
   });
 
   it("makes the caller wait once more than the high-water mark is queued", async () => {
+    const MiB = 1024 * 1024;
     const fh = await open(path.join(dir, "b.bin"), "wx");
-    const writer = new ArtifactFileWriter(fh, 1024);
-    let settled = false;
-    // 4 KiB against a 1 KiB high-water mark: the writes after it wait for the disk.
-    void writer.write(Buffer.alloc(4096));
-    const third = writer.write(Buffer.alloc(600)).then(() => writer.write(Buffer.alloc(600)));
-    void third.then(() => (settled = true));
-    await Promise.resolve();
-    expect(settled).toBe(false);
+    const writer = new ArtifactFileWriter(fh, MiB);
+    // 1 KiB fits the buffer being filled; 3 MiB fills three buffers, over the 1 MiB mark: that
+    // write resolves only once the disk has taken some of them.
+    let small = false;
+    void writer.write(Buffer.alloc(1024)).then(() => (small = true));
+    let large = false;
+    const third = writer.write(Buffer.alloc(3 * MiB)).then(() => (large = true));
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    expect([small, large]).toEqual([true, false]);
     await third;
     await writer.finish();
     await fh.close();
-    expect((await readFile(path.join(dir, "b.bin"))).length).toBe(4096 + 1200);
+    expect((await readFile(path.join(dir, "b.bin"))).length).toBe(1024 + 3 * MiB);
+  });
+
+  it("writes the page cache back as it goes in buffered mode (every writeBackBytes), not only at the end", async () => {
+    const MiB = 1024 * 1024;
+    const body = randomBytes(9 * MiB + 5);
+    for (const direct of [false, true]) {
+      const file = path.join(dir, `wb-${direct}.bin`);
+      const fh = await open(file, "wx");
+      // The bytes the writer had accepted at each fdatasync it asked for.
+      const syncedAt: number[] = [];
+      let writer: ArtifactFileWriter | undefined;
+      const counted = new Proxy(fh, {
+        get(target, key) {
+          if (key === "datasync") return () => (syncedAt.push(writer!.size), target.datasync());
+          const value = Reflect.get(target, key) as unknown;
+          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      // Direct mode takes no write-backs: it is only a flag here (the file is not opened with O_DIRECT).
+      writer = new ArtifactFileWriter(counted, 2 * MiB, direct, 3 * MiB);
+      for (let at = 0; at < body.length; at += 256 * 1024) await writer.write(body.subarray(at, at + 256 * 1024));
+      expect(await writer.finish()).toEqual({ sizeBytes: body.length, sha256: sha256(body) });
+      await fh.close();
+      expect((await readFile(file)).subarray(0, body.length).equals(body)).toBe(true);
+      if (direct) expect(syncedAt).toEqual([body.length]);
+      else {
+        // At least one write-back ran while the bytes were still arriving, and the last at the end.
+        expect(syncedAt.length).toBeGreaterThanOrEqual(2);
+        expect(syncedAt[0]).toBeLessThan(body.length);
+        expect(syncedAt.at(-1)).toBe(body.length);
+      }
+    }
   });
 
   it("reports a failed write to the next write or to finish", async () => {
@@ -61,7 +95,7 @@ describe("ArtifactFileWriter", () => {
     await fh.close();
   });
 
-  it("frees the buffer of a chunk marked freeOnceWritten once it is on disk, and only such buffers", async () => {
+  it("frees the buffer of a chunk marked freeOnceCopied once it is copied, and only such buffers", async () => {
     const MiB = 1024 * 1024;
     // As grpc-js hands a message over: a buffer of its own, the chunk behind a few bytes of framing.
     const owned = Buffer.concat([Buffer.alloc(11), randomBytes(MiB)]).subarray(11);
@@ -71,7 +105,7 @@ describe("ArtifactFileWriter", () => {
     const unmarked = Buffer.concat([Buffer.alloc(11), randomBytes(MiB)]).subarray(11);
     const small = Buffer.concat([Buffer.alloc(11), randomBytes(1000)]).subarray(11);
     const expected = Buffer.concat([owned, shared, unmarked, small]);
-    for (const c of [owned, shared, small]) freeOnceWritten(c);
+    for (const c of [owned, shared, small]) freeOnceCopied(c);
 
     const file = path.join(dir, "d.bin");
     const fh = await open(file, "wx");

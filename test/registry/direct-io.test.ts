@@ -2,7 +2,7 @@
 // writes with the tail padded and cut back, whole-block reads with headroom before the data.
 import { createHash, randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -156,7 +156,7 @@ describe("direct artifact files", () => {
     expect(Buffer.concat(kept).equals(body.subarray(0, 2 * DIRECT_ALIGN + 7))).toBe(true);
   });
 
-  it("follows registry.directIo: buffered bytes reach the file at once, direct ones a whole buffer at a time", async () => {
+  it("follows registry.directIo: the file is opened with O_DIRECT or not", async () => {
     expect(parseConfig({}).registry.directIo).toBe(true);
     expect(parseConfig({ registry: { directIo: false } }).registry.directIo).toBe(false);
     for (const directIo of [false, true]) {
@@ -165,9 +165,12 @@ describe("direct artifact files", () => {
       const w = await store.beginWrite({ model: "m", version: "1", artifact: "a.bin" });
       await w.write(Buffer.from("ten bytes!"));
       const [tmp] = await readdir(path.join(root, "tmp"));
-      const size = () => stat(path.join(root, "tmp", tmp!)).then((st) => st.size);
-      if (directIo) expect(await size()).toBe(0); // staged in the aligned buffer until it fills or the write completes
-      else await expect.poll(size).toBe(10);
+      const fds = await readdir("/proc/self/fd");
+      const open = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).then((to) => ({ fd: Number(fd), to }), () => undefined)));
+      const fd = open.find((f) => f?.to === path.join(root, "tmp", tmp!))!.fd;
+      expect((await openFlags(fd)) & fsConstants.O_DIRECT).toBe(directIo ? fsConstants.O_DIRECT : 0);
+      // Staged in the aligned buffer until it fills or the write completes, either way.
+      expect((await stat(path.join(root, "tmp", tmp!))).size).toBe(0);
       expect(await w.complete(sha256(Buffer.from("ten bytes!")))).toEqual({ sizeBytes: 10, sha256: sha256(Buffer.from("ten bytes!")) });
       const got: Buffer[] = [];
       for await (const c of store.read({ model: "m", version: "1", artifact: "a.bin" }, { chunkBytes: 1024 * 1024 })) got.push(Buffer.from(c.data));
