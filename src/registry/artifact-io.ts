@@ -19,7 +19,7 @@ const WORKER_HASH_MIN_BYTES = 4 * 1024 * 1024;
  * Buffered mode: once this much has been written since the last one, an fdatasync starts in the
  * background while the writes go on, so the disk writes back during the transfer instead of all
  * at the end (PostgreSQL's *_flush_after do the same with sync_file_range, which Node lacks).
- * On the third VM: 475-588 MiB/s against 260-367 with one fdatasync at the end (BENCHMARKS.md).
+ * On the third VM: 557-593 MiB/s against 416-487 with one fdatasync at the end (BENCHMARKS.md).
  */
 const WRITE_BACK_BYTES = 32 * 1024 * 1024;
 
