@@ -4,6 +4,8 @@
 // server's user and system CPU and its peak and current resident memory. Environment:
 //   MB=500 N=3      size and rounds;  ONLY=up  uploads only
 //   THREADS=1       the server's CPU by thread (main thread, hash worker, libuv and V8 threads)
+//   DISK=1          how busy the data directory's disk was (/proc/diskstats: time with I/O in
+//                   flight over the wall time) and what was written to it
 //   SMAPS=1         at the end, the server's resident memory by mapping
 //   PHASES=1        instead of the above: where a download's time goes. The server's send rate
 //                   (N curl GETs into /dev/null back to back), then per round three writers of
@@ -15,7 +17,7 @@
 //   npm run build && flock /tmp/openloop-bench.lock node --import tsx bench/support/curl-transfer-probe.ts
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -54,8 +56,25 @@ function threadTicks(pid: number): Map<string, number> {
   return out;
 }
 
+/** The /proc/diskstats line of the block device holding `dir` (a whole disk or a partition). */
+function diskOf(dir: string): () => { busyMs: number; writtenBytes: number } {
+  const dev = statSync(dir).dev;
+  const major = ((dev >> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
+  const minor = (dev & 0xff) | ((dev >> 12) & ~0xff);
+  return () => {
+    for (const line of readFileSync("/proc/diskstats", "utf8").split("\n")) {
+      const f = line.trim().split(/\s+/);
+      // Fields after the name: reads, merged, sectors read, ms reading, writes, merged, sectors written, ms writing, in flight, ms doing I/O.
+      if (Number(f[0]) === major && Number(f[1]) === minor) return { busyMs: Number(f[12]), writtenBytes: Number(f[9]) * 512 };
+    }
+    throw new Error(`no /proc/diskstats line for ${major}:${minor}`);
+  };
+}
+const disk = process.env.DISK ? diskOf(work) : undefined;
+
 function timed(label: string, run: () => void): void {
   resetPeakRss(server.pid);
+  const disk0 = disk?.();
   const ticks0 = threadTicks(server.pid);
   const cpu0 = cpuSplitMicros(server.pid);
   const t0 = performance.now();
@@ -66,6 +85,10 @@ function timed(label: string, run: () => void): void {
   console.log(
     `${label} ${(SIZE / MiB / seconds).toFixed(0)} MiB/s  server user ${((cpu1.user - cpu0.user) / 1e6).toFixed(2)} s system ${((cpu1.system - cpu0.system) / 1e6).toFixed(2)} s  peak ${mb("VmHWM")} MB, now ${mb("VmRSS")} MB`,
   );
+  if (disk0) {
+    const disk1 = disk!();
+    console.log(`    disk busy ${(((disk1.busyMs - disk0.busyMs) / 1000 / seconds) * 100).toFixed(0)}% of the time, ${((disk1.writtenBytes - disk0.writtenBytes) / MiB).toFixed(0)} MiB written`);
+  }
   if (process.env.THREADS) {
     const busy = [...threadTicks(server.pid)].map(([k, v]) => [k, v - (ticks0.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
     console.log("    " + busy.sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / 100).toFixed(2)} s`).join(", "));
