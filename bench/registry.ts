@@ -38,7 +38,13 @@ const SIZE_MB = flag("--mb", 500);
 const ROUNDS = flag("--rounds", 3);
 const COMPILED = process.argv.includes("--compiled");
 // --direct-io false|true: the server's registry.directIo, for an A/B of the two (its default otherwise).
-const DIRECT_IO = process.argv.includes("--direct-io") ? process.argv[process.argv.indexOf("--direct-io") + 1] === "true" : undefined;
+const DIRECT_IO = (() => {
+  const i = process.argv.indexOf("--direct-io");
+  if (i < 0) return undefined;
+  const value = process.argv[i + 1];
+  if (value !== "true" && value !== "false") throw new Error("--direct-io takes true or false");
+  return value === "true";
+})();
 const SIZE = SIZE_MB * MiB;
 const IO_CHUNK = MiB;
 // Upload chunks a few bytes under 1 MiB, so each whole message (payload, tag, length) fits

@@ -8,6 +8,8 @@
 // the price of one copy of each chunk into an aligned buffer, and model weights written once
 // do not push the service's working set out of the page cache (MinIO writes objects the same way).
 // Reads go the same way, or each download would fill fresh page-cache pages instead.
+// Buffered files (registry.directIo: false) are written from the same buffers, so that the hash
+// worker reads them in place either way (artifact-io.ts).
 import { constants as fsConstants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { collectAll } from "../platform/young-gc.js";

@@ -45,7 +45,7 @@ describe("direct artifact files", () => {
     await expect(createArtifactFile(path.join(dir, "a.bin"), { direct: true })).rejects.toMatchObject({ code: "EEXIST" });
   });
 
-  it("cuts page-aligned buffers of whole 64 KiB pages from shared slabs, and reuses those given back", () => {
+  it("cuts page-aligned buffers of whole 64 KiB pages from shared slabs, and reuses those given back", async () => {
     const a = takeAlignedBuffer(100_000);
     const b = takeAlignedBuffer(100_000);
     expect([a.byteLength, b.byteLength]).toEqual([128 * 1024, 128 * 1024]);
@@ -57,14 +57,14 @@ describe("direct artifact files", () => {
     expect([again.buffer, again.byteOffset]).toEqual([a.buffer, a.byteOffset]);
     // Once dropped (after an idle spell), free buffers and the slab being cut are forgotten.
     giveAlignedBuffer(again);
-    dropFreeAlignedBuffers();
+    await dropFreeAlignedBuffers();
     const fresh = takeAlignedBuffer(128 * 1024);
     expect(fresh.buffer).not.toBe(a.buffer);
     expect(fresh.byteOffset).toBe(0);
   });
 
   it("frees the dropped slabs at once instead of at some later collection", async () => {
-    dropFreeAlignedBuffers();
+    await dropFreeAlignedBuffers();
     let freed = false;
     const registry = new FinalizationRegistry<string>(() => (freed = true));
     (() => {
@@ -72,7 +72,7 @@ describe("direct artifact files", () => {
       registry.register(buf.buffer, "slab");
       giveAlignedBuffer(buf);
     })();
-    dropFreeAlignedBuffers();
+    await dropFreeAlignedBuffers();
     // The registry's callback runs in a task of its own once a collection has found the slab dead.
     for (let turn = 0; turn < 100 && !freed; turn++) await new Promise((resolve) => setImmediate(resolve));
     expect(freed).toBe(true);
