@@ -74,6 +74,10 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
     while (i < BUCKETS.length && seconds > BUCKETS[i]) i++;
     s.byBucket[i]++;
     s.sum += seconds;
+    logOutcome(s, code, seconds, err);
+  };
+
+  const logOutcome = (s: MethodStats, code: Code | 0, seconds: number, err?: unknown) => {
     if (code === 0 && !debug) return;
     const rpc = `${s.service}/${s.method}`;
     const name = codeName(code);
@@ -121,9 +125,31 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
   };
   const finish = (method: DescMethod, started: number, err?: unknown) => {
     running--;
-    const code = err === undefined ? 0 : err instanceof ConnectError ? err.code : Code.Internal;
-    record(method, code, (performance.now() - started) / 1000, err);
+    record(method, codeOf(err), (performance.now() - started) / 1000, err);
   };
+
+  // connect-node's calls. connect-es can fail one after it is recorded here: a response
+  // message over server.maxMessageBytes fails as connect-es encodes it, after the handler and
+  // this interceptor have answered (and a stream it then stops reading looks cancelled here).
+  // connect-es ends every failed call by aborting its context with the error its client gets,
+  // so the gate's admit() wraps that context's abort, and such a call moves to that code.
+  const recorded = new WeakMap<AbortSignal, { method: DescMethod; code: Code | 0 }>();
+  const finishCall = (signal: AbortSignal, method: DescMethod, started: number, err?: unknown) => {
+    finish(method, started, err);
+    recorded.set(signal, { method, code: codeOf(err) });
+  };
+  const failedAfterRecord = (signal: AbortSignal, reason: unknown) => {
+    const call = recorded.get(signal);
+    if (!call) return;
+    recorded.delete(signal);
+    const outcome = reason instanceof ConnectError ? abortedWith(reason) : new ConnectError("internal error", Code.Internal);
+    if (outcome.code === call.code) return;
+    const s = statsOf(call.method);
+    s.byCode[call.code]--;
+    s.byCode[outcome.code]++;
+    logOutcome(s, outcome.code, 0, reason);
+  };
+
   async function* observeStream<T>(messages: AsyncIterable<T>, method: DescMethod, signal: AbortSignal, started: number): AsyncGenerator<T> {
     let failed = false;
     try {
@@ -131,12 +157,12 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
     } catch (err) {
       failed = true;
       const outcome = failureOf(err, signal);
-      finish(method, started, outcome);
+      finishCall(signal, method, started, outcome);
       throw hideInternals(outcome);
     } finally {
       // A stream can end without an error although its call was aborted: by a client that
       // went away (CANCELED), or by connect-es over the request (which answers that error).
-      if (!failed) finish(method, started, signal.aborted ? abortedWith(signal.reason) : undefined);
+      if (!failed) finishCall(signal, method, started, signal.aborted ? abortedWith(signal.reason) : undefined);
     }
   }
 
@@ -152,6 +178,13 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
   const admit = (ctx: HandlerContext) => {
     waiting.set(ctx.signal, ctx.method);
     ctx.signal.addEventListener("abort", endedBeforeInterceptor, ONCE);
+    // The gate gets connect-es's HandlerContextController, whose abort ends the call.
+    const controller = ctx as HandlerContext & { abort(reason?: unknown): void };
+    const abort = controller.abort;
+    controller.abort = (reason?: unknown) => {
+      abort(reason);
+      if (reason !== undefined) failedAfterRecord(ctx.signal, reason);
+    };
   };
 
   const interceptor: Interceptor = (next) => async (req) => {
@@ -164,11 +197,11 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
       res = await next(req);
     } catch (err) {
       const outcome = failureOf(err, req.signal);
-      finish(req.method, started, outcome);
+      finishCall(req.signal, req.method, started, outcome);
       throw hideInternals(outcome);
     }
     if (!res.stream) {
-      finish(req.method, started);
+      finishCall(req.signal, req.method, started);
       return res;
     }
     return { ...res, message: observeStream(res.message, req.method, req.signal, started) };
@@ -191,6 +224,11 @@ function registerCollector(metrics: Registry, name: string, help: string, type: 
 }
 
 const ONCE = { once: true } as const;
+
+/** The status code of a call that ended with `err` (OK without one). */
+function codeOf(err: unknown): Code | 0 {
+  return err === undefined ? 0 : err instanceof ConnectError ? err.code : Code.Internal;
+}
 
 /** A request stream whose unreadable messages fail as the client's mistake (INVALID_ARGUMENT). */
 async function* parsedRequests<T>(messages: AsyncIterable<T>): AsyncGenerator<T> {

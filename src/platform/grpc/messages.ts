@@ -13,7 +13,12 @@ export function decodeRequest(decoder: (bytes: Uint8Array) => unknown, bytes: Ui
   }
 }
 
-/** A response's binary: its own encoding if it has one (encode-self.ts), else protobuf-es's. */
-export function encodeResponse(schema: DescMessage, value: unknown): Uint8Array {
-  return ownEncoding(value) ?? toBinary(schema, isMessage(value, schema) ? value : create(schema, value as never));
+/**
+ * A response's binary: its own encoding if it has one (encode-self.ts), else protobuf-es's.
+ * Larger than `maxBytes` (server.maxMessageBytes) is RESOURCE_EXHAUSTED, in grpc-js's words.
+ */
+export function encodeResponse(schema: DescMessage, value: unknown, maxBytes = Infinity): Uint8Array {
+  const bytes = ownEncoding(value) ?? toBinary(schema, isMessage(value, schema) ? value : create(schema, value as never));
+  if (bytes.byteLength > maxBytes) throw new ConnectError(`Sent message larger than max (${bytes.byteLength} vs. ${maxBytes})`, Code.ResourceExhausted);
+  return bytes;
 }

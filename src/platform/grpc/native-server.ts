@@ -273,7 +273,7 @@ class Exchange {
     write: (value, written) => {
       this.call.sendHeaders(this.ctx.headersToSend());
       const sent = sentCallback(value);
-      this.call.sendMessage(encodeResponse(this.method.output, value), () => {
+      this.call.sendMessage(encodeResponse(this.method.output, value, this.call.opts.maxMessageBytes), () => {
         sent?.();
         written();
       });
@@ -300,7 +300,7 @@ class Exchange {
     if (this.done) return;
     let bytes: Uint8Array;
     try {
-      bytes = encodeResponse(this.method.output, response);
+      bytes = encodeResponse(this.method.output, response, this.call.opts.maxMessageBytes);
     } catch (err) {
       return this.fail(err);
     }

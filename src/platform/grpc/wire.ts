@@ -57,7 +57,7 @@ export class GrpcCall {
   constructor(
     readonly stream: H2Stream,
     readonly head: RequestHead,
-    private readonly opts: WireOptions,
+    readonly opts: WireOptions,
   ) {
     stream.onData = (chunk) => this.onData(chunk);
     stream.onEnd = () => {
