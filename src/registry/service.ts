@@ -153,19 +153,12 @@ export function createRegistryService(registry: Registry, options: RegistryServi
       yield create(DownloadArtifactResponseSchema, {
         part: { case: "header", value: { version: record.version, artifact: artifactToProto(artifact) } },
       });
-      // connect-node (Connect, gRPC-Web) encodes each message before it asks for the next, so a
-      // chunk's buffer can carry a later chunk once the generator resumes. grpc-js sends a
-      // message's own encoding, a view of the chunk's buffer, when HTTP/2 takes it, and says so
-      // (encodedSent); so does the HTTP GET of an artifact (http-artifacts.ts), an in-process
-      // caller. Other in-process callers never say so: their buffers are never reused.
-      const reuseOnResume = ctx.protocolName === "connect" || ctx.protocolName === "grpc-web";
       try {
         const chunks = registry.read(record, artifact, { chunkBytes: options.downloadChunkBytes - MESSAGE_FRAMING_BYTES, headroom: DATA_FIELD_HEADER_BYTES, signal: ctx.signal });
         for await (const chunk of closeOnAbort(chunks, ctx.signal)) {
           m.downloadBytes.inc(chunk.data.byteLength);
           transferred(chunk.data.byteLength);
-          yield dataResponse(chunk, !reuseOnResume);
-          if (reuseOnResume) chunk.release();
+          yield dataResponse(chunk);
         }
       } catch (err) {
         throw toConnectError(err, ctx);
@@ -181,13 +174,14 @@ const DATA_FIELD_HEADER_BYTES = 6;
 
 /**
  * A data message that can also write its own protobuf binary (encodeSelf) around the chunk, in
- * the headroom the storage left before it: protobuf never copies the chunk for gRPC. With
- * `releaseWhenSent`, the chunk's buffer is given back once the transport has sent it.
+ * the headroom the storage left before it: protobuf never copies the chunk for gRPC. The
+ * chunk's buffer is given back once the transport says the message is sent (encodedSent: every
+ * transport does but an in-process caller, whose chunks are left to the garbage collector).
  */
-function dataResponse(chunk: ReadChunk, releaseWhenSent: boolean): DownloadArtifactResponse {
+function dataResponse(chunk: ReadChunk): DownloadArtifactResponse {
   const message = create(DownloadArtifactResponseSchema, { part: { case: "data", value: chunk.data } });
   Object.defineProperty(message, encodeSelf, { value: () => dataMessage(chunk.withHeadroom) });
-  if (releaseWhenSent) Object.defineProperty(message, encodedSent, { value: chunk.release });
+  Object.defineProperty(message, encodedSent, { value: chunk.release });
   return message;
 }
 

@@ -3,6 +3,7 @@
 // (grpc/native-server.ts) and connect-node (Connect, gRPC-Web), and called in process.
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
+import { sentCallback } from "./encode-self.js";
 import { enumCheckFor, type EnumCheck } from "./enum-check.js";
 
 export interface BindingOptions {
@@ -75,6 +76,28 @@ async function* checkEach(requests: AsyncIterable<object>, check: EnumCheck): As
 /** Mounts bindings on a connect-es router. */
 export function mount(router: ConnectRouter, bindings: Iterable<ServiceBinding>): void {
   for (const b of bindings) {
-    router.service(b.desc, b.impl, b.options.compressResponses === false ? { compressMinBytes: Number.MAX_SAFE_INTEGER } : {});
+    router.service(b.desc, reportingSent(b), b.options.compressResponses === false ? { compressMinBytes: Number.MAX_SAFE_INTEGER } : {});
   }
+}
+
+/**
+ * The binding's handlers for connect-node, which never reads a message's sent notice
+ * (encode-self.ts): its streams say so themselves. connect-node encodes each response message
+ * before it asks for the next, so a message is sent once the handler's stream is resumed
+ * after it; the gRPC servers call the notice when HTTP/2 takes the bytes.
+ */
+function reportingSent(b: ServiceBinding): Partial<ServiceImpl<DescService>> {
+  const handlers = b.impl as Record<string, unknown>;
+  const wrapped: Record<string, unknown> = { ...handlers };
+  for (const method of b.desc.methods) {
+    const handler = handlers[method.localName];
+    if (typeof handler !== "function" || (method.methodKind !== "server_streaming" && method.methodKind !== "bidi_streaming")) continue;
+    wrapped[method.localName] = async function* (input: unknown, ctx: unknown) {
+      for await (const value of (handler as AnyHandler).call(b.impl, input, ctx) as AsyncIterable<unknown>) {
+        yield value;
+        sentCallback(value)?.();
+      }
+    };
+  }
+  return wrapped as Partial<ServiceImpl<DescService>>;
 }
