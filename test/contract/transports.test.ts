@@ -1,16 +1,20 @@
 // The same contract cases through every transport a client may use: a real @grpc/grpc-js
 // client and connect-node's gRPC client (served by the server's own HTTP/2 transport, or by
-// grpc-js when server.grpcServer says so: both run here), Connect over HTTP/1.1 and HTTP/2,
-// and gRPC-Web over HTTP/1.1 (served by connect-node). All four call kinds, errors with
-// details, response headers, deadlines and auth.
+// grpc-js when server.grpcServer says so: both run here), Connect and gRPC-Web over HTTP/2 and
+// HTTP/1.1 (served by connect-node). All four call kinds, errors with details (and their bytes),
+// response headers, deadlines, auth, the metrics' codes and reflection for grpcurl.
 import { randomBytes } from "node:crypto";
 import http from "node:http";
+import http2 from "node:http2";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
-import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
+import { FeatureService, ProcessFeaturesRequestSchema } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
 import { dbl, str, T, violations } from "../feature/helpers.js";
 import { MODEL, llmConfig, spec } from "../pipeline/helpers.js";
@@ -19,6 +23,7 @@ import { startFakeOpenAI } from "../support/fake-openai.js";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
 import { createGrpcJsTransport, type GrpcJsTransport } from "../support/grpc-js-transport.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { grpcurlPath, run } from "../support/tools.js";
 
 const KEY = "transports-test-key-0123456789";
 const SET = "transports";
@@ -55,6 +60,7 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("gRPC served by %s", (grpc
       { name: "grpc-js client", transport: apiKey ? grpcJs : grpcJsNoKey, clientStreams: true },
       { name: "connect-node gRPC client", transport: createGrpcTransport({ baseUrl, sessionManager: session(), interceptors }), clientStreams: true },
       { name: "Connect over HTTP/2", transport: createConnectTransport({ baseUrl, httpVersion: "2", sessionManager: session(), interceptors }), clientStreams: true },
+      { name: "gRPC-Web over HTTP/2", transport: createGrpcWebTransport({ baseUrl, httpVersion: "2", sessionManager: session(), interceptors }), clientStreams: true },
       { name: "Connect over HTTP/1.1", transport: createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions: { agent }, interceptors }), clientStreams: false },
       { name: "gRPC-Web over HTTP/1.1", transport: createGrpcWebTransport({ baseUrl, httpVersion: "1.1", nodeOptions: { agent }, interceptors }), clientStreams: false },
     ];
@@ -62,7 +68,7 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("gRPC served by %s", (grpc
 
   beforeAll(async () => {
     upstream = await startFakeOpenAI();
-    s = await startTestServer({ server: { apiKeys: [KEY], grpcServer }, llm: llmConfig(upstream), registry: { downloadChunkBytes: 64 * 1024 } }, { apiKey: KEY });
+    s = await startTestServer({ server: { apiKeys: [KEY], grpcServer }, llm: llmConfig(upstream), registry: { downloadChunkBytes: 64 * 1024 }, metrics: { public: true } }, { apiKey: KEY });
     grpcJs = createGrpcJsTransport(`127.0.0.1:${s.port}`, { apiKey: KEY });
     grpcJsNoKey = createGrpcJsTransport(`127.0.0.1:${s.port}`);
     await createClient(FeatureService, s.connect).createFeatureSet({
@@ -80,7 +86,20 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("gRPC served by %s", (grpc
     await upstream?.close();
   });
 
-  const NAMES = ["grpc-js client", "connect-node gRPC client", "Connect over HTTP/2", "Connect over HTTP/1.1", "gRPC-Web over HTTP/1.1"];
+  /** openloop_rpc_requests_total of GetModelVersion answered NOT_FOUND, from /metrics. */
+  async function notFoundCount(): Promise<number> {
+    const text = await (await fetch(`${s.baseUrl}/metrics`)).text();
+    const m = /^openloop_rpc_requests_total\{service="openloop\.registry\.v1\.RegistryService",method="GetModelVersion",code="NOT_FOUND"\} (\d+)$/m.exec(text);
+    return m ? Number(m[1]) : 0;
+  }
+
+  it("shows the contract's comments in grpcurl describe (server reflection)", async () => {
+    const r = await run(grpcurlPath(), ["-plaintext", "-H", `authorization: Bearer ${KEY}`, `127.0.0.1:${s.port}`, "describe", "openloop.registry.v1.RegistryService"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("// Streams one artifact: its description first, then its bytes in chunks.");
+  });
+
+  const NAMES = ["grpc-js client", "connect-node gRPC client", "Connect over HTTP/2", "gRPC-Web over HTTP/2", "Connect over HTTP/1.1", "gRPC-Web over HTTP/1.1"];
 
   describe.each(NAMES.map((name, i) => [name, i] as const))("%s", (_name, i) => {
     const client = () => clients(true)[i];
@@ -98,10 +117,12 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("gRPC served by %s", (grpc
       expect((await createClient(Health, c.transport).check({})).status, c.name).toBe(1);
     });
 
-    it("answers NOT_FOUND for an unknown model version", async () => {
+    it("answers NOT_FOUND for an unknown model version, and counts the call with the code the client got", async () => {
       const c = client();
+      const before = await notFoundCount();
       const err = await registryClient(c.transport).getModelVersion({ name: "no-such-model" }).catch((e: unknown) => ConnectError.from(e));
       expect((err as ConnectError).code, c.name).toBe(Code.NotFound);
+      expect(await notFoundCount(), c.name).toBe(before + 1);
     });
 
     it("carries google.rpc.BadRequest details with INVALID_ARGUMENT", async () => {
@@ -135,7 +156,7 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("gRPC served by %s", (grpc
     });
 
     // Browsers and HTTP/1.1 clients cannot open a bidi stream (the last two transports).
-    it.skipIf(i >= 3)("answers server reflection (bidi streaming)", async () => {
+    it.skipIf(i >= 4)("answers server reflection (bidi streaming)", async () => {
       const c = client();
       const answers = [];
       for await (const res of createClient(ServerReflection, c.transport).serverReflectionInfo(
@@ -172,6 +193,17 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("gRPC served by %s", (grpc
   });
 
   describe("error details across transports", () => {
+    it("go in grpc-status-details-bin byte for byte as connect-node, which served gRPC before, encodes them", async () => {
+      const request = toBinary(ProcessFeaturesRequestSchema, create(ProcessFeaturesRequestSchema, { featureSet: SET, features: { age: str("forty"), score: dbl(1) } }));
+      const trailers = await rawGrpcCall(s.port, "/openloop.feature.v1.FeatureService/ProcessFeatures", request);
+      expect(trailers["grpc-status"]).toBe(String(Code.InvalidArgument));
+      const message = decodeURIComponent(String(trailers["grpc-message"]));
+      const violation = { field: "age", description: 'expected a int64 value, got string "forty"' };
+      const expected = setTrailerStatus(new Headers(), new ConnectError(message, Code.InvalidArgument, undefined, [{ desc: BadRequestSchema, value: { fieldViolations: [violation] } }]));
+      const bytes = (b64: unknown) => Buffer.from(String(b64), "base64").toString("hex");
+      expect(bytes(trailers["grpc-status-details-bin"])).toBe(bytes(expected.get("grpc-status-details-bin")));
+    });
+
     it("are the same bytes whichever transport carried the call", async () => {
       const encoded: string[] = [];
       for (const c of clients(true)) {
@@ -185,3 +217,26 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("gRPC served by %s", (grpc
     });
   });
 });
+
+/** One unary gRPC call over a bare node:http2 session; resolves with the response's trailers as sent. */
+function rawGrpcCall(port: number, path: string, message: Uint8Array): Promise<http2.IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on("error", reject);
+    const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${KEY}` });
+    const framed = Buffer.alloc(5 + message.byteLength);
+    framed.writeUInt32BE(message.byteLength, 1);
+    framed.set(message, 5);
+    req.end(framed);
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    // A trailers-only answer carries its status in the response's headers.
+    req.on("response", (headers) => (trailers = headers));
+    req.on("trailers", (t) => (trailers = t));
+    req.resume();
+    req.on("end", () => {
+      session.close();
+      resolve(trailers!);
+    });
+    req.on("error", reject);
+  });
+}

@@ -5,6 +5,8 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import net from "node:net";
+import path from "node:path";
+import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../support/server.js";
 
@@ -39,15 +41,24 @@ function noDelay(fd: number): Promise<number> {
   });
 }
 
-/** Opens a connection, sends `first` so the server routes it, and returns the server's fd for it. */
-async function accepted(port: number, first: Buffer | string): Promise<{ fd: number; socket: net.Socket }> {
-  const socket = net.connect(port, "127.0.0.1");
-  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+const fixtures = path.join(import.meta.dirname, "../support/fixtures");
+const tlsFiles = { certFile: path.join(fixtures, "tls-cert.pem"), keyFile: path.join(fixtures, "tls-key.pem") };
+
+/** Opens a connection (over TLS with `alpn`), sends `first` so the server routes it, and returns the server's fd for it. */
+async function accepted(port: number, first: Buffer | string, alpn?: string): Promise<{ fd: number; socket: net.Socket }> {
+  const socket = alpn
+    ? tls.connect({ port, host: "127.0.0.1", ca: readFileSync(tlsFiles.certFile), servername: "localhost", ALPNProtocols: [alpn] })
+    : net.connect(port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => socket.once(alpn ? "secureConnect" : "connect", resolve).once("error", reject));
   socket.on("error", () => {});
   socket.write(first);
   await new Promise((resolve) => socket.once("data", resolve)); // the server answered: it holds the connection
   return { fd: serverSideFd(port, socket.localPort!), socket };
 }
+
+const HTTP1_GET = "GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n";
+// The client preface and an empty SETTINGS: the server answers with its SETTINGS.
+const H2_PREFACE = Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
 
 describe("TCP_NODELAY on accepted sockets", () => {
   let s: TestServer;
@@ -57,7 +68,7 @@ describe("TCP_NODELAY on accepted sockets", () => {
   afterAll(() => s?.close());
 
   it("is set on an HTTP/1.1 connection", async () => {
-    const { fd, socket } = await accepted(s.port, "GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n");
+    const { fd, socket } = await accepted(s.port, HTTP1_GET);
     try {
       expect(await noDelay(fd)).not.toBe(0);
     } finally {
@@ -66,8 +77,27 @@ describe("TCP_NODELAY on accepted sockets", () => {
   });
 
   it("is set on an HTTP/2 connection", async () => {
-    // The client preface and an empty SETTINGS: the server answers with its SETTINGS.
-    const { fd, socket } = await accepted(s.port, Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
+    const { fd, socket } = await accepted(s.port, H2_PREFACE);
+    try {
+      expect(await noDelay(fd)).not.toBe(0);
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
+describe("TCP_NODELAY on accepted TLS sockets", () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ server: { tls: tlsFiles } });
+  });
+  afterAll(() => s?.close());
+
+  it.each([
+    ["http/1.1", HTTP1_GET],
+    ["h2", H2_PREFACE],
+  ] as const)("is set on a connection that chose %s by ALPN", async (alpn, first) => {
+    const { fd, socket } = await accepted(s.port, first, alpn);
     try {
       expect(await noDelay(fd)).not.toBe(0);
     } finally {

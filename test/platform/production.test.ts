@@ -2,7 +2,7 @@
 // and the console build) installed by `npm ci --omit=dev` into an empty directory, started
 // with plain node (no tsx, no TypeScript), called over gRPC, stopped by SIGTERM.
 import { existsSync } from "node:fs";
-import { copyFile, cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyFile, cp, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -27,6 +27,17 @@ async function rssMb(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
 }
 
+/** The variables of an env file as `set -a; . FILE` sets them (KEY=VALUE lines, # comments). */
+async function runtimeEnv(file: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const line of (await readFile(file, "utf8")).split("\n")) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]!] = m[2]!;
+  }
+  expect(Object.keys(env).length, file).toBeGreaterThan(0);
+  return env;
+}
+
 describe("a production install (npm ci --omit=dev, node dist/src/main.js)", () => {
   let dir: string;
   let server: SpawnedServer;
@@ -40,12 +51,15 @@ describe("a production install (npm ci --omit=dev, node dist/src/main.js)", () =
     await copyFile(path.join(ROOT, "package.json"), path.join(dir, "package.json"));
     await copyFile(path.join(ROOT, "package-lock.json"), path.join(dir, "package-lock.json"));
     if (existsSync(CONSOLE_DIST)) await cp(CONSOLE_DIST, path.join(dir, "console/dist"), { recursive: true });
+    await mkdir(path.join(dir, "deploy"));
+    await copyFile(path.join(ROOT, "deploy/runtime.env"), path.join(dir, "deploy/runtime.env"));
     // npm runs on the Node that runs the tests (the machine's own may be older).
     const env = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}` };
     const install = await run("npm", ["ci", "--omit=dev", "--ignore-scripts=false", "--loglevel=error", "--no-audit", "--no-fund"], { cwd: dir, env, timeoutMs: 280_000 });
     expect(install.code, install.stderr + install.stdout).toBe(0);
 
-    server = await spawnServer({ command: { args: ["dist/src/main.js"], cwd: dir } });
+    // Started as README says: the shipped deploy/runtime.env's settings in its environment.
+    server = await spawnServer({ command: { args: ["dist/src/main.js"], cwd: dir }, env: await runtimeEnv(path.join(dir, "deploy/runtime.env")) });
     sessions = new Http2SessionManager(server.baseUrl);
     transport = createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions });
   }, 300_000);
