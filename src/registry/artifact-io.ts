@@ -32,8 +32,8 @@ const FREE_EARLY_MIN_BYTES = 64 * 1024;
 const FREE_EARLY_SLACK_BYTES = 4096;
 
 /**
- * Marks a received chunk whose ArrayBuffer holds nothing else anyone reads later (grpc-js
- * reassembles each request message into a buffer of its own): once the writer has copied it,
+ * Marks a received chunk whose ArrayBuffer holds nothing else anyone reads later (the call's
+ * transport said so: platform/rpc/request-buffers.ts): once the writer has copied it,
  * it detaches that buffer, which frees the memory at once. Left to the garbage collector, a
  * chunk still referenced across two young-generation collections is promoted, and its
  * MiB stays resident until the next full collection: tens of MiB during an upload.

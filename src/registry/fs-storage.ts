@@ -220,8 +220,8 @@ export class FsRegistryStorage implements RegistryStorage {
       const versionsDir = path.join(this.modelDir(draft.model), "versions");
       await mkdir(versionsDir, { recursive: true });
       const target = path.join(versionsDir, version);
-      // Last moment to honour a cancel: a client that half-closes and then resets (connect-node
-      // does this on abort) looks complete until its reset arrives, usually during the fsyncs above.
+      // Last moment to honour a cancel: a client that half-closes and then resets (some gRPC
+      // clients do this on abort) looks complete until its reset arrives, usually during the fsyncs above.
       signal?.throwIfAborted();
       try {
         // rename(2) onto an existing non-empty directory fails: the last guard against a second writer.

@@ -204,7 +204,7 @@ export function dataMessage(buf: Uint8Array): Uint8Array {
   return buf.subarray(start);
 }
 
-/** The upload's chunks; `ownBuffers`: each message arrived in a buffer of its own (grpc-js), freed once copied. */
+/** The upload's chunks; `ownBuffers`: each message arrived in a buffer of its own (ownsRequestBuffers), freed once copied. */
 async function* chunksOf(it: AsyncIterator<RegisterModelVersionRequest>, ownBuffers: boolean): AsyncGenerator<ChunkInput> {
   for (;;) {
     const next = await it.next();
