@@ -10,7 +10,7 @@ cd "$OPENLOOP_ROOT"
 
 ensure_node_modules
 ensure_redis
-ensure_go_tool ghz github.com/bojand/ghz/cmd/ghz@latest
+ensure_go_tool ghz github.com/bojand/ghz/cmd/ghz@v0.93.0
 ensure_go_tool hey github.com/rakyll/hey@v0.1.5
 fetch_model
 

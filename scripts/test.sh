@@ -10,7 +10,7 @@ ensure_node_modules
 ensure_redis
 ensure_postgres
 ensure_seaweedfs
-ensure_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl@latest
+ensure_go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4
 ensure_go_tool grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe@v0.4.63 # the health test reads health as Kubernetes users do
 ensure_go_tool h2spec github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible # HTTP/2 conformance of the gRPC transport
 ensure_go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0 # checks deploy/kubernetes (schemas made offline from k8s.io/kubernetes)

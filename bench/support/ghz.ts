@@ -50,7 +50,7 @@ export async function ghz(port: number, call: GhzCall, opts: { seconds: number; 
   ];
   const before = opts.pid ? cpuMicros(opts.pid) : 0;
   const r = await new Promise<GhzReport>((resolve, reject) => {
-    execFile(findTool("ghz", "go install github.com/bojand/ghz/cmd/ghz@latest"), args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(findTool("ghz", "go install github.com/bojand/ghz/cmd/ghz@v0.93.0"), args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err && !stdout) return reject(new Error(`ghz failed: ${stderr || err.message}`));
       resolve(JSON.parse(stdout) as GhzReport);
     });

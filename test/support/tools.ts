@@ -17,7 +17,7 @@ export function findTool(name: string, installHint: string): string {
 }
 
 export function grpcurlPath(): string {
-  return findTool("grpcurl", "go install github.com/fullstorydev/grpcurl/cmd/grpcurl@latest");
+  return findTool("grpcurl", "go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4");
 }
 
 export function venvPython(): string {

@@ -71,7 +71,8 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
     "grpc.max_send_message_length": opts.maxMessageBytes,
     "grpc.keepalive_time_ms": opts.keepalive.timeMs,
     "grpc.keepalive_timeout_ms": opts.keepalive.timeoutMs,
-    "grpc.http2.min_ping_interval_without_data_ms": opts.keepalive.minClientPingIntervalMs,
+    // grpc-js 1.14 polices no client's pings (it reads no such option): keepalive's
+    // minClientPingIntervalMs applies to our own transport only (README).
   });
   for (const b of opts.bindings) {
     const definition: Record<string, ServiceDefinition[string]> = {};

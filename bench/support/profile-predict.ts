@@ -3,18 +3,18 @@
 // under the same ghz load; prints µs per call by function (self time) and by module, side by side.
 // A tool for finding the cost, not a bench of its own (bench/shared-storage.ts measures the ratio).
 //
-//   flock /tmp/openloop-bench.lock node --import tsx bench/profile-predict.ts [--shared] [--seconds N]
+//   flock /tmp/openloop-bench.lock node --import tsx bench/support/profile-predict.ts [--shared] [--seconds N]
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { FeedbackService, Task } from "../gen/openloop/feedback/v1/feedback_service_pb.js";
-import { startRedis } from "../test/support/redis.js";
-import { spawnServer, type SpawnedServer } from "../test/support/spawn.js";
-import { featureMap, makeRows } from "../test/feedback/synthetic.js";
-import { createRedisClient, redisReady } from "../src/platform/redis.js";
-import { contractProtoset, ghz } from "./support/ghz.js";
+import { FeedbackService, Task } from "../../gen/openloop/feedback/v1/feedback_service_pb.js";
+import { startRedis } from "../../test/support/redis.js";
+import { spawnServer, type SpawnedServer } from "../../test/support/spawn.js";
+import { featureMap, makeRows } from "../../test/feedback/synthetic.js";
+import { createRedisClient, redisReady } from "../../src/platform/redis.js";
+import { contractProtoset, ghz } from "./ghz.js";
 
 const arg = (name: string) => process.argv[process.argv.indexOf(name) + 1];
 const SECONDS = process.argv.includes("--seconds") ? Number(arg("--seconds")) : 8;
@@ -52,8 +52,8 @@ function selfTimes(p: Profile): { fns: Map<string, number>; modules: Map<string,
 
 async function main() {
   const redis = await startRedis();
-  const pg = SHARED ? await (await import("../test/support/postgres.js")).startPostgres() : undefined;
-  const s3 = SHARED ? await (await import("../test/support/seaweedfs.js")).startSeaweedFs() : undefined;
+  const pg = SHARED ? await (await import("../../test/support/postgres.js")).startPostgres() : undefined;
+  const s3 = SHARED ? await (await import("../../test/support/seaweedfs.js")).startSeaweedFs() : undefined;
   const dir = await mkdtemp(path.join(os.tmpdir(), "openloop-prof-"));
   const arms: Record<string, Record<string, unknown>> = {
     embedded: { log: { level: "warn" } },
@@ -88,7 +88,7 @@ async function main() {
   try {
     for (const [arm, config] of Object.entries(arms)) {
       const profDir = path.join(dir, arm);
-      const server: SpawnedServer = await spawnServer({ config, command: { args: ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--import", "tsx", "src/main.ts"], cwd: path.resolve(import.meta.dirname, "..") } });
+      const server: SpawnedServer = await spawnServer({ config, command: { args: ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--import", "tsx", "src/main.ts"], cwd: path.resolve(import.meta.dirname, "../..") } });
       try {
         const sm = new Http2SessionManager(server.baseUrl);
         const fb = createClient(FeedbackService, createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sm }));
