@@ -133,10 +133,10 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
   // this interceptor have answered (and a stream it then stops reading looks cancelled here).
   // connect-es ends every failed call by aborting its context with the error its client gets,
   // so the gate's admit() wraps that context's abort, and such a call moves to that code.
-  const recorded = new WeakMap<AbortSignal, { method: DescMethod; code: Code | 0 }>();
+  const recorded = new WeakMap<AbortSignal, { method: DescMethod; code: Code | 0; started: number }>();
   const finishCall = (signal: AbortSignal, method: DescMethod, started: number, err?: unknown) => {
     finish(method, started, err);
-    recorded.set(signal, { method, code: codeOf(err) });
+    recorded.set(signal, { method, code: codeOf(err), started });
   };
   const failedAfterRecord = (signal: AbortSignal, reason: unknown) => {
     const call = recorded.get(signal);
@@ -147,7 +147,7 @@ export function createRpcObserver(metrics: Registry, log: Logger): RpcObserver {
     const s = statsOf(call.method);
     s.byCode[call.code]--;
     s.byCode[outcome.code]++;
-    logOutcome(s, outcome.code, 0, reason);
+    logOutcome(s, outcome.code, (performance.now() - call.started) / 1000, reason);
   };
 
   async function* observeStream<T>(messages: AsyncIterable<T>, method: DescMethod, signal: AbortSignal, started: number): AsyncGenerator<T> {
