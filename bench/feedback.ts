@@ -33,7 +33,7 @@ import { FsSampleBuffer } from "../src/feedback/fs-buffer.js";
 import { SparseVector, vectorize } from "../src/feedback/hashing.js";
 import { LinearModel } from "../src/feedback/linear.js";
 import { PerformanceTracker } from "../src/feedback/performance.js";
-import { MemoryPredictionStore } from "../src/feedback/predictions.js";
+import { MemoryPredictionStore } from "../src/feedback/memory-predictions.js";
 import { RegistryVersionStore } from "../src/feedback/versions.js";
 import { createRegistryModule } from "../src/registry/module.js";
 import { createInProcessTransport } from "../src/platform/rpc/in-process.js";

@@ -10,7 +10,6 @@ import type { SampleBuffer } from "./buffer.js";
 import { CLIENT_ID_PATTERN, MAX_BUCKETS, MODEL_NAME_PATTERN } from "./config.js";
 import type { DefinitionStore, ModelDefinition, TrainingSamples } from "./definitions.js";
 import { FeatureError, SparseVector, vectorize, type FeatureMap } from "./hashing.js";
-import { VectorArena } from "./vector-arena.js";
 import { Ingestion, labelFor, type OutcomeLike, type RejectionReason } from "./ingestion.js";
 import { storeCall, storeError, toConnectError } from "./errors.js";
 import { ModelLearner, type LearnerDeps, type ServingVersion } from "./learner.js";
@@ -78,7 +77,6 @@ export class FeedbackEngine {
   private readonly learners = new Map<string, Promise<ModelLearner>>();
   private readonly pinned = new LRUCache<string, ServingVersion>({ max: 64 });
   private readonly vec = new SparseVector();
-  private readonly arena = new VectorArena();
   private started: Promise<void> | undefined;
   private closed = false;
 
@@ -174,7 +172,7 @@ export class FeedbackEngine {
     const def = learner.def;
     const input = def.featureSet ? await this.process(def.featureSet, features, call) : features;
     const served = selector === "" ? learner.serving : await this.pinnedVersion(learner, selector, call);
-    const { idx, val } = this.vectorizeCopy(input, def.hp.buckets);
+    const { idx, val } = this.vectorizeInput(input, def.hp.buckets);
     const prediction = served.model.predict(idx, val, idx.length);
     const id = randomUUID();
     try {
@@ -198,7 +196,7 @@ export class FeedbackEngine {
     }
     const resolved = version === "" ? learner.serving.version : (await this.pinnedVersion(learner, version, call)).version;
     const input = def.featureSet ? await this.process(def.featureSet, features, call) : features;
-    const { idx, val } = this.vectorizeCopy(input, def.hp.buckets);
+    const { idx, val } = this.vectorizeInput(input, def.hp.buckets);
     const pid = id === "" ? randomUUID() : id;
     if (!(await storeCall(() => this.deps.predictions.put(pid, { model: name, version: resolved, task: def.task, prediction, idx, val })))) {
       throw new ConnectError(`prediction id '${quote(pid)}' is already recorded; use another id`, Code.AlreadyExists);
@@ -304,14 +302,15 @@ export class FeedbackEngine {
     return this.deps.processFeatures(featureSet, features, call);
   }
 
-  private vectorizeCopy(features: FeatureMap, buckets: number): { idx: Int32Array; val: Float64Array } {
+  /** The input's hashed vector, in the engine's scratch vector: read it before the next await (stores copy it). */
+  private vectorizeInput(features: FeatureMap, buckets: number): { idx: Int32Array; val: Float64Array } {
     try {
       vectorize(features, buckets, this.vec);
     } catch (err) {
       if (err instanceof FeatureError) throw new ConnectError(err.message, Code.InvalidArgument);
       throw err;
     }
-    return this.arena.copy(this.vec.idx, this.vec.val, this.vec.nnz);
+    return { idx: this.vec.idx.subarray(0, this.vec.nnz), val: this.vec.val.subarray(0, this.vec.nnz) };
   }
 
   private async pinnedVersion(learner: ModelLearner, selector: string, call?: CallOptions): Promise<ServingVersion> {

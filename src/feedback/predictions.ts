@@ -22,6 +22,10 @@ export type ClaimResult =
   | { status: "missing" }
   | { status: "already-claimed" };
 
+/**
+ * Where predictions wait for their feedback: memory-predictions.ts in process, or Redis (below)
+ * for replicas. A store copies a record's vectors before put or add returns: callers reuse them.
+ */
 export interface PredictionStore {
   /** Stores a prediction; false (and nothing stored) when `id` is taken. */
   put(id: string, record: PredictionRecord): Promise<boolean>;
@@ -32,65 +36,6 @@ export interface PredictionStore {
   /** Gives a claim back (the feedback could not be processed; a retry may claim again). */
   unclaim(id: string): Promise<void>;
   close(): Promise<void>;
-}
-
-interface Slot {
-  record: PredictionRecord;
-  expiresAt: number;
-  claimed: boolean;
-}
-
-/** In-process store: insertion order is expiry order (one TTL), so eviction pops the front. */
-export class MemoryPredictionStore implements PredictionStore {
-  private readonly slots = new Map<string, Slot>();
-
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries: number,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  async put(id: string, record: PredictionRecord): Promise<boolean> {
-    const t = this.now();
-    this.evict(t);
-    const existing = this.slots.get(id);
-    if (existing && existing.expiresAt > t) return false;
-    if (existing) this.slots.delete(id);
-    this.slots.set(id, { record, expiresAt: t + this.ttlMs, claimed: false });
-    return true;
-  }
-
-  add(id: string, record: PredictionRecord): Promise<boolean> {
-    return this.put(id, record);
-  }
-
-  async claim(id: string): Promise<ClaimResult> {
-    const slot = this.slots.get(id);
-    if (!slot || slot.expiresAt <= this.now()) return { status: "missing" };
-    if (slot.claimed) return { status: "already-claimed" };
-    slot.claimed = true;
-    return { status: "claimed", record: slot.record };
-  }
-
-  async unclaim(id: string): Promise<void> {
-    const slot = this.slots.get(id);
-    if (slot) slot.claimed = false;
-  }
-
-  get size(): number {
-    return this.slots.size;
-  }
-
-  private evict(t: number): void {
-    for (const [id, slot] of this.slots) {
-      if (slot.expiresAt > t && this.slots.size < this.maxEntries) break;
-      this.slots.delete(id);
-    }
-  }
-
-  async close(): Promise<void> {
-    this.slots.clear();
-  }
 }
 
 // Atomically: the prediction must exist, and the claim key must not; the claim lives as

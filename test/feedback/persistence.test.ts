@@ -10,7 +10,8 @@ import { FeedbackService, Task } from "../../gen/openloop/feedback/v1/feedback_s
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
 import { encodeArtifact } from "../../src/feedback/artifact.js";
 import { LinearModel } from "../../src/feedback/linear.js";
-import { MemoryPredictionStore, type PredictionRecord } from "../../src/feedback/predictions.js";
+import { MemoryPredictionStore } from "../../src/feedback/memory-predictions.js";
+import type { PredictionRecord } from "../../src/feedback/predictions.js";
 import { startTestServer } from "../support/server.js";
 import { spawnServer } from "../support/spawn.js";
 import { featureMap, makeRows } from "./synthetic.js";

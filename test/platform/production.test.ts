@@ -17,6 +17,7 @@ import { FeedbackService } from "../../gen/openloop/feedback/v1/feedback_service
 import { LLMService } from "../../gen/openloop/llm/v1/llm_service_pb.js";
 import { PipelineService } from "../../gen/openloop/pipeline/v1/pipeline_service_pb.js";
 import { RegistryService } from "../../gen/openloop/registry/v1/registry_service_pb.js";
+import { runtimeEnv } from "../support/runtime-env.js";
 import { spawnServer, type SpawnedServer } from "../support/spawn.js";
 import { ROOT, run } from "../support/tools.js";
 
@@ -25,17 +26,6 @@ const CONSOLE_DIST = path.join(ROOT, "console/dist");
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
-}
-
-/** The variables of an env file as `set -a; . FILE` sets them (KEY=VALUE lines, # comments). */
-async function runtimeEnv(file: string): Promise<Record<string, string>> {
-  const env: Record<string, string> = {};
-  for (const line of (await readFile(file, "utf8")).split("\n")) {
-    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m) env[m[1]!] = m[2]!;
-  }
-  expect(Object.keys(env).length, file).toBeGreaterThan(0);
-  return env;
 }
 
 describe("a production install (npm ci --omit=dev, node dist/src/main.js)", () => {
@@ -58,8 +48,8 @@ describe("a production install (npm ci --omit=dev, node dist/src/main.js)", () =
     const install = await run("npm", ["ci", "--omit=dev", "--ignore-scripts=false", "--loglevel=error", "--no-audit", "--no-fund"], { cwd: dir, env, timeoutMs: 280_000 });
     expect(install.code, install.stderr + install.stdout).toBe(0);
 
-    // Started as README says: the shipped deploy/runtime.env's settings in its environment.
-    server = await spawnServer({ command: { args: ["dist/src/main.js"], cwd: dir }, env: await runtimeEnv(path.join(dir, "deploy/runtime.env")) });
+    // With deploy/runtime.env's settings (shipped beside dist/), applied as npm start applies them.
+    server = await spawnServer({ command: { args: ["dist/src/main.js"], cwd: dir }, env: runtimeEnv() });
     sessions = new Http2SessionManager(server.baseUrl);
     transport = createGrpcTransport({ baseUrl: server.baseUrl, sessionManager: sessions });
   }, 300_000);
