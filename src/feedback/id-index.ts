@@ -3,7 +3,9 @@
 // 200,000 predictions gives the garbage collector nothing to walk. The ids themselves are kept
 // by the caller; `matches` tells whether a slot holds a given id.
 
-const EMPTY = -1;
+// The table holds slot + 1, so that 0 is an empty place and a new table needs no fill (its
+// pages stay untouched until used, like the store's other arrays).
+const EMPTY = 0;
 
 export class IdIndex {
   private readonly table: Int32Array;
@@ -18,7 +20,7 @@ export class IdIndex {
   ) {
     let size = 16;
     while (size < slots * 2) size *= 2; // at most half full: short probes
-    this.table = new Int32Array(size).fill(EMPTY);
+    this.table = new Int32Array(size);
     this.mask = size - 1;
     this.hashes = new Int32Array(slots);
   }
@@ -27,9 +29,9 @@ export class IdIndex {
   get(id: string): number {
     const h = hashId(id);
     for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
-      const slot = this.table[i]!;
-      if (slot === EMPTY) return -1;
-      if (this.hashes[slot] === h && this.matches(slot, id)) return slot;
+      const entry = this.table[i]!;
+      if (entry === EMPTY) return -1;
+      if (this.hashes[entry - 1] === h && this.matches(entry - 1, id)) return entry - 1;
     }
   }
 
@@ -39,19 +41,19 @@ export class IdIndex {
     this.hashes[slot] = h;
     let i = h & this.mask;
     while (this.table[i] !== EMPTY) i = (i + 1) & this.mask;
-    this.table[i] = slot;
+    this.table[i] = slot + 1;
   }
 
   /** Removes `slot` (filed under its id earlier). */
   delete(slot: number): void {
     let i = this.hashes[slot]! & this.mask;
-    while (this.table[i] !== slot) {
+    while (this.table[i] !== slot + 1) {
       if (this.table[i] === EMPTY) return;
       i = (i + 1) & this.mask;
     }
     // Backward shift: entries after the hole that could sit in it move up, so no probe stops early.
     for (let j = (i + 1) & this.mask; this.table[j] !== EMPTY; j = (j + 1) & this.mask) {
-      const home = this.hashes[this.table[j]!]! & this.mask;
+      const home = this.hashes[this.table[j]! - 1]! & this.mask;
       // Move entry j into hole i unless its home lies cyclically in (i, j].
       if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
         this.table[i] = this.table[j]!;
