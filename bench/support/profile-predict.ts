@@ -3,7 +3,7 @@
 // under the same ghz load; prints µs per call by function (self time) and by module, side by side.
 // A tool for finding the cost, not a bench of its own (bench/shared-storage.ts measures the ratio).
 //
-//   flock /tmp/openloop-bench.lock node --import tsx bench/support/profile-predict.ts [--shared] [--seconds N]
+//   flock /tmp/openloop-bench.lock node --import tsx bench/support/profile-predict.ts [--shared] [--seconds N] [--concurrency N]
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -19,7 +19,7 @@ import { contractProtoset, ghz } from "./ghz.js";
 const arg = (name: string) => process.argv[process.argv.indexOf(name) + 1];
 const SECONDS = process.argv.includes("--seconds") ? Number(arg("--seconds")) : 8;
 const SHARED = process.argv.includes("--shared");
-const CONCURRENCY = 20;
+const CONCURRENCY = process.argv.includes("--concurrency") ? Number(arg("--concurrency")) : 20;
 
 interface Node {
   id: number;
