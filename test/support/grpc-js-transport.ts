@@ -27,6 +27,7 @@ export function createGrpcJsTransport(target: string, opts: { apiKey?: string } 
     unary<I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: HeadersInit | undefined, input: unknown): Promise<UnaryResponse<I, O>> {
       return new Promise((resolve, reject) => {
         let responseHeader = new Headers();
+        let message: unknown;
         const call = client.makeUnaryRequest(
           path(method),
           serialize(method.input),
@@ -34,14 +35,17 @@ export function createGrpcJsTransport(target: string, opts: { apiKey?: string } 
           input,
           metadataOf(header),
           optionsOf(timeoutMs),
-          (err, message) => {
+          (err, value) => {
             if (err) return reject(errorOf(err));
-            resolve({ stream: false, service: method.parent, method, header: responseHeader, message: message as never, trailer: trailer } as UnaryResponse<I, O>);
+            message = value;
           },
         );
-        let trailer = new Headers();
         call.on("metadata", (md: grpc.Metadata) => (responseHeader = headersOf(md)));
-        call.on("status", (s: grpc.StatusObject) => (trailer = headersOf(s.metadata)));
+        // grpc-js calls back before it emits the status: the trailers come with the status.
+        call.on("status", (s: grpc.StatusObject) => {
+          if (s.code !== grpc.status.OK) return;
+          resolve({ stream: false, service: method.parent, method, header: responseHeader, message: message as never, trailer: headersOf(s.metadata) } as UnaryResponse<I, O>);
+        });
         signal?.addEventListener("abort", () => call.cancel(), { once: true });
       });
     },
