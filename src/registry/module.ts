@@ -50,9 +50,10 @@ export async function createRegistryModule(config: Config, ctx: PlatformContext,
     log.info({ root: path.resolve(root) }, "registry: storage opened");
   }
   const impl = createRegistryService(new Registry(storage, { uploadIdleTimeoutMs: settings.uploadIdleTimeoutMs }), { downloadChunkBytes: settings.downloadChunkBytes, log, metrics: ctx.metrics });
-  const binding = bind(RegistryService, impl, { compressResponses: false });
+  // Model weights barely compress, and gzip at a few tens of MB/s would cap downloads; download
+  // chunks give their buffers back once sent (service.ts).
+  const binding = bind(RegistryService, impl, { compressResponses: false, sentNotices: ["downloadArtifact"] });
   return {
-    // Model weights barely compress, and gzip at a few tens of MB/s would cap downloads.
     services: [binding],
     httpRoutes: [artifactHttpRoute(binding)],
     // Reported as "<RegistryService>/objectstore" only: without it transfers answer UNAVAILABLE, the rest serves.

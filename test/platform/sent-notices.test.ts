@@ -39,7 +39,7 @@ describe("sent notices on connect-node", () => {
           yield message;
         }
       },
-    });
+    }, { sentNotices: ["downloadArtifact"] });
     server = http.createServer(connectNodeAdapter({ routes: (router) => mount(router, [binding]) }));
     server.listen(0, "127.0.0.1");
     await once(server, "listening");

@@ -20,6 +20,11 @@ export interface BindingOptions {
    * throw on malformed bytes.
    */
   readonly decoders?: { readonly [method: string]: (bytes: Uint8Array) => unknown };
+  /**
+   * Streaming methods, by local name, whose response messages carry a sent notice
+   * (encode-self.ts's encodedSent) that every transport must honour. Other streams pay for none.
+   */
+  readonly sentNotices?: readonly string[];
 }
 
 export interface ServiceBinding {
@@ -82,16 +87,18 @@ export function mount(router: ConnectRouter, bindings: Iterable<ServiceBinding>)
 
 /**
  * The binding's handlers for connect-node, which never reads a message's sent notice
- * (encode-self.ts): its streams say so themselves. connect-node encodes each response message
+ * (encode-self.ts): the streams named in sentNotices say so themselves (one more async
+ * generator per message, which the others are spared). connect-node encodes each response message
  * before it asks for the next, so a message is sent once the handler's stream is resumed
  * after it; the gRPC servers call the notice when HTTP/2 takes the bytes.
  */
 function reportingSent(b: ServiceBinding): Partial<ServiceImpl<DescService>> {
+  if (!b.options.sentNotices?.length) return b.impl;
   const handlers = b.impl as Record<string, unknown>;
   const wrapped: Record<string, unknown> = { ...handlers };
   for (const method of b.desc.methods) {
     const handler = handlers[method.localName];
-    if (typeof handler !== "function" || (method.methodKind !== "server_streaming" && method.methodKind !== "bidi_streaming")) continue;
+    if (typeof handler !== "function" || !b.options.sentNotices.includes(method.localName)) continue;
     wrapped[method.localName] = async function* (input: unknown, ctx: unknown) {
       for await (const value of (handler as AnyHandler).call(b.impl, input, ctx) as AsyncIterable<unknown>) {
         yield value;

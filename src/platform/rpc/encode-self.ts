@@ -18,9 +18,10 @@ export function ownEncoding(value: unknown): Uint8Array | undefined {
 /**
  * The key of an optional method of a self-encoding message, called once the transport no
  * longer reads its bytes (those `encodeSelf` returned were sent, or the message was encoded
- * into a buffer of the transport's), so that their buffer may carry another message. Not called if the call ends first. Every transport calls it (connect-node
- * through the bindings' streams, rpc/binding.ts) but an in-process caller, which gets the
- * message itself.
+ * into a buffer of the transport's), so that their buffer may carry another message. Not
+ * called if the call ends first. Every transport calls it but an in-process caller, which gets
+ * the message itself; connect-node only for the streams a binding names in `sentNotices`
+ * (rpc/binding.ts).
  */
 export const encodedSent: unique symbol = Symbol.for("openloop.rpc.encodedSent");
 
