@@ -22,6 +22,7 @@ import { download, registryClient, sha256, upload } from "../registry/helpers.js
 import { startFakeOpenAI } from "../support/fake-openai.js";
 import type { FakeLlmServer } from "../support/fake-llm-http.js";
 import { createGrpcJsTransport, type GrpcJsTransport } from "../support/grpc-js-transport.js";
+import { rpcCounts } from "../support/observed-server.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { grpcurlPath, run } from "../support/tools.js";
 
@@ -86,12 +87,7 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("gRPC served by %s", (grpc
     await upstream?.close();
   });
 
-  /** openloop_rpc_requests_total of GetModelVersion answered NOT_FOUND, from /metrics. */
-  async function notFoundCount(): Promise<number> {
-    const text = await (await fetch(`${s.baseUrl}/metrics`)).text();
-    const m = /^openloop_rpc_requests_total\{service="openloop\.registry\.v1\.RegistryService",method="GetModelVersion",code="NOT_FOUND"\} (\d+)$/m.exec(text);
-    return m ? Number(m[1]) : 0;
-  }
+  const notFoundCount = async () => (await rpcCounts(s.baseUrl)).get("openloop.registry.v1.RegistryService/GetModelVersion NOT_FOUND") ?? 0;
 
   it("shows the contract's comments in grpcurl describe (server reflection)", async () => {
     const r = await run(grpcurlPath(), ["-plaintext", "-H", `authorization: Bearer ${KEY}`, `127.0.0.1:${s.port}`, "describe", "openloop.registry.v1.RegistryService"]);

@@ -8,6 +8,7 @@ import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js"
 import { FeatureService } from "../../gen/openloop/feature/v1/feature_service_pb.js";
 import { T } from "../feature/helpers.js";
 import { createGrpcJsTransport, type GrpcJsTransport } from "../support/grpc-js-transport.js";
+import { rpcCounts } from "../support/observed-server.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
 const MAX = 1024;
@@ -24,11 +25,7 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("responses over server.max
     ["gRPC-Web", s.grpcWeb],
   ];
   const codeOf = (p: Promise<unknown>) => p.then(() => Code[0], (e: unknown) => Code[ConnectError.from(e).code]);
-  const count = async (method: string, code: string) => {
-    const text = await (await fetch(`${s.baseUrl}/metrics`)).text();
-    const m = new RegExp(`^openloop_rpc_requests_total\\{service="[\\w.]+",method="${method}",code="${code}"\\} (\\d+)$`, "m").exec(text);
-    return m ? Number(m[1]) : 0;
-  };
+  const count = async (rpc: string, code: string) => (await rpcCounts(s.baseUrl)).get(`${rpc} ${code}`) ?? 0;
 
   beforeAll(async () => {
     s = await startTestServer({ server: { maxMessageBytes: MAX, grpcServer }, metrics: { public: true } });
@@ -54,8 +51,8 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("responses over server.max
     }
     expect((await createClient(Health, s.grpc).check({})).status).toBe(Status.SERVING);
     // Counted with the code each client got.
-    expect(await count("ListFeatureSets", "RESOURCE_EXHAUSTED")).toBe(4);
-    expect(await count("ListFeatureSets", "OK")).toBe(4);
+    expect(await count("openloop.feature.v1.FeatureService/ListFeatureSets", "RESOURCE_EXHAUSTED")).toBe(4);
+    expect(await count("openloop.feature.v1.FeatureService/ListFeatureSets", "OK")).toBe(4);
   });
 
   it("ends a stream with RESOURCE_EXHAUSTED at its first message over the limit", async () => {
@@ -84,6 +81,6 @@ describe.each(["openloop", "@grpc/grpc-js"] as const)("responses over server.max
       expect(answers, name).toEqual(["listServicesResponse"]);
     }
     expect((await createClient(Health, s.grpc).check({})).status).toBe(Status.SERVING);
-    expect(await count("ServerReflectionInfo", "RESOURCE_EXHAUSTED")).toBe(streaming.length);
+    expect(await count("grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "RESOURCE_EXHAUSTED")).toBe(streaming.length);
   });
 });
