@@ -7,7 +7,7 @@
 // later call's garbage lands in old space: measured at c=1 on Health/Check, 12 MB promoted
 // per 0.5 s, a mark-compact every few seconds and scavenges of 14-109 ms (they scan the old
 // objects pointing into the young generation). Without pretenuring the same load promotes
-// 0.5 MB per 0.5 s and its scavenges take 1.6-3 ms (BENCHMARKS.md, "Targets still missed").
+// 0.5 MB per 0.5 s and its scavenges take 1.6-3 ms (BENCHMARKS.md, "Targets once missed").
 //
 // The old generation's growing factor fixed (young-gc.ts frees transfer buffers; this keeps
 // full collections rare while it does).
